@@ -1,0 +1,444 @@
+"""Typed protocol messages and their validation: the one place where a map
+from the wire becomes an object, for requests (server side) and events
+(client side). Everything here is pure and raises only `RequestError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal
+
+from . import limits
+from .errors import ErrorCode, RequestError
+
+Frame = dict[str, Any]
+
+
+# --- field readers -----------------------------------------------------------
+
+
+def _bad(message: str, code: ErrorCode = ErrorCode.BAD_REQUEST) -> RequestError:
+    return RequestError(message, code)
+
+
+def _str(frame: Frame, key: str, *, optional: bool = False) -> str | None:
+    value = frame.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise _bad(f"'{key}' is required and must be a string")
+    if type(value) is not str:
+        raise _bad(f"'{key}' must be a string")
+    return value
+
+
+def _req_str(frame: Frame, key: str) -> str:
+    value = _str(frame, key)
+    assert value is not None
+    return value
+
+
+def _int(frame: Frame, key: str, default: int, lo: int, hi: int, *, clamp: bool = False) -> int:
+    value = frame.get(key)
+    if value is None:
+        return default
+    if type(value) is not int:
+        raise _bad(f"'{key}' must be an integer")
+    if clamp:
+        return max(lo, min(hi, value))
+    if not lo <= value <= hi:
+        raise _bad(f"'{key}' must be between {lo} and {hi}")
+    return value
+
+
+def request_id(frame: Frame) -> int | None:
+    """The frame's `id` if it is a valid request id, else None."""
+    value = frame.get("id")
+    if type(value) is int and value > 0:
+        return value
+    return None
+
+
+# --- names and addresses -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A conversation address: `#room` or `@username`."""
+
+    kind: Literal["room", "user"]
+    name: str
+
+    def __str__(self) -> str:
+        return ("#" if self.kind == "room" else "@") + self.name
+
+    @property
+    def is_room(self) -> bool:
+        return self.kind == "room"
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        if text.startswith("#"):
+            room = limits.normalize_room(text[1:])
+            if room is None:
+                raise _bad(f"'{text}' is not a valid room address (#name, 1-32 of a-z 0-9 _ -)")
+            return cls("room", room)
+        if text.startswith("@"):
+            user = limits.normalize_username(text[1:])
+            if user is None:
+                raise _bad(f"'{text}' is not a valid user address (@username)")
+            return cls("user", user)
+        raise _bad(f"'{text}' is not a conversation address: use #room or @username")
+
+
+def room_name(frame: Frame, key: str = "room") -> str:
+    raw = _req_str(frame, key)
+    name = limits.normalize_room(raw[1:] if raw.startswith("#") else raw)
+    if name is None:
+        raise _bad(f"'{raw}' is not a valid room name (1-32 of a-z 0-9 _ -)")
+    return name
+
+
+def _address(frame: Frame, key: str) -> Address:
+    return Address.parse(_req_str(frame, key))
+
+
+def _mid(frame: Frame, key: str, *, optional: bool = False) -> str | None:
+    value = _str(frame, key, optional=optional)
+    if value is not None and not limits.valid_mid(value):
+        raise _bad(f"'{key}' is not a message id")
+    return value
+
+
+# --- client -> server ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Base of every client frame; `id` is None for a notification."""
+
+    TYPE: ClassVar[str] = ""
+    id: int | None
+
+    def to_frame(self) -> Frame:
+        out: Frame = {"type": self.TYPE}
+        if self.id is not None:
+            out["id"] = self.id
+        for f in fields(self):
+            if f.name != "id":
+                name = f.name
+                value = getattr(self, name)
+                if value is not None:
+                    out[name] = str(value) if isinstance(value, Address) else value
+        return out
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Request:
+        return cls(req_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Request):
+    TYPE: ClassVar[str] = "hello"
+    version: int = 1
+    client: str | None = None
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Hello:
+        version = frame.get("version")
+        if type(version) is not int:
+            raise _bad("'version' is required and must be an integer")
+        return cls(req_id, version, _str(frame, "client", optional=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Register(Request):
+    TYPE: ClassVar[str] = "register"
+    username: str = ""
+    password: str = ""
+    display_name: str | None = None
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Register:
+        raw_name = _req_str(frame, "username")
+        password = _req_str(frame, "password")
+        display = _str(frame, "display_name", optional=True)
+        name = limits.normalize_username(raw_name)
+        if name is None:
+            raise _bad(limits.username_problem(raw_name) or "invalid username", ErrorCode.INVALID_USERNAME)
+        if (problem := limits.password_problem(password)) is not None:
+            raise _bad(problem, ErrorCode.WEAK_PASSWORD)
+        if display is not None and not limits.valid_display_name(display):
+            raise _bad(f"a display name has 1 to {limits.DISPLAY_NAME_MAX} printable characters")
+        return cls(req_id, name, password, display)
+
+
+@dataclass(frozen=True, slots=True)
+class Login(Request):
+    TYPE: ClassVar[str] = "login"
+    username: str = ""
+    password: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Login:
+        # A name that breaks the rules cannot exist: the server answers it as
+        # it answers any unknown user, so `username` is kept as typed here.
+        return cls(req_id, _req_str(frame, "username"), _req_str(frame, "password"))
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(Request):
+    TYPE: ClassVar[str] = "resume"
+    token: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Resume:
+        return cls(req_id, _req_str(frame, "token"))
+
+
+@dataclass(frozen=True, slots=True)
+class Logout(Request):
+    TYPE: ClassVar[str] = "logout"
+
+
+@dataclass(frozen=True, slots=True)
+class Who(Request):
+    TYPE: ClassVar[str] = "who"
+
+
+@dataclass(frozen=True, slots=True)
+class Rooms(Request):
+    TYPE: ClassVar[str] = "rooms"
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(Request):
+    TYPE: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class Users(Request):
+    TYPE: ClassVar[str] = "users"
+    prefix: str | None = None
+    limit: int = limits.USERS_DEFAULT
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Users:
+        prefix = _str(frame, "prefix", optional=True)
+        limit = _int(frame, "limit", limits.USERS_DEFAULT, 1, limits.USERS_MAX, clamp=True)
+        return cls(req_id, prefix.lower() if prefix else None, limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Send(Request):
+    TYPE: ClassVar[str] = "send"
+    to: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+    text: str = ""
+    cmid: str | None = None
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Send:
+        to = _address(frame, "to")
+        text = _req_str(frame, "text")
+        if not text:
+            raise _bad("'text' must not be empty")
+        if len(text) > max_text:
+            raise _bad(f"text has {len(text)} characters; the limit is {max_text}", ErrorCode.TOO_LARGE)
+        cmid = _str(frame, "cmid", optional=True)
+        if cmid is not None and not 1 <= len(cmid) <= limits.CMID_MAX:
+            raise _bad(f"'cmid' has 1 to {limits.CMID_MAX} characters")
+        return cls(req_id, to, text, cmid)
+
+
+@dataclass(frozen=True, slots=True)
+class History(Request):
+    TYPE: ClassVar[str] = "history"
+    conv: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+    before: str | None = None
+    limit: int = limits.HISTORY_DEFAULT
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> History:
+        return cls(
+            req_id,
+            _address(frame, "conv"),
+            _mid(frame, "before", optional=True),
+            _int(frame, "limit", limits.HISTORY_DEFAULT, 1, limits.HISTORY_MAX),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Join(Request):
+    TYPE: ClassVar[str] = "join"
+    room: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Join:
+        return cls(req_id, room_name(frame))
+
+
+@dataclass(frozen=True, slots=True)
+class Leave(Join):
+    TYPE: ClassVar[str] = "leave"
+
+
+@dataclass(frozen=True, slots=True)
+class Ack(Request):
+    TYPE: ClassVar[str] = "ack"
+    conv: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+    upto: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Ack:
+        upto = _mid(frame, "upto")
+        assert upto is not None
+        return cls(req_id, _address(frame, "conv"), upto)
+
+
+@dataclass(frozen=True, slots=True)
+class Typing(Request):
+    TYPE: ClassVar[str] = "typing"
+    to: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Typing:
+        return cls(req_id, _address(frame, "to"))
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(Request):
+    TYPE: ClassVar[str] = "pong"
+
+
+REQUEST_TYPES: dict[str, type[Request]] = {
+    cls.TYPE: cls
+    for cls in (Hello, Register, Login, Resume, Logout, Who, Users, Send, History,
+                Join, Leave, Rooms, Ping, Ack, Typing, Pong)
+}
+NOTIFICATION_TYPES = frozenset({"typing", "ack", "pong"})
+
+
+class UnknownType(RequestError):
+    code = ErrorCode.UNKNOWN_TYPE
+
+
+def parse_request(frame: Frame, max_text: int = limits.DEFAULT_MAX_TEXT) -> Request:
+    """Validate a client frame into its typed request.
+
+    Raises `UnknownType` for a type nobody defined and `RequestError` for
+    everything else; the caller answers with the error's code, keeping the
+    connection.
+    """
+    kind = frame.get("type")
+    if type(kind) is not str:
+        raise _bad("every frame needs a string field 'type'")
+    cls = REQUEST_TYPES.get(kind)
+    if cls is None:
+        raise UnknownType(f"unknown message type '{kind}'")
+    req_id = request_id(frame)
+    if req_id is None:
+        if "id" in frame:
+            raise _bad("'id' must be a positive integer")
+        if kind not in NOTIFICATION_TYPES:
+            raise _bad(f"'{kind}' is a request and needs a positive integer 'id'")
+    return cls.parse(frame, req_id, max_text)
+
+
+# --- server -> client ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    username: str
+    display_name: str
+    online: bool | None = None
+
+    @classmethod
+    def from_wire(cls, data: Any) -> User:
+        if not isinstance(data, dict):
+            raise _bad("a user must be a map")
+        online = data.get("online")
+        return cls(
+            _req_str(data, "username"),
+            _str(data, "display_name", optional=True) or _req_str(data, "username"),
+            online if type(online) is bool else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A chat message as a receiver sees it; `conv` is the receiver's address."""
+
+    mid: str
+    conv: str
+    sender: str
+    text: str
+    ts: int
+    cmid: str | None = None
+
+    def to_wire(self) -> Frame:
+        return {"type": "message", "mid": self.mid, "conv": self.conv, "from": self.sender,
+                "text": self.text, "ts": self.ts, "cmid": self.cmid}
+
+    @classmethod
+    def from_wire(cls, data: Frame) -> Message:
+        ts = data.get("ts")
+        if type(ts) is not int:
+            raise _bad("'ts' must be an integer")
+        return cls(_req_str(data, "mid"), _req_str(data, "conv"), _req_str(data, "from"),
+                   _req_str(data, "text"), ts, _str(data, "cmid", optional=True))
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceEvent:
+    user: User
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TypingEvent:
+    conv: str
+    sender: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberEvent:
+    room: str
+    user: User
+    joined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ByeEvent:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """An `error` that answers no request (a bad notification, a bad frame)."""
+
+    code: str
+    message: str
+
+
+Event = Message | PresenceEvent | TypingEvent | MemberEvent | ByeEvent | ErrorEvent
+
+
+def parse_event(frame: Frame) -> Event | None:
+    """A server event as an object; None for event types this client ignores."""
+    kind = frame.get("type")
+    if kind == "message":
+        return Message.from_wire(frame)
+    if kind == "presence":
+        return PresenceEvent(User.from_wire(frame.get("user")), frame.get("online") is True)
+    if kind == "typing":
+        return TypingEvent(_req_str(frame, "conv"), _req_str(frame, "from"))
+    if kind == "member":
+        return MemberEvent(_req_str(frame, "room"), User.from_wire(frame.get("user")),
+                           frame.get("joined") is True)
+    if kind == "bye":
+        return ByeEvent(_str(frame, "reason", optional=True) or "")
+    if kind == "error":
+        return ErrorEvent(_str(frame, "code", optional=True) or "internal",
+                          _str(frame, "message", optional=True) or "")
+    return None

@@ -1,0 +1,1 @@
+"""The chinwag server: asyncio TCP front, Redis behind."""

@@ -1,0 +1,173 @@
+"""ChatServer: listen, accept, keep the node alive in Redis, shut down in order.
+
+Shutdown follows websockets' server: stop accepting, let in-flight requests
+finish, tell every client `bye shutdown`, take this node's connections out of
+presence in one step, then close Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import ssl
+from collections import Counter
+
+from .auth import LoginThrottle, PasswordService
+from .connection import Connection, State
+from .hub import Hub
+from .settings import Settings
+from .store import StorageUnavailable, Store
+
+log = logging.getLogger(__name__)
+
+
+def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key) if settings.tls_key else None)
+    return context
+
+
+class ChatServer:
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.node_id = settings.node_id or secrets.token_hex(6)
+        self.store = Store(redis_url, history_maxlen=settings.history_maxlen)
+        self.hub = Hub(self.store, self.node_id)
+        self.passwords = PasswordService(settings)
+        self.throttle = LoginThrottle(self.store, settings)
+        self.known_dms: set[str] = set()
+        self.connections: set[Connection] = set()
+        self._per_address: Counter[str] = Counter()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._housekeeper: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.loop = asyncio.get_event_loop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.store.start()
+        await self.store.heartbeat(self.node_id, self.settings.node_ttl)
+        await self.hub.start()
+        self._server = await self.loop.create_server(
+            lambda: Connection(self), self.settings.host, self.settings.port,
+            ssl=server_ssl_context(self.settings), reuse_address=True, backlog=4096,
+        )
+        self._housekeeper = self.loop.create_task(self._housekeeping())
+        log.info("chinwag node %s listening on %s:%d", self.node_id, self.settings.host, self.port)
+
+    # --- connections ------------------------------------------------------------
+
+    def admit(self, conn: Connection) -> bool:
+        if self._stopping:
+            return False
+        if self._per_address[conn.address] >= self.settings.max_connections_per_address:
+            log.warning("refused a connection from %s: over the per-address cap", conn.address)
+            return False
+        self._per_address[conn.address] += 1
+        self.connections.add(conn)
+        return True
+
+    def forget(self, conn: Connection) -> None:
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        self._per_address[conn.address] -= 1
+        if self._per_address[conn.address] <= 0:
+            del self._per_address[conn.address]
+        if conn.username:
+            self.hub.remove(conn)
+        if conn.counted_online and not self._stopping:
+            conn.counted_online = False
+            self.spawn(self._went_away(conn.username, conn.display_name))
+
+    async def _went_away(self, name: str, display: str) -> None:
+        try:
+            if await self.store.presence_change(self.node_id, name, -1) == 0:
+                self.hub.presence({"username": name, "display_name": display}, False)
+        except StorageUnavailable as exc:
+            log.warning("could not record that %s went offline: %s", name, exc)
+
+    def spawn(self, coro: object) -> None:
+        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- housekeeping -------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        s = self.settings
+        next_heartbeat = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.loop.time()
+            self._sweep(now)
+            if now >= next_heartbeat:
+                next_heartbeat = now + s.heartbeat_interval
+                try:
+                    await self.store.heartbeat(self.node_id, s.node_ttl)
+                    for node in await self.store.dead_nodes():
+                        if node != self.node_id:
+                            await self._reap(node)
+                except StorageUnavailable as exc:
+                    log.warning("heartbeat failed: %s", exc)
+
+    async def _reap(self, node: str) -> None:
+        gone = await self.store.reap_node(node)
+        if gone:
+            log.info("node %s is gone; %d users went offline", node, len(gone))
+            displays = await self.store.display_names(gone)
+            for name in gone:
+                if name not in self.hub.by_user:
+                    self.hub.presence({"username": name, "display_name": displays[name]}, False)
+
+    def _sweep(self, now: float) -> None:
+        s = self.settings
+        for conn in list(self.connections):
+            silent = now - conn.last_heard
+            if conn.state is not State.AUTHENTICATED and now - conn.opened > s.preauth_timeout:
+                conn.bye("idle")
+            elif silent > s.idle_timeout:
+                conn.bye("idle")
+            elif silent > s.ping_interval and not conn.pinged:
+                conn.pinged = True
+                conn.send({"type": "ping"})
+
+    # --- shutdown ---------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+        deadline = self.loop.time() + self.settings.shutdown_grace
+        while any(c._worker is not None for c in self.connections) and self.loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn.bye("shutdown")
+        with contextlib.suppress(Exception):
+            gone = await self.store.reap_node(self.node_id)
+            for name in gone:
+                self.hub.presence({"username": name, "display_name": name}, False)
+            await asyncio.sleep(0)  # let the presence publish go out
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
+        await self.hub.stop()
+        await self.store.close()
+        self.passwords.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        log.info("chinwag node %s stopped", self.node_id)

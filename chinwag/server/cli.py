@@ -1,0 +1,211 @@
+"""chinwag-server: flags and CHINWAG_* variables -> Settings; logging; the
+embedded Redis; run until SIGINT/SIGTERM, then shut down in order.
+
+Every failure a person can fix (port in use, Redis unreachable, no
+redis-server binary, unwritable data directory) ends in one line saying what
+to do and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .app import ChatServer
+from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from .settings import Settings, env_overrides
+from .store import StorageUnavailable, connect_redis
+
+log = logging.getLogger("chinwag.server")
+
+_FLAGS: dict[str, str] = {
+    "host": "address to listen on",
+    "port": "TCP port to listen on",
+    "redis_url": "Redis to use (redis://host:port/db or unix:///path); none = run an embedded "
+                 "redis-server in the data directory",
+    "data_dir": "directory for the embedded Redis's data and log",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "tls_cert": "PEM certificate chain: serve TLS",
+    "tls_key": "PEM private key for --tls-cert",
+    "node_id": "this node's id in a multi-node deployment (default: random)",
+    "max_frame": "largest frame in bytes", "max_text": "longest message text in characters",
+    "outgoing_limit": "bytes queued to one client before it is dropped as too slow",
+    "preauth_timeout": "seconds a connection may take to log in",
+    "idle_timeout": "seconds of silence before a connection is closed",
+    "ping_interval": "seconds of silence before the server pings",
+    "max_connections_per_address": "simultaneous connections from one address",
+    "send_rate": "messages per second one connection may send (sustained)",
+    "send_burst": "messages one connection may send in a burst",
+    "typing_rate": "typing notifications per second per connection",
+    "typing_burst": "typing notifications in a burst",
+    "login_failures_per_user": "failed logins per username per window before throttling",
+    "login_failures_per_address": "failed logins per address per window before throttling",
+    "login_window": "login throttling window in seconds",
+    "registrations_per_address": "registrations per address per window",
+    "registration_window": "registration throttling window in seconds",
+    "token_ttl": "seconds a session token stays valid after its last use",
+    "argon2_time_cost": "argon2id iterations", "argon2_memory_kib": "argon2id memory in KiB",
+    "argon2_parallelism": "argon2id lanes", "hash_threads": "threads for password hashing",
+    "history_maxlen": "messages kept per conversation (approximate)",
+    "node_ttl": "seconds before a silent node is declared dead",
+    "heartbeat_interval": "seconds between node heartbeats",
+    "shutdown_grace": "seconds to let in-flight requests finish at shutdown",
+}
+
+
+def _convert(field: dataclasses.Field[Any], value: str) -> Any:
+    kind = str(field.type)
+    if "int" in kind and "str" not in kind:
+        return int(value)
+    if "float" in kind:
+        return float(value)
+    if "Path" in kind:
+        return Path(value).expanduser()
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chinwag-server",
+        description="The chinwag chat server. Every option can also be set with an environment "
+                    "variable CHINWAG_<OPTION> (e.g. CHINWAG_PORT=7979).",
+    )
+    parser.add_argument("--version", action="version", version=f"chinwag-server {__version__}")
+    defaults = Settings()
+    for field in dataclasses.fields(Settings):
+        help_text = _FLAGS.get(field.name, field.name)
+        default = getattr(defaults, field.name)
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"), dest=field.name, metavar=field.name.upper(),
+            help=f"{help_text} (default: {default})", default=None,
+        )
+    parser.add_argument("--check", action="store_true",
+                        help="check that Redis answers, print a line, and exit (0 = healthy)")
+    return parser
+
+
+def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> tuple[Settings, bool]:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    values: dict[str, Any] = {}
+    by_name = {f.name: f for f in dataclasses.fields(Settings)}
+    raw = env_overrides(environ)
+    raw.update({k: v for k, v in vars(args).items() if k in by_name and v is not None})
+    for name, value in raw.items():
+        try:
+            values[name] = _convert(by_name[name], value)
+        except ValueError:
+            parser.error(f"--{name.replace('_', '-')}: '{value}' is not a valid value")
+    if values.get("log_level"):
+        values["log_level"] = str(values["log_level"]).upper()
+    return Settings(**values), bool(args.check)
+
+
+class Fatal(Exception):
+    """A problem the operator can fix; printed as one line."""
+
+
+async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
+    if settings.redis_url:
+        client = connect_redis(settings.redis_url)
+        try:
+            await client.ping()
+        except Exception as exc:
+            raise Fatal(f"cannot reach Redis at {settings.redis_url} ({exc}): start it, or "
+                        "omit --redis-url to use the embedded one") from None
+        finally:
+            await client.aclose()
+        return settings.redis_url, None
+    embedded = EmbeddedRedis(settings.data_dir)
+    try:
+        url = await embedded.start()
+    except EmbeddedRedisError as exc:
+        raise Fatal(str(exc)) from None
+    return url, embedded
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    url, embedded = await _redis_for(settings)
+    server = ChatServer(settings, url)
+    try:
+        try:
+            await server.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Fatal(f"port {settings.port} on {settings.host} is in use: stop what runs "
+                            "there or choose another with --port") from None
+            raise Fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+        except StorageUnavailable as exc:
+            raise Fatal(f"Redis failed at start: {exc}") from None
+        where = f"embedded Redis in {settings.data_dir}" if embedded else settings.redis_url
+        print(f"chinwag-server listening on {settings.host}:{server.port} ({where})", flush=True)
+        if ready is not None:
+            ready.set()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await server.stop()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def check(settings: Settings) -> int:
+    if not settings.redis_url:
+        print("--check needs --redis-url (the embedded Redis only runs inside the server)")
+        return 2
+    client = connect_redis(settings.redis_url)
+    try:
+        await client.ping()
+        info = await client.info("server")
+        online = await client.hlen("{presence}:online")
+        print(f"ok: Redis {info.get('redis_version')} at {settings.redis_url}, {online} users online")
+        return 0
+    except Exception as exc:
+        print(f"unhealthy: Redis at {settings.redis_url} does not answer ({exc})")
+        return 1
+    finally:
+        await client.aclose()
+
+
+def _install_loop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, want_check = settings_from(argv)
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _install_loop()
+    try:
+        if want_check:
+            return asyncio.run(check(settings))
+        asyncio.run(serve(settings))
+    except Fatal as exc:
+        print(f"chinwag-server: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""One client connection: bytes in, frames out, requests handled in order.
+
+A thin driver, as in websockets: transport callbacks feed the sans-I/O
+decoder; each request is validated into a typed object and queued; one worker
+task per busy connection runs the handlers in arrival order, so an `ack`
+takes effect before the reply to any later request. Replies and events go
+through a coalescing writer whose backlog is bounded: a client that stops
+reading is told `bye overflow` and dropped, and loses nothing, because its
+cursors have not moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.errors import ErrorCode, FrameError, ProtocolError, RequestError
+from ..protocol.frames import FrameDecoder, encode_frame
+from ..protocol.messages import Ack, Pong, Request, parse_request, request_id
+from ..protocol.writer import FrameWriter
+from . import handlers
+from .conv import conv_id, mid_key
+from .ratelimit import TokenBucket
+from .store import StorageUnavailable
+
+if TYPE_CHECKING:
+    from .app import ChatServer
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    NEW = "new"  # waiting for hello
+    READY = "ready"  # hello done, not authenticated
+    AUTHENTICATED = "authenticated"
+    CLOSED = "closed"
+
+
+class Connection(asyncio.Protocol):
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+        settings = server.settings
+        self.settings = settings
+        self.loop = server.loop
+        self.decoder = FrameDecoder(settings.max_frame)
+        self.state = State.NEW
+        self.address = "?"
+        self.username = ""
+        self.display_name = ""
+        self.token: str | None = None
+        self.convs: set[str] = set()
+        self.transport: asyncio.Transport | None = None
+        self.writer: FrameWriter | None = None
+        self.last_heard = self.loop.time()
+        self.opened = self.last_heard
+        self.pinged = False
+        self.send_bucket = TokenBucket(settings.send_rate, settings.send_burst)
+        self.typing_bucket = TokenBucket(settings.typing_rate, settings.typing_burst)
+        self.last_typing: dict[str, float] = {}
+        self.on_replied: Callable[[], None] | None = None
+        self.counted_online = False  # this connection is counted in presence
+        self._inbox: deque[Request] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._replay_buffer: list[tuple[str, str, bytes]] | None = None
+
+    # --- transport callbacks ---------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.writer = FrameWriter(transport, self.loop)
+        peer = transport.get_extra_info("peername")
+        self.address = str(peer[0]) if isinstance(peer, tuple) else "local"
+        if not self.server.admit(self):
+            self._send_error(None, RequestError(
+                "too many connections from your address", ErrorCode.RATE_LIMITED, retry_after=10))
+            self.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.state is State.CLOSED:
+            return
+        self.last_heard = self.loop.time()
+        self.pinged = False
+        decoder = self.decoder
+        decoder.receive_data(data)
+        try:
+            while (frame := decoder.next_frame()) is not None:
+                self._on_frame(frame)
+                if self.state is State.CLOSED:
+                    return
+        except FrameError as exc:
+            log.info("bad frame from %s: %s", self.address, exc.message)
+            self._send_error(None, exc)
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state = State.CLOSED
+        self.server.forget(self)
+
+    # --- requests ------------------------------------------------------------------
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        try:
+            request = parse_request(frame, self.settings.max_text)
+        except RequestError as exc:
+            self._send_error(request_id(frame), exc)
+            return
+        if type(request) is Pong:
+            return
+        self._inbox.append(request)
+        if self._worker is None:
+            self._worker = self.loop.create_task(self._work())
+
+    async def _work(self) -> None:
+        inbox = self._inbox
+        try:
+            while inbox and self.state is not State.CLOSED:
+                request = inbox.popleft()
+                if type(request) is Ack:
+                    request = self._merge_acks(request)
+                await self._handle(request)
+        finally:
+            self._worker = None
+
+    def _merge_acks(self, first: Ack) -> handlers.AckBatch:
+        """Consecutive acks become one cursor update: only the newest per
+        conversation matters."""
+        batch = handlers.AckBatch()
+        batch.add(self, first)
+        inbox = self._inbox
+        while first.id is None and inbox and type(inbox[0]) is Ack and inbox[0].id is None:
+            batch.add(self, inbox.popleft())  # type: ignore[arg-type]
+        return batch
+
+    async def _handle(self, request: Request | handlers.AckBatch) -> None:
+        req_id = request.id
+        try:
+            handler = handlers.handler_for(self, request)
+            result = await handler(self, request)
+        except ProtocolError as exc:
+            self._send_error(req_id, exc)
+            if exc.code == ErrorCode.UNSUPPORTED_VERSION:
+                self.close()
+            return
+        except StorageUnavailable as exc:
+            log.warning("storage unavailable for %s from %s: %s", request.TYPE, self.address, exc)
+            self._send_error(req_id, RequestError(
+                "storage is unavailable right now; try again in a few seconds", ErrorCode.INTERNAL))
+            return
+        except Exception:
+            log.exception("internal error handling %s from %s", request.TYPE, self.address)
+            self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL))
+            return
+        if req_id is not None and self.state is not State.CLOSED:
+            reply = {"type": "ok", "re": req_id}
+            if result:
+                reply.update(result)
+            self.send_bytes(encode_frame(reply))
+        after, self.on_replied = self.on_replied, None
+        if after is not None:
+            after()
+
+    # --- output ------------------------------------------------------------------
+
+    def send_bytes(self, frame: bytes) -> None:
+        writer = self.writer
+        if writer is None or self.state is State.CLOSED:
+            return
+        writer.write(frame)
+        if writer.backlog > self.settings.outgoing_limit:
+            self.overflow()
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.send_bytes(encode_frame(frame))
+
+    def _send_error(self, req_id: int | None, exc: ProtocolError) -> None:
+        frame: dict[str, Any] = {"type": "error"}
+        if req_id is not None:
+            frame["re"] = req_id
+        frame.update(exc.to_fields())
+        self.send(frame)
+
+    def deliver(self, conv: str, mid: str, frame: bytes) -> None:
+        """A message event for this connection; held back while login replays."""
+        if self._replay_buffer is not None:
+            self._replay_buffer.append((conv, mid, frame))
+        else:
+            self.send_bytes(frame)
+
+    def begin_replay(self) -> None:
+        self._replay_buffer = []
+
+    def end_replay(self, replayed_upto: dict[str, str]) -> None:
+        """Release live messages that arrived during replay, skipping any the
+        replay already sent, so nothing is lost or doubled."""
+        buffered, self._replay_buffer = self._replay_buffer or [], None
+        for conv, mid, frame in buffered:
+            upto = replayed_upto.get(conv)
+            if upto is None or mid_key(mid) > mid_key(upto):
+                self.send_bytes(frame)
+
+    # --- closing -------------------------------------------------------------------
+
+    def bye(self, reason: str) -> None:
+        self.send({"type": "bye", "reason": reason})
+        self.close()
+
+    def overflow(self) -> None:
+        if self.state is State.CLOSED:
+            return
+        log.info("client %s (%s) cannot keep up; dropping it", self.username or "-", self.address)
+        assert self.writer is not None
+        self.writer.write(encode_frame({"type": "bye", "reason": "overflow"}))
+        self.close()
+        self.loop.call_later(5.0, self.abort)
+
+    def close(self) -> None:
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        if self.writer is not None:
+            self.writer.flush()
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def address_conv(self, address: Any) -> str:
+        return conv_id(self.username, address)

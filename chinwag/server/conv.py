@@ -1,0 +1,50 @@
+"""Conversation identities: how an address a user sees maps to the one
+conversation both parties share, and back.
+
+A room's id is `#name`; a direct conversation's id is `@a:b` with the two
+usernames sorted (':' cannot appear in a username), so Alice's `@bob` and
+Bob's `@alice` are the same stream.
+"""
+
+from __future__ import annotations
+
+from ..protocol.messages import Address
+
+
+def conv_id(me: str, address: Address) -> str:
+    if address.kind == "room":
+        return "#" + address.name
+    a, b = sorted((me, address.name))
+    return f"@{a}:{b}"
+
+
+def room_id(room: str) -> str:
+    return "#" + room
+
+
+def is_room(cid: str) -> bool:
+    return cid.startswith("#")
+
+
+def dm_parties(cid: str) -> tuple[str, str]:
+    a, _, b = cid[1:].partition(":")
+    return a, b
+
+
+def address_for(cid: str, viewer: str) -> str:
+    """The address of conversation `cid` as `viewer` sees it."""
+    if cid[0] == "#":
+        return cid
+    a, _, b = cid[1:].partition(":")
+    return "@" + (b if a == viewer else a)
+
+
+def mid_key(mid: str) -> tuple[int, int]:
+    """Stream ids order as (milliseconds, sequence)."""
+    ms, _, seq = mid.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def mid_ts(mid: str) -> int:
+    """The acceptance time in ms: Redis builds stream ids from its clock."""
+    return int(mid.partition("-")[0])

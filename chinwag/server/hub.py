@@ -1,0 +1,244 @@
+"""Who is connected where, and getting events to them.
+
+Local fan-out: a message is encoded once per view (one frame for a room, two
+for a direct conversation) and written to each recipient connection's
+bounded outgoing queue. Other nodes learn of messages, presence, typing and
+membership through one Redis pub/sub channel; events published in one loop
+turn travel as one pub/sub message. Pub/sub may drop a message: the streams
+and cursors in Redis are the truth, and replay at login repairs any gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from typing import Any, Protocol
+
+import msgpack
+from redis.exceptions import RedisError
+
+from ..protocol.frames import encode_frame
+from .conv import address_for, dm_parties, is_room, mid_ts
+from .store import StorageUnavailable, Store, StoredMessage
+
+log = logging.getLogger(__name__)
+
+
+class Peer(Protocol):
+    """What the hub needs of a connection."""
+
+    username: str
+    convs: set[str]
+
+    def deliver(self, conv_id: str, mid: str, frame: bytes) -> None: ...
+    def send_bytes(self, frame: bytes) -> None: ...
+
+
+def message_frame(msg: StoredMessage, viewer: str) -> bytes:
+    return encode_frame({
+        "type": "message", "mid": msg.mid, "conv": address_for(msg.conv_id, viewer),
+        "from": msg.sender, "text": msg.text, "ts": mid_ts(msg.mid), "cmid": msg.cmid,
+    })
+
+
+class Hub:
+    def __init__(self, store: Store, node_id: str) -> None:
+        self.store = store
+        self.node_id = node_id
+        self._prefix = node_id.encode() + b"|"
+        self.by_user: dict[str, set[Peer]] = defaultdict(set)
+        self.room_local: dict[str, set[str]] = defaultdict(set)  # room conv id -> local usernames
+        self._outbox: list[list[Any]] = []
+        self._publish_scheduled = False
+        self._reader: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    # --- registry -------------------------------------------------------------
+
+    def add(self, peer: Peer) -> bool:
+        """Register an authenticated connection; True if it is the user's first here."""
+        conns = self.by_user[peer.username]
+        first = not conns
+        conns.add(peer)
+        for cid in peer.convs:
+            if is_room(cid):
+                self.room_local[cid].add(peer.username)
+        return first
+
+    def remove(self, peer: Peer) -> bool:
+        """Unregister; True if it was the user's last connection here."""
+        conns = self.by_user.get(peer.username)
+        if conns is None or peer not in conns:
+            return False
+        conns.discard(peer)
+        if conns:
+            return False
+        del self.by_user[peer.username]
+        for cid in list(self.room_local):
+            members = self.room_local[cid]
+            members.discard(peer.username)
+            if not members:
+                del self.room_local[cid]
+        return True
+
+    def connections(self) -> list[Peer]:
+        return [p for conns in self.by_user.values() for p in conns]
+
+    # --- local delivery -------------------------------------------------------------
+
+    def deliver_local(self, msg: StoredMessage) -> None:
+        cid = msg.conv_id
+        if cid[0] == "#":
+            users = self.room_local.get(cid)
+            if not users:
+                return
+            frame = message_frame(msg, "")
+            for name in users:
+                for peer in self.by_user.get(name, ()):
+                    peer.deliver(cid, msg.mid, frame)
+            return
+        a, b = dm_parties(cid)
+        for name in {a, b}:
+            peers = self.by_user.get(name)
+            if peers:
+                frame = message_frame(msg, name)
+                for peer in peers:
+                    peer.convs.add(cid)
+                    peer.deliver(cid, msg.mid, frame)
+
+    def _members_local(self, cid: str) -> set[str]:
+        if is_room(cid):
+            return self.room_local.get(cid, set())
+        return set(dm_parties(cid))
+
+    def _typing_local(self, cid: str, sender: str) -> None:
+        for name in self._members_local(cid):
+            if name == sender:
+                continue
+            peers = self.by_user.get(name)
+            if peers:
+                frame = encode_frame({"type": "typing", "conv": address_for(cid, name), "from": sender})
+                for peer in peers:
+                    peer.send_bytes(frame)
+
+    def _presence_local(self, user: dict[str, Any], online: bool) -> None:
+        frame = encode_frame({"type": "presence", "user": user, "online": online})
+        for name, peers in self.by_user.items():
+            if name != user["username"]:
+                for peer in peers:
+                    peer.send_bytes(frame)
+
+    def _member_local(self, room: str, user: dict[str, Any], joined: bool) -> None:
+        cid = "#" + room
+        name = user["username"]
+        if name in self.by_user:
+            members = self.room_local[cid]
+            if joined:
+                members.add(name)
+            else:
+                members.discard(name)
+            for peer in self.by_user[name]:
+                (peer.convs.add if joined else peer.convs.discard)(cid)
+        recipients = set(self.room_local.get(cid, ())) | {name}
+        frame = encode_frame({"type": "member", "room": room, "user": user, "joined": joined})
+        for member in recipients:
+            for peer in self.by_user.get(member, ()):
+                peer.send_bytes(frame)
+
+    # --- cluster-wide events (local now, published for other nodes) -------------------
+
+    def message(self, msg: StoredMessage) -> None:
+        self.deliver_local(msg)
+        self._publish(["m", msg.conv_id, msg.mid, msg.sender, msg.text, msg.cmid])
+
+    def typing(self, cid: str, sender: str) -> None:
+        self._typing_local(cid, sender)
+        self._publish(["t", cid, sender])
+
+    def presence(self, user: dict[str, Any], online: bool) -> None:
+        self._presence_local(user, online)
+        self._publish(["p", user, online])
+
+    def member(self, room: str, user: dict[str, Any], joined: bool) -> None:
+        self._member_local(room, user, joined)
+        self._publish(["j", room, user, joined])
+
+    def _publish(self, event: list[Any]) -> None:
+        self._outbox.append(event)
+        if not self._publish_scheduled:
+            self._publish_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_outbox)
+
+    def _flush_outbox(self) -> None:
+        self._publish_scheduled = False
+        events, self._outbox = self._outbox, []
+        if events:
+            payload = self._prefix + msgpack.packb(events, use_bin_type=True)
+            task = asyncio.get_running_loop().create_task(self._publish_payload(payload))
+            task.add_done_callback(lambda t: t.exception())
+
+    async def _publish_payload(self, payload: bytes) -> None:
+        try:
+            await self.store.publish(payload)
+        except Exception as exc:  # pub/sub is best effort; replay repairs gaps
+            log.warning("publish to other nodes failed: %s", exc)
+
+    def _apply_remote(self, events: list[Any]) -> None:
+        for event in events:
+            kind = event[0]
+            if kind == "m":
+                _, cid, mid, sender, text, cmid = event
+                self.deliver_local(StoredMessage(mid, cid, sender, text, cmid))
+            elif kind == "t":
+                self._typing_local(event[1], event[2])
+            elif kind == "p":
+                self._presence_local(event[1], event[2])
+            elif kind == "j":
+                self._member_local(event[1], event[2], event[3])
+
+    # --- the pub/sub reader -----------------------------------------------------------
+
+    async def start(self) -> None:
+        self._reader = asyncio.get_running_loop().create_task(self._read_bus())
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), 5)
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+    async def _read_bus(self) -> None:
+        """One reader task; resubscribes after Redis goes away and comes back."""
+        delay = 0.1
+        while True:
+            pubsub = None
+            try:
+                pubsub = await self.store.subscribe_bus()
+                self._subscribed.set()
+                delay = 0.1
+                while True:
+                    item = await pubsub.get_message(timeout=None)
+                    if item is None:
+                        continue
+                    data = item.get("data")
+                    if not isinstance(data, bytes) or data.startswith(self._prefix):
+                        continue
+                    try:
+                        _, _, body = data.partition(b"|")
+                        self._apply_remote(msgpack.unpackb(body, raw=False))
+                    except Exception:
+                        log.exception("bad event on the bus; skipped")
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, StorageUnavailable) as exc:
+                log.warning("bus subscription lost (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            finally:
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()

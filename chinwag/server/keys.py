@@ -1,0 +1,60 @@
+"""Redis key names, in one place. Only `store.py` uses them.
+
+Every multi-key operation stays inside one hash slot (the `{...}` tag), so
+the same layout works on a single Redis and on a Redis Cluster:
+a conversation's stream, members and cmid records share its tag; a user's
+profile, conversation set and cursors share the user's tag; all presence keys
+share `{presence}`.
+"""
+
+from __future__ import annotations
+
+BUS_CHANNEL = "chinwag:bus"
+USERS_INDEX = "users"  # zset of every username, score 0, for prefix search
+ROOMS = "rooms"  # set of every room name
+PRESENCE_ONLINE = "{presence}:online"  # hash username -> live connection count
+PRESENCE_NODES = "{presence}:nodes"  # zset node id -> expiry (ms)
+
+
+def user(name: str) -> str:
+    return f"u:{{{name}}}"
+
+
+def user_convs(name: str) -> str:
+    return f"convs:{{{name}}}"
+
+
+def cursors(name: str) -> str:
+    return f"cur:{{{name}}}"
+
+
+def token(token_hash: str) -> str:
+    return f"tok:{{{token_hash}}}"
+
+
+def stream(conv_id: str) -> str:
+    return f"c:{{{conv_id}}}"
+
+
+def members(conv_id: str) -> str:
+    return f"m:{{{conv_id}}}"
+
+
+def cmid(conv_id: str, sender: str, client_id: str) -> str:
+    return f"cm:{{{conv_id}}}:{sender}:{client_id}"
+
+
+def presence_node(node_id: str) -> str:
+    return f"{{presence}}:n:{node_id}"
+
+
+def login_failures_user(name: str) -> str:
+    return f"th:lu:{name}"
+
+
+def login_failures_address(address: str) -> str:
+    return f"th:la:{address}"
+
+
+def registrations_address(address: str) -> str:
+    return f"th:ra:{address}"

@@ -1,0 +1,120 @@
+"""Lua scripts for the multi-step writes that must be atomic. Each touches
+keys of one hash slot only (see keys.py)."""
+
+from __future__ import annotations
+
+# KEYS: stream, [cmid key], [members]; ARGV: from, text, maxlen, cmid ttl,
+# has_cmid, is_room, cmid.  Returns {mid, status}: 0 new, 1 duplicate cmid,
+# 2 sender is not a member of the room.
+SEND = """
+local i = 2
+local cmkey, members
+if ARGV[5] == '1' then cmkey = KEYS[i]; i = i + 1 end
+if ARGV[6] == '1' then members = KEYS[i] end
+if cmkey then
+  local prev = redis.call('GET', cmkey)
+  if prev then return {prev, 1} end
+end
+if members and redis.call('SISMEMBER', members, ARGV[1]) == 0 then
+  return {'', 2}
+end
+local id
+if cmkey then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1], 't', ARGV[2], 'c', ARGV[7])
+  redis.call('SET', cmkey, id, 'EX', ARGV[4])
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1], 't', ARGV[2])
+end
+return {id, 0}
+"""
+
+_CMP = """
+local function newer(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
+  return ams > bms or (ams == bms and aseq > bseq)
+end
+"""
+
+# KEYS: cursor hash; ARGV: conv, mid, conv, mid, ...  Cursors never move back.
+ACK = _CMP + """
+for i = 1, #ARGV, 2 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  if not cur or newer(ARGV[i + 1], cur) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 0
+"""
+
+# KEYS: stream; ARGV: cursor, me, max entries.  Returns {unread from others,
+# entries after the cursor (the newest `max` of them)}.
+REPLAY = """
+local start = '(' .. ARGV[1]
+local me, keep = ARGV[2], tonumber(ARGV[3])
+local unread, tail = 0, {}
+while true do
+  local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1000)
+  for _, e in ipairs(batch) do
+    local f = e[2]
+    local from
+    for j = 1, #f, 2 do if f[j] == 'f' then from = f[j + 1]; break end end
+    if from ~= me then unread = unread + 1 end
+    tail[#tail + 1] = e
+  end
+  if #tail > 2 * keep then
+    tail = {unpack(tail, #tail - keep + 1, #tail)}
+  end
+  if #batch < 1000 then break end
+  start = '(' .. batch[#batch][1]
+end
+if #tail > keep then tail = {unpack(tail, #tail - keep + 1, #tail)} end
+return {unread, tail}
+"""
+
+# KEYS: user hash, user convs, cursors; ARGV: display, pwhash, created ms,
+# lobby conv id, lobby cursor.  Returns 1 if created, 0 if the name is taken.
+REGISTER = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'dn', ARGV[1], 'pw', ARGV[2], 'ct', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+return 1
+"""
+
+# KEYS: online, node hash; ARGV: user, delta.  Returns the user's global count.
+PRESENCE = """
+local n = redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
+if n <= 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
+local c = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if c <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]); return 0 end
+return c
+"""
+
+# KEYS: online, nodes zset, node hash; ARGV: node id.  Removes a dead node's
+# connections; returns the users that went offline.  Only one reaper wins.
+REAP = """
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 0 then
+  return {}
+end
+local gone = {}
+local entries = redis.call('HGETALL', KEYS[3])
+for i = 1, #entries, 2 do
+  local c = redis.call('HINCRBY', KEYS[1], entries[i], -tonumber(entries[i + 1]))
+  if c <= 0 then
+    redis.call('HDEL', KEYS[1], entries[i])
+    gone[#gone + 1] = entries[i]
+  end
+end
+redis.call('DEL', KEYS[3])
+return gone
+"""
+
+# KEYS: counter; ARGV: window seconds.  Counts one event in a fixed window;
+# returns {count, ttl}.
+COUNT_EVENT = """
+local c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {c, redis.call('TTL', KEYS[1])}
+"""

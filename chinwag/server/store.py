@@ -1,0 +1,454 @@
+"""The only module that talks to Redis.
+
+One client and connection pool per process. Writes on the message path
+(`send`, `ack`) are batched: everything queued during one turn of the event
+loop goes to Redis in one pipeline of script calls, one batch in flight at a
+time, so a busy server makes one round trip per batch rather than per message,
+and results come back in the order Redis applied them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from ..protocol import limits
+from . import keys, scripts
+from .conv import room_id
+
+log = logging.getLogger(__name__)
+
+
+class StorageUnavailable(Exception):
+    """Redis cannot be reached or failed; the request answers `internal`."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    mid: str
+    conv_id: str
+    sender: str
+    text: str
+    cmid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    mid: str
+    status: int  # 0 stored, 1 duplicate cmid (nothing new), 2 not a member
+
+
+SEND_NEW, SEND_DUPLICATE, SEND_NOT_MEMBER = 0, 1, 2
+
+
+def connect_redis(url: str, *, decode: bool = True) -> aioredis.Redis:
+    """The process's Redis client: RESP2 (pinned), one quick retry on a broken
+    connection, and short timeouts so a dead Redis fails requests in seconds."""
+    return aioredis.Redis.from_url(
+        url,
+        protocol=2,
+        decode_responses=decode,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        socket_connect_timeout=2.0,
+        socket_timeout=5.0,
+        max_connections=64,
+        health_check_interval=0,
+    )
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
+    mid, raw = entry[0], entry[1]
+    fields = dict(zip(raw[::2], raw[1::2])) if isinstance(raw, list) else raw
+    return StoredMessage(mid, conv_id, fields.get("f", ""), fields.get("t", ""), fields.get("c"))
+
+
+class _Op:
+    __slots__ = ("sha", "keys", "args", "future")
+
+    def __init__(self, sha: str, keys_: list[str], args: list[Any], future: asyncio.Future[Any]) -> None:
+        self.sha, self.keys, self.args, self.future = sha, keys_, args, future
+
+
+class Store:
+    def __init__(self, url: str, *, history_maxlen: int = 100_000) -> None:
+        self.url = url
+        self.redis = connect_redis(url)
+        self.bus_client = connect_redis(url, decode=False)
+        self.history_maxlen = history_maxlen
+        self._sha: dict[str, str] = {}
+        self._sources = {
+            name: getattr(scripts, name)
+            for name in ("SEND", "ACK", "REPLAY", "REGISTER", "PRESENCE", "REAP", "COUNT_EVENT")
+        }
+        self._queue: list[_Op] = []
+        self._flushing = False
+        self._display: dict[str, str] = {}
+        self._known_users: set[str] = set()
+
+    async def start(self) -> None:
+        await self._load_scripts()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.bus_client.aclose()
+
+    async def _load_scripts(self) -> None:
+        try:
+            for name, source in self._sources.items():
+                self._sha[name] = await self.redis.script_load(source)
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    # --- batched script calls ------------------------------------------------
+
+    def _call_batched(self, script: str, keys_: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append(_Op(script, keys_, args, future))
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush())
+        return future
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                await asyncio.sleep(0)  # let the rest of this loop turn join the batch
+                batch, self._queue = self._queue, []
+                await self._run_batch(batch)
+        finally:
+            self._flushing = False
+
+    async def _run_batch(self, batch: list[_Op], reloaded: bool = False) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for op in batch:
+                pipe.evalsha(self._sha[op.sha], len(op.keys), *op.keys, *op.args)
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            error = StorageUnavailable(str(exc) or type(exc).__name__)
+            for op in batch:
+                if not op.future.done():
+                    op.future.set_exception(error)
+            return
+        retry = []
+        for op, result in zip(batch, results):
+            if isinstance(result, NoScriptError) and not reloaded:
+                retry.append(op)
+            elif isinstance(result, Exception):
+                if not op.future.done():
+                    op.future.set_exception(StorageUnavailable(str(result)))
+            elif not op.future.done():
+                op.future.set_result(result)
+        if retry:  # Redis restarted and lost its script cache
+            try:
+                await self._load_scripts()
+            except StorageUnavailable as exc:
+                for op in retry:
+                    op.future.set_exception(exc)
+                return
+            await self._run_batch(retry, reloaded=True)
+
+    async def _call(self, script: str, keys_: list[str], args: Iterable[Any]) -> Any:
+        """One script call outside the batch (rare operations)."""
+        try:
+            try:
+                return await self.redis.evalsha(self._sha[script], len(keys_), *keys_, *args)
+            except NoScriptError:
+                await self._load_scripts()
+                return await self.redis.evalsha(self._sha[script], len(keys_), *keys_, *args)
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _guard(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
+
+    # --- messages -------------------------------------------------------------
+
+    def send(self, conv_id: str, sender: str, text: str, cmid: str | None) -> asyncio.Future[Any]:
+        """Append a message (batched). Resolves to [mid, status]."""
+        keys_ = [keys.stream(conv_id)]
+        if cmid is not None:
+            keys_.append(keys.cmid(conv_id, sender, cmid))
+        is_room = conv_id[0] == "#"
+        if is_room:
+            keys_.append(keys.members(conv_id))
+        return self._call_batched("SEND", keys_, [
+            sender, text, self.history_maxlen, limits.CMID_TTL_S,
+            "1" if cmid is not None else "0", "1" if is_room else "0", cmid or "",
+        ])
+
+    def ack(self, user: str, upto: dict[str, str]) -> asyncio.Future[Any]:
+        """Move `user`'s cursors forward (batched; never backwards)."""
+        args: list[str] = []
+        for cid, mid in upto.items():
+            args += (cid, mid)
+        return self._call_batched("ACK", [keys.cursors(user)], args)
+
+    async def history(self, conv_id: str, before: str | None, limit: int) -> tuple[list[StoredMessage], bool]:
+        entries = await self._guard(self.redis.xrevrange(
+            keys.stream(conv_id), max=f"({before}" if before else "+", min="-", count=limit + 1,
+        ))
+        more = len(entries) > limit
+        entries = entries[:limit]
+        entries.reverse()
+        return [_entry_message(conv_id, e) for e in entries], more
+
+    async def last_mid(self, conv_id: str) -> str:
+        entries = await self._guard(self.redis.xrevrange(keys.stream(conv_id), count=1))
+        return entries[0][0] if entries else "0-0"
+
+    async def replay(self, user: str, conv_ids: Sequence[str], cursors: dict[str, str],
+                     max_per_conv: int = limits.REPLAY_MAX) -> dict[str, tuple[int, list[StoredMessage]]]:
+        """For each conversation: (unread from others, newest entries after the cursor)."""
+        if not conv_ids:
+            return {}
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for cid in conv_ids:
+                pipe.evalsha(self._sha["REPLAY"], 1, keys.stream(cid),
+                             cursors.get(cid, "0-0"), user, max_per_conv)
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(str(exc)) from exc
+        out = {}
+        for cid, result in zip(conv_ids, results):
+            if isinstance(result, NoScriptError):
+                await self._load_scripts()
+                return await self.replay(user, conv_ids, cursors, max_per_conv)
+            if isinstance(result, Exception):
+                raise StorageUnavailable(str(result))
+            unread, entries = result
+            out[cid] = (int(unread), [_entry_message(cid, e) for e in entries])
+        return out
+
+    # --- users and sessions ------------------------------------------------------
+
+    async def create_user(self, name: str, display_name: str, password_hash: str) -> bool:
+        lobby = room_id(limits.LOBBY)
+        lobby_last = await self.last_mid(lobby)
+        created = await self._call("REGISTER", [keys.user(name), keys.user_convs(name), keys.cursors(name)],
+                                   [display_name, password_hash, int(time.time() * 1000), lobby, lobby_last])
+        if not created:
+            return False
+        await self._guard(self._index_user(name))
+        self._display[name] = display_name
+        self._known_users.add(name)
+        return True
+
+    def _index_user(self, name: str) -> Any:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(keys.USERS_INDEX, {name: 0})
+        pipe.sadd(keys.members(room_id(limits.LOBBY)), name)
+        pipe.sadd(keys.ROOMS, limits.LOBBY)
+        return pipe.execute()
+
+    async def ensure_lobby(self, name: str) -> None:
+        """Repair a registration cut short between its two steps."""
+        await self._guard(self._index_user(name))
+
+    async def get_user(self, name: str) -> dict[str, str] | None:
+        data = await self._guard(self.redis.hgetall(keys.user(name)))
+        if not data:
+            return None
+        self._display[name] = data.get("dn", name)
+        self._known_users.add(name)
+        return data
+
+    async def set_password_hash(self, name: str, password_hash: str) -> None:
+        await self._guard(self.redis.hset(keys.user(name), "pw", password_hash))
+
+    async def user_exists(self, name: str) -> bool:
+        if name in self._known_users:
+            return True
+        if await self._guard(self.redis.exists(keys.user(name))):
+            self._known_users.add(name)
+            return True
+        return False
+
+    async def display_names(self, names: Iterable[str]) -> dict[str, str]:
+        names = list(names)
+        missing = [n for n in names if n not in self._display]
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for n in missing:
+                pipe.hget(keys.user(n), "dn")
+            for n, dn in zip(missing, await self._guard(pipe.execute())):
+                if dn is not None:
+                    self._display[n] = dn
+        return {n: self._display.get(n, n) for n in names}
+
+    async def store_token(self, token: str, name: str, ttl: int) -> None:
+        await self._guard(self.redis.set(keys.token(hash_token(token)), name, ex=ttl))
+
+    async def token_user(self, token: str, ttl: int) -> str | None:
+        """The token's user, refreshing its expiry (a sliding window)."""
+        key = keys.token(hash_token(token))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.expire(key, ttl)
+        name, _ = await self._guard(pipe.execute())
+        return name
+
+    async def revoke_token(self, token: str) -> None:
+        await self._guard(self.redis.delete(keys.token(hash_token(token))))
+
+    async def session_state(self, name: str) -> tuple[list[str], dict[str, str]]:
+        """The user's conversations and their cursors."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.smembers(keys.user_convs(name))
+        pipe.hgetall(keys.cursors(name))
+        convs, cursors = await self._guard(pipe.execute())
+        return sorted(convs), cursors
+
+    async def add_dm(self, a: str, b: str, conv_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(keys.user_convs(a), conv_id)
+        pipe.sadd(keys.user_convs(b), conv_id)
+        await self._guard(pipe.execute())
+
+    async def search_users(self, prefix: str | None, limit: int) -> list[str]:
+        low = f"[{prefix}" if prefix else "-"
+        high = f"[{prefix}\xff" if prefix else "+"
+        return list(await self._guard(self.redis.zrangebylex(keys.USERS_INDEX, low, high, start=0, num=limit)))
+
+    # --- rooms -------------------------------------------------------------------
+
+    async def room_exists(self, room: str) -> bool:
+        return bool(await self._guard(self.redis.sismember(keys.ROOMS, room)))
+
+    async def is_member(self, conv_id: str, name: str) -> bool:
+        return bool(await self._guard(self.redis.sismember(keys.members(conv_id), name)))
+
+    async def join(self, room: str, name: str) -> tuple[bool, int]:
+        """Returns (newly joined, member count). The cursor starts at the room's
+        newest message, so joining does not flood the user with old history."""
+        cid = room_id(room)
+        if await self.is_member(cid, name):
+            return False, int(await self._guard(self.redis.scard(keys.members(cid))))
+        last = await self.last_mid(cid)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(keys.cursors(name), cid, last)
+        pipe.sadd(keys.user_convs(name), cid)
+        pipe.sadd(keys.ROOMS, room)
+        pipe.sadd(keys.members(cid), name)
+        pipe.scard(keys.members(cid))
+        *_, added, count = await self._guard(pipe.execute())
+        return bool(added), int(count)
+
+    async def leave(self, room: str, name: str) -> bool:
+        cid = room_id(room)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(keys.members(cid), name)
+        pipe.srem(keys.user_convs(name), cid)
+        pipe.hdel(keys.cursors(name), cid)
+        removed, *_ = await self._guard(pipe.execute())
+        return bool(removed)
+
+    async def rooms(self) -> list[tuple[str, int]]:
+        names = sorted(await self._guard(self.redis.smembers(keys.ROOMS)))
+        pipe = self.redis.pipeline(transaction=False)
+        for room in names:
+            pipe.scard(keys.members(room_id(room)))
+        counts = await self._guard(pipe.execute())
+        return [(room, int(c)) for room, c in zip(names, counts)]
+
+    async def room_members(self, room: str) -> set[str]:
+        return set(await self._guard(self.redis.smembers(keys.members(room_id(room)))))
+
+    # --- presence ------------------------------------------------------------------
+
+    async def presence_change(self, node_id: str, name: str, delta: int) -> int:
+        """Count a connection in or out; returns the user's connections on all nodes."""
+        return int(await self._call("PRESENCE", [keys.PRESENCE_ONLINE, keys.presence_node(node_id)],
+                                    [name, delta]))
+
+    async def online_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        if names is None:
+            data = await self._guard(self.redis.hgetall(keys.PRESENCE_ONLINE))
+            return {n: int(c) for n, c in data.items() if int(c) > 0}
+        if not names:
+            return {}
+        values = await self._guard(self.redis.hmget(keys.PRESENCE_ONLINE, list(names)))
+        return {n: int(v) for n, v in zip(names, values) if v is not None and int(v) > 0}
+
+    async def heartbeat(self, node_id: str, ttl: float) -> None:
+        expiry = int((time.time() + ttl) * 1000)
+        await self._guard(self.redis.zadd(keys.PRESENCE_NODES, {node_id: expiry}))
+
+    async def dead_nodes(self) -> list[str]:
+        now = int(time.time() * 1000)
+        return list(await self._guard(self.redis.zrangebyscore(keys.PRESENCE_NODES, "-inf", now)))
+
+    async def reap_node(self, node_id: str) -> list[str]:
+        """Remove a node's connections from presence; returns users now offline."""
+        return list(await self._call(
+            "REAP", [keys.PRESENCE_ONLINE, keys.PRESENCE_NODES, keys.presence_node(node_id)], [node_id]
+        ))
+
+    # --- throttles -------------------------------------------------------------------
+
+    async def login_failures(self, name: str, address: str) -> list[tuple[int, int]]:
+        """(count, seconds left in the window) for the user and for the address."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in (keys.login_failures_user(name), keys.login_failures_address(address)):
+            pipe.get(key)
+            pipe.ttl(key)
+        raw = await self._guard(pipe.execute())
+        return [(int(raw[i] or 0), int(raw[i + 1])) for i in range(0, len(raw), 2)]
+
+    async def _count_event(self, key: str, window: int) -> tuple[int, int]:
+        count, ttl = await self._call("COUNT_EVENT", [key], [window])
+        return int(count), int(ttl)
+
+    async def count_login_failure(self, name: str, address: str, window: int) -> None:
+        await self._count_event(keys.login_failures_user(name), window)
+        await self._count_event(keys.login_failures_address(address), window)
+
+    async def clear_login_failures(self, name: str) -> None:
+        await self._guard(self.redis.delete(keys.login_failures_user(name)))
+
+    async def count_registration(self, address: str, window: int) -> tuple[int, int]:
+        return await self._count_event(keys.registrations_address(address), window)
+
+    # --- pub/sub -------------------------------------------------------------------------
+
+    async def publish(self, payload: bytes) -> None:
+        await self._guard(self.bus_client.publish(keys.BUS_CHANNEL, payload))
+
+    async def subscribe_bus(self) -> Any:
+        """A pub/sub subscription to the node bus on a connection of its own;
+        the caller closes it with `aclose()`."""
+        pubsub = self.bus_client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(keys.BUS_CHANNEL)
+        except BaseException:
+            await pubsub.aclose()
+            raise
+        return pubsub
+
+
+__all__ = [
+    "Store", "StoredMessage", "SendResult", "StorageUnavailable", "connect_redis", "hash_token",
+    "SEND_NEW", "SEND_DUPLICATE", "SEND_NOT_MEMBER", "ResponseError",
+]

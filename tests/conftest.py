@@ -1,0 +1,130 @@
+"""Shared fixtures: a real Redis (started with the server's own embedded
+locator), real servers on ephemeral loopback ports, and the real client."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+
+from chinwag.protocol.client import ChatClient
+from chinwag.protocol.messages import Event
+from chinwag.server.app import ChatServer
+from chinwag.server.embedded_redis import EmbeddedRedis
+from chinwag.server.settings import Settings
+
+# OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane): still real
+# argon2id, but fast enough for a test suite.
+FAST_ARGON2 = {"argon2_time_cost": 2, "argon2_memory_kib": 19_456, "argon2_parallelism": 1}
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    url = asyncio.run(embedded.start())
+    yield url
+    asyncio.run(embedded.stop())
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> str:
+    client = sync_redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.script_flush()
+    client.close()
+    return redis_url
+
+
+def test_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": Path("/nonexistent"),
+                              **FAST_ARGON2}
+    values.update(overrides)
+    return Settings(**values)
+
+
+ServerFactory = Callable[..., Awaitable[ChatServer]]
+
+
+@pytest.fixture
+async def make_server(clean_redis: str) -> AsyncIterator[ServerFactory]:
+    servers: list[ChatServer] = []
+
+    async def factory(**overrides: Any) -> ChatServer:
+        server = ChatServer(test_settings(**overrides), clean_redis)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture
+async def server(make_server: ServerFactory) -> ChatServer:
+    return await make_server()
+
+
+ClientFactory = Callable[..., Awaitable[ChatClient]]
+
+
+@pytest.fixture
+async def connect(server: ChatServer) -> AsyncIterator[ClientFactory]:
+    """Connect (and say hello) to the default server, or to `to=` another one."""
+    clients: list[ChatClient] = []
+
+    async def factory(to: ChatServer | None = None, **kwargs: Any) -> ChatClient:
+        target = to or server
+        client = ChatClient("127.0.0.1", target.port, **kwargs)
+        await client.connect()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.close()
+
+
+_names = itertools.count(1)
+
+
+@pytest.fixture
+async def user(connect: ClientFactory) -> Callable[..., Awaitable[ChatClient]]:
+    """Register (if needed) and log in a user; returns the logged-in client."""
+    registered: set[str] = set()
+
+    async def factory(name: str | None = None, *, to: ChatServer | None = None, **kwargs: Any) -> ChatClient:
+        name = name or f"user{next(_names)}"
+        client = await connect(to, **kwargs)
+        if name not in registered:
+            await client.register(name, PASSWORD)
+            registered.add(name)
+        await client.login(name, PASSWORD)
+        return client
+
+    return factory
+
+
+async def next_of(client: ChatClient, kind: type, timeout: float = 5.0) -> Any:
+    """The next event of one type, skipping others (presence, member, ...)."""
+    while True:
+        event = await client.next_event(timeout=timeout)
+        if isinstance(event, kind):
+            return event
+
+
+async def drain(client: ChatClient, quiet: float = 0.2) -> list[Event]:
+    """Every event that arrives until the connection is quiet for `quiet` s."""
+    events: list[Event] = []
+    while True:
+        try:
+            events.append(await client.next_event(timeout=quiet))
+        except (asyncio.TimeoutError, TimeoutError):
+            return events
