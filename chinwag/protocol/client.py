@@ -22,7 +22,7 @@ from typing import Any
 from . import PROTOCOL_VERSION, DEFAULT_PORT
 from .errors import ConnectionClosed, FrameError, ServerError
 from .frames import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
-from .messages import Address, ByeEvent, Event, Message, User, parse_event
+from .messages import Address, Event, Message, User, parse_event
 from .writer import FrameWriter
 
 ACK_EVERY = 64
@@ -345,5 +345,3 @@ class ChatClient:
             except ConnectionClosed:
                 return
             yield event
-            if isinstance(event, ByeEvent):
-                continue

@@ -25,6 +25,8 @@ _MID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 def normalize_username(name: str) -> str | None:
     """The canonical (lower-case) username, or None if it breaks the rules."""
+    if not name.isascii():  # .lower() maps a few non-ASCII letters (KELVIN SIGN) to ASCII
+        return None
     lowered = name.lower()
     return lowered if _USERNAME.fullmatch(lowered) else None
 
@@ -34,6 +36,8 @@ def normalize_room(name: str) -> str | None:
 
     Rooms are matched case-insensitively like usernames: `#Lobby` is `#lobby`.
     """
+    if not name.isascii():
+        return None
     lowered = name.lower()
     return lowered if _ROOM.fullmatch(lowered) else None
 

@@ -159,9 +159,10 @@ class ChatServer:
             conn.bye("shutdown")
         with contextlib.suppress(Exception):
             gone = await self.store.reap_node(self.node_id)
+            displays = await self.store.display_names(gone)
             for name in gone:
-                self.hub.presence({"username": name, "display_name": name}, False)
-            await asyncio.sleep(0)  # let the presence publish go out
+                self.hub.presence({"username": name, "display_name": displays[name]}, False)
+            await self.hub.flush()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2)
         await self.hub.stop()

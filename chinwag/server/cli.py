@@ -23,7 +23,7 @@ from .. import __version__
 from .app import ChatServer
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .settings import Settings, env_overrides
-from .store import StorageUnavailable, connect_redis
+from .store import StorageUnavailable, Store, connect_redis
 
 log = logging.getLogger("chinwag.server")
 
@@ -167,18 +167,17 @@ async def check(settings: Settings) -> int:
     if not settings.redis_url:
         print("--check needs --redis-url (the embedded Redis only runs inside the server)")
         return 2
-    client = connect_redis(settings.redis_url)
+    store = Store(settings.redis_url)
     try:
-        await client.ping()
-        info = await client.info("server")
-        online = await client.hlen("{presence}:online")
-        print(f"ok: Redis {info.get('redis_version')} at {settings.redis_url}, {online} users online")
+        version = await store.redis_version()
+        online = len(await store.online_counts())
+        print(f"ok: Redis {version} at {settings.redis_url}, {online} users online")
         return 0
     except Exception as exc:
         print(f"unhealthy: Redis at {settings.redis_url} does not answer ({exc})")
         return 1
     finally:
-        await client.aclose()
+        await store.close()
 
 
 def _install_loop() -> None:

@@ -52,6 +52,7 @@ class Hub:
         self.room_local: dict[str, set[str]] = defaultdict(set)  # room conv id -> local usernames
         self._outbox: list[list[Any]] = []
         self._publish_scheduled = False
+        self._publishing: set[asyncio.Task[None]] = set()
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -177,7 +178,14 @@ class Hub:
         if events:
             payload = self._prefix + msgpack.packb(events, use_bin_type=True)
             task = asyncio.get_running_loop().create_task(self._publish_payload(payload))
-            task.add_done_callback(lambda t: t.exception())
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def flush(self) -> None:
+        """Publish what is queued and wait for it (used at shutdown)."""
+        self._flush_outbox()
+        if self._publishing:
+            await asyncio.wait(self._publishing, timeout=2)
 
     async def _publish_payload(self, payload: bytes) -> None:
         try:

@@ -113,8 +113,9 @@ class Store:
         except (RedisError, OSError) as exc:
             raise StorageUnavailable(str(exc)) from exc
 
-    async def ping(self) -> bool:
-        return bool(await self.redis.ping())
+    async def redis_version(self) -> str:
+        info = await self._guard(self.redis.info("server"))
+        return str(info.get("redis_version", "?"))
 
     # --- batched script calls ------------------------------------------------
 

@@ -12,6 +12,7 @@ import pytest
 
 from chinwag.protocol import limits
 from chinwag.protocol.errors import ErrorCode, RequestError
+from chinwag.protocol.frames import FrameDecoder, encode_frame
 from chinwag.protocol.messages import (
     NOTIFICATION_TYPES,
     REQUEST_TYPES,
@@ -643,8 +644,6 @@ def test_to_frame_shape() -> None:
 
 
 def test_to_frame_is_wire_safe() -> None:
-    from chinwag.protocol.frames import FrameDecoder, encode_frame
-
     for kind in VALID:
         req = parse_request(VALID[kind])
         (decoded,) = FrameDecoder().feed(encode_frame(req.to_frame()))
