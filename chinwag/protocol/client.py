@@ -159,8 +159,7 @@ class ChatClient:
         await self.close()
 
     def _connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         self._writer = FrameWriter(transport, asyncio.get_running_loop())
 
     def _data_received(self, data: bytes) -> None:

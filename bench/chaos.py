@@ -1,0 +1,170 @@
+"""Chaos: clients chat while the server is SIGKILLed and restarted.
+
+N users, each on a ReconnectingClient, send direct messages and lobby
+messages for T seconds while the server process (and with it its embedded
+Redis, which follows its parent down) is killed K times and restarted on the
+same data directory. At the end every acknowledged message must have reached
+every recipient exactly once after dedupe by (conv, mid), and nothing that
+was never acknowledged may appear.
+
+    python -m bench.chaos --clients 20 --duration 60 --kills 5
+
+Loopback only; bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chinwag.protocol.client import ChatClient
+from chinwag.protocol.messages import Message
+from chinwag.protocol.reconnect import ConnectionStateEvent, ReconnectingClient
+from chinwag.server.process import ServerProcess
+
+PASSWORD = "chaos-password-1"
+# OWASP's argon2id minimum keeps registration of many users quick.
+SERVER_ARGS = ["--log-level", "WARNING", "--send-rate", "10000", "--send-burst", "10000",
+               "--argon2-time-cost", "2", "--argon2-memory-kib", "19456", "--argon2-parallelism", "1",
+               "--login-failures-per-address", "100000", "--registrations-per-address", "100000"]
+
+
+def canonical(viewer: str, conv: str) -> str:
+    if conv.startswith("#"):
+        return conv
+    a, b = sorted((viewer, conv[1:]))
+    return f"@{a}:{b}"
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    acked: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (conv, mid) -> recipients
+    received: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    duplicates: int = 0
+    rejected: int = 0
+
+
+async def _sender(name: str, client: ReconnectingClient, users: list[str], tally: Tally,
+                  stop_at: float, rate: float, rng: random.Random, pending: list[asyncio.Future[object]]) -> None:
+    seq = 0
+    while time.monotonic() < stop_at:
+        seq += 1
+        if rng.random() < 0.2:
+            to, recipients = "#lobby", set(users)
+        else:
+            other = rng.choice([u for u in users if u != name])
+            to, recipients = f"@{other}", {name, other}
+        tally.sent += 1
+        _, future = client.send_nowait(to, f"{name} {seq}")
+
+        def done(f: asyncio.Future[object], to: str = to, recipients: set[str] = recipients) -> None:
+            if f.cancelled() or f.exception() is not None:
+                tally.rejected += 1
+                return
+            tally.acked[(canonical(name, to), f.result().mid)] = recipients  # type: ignore[attr-defined]
+
+        future.add_done_callback(done)
+        pending.append(future)  # type: ignore[arg-type]
+        await asyncio.sleep(rng.expovariate(rate))
+
+
+async def _receiver(name: str, client: ReconnectingClient, tally: Tally, last_event: list[float]) -> None:
+    got = tally.received.setdefault(name, set())
+    with contextlib.suppress(Exception):
+        while True:
+            event = await client.next_event()
+            last_event[0] = time.monotonic()
+            if isinstance(event, Message):
+                key = (canonical(name, event.conv), event.mid)
+                if key in got:
+                    tally.duplicates += 1
+                got.add(key)
+
+
+async def run_chaos(*, clients: int = 10, duration: float = 10.0, kills: int = 2, rate: float = 5.0,
+                    data_dir: Path | None = None, seed: int = 1) -> dict[str, object]:
+    rng = random.Random(seed)
+    tmp = tempfile.TemporaryDirectory(prefix="chinwag-chaos-") if data_dir is None else None
+    data = data_dir or Path(tmp.name)  # type: ignore[union-attr]
+    server = ServerProcess(data, extra_args=SERVER_ARGS)
+    server.start()
+    users = [f"u{i:03d}" for i in range(clients)]
+    tally = Tally()
+    sessions: list[ReconnectingClient] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        setup = ChatClient("127.0.0.1", server.port)
+        await setup.connect()
+        await asyncio.gather(*(setup.register(u, PASSWORD) for u in users))
+        await setup.close()
+        for u in users:
+            client = ReconnectingClient("127.0.0.1", server.port, backoff_base=0.1, backoff_cap=1.0,
+                                        rand=rng.random)
+            await client.start(username=u, password=PASSWORD)
+            sessions.append(client)
+        last_event = [time.monotonic()]
+        pending: list[asyncio.Future[object]] = []
+        start = time.monotonic()
+        stop_at = start + duration
+        for u, client in zip(users, sessions):
+            tasks.append(asyncio.create_task(_receiver(u, client, tally, last_event)))
+            tasks.append(asyncio.create_task(_sender(u, client, users, tally, stop_at, rate, rng, pending)))
+        killed = 0
+        for k in range(kills):
+            await asyncio.sleep(max(0.0, start + duration * (k + 1) / (kills + 1) - time.monotonic()))
+            server.kill()
+            killed += 1
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(server.start)
+        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
+        # every queued send either gets its ok (perhaps after a resend) or a definitive error
+        await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(c.state == "connected" for c in sessions) and time.monotonic() - last_event[0] > 2.0:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for client in sessions:
+            with contextlib.suppress(Exception):
+                await client.close()
+        status = server.stop()
+        if tmp is not None:
+            tmp.cleanup()
+    deliveries_expected = sum(len(r) for r in tally.acked.values())
+    lost = sum(1 for key, recipients in tally.acked.items() for u in recipients
+               if key not in tally.received.get(u, set()))
+    unexpected = sum(1 for got in tally.received.values() for key in got if key not in tally.acked)
+    delivered = sum(len(g) for g in tally.received.values())
+    return {"workload": "chaos", "clients": clients, "duration_s": duration, "kills": killed,
+            "sent": tally.sent, "acked": len(tally.acked), "rejected": tally.rejected,
+            "deliveries_expected": deliveries_expected, "delivered": delivered, "lost": lost,
+            "unexpected": unexpected, "duplicated_after_dedupe": tally.duplicates,
+            "server_exit_status": status}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--rate", type=float, default=5.0, help="messages per second per client")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    result = asyncio.run(run_chaos(clients=args.clients, duration=args.duration, kills=args.kills,
+                                   rate=args.rate, seed=args.seed))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
