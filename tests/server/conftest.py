@@ -1,0 +1,107 @@
+"""Fixtures and helpers for the server tests (on top of tests/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from chinwag.protocol.client import ChatClient
+from chinwag.protocol.errors import ServerError
+from chinwag.protocol.messages import Message
+from chinwag.server.app import ChatServer
+
+from ..conftest import drain
+from .raw import RawClient
+
+TEST_DEADLINE_S = 45
+
+
+class TestHung(Exception):
+    """A test ran past its deadline (a server or client hang)."""
+
+
+@pytest.fixture(autouse=True)
+def _hang_guard() -> Any:
+    """Fail, rather than hang, a test that runs far past any sane duration."""
+
+    def _expired(signum: int, frame: Any) -> None:
+        raise TestHung(f"test still running after {TEST_DEADLINE_S} s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(TEST_DEADLINE_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+RawFactory = Callable[..., Awaitable[RawClient]]
+
+
+@pytest.fixture
+async def raw(server: ChatServer) -> AsyncIterator[RawFactory]:
+    """Open a raw connection to the default server (or `to=` another one);
+    says hello unless `hello=False`."""
+    opened: list[RawClient] = []
+
+    async def factory(to: ChatServer | None = None, *, hello: bool = True) -> RawClient:
+        client = await RawClient.open((to or server).port)
+        opened.append(client)
+        if hello:
+            await client.hello()
+        return client
+
+    yield factory
+    for client in opened:
+        await client.close()
+
+
+async def error_of(awaitable: Awaitable[Any], code: str) -> ServerError:
+    """Await a request that must fail with `code`; returns the error."""
+    try:
+        result = await asyncio.wait_for(awaitable, 5)
+    except ServerError as exc:
+        assert exc.code == code, f"expected {code}, got {exc.code}: {exc.message}"
+        assert isinstance(exc.message, str) and exc.message, "error without a human message"
+        return exc
+    raise AssertionError(f"expected error {code}, got ok: {result!r}")
+
+
+async def messages(client: ChatClient, quiet: float = 0.3) -> list[Message]:
+    """The message events that arrive until the connection is quiet."""
+    return [e for e in await drain(client, quiet) if isinstance(e, Message)]
+
+
+async def collect(client: ChatClient, count: int, timeout: float = 5.0) -> list[Message]:
+    """Exactly the next `count` message events (skipping other events)."""
+    out: list[Message] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(out) < count:
+        left = deadline - loop.time()
+        if left <= 0:
+            raise AssertionError(f"only {len(out)} of {count} messages arrived")
+        try:
+            event = await client.next_event(timeout=left)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise AssertionError(f"only {len(out)} of {count} messages arrived") from None
+        if isinstance(event, Message):
+            out.append(event)
+    return out
+
+
+async def full_history(client: ChatClient, conv: str, page: int = 200) -> list[Message]:
+    """Every message of `conv`, oldest first, by paging with `before`."""
+    pages: list[list[Message]] = []
+    before = None
+    while True:
+        batch, more = await client.history(conv, before=before, limit=page)
+        pages.append(batch)
+        if not more or not batch:
+            break
+        before = batch[0].mid
+    return [m for batch in reversed(pages) for m in batch]
+
