@@ -51,19 +51,26 @@ class SendResult:
 SEND_NEW, SEND_DUPLICATE, SEND_NOT_MEMBER = 0, 1, 2
 
 
+CLUSTER_SCHEME = "redis+cluster://"
+
+
 def connect_redis(url: str, *, decode: bool = True) -> aioredis.Redis:
     """The process's Redis client: RESP2 (pinned), one quick retry on a broken
-    connection, and short timeouts so a dead Redis fails requests in seconds."""
-    return aioredis.Redis.from_url(
-        url,
-        protocol=2,
-        decode_responses=decode,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-        socket_connect_timeout=2.0,
-        socket_timeout=5.0,
-        max_connections=64,
-        health_check_interval=0,
-    )
+    connection, and short timeouts so a dead Redis fails requests in seconds.
+    A `redis+cluster://host:port` URL names any node of a Redis Cluster."""
+    common: dict[str, Any] = {
+        "protocol": 2,
+        "decode_responses": decode,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 5.0,
+        "max_connections": 64,
+    }
+    if url.startswith(CLUSTER_SCHEME):
+        from redis.asyncio.cluster import RedisCluster
+
+        return RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME):], **common)  # type: ignore[return-value]
+    return aioredis.Redis.from_url(url, health_check_interval=0, **common)
 
 
 def hash_token(token: str) -> str:
@@ -138,10 +145,12 @@ class Store:
             self._flushing = False
 
     async def _run_batch(self, batch: list[_Op], reloaded: bool = False) -> None:
+        # EVALSHA through execute_command: redis-py's cluster pipeline refuses
+        # its evalsha() wrapper but routes the raw command by its keys.
         try:
             pipe = self.redis.pipeline(transaction=False)
             for op in batch:
-                pipe.evalsha(self._sha[op.sha], len(op.keys), *op.keys, *op.args)
+                pipe.execute_command("EVALSHA", self._sha[op.sha], len(op.keys), *op.keys, *op.args)
             results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
             error = StorageUnavailable(str(exc) or type(exc).__name__)
@@ -227,7 +236,7 @@ class Store:
         try:
             pipe = self.redis.pipeline(transaction=False)
             for cid in conv_ids:
-                pipe.evalsha(self._sha["REPLAY"], 1, keys.stream(cid),
+                pipe.execute_command("EVALSHA", self._sha["REPLAY"], 1, keys.stream(cid),
                              cursors.get(cid, "0-0"), user, max_per_conv)
             results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
@@ -440,6 +449,9 @@ class Store:
     async def subscribe_bus(self) -> Any:
         """A pub/sub subscription to the node bus on a connection of its own;
         the caller closes it with `aclose()`."""
+        initialize = getattr(self.bus_client, "initialize", None)
+        if initialize is not None:  # a cluster client learns the slot map first
+            await self._guard(initialize())
         pubsub = self.bus_client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(keys.BUS_CHANNEL)
