@@ -64,13 +64,16 @@ def connect_redis(url: str, *, decode: bool = True) -> aioredis.Redis:
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
         "socket_connect_timeout": 2.0,
         "socket_timeout": 5.0,
-        "max_connections": 64,
     }
     if url.startswith(CLUSTER_SCHEME):
         from redis.asyncio.cluster import RedisCluster
 
-        return RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME):], **common)  # type: ignore[return-value]
-    return aioredis.Redis.from_url(url, health_check_interval=0, **common)
+        return RedisCluster.from_url(  # type: ignore[return-value]
+            "redis://" + url[len(CLUSTER_SCHEME):], max_connections=512, **common)
+    # A blocking pool: under a burst, requests wait for a free connection
+    # instead of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=5.0, **common)
+    return aioredis.Redis(connection_pool=pool)
 
 
 def hash_token(token: str) -> str:
