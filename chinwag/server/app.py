@@ -40,6 +40,7 @@ class ChatServer:
         self.passwords = PasswordService(settings)
         self.throttle = LoginThrottle(self.store, settings)
         self.known_dms: set[str] = set()
+        self.accepted = 0  # messages stored by this node
         self.connections: set[Connection] = set()
         self._per_address: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
@@ -107,10 +108,14 @@ class ChatServer:
     async def _housekeeping(self) -> None:
         s = self.settings
         next_heartbeat = 0.0
+        next_stats = self.loop.time() + s.stats_interval
         while True:
             await asyncio.sleep(1.0)
             now = self.loop.time()
             self._sweep(now)
+            if s.stats_interval > 0 and now >= next_stats:
+                next_stats = now + s.stats_interval
+                self._log_stats()
             if now >= next_heartbeat:
                 next_heartbeat = now + s.heartbeat_interval
                 try:
@@ -120,6 +125,12 @@ class ChatServer:
                             await self._reap(node)
                 except StorageUnavailable as exc:
                     log.warning("heartbeat failed: %s", exc)
+
+    def _log_stats(self) -> None:
+        """One line an operator can graph: totals since start; rates are deltas."""
+        log.info("stats: node=%s connections=%d users=%d accepted=%d delivered=%d",
+                 self.node_id, len(self.connections), len(self.hub.by_user),
+                 self.accepted, self.hub.delivered)
 
     async def _reap(self, node: str) -> None:
         gone = await self.store.reap_node(node)

@@ -59,6 +59,7 @@ _FLAGS: dict[str, str] = {
     "node_ttl": "seconds before a silent node is declared dead",
     "heartbeat_interval": "seconds between node heartbeats",
     "shutdown_grace": "seconds to let in-flight requests finish at shutdown",
+    "stats_interval": "seconds between 'stats:' log lines (0: none)",
 }
 
 

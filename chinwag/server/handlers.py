@@ -230,6 +230,7 @@ async def send(conn: Connection, req: Send) -> dict[str, Any]:
             raise RequestError(f"there is no room #{req.to.name}; /join creates it", ErrorCode.NO_SUCH_ROOM)
         raise RequestError(f"you are not in #{req.to.name}; join it first", ErrorCode.NOT_MEMBER)
     if status != SEND_DUPLICATE:
+        srv.accepted += 1
         conn.convs.add(cid)
         srv.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))
     return {"mid": mid, "ts": mid_ts(mid), "conv": str(req.to)}

@@ -53,6 +53,7 @@ class Hub:
         self._outbox: list[list[Any]] = []
         self._publish_scheduled = False
         self._publishing: set[asyncio.Task[None]] = set()
+        self.delivered = 0  # message events handed to local connections
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
@@ -99,6 +100,7 @@ class Hub:
             for name in users:
                 for peer in self.by_user.get(name, ()):
                     peer.deliver(cid, msg.mid, frame)
+                    self.delivered += 1
             return
         a, b = dm_parties(cid)
         for name in {a, b}:
@@ -108,6 +110,7 @@ class Hub:
                 for peer in peers:
                     peer.convs.add(cid)
                     peer.deliver(cid, msg.mid, frame)
+                    self.delivered += 1
 
     def _members_local(self, cid: str) -> set[str]:
         if is_room(cid):

@@ -65,6 +65,7 @@ class Settings:
     node_ttl: float = 15.0  # a node silent this long is dead; its users go offline
     heartbeat_interval: float = 3.0
     shutdown_grace: float = 5.0
+    stats_interval: float = 60.0  # seconds between "stats:" log lines; 0 turns them off
 
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
