@@ -28,5 +28,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos --clients 20 --duration 60 --kills 5
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
