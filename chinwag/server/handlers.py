@@ -219,7 +219,8 @@ async def _check_dm_peer(conn: Connection, address: Address) -> str:
 async def send(conn: Connection, req: Send) -> dict[str, Any]:
     wait = conn.send_bucket.take()
     if wait:
-        raise RequestError(f"sending too fast; wait {wait:.1f} s", ErrorCode.RATE_LIMITED,
+        wait = max(wait, 0.01)
+        raise RequestError(f"sending too fast; wait {wait:.2f} s", ErrorCode.RATE_LIMITED,
                            retry_after=round(wait, 3))
     srv = conn.server
     me = conn.username
