@@ -1,0 +1,95 @@
+"""`dm`: N clients (default 200), each sending direct messages to random
+others.
+
+Two phases on one server and one set of logged-in clients:
+
+- closed loop: every client keeps at most `window` sends in flight, as fast as
+  the system goes; delivered messages/s, latency, loss, duplicates;
+- fixed rate: `rate` sends/s offered in total (default 10,000), scheduled at
+  exact times, latency measured from the scheduled time.
+
+"Delivered" counts a message once, at its recipient. The server also echoes
+every message to the sender's connection (the protocol says so); those
+deliveries are counted apart, as `echo_*`, and checked for loss as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from .loadgen import CHEAP_ARGON2, ServerProcess, WorkerPool, register_users, split, user_names
+from .traffic import drive_phase, latency_summary, traffic_worker
+
+
+def _phase_report(window: Any, results: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+    acked: set[str] = set()
+    received: set[str] = set()
+    for r in results:
+        acked.update(r["acked"])
+        received.update(r["received"])
+    delivered = sum(r["in_window"] for r in results)
+    errors: dict[str, int] = {}
+    for r in results:
+        for code, n in r["errors"].items():
+            errors[code] = errors.get(code, 0) + n
+    out: dict[str, Any] = {
+        "delivered_per_s": round(delivered / duration),
+        "sent_per_s": round(sum(r["sent_in_window"] for r in results) / duration),
+        **latency_summary([r["latencies"] for r in results]),
+        "acked": len(acked),
+        "lost": len(acked - received),
+        "duplicated": sum(r["dups"] for r in results),
+        "unacked_received": len(received - acked),
+        "echo_per_s": round(sum(r["echo_in_window"] for r in results) / duration),
+        "echo_lost": sum(r["echo_lost"] for r in results),
+        "echo_duplicated": sum(r["echo_dups"] for r in results),
+        "acks_per_msg": round(sum(r["acks_sent"] for r in results) / max(1, len(acked)), 2),
+        "send_errors": errors,
+        "disconnected": sum(r["closed"] for r in results),
+        **window.report(delivered),
+    }
+    if any(r["skipped"] for r in results):
+        out["not_offered"] = sum(r["skipped"] for r in results)
+    return out
+
+
+def run(clients: int = 200, window: int = 8, rates: Sequence[float] = (10_000,), duration: float = 3.0,
+        warmup: float = 1.0, procs: int = 2, peers: int = 16, seed: int = 1) -> dict[str, Any]:
+    names = user_names("dm", clients)
+    server = ServerProcess(CHEAP_ARGON2).start()
+    try:
+        asyncio.run(register_users(server.port, names))
+        parts = split(names, procs)
+        configs = [{"port": server.port, "kind": "dm", "users": p, "everyone": names,
+                    "peers": peers} for p in parts]
+        with WorkerPool(traffic_worker, configs) as pool:
+            pool.recv_all("ready", timeout=120)
+            pool.send_all(("settle",))
+            pool.recv_all("settled", timeout=60)
+            rss_idle = server.rss()
+            rnd = random.Random(seed)
+            specs = [{"kind": "dm", "mode": "closed", "window": window, "phase": "c", "tag": f"cw{i}",
+                      "seed": rnd.randrange(1 << 30)} for i in range(procs)]
+            w, results = drive_phase(server, pool, specs, warmup, duration)
+            closed = _phase_report(w, results, duration)
+            rss_after = server.rss()
+            fixed = []
+            for n, rate in enumerate(r for r in rates if r > 0):
+                specs = [{"kind": "dm", "mode": "rate", "rate": rate * len(p) / clients, "phase": f"r{n}",
+                          "tag": f"r{n}w{i}", "seed": rnd.randrange(1 << 30)} for i, p in enumerate(parts)]
+                w, results = drive_phase(server, pool, specs, warmup, duration)
+                fixed.append({"offered_per_s": rate, **_phase_report(w, results, duration)})
+        return {
+            "workload": "dm", "clients": clients, "peers_each": peers or clients - 1, "window": window, "duration_s": duration,
+            "warmup_s": warmup, "loadgen_procs": procs,
+            **closed,
+            "server_rss_kib": {"logged_in_idle": rss_idle["server"], "after": rss_after["server"]},
+            "redis_rss_kib": rss_after["redis"],
+            "fixed_rate": fixed,
+            "server_warnings": len(server.errors_logged()),
+        }
+    finally:
+        server.stop()

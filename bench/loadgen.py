@@ -1,0 +1,512 @@
+"""The load generator's machinery: a real `chinwag-server` subprocess with its
+own embedded Redis in a temporary data directory, worker processes that drive
+real `ChatClient`s, and /proc readings of CPU time and memory.
+
+Every workload (dm, room, connect) is built from these parts. Nothing here
+talks to anything but 127.0.0.1, and every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chinwag.protocol.client import ChatClient
+from chinwag.protocol.errors import ServerError
+
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PASSWORD = "bench-password-1"
+
+# Limits raised so that the server's protections against abuse (per-connection
+# send rate, per-address connection cap, registrations per address) do not
+# stand between the load generator and the code paths under test. The send
+# path, storage and fan-out are exactly what a user gets.
+RAISED_LIMITS = {
+    "send_rate": "1e9",
+    "send_burst": "1000000000",
+    "max_connections_per_address": "100000",
+    "outgoing_limit": str(64 * 1024 * 1024),
+    "registrations_per_address": "100000000",
+    "login_failures_per_address": "100000000",
+    "preauth_timeout": "300",
+}
+
+# Argon2id at a trivial cost, for workloads that only need accounts to exist
+# (dm, room, and minting the resume tokens of `connect`). The password-login
+# measurement always runs a server at its default argon2 parameters.
+CHEAP_ARGON2 = {"argon2_time_cost": "1", "argon2_memory_kib": "64", "argon2_parallelism": "1"}
+
+
+# --- /proc readings ---------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), in seconds."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    rest = raw[raw.rindex(")") + 2:].split()
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process in KiB (VmRSS)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, total, interrupts) CPU seconds of the whole machine since boot,
+    all cores; interrupts (irq + softirq) is where loopback TCP is mostly
+    processed, charged to no process."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])
+    return (total - idle) / CLK_TCK, total / CLK_TCK, (fields[5] + fields[6]) / CLK_TCK
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft open-files limit to the hard limit (children,
+    the server among them, inherit it); returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending sequence (q in 0..100)."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * q // 100))
+    return sorted_values[int(min(rank, len(sorted_values))) - 1]
+
+
+def rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# --- the server under test ---------------------------------------------------------
+
+# Set by `--profile DIR`: every measured window also records the server with
+# py-spy into DIR/<label>.txt (collapsed stacks; see bench/profile.py).
+PROFILE_DIR: Path | None = None
+
+
+def _die_with_parent() -> None:  # between fork and exec of the server
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class ServerProcess:
+    """`python -m chinwag.server` on a free loopback port, with an embedded
+    Redis in a temporary data directory that is removed by `stop()`."""
+
+    def __init__(self, settings: dict[str, str] | None = None, data_dir: Path | None = None) -> None:
+        self.settings = {**RAISED_LIMITS, **(settings or {})}
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="cw-bench-"))
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.redis_pid = 0
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def command(self) -> list[str]:
+        args = [sys.executable, "-m", "chinwag.server", "--host", HOST, "--port", "0",
+                "--data-dir", str(self.data_dir), "--log-level", "WARNING"]
+        for name, value in self.settings.items():
+            args += ["--" + name.replace("_", "-"), str(value)]
+        return args
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        out_path = self.data_dir / "server.out"
+        with open(out_path, "wb") as out, open(self.data_dir / "server.err", "ab") as err:
+            self.process = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                preexec_fn=_die_with_parent,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = out_path.read_text(errors="replace")
+            if "listening on" in text:
+                self.port = int(text.split("listening on", 1)[1].split()[0].rsplit(":", 1)[1])
+                break
+            if self.process.poll() is not None:
+                raise RuntimeError(f"chinwag-server exited at start: {self.log_tail()}")
+            time.sleep(0.05)
+        else:
+            self.stop()
+            raise RuntimeError(f"chinwag-server did not start within {timeout:.0f} s")
+        with contextlib.suppress(OSError, ValueError):
+            self.redis_pid = int((self.data_dir / "redis.pid").read_text().strip())
+        return self
+
+    def profile_start(self, label: str) -> subprocess.Popen[bytes] | None:
+        """Start `py-spy record` on the server if profiling was asked for."""
+        if PROFILE_DIR is None or self.process is None:
+            return None
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        return subprocess.Popen(
+            [py_spy, "record", "-p", str(self.pid), "-r", "250", "-f", "raw",
+             "-o", str(PROFILE_DIR / f"{label}.txt")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    @staticmethod
+    def profile_stop(recorder: subprocess.Popen[bytes] | None) -> None:
+        if recorder is None:
+            return
+        recorder.send_signal(signal.SIGINT)
+        try:
+            recorder.wait(30)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+            recorder.wait(5)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = (self.data_dir / "server.err").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def errors_logged(self) -> list[str]:
+        """Lines the server logged at WARNING or above (the log level we run it at)."""
+        try:
+            text = (self.data_dir / "server.err").read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines() if " WARNING " in line or " ERROR " in line]
+
+    def cpu(self) -> dict[str, float]:
+        return {"server": cpu_seconds(self.pid),
+                "redis": cpu_seconds(self.redis_pid) if self.redis_pid else 0.0}
+
+    def rss(self) -> dict[str, int]:
+        return {"server": rss_kib(self.pid), "redis": rss_kib(self.redis_pid) if self.redis_pid else 0}
+
+    def stop(self, timeout: float = 15.0, keep_dir: bool = False) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        if self.own_dir and not keep_dir and not os.environ.get("CHINWAG_BENCH_KEEP"):
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- clients ---------------------------------------------------------------------
+
+
+def install_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def bounded_gather(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]],
+                         concurrency: int) -> list[Any]:
+    """`fn(item)` for every item, at most `concurrency` at a time; results
+    (or the exception raised) in input order."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(item: Any) -> Any:
+        async with sem:
+            try:
+                return await fn(item)
+            except Exception as exc:  # reported by the caller, never fatal here
+                return exc
+
+    return await asyncio.gather(*(one(i) for i in items))
+
+
+async def register_users(port: int, names: Sequence[str], connections: int = 8,
+                         window: int = 16, timeout: float = 300.0) -> tuple[int, float]:
+    """Register `names` (password PASSWORD) over a few unauthenticated
+    connections, pipelining `window` requests each; returns (registered,
+    seconds). A name that exists already counts as registered."""
+    t0 = time.monotonic()
+    slices = [list(names[i::connections]) for i in range(connections)]
+
+    async def run(part: list[str]) -> int:
+        done = 0
+        async with ChatClient(HOST, port) as client:
+            for start in range(0, len(part), window):
+                futures = [client.request_nowait("register", username=n, password=PASSWORD)
+                           for n in part[start:start + window]]
+                for result in await asyncio.gather(*futures, return_exceptions=True):
+                    if not isinstance(result, Exception) or (
+                            isinstance(result, ServerError) and result.code == "user_exists"):
+                        done += 1
+                    else:
+                        raise result
+        return done
+
+    counts = await asyncio.wait_for(asyncio.gather(*(run(p) for p in slices if p)), timeout)
+    return sum(counts), time.monotonic() - t0
+
+
+class BenchClient(ChatClient):
+    """The real client, counting the acks it sends (the server does one
+    cursor update per ack frame, so they are part of the cost of a message)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acks_sent = 0
+
+    def _send(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") == "ack":
+            self.acks_sent += 1
+        super()._send(frame)
+
+
+async def login_client(port: int, username: str) -> BenchClient:
+    client = BenchClient(HOST, port, connect_timeout=30)
+    await client.connect()
+    await client.login(username, PASSWORD)
+    return client
+
+
+def user_names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i:05d}" for i in range(count)]
+
+
+# --- worker processes ----------------------------------------------------------
+
+
+class AsyncPipe:
+    """One end of a multiprocessing pipe, awaited without a thread."""
+
+    def __init__(self, conn: multiprocessing.connection.Connection) -> None:
+        self.conn = conn
+
+    async def recv(self, timeout: float) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.conn.poll():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError("no word from the bench runner")
+            ready = loop.create_future()
+            fd = self.conn.fileno()
+            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(ready, remaining)
+            finally:
+                loop.remove_reader(fd)
+                os.set_blocking(fd, True)  # the loop made it non-blocking; pickles span many reads
+        return self.conn.recv()
+
+    def send(self, obj: Any) -> None:
+        os.set_blocking(self.conn.fileno(), True)
+        self.conn.send(obj)
+
+
+WorkerMain = Callable[[dict[str, Any], AsyncPipe], Awaitable[None]]
+
+
+def _worker_entry(main: WorkerMain, config: dict[str, Any],
+                  conn: multiprocessing.connection.Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner stops us
+    install_uvloop()
+    try:
+        asyncio.run(main(config, AsyncPipe(conn)))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.send(("error", traceback.format_exc()))
+        raise
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+@dataclass
+class Worker:
+    process: multiprocessing.process.BaseProcess
+    conn: multiprocessing.connection.Connection
+
+
+class WorkerPool:
+    """Worker processes, each running `main(config, pipe)` in its own event
+    loop; the runner talks to them in lock-step messages."""
+
+    def __init__(self, main: WorkerMain, configs: Sequence[dict[str, Any]]) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.workers: list[Worker] = []
+        for config in configs:
+            parent, child = ctx.Pipe()
+            process = ctx.Process(target=_worker_entry, args=(main, config, child), daemon=True)
+            process.start()
+            child.close()
+            self.workers.append(Worker(process, parent))
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self.workers if w.process.pid]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def send_all(self, message: Any) -> None:
+        for w in self.workers:
+            w.conn.send(message)
+
+    def send_each(self, messages: Sequence[Any]) -> None:
+        for w, message in zip(self.workers, messages):
+            w.conn.send(message)
+
+    def recv_all(self, expect: str, timeout: float) -> list[Any]:
+        """One message from every worker; its first item must be `expect`."""
+        results: dict[int, Any] = {}
+        deadline = time.monotonic() + timeout
+        waiting = {w.conn: i for i, w in enumerate(self.workers)}
+        while waiting:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerError(f"workers did not report '{expect}' within {timeout:.0f} s")
+            for conn in multiprocessing.connection.wait(list(waiting), remaining):
+                index = waiting.pop(conn)  # type: ignore[call-overload]
+                try:
+                    message = conn.recv()  # type: ignore[union-attr]
+                except EOFError:
+                    raise WorkerError(f"worker {index} died") from None
+                if message[0] == "error":
+                    raise WorkerError(f"worker {index} failed:\n{message[1]}")
+                if message[0] != expect:
+                    raise WorkerError(f"worker {index} sent '{message[0]}', expected '{expect}'")
+                results[index] = message[1]
+        return [results[i] for i in range(len(self.workers))]
+
+    def close(self, timeout: float = 10.0) -> None:
+        with contextlib.suppress(Exception):
+            self.send_all(("stop",))
+        deadline = time.monotonic() + timeout
+        for w in self.workers:
+            w.process.join(max(0.1, deadline - time.monotonic()))
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(2)
+            w.conn.close()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def split(items: Sequence[Any], parts: int) -> list[list[Any]]:
+    """Deal `items` round-robin into `parts` lists."""
+    return [list(items[i::parts]) for i in range(parts)]
+
+
+def default_procs() -> int:
+    return 2
+
+
+class Window:
+    """CPU and memory of the server, its Redis, the load generator and the whole
+    machine between `open()` and `close()`."""
+
+    def __init__(self, server: ServerProcess, pool: WorkerPool | None, label: str = "") -> None:
+        self.server = server
+        self.pool = pool
+        self.label = label
+        self.recorder: subprocess.Popen[bytes] | None = None
+        self.t0 = self.t1 = 0.0
+        self.start: dict[str, float] = {}
+        self.end: dict[str, float] = {}
+
+    def _sample(self) -> dict[str, float]:
+        busy, total, irq = machine_cpu()
+        cpu = self.server.cpu()
+        return {"server": cpu["server"], "redis": cpu["redis"],
+                "loadgen": self.pool.cpu() if self.pool else 0.0,
+                "busy": busy, "total": total, "irq": irq}
+
+    def open(self) -> None:
+        if self.label:
+            self.recorder = self.server.profile_start(self.label)
+        self.t0, self.start = time.monotonic(), self._sample()
+
+    def close(self) -> None:
+        self.t1, self.end = time.monotonic(), self._sample()
+        self.server.profile_stop(self.recorder)
+        self.recorder = None
+
+    @property
+    def seconds(self) -> float:
+        return self.t1 - self.t0
+
+    def delta(self, key: str) -> float:
+        return self.end[key] - self.start[key]
+
+    def report(self, delivered: int | None = None) -> dict[str, Any]:
+        """CPU use in cores (CPU seconds per wall second) and, given the count
+        of deliveries in the window, CPU microseconds per delivery."""
+        span = self.seconds or 1e-9
+        server, redis, loadgen = self.delta("server"), self.delta("redis"), self.delta("loadgen")
+        busy, irq = self.delta("busy"), self.delta("irq")
+        cores = os.cpu_count() or 1
+        out: dict[str, Any] = {
+            "cpu_cores": {
+                "server": round(server / span, 2), "redis": round(redis / span, 2),
+                "loadgen": round(loadgen / span, 2),
+                "kernel_irq": round(irq / span, 2),
+                "other": round(max(0.0, busy - server - redis - loadgen - irq) / span, 2),
+                "machine_busy": round(busy / span, 2), "machine_cores": cores,
+            },
+        }
+        if delivered:
+            out["server_cpu_us_per_msg"] = round(server / delivered * 1e6, 2)
+            out["redis_cpu_us_per_msg"] = round(redis / delivered * 1e6, 2)
+        return out
+
+
+def sleep_until(t: float) -> None:
+    delay = t - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)

@@ -1,0 +1,69 @@
+"""`room`: N members (default 200) of one room, S of them (default 10)
+sending into it, closed loop with `window` sends in flight each.
+
+Every message goes to every member's connection, the sender's own included
+(the protocol delivers to every connection of every member), so one accepted
+message is N deliveries. Loss: every acknowledged message must reach every
+member exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import Any
+
+from .loadgen import CHEAP_ARGON2, ServerProcess, WorkerPool, register_users, split, user_names
+from .traffic import drive_phase, latency_summary, traffic_worker
+
+ROOM = "bench"
+
+
+def run(members: int = 200, senders: int = 10, window: int = 16, duration: float = 3.0,
+        warmup: float = 1.0, procs: int = 2, seed: int = 2) -> dict[str, Any]:
+    names = user_names("rm", members)
+    sending = names[:senders]
+    server = ServerProcess(CHEAP_ARGON2).start()
+    try:
+        asyncio.run(register_users(server.port, names))
+        parts = split(names, procs)
+        configs = [{"port": server.port, "kind": "room", "room": ROOM, "users": p, "everyone": names,
+                    "senders": [n for n in p if n in sending]} for p in parts]
+        with WorkerPool(traffic_worker, configs) as pool:
+            pool.recv_all("ready", timeout=120)
+            pool.send_all(("settle",))
+            pool.recv_all("settled", timeout=60)
+            rnd = random.Random(seed)
+            specs = [{"kind": "room", "mode": "closed", "window": window, "phase": "m", "tag": f"mw{i}",
+                      "seed": rnd.randrange(1 << 30)} for i in range(procs)]
+            w, results = drive_phase(server, pool, specs, warmup, duration)
+        acked: set[str] = set()
+        counts: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
+        for r in results:
+            acked.update(r["acked"])
+            counts.update(r["received"])
+            errors.update(r["errors"])
+        deliveries = sum(r["in_window"] for r in results)
+        return {
+            "workload": "room", "members": members, "senders": senders, "window": window,
+            "duration_s": duration, "warmup_s": warmup, "loadgen_procs": procs,
+            "deliveries_per_s": round(deliveries / duration),
+            "messages_per_s": round(deliveries / duration / members),
+            **latency_summary([r["latencies"] for r in results]),
+            "acked": len(acked),
+            "lost": sum(members - counts[m] for m in acked),
+            "duplicated": sum(r["dups"] for r in results),
+            "unacked_received": sum(1 for m in counts if m not in acked),
+            "acks_per_delivery": round(sum(r["acks_sent"] for r in results)
+                                       / max(1, sum(counts[m] for m in acked)), 3),
+            "send_errors": dict(errors),
+            "disconnected": sum(r["closed"] for r in results),
+            **w.report(deliveries),
+            "server_cpu_us_per_accepted_msg": round(w.delta("server") / max(1, deliveries / members) * 1e6, 1),
+            "server_rss_kib": server.rss()["server"],
+            "server_warnings": len(server.errors_logged()),
+        }
+    finally:
+        server.stop()

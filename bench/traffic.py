@@ -1,0 +1,418 @@
+"""The message-traffic engine shared by the `dm` and `room` workloads.
+
+Each worker process logs its share of the users in with the real
+`ChatClient` and, per phase:
+
+1. sends from `t_start` to `t_end`, either closed-loop (each sender keeps at
+   most `window` sends in flight) or open-loop at a fixed offered rate (sends
+   scheduled at exact times; latency is measured from the *scheduled* time, so
+   a stalled server or load generator cannot hide its own delay);
+2. waits for every reply, then tells the runner what was acknowledged;
+3. receives until every client holds everything addressed to it (the runner
+   says how much that is) or a deadline passes, plus a short grace for late
+   duplicates;
+4. returns what was acknowledged, what was received, duplicates and latencies.
+
+Every message text starts with the sender's send (or scheduled) time from
+CLOCK_MONOTONIC, which all processes on the machine share, so the receiver
+computes the end-to-end latency. Each client dedupes by `(conv, mid)` and
+counts what it saw twice before deduping. The client acks automatically, as
+any real client does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from array import array
+from collections import Counter
+from typing import Any
+
+from chinwag.protocol.errors import ConnectionClosed, ServerError
+from chinwag.protocol.messages import Message
+
+from .loadgen import (
+    AsyncPipe, BenchClient, ServerProcess, Window, WorkerPool, bounded_gather, login_client, percentile,
+    rounded, sleep_until,
+)
+
+TEXT_LEN = 64
+# Open-loop mode: a client with this many sends unanswered skips its next
+# scheduled sends (counted as `not_offered`): the system is overloaded, and
+# the latency figures are then a lower bound.
+MAX_IN_FLIGHT = 16
+DRAIN_TIMEOUT = 20.0
+GRACE = 0.2
+
+
+def make_text(ns: int) -> str:
+    head = f"{ns} "
+    return head + "x" * max(0, TEXT_LEN - len(head))
+
+
+class ClientState:
+    __slots__ = ("name", "client", "address", "peers", "seq", "inflight", "acked", "acked_n",
+                 "seen", "echo_seen", "got", "echo_got", "dups", "echo_dups", "expected",
+                 "in_window", "echo_in_window", "errors", "closed", "room_counts", "waiter")
+
+    def __init__(self, name: str, client: BenchClient, peers: list[str]) -> None:
+        self.name = name
+        self.client = client
+        self.peers = peers
+        self.address = "@" + name
+        self.seq = 0
+        self.closed = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.inflight = 0
+        self.acked: list[str] = []
+        self.acked_n = 0
+        self.seen: set[str] = set()
+        self.echo_seen: set[str] = set()
+        self.got = self.echo_got = self.dups = self.echo_dups = 0
+        self.expected: int | None = None
+        self.in_window = self.echo_in_window = 0
+        self.errors: Counter[str] = Counter()
+        self.room_counts: Counter[str] | None = None
+        self.client.acks_sent = 0
+
+
+class Phase:
+    """One measured run inside a worker."""
+
+    def __init__(self, spec: dict[str, Any], states: list[ClientState], kind: str, room: str) -> None:
+        self.spec = spec
+        self.states = states
+        self.kind = kind
+        self.conv = "#" + room
+        self.t_start = int(spec["t_start"] * 1e9)
+        self.t_warm = int(spec["t_warm"] * 1e9)
+        self.t_end = int(spec["t_end"] * 1e9)
+        self.tag = spec["tag"]
+        self.rng = random.Random(spec.get("seed", 0))
+        self.latencies = array("d")
+        self.room_counts: Counter[str] = Counter()  # room: mid -> local members that got it
+        self.skipped = 0
+        self.sent_in_window = 0
+        self.stop_receiving = False
+        self.deadline = 0.0
+
+    # --- sending ---------------------------------------------------------------
+
+    def issue(self, st: ClientState, stamp: int) -> None:
+        if self.kind == "dm":
+            peer = st.peers[self.rng.randrange(len(st.peers))]
+            to = "@" + peer
+        else:
+            peer, to = "", self.conv
+        st.seq += 1
+        try:
+            future = st.client.request_nowait("send", to=to, text=make_text(stamp),
+                                              cmid=f"{self.tag}.{st.seq}")  # tag: phase + worker
+        except ConnectionClosed:
+            st.closed = True
+            st.errors["closed"] += 1
+            return
+        st.inflight += 1
+        if self.t_warm <= stamp < self.t_end:
+            self.sent_in_window += 1
+        future.add_done_callback(lambda f, st=st, peer=peer: self.replied(st, peer, f))
+
+    def replied(self, st: ClientState, peer: str, future: asyncio.Future[dict[str, Any]]) -> None:
+        st.inflight -= 1
+        waiter = st.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        exc = future.exception()
+        if exc is not None:
+            st.errors[exc.code if isinstance(exc, ServerError) else type(exc).__name__] += 1
+            return
+        mid = future.result()["mid"]
+        st.acked_n += 1
+        if self.kind == "dm":
+            st.acked.append(f"{st.name}|{peer}|{mid}")
+        else:
+            st.acked.append(mid)
+
+    async def closed_loop(self, st: ClientState, window: int) -> None:
+        await sleep_until_ns(self.t_start)
+        while not st.closed:
+            now = time.monotonic_ns()
+            if now >= self.t_end:
+                break
+            if st.inflight < window:
+                self.issue(st, now)
+                if st.inflight < window:
+                    continue
+            await wait_for_reply(st)
+
+    async def open_loop(self, senders: list[ClientState], rate: float) -> None:
+        """Offer `rate` sends/s in total from `senders`, round-robin, each
+        scheduled at an exact time."""
+        if rate <= 0 or not senders:
+            return
+        await sleep_until_ns(self.t_start)
+        interval = 1e9 / rate
+        k = 0
+        count = len(senders)
+        while True:
+            now = time.monotonic_ns()
+            if now >= self.t_end:
+                break
+            due = int((now - self.t_start) / interval) + 1
+            while k < due:
+                stamp = self.t_start + int(k * interval)
+                if stamp >= self.t_end:
+                    break
+                st = senders[k % count]
+                if st.inflight >= MAX_IN_FLIGHT or st.closed:
+                    self.skipped += 1
+                else:
+                    self.issue(st, stamp)
+                k += 1
+            await asyncio.sleep(0.0005)
+
+    async def wait_replies(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while any(st.inflight for st in self.states) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    # --- receiving ---------------------------------------------------------------
+
+    async def receive(self, st: ClientState) -> None:
+        client = st.client
+        dm = self.kind == "dm"
+        t_warm, t_end = self.t_warm, self.t_end
+        latencies = self.latencies
+        prefix = self.spec["phase"] + "w"
+        while not self.stop_receiving:
+            try:
+                event = await client.next_event(timeout=0.1)
+            except asyncio.TimeoutError:
+                continue
+            except ConnectionClosed:
+                st.closed = True
+                return
+            if type(event) is not Message or not (event.cmid or "").startswith(prefix):
+                continue  # not a message of this phase (setup traffic, or another phase's)
+            now = time.monotonic_ns()
+            stamp = int(event.text[:event.text.index(" ")])
+            key = event.conv + "|" + event.mid
+            if dm:
+                if event.sender == st.name:  # our own message, echoed to the sending connection
+                    if key in st.echo_seen:
+                        st.echo_dups += 1
+                        continue
+                    st.echo_seen.add(key)
+                    st.echo_got += 1
+                    if t_warm <= now < t_end:
+                        st.echo_in_window += 1
+                    continue
+                if key in st.seen:
+                    st.dups += 1
+                    continue
+                st.seen.add(key)
+            else:
+                if event.conv != self.conv:
+                    continue
+                if key in st.seen:
+                    st.dups += 1
+                    continue
+                st.seen.add(key)
+                self.room_counts[event.mid] += 1
+            st.got += 1
+            if t_warm <= now < t_end:
+                st.in_window += 1
+            if t_warm <= stamp < t_end:
+                latencies.append((now - stamp) / 1e6)
+
+    def satisfied(self, st: ClientState) -> bool:
+        if st.closed:
+            return True
+        if st.expected is None or st.got < st.expected:
+            return False
+        return self.kind != "dm" or st.echo_got >= st.acked_n
+
+
+async def settle(states: list[ClientState], quiet: float = 0.3, limit: float = 15.0) -> None:
+    """Consume (and ack) whatever setup left queued, until no client has heard
+    anything for `quiet` seconds, so phases start clean."""
+    async def drain(st: ClientState) -> None:
+        while True:
+            try:
+                await st.client.next_event(timeout=quiet)
+            except (asyncio.TimeoutError, ConnectionClosed):
+                return
+    await asyncio.wait_for(asyncio.gather(*(drain(st) for st in states)), limit)
+
+
+def pick_peers(name: str, everyone: list[str], count: int) -> list[str]:
+    """The users `name` writes to: `count` others chosen at random (fixed per
+    name), or every other user if `count` is 0."""
+    others = [p for p in everyone if p != name]
+    if count <= 0 or count >= len(others):
+        return others
+    return random.Random(name).sample(others, count)
+
+
+async def sleep_until_ns(t: int) -> None:
+    delay = (t - time.monotonic_ns()) / 1e9
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+async def wait_for_reply(st: ClientState, timeout: float = 1.0) -> None:
+    """Until one of `st`'s sends is answered, or `timeout` seconds."""
+    st.waiter = asyncio.get_running_loop().create_future()
+    try:
+        await asyncio.wait_for(st.waiter, timeout)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        st.waiter = None
+
+
+async def traffic_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
+    port = config["port"]
+    kind = config["kind"]
+    room = config.get("room", "bench")
+    names: list[str] = config["users"]
+    everyone: list[str] = config["everyone"]
+    clients = await bounded_gather(names, lambda n: login_client(port, n), 16)
+    failed = [c for c in clients if isinstance(c, Exception)]
+    if failed:
+        raise RuntimeError(f"{len(failed)} logins failed; first: {failed[0]!r}")
+    states = [ClientState(n, c, pick_peers(n, everyone, config.get("peers", 0)))
+              for n, c in zip(names, clients)]
+    if kind == "room":
+        joined = await bounded_gather(states, lambda st: st.client.join(room), 16)
+        bad = [j for j in joined if isinstance(j, Exception)]
+        if bad:
+            raise RuntimeError(f"{len(bad)} joins failed; first: {bad[0]!r}")
+    if kind == "dm":
+        # The first message between two users records the conversation for both
+        # (a Redis round trip outside the send batch); send it now, gently, so
+        # the measurement sees the steady state. Receivers skip it (other tag).
+        async def first_messages(st: ClientState) -> None:
+            for peer in st.peers:
+                await st.client.send("@" + peer, make_text(time.monotonic_ns()), f"warm.{peer}")
+        warmed = await bounded_gather(states, first_messages, config.get("warm_concurrency", 24))
+        bad = [w for w in warmed if isinstance(w, Exception)]
+        if bad:
+            raise RuntimeError(f"{len(bad)} clients failed to open their conversations; first: {bad[0]!r}")
+    pipe.send(("ready", len(states)))
+    senders = [st for st in states if st.name in set(config.get("senders", names))]
+
+    while True:
+        command = await pipe.recv(timeout=900)
+        if command[0] == "stop":
+            break
+        if command[0] == "settle":
+            await settle(states)
+            pipe.send(("settled", None))
+            continue
+        spec = command[1]
+        for st in states:
+            st.reset()
+        phase = Phase(spec, states, kind, room)
+        receivers = [asyncio.ensure_future(phase.receive(st)) for st in states]
+        if spec["mode"] == "closed":
+            await asyncio.gather(*(phase.closed_loop(st, spec["window"]) for st in senders))
+        else:
+            await phase.open_loop(senders, spec["rate"])
+        await phase.wait_replies(DRAIN_TIMEOUT)
+        per_recipient: Counter[str] = Counter()
+        total = 0
+        for st in states:
+            total += st.acked_n
+            if kind == "dm":
+                for key in st.acked:
+                    per_recipient[key.split("|", 2)[1]] += 1
+        pipe.send(("sent", {"per_recipient": dict(per_recipient), "acked": total}))
+        expect = (await pipe.recv(timeout=120))[1]
+        for st in states:  # a room member expects every message; a DM user what was sent to it
+            st.expected = expect["acked"] if kind == "room" else expect["per_recipient"].get(st.name, 0)
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while time.monotonic() < deadline and not all(phase.satisfied(st) for st in states):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(GRACE)
+        phase.stop_receiving = True
+        await asyncio.gather(*receivers)
+        pipe.send(("result", collect(phase, states, kind)))
+
+    for st in states:
+        await st.client.close()
+
+
+def collect(phase: Phase, states: list[ClientState], kind: str) -> dict[str, Any]:
+    errors: Counter[str] = Counter()
+    out: dict[str, Any] = {
+        "acked": [], "received": [], "latencies": phase.latencies, "skipped": phase.skipped,
+        "sent_in_window": phase.sent_in_window,
+        "in_window": 0, "echo_in_window": 0, "dups": 0, "echo_dups": 0, "echo_lost": 0,
+        "closed": sum(st.closed for st in states), "unsatisfied": 0,
+        "acks_sent": sum(st.client.acks_sent for st in states),
+    }
+    for st in states:
+        errors.update(st.errors)
+        out["acked"].extend(st.acked)
+        out["in_window"] += st.in_window
+        out["echo_in_window"] += st.echo_in_window
+        out["dups"] += st.dups
+        out["echo_dups"] += st.echo_dups
+        if not phase.satisfied(st):
+            out["unsatisfied"] += 1
+        if kind == "dm":
+            # what this client received from others, as "sender|recipient|mid"
+            out["received"].extend(f"{k[1:k.index('|')]}|{st.name}|{k[k.index('|') + 1:]}"
+                                   for k in st.seen)
+            out["echo_lost"] += st.acked_n - len(
+                {f"@{k.split('|')[1]}|{k.split('|')[2]}" for k in st.acked} & st.echo_seen)
+    if kind == "room":
+        out["received"] = dict(phase.room_counts)
+    out["errors"] = dict(errors)
+    return out
+
+
+# --- the runner's side ------------------------------------------------------------
+
+
+def drive_phase(server: ServerProcess, pool: WorkerPool, specs: list[dict[str, Any]],
+                warmup: float, duration: float) -> tuple[Window, list[dict[str, Any]]]:
+    """Run one phase on every worker: `specs[i]` goes to worker i, with the
+    shared timing added. Returns the CPU window (warm-up excluded) and the
+    workers' results."""
+    t_start = time.monotonic() + 0.5
+    timing = {"t_start": t_start, "t_warm": t_start + warmup, "t_end": t_start + warmup + duration}
+    pool.send_each([("phase", {**spec, **timing}) for spec in specs])
+    window = Window(server, pool, label=f"{specs[0]['kind']}-{specs[0]['phase']}")
+    sleep_until(timing["t_warm"])
+    window.open()
+    sleep_until(timing["t_end"])
+    window.close()
+    sent = pool.recv_all("sent", timeout=DRAIN_TIMEOUT + 60)
+    per_recipient: Counter[str] = Counter()
+    acked_total = 0
+    for report in sent:
+        per_recipient.update(report["per_recipient"])
+        acked_total += report["acked"]
+    pool.send_all(("expect", {"per_recipient": dict(per_recipient), "acked": acked_total}))
+    results = pool.recv_all("result", timeout=DRAIN_TIMEOUT + 60)
+    return window, results
+
+
+def latency_summary(parts: list[array]) -> dict[str, Any]:
+    merged: list[float] = []
+    for part in parts:
+        merged.extend(part)
+    merged.sort()
+    return {
+        "latency_samples": len(merged),
+        "p50_ms": rounded(percentile(merged, 50)),
+        "p99_ms": rounded(percentile(merged, 99)),
+        "p999_ms": rounded(percentile(merged, 99.9)),
+        "max_ms": rounded(merged[-1] if merged else None),
+    }
