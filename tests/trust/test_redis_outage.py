@@ -23,7 +23,8 @@ from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
-from ..conftest import PASSWORD, drain, test_settings
+from ..conftest import PASSWORD, drain
+from ..conftest import test_settings as settings_for_tests
 from .conftest import collect
 
 FAST = 3.0  # "fails fast": well under the client's patience
@@ -59,11 +60,11 @@ async def own_redis() -> AsyncIterator[OwnRedis]:
 
 
 @pytest.fixture
-async def nodes(own_redis: OwnRedis) -> AsyncIterator[Callable[[], Awaitable[ChatServer]]]:
+async def nodes(own_redis: OwnRedis) -> AsyncIterator[Callable[..., Awaitable[ChatServer]]]:
     started: list[ChatServer] = []
 
-    async def start() -> ChatServer:
-        server = ChatServer(test_settings(), own_redis.url)
+    async def start(**overrides: Any) -> ChatServer:
+        server = ChatServer(settings_for_tests(**overrides), own_redis.url)
         await server.start()
         started.append(server)
         return server
@@ -208,8 +209,9 @@ async def test_redis_outage_fails_fast_keeps_clients_and_recovers(own_redis, nod
 
 async def test_who_is_right_after_someone_leaves_during_the_outage(own_redis, nodes) -> None:
     """A client that disconnects while Redis is down must not stay 'online'
-    forever once Redis is back."""
-    node = await nodes()
+    forever once Redis is back (here the node heartbeats every second, so
+    any repair riding on housekeeping has had three chances)."""
+    node = await nodes(heartbeat_interval=1.0)
     alice = await logged_in(node, "alice")
     carol = await logged_in(node, "carol")
     await own_redis.stop()
@@ -218,7 +220,7 @@ async def test_who_is_right_after_someone_leaves_during_the_outage(own_redis, no
     await own_redis.restart()
     names = await retry_until_ok(lambda: alice.who(), within=8)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5  # allow the server a few seconds to repair presence
+    deadline = loop.time() + 3  # allow the server a few seconds to repair presence
     while {u.username for u in names} != {"alice"} and loop.time() < deadline:
         await asyncio.sleep(0.5)
         names = await asyncio.wait_for(alice.who(), FAST)
