@@ -1,0 +1,67 @@
+"""The client's small settings file, `~/.config/chinwag/config.toml`: the last
+server, the last username and the theme. Never the password.
+
+Read with tomllib; written by hand, since three string keys do not justify a
+TOML writer dependency.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_SERVER = "127.0.0.1:7878"
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "chinwag" / "config.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: str = DEFAULT_SERVER
+    username: str = ""
+    theme: str = ""
+
+    def with_changes(self, **changes: str) -> Config:
+        return replace(self, **changes)
+
+
+def load_config(path: Path) -> Config:
+    """The saved settings; defaults for anything missing, unreadable or wrong."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return Config()
+    known = {f.name for f in fields(Config)}
+    values = {k: v for k, v in data.items() if k in known and isinstance(v, str)}
+    return Config(**values)
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in escaped)
+    return f'"{escaped}"'
+
+
+def dump_config(config: Config) -> str:
+    lines = ["# chinwag client settings (the password is never stored)"]
+    for f in fields(Config):
+        value = getattr(config, f.name)
+        if value:
+            lines.append(f"{f.name} = {_toml_string(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def save_config(path: Path, config: Config) -> None:
+    """Write atomically; a read-only home is not worth crashing the client for."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(dump_config(config), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass

@@ -1,0 +1,95 @@
+"""The ctrl+k quick switcher: a command palette provider over rooms and
+people. Unread conversations come first; typing a name nobody has talked to
+offers to start that conversation (people are looked up on the server)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from ..protocol import limits
+from ..protocol.errors import ConnectionClosed, ServerError
+
+if TYPE_CHECKING:
+    from .screens.chat import ChatScreen
+
+
+def _label(address: str, unread: int = 0, online: bool | None = None) -> str:
+    mark = "" if online is None else ("● " if online else "○ ")
+    badge = f"  ({unread} unread)" if unread else ""
+    return f"{mark}{address}{badge}"
+
+
+class ConversationProvider(Provider):
+    @property
+    def chat(self) -> ChatScreen:
+        return self.screen  # type: ignore[return-value]
+
+    def _known(self) -> list[tuple[str, str, str]]:
+        """(address, display text, help) for every conversation the client knows."""
+        state = self.chat.state
+        out: list[tuple[str, str, str]] = []
+        ranked = sorted(enumerate(state.sidebar()),
+                        key=lambda pair: (not (pair[1].unread or pair[1].mentions), pair[0]))
+        for _, entry in ranked:
+            if entry.address == state.current:
+                continue
+            helptext = "room" if entry.section == "rooms" else (
+                "online" if entry.online else "offline")
+            if entry.section == "people":
+                person = state.people.get(entry.label)
+                if person and person.display_name != person.username:
+                    helptext = f"{person.display_name} · {helptext}"
+            out.append((entry.address, _label(entry.address, entry.unread, entry.online), helptext))
+        for room, members in sorted(state.other_rooms.items()):
+            out.append(("#" + room, f"#{room}", f"join this room · {members} members"))
+        for person in sorted(state.people.values(), key=lambda p: p.username):
+            address = "@" + person.username
+            if person.username != state.me.username and not (person.online or person.talked):
+                out.append((address, _label(address, 0, False), "start a conversation"))
+        return out
+
+    async def discover(self) -> Hits:
+        for address, text, helptext in self._known():
+            yield DiscoveryHit(text, partial(self.chat.switch_to, address), text=text, help=helptext)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        seen: set[str] = set()
+        for address, text, helptext in self._known():
+            score = matcher.match(text)
+            if score > 0:
+                seen.add(address)
+                yield Hit(score, matcher.highlight(text), partial(self.chat.switch_to, address),
+                          text=text, help=helptext)
+        bare = query.strip()
+        if bare.startswith("#"):
+            room = limits.normalize_room(bare[1:])
+            if room and "#" + room not in seen:
+                yield Hit(0.5, Text(f"join #{room}"), partial(self.chat.switch_to, "#" + room),
+                          text=f"join #{room}", help="join (or create) this room")
+            return
+        name = limits.normalize_username(bare.lstrip("@"))
+        if name is None:
+            return
+        for user in await self._lookup(name):
+            address = "@" + user.username
+            if address in seen or user.username == self.chat.state.me.username:
+                continue
+            seen.add(address)
+            text = _label(address, 0, bool(user.online))
+            yield Hit(matcher.match(text) or 0.4, matcher.highlight(text),
+                      partial(self.chat.switch_to, address), text=text,
+                      help=f"{user.display_name} · start a conversation")
+
+    async def _lookup(self, prefix: str) -> list:
+        link = self.chat.link
+        if link is None:
+            return []
+        try:
+            return await link.users(prefix=prefix, limit=10)
+        except (ServerError, ConnectionClosed):
+            return []

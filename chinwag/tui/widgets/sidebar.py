@@ -1,0 +1,121 @@
+"""The sidebar: rooms (lobby first), then people with a presence dot, each with
+its unread badge and, apart, its mention count. A small line-API widget: it
+redraws from a list of `SidebarEntry` and never takes focus from the composer.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..state import SidebarEntry
+
+
+class Sidebar(ScrollView, can_focus=False):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "sidebar--heading", "sidebar--current", "sidebar--unread", "sidebar--read",
+        "sidebar--badge", "sidebar--mention", "sidebar--online", "sidebar--offline",
+        "sidebar--room",
+    }
+
+    class Selected(Message):
+        def __init__(self, address: str) -> None:
+            super().__init__()
+            self.address = address
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.entries: list[SidebarEntry] = []
+        self.current = ""
+        self._rows: list[SidebarEntry | str] = []
+        self._cache: dict[int, Strip] = {}
+
+    def update(self, entries: list[SidebarEntry], current: str) -> None:
+        if entries == self.entries and current == self.current:
+            return
+        self.entries, self.current = entries, current
+        rows: list[SidebarEntry | str] = ["Rooms"]
+        rows.extend(e for e in entries if e.section == "rooms")
+        people = [e for e in entries if e.section == "people"]
+        rows.append("")
+        rows.append("People")
+        rows.extend(people or ["nobody else is online"])
+        self._rows = rows
+        self._cache.clear()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(rows))
+        self._scroll_to_current()
+        self.refresh()
+
+    def _scroll_to_current(self) -> None:
+        for y, row in enumerate(self._rows):
+            if isinstance(row, SidebarEntry) and row.address == self.current:
+                height = self.scrollable_content_region.height
+                if height and not self.scroll_y <= y < self.scroll_y + height:
+                    self.scroll_to(y=max(0, y - height // 2), animate=False, immediate=True)
+                return
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    def on_resize(self) -> None:
+        self._cache.clear()
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows))
+
+    def on_click(self, event: events.Click) -> None:
+        y = event.y + int(self.scroll_y)
+        if 0 <= y < len(self._rows):
+            row = self._rows[y]
+            if isinstance(row, SidebarEntry):
+                self.post_message(self.Selected(row.address))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = y + int(self.scroll_y)
+        base = self.rich_style
+        if index >= len(self._rows):
+            return Strip.blank(width, base)
+        strip = self._cache.get(index)
+        if strip is None or strip.cell_length != width:
+            strip = self._cache[index] = self._render_row(self._rows[index], width, base)
+        return strip
+
+    def _render_row(self, row: SidebarEntry | str, width: int, base: Style) -> Strip:
+        style = self.get_component_rich_style
+        if isinstance(row, str):
+            text = Text(" " + row, style=base + style("sidebar--heading", partial=True) if row in ("Rooms", "People") else base + style("sidebar--read", partial=True), end="")
+            text.truncate(width)
+            return Strip(text.render(self.app.console)).extend_cell_length(width, base)
+        current = row.address == self.current
+        line_style = base + style("sidebar--current", partial=True) if current else base
+        if row.section == "rooms":
+            mark = Text("#", style=style("sidebar--room", partial=True))
+        elif row.online:
+            mark = Text("●", style=style("sidebar--online", partial=True))
+        else:
+            mark = Text("○", style=style("sidebar--offline", partial=True))
+        name_style = style("sidebar--unread" if row.unread or row.mentions else "sidebar--read", partial=True)
+        badge = Text()
+        if row.mentions:
+            badge.append(f"@{row.mentions}", style=style("sidebar--mention", partial=True))
+        if row.unread:
+            if badge:
+                badge.append(" ")
+            badge.append(str(row.unread) if row.unread < 1000 else "999+",
+                         style=style("sidebar--badge", partial=True))
+        room_for_name = width - 4 - (cell_len(badge.plain) + 1 if badge else 0)
+        name = row.label if cell_len(row.label) <= room_for_name else row.label[: max(1, room_for_name - 1)] + "…"
+        text = Text.assemble(" ", mark, " ", (name, name_style), style=line_style, end="")
+        if badge:
+            gap = max(1, width - cell_len(text.plain) - cell_len(badge.plain) - 1)
+            text.append(" " * gap)
+            text.append_text(badge)
+        return Strip(text.render(self.app.console)).crop_extend(0, width, line_style)
