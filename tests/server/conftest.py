@@ -14,8 +14,10 @@ from chinwag.protocol.errors import ServerError
 from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
 
-from ..conftest import drain
+from ..conftest import drain as _drain
 from .raw import RawClient
+
+QUIET = 0.1  # seconds of silence that count as "nothing more is coming" on loopback
 
 TEST_DEADLINE_S = 45
 
@@ -70,7 +72,13 @@ async def error_of(awaitable: Awaitable[Any], code: str) -> ServerError:
     raise AssertionError(f"expected error {code}, got ok: {result!r}")
 
 
-async def messages(client: ChatClient, quiet: float = 0.3) -> list[Message]:
+async def drain(client: ChatClient, quiet: float = QUIET) -> list[Any]:
+    """Every event until the connection is quiet (a shorter default than the
+    shared helper's: the server is in-process on loopback)."""
+    return await _drain(client, quiet)
+
+
+async def messages(client: ChatClient, quiet: float = 0.15) -> list[Message]:
     """The message events that arrive until the connection is quiet."""
     return [e for e in await drain(client, quiet) if isinstance(e, Message)]
 

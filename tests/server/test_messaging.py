@@ -8,8 +8,8 @@ import time
 
 from chinwag.protocol.messages import Message, TypingEvent
 
-from ..conftest import PASSWORD, drain, next_of
-from .conftest import collect, error_of, full_history, messages
+from ..conftest import PASSWORD, next_of
+from .conftest import drain, collect, error_of, full_history, messages
 from .raw import RawClient
 
 

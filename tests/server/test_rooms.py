@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from chinwag.protocol.messages import MemberEvent, Message
 
-from ..conftest import PASSWORD, drain, next_of
-from .conftest import error_of, full_history, messages
+from ..conftest import PASSWORD, next_of
+from .conftest import drain, error_of, full_history, messages
 
 
 def member_events(events) -> list[tuple[str, str, bool]]:
