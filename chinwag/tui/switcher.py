@@ -45,7 +45,8 @@ class ConversationProvider(Provider):
                     helptext = f"{person.display_name} · {helptext}"
             out.append((entry.address, _label(entry.address, entry.unread, entry.online), helptext))
         for room, members in sorted(state.other_rooms.items()):
-            out.append(("#" + room, f"#{room}", f"join this room · {members} members"))
+            count = f"{members} member{'' if members == 1 else 's'}"
+            out.append(("#" + room, f"#{room}", f"join this room · {count}"))
         for person in sorted(state.people.values(), key=lambda p: p.username):
             address = "@" + person.username
             if person.username != state.me.username and not (person.online or person.talked):

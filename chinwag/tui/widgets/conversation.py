@@ -27,6 +27,7 @@ from textual.strip import Strip
 
 from ...protocol.messages import Message
 from ..state import Conversation, Notice, Pending, is_action
+from .strips import text_strip
 
 TIME_WIDTH = 5
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
@@ -302,9 +303,21 @@ class ConversationView(ScrollView, can_focus=True):
         return 1
 
     def _style(self, name: str) -> Style:
+        """A component's text attributes only (colour, bold, italic): rows keep
+        their own background."""
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+            full = self.get_component_rich_style(name)
+            style = self._styles[name] = Style(color=full.color, bold=full.bold,
+                                               italic=full.italic, dim=full.dim)
+        return style
+
+    def _background(self, name: str) -> Style:
+        """A component's background, blended over this widget's."""
+        key = "bg:" + name
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = Style(bgcolor=self.get_component_rich_style(name).bgcolor)
         return style
 
     def _time(self, ts: int) -> str:
@@ -345,7 +358,7 @@ class ConversationView(ScrollView, can_focus=True):
             mentioned = (not own and self.mention is not None and self.conversation is not None
                          and self.conversation.is_room and self.mention.search(message.text))
             if mentioned:
-                line_style = base + self._style("conversation--mention")
+                line_style = base + self._background("conversation--mention")
             time_text = self._time(message.ts)
             if is_action(message.text):
                 nick = "*".rjust(nick_w)
@@ -389,12 +402,12 @@ class ConversationView(ScrollView, can_focus=True):
         for n, line in enumerate(lines):
             full = Text.assemble(prefix if n == 0 else indent, line, style=line_style, end="")
             full.rstrip()
-            strips.append(Strip(full.render(console)).extend_cell_length(width, line_style))
+            strips.append(text_strip(full, console).extend_cell_length(width, line_style))
         return strips
 
     def _rule(self, label: str, style: Style, width: int) -> Strip:
         text = Text(label.center(width, "─")[:width], style=style, end="")
-        return Strip(text.render(self.app.console))
+        return text_strip(text, self.app.console)
 
     def _top_line(self, base: Style, width: int) -> Strip:
         conv = self.conversation
@@ -409,7 +422,7 @@ class ConversationView(ScrollView, can_focus=True):
         else:
             label = f"beginning of {conv.address}"
         text = Text(label.center(width)[:width], style=base + self._style("conversation--top"), end="")
-        return Strip(text.render(self.app.console))
+        return text_strip(text, self.app.console)
 
     # --- Textual hooks ---------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .strips import text_strip
+
 from ..state import SidebarEntry
 
 
@@ -88,34 +90,39 @@ class Sidebar(ScrollView, can_focus=False):
             strip = self._cache[index] = self._render_row(self._rows[index], width, base)
         return strip
 
+    def _fg(self, name: str) -> Style:
+        full = self.get_component_rich_style(name)
+        return Style(color=full.color, bold=full.bold, italic=full.italic, dim=full.dim)
+
     def _render_row(self, row: SidebarEntry | str, width: int, base: Style) -> Strip:
-        style = self.get_component_rich_style
+        fg = self._fg
         if isinstance(row, str):
-            text = Text(" " + row, style=base + style("sidebar--heading", partial=True) if row in ("Rooms", "People") else base + style("sidebar--read", partial=True), end="")
+            heading = row in ("Rooms", "People")
+            text = Text(" " + row, style=base + fg("sidebar--heading" if heading else "sidebar--read"),
+                        end="")
             text.truncate(width)
-            return Strip(text.render(self.app.console)).extend_cell_length(width, base)
+            return text_strip(text, self.app.console).extend_cell_length(width, base)
         current = row.address == self.current
-        line_style = base + style("sidebar--current", partial=True) if current else base
+        line_style = base
+        if current:
+            line_style = base + Style(bgcolor=self.get_component_rich_style("sidebar--current").bgcolor)
         if row.section == "rooms":
-            mark = Text("#", style=style("sidebar--room", partial=True))
+            mark = Text("#", style=fg("sidebar--room"))
         elif row.online:
-            mark = Text("●", style=style("sidebar--online", partial=True))
+            mark = Text("●", style=fg("sidebar--online"))
         else:
-            mark = Text("○", style=style("sidebar--offline", partial=True))
-        name_style = style("sidebar--unread" if row.unread or row.mentions else "sidebar--read", partial=True)
+            mark = Text("○", style=fg("sidebar--offline"))
+        name_style = fg("sidebar--unread" if row.unread or row.mentions else "sidebar--read")
         badge = Text()
-        if row.mentions:
-            badge.append(f"@{row.mentions}", style=style("sidebar--mention", partial=True))
         if row.unread:
-            if badge:
-                badge.append(" ")
-            badge.append(str(row.unread) if row.unread < 1000 else "999+",
-                         style=style("sidebar--badge", partial=True))
-        room_for_name = width - 4 - (cell_len(badge.plain) + 1 if badge else 0)
+            badge.append(str(row.unread) if row.unread < 1000 else "999+", style=fg("sidebar--badge"))
+        if row.mentions:
+            badge.append((" " if row.unread else "") + f"@{row.mentions}", style=fg("sidebar--mention"))
+        room_for_name = width - 4 - (cell_len(badge.plain) + 1 if badge.plain else 0)
         name = row.label if cell_len(row.label) <= room_for_name else row.label[: max(1, room_for_name - 1)] + "…"
         text = Text.assemble(" ", mark, " ", (name, name_style), style=line_style, end="")
-        if badge:
+        if badge.plain:
             gap = max(1, width - cell_len(text.plain) - cell_len(badge.plain) - 1)
             text.append(" " * gap)
             text.append_text(badge)
-        return Strip(text.render(self.app.console)).crop_extend(0, width, line_style)
+        return text_strip(text, self.app.console).crop_extend(0, width, line_style)

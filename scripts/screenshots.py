@@ -1,0 +1,207 @@
+"""`make screenshots`: render the TUI's main screens from a real server (with
+its embedded Redis, in a temporary directory) into screenshots/ as SVG and PNG.
+
+    python scripts/screenshots.py [OUTPUT_DIR]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from chinwag.protocol.client import ChatClient
+from chinwag.server.app import ChatServer
+from chinwag.server.embedded_redis import EmbeddedRedis
+from chinwag.server.settings import Settings
+from chinwag.tui.app import ChinwagApp
+from chinwag.tui.screens.chat import ChatScreen
+from chinwag.tui.widgets.status import ConnectionStatus
+
+PASSWORD = "correct horse battery"
+PEOPLE = {"alice": "Alice Liddell", "bob": "Bob Marley", "carol": "Carol Danvers",
+          "dave": "Dave Grohl", "erin": "Erin Brockovich", "frank": "Frank Ocean",
+          "grace": "Grace Hopper"}
+LOBBY = [
+    ("carol", "morning all ☕"),
+    ("bob", "morning! did anyone look at the deploy from last night?"),
+    ("dave", "yes — the migration ran in 40 s, no errors, and the new index is live"),
+    ("alice", "nice. I'll write it up in #ops before lunch"),
+    ("erin", "/me brings croissants for whoever fixed the flaky test"),
+    ("carol", "that was grace, she found a race between the replay and live delivery: the "
+              "cursor moved before the buffered messages were released. Long story, good fix."),
+    ("dave", "[bold]this is not markup[/bold] — chinwag shows text exactly as typed"),
+    ("bob", "alice, can you check the backup job too? it paged twice overnight"),
+    ("alice", "on it"),
+]
+
+
+async def wait_until(pilot: Pilot, predicate: Callable[[], Any], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("the app did not get there in time")
+        await pilot.pause(0.05)
+
+
+class Shooter:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+
+    async def __call__(self, pilot: Pilot, name: str) -> None:
+        await pilot.pause(0.3)
+        svg = pilot.app.export_screenshot(title="chinwag")
+        (self.out / f"{name}.svg").write_text(svg, encoding="utf-8")
+        try:
+            import cairosvg
+        except ImportError:
+            print(f"  {name}.svg (install cairosvg for PNGs)")
+            return
+        # cairosvg ignores the web font the SVG names and its textLength: use
+        # a local monospace font, sized so one character is one 12.2 px cell.
+        for_png = svg.replace("font-family: Fira Code, monospace;\n        font-size: 20px;",
+                              "font-family: 'DejaVu Sans Mono', monospace;\n"
+                              "        font-size: 20.26px;")
+        cairosvg.svg2png(bytestring=for_png.encode(), write_to=str(self.out / f"{name}.png"),
+                         output_width=1600)
+        print(f"  {name}.svg, {name}.png")
+
+
+async def client(port: int, name: str) -> ChatClient:
+    c = ChatClient("127.0.0.1", port)
+    await c.connect()
+    await c.login(name, PASSWORD)
+    return c
+
+
+async def seed(port: int) -> dict[str, ChatClient]:
+    setup = ChatClient("127.0.0.1", port)
+    await setup.connect()
+    for name, display in PEOPLE.items():
+        await setup.register(name, PASSWORD, display)
+    await setup.close()
+    clients = {name: await client(port, name) for name in ("alice", "bob", "carol", "dave",
+                                                            "erin", "frank")}
+    for name in ("alice", "bob", "dave"):
+        await clients[name].join("ops")
+    await clients["carol"].join("design")
+    for sender, text in LOBBY:
+        await clients[sender].send("#lobby", text)
+    await clients["frank"].send("@alice", "thanks for the review yesterday!")
+    await clients["alice"].send("@frank", "any time")
+    await clients["dave"].send("#ops", "backup job: disk 91% full on db-2")
+    for name in ("alice", "erin", "frank"):
+        await clients.pop(name).close()
+    return clients
+
+
+def make_app(port: int, home: Path, size_note: str = "") -> ChinwagApp:
+    return ChinwagApp(server=f"127.0.0.1:{port}", username="alice", blink=False,
+                      config_path=home / f"config{size_note}.toml",
+                      link_options={"backoff_base": 3.0, "backoff_cap": 6.0, "rand": lambda: 1.0})
+
+
+async def log_in(pilot: Pilot) -> ChatScreen:
+    app = pilot.app
+    app.screen.query_one("#password", Input).value = PASSWORD
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+    chat: ChatScreen = app.screen  # type: ignore[assignment]
+    await wait_until(pilot, lambda: len(chat.state.conversations["#lobby"].lines) >= len(LOBBY))
+    await wait_until(pilot, lambda: any(p.online for p in chat.state.people.values()))
+    return chat
+
+
+async def shoot_all(out: Path) -> None:
+    shoot = Shooter(out)
+    with tempfile.TemporaryDirectory(prefix="chinwag-shots-") as tmp:
+        home = Path(tmp)
+        redis = EmbeddedRedis(home / "redis")
+        url = await redis.start()
+        settings = Settings(host="127.0.0.1", port=0, data_dir=home, argon2_time_cost=2,
+                            argon2_memory_kib=19_456, argon2_parallelism=1,
+                            send_rate=1000.0, send_burst=1000)
+        server = ChatServer(settings, url)
+        await server.start()
+        port = server.port
+        restarted = ChatServer(dataclasses.replace(settings, port=port), url)
+        try:
+            online = await seed(port)
+            await shoot_screens(shoot, port, home, online, server, restarted)
+        finally:
+            await server.stop()
+            await restarted.stop()
+            await redis.stop()
+
+
+async def shoot_screens(shoot: Callable[[Pilot, str], Awaitable[None]], port: int, home: Path,
+                        online: dict[str, ChatClient], server: ChatServer,
+                        restarted: ChatServer) -> None:
+    app = make_app(port, home)
+    async with app.run_test(size=(110, 32)) as pilot:
+        await shoot(pilot, "login")
+        app.screen.query_one("#password", Input).value = "wrong horse"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "wrong password" in str(app.screen.query_one("#message").render()))
+        await shoot(pilot, "login-error")
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.screen.query("#again"))
+        app.screen.query_one("#username", Input).value = "Zoe"
+        app.screen.query_one("#display", Input).value = "Zoë Washburne"
+        app.screen.query_one("#password", Input).value = "serenity"
+        await shoot(pilot, "register")
+        await pilot.press("escape")
+
+        chat = await log_in(pilot)
+        online["bob"].typing("#lobby")
+        await online["bob"].send("@alice", "got a minute? the backup job again")
+        await online["dave"].send("#ops", "alice: db-2 is at 95% now")
+        await wait_until(pilot, lambda: "@bob" in chat.state.conversations
+                         and chat.state.conversations["@bob"].unread)
+        await wait_until(pilot, lambda: chat.state.typers("#lobby", chat.clock()))
+        await shoot(pilot, "chat")
+
+        await pilot.press("ctrl+k")
+        await pilot.pause(0.3)
+        await shoot(pilot, "switcher")
+        await pilot.press("escape")
+
+        await pilot.press("alt+u", "alt+u")
+        await pilot.press(*"on my way", "enter")
+        await shoot(pilot, "direct")
+
+        status = chat.query_one(ConnectionStatus)
+        await server.stop()
+        await wait_until(pilot, lambda: status.state is not None and status.state.state == "reconnecting")
+        await pilot.press(*"sent while offline", "enter")
+        await shoot(pilot, "reconnecting")
+        await pilot.press("ctrl+q")
+
+    small = make_app(port, home, "-small")
+    await restarted.start()
+    for name in list(online):
+        online[name] = await client(port, name)
+    async with small.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot)
+        await shoot(pilot, "chat-80x24")
+        await pilot.press("ctrl+q")
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[1]) if len(argv) > 1 else Path("screenshots")
+    print(f"rendering screenshots into {out}/")
+    asyncio.run(shoot_all(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
