@@ -199,9 +199,12 @@ class ConversationView(ScrollView, can_focus=True):
         at_end = self.is_vertical_scroll_end
         anchor: tuple[Row, int] | None = None
         if keep_position and not at_end and self.rows:
+            # Keep the first message or notice at or below the top line where it is.
             top = int(self.scroll_y)
-            i = bisect_right(self._starts, top) - 1
-            if 0 <= i < len(self.rows):
+            i = max(0, bisect_right(self._starts, top) - 1)
+            while i < len(self.rows) and self.rows[i].kind not in ("msg", "notice"):
+                i += 1
+            if i < len(self.rows):
                 anchor = (self.rows[i], top - self._starts[i])
         self._last_day = None
         rows = [Row("top", None)] if not self.rows or self.rows[0].kind != "top" else [self.rows[0]]
@@ -216,8 +219,7 @@ class ConversationView(ScrollView, can_focus=True):
         if anchor is not None:
             row, offset = anchor
             for index, candidate in enumerate(self.rows):
-                if candidate is row or (row.kind == "day" and candidate.kind == "day"
-                                        and candidate.item == row.item):
+                if candidate is row:
                     self.scroll_to(y=self._starts[index] + offset, animate=False, immediate=True, force=True)
                     break
         elif at_end or not keep_position:
