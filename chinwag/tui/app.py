@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.widgets import Input
 
 from ..protocol.client import Session
@@ -20,6 +21,7 @@ from .connection import Link, ServerAddress
 from .screens.chat import ChatScreen
 from .screens.login import LoginScreen
 from .state import ChatState
+from .switcher import ConversationProvider
 
 
 class ChinwagApp(App[None]):
@@ -93,6 +95,16 @@ class ChinwagApp(App[None]):
         if link is not None:
             self.run_worker(link.close(), exit_on_error=False)
         self.switch_screen(LoginScreen(self.config.server, self.config.username, reason))
+
+    def action_command_palette(self) -> None:
+        """On the chat screen, ctrl+k is the quick switcher (which also lists
+        Textual's commands); elsewhere it is Textual's palette."""
+        if isinstance(self.screen, ChatScreen) and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(
+                providers=[ConversationProvider], id="--command-palette",
+                placeholder="Go to a room or a person, or run a command…"))
+        else:
+            super().action_command_palette()
 
     async def action_quit(self) -> None:
         link, self.link = self.link, None

@@ -1,6 +1,8 @@
 """The ctrl+k quick switcher: a command palette provider over rooms and
 people. Unread conversations come first; typing a name nobody has talked to
-offers to start that conversation (people are looked up on the server)."""
+offers to start that conversation (people are looked up on the server).
+Textual's own commands ("change theme", "keys") follow, so one palette
+serves both and its order is always the same."""
 
 from __future__ import annotations
 
@@ -53,9 +55,16 @@ class ConversationProvider(Provider):
                 out.append((address, _label(address, 0, False), "start a conversation"))
         return out
 
+    def _system(self) -> list[tuple[str, str, object]]:
+        """Textual's own commands (theme, keys, ...), after the conversations."""
+        return [(name, help_text, callback) for name, help_text, callback, *_ in
+                sorted(self.app.get_system_commands(self.screen), key=lambda c: c[0])]
+
     async def discover(self) -> Hits:
         for address, text, helptext in self._known():
             yield DiscoveryHit(text, partial(self.chat.switch_to, address), text=text, help=helptext)
+        for name, help_text, callback in self._system():
+            yield DiscoveryHit(name, callback, text=name, help=help_text)  # type: ignore[arg-type]
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -66,6 +75,11 @@ class ConversationProvider(Provider):
                 seen.add(address)
                 yield Hit(score, matcher.highlight(text), partial(self.chat.switch_to, address),
                           text=text, help=helptext)
+        for name, help_text, callback in self._system():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score * 0.9, matcher.highlight(name), callback,  # type: ignore[arg-type]
+                          text=name, help=help_text)
         bare = query.strip()
         if bare.startswith("#"):
             room = limits.normalize_room(bare[1:])

@@ -30,7 +30,6 @@ from ...protocol.reconnect import ConnectionStateEvent
 from ..commands import HELP, CommandError, parse_line
 from ..connection import Link, LinkEvent
 from ..state import LOBBY, ChatState, Conversation
-from ..switcher import ConversationProvider
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
 from ..widgets.header import ConversationHeader
@@ -91,7 +90,6 @@ def _reason(error: BaseException) -> str:
 
 
 class ChatScreen(Screen[None]):
-    COMMANDS = {ConversationProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "step(1)", "next", priority=True),
         Binding("ctrl+p", "step(-1)", "prev", priority=True),
