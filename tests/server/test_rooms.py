@@ -3,6 +3,8 @@ member's cursor starts."""
 
 from __future__ import annotations
 
+import asyncio
+
 from chinwag.protocol.messages import MemberEvent, Message
 
 from ..conftest import PASSWORD, next_of
@@ -191,3 +193,22 @@ async def test_room_membership_survives_reconnect(user, connect) -> None:
     await again.login("alice", PASSWORD)
     assert {r["name"]: r["joined"] for r in await again.rooms()} == {"lobby": True, "dev": True}
     await again.send("#dev", "back")
+
+
+async def test_rooms_lists_every_room_even_when_there_are_many(make_server, user) -> None:
+    """PROTOCOL.md: `rooms` lists every room. 1,200 rooms with 32-character
+    names do not fit in one default 64 KiB frame: the server must still list
+    them all (or say that it did not), never silently drop some."""
+    srv = await make_server()
+    alice = await user("alice", to=srv)
+    names = [f"{i:04d}-" + "r" * 27 for i in range(1200)]
+    for start in range(0, len(names), 100):
+        replies = await asyncio.gather(*(alice.request_nowait("join", room=n)
+                                         for n in names[start:start + 100]))
+        assert all(r["room"]["members"] == 1 for r in replies)
+    reply = await alice.request("rooms")
+    listed = {r["name"] for r in reply["rooms"]}
+    missing = (set(names) | {"lobby"}) - listed
+    assert not missing or reply.get("more") is True, \
+        f"{len(missing)} of {len(names) + 1} rooms silently left out of `rooms` " \
+        f"(lobby {'missing' if 'lobby' in missing else 'listed'}; e.g. {sorted(missing)[:2]})"
