@@ -16,8 +16,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Start a local chinwag-server in the background unless one already listens on
+# 127.0.0.1:7878 (its log goes to the data directory), then open the TUI.
 run: $(STAMP)
-	$(BIN)/chinwag-server
+	@listening() { $(BIN)/python -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1', 7878)))"; }; \
+	data="$${CHINWAG_DATA_DIR:-$${XDG_DATA_HOME:-$$HOME/.local/share}/chinwag}"; \
+	if listening; then echo "chinwag-server is already listening on 127.0.0.1:7878"; else \
+		mkdir -p "$$data"; \
+		echo "starting chinwag-server in the background (log: $$data/server.log)"; \
+		nohup $(BIN)/chinwag-server --data-dir "$$data" >> "$$data/server.log" 2>&1 & \
+		for i in $$(seq 1 50); do listening && break; sleep 0.2; done; \
+		listening || { echo "chinwag-server did not start; the end of $$data/server.log:"; tail -n 5 "$$data/server.log"; exit 1; }; \
+	fi
+	$(BIN)/chinwag --server 127.0.0.1:7878
 
 server: $(STAMP)
 	$(BIN)/chinwag-server
@@ -27,6 +38,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Another client, for a second person on this machine.
+client: $(STAMP)
+	$(BIN)/chinwag --server 127.0.0.1:7878
+
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py screenshots
 
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos --clients 20 --duration 60 --kills 5
