@@ -46,8 +46,14 @@ def valid_display_name(name: str) -> bool:
     return 1 <= len(name) <= DISPLAY_NAME_MAX and name.isprintable() and not name.isspace()
 
 
+MID_PART_MAX = 2**64 - 1  # a message id is two unsigned 64-bit numbers
+
+
 def valid_mid(mid: str) -> bool:
-    return _MID.fullmatch(mid) is not None
+    if _MID.fullmatch(mid) is None:
+        return False
+    ms, _, seq = mid.partition("-")
+    return int(ms) <= MID_PART_MAX and int(seq) <= MID_PART_MAX
 
 
 def username_problem(name: str) -> str | None:

@@ -14,6 +14,7 @@ import secrets
 import ssl
 from collections import Counter
 
+from ..protocol import limits
 from .auth import LoginThrottle, PasswordService
 from .connection import Connection, State
 from .hub import Hub
@@ -47,6 +48,8 @@ class ChatServer:
         self._tasks: set[asyncio.Task[object]] = set()
         self._housekeeper: asyncio.Task[None] | None = None
         self._stopping = False
+        self._departures: list[tuple[str, str]] = []
+        self._typing_last: dict[tuple[str, str], float] = {}
         self.loop = asyncio.get_event_loop()
 
     @property
@@ -91,12 +94,41 @@ class ChatServer:
             conn.counted_online = False
             self.spawn(self._went_away(conn.username, conn.display_name))
 
+    async def count_online(self, conn: Connection) -> None:
+        """Count a newly authenticated connection in presence; the user's
+        first connection anywhere makes them online for everyone."""
+        name = conn.username
+        if await self.store.presence_change(self.node_id, name, +1) == 1:
+            self.hub.presence({"username": name, "display_name": conn.display_name}, True)
+        conn.counted_online = True
+
     async def _went_away(self, name: str, display: str) -> None:
         try:
             if await self.store.presence_change(self.node_id, name, -1) == 0:
                 self.hub.presence({"username": name, "display_name": display}, False)
         except StorageUnavailable as exc:
-            log.warning("could not record that %s went offline: %s", name, exc)
+            # Redis is away: remember the departure and record it when it is back,
+            # or the user would look online forever.
+            log.warning("could not record that %s went offline (%s); will retry", name, exc)
+            self._departures.append((name, display))
+
+    async def _retry_departures(self) -> None:
+        pending, self._departures = self._departures, []
+        for name, display in pending:
+            await self._went_away(name, display)
+
+    def typing_allowed(self, name: str, cid: str) -> bool:
+        """At most one typing relay every 3 s per sender and conversation,
+        whichever of the sender's connections on this node it comes from."""
+        now = self.loop.time()
+        key = (name, cid)
+        if now - self._typing_last.get(key, -1e9) < limits.TYPING_INTERVAL_S:
+            return False
+        if len(self._typing_last) > 100_000:
+            self._typing_last = {k: t for k, t in self._typing_last.items()
+                                 if now - t < limits.TYPING_INTERVAL_S}
+        self._typing_last[key] = now
+        return True
 
     def spawn(self, coro: object) -> None:
         task = self.loop.create_task(coro)  # type: ignore[arg-type]
@@ -113,6 +145,8 @@ class ChatServer:
             await asyncio.sleep(1.0)
             now = self.loop.time()
             self._sweep(now)
+            if self._departures:
+                await self._retry_departures()
             if s.stats_interval > 0 and now >= next_stats:
                 next_stats = now + s.stats_interval
                 self._log_stats()

@@ -7,6 +7,7 @@ the event loop; `argon2-cffi` releases the GIL while it works.
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +19,11 @@ from .settings import Settings
 from .store import Store
 
 _TOKEN_BYTES = 32  # 256 bits
+
+
+def _seconds(left: float) -> float:
+    """A `retry_after` that is never early: the window's rest, rounded up to 0.1 s."""
+    return max(0.1, math.ceil(left * 10) / 10)
 
 
 def new_token() -> str:
@@ -78,9 +84,9 @@ class LoginThrottle:
         if addr_count >= s.login_failures_per_address:
             waits.append(addr_ttl)
         if waits:
-            wait = max(1, max(waits))
+            wait = _seconds(max(waits))
             raise RequestError(
-                f"too many failed logins; try again in {wait} s", ErrorCode.THROTTLED, retry_after=wait
+                f"too many failed logins; try again in {wait:g} s", ErrorCode.THROTTLED, retry_after=wait
             )
 
     async def failed(self, username: str, address: str) -> None:
@@ -93,8 +99,8 @@ class LoginThrottle:
         s = self.settings
         count, ttl = await self.store.count_registration(address, s.registration_window)
         if count > s.registrations_per_address:
-            wait = max(1, ttl)
+            wait = _seconds(ttl)
             raise RequestError(
-                f"too many registrations from your address; try again in {wait} s",
+                f"too many registrations from your address; try again in {wait:g} s",
                 ErrorCode.THROTTLED, retry_after=wait,
             )

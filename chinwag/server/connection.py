@@ -15,7 +15,7 @@ import asyncio
 import enum
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import ErrorCode, FrameError, ProtocolError, RequestError
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from .app import ChatServer
 
 log = logging.getLogger(__name__)
+
+# After `bye`, the server half-closes and keeps reading (and discarding) for
+# this long, so a client still writing does not get a reset that would throw
+# away the frames it has not read yet, `bye` included.
+LINGER_S = 10.0
 
 
 class State(enum.Enum):
@@ -60,12 +65,14 @@ class Connection(asyncio.Protocol):
         self.pinged = False
         self.send_bucket = TokenBucket(settings.send_rate, settings.send_burst)
         self.typing_bucket = TokenBucket(settings.typing_rate, settings.typing_burst)
-        self.last_typing: dict[str, float] = {}
-        self.on_replied: Callable[[], None] | None = None
+        self.on_replied: Callable[[], Awaitable[None] | None] | None = None
         self.counted_online = False  # this connection is counted in presence
         self._inbox: deque[Request] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._replay_buffer: list[tuple[str, str, bytes]] | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.delivered_upto: dict[str, str] = {}  # conv id -> newest mid sent to this connection
 
     # --- transport callbacks ---------------------------------------------------
 
@@ -98,7 +105,14 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = State.CLOSED
+        self._writable.set()
         self.server.forget(self)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
 
     # --- requests ------------------------------------------------------------------
 
@@ -161,7 +175,9 @@ class Connection(asyncio.Protocol):
             self.send_bytes(encode_frame(reply))
         after, self.on_replied = self.on_replied, None
         if after is not None:
-            after()
+            pending = after()
+            if pending is not None:
+                await pending
 
     # --- output ------------------------------------------------------------------
 
@@ -188,19 +204,48 @@ class Connection(asyncio.Protocol):
         if self._replay_buffer is not None:
             self._replay_buffer.append((conv, mid, frame))
         else:
+            self.delivered_upto[conv] = mid
             self.send_bytes(frame)
 
     def begin_replay(self) -> None:
         self._replay_buffer = []
 
-    def end_replay(self, replayed_upto: dict[str, str]) -> None:
-        """Release live messages that arrived during replay, skipping any the
-        replay already sent, so nothing is lost or doubled."""
-        buffered, self._replay_buffer = self._replay_buffer or [], None
-        for conv, mid, frame in buffered:
-            upto = replayed_upto.get(conv)
-            if upto is None or mid_key(mid) > mid_key(upto):
-                self.send_bytes(frame)
+    async def send_paced(self, frames: Iterable[bytes]) -> None:
+        """Write many frames (a login replay) at the pace the client reads
+        them: the backlog stays under half the overflow limit, so a big
+        offline backlog is delivered, not answered with `bye overflow`."""
+        writer = self.writer
+        assert writer is not None
+        high = self.settings.outgoing_limit // 2
+        for frame in frames:
+            if self.state is State.CLOSED:
+                return
+            writer.write(frame)
+            if writer.backlog > high:
+                writer.flush()
+                try:
+                    await asyncio.wait_for(self._writable.wait(), self.settings.idle_timeout)
+                except (asyncio.TimeoutError, TimeoutError):
+                    self.overflow()
+                    return
+
+    async def end_replay(self, replay: list[bytes], replayed_upto: dict[str, str]) -> None:
+        """Send the replay, then the live messages that arrived meanwhile,
+        skipping any the replay already carried: nothing lost or doubled."""
+        try:
+            await self.send_paced(replay)
+            while self._replay_buffer:
+                buffered, self._replay_buffer = self._replay_buffer, []
+                live = []
+                for conv, mid, frame in buffered:
+                    upto = replayed_upto.get(conv)
+                    if upto is None or mid_key(mid) > mid_key(upto):
+                        live.append(frame)
+                        replayed_upto[conv] = mid
+                await self.send_paced(live)
+        finally:
+            self._replay_buffer = None
+            self.delivered_upto.update(replayed_upto)
 
     # --- closing -------------------------------------------------------------------
 
@@ -215,16 +260,30 @@ class Connection(asyncio.Protocol):
         assert self.writer is not None
         self.writer.write(encode_frame({"type": "bye", "reason": "overflow"}))
         self.close()
-        self.loop.call_later(5.0, self.abort)
 
     def close(self) -> None:
+        """Stop serving now; let the bytes already queued (a `bye`) drain,
+        half-close, and keep discarding what the client still sends until it
+        closes or LINGER_S passes, when the socket is aborted."""
         if self.state is State.CLOSED:
             return
         self.state = State.CLOSED
+        self._writable.set()
+        self.server.forget(self)
+        transport = self.transport
+        if transport is None:
+            return
         if self.writer is not None:
             self.writer.flush()
-        if self.transport is not None:
-            self.transport.close()
+        try:
+            if transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
+        except (OSError, RuntimeError):  # the peer is already gone
+            transport.abort()
+            return
+        self.loop.call_later(LINGER_S, transport.abort)
 
     def abort(self) -> None:
         if self.transport is not None:

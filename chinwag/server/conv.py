@@ -48,3 +48,23 @@ def mid_key(mid: str) -> tuple[int, int]:
 def mid_ts(mid: str) -> int:
     """The acceptance time in ms: Redis builds stream ids from its clock."""
     return int(mid.partition("-")[0])
+
+
+_PART_MAX = 2**64 - 1
+
+
+def mid_after(mid: str) -> str | None:
+    """The smallest id greater than `mid`, or None if there is none: an
+    inclusive range start, exact for any valid id (Lua numbers are not)."""
+    ms, seq = mid_key(mid)
+    if seq < _PART_MAX:
+        return f"{ms}-{seq + 1}"
+    return f"{ms + 1}-0" if ms < _PART_MAX else None
+
+
+def mid_before(mid: str) -> str | None:
+    """The largest id smaller than `mid`, or None if there is none."""
+    ms, seq = mid_key(mid)
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-{_PART_MAX}" if ms > 0 else None

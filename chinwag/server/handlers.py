@@ -116,11 +116,9 @@ async def _start_session(conn: Connection, name: str, display: str, token: str) 
     srv.hub.add(conn)
     try:
         replay = await srv.store.replay(name, convs, cursors)
-        if await srv.store.presence_change(srv.node_id, name, +1) == 1:
-            srv.hub.presence(_user(name, display), True)
-        conn.counted_online = True
+        await srv.count_online(conn)
     except BaseException:
-        conn.end_replay({})
+        await conn.end_replay([], {})
         raise
 
     unread: dict[str, int] = {}
@@ -134,12 +132,7 @@ async def _start_session(conn: Connection, name: str, display: str, token: str) 
         for msg in entries:
             frames.append(encode_frame({"type": "message", **_message_wire(msg, name)}))
 
-    def after_reply() -> None:
-        for frame in frames:
-            conn.send_bytes(frame)
-        conn.end_replay(replayed_upto)
-
-    conn.on_replied = after_reply
+    conn.on_replied = lambda: conn.end_replay(frames, replayed_upto)
     return {"user": _user(name, display), "token": token, "unread": unread}
 
 
@@ -297,9 +290,15 @@ class AckBatch:
         cid = conn.address_conv(ack.conv)
         if cid not in conn.convs:
             return  # not a conversation of this user: nothing to move
+        upto = ack.upto
+        sent = conn.delivered_upto.get(cid)
+        if sent is None:
+            return  # nothing was delivered here: there is nothing to acknowledge
+        if mid_key(upto) > mid_key(sent):
+            upto = sent  # never past what this connection was sent
         current = self.upto.get(cid)
-        if current is None or mid_key(ack.upto) > mid_key(current):
-            self.upto[cid] = ack.upto
+        if current is None or mid_key(upto) > mid_key(current):
+            self.upto[cid] = upto
 
 
 async def ack(conn: Connection, req: AckBatch) -> None:
@@ -317,11 +316,8 @@ async def typing(conn: Connection, req: Typing) -> None:
         cid = room_id(req.to.name)
         if cid not in conn.convs:
             raise RequestError(f"you are not in #{req.to.name}", ErrorCode.NOT_MEMBER)
-    now = conn.loop.time()
-    if now - conn.last_typing.get(cid, -1e9) < limits.TYPING_INTERVAL_S:
-        return None
-    conn.last_typing[cid] = now
-    conn.server.hub.typing(cid, conn.username)
+    if conn.server.typing_allowed(conn.username, cid):
+        conn.server.hub.typing(cid, conn.username)
     return None
 
 

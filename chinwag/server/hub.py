@@ -97,8 +97,9 @@ class Hub:
             if not users:
                 return
             frame = message_frame(msg, "")
-            for name in users:
-                for peer in self.by_user.get(name, ()):
+            # snapshots: a delivery can drop an overflowing peer mid-loop
+            for name in tuple(users):
+                for peer in tuple(self.by_user.get(name, ())):
                     peer.deliver(cid, msg.mid, frame)
                     self.delivered += 1
             return
@@ -107,7 +108,7 @@ class Hub:
             peers = self.by_user.get(name)
             if peers:
                 frame = message_frame(msg, name)
-                for peer in peers:
+                for peer in tuple(peers):
                     peer.convs.add(cid)
                     peer.deliver(cid, msg.mid, frame)
                     self.delivered += 1
@@ -118,20 +119,20 @@ class Hub:
         return set(dm_parties(cid))
 
     def _typing_local(self, cid: str, sender: str) -> None:
-        for name in self._members_local(cid):
+        for name in tuple(self._members_local(cid)):
             if name == sender:
                 continue
             peers = self.by_user.get(name)
             if peers:
                 frame = encode_frame({"type": "typing", "conv": address_for(cid, name), "from": sender})
-                for peer in peers:
+                for peer in tuple(peers):
                     peer.send_bytes(frame)
 
     def _presence_local(self, user: dict[str, Any], online: bool) -> None:
         frame = encode_frame({"type": "presence", "user": user, "online": online})
-        for name, peers in self.by_user.items():
+        for name, peers in list(self.by_user.items()):
             if name != user["username"]:
-                for peer in peers:
+                for peer in tuple(peers):
                     peer.send_bytes(frame)
 
     def _member_local(self, room: str, user: dict[str, Any], joined: bool) -> None:
@@ -148,7 +149,7 @@ class Hub:
         recipients = set(self.room_local.get(cid, ())) | {name}
         frame = encode_frame({"type": "member", "room": room, "user": user, "joined": joined})
         for member in recipients:
-            for peer in self.by_user.get(member, ()):
+            for peer in tuple(self.by_user.get(member, ())):
                 peer.send_bytes(frame)
 
     # --- cluster-wide events (local now, published for other nodes) -------------------

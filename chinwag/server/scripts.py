@@ -48,10 +48,10 @@ end
 return 0
 """
 
-# KEYS: stream; ARGV: cursor, me, max entries.  Returns {unread from others,
-# entries after the cursor (the newest `max` of them)}.
+# KEYS: stream; ARGV: first id after the cursor, me, max entries.  Returns
+# {unread from others, entries from there on (the newest `max` of them)}.
 REPLAY = """
-local start = '(' .. ARGV[1]
+local start = ARGV[1]
 local me, keep = ARGV[2], tonumber(ARGV[3])
 local unread, tail = 0, {}
 while true do
@@ -112,9 +112,9 @@ return gone
 """
 
 # KEYS: counter; ARGV: window seconds.  Counts one event in a fixed window;
-# returns {count, ttl}.
+# returns {count, ms left in the window}.
 COUNT_EVENT = """
 local c = redis.call('INCR', KEYS[1])
 if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {c, redis.call('TTL', KEYS[1])}
+return {c, redis.call('PTTL', KEYS[1])}
 """

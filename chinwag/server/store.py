@@ -24,7 +24,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..protocol import limits
 from . import keys, scripts
-from .conv import room_id
+from .conv import mid_after, mid_before, room_id
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +219,11 @@ class Store:
         return self._call_batched("ACK", [keys.cursors(user)], args)
 
     async def history(self, conv_id: str, before: str | None, limit: int) -> tuple[list[StoredMessage], bool]:
+        upper = "+" if before is None else mid_before(before)
+        if upper is None:
+            return [], False
         entries = await self._guard(self.redis.xrevrange(
-            keys.stream(conv_id), max=f"({before}" if before else "+", min="-", count=limit + 1,
+            keys.stream(conv_id), max=upper, min="-", count=limit + 1,
         ))
         more = len(entries) > limit
         entries = entries[:limit]
@@ -234,18 +237,21 @@ class Store:
     async def replay(self, user: str, conv_ids: Sequence[str], cursors: dict[str, str],
                      max_per_conv: int = limits.REPLAY_MAX) -> dict[str, tuple[int, list[StoredMessage]]]:
         """For each conversation: (unread from others, newest entries after the cursor)."""
-        if not conv_ids:
-            return {}
+        starts = {cid: mid_after(cursors.get(cid, "0-0")) for cid in conv_ids}
+        out: dict[str, tuple[int, list[StoredMessage]]] = {
+            cid: (0, []) for cid, start in starts.items() if start is None}
+        todo = [cid for cid, start in starts.items() if start is not None]
+        if not todo:
+            return out
         try:
             pipe = self.redis.pipeline(transaction=False)
-            for cid in conv_ids:
+            for cid in todo:
                 pipe.execute_command("EVALSHA", self._sha["REPLAY"], 1, keys.stream(cid),
-                             cursors.get(cid, "0-0"), user, max_per_conv)
+                                     starts[cid], user, max_per_conv)
             results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
             raise StorageUnavailable(str(exc)) from exc
-        out = {}
-        for cid, result in zip(conv_ids, results):
+        for cid, result in zip(todo, results):
             if isinstance(result, NoScriptError):
                 await self._load_scripts()
                 return await self.replay(user, conv_ids, cursors, max_per_conv)
@@ -421,18 +427,18 @@ class Store:
 
     # --- throttles -------------------------------------------------------------------
 
-    async def login_failures(self, name: str, address: str) -> list[tuple[int, int]]:
+    async def login_failures(self, name: str, address: str) -> list[tuple[int, float]]:
         """(count, seconds left in the window) for the user and for the address."""
         pipe = self.redis.pipeline(transaction=False)
         for key in (keys.login_failures_user(name), keys.login_failures_address(address)):
             pipe.get(key)
-            pipe.ttl(key)
+            pipe.pttl(key)
         raw = await self._guard(pipe.execute())
-        return [(int(raw[i] or 0), int(raw[i + 1])) for i in range(0, len(raw), 2)]
+        return [(int(raw[i] or 0), max(0, int(raw[i + 1])) / 1000) for i in range(0, len(raw), 2)]
 
-    async def _count_event(self, key: str, window: int) -> tuple[int, int]:
-        count, ttl = await self._call("COUNT_EVENT", [key], [window])
-        return int(count), int(ttl)
+    async def _count_event(self, key: str, window: int) -> tuple[int, float]:
+        count, pttl = await self._call("COUNT_EVENT", [key], [window])
+        return int(count), max(0, int(pttl)) / 1000
 
     async def count_login_failure(self, name: str, address: str, window: int) -> None:
         await self._count_event(keys.login_failures_user(name), window)
@@ -441,7 +447,7 @@ class Store:
     async def clear_login_failures(self, name: str) -> None:
         await self._guard(self.redis.delete(keys.login_failures_user(name)))
 
-    async def count_registration(self, address: str, window: int) -> tuple[int, int]:
+    async def count_registration(self, address: str, window: int) -> tuple[int, float]:
         return await self._count_event(keys.registrations_address(address), window)
 
     # --- pub/sub -------------------------------------------------------------------------
