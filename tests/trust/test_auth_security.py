@@ -272,10 +272,17 @@ async def test_login_throttled_per_username(make_server, connect) -> None:
     other_node = await make_server(login_failures_per_user=3, login_failures_per_address=10, login_window=60)
     elsewhere = await connect(to=other_node)
     await error_of(elsewhere.login("ALICE", PASSWORD), "throttled")
-    # another user from the same address is not affected
+    # another user from the same address is not affected...
     bob = await connect(to=server)
     assert (await bob.login("bob", PASSWORD)).user.username == "bob"
     assert guesser.connected and owner.connected
+    # ...until the address itself reaches its limit (3 failures so far; throttled
+    # attempts are refused before they are counted)
+    for i in range(7):
+        await error_of(guesser.login(f"ghost{i}", "wrong password"), "bad_credentials")
+    late = await connect(to=server)
+    err = await error_of(late.login("bob", PASSWORD), "throttled")
+    assert err.retry_after is not None and 0 < err.retry_after <= 60
 
 
 async def test_login_throttled_per_address(make_server, connect) -> None:
