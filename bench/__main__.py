@@ -11,7 +11,8 @@ goes to stderr).
 The workloads are described in bench/dm.py, bench/room.py, bench/connect.py
 and docs/performance.md. `tui` runs bench/tui_bench.py (the TUI's own
 benchmark) as the last workload when that file exists:
-`python -m bench.tui_bench --duration SECONDS`, one JSON line on stdout.
+`python -m bench.tui_bench --duration SECONDS --messages N`, JSON lines on
+stdout (run again without arguments if it rejects those).
 """
 
 from __future__ import annotations
@@ -30,15 +31,13 @@ from . import loadgen
 
 WORKLOADS = ("dm", "room", "connect", "tui")
 
-# name: (warm-up s, measured s per phase, connections, users, tokens per user,
-#        password users, password logins, tui seconds)
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"warmup": 0.5, "duration": 1.0, "connections": 1000, "users": 100, "tokens_per_user": 1,
-              "password_users": 2, "password_logins": 4, "tui_duration": 2.0},
-    "default": {"warmup": 1.0, "duration": 2.5, "connections": 5000, "users": 500, "tokens_per_user": 1,
-                "password_users": 4, "password_logins": 16, "tui_duration": 3.0},
+              "password_users": 2, "password_logins": 4, "tui_duration": 1.0, "tui_messages": 300},
+    "default": {"warmup": 0.5, "duration": 2.0, "connections": 5000, "users": 500, "tokens_per_user": 1,
+                "password_users": 2, "password_logins": 8, "tui_duration": 2.0, "tui_messages": 1000},
     "full": {"warmup": 2.0, "duration": 15.0, "connections": 5000, "users": 500, "tokens_per_user": 10,
-             "password_users": 20, "password_logins": 200, "tui_duration": 10.0},
+             "password_users": 20, "password_logins": 200, "tui_duration": 10.0, "tui_messages": 5000},
 }
 
 TARGETS = {
@@ -64,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", default="10000",
                         help="dm fixed-rate phases: offered sends/s in total, comma-separated for several; "
                              "0 skips them (default 10000)")
+    parser.add_argument("--no-acks", action="store_true",
+                        help="diagnostic: dm/room clients do not ack (shows what acks cost the server)")
     parser.add_argument("--senders", type=int, default=10, help="room senders (default 10)")
     parser.add_argument("--room-window", type=int, default=16, help="room sends in flight per sender (default 16)")
     parser.add_argument("--connections", type=int, help="connect: connections to open (default 5000)")
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="load-generator worker processes (default %(default)s)")
     parser.add_argument("--nodes", type=int, default=1,
                         help="server nodes behind one Redis (only 1 is implemented so far)")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                        help="before each workload, wait up to this long for the machine to be "
+                             "nearly idle (others' work skews the figures); default 0")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="record the server with py-spy during each measured window into DIR")
     return parser
@@ -86,12 +90,13 @@ def log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def run_tui(seconds: float) -> list[dict[str, Any]]:
+def run_tui(seconds: float, messages: int) -> list[dict[str, Any]]:
     """The TUI engineer's benchmark, if present: its JSON lines, passed through."""
     if not (Path(__file__).parent / "tui_bench.py").exists():
         log("tui: bench/tui_bench.py is not there; skipped")
         return []
-    command = [sys.executable, "-m", "bench.tui_bench", "--duration", f"{seconds:g}"]
+    command = [sys.executable, "-m", "bench.tui_bench", "--duration", f"{seconds:g}",
+               "--messages", str(messages)]
     budget = max(30.0, seconds * 6)
     for attempt in (command, command[:3]):  # without arguments if it does not take --duration
         try:
@@ -165,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     failed = False
     for name in wanted:
+        busy_before = loadgen.wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else loadgen.busy_cores(0.5)
         t0 = time.monotonic()
-        log(f"{name} ...")
+        log(f"{name} ... (machine busy before: {busy_before:.2f} cores)")
         try:
             if name == "dm":
                 from . import dm
@@ -174,12 +180,13 @@ def main(argv: list[str] | None = None) -> int:
                 rates = [float(r) for r in str(args.rate).split(",") if r.strip()]
                 results = [dm.run(clients=args.clients, window=args.window, rates=rates,
                                   duration=p["duration"], warmup=p["warmup"], procs=args.procs,
-                                  peers=args.peers)]
+                                  peers=args.peers, acks=not args.no_acks)]
             elif name == "room":
                 from . import room
 
                 results = [room.run(members=args.clients, senders=args.senders, window=args.room_window,
-                                    duration=p["duration"], warmup=p["warmup"], procs=args.procs)]
+                                    duration=p["duration"], warmup=p["warmup"], procs=args.procs,
+                                    acks=not args.no_acks)]
             elif name == "connect":
                 from . import connect
 
@@ -189,11 +196,12 @@ def main(argv: list[str] | None = None) -> int:
                                        password_logins=p["password_logins"], procs=args.procs,
                                        resume_concurrency=args.resume_concurrency)]
             else:
-                results = run_tui(p["tui_duration"])
+                results = run_tui(p["tui_duration"], p["tui_messages"])
         except Exception as exc:  # one broken workload must not hide the others' figures
             failed = True
             results = [{"workload": name, "error": f"{type(exc).__name__}: {exc}"}]
         for result in results:
+            result["machine_busy_before"] = round(busy_before, 2)
             print(json.dumps(annotate(result, mode)), flush=True)
         log(f"{name} done in {time.monotonic() - t0:.1f} s")
     log(f"all done in {time.monotonic() - started:.1f} s")

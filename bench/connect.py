@@ -136,6 +136,7 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
     names = user_names("cn", users)
     # token k of every user before token k+1 of any
     session_names = [n for _ in range(tokens_per_user) for n in names]
+    stamps = [("start", time.monotonic())]
     server = ServerProcess(CHEAP_ARGON2).start()
     setup_t0 = time.monotonic()
     pool = WorkerPool(connect_worker, [{} for _ in range(procs)])
@@ -157,6 +158,7 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
         by_worker = split(sessions_order, procs)
         setup_s = time.monotonic() - setup_t0
 
+        stamps.append(("tokens", time.monotonic()))
         # Restart at the default argon2 parameters, same data directory.
         server.stop(keep_dir=True)
         data_dir = server.data_dir
@@ -167,6 +169,7 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
         _command(pool, "open", [{"port": server.port, "count": len(p)} for p in split(range(warm), procs)])
         _command(pool, "resume", [{"tokens": p[:len(q)]} for p, q in zip(by_worker, split(range(warm), procs))])
         _command(pool, "close", [{} for _ in range(procs)])
+        stamps.append(("restart_warm", time.monotonic()))
 
         pw_names = user_names("pw", password_users)
         registered, reg_s = asyncio.run(register_users(server.port, pw_names, connections=2, window=4))
@@ -176,6 +179,7 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
                                           for p in split(login_names, procs)])
         login_lat = sorted(x for r in logins["raw"] for x in r["latencies"])
 
+        stamps.append(("password", time.monotonic()))
         time.sleep(0.5)
         rss0 = server.rss()
         opened = _command(pool, "open", [{"port": server.port, "count": len(p),
@@ -190,6 +194,7 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
         window.close()
         time.sleep(0.5)
         rss_in = server.rss()
+        stamps.append(("connections", time.monotonic()))
         n = resumed["ok"] or 1
         return {
             "workload": "connect", "connections": connections, "users": users,
@@ -214,6 +219,7 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
             "password_registrations_per_s": round(registered / reg_s, 1) if reg_s else None,
             "argon2": "server defaults (time_cost=3, memory 64 MiB, parallelism 4, 2 hash threads)",
             "token_setup_s": round(setup_s, 1),
+            "phase_s": {name: round(t - stamps[i][1], 1) for i, (name, t) in enumerate(stamps[1:])},
             "server_warnings": len(server.errors_logged()),
         }
     finally:

@@ -57,14 +57,15 @@ def _phase_report(window: Any, results: list[dict[str, Any]], duration: float) -
 
 
 def run(clients: int = 200, window: int = 8, rates: Sequence[float] = (10_000,), duration: float = 3.0,
-        warmup: float = 1.0, procs: int = 2, peers: int = 16, seed: int = 1) -> dict[str, Any]:
+        warmup: float = 1.0, procs: int = 2, peers: int = 16, acks: bool = True,
+        seed: int = 1) -> dict[str, Any]:
     names = user_names("dm", clients)
     server = ServerProcess(CHEAP_ARGON2).start()
     try:
         asyncio.run(register_users(server.port, names))
         parts = split(names, procs)
         configs = [{"port": server.port, "kind": "dm", "users": p, "everyone": names,
-                    "peers": peers} for p in parts]
+                    "peers": peers, "acks": acks} for p in parts]
         with WorkerPool(traffic_worker, configs) as pool:
             pool.recv_all("ready", timeout=120)
             pool.send_all(("settle",))
@@ -84,7 +85,7 @@ def run(clients: int = 200, window: int = 8, rates: Sequence[float] = (10_000,),
                 fixed.append({"offered_per_s": rate, **_phase_report(w, results, duration)})
         return {
             "workload": "dm", "clients": clients, "peers_each": peers or clients - 1, "window": window, "duration_s": duration,
-            "warmup_s": warmup, "loadgen_procs": procs,
+            "warmup_s": warmup, "loadgen_procs": procs, "client_acks": acks,
             **closed,
             "server_rss_kib": {"logged_in_idle": rss_idle["server"], "after": rss_after["server"]},
             "redis_rss_kib": rss_after["redis"],

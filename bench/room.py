@@ -21,7 +21,7 @@ ROOM = "bench"
 
 
 def run(members: int = 200, senders: int = 10, window: int = 16, duration: float = 3.0,
-        warmup: float = 1.0, procs: int = 2, seed: int = 2) -> dict[str, Any]:
+        warmup: float = 1.0, procs: int = 2, acks: bool = True, seed: int = 2) -> dict[str, Any]:
     names = user_names("rm", members)
     sending = names[:senders]
     server = ServerProcess(CHEAP_ARGON2).start()
@@ -29,7 +29,7 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
         asyncio.run(register_users(server.port, names))
         parts = split(names, procs)
         configs = [{"port": server.port, "kind": "room", "room": ROOM, "users": p, "everyone": names,
-                    "senders": [n for n in p if n in sending]} for p in parts]
+                    "senders": [n for n in p if n in sending], "acks": acks} for p in parts]
         with WorkerPool(traffic_worker, configs) as pool:
             pool.recv_all("ready", timeout=120)
             pool.send_all(("settle",))
@@ -48,7 +48,7 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
         deliveries = sum(r["in_window"] for r in results)
         return {
             "workload": "room", "members": members, "senders": senders, "window": window,
-            "duration_s": duration, "warmup_s": warmup, "loadgen_procs": procs,
+            "duration_s": duration, "warmup_s": warmup, "loadgen_procs": procs, "client_acks": acks,
             "deliveries_per_s": round(deliveries / duration),
             "messages_per_s": round(deliveries / duration / members),
             **latency_summary([r["latencies"] for r in results]),

@@ -173,7 +173,7 @@ class Phase:
                 else:
                     self.issue(st, stamp)
                 k += 1
-            await asyncio.sleep(0.0005)
+            await asyncio.sleep(0.001)  # uvloop timers have 1 ms resolution; shorter spins
 
     async def wait_replies(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -250,12 +250,15 @@ async def settle(states: list[ClientState], quiet: float = 0.3, limit: float = 1
 
 
 def pick_peers(name: str, everyone: list[str], count: int) -> list[str]:
-    """The users `name` writes to: `count` others chosen at random (fixed per
-    name), or every other user if `count` is 0."""
-    others = [p for p in everyone if p != name]
-    if count <= 0 or count >= len(others):
-        return others
-    return random.Random(name).sample(others, count)
+    """The users `name` writes to: `count` others at random offsets (the same
+    offsets for everyone, so if A writes to B, B writes to A), or every other
+    user if `count` is 0."""
+    n = len(everyone)
+    if count <= 0 or count >= n - 1:
+        return [p for p in everyone if p != name]
+    offsets = random.Random(20261129).sample(range(1, (n + 1) // 2), max(1, count // 2))
+    i = everyone.index(name)
+    return sorted({everyone[(i + o) % n] for o in offsets} | {everyone[(i - o) % n] for o in offsets})
 
 
 async def sleep_until_ns(t: int) -> None:
@@ -281,7 +284,8 @@ async def traffic_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
     room = config.get("room", "bench")
     names: list[str] = config["users"]
     everyone: list[str] = config["everyone"]
-    clients = await bounded_gather(names, lambda n: login_client(port, n), 16)
+    auto_ack = config.get("acks", True)
+    clients = await bounded_gather(names, lambda n: login_client(port, n, auto_ack), 16)
     failed = [c for c in clients if isinstance(c, Exception)]
     if failed:
         raise RuntimeError(f"{len(failed)} logins failed; first: {failed[0]!r}")
@@ -297,7 +301,7 @@ async def traffic_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
         # (a Redis round trip outside the send batch); send it now, gently, so
         # the measurement sees the steady state. Receivers skip it (other tag).
         async def first_messages(st: ClientState) -> None:
-            for peer in st.peers:
+            for peer in (p for p in st.peers if st.name < p):  # one per pair
                 await st.client.send("@" + peer, make_text(time.monotonic_ns()), f"warm.{peer}")
         warmed = await bounded_gather(states, first_messages, config.get("warm_concurrency", 24))
         bad = [w for w in warmed if isinstance(w, Exception)]
