@@ -8,6 +8,8 @@ screen updates `ChatState` and then tells each widget what to show.
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -19,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from ...protocol.client import Sent
@@ -43,6 +46,8 @@ PAGE = 100
 DIRECTORY_LIMIT = 200
 PROBE_CONCURRENCY = 16
 TYPING_EVERY_S = 3.0
+VIEW_FRAME_S = 0.05
+FREEZE_EVERY = 2_000  # lines received between gc.freeze() calls
 
 
 class ServerEvents(TextualMessage):
@@ -111,6 +116,9 @@ class ChatScreen(Screen[None]):
         self.tz = tz
         self._typing_sent: dict[str, float] = {}
         self._connected_once = False
+        self._view_timer: Timer | None = None
+        self._view_synced = 0.0
+        self._unfrozen = 0
 
     @property
     def chinwag(self) -> ChinwagApp:
@@ -237,12 +245,13 @@ class ChatScreen(Screen[None]):
             kind = type(event)
             if kind is Message:
                 known = event.conv in state.conversations
+                was_typing = event.sender in state.typing.get(event.conv, ())
                 arrival = state.receive(event)
                 if not arrival.new:
                     continue
                 if event.conv == current:
                     view_dirty = True
-                    header_dirty = True
+                    header_dirty = header_dirty or was_typing
                 if arrival.counted or arrival.mention or not known:
                     sidebar_dirty = True
                 alert = alert or arrival.alert
@@ -263,8 +272,9 @@ class ChatScreen(Screen[None]):
             elif kind is ByeEvent and event.reason not in ("shutdown", "logout"):
                 self._notice(current, f"the server closed the link ({event.reason}); reconnecting", "event")
                 view_dirty = True
+        self._settle(len(message.events))
         if view_dirty:
-            self.query_one(ConversationView).sync()
+            self._sync_view_soon()
         if sidebar_dirty:
             self._refresh_sidebar()
         if header_dirty:
@@ -272,6 +282,33 @@ class ChatScreen(Screen[None]):
         if alert:
             self.chinwag.alert()
         self.chinwag.show_alerts(state.alerts())
+
+    def _settle(self, lines: int) -> None:
+        """Chat lines live long, and CPython's full collections scan every
+        live object: with tens of thousands of lines one takes 50-150 ms,
+        felt as a stutter while typing. Every few thousand new lines, move
+        what exists to the permanent generation so later collections skip it."""
+        self._unfrozen += lines
+        if self._unfrozen >= FREEZE_EVERY:
+            self._unfrozen = 0
+            gc.freeze()
+
+    def _sync_view_soon(self) -> None:
+        """Show incoming lines at most every VIEW_FRAME_S: at once after a quiet
+        spell, then in batches while a stream lasts, so a busy conversation
+        costs a few redraws a second and typing stays quick."""
+        if self._view_timer is not None:
+            return
+        wait = self._view_synced + VIEW_FRAME_S - time.monotonic()
+        if wait <= 0:
+            self._sync_view()
+        else:
+            self._view_timer = self.set_timer(wait, self._sync_view)
+
+    def _sync_view(self) -> None:
+        self._view_timer = None
+        self._view_synced = time.monotonic()
+        self.query_one(ConversationView).sync()
 
     def _member(self, event: MemberEvent) -> bool:
         state = self.state
@@ -319,7 +356,7 @@ class ChatScreen(Screen[None]):
             elif isinstance(error, ServerError):
                 self._notice(conv.address, f"could not load history: {error.message}", "error", sync=False)
         else:
-            conv.add_history(message.messages, message.more)
+            self._settle(conv.add_history(message.messages, message.more))
         if conv.address == self.state.current:
             view = self.query_one(ConversationView)
             view.sync()
@@ -357,6 +394,11 @@ class ChatScreen(Screen[None]):
         conv = self.state.conversations.get(message.address)
         if conv is not None and conv.address == self.state.current:
             self._want_history(conv, older=True)
+
+    @on(ConversationView.Away)
+    def _away(self, message: ConversationView.Away) -> None:
+        self.query_one(ConversationHeader).away = message.away
+        self._refresh_header()
 
     @on(Sidebar.Selected)
     def _sidebar_selected(self, message: Sidebar.Selected) -> None:

@@ -7,12 +7,20 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Input
 
 HISTORY_MAX = 200
 
 
 class Composer(Input):
+    # Input sets its virtual size (the width of the text) on every keystroke,
+    # and Widget declares that reactive with layout=True: each key would lay
+    # out and repaint the whole screen. The composer's box never depends on
+    # its text, so here the size only repaints the composer.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "recall(-1)", "previous line", show=False),
         Binding("down", "recall(1)", "next line", show=False),

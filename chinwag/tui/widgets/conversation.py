@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import zlib
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -30,6 +31,8 @@ from ..state import Conversation, Notice, Pending, is_action
 from .strips import text_strip
 
 TIME_WIDTH = 5
+MARGIN = 1  # drawn here rather than as CSS padding: padding costs a strip copy per line
+DRAWN_ROWS_KEPT = 600  # rows whose rendered strips are kept (a few screens' worth)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 
 # Sender colours: readable on dark backgrounds, and darker twins for light themes.
@@ -80,6 +83,13 @@ class ConversationView(ScrollView, can_focus=True):
         "conversation--error", "conversation--top",
     }
 
+    class Away(TextualMessage):
+        """The view left (or came back to) the newest line."""
+
+        def __init__(self, away: bool) -> None:
+            super().__init__()
+            self.away = away
+
     class NeedOlder(TextualMessage):
         """The view reached the top of what is loaded; older history is wanted."""
 
@@ -99,6 +109,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._starts: list[int] = []
         self._total = 0
         self._row_of: dict[int, Row] = {}
+        self._drawn: OrderedDict[int, Row] = OrderedDict()
         self._pending_rows: dict[str, tuple[str | None, Row]] = {}
         self._confirmed_rows = 0
         self._seen_version = -1
@@ -109,6 +120,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._styles: dict[str, Style] = {}
         self._wrap_width = 0
         self._dark = True
+        self._away = False
 
     # --- public ------------------------------------------------------------------------
 
@@ -117,6 +129,7 @@ class ConversationView(ScrollView, can_focus=True):
         self.conversation = conversation
         self._row_of.clear()
         self._pending_rows.clear()
+        self._drawn.clear()
         self._rebuild()
         self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self._maybe_need_older()
@@ -247,7 +260,7 @@ class ConversationView(ScrollView, can_focus=True):
             self._starts.append(total)
             total += self._height(row, width)
         self._total = total
-        self.virtual_size = Size(width, total)
+        self._set_virtual_size(Size(width, total))
         if at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.refresh()
@@ -263,7 +276,18 @@ class ConversationView(ScrollView, can_focus=True):
             total += height(row, width)
         self._starts = starts
         self._total = total
-        self.virtual_size = Size(width, total)
+        self._set_virtual_size(Size(width, total))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Set the scrollable size without the screen-wide layout that assigning
+        `virtual_size` asks for: this widget's region does not change when
+        lines are added, only its scrollbar does (laid out only if it appears)."""
+        if size == self.virtual_size:
+            return
+        had_scrollbar = self.show_vertical_scrollbar
+        self.set_reactive(ConversationView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh(layout=self.show_vertical_scrollbar != had_scrollbar)
 
     # --- measuring and drawing ---------------------------------------------------------------
 
@@ -274,10 +298,10 @@ class ConversationView(ScrollView, can_focus=True):
             nick = max(4, min(12, nick))
         else:
             nick = 10
-        return min(nick, 8) if width < 50 else nick
+        return min(nick, 8) if width < 64 else nick
 
     def _prefix_width(self, width: int) -> int:
-        return TIME_WIDTH + 1 + self._nick_width(width) + 1
+        return MARGIN + TIME_WIDTH + 1 + self._nick_width(width) + 1
 
     def _body(self, row: Row) -> str:
         item = row.item
@@ -303,6 +327,15 @@ class ConversationView(ScrollView, can_focus=True):
         row.generation = self._generation
         row.strips = None
         return 1
+
+    @property
+    def _base(self) -> Style:
+        """This widget's own style (colour on background), cached: Textual
+        computes `rich_style` from the whole DOM path on every call."""
+        style = self._styles.get("")
+        if style is None:
+            style = self._styles[""] = self.rich_style
+        return style
 
     def _style(self, name: str) -> Style:
         """A component's text attributes only (colour, bold, italic): rows keep
@@ -330,13 +363,19 @@ class ConversationView(ScrollView, can_focus=True):
 
     def _strips(self, row: Row, width: int) -> list[Strip]:
         if row.strips is not None and row.width == width and row.generation == self._generation:
+            self._drawn.move_to_end(id(row))
             return row.strips
         strips = self._render_row(row, width)
         row.strips, row.width, row.generation, row.height = strips, width, self._generation, len(strips)
+        drawn = self._drawn
+        drawn[id(row)] = row
+        if len(drawn) > DRAWN_ROWS_KEPT:  # forget the strips of rows long off screen
+            _, old = drawn.popitem(last=False)
+            old.strips = None
         return strips
 
     def _render_row(self, row: Row, width: int) -> list[Strip]:
-        base = self.rich_style
+        base = self._base
         console = self.app.console
         kind = row.kind
         if kind == "day":
@@ -348,7 +387,7 @@ class ConversationView(ScrollView, can_focus=True):
             return [self._top_line(base, width)]
 
         nick_w = self._nick_width(width)
-        prefix_w = TIME_WIDTH + 1 + nick_w + 1
+        prefix_w = MARGIN + TIME_WIDTH + 1 + nick_w + 1
         line_style = base
         time_style = self._style("conversation--time")
         body_style = Style()
@@ -393,7 +432,7 @@ class ConversationView(ScrollView, can_focus=True):
             if failed:
                 body.append(f"  not sent: {pending.error}", style=state_style)
 
-        prefix = Text.assemble((time_text, time_style), " ", (nick, nick_style), " ")
+        prefix = Text.assemble(" " * MARGIN, (time_text, time_style), " ", (nick, nick_style), " ")
         avail = max(8, width - prefix_w)
         if "\n" not in body.plain and cell_len(body.plain) <= avail:
             lines = [body]
@@ -408,7 +447,7 @@ class ConversationView(ScrollView, can_focus=True):
         return strips
 
     def _rule(self, label: str, style: Style, width: int) -> Strip:
-        text = Text(label.center(width, "─")[:width], style=style, end="")
+        text = Text(" " * MARGIN + label.center(width - MARGIN, "─")[: width - MARGIN], style=style, end="")
         return text_strip(text, self.app.console)
 
     def _top_line(self, base: Style, width: int) -> Strip:
@@ -447,23 +486,27 @@ class ConversationView(ScrollView, can_focus=True):
                 self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width or self.size.width
+        width = self._wrap_width or self.scrollable_content_region.width
         line_no = int(self.scroll_y) + y
         if line_no >= self._total or not self.rows:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._base)
         index = bisect_right(self._starts, line_no) - 1
-        row = self.rows[index]
-        strips = self._strips(row, self._wrap_width or width)
+        strips = self._strips(self.rows[index], width)
         offset = line_no - self._starts[index]
         if offset >= len(strips):  # the row grew since layout (rare): relayout next frame
             self.call_later(self._layout_rows)
-            return Strip.blank(width, self.rich_style)
-        return strips[offset].crop_extend(0, width, self.rich_style)
+            return Strip.blank(width, self._base)
+        strip = strips[offset]
+        return strip if strip.cell_length == width else strip.crop_extend(0, width, self._base)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if new_value < 2 and old_value >= new_value:
             self._maybe_need_older()
+        away = new_value < self.max_scroll_y - 1
+        if away != self._away:
+            self._away = away
+            self.post_message(self.Away(away))
 
     def _maybe_need_older(self) -> None:
         conv = self.conversation

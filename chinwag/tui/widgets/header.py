@@ -19,13 +19,25 @@ def typing_line(names: list[str]) -> str:
 
 
 class ConversationHeader(Horizontal):
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: tuple[str, str, str] | None = None
+        self.away = False
+
     def compose(self) -> ComposeResult:
         yield Label(id="title")
         yield Label(id="typing")
 
     def show(self, title: str, detail: str, typers: list[str]) -> None:
+        """Update, unless nothing changed: a label update costs a layout."""
+        typing = typing_line(typers)
+        if not typing and self.away:
+            typing = "↓ newer lines below · ctrl+end"
+        if (title, detail, typing) == self._shown:
+            return
+        self._shown = (title, detail, typing)
         text = Text(title, style="bold", end="")
         if detail:
             text.append("  " + detail, style="dim")
         self.query_one("#title", Label).update(text)
-        self.query_one("#typing", Label).update(Text(typing_line(typers), end=""))
+        self.query_one("#typing", Label).update(Text(typing, end=""))
