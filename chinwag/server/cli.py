@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .. import __version__
 from .app import ChatServer
@@ -74,8 +74,14 @@ def _convert(field: dataclasses.Field[Any], value: str) -> Any:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, not the whole usage: the flag list is long."""
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chinwag-server",
         description="The chinwag chat server. Every option can also be set with an environment "
                     "variable CHINWAG_<OPTION> (e.g. CHINWAG_PORT=7979).",
@@ -108,7 +114,27 @@ def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None 
             parser.error(f"--{name.replace('_', '-')}: '{value}' is not a valid value")
     if values.get("log_level"):
         values["log_level"] = str(values["log_level"]).upper()
-    return Settings(**values), bool(args.check)
+    settings = Settings(**values)
+    if (problem := settings_problem(settings)) is not None:
+        parser.error(problem)
+    return settings, bool(args.check)
+
+
+def settings_problem(settings: Settings) -> str | None:
+    """What is wrong with settings no server could run with, in one sentence."""
+    if not 0 <= settings.port <= 65_535:
+        return f"--port: {settings.port} is not a TCP port (0 to 65535)"
+    if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        return f"--log-level: '{settings.log_level}' is not one of DEBUG, INFO, WARNING, ERROR"
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        return "--tls-cert and --tls-key go together"
+    for f in dataclasses.fields(Settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            return f"--{f.name.replace('_', '-')}: must not be negative"
+    if settings.max_frame < 1024:
+        return "--max-frame: at least 1024 bytes"
+    return None
 
 
 class Fatal(Exception):

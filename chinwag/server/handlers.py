@@ -188,8 +188,12 @@ async def leave(conn: Connection, req: Leave) -> None:
 async def rooms(conn: Connection, req: Rooms) -> dict[str, Any]:
     listing = await conn.server.store.rooms()
     out = [{"name": r, "members": n, "joined": room_id(r) in conn.convs} for r, n in listing]
-    return {"rooms": _fit(out, lambda part: {"type": "ok", "re": req.id, "rooms": part},
-                          conn.settings.max_frame, keep="start")}
+    # If they cannot all fit in one frame, the ones that matter come first:
+    # the lobby, the caller's rooms, then the busiest; `more` says some are cut.
+    out.sort(key=lambda r: (r["name"] != limits.LOBBY, not r["joined"], -r["members"], r["name"]))
+    fitted = _fit(out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True},
+                  conn.settings.max_frame, keep="start")
+    return {"rooms": fitted, "more": len(fitted) < len(out)}
 
 
 # --- messages ------------------------------------------------------------------------
@@ -218,15 +222,16 @@ async def send(conn: Connection, req: Send) -> dict[str, Any]:
     srv = conn.server
     me = conn.username
     cid = await _check_dm_peer(conn, req.to) if req.to.kind == "user" else conv_id(me, req.to)
-    mid, status = await srv.store.send(cid, me, req.text, req.cmid)
+    mid, status, stored_conv = await srv.store.send(cid, me, req.text, req.cmid)
     if status == SEND_NOT_MEMBER:
         if not await srv.store.room_exists(req.to.name):
             raise RequestError(f"there is no room #{req.to.name}; /join creates it", ErrorCode.NO_SUCH_ROOM)
         raise RequestError(f"you are not in #{req.to.name}; join it first", ErrorCode.NOT_MEMBER)
-    if status != SEND_DUPLICATE:
-        srv.accepted += 1
-        conn.convs.add(cid)
-        srv.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))
+    if status == SEND_DUPLICATE:  # the original, wherever it was sent
+        return {"mid": mid, "ts": mid_ts(mid), "conv": address_for(stored_conv, me)}
+    srv.accepted += 1
+    conn.convs.add(cid)
+    srv.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))
     return {"mid": mid, "ts": mid_ts(mid), "conv": str(req.to)}
 
 

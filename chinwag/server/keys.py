@@ -2,8 +2,8 @@
 
 Every multi-key operation stays inside one hash slot (the `{...}` tag), so
 the same layout works on a single Redis and on a Redis Cluster:
-a conversation's stream, members and cmid records share its tag; a user's
-profile, conversation set and cursors share the user's tag; all presence keys
+a conversation's stream and members share its tag; a user's profile,
+conversation set, cursors and cmid records share the user's tag; all presence keys
 share `{presence}`.
 """
 
@@ -40,7 +40,14 @@ def members(conv_id: str) -> str:
     return f"m:{{{conv_id}}}"
 
 
-def cmid(conv_id: str, sender: str, client_id: str) -> str:
+def cmid(sender: str, client_id: str) -> str:
+    """A user's record of a cmid: "conv mid" of the message it was stored as."""
+    return f"cm:{{{sender}}}:{client_id}"
+
+
+def cmid_in_conv(conv_id: str, sender: str, client_id: str) -> str:
+    """On a cluster, the same record in the conversation's slot, so storing a
+    message and its cmid stays one atomic script."""
     return f"cm:{{{conv_id}}}:{sender}:{client_id}"
 
 

@@ -3,9 +3,10 @@ keys of one hash slot only (see keys.py)."""
 
 from __future__ import annotations
 
-# KEYS: stream, [cmid key], [members]; ARGV: from, text, maxlen, cmid ttl,
-# has_cmid, is_room, cmid.  Returns {mid, status}: 0 new, 1 duplicate cmid,
-# 2 sender is not a member of the room.
+# KEYS: stream, [cmid record], [members]; ARGV: from, text, maxlen, cmid ttl,
+# has_cmid, is_room, cmid, conv id.  Returns {mid, status, conv id}: status 0
+# stored, 1 the cmid was already used (mid and conv id are the original's),
+# 2 the sender is not a member of the room.  A cmid record holds "conv mid".
 SEND = """
 local i = 2
 local cmkey, members
@@ -13,19 +14,22 @@ if ARGV[5] == '1' then cmkey = KEYS[i]; i = i + 1 end
 if ARGV[6] == '1' then members = KEYS[i] end
 if cmkey then
   local prev = redis.call('GET', cmkey)
-  if prev then return {prev, 1} end
+  if prev then
+    local sp = string.find(prev, ' ', 1, true)
+    return {string.sub(prev, sp + 1), 1, string.sub(prev, 1, sp - 1)}
+  end
 end
 if members and redis.call('SISMEMBER', members, ARGV[1]) == 0 then
-  return {'', 2}
+  return {'', 2, ARGV[8]}
 end
 local id
 if cmkey then
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1], 't', ARGV[2], 'c', ARGV[7])
-  redis.call('SET', cmkey, id, 'EX', ARGV[4])
+  redis.call('SET', cmkey, ARGV[8] .. ' ' .. id, 'EX', ARGV[4])
 else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1], 't', ARGV[2])
 end
-return {id, 0}
+return {id, 0, ARGV[8]}
 """
 
 _CMP = """

@@ -96,6 +96,7 @@ class _Op:
 class Store:
     def __init__(self, url: str, *, history_maxlen: int = 100_000) -> None:
         self.url = url
+        self.cluster = url.startswith(CLUSTER_SCHEME)
         self.redis = connect_redis(url)
         self.bus_client = connect_redis(url, decode=False)
         self.history_maxlen = history_maxlen
@@ -198,18 +199,42 @@ class Store:
 
     # --- messages -------------------------------------------------------------
 
-    def send(self, conv_id: str, sender: str, text: str, cmid: str | None) -> asyncio.Future[Any]:
-        """Append a message (batched). Resolves to [mid, status]."""
+    async def send(self, conv_id: str, sender: str, text: str, cmid: str | None) -> tuple[str, int, str]:
+        """Append a message, batched with the other writes of this loop turn.
+
+        Returns (mid, status, conv id); for a cmid the user already used, in
+        any conversation, the original's mid and conv id. On one Redis the
+        whole check-and-store is one script; on a cluster, whose scripts keep
+        to one slot, the user's record is read before and written after the
+        script, which itself keeps a copy in the conversation's slot so a
+        crash between the steps still stores the message only once."""
+        if cmid is not None and self.cluster:
+            record = keys.cmid(sender, cmid)
+            previous = await self._guard(self.redis.get(record))
+            if previous:
+                prev_conv, _, prev_mid = previous.partition(" ")
+                return prev_mid, SEND_DUPLICATE, prev_conv
+            result = await self._store_message(conv_id, sender, text, cmid,
+                                               keys.cmid_in_conv(conv_id, sender, cmid))
+            if result[1] != SEND_NOT_MEMBER:
+                await self._guard(self.redis.set(record, f"{result[2]} {result[0]}", ex=limits.CMID_TTL_S))
+            return result
+        return await self._store_message(conv_id, sender, text, cmid,
+                                         keys.cmid(sender, cmid) if cmid is not None else None)
+
+    async def _store_message(self, conv_id: str, sender: str, text: str, cmid: str | None,
+                             record: str | None) -> tuple[str, int, str]:
         keys_ = [keys.stream(conv_id)]
-        if cmid is not None:
-            keys_.append(keys.cmid(conv_id, sender, cmid))
+        if record is not None:
+            keys_.append(record)
         is_room = conv_id[0] == "#"
         if is_room:
             keys_.append(keys.members(conv_id))
-        return self._call_batched("SEND", keys_, [
+        mid, status, stored_conv = await self._call_batched("SEND", keys_, [
             sender, text, self.history_maxlen, limits.CMID_TTL_S,
-            "1" if cmid is not None else "0", "1" if is_room else "0", cmid or "",
+            "1" if cmid is not None else "0", "1" if is_room else "0", cmid or "", conv_id,
         ])
+        return mid, int(status), stored_conv
 
     def ack(self, user: str, upto: dict[str, str]) -> asyncio.Future[Any]:
         """Move `user`'s cursors forward (batched; never backwards)."""
