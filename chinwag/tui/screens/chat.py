@@ -254,7 +254,11 @@ class ChatScreen(Screen[None]):
                     header_dirty = header_dirty or was_typing
                 if arrival.counted or arrival.mention or not known:
                     sidebar_dirty = True
-                alert = alert or arrival.alert
+                alert = alert or arrival.alert or (
+                    # in view, but the terminal window is not in front
+                    not self.chinwag.focused_window and event.conv == current
+                    and event.sender != state.me.username and not state.catching_up
+                    and (not event.conv.startswith("#") or arrival.mention))
             elif kind is PresenceEvent:
                 state.set_presence(event.user, event.online)
                 sidebar_dirty = header_dirty = True

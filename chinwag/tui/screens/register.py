@@ -50,6 +50,7 @@ class RegisterScreen(FormScreen):
         super().__init__()
         self._server = server
         self._username = username
+        self._registered: tuple[str, str] | None = None  # made here; only log in again
 
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="form", classes="register"):
@@ -127,7 +128,9 @@ class RegisterScreen(FormScreen):
                         password: str) -> None:
         link = self.chinwag.make_link(address)
         try:
-            await link.register(username, password, display or None)
+            if self._registered != (str(address), username.lower()):
+                await link.register(username, password, display or None)
+                self._registered = (str(address), username.lower())
             self.say("registered; logging in…", "info")
             session = await link.login(username, password)
         except ServerError as exc:
