@@ -28,6 +28,7 @@ class ChinwagApp(App[None]):
     CSS_PATH = "chinwag.tcss"
     TITLE = "chinwag"
     COMMAND_PALETTE_BINDING = "ctrl+k"
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "quit", priority=True),
         Binding("ctrl+k", "command_palette", "switch", show=False, priority=True,
