@@ -61,6 +61,7 @@ class ChinwagApp(App[None]):
         self.link: Link | None = None
         self.focused_window = True
         self.window_title = "chinwag"
+        self.bells = 0  # rung so far (tests read it; a headless app cannot ring)
         self._alerts = -1
         if self.config.theme and self.config.theme in self.available_themes:
             self.theme = self.config.theme
@@ -144,7 +145,7 @@ class ChinwagApp(App[None]):
     def alert(self) -> None:
         """A direct message or mention outside the view: ring the terminal bell."""
         self.bell()
-        self.alerts_rung = getattr(self, "alerts_rung", 0) + 1
+        self.bells += 1
 
     def on_app_focus(self) -> None:
         self.focused_window = True

@@ -222,7 +222,7 @@ class ChatState:
         if conv is None:
             conv = self.conversations[address] = Conversation(address)
             if address.startswith("@"):
-                self.person(address[1:]).talked = True
+                self.person(address[1:])
             elif address.startswith("#"):
                 self.rooms.setdefault(address[1:], 0)
                 self.other_rooms.pop(address[1:], None)
@@ -255,10 +255,16 @@ class ChatState:
 
     # --- events -------------------------------------------------------------------------------
 
+    def talked_in(self, address: str) -> None:
+        """A direct conversation has lines: its person stays in the sidebar."""
+        if address.startswith("@"):
+            self.person(address[1:]).talked = True
+
     def receive(self, message: Message) -> Arrival:
         conv = self.conversation(message.conv)
         if not conv.add(message):
             return Arrival(conv, False)
+        self.talked_in(message.conv)
         arrival = Arrival(conv, True)
         if message.sender == self.me.username:
             return arrival
@@ -353,8 +359,14 @@ class ChatState:
             conv = self.conversations.get("#" + room)
             out.append(SidebarEntry("#" + room, room, conv.unread if conv else 0,
                                     conv.mentions if conv else 0, None, "rooms"))
-        people = [p for p in self.people.values()
-                  if p.username != self.me.username and (p.online or p.talked)]
+        def listed(p: Person) -> bool:
+            address = "@" + p.username
+            if address == self.current:
+                return True
+            conv = self.conversations.get(address)
+            return (p.online or p.talked) and not (conv is not None and conv.missing)
+
+        people = [p for p in self.people.values() if p.username != self.me.username and listed(p)]
         people.sort(key=lambda p: (not p.online, p.username))
         for p in people:
             conv = self.conversations.get("@" + p.username)

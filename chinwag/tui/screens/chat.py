@@ -351,6 +351,7 @@ class ChatScreen(Screen[None]):
         if conv is None:
             return
         conv.loading = False
+        self._refresh_sidebar()
         if message.error is not None:
             error = message.error
             if isinstance(error, ServerError) and error.code in (
@@ -361,10 +362,13 @@ class ChatScreen(Screen[None]):
                 self._notice(conv.address, f"could not load history: {error.message}", "error", sync=False)
         else:
             self._settle(conv.add_history(message.messages, message.more))
+            if message.messages:
+                self.state.talked_in(conv.address)
         if conv.address == self.state.current:
             view = self.query_one(ConversationView)
             view.sync()
             view.refresh_top()
+            self._refresh_header()
 
     def on_send_done(self, message: SendDone) -> None:
         conv = self.state.conversations.get(message.address)
@@ -464,6 +468,7 @@ class ChatScreen(Screen[None]):
             return
         cmid, future = self.link.send(address, text)
         conv.add_pending(cmid, text, int(self.clock() * 1000))
+        self.state.talked_in(address)
         self._typing_sent.pop(address, None)
 
         def done(f: asyncio.Future[Sent]) -> None:
@@ -517,7 +522,10 @@ class ChatScreen(Screen[None]):
             detail = f"{members} member{'s' if members != 1 else ''}" if members else ""
         else:
             person = state.people.get(address[1:])
-            if person is None:
+            conv = state.conversations.get(address)
+            if conv is not None and conv.missing:
+                detail = conv.missing
+            elif person is None:
                 detail = ""
             else:
                 name = f"{person.display_name} · " if person.display_name != person.username else ""
