@@ -39,17 +39,17 @@ class ServerAddress:
         text = text.strip()
         if not text:
             raise ValueError("enter the server as host:port")
-        host, port_text = text, ""
+        host, port_text = text, None
         if text.startswith("["):
             host, sep, rest = text[1:].partition("]")
             if not sep or (rest and not rest.startswith(":")):
                 raise ValueError(f"'{text}' is not host:port")
-            port_text = rest[1:]
+            port_text = rest[1:] if rest else None
         elif text.count(":") == 1:
             host, port_text = text.split(":")
         if not host or any(ch.isspace() for ch in host):
             raise ValueError(f"'{text}' is not host:port")
-        if not port_text:
+        if port_text is None:
             return cls(host, DEFAULT_PORT)
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ValueError(f"'{port_text}' is not a port number (1-65535)")
