@@ -49,6 +49,7 @@ def _phase_report(window: Any, results: list[dict[str, Any]], duration: float) -
         "acks_per_msg": round(sum(r["acks_sent"] for r in results) / max(1, len(acked)), 2),
         "send_errors": errors,
         "disconnected": sum(r["closed"] for r in results),
+        "drain_timeouts": sum(r["unsatisfied"] for r in results),
         **window.report(delivered),
     }
     if any(r["skipped"] for r in results):

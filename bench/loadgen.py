@@ -67,6 +67,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
+def run_delay_seconds(pid: int) -> float:
+    """Time the process's main thread spent runnable but waiting for a CPU
+    (from /proc/<pid>/schedstat), in seconds."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_kib(pid: int) -> int:
     """Resident set size of a process in KiB (VmRSS)."""
     try:
@@ -483,7 +492,8 @@ class Window:
         cpu = self.server.cpu()
         return {"server": cpu["server"], "redis": cpu["redis"],
                 "loadgen": self.pool.cpu() if self.pool else 0.0,
-                "busy": busy, "total": total, "irq": irq}
+                "busy": busy, "total": total, "irq": irq,
+                "server_wait": run_delay_seconds(self.server.pid)}
 
     def open(self) -> None:
         if self.label:
@@ -517,10 +527,17 @@ class Window:
                 "other": round(max(0.0, busy - server - redis - loadgen - irq) / span, 2),
                 "machine_busy": round(busy / span, 2), "machine_cores": cores,
             },
+            # share of the window the server's event loop was ready to run but
+            # had no CPU: how much the others on the machine held it back
+            "server_runqueue_wait": round(self.delta("server_wait") / span, 2),
         }
         if delivered:
             out["server_cpu_us_per_msg"] = round(server / delivered * 1e6, 2)
             out["redis_cpu_us_per_msg"] = round(redis / delivered * 1e6, 2)
+            out["loadgen_cpu_us_per_msg"] = round(loadgen / delivered * 1e6, 2)
+            # server + Redis + load generator + kernel network work: what one
+            # message costs this machine, others' work left out
+            out["total_cpu_us_per_msg"] = round((server + redis + loadgen + irq) / delivered * 1e6, 2)
             # The single-threaded server's ceiling with a core of its own, at
             # the CPU cost measured here: less sensitive to others' load than
             # the wall-clock rate when the machine is shared.

@@ -60,6 +60,7 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
                                        / max(1, sum(counts[m] for m in acked)), 3),
             "send_errors": dict(errors),
             "disconnected": sum(r["closed"] for r in results),
+            "drain_timeouts": sum(r["unsatisfied"] for r in results),
             **w.report(deliveries),
             "server_cpu_us_per_accepted_msg": round(w.delta("server") / max(1, deliveries / members) * 1e6, 1),
             "server_rss_kib": server.rss()["server"],

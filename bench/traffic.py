@@ -98,7 +98,6 @@ class Phase:
         self.skipped = 0
         self.sent_in_window = 0
         self.stop_receiving = False
-        self.deadline = 0.0
 
     # --- sending ---------------------------------------------------------------
 
