@@ -230,3 +230,18 @@ async def test_reconnect_after_restart_loses_and_doubles_nothing(make_server, ma
             assert sum(text in line for line in lines) == 1
         await bob.close()
         await server2.stop()
+
+
+async def test_throttled_login_shows_the_wait(make_server, user, make_app) -> None:
+    server = await make_server(login_failures_per_user=1)
+    await (await user("fay", to=server)).close()
+    app = make_app(server, username="fay")
+    async with app.run_test(size=(100, 32)) as pilot:
+        message = app.screen.query_one("#message")
+        for _ in range(2):
+            fill(app, password="wrong password")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "connecting" not in str(message.render())
+                           and str(message.render()))
+            await pilot.pause(0.1)
+        assert "too many failed attempts — try again in" in str(message.render())
