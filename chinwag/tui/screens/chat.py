@@ -172,8 +172,9 @@ class ChatScreen(Screen[None]):
         self.post_message(DirectoryLoaded(rooms, online, users))
         # No request lists a user's direct conversations yet: ask history
         # (limit 1) about everyone else, a few at a time.
+        people = self.state.people
         candidates = [u.username for u in users if u.username != self.state.me.username
-                      and not self.state.person(u.username).talked]
+                      and not (u.username in people and people[u.username].talked)]
         gate = asyncio.Semaphore(PROBE_CONCURRENCY)
 
         async def probe(name: str) -> str | None:
