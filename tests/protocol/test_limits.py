@@ -146,8 +146,10 @@ def test_password_problem_is_about_length_only(password: str) -> None:
 
 @pytest.mark.parametrize(
     ("mid", "ok"),
-    [("0-0", True), ("1700000000000-12", True), ("9" * 20 + "-" + "9" * 20, True), ("9" * 21 + "-0", False),
+    [("0-0", True), ("1700000000000-12", True), (f"{2**64 - 1}-{2**64 - 1}", True),
+     (f"{2**64}-0", False), (f"0-{2**64}", False), ("9" * 20 + "-" + "9" * 20, False), ("9" * 21 + "-0", False),
      ("1", False), ("a-b", False), ("1-2\n", False), ("-", False), ("", False)],
 )
 def test_valid_mid(mid: str, ok: bool) -> None:
+    """Two unsigned 64-bit numbers: the range Redis stream ids can hold."""
     assert limits.valid_mid(mid) is ok
