@@ -289,6 +289,13 @@ class ChatClient:
     async def ping(self) -> None:
         await self.request("ping")
 
+    async def conversations(self) -> list[tuple[str, Message | None]]:
+        """(address, newest message) for each of the user's conversations,
+        newest first. A chinwag extension: other servers answer unknown_type."""
+        reply = await self.request("conversations")
+        return [(c["conv"], Message.from_wire({**c["last"], "type": "message"}) if c.get("last") else None)
+                for c in reply["conversations"]]
+
     def typing(self, to: str | Address) -> None:
         self._send({"type": "typing", "to": str(to)})
 

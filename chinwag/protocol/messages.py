@@ -217,6 +217,13 @@ class Ping(Request):
 
 
 @dataclass(frozen=True, slots=True)
+class Conversations(Request):
+    """Extension: the caller's conversations, newest activity first."""
+
+    TYPE: ClassVar[str] = "conversations"
+
+
+@dataclass(frozen=True, slots=True)
 class Users(Request):
     TYPE: ClassVar[str] = "users"
     prefix: str | None = None
@@ -313,7 +320,7 @@ class Pong(Request):
 REQUEST_TYPES: dict[str, type[Request]] = {
     cls.TYPE: cls
     for cls in (Hello, Register, Login, Resume, Logout, Who, Users, Send, History,
-                Join, Leave, Rooms, Ping, Ack, Typing, Pong)
+                Join, Leave, Rooms, Ping, Ack, Typing, Pong, Conversations)
 }
 NOTIFICATION_TYPES = frozenset({"typing", "ack", "pong"})
 

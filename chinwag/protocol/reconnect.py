@@ -331,6 +331,13 @@ class ReconnectingClient:
     async def rooms(self) -> list[dict[str, Any]]:
         return await self._live().rooms()
 
+    async def conversations(self) -> list[tuple[str, Message | None]]:
+        return await self._live().conversations()
+
+    def pending_events(self) -> int:
+        """Events queued and not yet taken with next_event()."""
+        return len(self._events)
+
     def typing(self, to: str | Address) -> None:
         client = self.client
         if client is not None and client.connected:

@@ -196,6 +196,18 @@ async def rooms(conn: Connection, req: Rooms) -> dict[str, Any]:
     return {"rooms": fitted, "more": len(fitted) < len(out)}
 
 
+async def conversations(conn: Connection, req: Request) -> dict[str, Any]:
+    """Extension: every conversation of the caller (rooms joined, direct
+    conversations started by either side) with its newest message, so a
+    client can list the people it has talked to without probing."""
+    me = conn.username
+    listing = [{"conv": address_for(cid, me), "last": _message_wire(msg, me) if msg else None}
+               for cid, msg in await conn.server.store.conversations(me)]
+    fitted = _fit(listing, lambda part: {"type": "ok", "re": req.id, "conversations": part, "more": True},
+                  conn.settings.max_frame, keep="start")
+    return {"conversations": fitted, "more": len(fitted) < len(listing)}
+
+
 # --- messages ------------------------------------------------------------------------
 
 
@@ -332,6 +344,7 @@ _PRE_AUTH = {"register": register, "login": login, "resume": resume}
 _AUTHENTICATED: dict[str, Handler] = {
     "logout": logout, "who": who, "users": users, "send": send, "history": history,
     "join": join, "leave": leave, "rooms": rooms, "ack": ack, "typing": typing,
+    "conversations": conversations,
 }
 
 

@@ -24,7 +24,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..protocol import limits
 from . import keys, scripts
-from .conv import mid_after, mid_before, room_id
+from .conv import mid_after, mid_before, mid_key, room_id
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,17 @@ class Store:
         entries = entries[:limit]
         entries.reverse()
         return [_entry_message(conv_id, e) for e in entries], more
+
+    async def conversations(self, name: str) -> list[tuple[str, StoredMessage | None]]:
+        """The user's conversations with their newest message, newest first."""
+        conv_ids = sorted(await self._guard(self.redis.smembers(keys.user_convs(name))))
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in conv_ids:
+            pipe.xrevrange(keys.stream(cid), count=1)
+        lasts = await self._guard(pipe.execute()) if conv_ids else []
+        out = [(cid, _entry_message(cid, last[0]) if last else None) for cid, last in zip(conv_ids, lasts)]
+        out.sort(key=lambda item: mid_key(item[1].mid) if item[1] else (0, 0), reverse=True)
+        return out
 
     async def last_mid(self, conv_id: str) -> str:
         entries = await self._guard(self.redis.xrevrange(keys.stream(conv_id), count=1))

@@ -104,12 +104,7 @@ class Link:
     # --- events ------------------------------------------------------------------------
 
     def _queued(self) -> int:
-        # ReconnectingClient has no public pending_events() yet (asked for);
-        # until then its queue length is read directly, here only.
-        pending = getattr(self.client, "pending_events", None)
-        if callable(pending):
-            return int(pending())
-        return len(self.client._events)  # noqa: SLF001
+        return self.client.pending_events()
 
     async def next_batch(self, limit: int = BATCH_MAX) -> list[LinkEvent]:
         """Wait for one event, then take every event already queued (up to
@@ -132,6 +127,9 @@ class Link:
 
     async def who(self) -> list[User]:
         return await self.client.who()
+
+    async def conversations(self) -> list[tuple[str, Message | None]]:
+        return await self.client.conversations()
 
     async def users(self, prefix: str | None = None, limit: int | None = None) -> list[User]:
         return await self.client.users(prefix, limit)

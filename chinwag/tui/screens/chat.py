@@ -170,9 +170,24 @@ class ChatScreen(Screen[None]):
         except (ServerError, ConnectionClosed):
             return
         self.post_message(DirectoryLoaded(rooms, online, users))
-        # No request lists a user's direct conversations yet: ask history
-        # (limit 1) about everyone else, a few at a time.
         people = self.state.people
+        try:
+            # chinwag's `conversations` extension lists everyone talked to at once
+            listing = await link.conversations()
+        except ServerError as exc:
+            if exc.code != "unknown_type":
+                return
+            listing = None
+        except ConnectionClosed:
+            return
+        if listing is not None:
+            found = [conv[1:] for conv, last in listing if conv.startswith("@") and last is not None
+                     and conv[1:] != self.state.me.username]
+            if found:
+                self.post_message(TalkedTo(found))
+            return
+        # A server without the extension: ask history (limit 1) about everyone
+        # else, a few at a time.
         candidates = [u.username for u in users if u.username != self.state.me.username
                       and not (u.username in people and people[u.username].talked)]
         gate = asyncio.Semaphore(PROBE_CONCURRENCY)
