@@ -5,8 +5,10 @@ Requests are awaitables that return the `ok` fields or raise `ServerError`
 with the server's code; events come from `next_event()` / `async for`.
 Messages are acknowledged automatically once the caller has seen them: a
 message counts as seen when the caller asks for the next event, and acks are
-sent coalesced (the newest `mid` per conversation) whenever the caller has
-caught up with the event queue or every `ACK_EVERY` messages.
+sent coalesced (the newest `mid` per conversation) `ACK_DELAY` seconds after
+the first one falls due, or at once when `ACK_EVERY` are due, and on close.
+Acks cost the server a cursor write each, so a chatty conversation is
+acknowledged a few times a second, not once per message.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import itertools
 import ssl as ssl_module
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from .messages import Address, Event, Message, User, parse_event
 from .writer import FrameWriter
 
 ACK_EVERY = 64
+ACK_DELAY = 0.1
 CLIENT_NAME = "chinwag-py/0.1"
 
 
@@ -56,6 +59,42 @@ def make_ssl_context(tls: bool | ssl_module.SSLContext | None, ca: str | None) -
     if ca is not None:
         context.load_verify_locations(cafile=ca)
     return context
+
+
+class AckTracker:
+    """Coalesces acknowledgements: the newest mid per conversation, sent by
+    `send(conv, mid)` ACK_DELAY after the first falls due, or at once when
+    ACK_EVERY are due. Shared by ChatClient and ReconnectingClient."""
+
+    __slots__ = ("_send", "_due", "_count", "_timer")
+
+    def __init__(self, send: Callable[[str, str], None]) -> None:
+        self._send = send
+        self._due: dict[str, str] = {}
+        self._count = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def seen(self, message: Message) -> None:
+        self._due[message.conv] = message.mid
+        self._count += 1
+        if self._count >= ACK_EVERY:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(ACK_DELAY, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due, self._due = self._due, {}
+        self._count = 0
+        for conv, mid in due.items():
+            self._send(conv, mid)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class _Wire(asyncio.Protocol):
@@ -103,8 +142,7 @@ class ChatClient:
         self._writer: FrameWriter | None = None
         self._closed: ConnectionClosed | None = None
         self._seen: Message | None = None
-        self._ack_due: dict[str, str] = {}
-        self._acks_since_flush = 0
+        self._acks = AckTracker(self._send_ack)
         self.server_info: dict[str, Any] = {}
         self.session: Session | None = None
 
@@ -145,7 +183,7 @@ class ChatClient:
             return
         if self._closed is None:
             self._note_seen()
-            self._flush_acks()
+            self._acks.flush()
             if self._writer is not None:
                 self._writer.flush()
         self._transport.close()
@@ -180,6 +218,7 @@ class ChatClient:
         if self._closed is not None:
             return
         self._closed = error
+        self._acks.cancel()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(error)
@@ -238,8 +277,6 @@ class ChatClient:
 
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Send one request; return the `ok` frame or raise `ServerError`."""
-        if self._acks_since_flush or self._ack_due:
-            self._flush_acks()
         return await self.request_nowait(kind, **fields)
 
     async def register(self, username: str, password: str, display_name: str | None = None) -> User:
@@ -300,34 +337,31 @@ class ChatClient:
         self._send({"type": "typing", "to": str(to)})
 
     def ack(self, conv: str, mid: str) -> None:
-        """Acknowledge everything in `conv` up to `mid` (sent with the next flush)."""
-        self._ack_due[conv] = mid
-        self._flush_acks()
+        """Acknowledge everything in `conv` up to `mid`, now."""
+        self._send_ack(conv, mid)
+
+    def flush_acks(self) -> None:
+        """Send the acks that are due now rather than after ACK_DELAY."""
+        self._note_seen()
+        self._acks.flush()
 
     # --- events and acks ---------------------------------------------------------
+
+    def _send_ack(self, conv: str, mid: str) -> None:
+        if self._closed is None:
+            self._send({"type": "ack", "conv": conv, "upto": mid})
 
     def _note_seen(self) -> None:
         seen = self._seen
         if seen is not None:
             self._seen = None
-            self._ack_due[seen.conv] = seen.mid
-            self._acks_since_flush += 1
-
-    def _flush_acks(self) -> None:
-        if self._closed is not None or not self._ack_due:
-            return
-        for conv, mid in self._ack_due.items():
-            self._send({"type": "ack", "conv": conv, "upto": mid})
-        self._ack_due.clear()
-        self._acks_since_flush = 0
+            self._acks.seen(seen)
 
     async def next_event(self, timeout: float | None = None) -> Event:
         """The next event; raises `ConnectionClosed` once the connection is gone
         and every event that came before has been returned."""
         if self.auto_ack:
             self._note_seen()
-            if self._acks_since_flush >= ACK_EVERY or (not self._events and self._ack_due):
-                self._flush_acks()
         while not self._events:
             if self._closed is not None:
                 raise self._closed

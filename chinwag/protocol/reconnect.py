@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .client import ACK_EVERY, CLIENT_NAME, ChatClient, Sent, Session
+from .client import CLIENT_NAME, AckTracker, ChatClient, Sent, Session
 from .errors import ConnectionClosed, ErrorCode, ServerError
 from .messages import Address, ByeEvent, Event, Message, User
 
@@ -80,8 +80,7 @@ class ReconnectingClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._last_seen: Message | None = None
-        self._ack_due: dict[str, str] = {}
-        self._acks_since_flush = 0
+        self._acks = AckTracker(self._send_ack)
 
     # --- life cycle ---------------------------------------------------------------
 
@@ -145,8 +144,10 @@ class ReconnectingClient:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.client is not None:
-            self._flush_acks()
+            self._note_seen()
+            self._acks.flush()
             await self.client.close()
+        self._acks.cancel()
         for item in self._outbox:
             if not item.future.done():
                 item.future.set_exception(ConnectionClosed("client closed"))
@@ -223,13 +224,7 @@ class ReconnectingClient:
     async def next_event(self, timeout: float | None = None) -> Event | ConnectionStateEvent:
         """The next event or state change; a message counts as seen (and is
         acknowledged) once the caller asks for the one after it."""
-        seen = self._last_seen
-        if seen is not None:
-            self._last_seen = None
-            self._ack_due[seen.conv] = seen.mid
-            self._acks_since_flush += 1
-        if self._acks_since_flush >= ACK_EVERY or (not self._events and self._ack_due):
-            self._flush_acks()
+        self._note_seen()
         while not self._events:
             if self._closing and self.state == "closed":
                 raise ConnectionClosed("client closed")
@@ -243,15 +238,19 @@ class ReconnectingClient:
             self._last_seen = event
         return event
 
-    def _flush_acks(self) -> None:
+    def _note_seen(self) -> None:
+        seen = self._last_seen
+        if seen is not None:
+            self._last_seen = None
+            self._acks.seen(seen)
+
+    def _send_ack(self, conv: str, mid: str) -> None:
+        """Acks go to whichever connection is live; one due while reconnecting
+        is dropped, which only means that message may be replayed again."""
         client = self.client
-        if client is None or not client.connected or not self._ack_due:
-            return
-        for conv, mid in self._ack_due.items():
+        if client is not None and client.connected:
             with contextlib.suppress(ConnectionClosed):
                 client.ack(conv, mid)
-        self._ack_due.clear()
-        self._acks_since_flush = 0
 
     # --- sending ------------------------------------------------------------------------
 
