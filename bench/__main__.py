@@ -153,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m bench: --nodes > 1 is not implemented yet (one server node per workload)",
               file=sys.stderr)
         return 2
+    limits = {"duration": 600, "warmup": 60, "connections": 50_000, "clients": 5_000, "procs": 16,
+              "password_logins": 2_000}
+    for key, most in limits.items():
+        value = getattr(args, key)
+        if value is not None and not 0 <= value <= most:
+            print(f"python -m bench: --{key.replace('_', '-')} must be between 0 and {most}", file=sys.stderr)
+            return 2
     mode = "quick" if args.quick else "full" if args.full else "default"
     p = dict(PRESETS[mode])
     for key in ("warmup", "duration", "connections", "users", "tokens_per_user",
