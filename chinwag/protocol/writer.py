@@ -8,17 +8,26 @@ the server's connections and the client use it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 
 class FrameWriter:
-    __slots__ = ("_transport", "_loop", "_pending", "_pending_size", "_scheduled")
+    """`limit`/`on_overflow`: after each flush, if the transport still holds
+    more than `limit` bytes the kernel would not take, the peer is not
+    reading fast enough and `on_overflow()` is called. What one loop turn
+    queues does not count: a burst of replies is not a slow reader."""
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = ("_transport", "_loop", "_pending", "_pending_size", "_scheduled", "_limit", "_on_overflow")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop,
+                 limit: int | None = None, on_overflow: Callable[[], None] | None = None) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._scheduled = False
+        self._limit = limit
+        self._on_overflow = on_overflow
 
     @property
     def backlog(self) -> int:
@@ -39,5 +48,9 @@ class FrameWriter:
         data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
         self._pending = []
         self._pending_size = 0
-        if not self._transport.is_closing():
-            self._transport.write(data)
+        transport = self._transport
+        if not transport.is_closing():
+            transport.write(data)
+            if self._limit is not None and transport.get_write_buffer_size() > self._limit:
+                assert self._on_overflow is not None
+                self._on_overflow()

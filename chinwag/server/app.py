@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets
 import ssl
@@ -67,6 +68,12 @@ class ChatServer:
             ssl=server_ssl_context(self.settings), reuse_address=True, backlog=4096,
         )
         self._housekeeper = self.loop.create_task(self._housekeeping())
+        # Start-up objects (modules, settings, scripts) never become garbage:
+        # keep the cyclic collector from walking them, and let it run less
+        # often, since the message path makes many short-lived objects.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
         log.info("chinwag node %s listening on %s:%d", self.node_id, self.settings.host, self.port)
 
     # --- connections ------------------------------------------------------------

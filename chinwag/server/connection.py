@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import ErrorCode, FrameError, ProtocolError, RequestError
 from ..protocol.frames import FrameDecoder, encode_frame
-from ..protocol.messages import Ack, Pong, Request, parse_request, request_id
+from ..protocol.messages import Ack, Pong, Request, Send, parse_request, request_id
 from ..protocol.writer import FrameWriter
 from . import handlers
 from .conv import conv_id, mid_key
@@ -73,12 +73,13 @@ class Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self.delivered_upto: dict[str, str] = {}  # conv id -> newest mid sent to this connection
+        self.cursor_write: Awaitable[Any] | None = None  # the last ack's write, until done
 
     # --- transport callbacks ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        self.writer = FrameWriter(transport, self.loop)
+        self.writer = FrameWriter(transport, self.loop, self.settings.outgoing_limit, self.overflow)
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if isinstance(peer, tuple) else "local"
         if not self.server.admit(self):
@@ -134,10 +135,45 @@ class Connection(asyncio.Protocol):
             while inbox and self.state is not State.CLOSED:
                 request = inbox.popleft()
                 if type(request) is Ack:
-                    request = self._merge_acks(request)
-                await self._handle(request)
+                    await self._handle(self._merge_acks(request))
+                elif type(request) is Send and self.state is State.AUTHENTICATED:
+                    run = [request]
+                    while inbox and type(inbox[0]) is Send and len(run) < 64:
+                        run.append(inbox.popleft())  # type: ignore[arg-type]
+                    await self._handle_sends(run)
+                else:
+                    await self._handle(request)
         finally:
             self._worker = None
+
+    async def _handle_sends(self, run: list[Send]) -> None:
+        """Consecutive sends: all checked and queued first (one Redis round
+        trip for the lot, stored in order), then answered in order."""
+        begun: list[tuple[Send, Any]] = []
+        for request in run:
+            try:
+                begun.append((request, await handlers.send_begin(self, request)))
+            except Exception as exc:  # answered in its turn below
+                begun.append((request, exc))
+        for request, started in begun:
+            if isinstance(started, Exception):
+                await self._reply(request, error=started)
+            else:
+                try:
+                    result = await handlers.send_finish(self, request, *started)
+                except Exception as exc:
+                    await self._reply(request, error=exc)
+                else:
+                    await self._reply(request, result)
+
+    async def cursor_written(self) -> None:
+        """Wait for the last ack's cursor write (if any is still in flight)."""
+        pending, self.cursor_write = self.cursor_write, None
+        if pending is not None:
+            try:
+                await pending
+            except Exception as exc:  # the client will be replayed those messages again
+                log.warning("cursor update for %s failed: %s", self.username, exc)
 
     def _merge_acks(self, first: Ack) -> handlers.AckBatch:
         """Consecutive acks become one cursor update: only the newest per
@@ -150,23 +186,34 @@ class Connection(asyncio.Protocol):
         return batch
 
     async def _handle(self, request: Request | handlers.AckBatch) -> None:
-        req_id = request.id
         try:
             handler = handlers.handler_for(self, request)
             result = await handler(self, request)
-        except ProtocolError as exc:
-            self._send_error(req_id, exc)
-            if exc.code == ErrorCode.UNSUPPORTED_VERSION:
-                self.close()
-            return
-        except StorageUnavailable as exc:
-            log.warning("storage unavailable for %s from %s: %s", request.TYPE, self.address, exc)
-            self._send_error(req_id, RequestError(
-                "storage is unavailable right now; try again in a few seconds", ErrorCode.INTERNAL))
-            return
-        except Exception:
-            log.exception("internal error handling %s from %s", request.TYPE, self.address)
-            self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL))
+        except Exception as exc:
+            await self._reply(request, error=exc)
+        else:
+            await self._reply(request, result)
+
+    async def _reply(self, request: Request | handlers.AckBatch, result: dict[str, Any] | None = None,
+                     error: Exception | None = None) -> None:
+        """Answer one request: `ok` with the result, or the error the
+        exception stands for; then run what the handler left for after it."""
+        req_id = request.id
+        if self.cursor_write is not None and request.TYPE != "ack":
+            await self.cursor_written()
+        if error is not None:
+            self.on_replied = None
+            if isinstance(error, ProtocolError):
+                self._send_error(req_id, error)
+                if error.code == ErrorCode.UNSUPPORTED_VERSION:
+                    self.close()
+            elif isinstance(error, StorageUnavailable):
+                log.warning("storage unavailable for %s from %s: %s", request.TYPE, self.address, error)
+                self._send_error(req_id, RequestError(
+                    "storage is unavailable right now; try again in a few seconds", ErrorCode.INTERNAL))
+            else:
+                log.error("internal error handling %s from %s", request.TYPE, self.address, exc_info=error)
+                self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL))
             return
         if req_id is not None and self.state is not State.CLOSED:
             reply = {"type": "ok", "re": req_id}
@@ -182,12 +229,8 @@ class Connection(asyncio.Protocol):
     # --- output ------------------------------------------------------------------
 
     def send_bytes(self, frame: bytes) -> None:
-        writer = self.writer
-        if writer is None or self.state is State.CLOSED:
-            return
-        writer.write(frame)
-        if writer.backlog > self.settings.outgoing_limit:
-            self.overflow()
+        if self.state is not State.CLOSED and self.writer is not None:
+            self.writer.write(frame)
 
     def send(self, frame: dict[str, Any]) -> None:
         self.send_bytes(encode_frame(frame))
@@ -257,8 +300,8 @@ class Connection(asyncio.Protocol):
         if self.state is State.CLOSED:
             return
         log.info("client %s (%s) cannot keep up; dropping it", self.username or "-", self.address)
-        assert self.writer is not None
-        self.writer.write(encode_frame({"type": "bye", "reason": "overflow"}))
+        assert self.transport is not None
+        self.transport.write(encode_frame({"type": "bye", "reason": "overflow"}))
         self.close()
 
     def close(self) -> None:

@@ -225,16 +225,25 @@ async def _check_dm_peer(conn: Connection, address: Address) -> str:
     return cid
 
 
-async def send(conn: Connection, req: Send) -> dict[str, Any]:
+async def send_begin(conn: Connection, req: Send) -> tuple[str, Awaitable[list[Any]]]:
+    """Check a send and queue its write; the caller awaits the result with
+    `send_finish`. Consecutive sends of a connection are all begun before
+    any is finished, so they share one Redis round trip, in order."""
     wait = conn.send_bucket.take()
     if wait:
         wait = max(wait, 0.01)
         raise RequestError(f"sending too fast; wait {wait:.2f} s", ErrorCode.RATE_LIMITED,
                            retry_after=round(wait, 3))
-    srv = conn.server
     me = conn.username
     cid = await _check_dm_peer(conn, req.to) if req.to.kind == "user" else conv_id(me, req.to)
-    mid, status, stored_conv = await srv.store.send(cid, me, req.text, req.cmid)
+    return cid, conn.server.store.send(cid, me, req.text, req.cmid)
+
+
+async def send_finish(conn: Connection, req: Send, cid: str, stored: Awaitable[list[Any]]) -> dict[str, Any]:
+    srv = conn.server
+    me = conn.username
+    mid, status, stored_conv = await stored
+    status = int(status)
     if status == SEND_NOT_MEMBER:
         if not await srv.store.room_exists(req.to.name):
             raise RequestError(f"there is no room #{req.to.name}; /join creates it", ErrorCode.NO_SUCH_ROOM)
@@ -245,6 +254,11 @@ async def send(conn: Connection, req: Send) -> dict[str, Any]:
     conn.convs.add(cid)
     srv.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))
     return {"mid": mid, "ts": mid_ts(mid), "conv": str(req.to)}
+
+
+async def send(conn: Connection, req: Send) -> dict[str, Any]:
+    cid, stored = await send_begin(conn, req)
+    return await send_finish(conn, req, cid, stored)
 
 
 async def history(conn: Connection, req: History) -> dict[str, Any]:
@@ -319,8 +333,13 @@ class AckBatch:
 
 
 async def ack(conn: Connection, req: AckBatch) -> None:
+    """The cursor write is queued, not awaited: the connection waits for it
+    only before its next reply, which is all the protocol asks (an ack takes
+    effect before the reply to any later request)."""
     if req.upto:
-        await conn.server.store.ack(conn.username, req.upto)
+        conn.cursor_write = conn.server.store.ack(conn.username, req.upto)
+        if req.id is not None:
+            await conn.cursor_written()
     return None
 
 

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,10 +107,12 @@ class Store:
         }
         self._queue: list[_Op] = []
         self._flushing = False
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by start()
         self._display: dict[str, str] = {}
         self._known_users: set[str] = set()
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         await self._load_scripts()
 
     async def close(self) -> None:
@@ -131,7 +133,7 @@ class Store:
     # --- batched script calls ------------------------------------------------
 
     def _call_batched(self, script: str, keys_: list[str], args: list[Any]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append(_Op(script, keys_, args, future))
         if not self._flushing:
@@ -199,42 +201,46 @@ class Store:
 
     # --- messages -------------------------------------------------------------
 
-    async def send(self, conv_id: str, sender: str, text: str, cmid: str | None) -> tuple[str, int, str]:
-        """Append a message, batched with the other writes of this loop turn.
+    def send(self, conv_id: str, sender: str, text: str, cmid: str | None) -> Awaitable[list[Any]]:
+        """Append a message, batched with the other writes of this loop turn;
+        the write is queued before this returns, so messages are stored in
+        the order `send` was called. Resolves to [mid, status, conv id]; for a
+        cmid the user already used, in any conversation, the original's mid
+        and conv id.
 
-        Returns (mid, status, conv id); for a cmid the user already used, in
-        any conversation, the original's mid and conv id. On one Redis the
-        whole check-and-store is one script; on a cluster, whose scripts keep
-        to one slot, the user's record is read before and written after the
-        script, which itself keeps a copy in the conversation's slot so a
-        crash between the steps still stores the message only once."""
+        On one Redis the whole check-and-store is one script; on a cluster,
+        whose scripts keep to one slot, the user's record is read before and
+        written after the script, which keeps a copy in the conversation's
+        slot so a crash between the steps still stores the message once."""
         if cmid is not None and self.cluster:
-            record = keys.cmid(sender, cmid)
-            previous = await self._guard(self.redis.get(record))
-            if previous:
-                prev_conv, _, prev_mid = previous.partition(" ")
-                return prev_mid, SEND_DUPLICATE, prev_conv
-            result = await self._store_message(conv_id, sender, text, cmid,
-                                               keys.cmid_in_conv(conv_id, sender, cmid))
-            if result[1] != SEND_NOT_MEMBER:
-                await self._guard(self.redis.set(record, f"{result[2]} {result[0]}", ex=limits.CMID_TTL_S))
-            return result
-        return await self._store_message(conv_id, sender, text, cmid,
-                                         keys.cmid(sender, cmid) if cmid is not None else None)
+            return asyncio.ensure_future(self._send_on_cluster(conv_id, sender, text, cmid))
+        return self._store_message(conv_id, sender, text, cmid,
+                                   keys.cmid(sender, cmid) if cmid is not None else None)
 
-    async def _store_message(self, conv_id: str, sender: str, text: str, cmid: str | None,
-                             record: str | None) -> tuple[str, int, str]:
+    async def _send_on_cluster(self, conv_id: str, sender: str, text: str, cmid: str) -> list[Any]:
+        record = keys.cmid(sender, cmid)
+        previous = await self._guard(self.redis.get(record))
+        if previous:
+            prev_conv, _, prev_mid = previous.partition(" ")
+            return [prev_mid, SEND_DUPLICATE, prev_conv]
+        result = await self._store_message(conv_id, sender, text, cmid,
+                                           keys.cmid_in_conv(conv_id, sender, cmid))
+        if int(result[1]) != SEND_NOT_MEMBER:
+            await self._guard(self.redis.set(record, f"{result[2]} {result[0]}", ex=limits.CMID_TTL_S))
+        return result
+
+    def _store_message(self, conv_id: str, sender: str, text: str, cmid: str | None,
+                       record: str | None) -> asyncio.Future[Any]:
         keys_ = [keys.stream(conv_id)]
         if record is not None:
             keys_.append(record)
         is_room = conv_id[0] == "#"
         if is_room:
             keys_.append(keys.members(conv_id))
-        mid, status, stored_conv = await self._call_batched("SEND", keys_, [
+        return self._call_batched("SEND", keys_, [
             sender, text, self.history_maxlen, limits.CMID_TTL_S,
             "1" if cmid is not None else "0", "1" if is_room else "0", cmid or "", conv_id,
         ])
-        return mid, int(status), stored_conv
 
     def ack(self, user: str, upto: dict[str, str]) -> asyncio.Future[Any]:
         """Move `user`'s cursors forward (batched; never backwards)."""

@@ -137,8 +137,12 @@ def code_of(f: dict[str, Any], max_text: int = limits.DEFAULT_MAX_TEXT) -> Error
 # --- the registry -------------------------------------------------------------------
 
 
+# chinwag's compatible extensions (docs/protocol.md), beyond PROTOCOL.md's list
+EXTENSIONS = {"conversations"}
+
+
 def test_every_request_type_of_the_protocol_is_known() -> None:
-    assert set(REQUEST_TYPES) == set(VALID)
+    assert set(REQUEST_TYPES) == set(VALID) | EXTENSIONS
     assert NOTIFICATION_TYPES == {"typing", "ack", "pong"}
     for kind, cls in REQUEST_TYPES.items():
         assert cls.TYPE == kind

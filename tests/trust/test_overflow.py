@@ -85,7 +85,7 @@ async def test_slow_reader_is_dropped_with_bye_overflow_while_others_get_everyth
         assert frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-3:]
         got = message_frames(frames, "#lobby")
         assert got == sent["#lobby"][:len(got)]
-        assert len(got) < dropped_after
+        assert len(got) <= dropped_after  # what was queued before the drop drains, nothing after
         got_dm = message_frames(frames, "@flooder")
         assert got_dm == [(mid, text) for mid, text in sent["@slowpoke"]][:len(got_dm)]
         assert await eventually(lambda: slow_conn not in server.connections, 5)
