@@ -24,6 +24,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..protocol import limits
 from . import keys, scripts
+from .resp import RespConnection, RespError
 from .conv import mid_after, mid_before, mid_key, room_id
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class Store:
         self.url = url
         self.cluster = url.startswith(CLUSTER_SCHEME)
         self.redis = connect_redis(url)
+        self._resp = None if self.cluster else RespConnection(url)
         self.bus_client = connect_redis(url, decode=False)
         self.history_maxlen = history_maxlen
         self._sha: dict[str, str] = {}
@@ -116,6 +118,8 @@ class Store:
         await self._load_scripts()
 
     async def close(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
         await self.redis.aclose()
         await self.bus_client.aclose()
 
@@ -151,14 +155,18 @@ class Store:
             self._flushing = False
 
     async def _run_batch(self, batch: list[_Op], reloaded: bool = False) -> None:
-        # EVALSHA through execute_command: redis-py's cluster pipeline refuses
-        # its evalsha() wrapper but routes the raw command by its keys.
+        commands = [("EVALSHA", self._sha[op.sha], len(op.keys), *op.keys, *op.args) for op in batch]
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for op in batch:
-                pipe.execute_command("EVALSHA", self._sha[op.sha], len(op.keys), *op.keys, *op.args)
-            results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as exc:
+            if self._resp is not None:
+                results = await self._resp.execute(commands)
+            else:
+                # redis-py's cluster pipeline refuses its evalsha() wrapper
+                # but routes the raw command by its keys
+                pipe = self.redis.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, RespError) as exc:
             error = StorageUnavailable(str(exc) or type(exc).__name__)
             for op in batch:
                 if not op.future.done():
@@ -166,10 +174,10 @@ class Store:
             return
         retry = []
         for op, result in zip(batch, results):
-            if isinstance(result, NoScriptError) and not reloaded:
-                retry.append(op)
-            elif isinstance(result, Exception):
-                if not op.future.done():
+            if isinstance(result, Exception):
+                if not reloaded and (isinstance(result, NoScriptError) or str(result).startswith("NOSCRIPT")):
+                    retry.append(op)
+                elif not op.future.done():
                     op.future.set_exception(StorageUnavailable(str(result)))
             elif not op.future.done():
                 op.future.set_result(result)
