@@ -23,21 +23,9 @@ class RespError(Exception):
     """Redis cannot be reached, or the connection broke mid-batch."""
 
 
-def _arg(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    return str(value).encode()
-
-
 def pack(command: Sequence[Any]) -> bytes:
-    """One command in RESP: an array of bulk strings."""
-    parts = [b"*%d\r\n" % len(command)]
-    for value in command:
-        data = _arg(value)
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+    """One command in RESP, an array of bulk strings (hiredis does it in C)."""
+    return hiredis.pack_command(tuple(command))
 
 
 class _Batch:
