@@ -26,7 +26,7 @@ from pathlib import Path
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
-from chinwag.protocol.reconnect import ConnectionStateEvent, ReconnectingClient
+from chinwag.protocol.reconnect import ReconnectingClient
 from chinwag.server.process import ServerProcess
 
 PASSWORD = "chaos-password-1"

@@ -4,8 +4,8 @@ locator), real servers on ephemeral loopback ports, and the real client."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,28 @@ from chinwag.protocol.messages import Event
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.settings import Settings
+
+TEST_DEADLINE_S = 60
+
+
+class TestHung(Exception):
+    """A test ran far past any sane duration (a server or client hang)."""
+
+
+@pytest.fixture(autouse=True)
+def _hang_guard() -> Any:
+    """Fail, rather than hang, a test that runs far past its budget: every
+    await in the tests has its own timeout, this is the last line."""
+
+    def _expired(signum: int, frame: Any) -> None:
+        raise TestHung(f"test still running after {TEST_DEADLINE_S} s")
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(TEST_DEADLINE_S)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
 
 # OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane): still real
 # argon2id, but fast enough for a test suite.

@@ -18,7 +18,7 @@ from ..protocol.messages import (
     Rooms, Send, Typing, Users, Who,
 )
 from .auth import new_token
-from .conv import address_for, conv_id, is_room, mid_key, mid_ts, room_id
+from .conv import address_for, conv_id, mid_key, mid_ts, room_id
 from .store import SEND_DUPLICATE, SEND_NOT_MEMBER, StoredMessage
 
 if TYPE_CHECKING:

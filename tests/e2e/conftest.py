@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,28 +12,11 @@ from typing import Any
 
 import pytest
 
+from chinwag.server.process import free_port
+
 SERVER = str(Path(sys.executable).with_name("chinwag-server"))
 # Real argon2id with OWASP's minimum cost, so the suite stays quick.
 FAST_ARGON2 = ["--argon2-time-cost", "2", "--argon2-memory-kib", "19456", "--argon2-parallelism", "1"]
-TEST_DEADLINE_S = 60
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard() -> Any:
-    def _expired(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"test still running after {TEST_DEADLINE_S} s")
-
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(TEST_DEADLINE_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pid_alive(pid: int) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -19,25 +18,6 @@ from .raw import RawClient
 
 QUIET = 0.1  # seconds of silence that count as "nothing more is coming" on loopback
 
-TEST_DEADLINE_S = 45
-
-
-class TestHung(Exception):
-    """A test ran past its deadline (a server or client hang)."""
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard() -> Any:
-    """Fail, rather than hang, a test that runs far past any sane duration."""
-
-    def _expired(signum: int, frame: Any) -> None:
-        raise TestHung(f"test still running after {TEST_DEADLINE_S} s")
-
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(TEST_DEADLINE_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 RawFactory = Callable[..., Awaitable[RawClient]]

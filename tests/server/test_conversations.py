@@ -3,6 +3,8 @@ with their newest message, newest first."""
 
 from __future__ import annotations
 
+import asyncio
+
 from chinwag.protocol.errors import ServerError
 
 
@@ -13,6 +15,7 @@ async def test_lists_rooms_and_dms_newest_first_as_the_caller_sees_them(user) ->
     await alice.join("ops")
     first = await bob.send("@alice", "hi alice")
     await alice.send("#ops", "ops note")
+    await asyncio.sleep(0.01)  # ids of different streams order by their millisecond
     last = await carol.send("@alice", "hello from carol")
 
     listing = await alice.conversations()

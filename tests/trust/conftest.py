@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import signal
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,25 +21,6 @@ from chinwag.server.app import ChatServer
 from ..conftest import PASSWORD
 
 TIMEOUT = 5.0
-TEST_DEADLINE_S = 50
-
-
-class TestHung(Exception):
-    """A test ran far past any sane duration (a server or client hang)."""
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard() -> Any:
-    """Fail, rather than hang, a test that runs far past its budget."""
-
-    def _expired(signum: int, frame: Any) -> None:
-        raise TestHung(f"test still running after {TEST_DEADLINE_S} s")
-
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(TEST_DEADLINE_S)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 class Closed(Exception):
