@@ -3,33 +3,58 @@ keys of one hash slot only (see keys.py)."""
 
 from __future__ import annotations
 
+_SEND_ONE = """
+local function send_one(stream, cmkey, members, from, text, maxlen, ttl, cmid, conv)
+  if cmkey then
+    local prev = redis.call('GET', cmkey)
+    if prev then
+      local sp = string.find(prev, ' ', 1, true)
+      return {string.sub(prev, sp + 1), 1, string.sub(prev, 1, sp - 1)}
+    end
+  end
+  if members and redis.call('SISMEMBER', members, from) == 0 then
+    return {'', 2, conv}
+  end
+  local id
+  if cmkey then
+    id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'f', from, 't', text, 'c', cmid)
+    redis.call('SET', cmkey, conv .. ' ' .. id, 'EX', ttl)
+  else
+    id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'f', from, 't', text)
+  end
+  return {id, 0, conv}
+end
+"""
+
 # KEYS: stream, [cmid record], [members]; ARGV: from, text, maxlen, cmid ttl,
 # has_cmid, is_room, cmid, conv id.  Returns {mid, status, conv id}: status 0
 # stored, 1 the cmid was already used (mid and conv id are the original's),
 # 2 the sender is not a member of the room.  A cmid record holds "conv mid".
-SEND = """
+# Keeps to the keys of one slot, so it also runs on a cluster.
+SEND = _SEND_ONE + """
 local i = 2
 local cmkey, members
 if ARGV[5] == '1' then cmkey = KEYS[i]; i = i + 1 end
 if ARGV[6] == '1' then members = KEYS[i] end
-if cmkey then
-  local prev = redis.call('GET', cmkey)
-  if prev then
-    local sp = string.find(prev, ' ', 1, true)
-    return {string.sub(prev, sp + 1), 1, string.sub(prev, 1, sp - 1)}
-  end
+return send_one(KEYS[1], cmkey, members, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7], ARGV[8])
+"""
+
+# A whole batch of sends in one call, on a single Redis (the keys span
+# slots). KEYS: per message stream, cmid record or '', members or ''; ARGV:
+# per message the 8 arguments of SEND. Returns one SEND result per message,
+# or {'', -1, error} for a message whose write failed, alone.
+SEND_MANY = _SEND_ONE + """
+local out = {}
+for m = 0, #KEYS / 3 - 1 do
+  local k, a = 3 * m, 8 * m
+  local cmkey, members = KEYS[k + 2], KEYS[k + 3]
+  if cmkey == '' then cmkey = nil end
+  if members == '' then members = nil end
+  local ok, res = pcall(send_one, KEYS[k + 1], cmkey, members, ARGV[a + 1], ARGV[a + 2],
+                        ARGV[a + 3], ARGV[a + 4], ARGV[a + 7], ARGV[a + 8])
+  if ok then out[m + 1] = res else out[m + 1] = {'', -1, tostring(res)} end
 end
-if members and redis.call('SISMEMBER', members, ARGV[1]) == 0 then
-  return {'', 2, ARGV[8]}
-end
-local id
-if cmkey then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1], 't', ARGV[2], 'c', ARGV[7])
-  redis.call('SET', cmkey, ARGV[8] .. ' ' .. id, 'EX', ARGV[4])
-else
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1], 't', ARGV[2])
-end
-return {id, 0, ARGV[8]}
+return out
 """
 
 _CMP = """
@@ -41,13 +66,29 @@ local function newer(a, b)
 end
 """
 
-# KEYS: cursor hash; ARGV: conv, mid, conv, mid, ...  Cursors never move back.
-ACK = _CMP + """
-for i = 1, #ARGV, 2 do
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  if not cur or newer(ARGV[i + 1], cur) then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+_ACK_ONE = _CMP + """
+local function ack_one(key, conv, mid)
+  local cur = redis.call('HGET', key, conv)
+  if not cur or newer(mid, cur) then
+    redis.call('HSET', key, conv, mid)
   end
+end
+"""
+
+# KEYS: cursor hash; ARGV: conv, mid, conv, mid, ...  Cursors never move back.
+ACK = _ACK_ONE + """
+for i = 1, #ARGV, 2 do ack_one(KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 0
+"""
+
+# Every cursor move of a batch, on a single Redis. KEYS: cursor hashes;
+# ARGV: for each key, the number of pairs, then conv, mid pairs.
+ACK_MANY = _ACK_ONE + """
+local a = 1
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  for i = a + 1, a + 2 * n, 2 do ack_one(KEYS[k], ARGV[i], ARGV[i + 1]) end
+  a = a + 1 + 2 * n
 end
 return 0
 """

@@ -88,10 +88,15 @@ def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
 
 
 class _Op:
-    __slots__ = ("sha", "keys", "args", "future")
+    """One queued script call. `many_keys` is its keys in the fixed layout
+    of the script's *_MANY form (placeholders for absent keys)."""
 
-    def __init__(self, sha: str, keys_: list[str], args: list[Any], future: asyncio.Future[Any]) -> None:
+    __slots__ = ("sha", "keys", "args", "future", "many_keys")
+
+    def __init__(self, sha: str, keys_: list[str], args: list[Any], future: asyncio.Future[Any],
+                 many_keys: list[str] | None = None) -> None:
         self.sha, self.keys, self.args, self.future = sha, keys_, args, future
+        self.many_keys = many_keys
 
 
 class Store:
@@ -105,7 +110,8 @@ class Store:
         self._sha: dict[str, str] = {}
         self._sources = {
             name: getattr(scripts, name)
-            for name in ("SEND", "ACK", "REPLAY", "REGISTER", "PRESENCE", "REAP", "COUNT_EVENT")
+            for name in ("SEND", "SEND_MANY", "ACK", "ACK_MANY", "REPLAY", "REGISTER", "PRESENCE",
+                         "REAP", "COUNT_EVENT")
         }
         self._queue: list[_Op] = []
         self._flushing = False
@@ -136,10 +142,11 @@ class Store:
 
     # --- batched script calls ------------------------------------------------
 
-    def _call_batched(self, script: str, keys_: list[str], args: list[Any]) -> asyncio.Future[Any]:
+    def _call_batched(self, script: str, keys_: list[str], args: list[Any],
+                      many_keys: list[str] | None = None) -> asyncio.Future[Any]:
         loop = self._loop or asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.append(_Op(script, keys_, args, future))
+        self._queue.append(_Op(script, keys_, args, future, many_keys))
         if not self._flushing:
             self._flushing = True
             loop.create_task(self._flush())
@@ -155,38 +162,83 @@ class Store:
             self._flushing = False
 
     async def _run_batch(self, batch: list[_Op], reloaded: bool = False) -> None:
-        commands = [("EVALSHA", self._sha[op.sha], len(op.keys), *op.keys, *op.args) for op in batch]
-        try:
-            if self._resp is not None:
-                results = await self._resp.execute(commands)
-            else:
-                # redis-py's cluster pipeline refuses its evalsha() wrapper
-                # but routes the raw command by its keys
-                pipe = self.redis.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError, RespError) as exc:
-            error = StorageUnavailable(str(exc) or type(exc).__name__)
-            for op in batch:
-                if not op.future.done():
-                    op.future.set_exception(error)
+        if self._resp is not None:
+            await self._run_batch_single(batch, reloaded)
             return
-        retry = []
-        for op, result in zip(batch, results):
-            if isinstance(result, Exception):
-                if not reloaded and (isinstance(result, NoScriptError) or str(result).startswith("NOSCRIPT")):
-                    retry.append(op)
-                elif not op.future.done():
-                    op.future.set_exception(StorageUnavailable(str(result)))
-            elif not op.future.done():
-                op.future.set_result(result)
-        if retry:  # Redis restarted and lost its script cache
+        # A cluster: one script call per operation, routed by its keys.
+        # (redis-py's cluster pipeline refuses its evalsha() wrapper but
+        # routes the raw command.)
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for op in batch:
+                pipe.execute_command("EVALSHA", self._sha[op.sha], len(op.keys), *op.keys, *op.args)
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            self._fail(batch, StorageUnavailable(str(exc) or type(exc).__name__))
+            return
+        await self._settle([([op], r if isinstance(r, Exception) else [r]) for op, r in zip(batch, results)],
+                           reloaded)
+
+    async def _run_batch_single(self, batch: list[_Op], reloaded: bool) -> None:
+        """On a single Redis a batch is one SEND_MANY and one ACK_MANY call:
+        two commands per round trip, however many messages and acks."""
+        sends = [op for op in batch if op.sha == "SEND"]
+        acks = [op for op in batch if op.sha == "ACK"]
+        commands: list[tuple[Any, ...]] = []
+        if sends:
+            keys_ = [k for op in sends for k in op.many_keys or ()]
+            args = [a for op in sends for a in op.args]
+            commands.append(("EVALSHA", self._sha["SEND_MANY"], len(keys_), *keys_, *args))
+        if acks:
+            args = []
+            for op in acks:
+                args.append(len(op.args) // 2)
+                args.extend(op.args)
+            commands.append(("EVALSHA", self._sha["ACK_MANY"], len(acks), *(op.keys[0] for op in acks), *args))
+        try:
+            results = await self._resp.execute(commands)  # type: ignore[union-attr]
+        except RespError as exc:
+            self._fail(batch, StorageUnavailable(str(exc)))
+            return
+        groups: list[tuple[list[_Op], Any]] = []
+        if sends:
+            groups.append((sends, results[0]))
+        if acks:
+            ack_result = results[-1]
+            groups.append((acks, ack_result if isinstance(ack_result, Exception) else [0] * len(acks)))
+        await self._settle(groups, reloaded)
+
+    def _fail(self, ops: list[_Op], error: Exception) -> None:
+        for op in ops:
+            if not op.future.done():
+                op.future.set_exception(error)
+
+    async def _settle(self, groups: list[tuple[list[_Op], Exception | list[Any]]], reloaded: bool) -> None:
+        """Resolve futures from each group's replies (one per operation, or
+        one error for the group). A group whose script Redis no longer knows
+        (it restarted and lost its script cache) runs again after a reload."""
+        retry: list[_Op] = []
+        for ops, replies in groups:
+            if isinstance(replies, Exception):
+                if not reloaded and (isinstance(replies, NoScriptError) or str(replies).startswith("NOSCRIPT")):
+                    retry.extend(ops)
+                else:
+                    self._fail(ops, StorageUnavailable(str(replies)))
+                continue
+            for op, reply in zip(ops, replies):
+                if op.future.done():
+                    continue
+                if isinstance(reply, Exception):
+                    op.future.set_exception(StorageUnavailable(str(reply)))
+                elif isinstance(reply, list) and len(reply) == 3 and reply[1] == -1:
+                    op.future.set_exception(StorageUnavailable(str(reply[2])))  # SEND_MANY: this one failed
+                else:
+                    op.future.set_result(reply)
+        if retry:
             try:
                 await self._load_scripts()
             except StorageUnavailable as exc:
-                for op in retry:
-                    op.future.set_exception(exc)
+                self._fail(retry, exc)
                 return
             await self._run_batch(retry, reloaded=True)
 
@@ -239,16 +291,14 @@ class Store:
 
     def _store_message(self, conv_id: str, sender: str, text: str, cmid: str | None,
                        record: str | None) -> asyncio.Future[Any]:
-        keys_ = [keys.stream(conv_id)]
-        if record is not None:
-            keys_.append(record)
+        stream = keys.stream(conv_id)
         is_room = conv_id[0] == "#"
-        if is_room:
-            keys_.append(keys.members(conv_id))
+        members = keys.members(conv_id) if is_room else None
+        keys_ = [k for k in (stream, record, members) if k is not None]
         return self._call_batched("SEND", keys_, [
             sender, text, self.history_maxlen, limits.CMID_TTL_S,
             "1" if cmid is not None else "0", "1" if is_room else "0", cmid or "", conv_id,
-        ])
+        ], many_keys=[stream, record or "", members or ""])
 
     def ack(self, user: str, upto: dict[str, str]) -> asyncio.Future[Any]:
         """Move `user`'s cursors forward (batched; never backwards)."""

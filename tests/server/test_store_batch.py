@@ -1,0 +1,64 @@
+"""The batched write path: one Redis round trip for many sends and acks,
+each answered on its own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis as sync_redis
+
+from chinwag.server.store import SEND_DUPLICATE, SEND_NEW, StorageUnavailable, Store
+
+
+async def test_one_batch_stores_in_order_and_isolates_a_failing_write(clean_redis: str) -> None:
+    store = Store(clean_redis)
+    await store.start()
+    try:
+        broken = sync_redis.Redis.from_url(clean_redis)
+        broken.set("c:{@a:z}", "not a stream")  # a key of the wrong type: XADD fails there
+        broken.close()
+        results = await asyncio.gather(
+            store.send("@a:b", "a", "one", "cm-1"),
+            store.send("@a:z", "a", "lost cause", None),
+            store.send("@a:b", "a", "two", None),
+            store.send("@a:b", "a", "one again", "cm-1"),
+            return_exceptions=True,
+        )
+        first, failed, second, again = results
+        assert isinstance(failed, StorageUnavailable)
+        assert first[1] == SEND_NEW and second[1] == SEND_NEW
+        assert again[1] == SEND_DUPLICATE and again[0] == first[0] and again[2] == "@a:b"
+        messages, more = await store.history("@a:b", None, 10)
+        assert [m.text for m in messages] == ["one", "two"] and not more
+    finally:
+        await store.close()
+
+
+async def test_acks_of_many_users_in_one_batch_never_move_back(clean_redis: str) -> None:
+    store = Store(clean_redis)
+    await store.start()
+    try:
+        await asyncio.gather(store.ack("alice", {"#lobby": "5-0", "@a:b": "7-1"}),
+                             store.ack("bob", {"#lobby": "3-0"}),
+                             store.ack("alice", {"#lobby": "4-0"}))
+        _, cursors_a = await store.session_state("alice")
+        _, cursors_b = await store.session_state("bob")
+        assert cursors_a == {"#lobby": "5-0", "@a:b": "7-1"}
+        assert cursors_b == {"#lobby": "3-0"}
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("count", [1, 300])
+async def test_batches_of_any_size(clean_redis: str, count: int) -> None:
+    store = Store(clean_redis)
+    await store.start()
+    try:
+        results = await asyncio.gather(*(store.send("@a:b", "a", f"m{i}", None) for i in range(count)))
+        mids = [r[0] for r in results]
+        assert len(set(mids)) == count
+        messages, _ = await store.history("@a:b", None, 200)
+        assert [m.text for m in messages] == [f"m{i}" for i in range(max(0, count - 200), count)]
+    finally:
+        await store.close()
