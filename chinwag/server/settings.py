@@ -62,8 +62,10 @@ class Settings:
 
     # storage
     history_maxlen: int = 100_000  # approximate MAXLEN per conversation stream
-    node_ttl: float = 15.0  # a node silent this long is dead; its users go offline
-    heartbeat_interval: float = 3.0
+    # A node silent for node_ttl is dead and its users go offline; others look
+    # every heartbeat_interval, so a death is noticed within their sum (12 s).
+    node_ttl: float = 10.0
+    heartbeat_interval: float = 2.0
     shutdown_grace: float = 5.0
     stats_interval: float = 60.0  # seconds between "stats:" log lines; 0 turns them off
 
