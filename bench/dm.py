@@ -8,6 +8,11 @@ Two phases on one server and one set of logged-in clients:
 - fixed rate: `rate` sends/s offered in total (default 10,000), scheduled at
   exact times, latency measured from the scheduled time.
 
+With `nodes` > 1, one Redis and that many server nodes (`loadgen.Deployment`),
+the clients dealt round-robin over the nodes; a message goes to another node
+when its recipient is on one (`cross_node_share`: (nodes-1)/nodes of them on
+average).
+
 "Delivered" counts a message once, at its recipient. The server also echoes
 every message to the sender's connection (the protocol says so); those
 deliveries are counted apart, as `echo_*`, and checked for loss as well.
@@ -20,16 +25,21 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from .loadgen import CHEAP_ARGON2, ServerProcess, WorkerPool, register_users, split, user_names
+from .loadgen import CHEAP_ARGON2, Deployment, WorkerPool, register_users, split, user_names
 from .traffic import drive_phase, latency_summary, traffic_worker
 
 
-def _phase_report(window: Any, results: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+def _phase_report(window: Any, results: list[dict[str, Any]], duration: float,
+                  node_of: dict[str, int]) -> dict[str, Any]:
     acked: set[str] = set()
     received: set[str] = set()
     for r in results:
         acked.update(r["acked"])
         received.update(r["received"])
+    cross = 0
+    for key in acked:  # "sender|recipient|mid"
+        sender, recipient, _ = key.split("|", 2)
+        cross += node_of[sender] != node_of[recipient]
     delivered = sum(r["in_window"] for r in results)
     errors: dict[str, int] = {}
     for r in results:
@@ -52,6 +62,8 @@ def _phase_report(window: Any, results: list[dict[str, Any]], duration: float) -
         "drain_timeouts": sum(r["unsatisfied"] for r in results),
         **window.report(delivered),
     }
+    if len(set(node_of.values())) > 1:
+        out["cross_node_share"] = round(cross / max(1, len(acked)), 3)
     if any(r["skipped"] for r in results):
         out["not_offered"] = sum(r["skipped"] for r in results)
     return out
@@ -59,14 +71,18 @@ def _phase_report(window: Any, results: list[dict[str, Any]], duration: float) -
 
 def run(clients: int = 200, window: int = 8, rates: Sequence[float] = (10_000,), duration: float = 3.0,
         warmup: float = 1.0, procs: int = 2, peers: int = 16, acks: bool = True,
-        seed: int = 1) -> dict[str, Any]:
+        seed: int = 1, nodes: int = 1) -> dict[str, Any]:
     names = user_names("dm", clients)
-    server = ServerProcess(CHEAP_ARGON2).start()
+    server = Deployment(nodes, CHEAP_ARGON2).start()
     try:
-        asyncio.run(register_users(server.port, names))
+        asyncio.run(register_users(server.ports[0], names))
         parts = split(names, procs)
-        configs = [{"port": server.port, "kind": "dm", "users": p, "everyone": names,
-                    "peers": peers, "acks": acks} for p in parts]
+        # round-robin over the nodes within each worker's share, so every
+        # worker talks to every node
+        node_of = {n: (i // procs) % nodes for i, n in enumerate(names)}
+        configs = [{"port": server.ports[0], "ports": [server.ports[node_of[n]] for n in p],
+                    "kind": "dm", "users": p, "everyone": names, "peers": peers, "acks": acks,
+                    "warm_both_ways": nodes > 1} for p in parts]
         with WorkerPool(traffic_worker, configs) as pool:
             pool.recv_all("ready", timeout=120)
             pool.send_all(("settle",))
@@ -76,19 +92,20 @@ def run(clients: int = 200, window: int = 8, rates: Sequence[float] = (10_000,),
             specs = [{"kind": "dm", "mode": "closed", "window": window, "phase": "c", "tag": f"cw{i}",
                       "seed": rnd.randrange(1 << 30)} for i in range(procs)]
             w, results = drive_phase(server, pool, specs, warmup, duration)
-            closed = _phase_report(w, results, duration)
+            closed = _phase_report(w, results, duration, node_of)
             rss_after = server.rss()
             fixed = []
             for n, rate in enumerate(r for r in rates if r > 0):
                 specs = [{"kind": "dm", "mode": "rate", "rate": rate * len(p) / clients, "phase": f"r{n}",
                           "tag": f"r{n}w{i}", "seed": rnd.randrange(1 << 30)} for i, p in enumerate(parts)]
                 w, results = drive_phase(server, pool, specs, warmup, duration)
-                fixed.append({"offered_per_s": rate, **_phase_report(w, results, duration)})
+                fixed.append({"offered_per_s": rate, **_phase_report(w, results, duration, node_of)})
         return {
-            "workload": "dm", "clients": clients, "peers_each": peers or clients - 1, "window": window, "duration_s": duration,
+            "workload": "dm", "nodes": nodes, "clients": clients, "peers_each": peers or clients - 1, "window": window, "duration_s": duration,
             "warmup_s": warmup, "loadgen_procs": procs, "client_acks": acks,
             **closed,
             "server_rss_kib": {"logged_in_idle": rss_idle["server"], "after": rss_after["server"]},
+            **({"server_rss_kib_by_node": rss_after["nodes"]} if nodes > 1 else {}),
             "redis_rss_kib": rss_after["redis"],
             "fixed_rate": fixed,
             "server_warnings": len(server.errors_logged()),

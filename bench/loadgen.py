@@ -1,6 +1,8 @@
 """The load generator's machinery: a real `chinwag-server` subprocess with its
-own embedded Redis in a temporary data directory, worker processes that drive
-real `ChatClient`s, and /proc readings of CPU time and memory.
+own embedded Redis in a temporary data directory (or `Deployment`: one Redis
+and N server nodes sharing it), worker processes that drive real
+`ChatClient`s, /proc readings of CPU time and memory, and Redis's own
+command counters (`INFO commandstats`).
 
 Every workload (dm, room, connect) is built from these parts. Nothing here
 talks to anything but 127.0.0.1, and every wait has a deadline.
@@ -14,6 +16,7 @@ import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
+import re
 import resource
 import shutil
 import signal
@@ -27,8 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ServerError
+from chinwag.server import scripts as server_scripts
+from chinwag.server.embedded_redis import EmbeddedRedis
 
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -153,7 +160,8 @@ def _die_with_parent() -> None:  # between fork and exec of the server
 
 class ServerProcess:
     """`python -m chinwag.server` on a free loopback port, with an embedded
-    Redis in a temporary data directory that is removed by `stop()`."""
+    Redis in a temporary data directory that is removed by `stop()` (or, with
+    `redis_url` in its settings, using that Redis: see `Deployment`)."""
 
     def __init__(self, settings: dict[str, str] | None = None, data_dir: Path | None = None) -> None:
         self.settings = {**RAISED_LIMITS, **(settings or {})}
@@ -260,6 +268,152 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Deployment:
+    """One Redis and `nodes` chinwag-server processes that all use it through
+    `--redis-url`, as an operator scales out: the nodes share nothing but that
+    Redis (its streams, and one pub/sub channel for live fan-out).
+
+    The Redis is an `EmbeddedRedis` (the binary and configuration the server's
+    embedded default uses: AOF, `appendfsync everysec`, unix socket) in a
+    temporary directory of its own, started by the bench rather than by a
+    server, so its CPU and command counters belong to no one node. With
+    `nodes=1` this is the single-node set-up with the Redis started outside
+    the server; the server runs the same code either way."""
+
+    def __init__(self, nodes: int = 1, settings: dict[str, str] | None = None) -> None:
+        self.count = nodes
+        self.settings = dict(settings or {})
+        self.redis_dir = Path(tempfile.mkdtemp(prefix="cw-bench-redis-"))
+        self.redis = EmbeddedRedis(self.redis_dir)
+        self.url = ""
+        self.redis_pid = 0
+        self.nodes: list[ServerProcess] = []
+        self._stats: redis.Redis | None = None
+
+    def start(self) -> Deployment:
+        try:
+            self.url = asyncio.run(self.redis.start())
+            assert self.redis.process is not None
+            self.redis_pid = self.redis.process.pid
+            for i in range(self.count):
+                node = ServerProcess({**self.settings, "redis_url": self.url, "node_id": f"bench-node{i}"})
+                self.nodes.append(node)
+                node.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def ports(self) -> list[int]:
+        return [n.port for n in self.nodes]
+
+    @property
+    def pids(self) -> list[int]:
+        return [n.pid for n in self.nodes]
+
+    def cpu(self) -> dict[str, Any]:
+        nodes = [cpu_seconds(pid) for pid in self.pids]
+        return {"server": sum(nodes), "redis": cpu_seconds(self.redis_pid), "nodes": nodes}
+
+    def rss(self) -> dict[str, Any]:
+        nodes = [rss_kib(pid) for pid in self.pids]
+        return {"server": sum(nodes), "redis": rss_kib(self.redis_pid), "nodes": nodes}
+
+    def run_delays(self) -> list[float]:
+        return [run_delay_seconds(pid) for pid in self.pids]
+
+    def errors_logged(self) -> list[str]:
+        return [line for n in self.nodes for line in n.errors_logged()]
+
+    def commandstats(self) -> dict[str, int]:
+        """Calls per command since Redis started (`INFO commandstats`)."""
+        if self._stats is None:
+            self._stats = redis.Redis.from_url(self.url, protocol=2, socket_timeout=5,
+                                               socket_connect_timeout=2)
+        info = self._stats.info("commandstats")
+        return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in info.items()
+                if isinstance(v, dict) and "calls" in v}
+
+    def profile_start(self, label: str) -> list[subprocess.Popen[bytes] | None]:
+        suffix = len(self.nodes) > 1
+        return [n.profile_start(f"{label}-node{i}" if suffix else label) for i, n in enumerate(self.nodes)]
+
+    @staticmethod
+    def profile_stop(recorders: list[subprocess.Popen[bytes] | None] | None) -> None:
+        for recorder in recorders or []:
+            ServerProcess.profile_stop(recorder)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        if self._stats is not None:
+            with contextlib.suppress(Exception):
+                self._stats.close()
+            self._stats = None
+        with contextlib.suppress(Exception):
+            asyncio.run(self.redis.stop())
+        if not os.environ.get("CHINWAG_BENCH_KEEP"):
+            shutil.rmtree(self.redis_dir, ignore_errors=True)
+
+    def __enter__(self) -> Deployment:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _script_commands() -> frozenset[str]:
+    """The commands the server's Lua scripts issue (redis.call('X', ...))."""
+    found: set[str] = set()
+    for value in vars(server_scripts).values():
+        if isinstance(value, str):
+            found.update(m.lower() for m in re.findall(r"redis\.call\('(\w+)'", value))
+    return frozenset(found)
+
+
+# Commands Redis counts in commandstats although no client sent them: each
+# redis.call() inside a script is counted as a call of its own, besides the
+# EVALSHA that ran the script. In a window of message traffic (no logins,
+# joins or new conversations) these come from the scripts only.
+SCRIPT_COMMANDS = _script_commands()
+OWN_COMMANDS = frozenset({"info"})  # the bench's own reading of the counters
+
+
+def redis_ops_report(before: dict[str, int], after: dict[str, int], delivered: int,
+                     top: int = 10) -> dict[str, Any]:
+    """Redis commands per delivered message between two `commandstats`
+    readings, split into top-level calls (what the nodes sent: EVALSHA,
+    PUBLISH, ...) and calls made inside scripts (XADD, SET, ... in the send
+    script). `redis_ops_per_delivered` counts both kinds. Every message the
+    server stores is one XADD, so XADD calls are the messages stored in the
+    window, measured on Redis's side of it: `*_per_stored_msg` divides by them."""
+    delta = {cmd: after.get(cmd, 0) - before.get(cmd, 0) for cmd in after if cmd not in OWN_COMMANDS}
+    delta = {cmd: n for cmd, n in delta.items() if n > 0}
+    per = max(1, delivered)
+    top_level = {c: n for c, n in delta.items() if c not in SCRIPT_COMMANDS}
+    in_script = {c: n for c, n in delta.items() if c in SCRIPT_COMMANDS}
+
+    def ranked(counts: dict[str, int]) -> dict[str, float]:
+        best = sorted(counts.items(), key=lambda item: -item[1])[:top]
+        return {c: round(n / per, 4) for c, n in best}
+
+    total, total_top = sum(delta.values()), sum(top_level.values())
+    stored = delta.get("xadd", 0)
+    out: dict[str, Any] = {
+        "redis_ops_per_delivered": round(total / per, 3),
+        "redis_top_level_ops_per_delivered": round(total_top / per, 3),
+        "redis_in_script_ops_per_delivered": round((total - total_top) / per, 3),
+        "redis_ops_by_command": {"top_level": ranked(top_level), "in_script": ranked(in_script)},
+        "redis_calls_in_window": total,
+        "redis_stored_in_window": stored,
+    }
+    if stored:
+        out["redis_ops_per_stored_msg"] = round(total / stored, 2)
+        out["redis_top_level_ops_per_stored_msg"] = round(total_top / stored, 3)
+    return out
 
 
 # --- clients ---------------------------------------------------------------------
@@ -475,33 +629,58 @@ def default_procs() -> int:
 
 
 class Window:
-    """CPU and memory of the server, its Redis, the load generator and the whole
-    machine between `open()` and `close()`."""
+    """CPU and memory of the server (every node of a `Deployment`), its Redis,
+    the load generator and the whole machine between `open()` and `close()`,
+    and Redis's command counters when the server is a `Deployment`."""
 
-    def __init__(self, server: ServerProcess, pool: WorkerPool | None, label: str = "") -> None:
+    def __init__(self, server: ServerProcess | Deployment, pool: WorkerPool | None, label: str = "") -> None:
         self.server = server
         self.pool = pool
         self.label = label
-        self.recorder: subprocess.Popen[bytes] | None = None
+        self.recorder: Any = None
         self.t0 = self.t1 = 0.0
         self.start: dict[str, float] = {}
         self.end: dict[str, float] = {}
+        self.stats_start: dict[str, int] | None = None
+        self.stats_end: dict[str, int] | None = None
+
+    @property
+    def node_count(self) -> int:
+        return len(self.server.nodes) if isinstance(self.server, Deployment) else 1
 
     def _sample(self) -> dict[str, float]:
         busy, total, irq = machine_cpu()
         cpu = self.server.cpu()
-        return {"server": cpu["server"], "redis": cpu["redis"],
-                "loadgen": self.pool.cpu() if self.pool else 0.0,
-                "busy": busy, "total": total, "irq": irq,
-                "server_wait": run_delay_seconds(self.server.pid)}
+        out = {"server": cpu["server"], "redis": cpu["redis"],
+               "loadgen": self.pool.cpu() if self.pool else 0.0,
+               "busy": busy, "total": total, "irq": irq}
+        if isinstance(self.server, Deployment):
+            waits = self.server.run_delays()
+            for i, (node_cpu, wait) in enumerate(zip(cpu["nodes"], waits)):
+                out[f"node{i}"] = node_cpu
+                out[f"wait{i}"] = wait
+            out["server_wait"] = sum(waits) / max(1, len(waits))
+        else:
+            out["server_wait"] = run_delay_seconds(self.server.pid)
+        return out
+
+    def _commandstats(self) -> dict[str, int] | None:
+        if not isinstance(self.server, Deployment):
+            return None
+        try:
+            return self.server.commandstats()
+        except (redis.RedisError, OSError):
+            return None
 
     def open(self) -> None:
         if self.label:
             self.recorder = self.server.profile_start(self.label)
+        self.stats_start = self._commandstats()
         self.t0, self.start = time.monotonic(), self._sample()
 
     def close(self) -> None:
         self.t1, self.end = time.monotonic(), self._sample()
+        self.stats_end = self._commandstats()
         self.server.profile_stop(self.recorder)
         self.recorder = None
 
@@ -514,35 +693,51 @@ class Window:
 
     def report(self, delivered: int | None = None) -> dict[str, Any]:
         """CPU use in cores (CPU seconds per wall second) and, given the count
-        of deliveries in the window, CPU microseconds per delivery."""
+        of deliveries in the window, CPU microseconds and Redis commands per
+        delivery."""
         span = self.seconds or 1e-9
-        server, redis, loadgen = self.delta("server"), self.delta("redis"), self.delta("loadgen")
+        server, redis_cpu, loadgen = self.delta("server"), self.delta("redis"), self.delta("loadgen")
         busy, irq = self.delta("busy"), self.delta("irq")
         cores = os.cpu_count() or 1
         out: dict[str, Any] = {
             "cpu_cores": {
-                "server": round(server / span, 2), "redis": round(redis / span, 2),
+                "server": round(server / span, 2), "redis": round(redis_cpu / span, 2),
                 "loadgen": round(loadgen / span, 2),
                 "kernel_irq": round(irq / span, 2),
-                "other": round(max(0.0, busy - server - redis - loadgen - irq) / span, 2),
+                "other": round(max(0.0, busy - server - redis_cpu - loadgen - irq) / span, 2),
                 "machine_busy": round(busy / span, 2), "machine_cores": cores,
             },
             # share of the window the server's event loop was ready to run but
             # had no CPU: how much the others on the machine held it back
+            # (with several nodes: the mean over the nodes)
             "server_runqueue_wait": round(self.delta("server_wait") / span, 2),
         }
+        nodes = self.node_count
+        if isinstance(self.server, Deployment):
+            out["cpu_cores"]["server_by_node"] = [round(self.delta(f"node{i}") / span, 2) for i in range(nodes)]
+            out["server_runqueue_wait_by_node"] = [round(self.delta(f"wait{i}") / span, 2)
+                                                   for i in range(nodes)]
         if delivered:
             out["server_cpu_us_per_msg"] = round(server / delivered * 1e6, 2)
-            out["redis_cpu_us_per_msg"] = round(redis / delivered * 1e6, 2)
+            if isinstance(self.server, Deployment):
+                out["server_cpu_us_per_msg_by_node"] = [round(self.delta(f"node{i}") / delivered * 1e6, 2)
+                                                        for i in range(nodes)]
+            out["redis_cpu_us_per_msg"] = round(redis_cpu / delivered * 1e6, 2)
             out["loadgen_cpu_us_per_msg"] = round(loadgen / delivered * 1e6, 2)
             # server + Redis + load generator + kernel network work: what one
             # message costs this machine, others' work left out
-            out["total_cpu_us_per_msg"] = round((server + redis + loadgen + irq) / delivered * 1e6, 2)
+            out["total_cpu_us_per_msg"] = round((server + redis_cpu + loadgen + irq) / delivered * 1e6, 2)
             # The single-threaded server's ceiling with a core of its own, at
             # the CPU cost measured here: less sensitive to others' load than
-            # the wall-clock rate when the machine is shared.
+            # the wall-clock rate when the machine is shared. (With several
+            # nodes: per core of all nodes together.)
             if server > 0:
                 out["per_server_cpu_s"] = round(delivered / server)
+            # What one Redis core carries at the Redis CPU cost measured here.
+            if redis_cpu > 0:
+                out["per_redis_cpu_s"] = round(delivered / redis_cpu)
+            if self.stats_start is not None and self.stats_end is not None:
+                out.update(redis_ops_report(self.stats_start, self.stats_end, delivered))
         return out
 
 

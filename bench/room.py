@@ -5,6 +5,10 @@ Every message goes to every member's connection, the sender's own included
 (the protocol delivers to every connection of every member), so one accepted
 message is N deliveries. Loss: every acknowledged message must reach every
 member exactly once.
+
+With `nodes` > 1, one Redis and that many server nodes (`loadgen.Deployment`),
+the members dealt round-robin over the nodes: every message reaches the
+members on the other nodes through the Redis pub/sub channel.
 """
 
 from __future__ import annotations
@@ -14,21 +18,24 @@ import random
 from collections import Counter
 from typing import Any
 
-from .loadgen import CHEAP_ARGON2, ServerProcess, WorkerPool, register_users, split, user_names
+from .loadgen import CHEAP_ARGON2, Deployment, WorkerPool, register_users, split, user_names
 from .traffic import drive_phase, latency_summary, traffic_worker
 
 ROOM = "bench"
 
 
 def run(members: int = 200, senders: int = 10, window: int = 16, duration: float = 3.0,
-        warmup: float = 1.0, procs: int = 2, acks: bool = True, seed: int = 2) -> dict[str, Any]:
+        warmup: float = 1.0, procs: int = 2, acks: bool = True, seed: int = 2,
+        nodes: int = 1) -> dict[str, Any]:
     names = user_names("rm", members)
     sending = names[:senders]
-    server = ServerProcess(CHEAP_ARGON2).start()
+    server = Deployment(nodes, CHEAP_ARGON2).start()
     try:
-        asyncio.run(register_users(server.port, names))
+        asyncio.run(register_users(server.ports[0], names))
         parts = split(names, procs)
-        configs = [{"port": server.port, "kind": "room", "room": ROOM, "users": p, "everyone": names,
+        node_of = {n: (i // procs) % nodes for i, n in enumerate(names)}  # round-robin per worker
+        configs = [{"port": server.ports[0], "ports": [server.ports[node_of[n]] for n in p],
+                    "kind": "room", "room": ROOM, "users": p, "everyone": names,
                     "senders": [n for n in p if n in sending], "acks": acks} for p in parts]
         with WorkerPool(traffic_worker, configs) as pool:
             pool.recv_all("ready", timeout=120)
@@ -46,8 +53,11 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
             counts.update(r["received"])
             errors.update(r["errors"])
         deliveries = sum(r["in_window"] for r in results)
+        # deliveries to members on another node than the sender's (senders send alike)
+        cross = sum(node_of[m] != node_of[s] for s in sending for m in names) / max(1, len(sending) * members)
+        rss = server.rss()
         return {
-            "workload": "room", "members": members, "senders": senders, "window": window,
+            "workload": "room", "nodes": nodes, "members": members, "senders": senders, "window": window,
             "duration_s": duration, "warmup_s": warmup, "loadgen_procs": procs, "client_acks": acks,
             "deliveries_per_s": round(deliveries / duration),
             "messages_per_s": round(deliveries / duration / members),
@@ -61,9 +71,12 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
             "send_errors": dict(errors),
             "disconnected": sum(r["closed"] for r in results),
             "drain_timeouts": sum(r["unsatisfied"] for r in results),
+            **({"cross_node_share": round(cross, 3)} if nodes > 1 else {}),
             **w.report(deliveries),
             "server_cpu_us_per_accepted_msg": round(w.delta("server") / max(1, deliveries / members) * 1e6, 1),
-            "server_rss_kib": server.rss()["server"],
+            "server_rss_kib": rss["server"],
+            **({"server_rss_kib_by_node": rss["nodes"]} if nodes > 1 else {}),
+            "redis_rss_kib": rss["redis"],
             "server_warnings": len(server.errors_logged()),
         }
     finally:

@@ -33,8 +33,8 @@ from chinwag.protocol.errors import ConnectionClosed, ServerError
 from chinwag.protocol.messages import Message
 
 from .loadgen import (
-    AsyncPipe, BenchClient, ServerProcess, Window, WorkerPool, bounded_gather, login_client, percentile,
-    rounded, sleep_until,
+    AsyncPipe, BenchClient, Deployment, ServerProcess, Window, WorkerPool, bounded_gather, login_client,
+    percentile, rounded, sleep_until,
 )
 
 TEXT_LEN = 64
@@ -278,13 +278,14 @@ async def wait_for_reply(st: ClientState, timeout: float = 1.0) -> None:
 
 
 async def traffic_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
-    port = config["port"]
     kind = config["kind"]
     room = config.get("room", "bench")
     names: list[str] = config["users"]
     everyone: list[str] = config["everyone"]
     auto_ack = config.get("acks", True)
-    clients = await bounded_gather(names, lambda n: login_client(port, n, auto_ack), 16)
+    # the node each user logs in to (several nodes: `ports`, one per user)
+    port_of = dict(zip(names, config.get("ports") or [config["port"]] * len(names)))
+    clients = await bounded_gather(names, lambda n: login_client(port_of[n], n, auto_ack), 16)
     failed = [c for c in clients if isinstance(c, Exception)]
     if failed:
         raise RuntimeError(f"{len(failed)} logins failed; first: {failed[0]!r}")
@@ -299,8 +300,12 @@ async def traffic_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
         # The first message between two users records the conversation for both
         # (a Redis round trip outside the send batch); send it now, gently, so
         # the measurement sees the steady state. Receivers skip it (other tag).
+        # A node remembers the conversations and users it has checked, so with
+        # several nodes each side sends one (both users' nodes learn the pair).
+        both = config.get("warm_both_ways", False)
+
         async def first_messages(st: ClientState) -> None:
-            for peer in (p for p in st.peers if st.name < p):  # one per pair
+            for peer in (p for p in st.peers if both or st.name < p):
                 await st.client.send("@" + peer, make_text(time.monotonic_ns()), f"warm.{peer}")
         warmed = await bounded_gather(states, first_messages, config.get("warm_concurrency", 24))
         bad = [w for w in warmed if isinstance(w, Exception)]
@@ -383,7 +388,7 @@ def collect(phase: Phase, states: list[ClientState], kind: str) -> dict[str, Any
 # --- the runner's side ------------------------------------------------------------
 
 
-def drive_phase(server: ServerProcess, pool: WorkerPool, specs: list[dict[str, Any]],
+def drive_phase(server: ServerProcess | Deployment, pool: WorkerPool, specs: list[dict[str, Any]],
                 warmup: float, duration: float) -> tuple[Window, list[dict[str, Any]]]:
     """Run one phase on every worker: `specs[i]` goes to worker i, with the
     shared timing added. Returns the CPU window (warm-up excluded) and the
