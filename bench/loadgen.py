@@ -328,14 +328,14 @@ class Deployment:
     def errors_logged(self) -> list[str]:
         return [line for n in self.nodes for line in n.errors_logged()]
 
-    def commandstats(self) -> dict[str, int]:
-        """Calls per command since Redis started (`INFO commandstats`)."""
+    def commandstats(self) -> dict[str, tuple[int, int]]:
+        """(calls, microseconds) per command since Redis started (`INFO commandstats`)."""
         if self._stats is None:
             self._stats = redis.Redis.from_url(self.url, protocol=2, socket_timeout=5,
                                                socket_connect_timeout=2)
         info = self._stats.info("commandstats")
-        return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in info.items()
-                if isinstance(v, dict) and "calls" in v}
+        return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v.get("usec", 0)))
+                for name, v in info.items() if isinstance(v, dict) and "calls" in v}
 
     def profile_start(self, label: str) -> list[subprocess.Popen[bytes] | None]:
         suffix = len(self.nodes) > 1
@@ -382,26 +382,34 @@ SCRIPT_COMMANDS = _script_commands()
 OWN_COMMANDS = frozenset({"info"})  # the bench's own reading of the counters
 
 
-def redis_ops_report(before: dict[str, int], after: dict[str, int], delivered: int,
-                     top: int = 10) -> dict[str, Any]:
+def redis_ops_report(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
+                     delivered: int, top: int = 10) -> dict[str, Any]:
     """Redis commands per delivered message between two `commandstats`
     readings, split into top-level calls (what the nodes sent: EVALSHA,
     PUBLISH, ...) and calls made inside scripts (XADD, SET, ... in the send
     script). `redis_ops_per_delivered` counts both kinds. Every message the
     server stores is one XADD, so XADD calls are the messages stored in the
-    window, measured on Redis's side of it: `*_per_stored_msg` divides by them."""
-    delta = {cmd: after.get(cmd, 0) - before.get(cmd, 0) for cmd in after if cmd not in OWN_COMMANDS}
-    delta = {cmd: n for cmd, n in delta.items() if n > 0}
+    window, measured on Redis's side of it: `*_per_stored_msg` divides by them.
+
+    Time: commandstats' microseconds of the top-level commands (a script's
+    include the commands it ran), per delivery and per call. Redis measures
+    them on the wall clock, so on a busy machine they include time Redis was
+    preempted; per call, they are how long one call held Redis (every other
+    client, every node, waits meanwhile)."""
+    delta = {cmd: (calls - before.get(cmd, (0, 0))[0], usec - before.get(cmd, (0, 0))[1])
+             for cmd, (calls, usec) in after.items() if cmd not in OWN_COMMANDS}
+    delta = {cmd: cu for cmd, cu in delta.items() if cu[0] > 0}
     per = max(1, delivered)
-    top_level = {c: n for c, n in delta.items() if c not in SCRIPT_COMMANDS}
-    in_script = {c: n for c, n in delta.items() if c in SCRIPT_COMMANDS}
+    top_level = {c: n for c, (n, _) in delta.items() if c not in SCRIPT_COMMANDS}
+    in_script = {c: n for c, (n, _) in delta.items() if c in SCRIPT_COMMANDS}
+    top_usec = {c: delta[c][1] for c in top_level}
 
-    def ranked(counts: dict[str, int]) -> dict[str, float]:
+    def ranked(counts: dict[str, int], digits: int = 4) -> dict[str, float]:
         best = sorted(counts.items(), key=lambda item: -item[1])[:top]
-        return {c: round(n / per, 4) for c, n in best}
+        return {c: round(n / per, digits) for c, n in best}
 
-    total, total_top = sum(delta.values()), sum(top_level.values())
-    stored = delta.get("xadd", 0)
+    total, total_top = sum(n for n, _ in delta.values()), sum(top_level.values())
+    stored = delta.get("xadd", (0, 0))[0]
     out: dict[str, Any] = {
         "redis_ops_per_delivered": round(total / per, 3),
         "redis_top_level_ops_per_delivered": round(total_top / per, 3),
@@ -409,6 +417,9 @@ def redis_ops_report(before: dict[str, int], after: dict[str, int], delivered: i
         "redis_ops_by_command": {"top_level": ranked(top_level), "in_script": ranked(in_script)},
         "redis_calls_in_window": total,
         "redis_stored_in_window": stored,
+        "redis_cmd_us_per_delivered": ranked(top_usec, 3),
+        "redis_cmd_us_per_call": {c: round(top_usec[c] / top_level[c], 1)
+                                  for c in sorted(top_level, key=lambda c: -top_level[c])[:4]},
     }
     if stored:
         out["redis_ops_per_stored_msg"] = round(total / stored, 2)
@@ -641,8 +652,8 @@ class Window:
         self.t0 = self.t1 = 0.0
         self.start: dict[str, float] = {}
         self.end: dict[str, float] = {}
-        self.stats_start: dict[str, int] | None = None
-        self.stats_end: dict[str, int] | None = None
+        self.stats_start: dict[str, tuple[int, int]] | None = None
+        self.stats_end: dict[str, tuple[int, int]] | None = None
 
     @property
     def node_count(self) -> int:
@@ -664,7 +675,7 @@ class Window:
             out["server_wait"] = run_delay_seconds(self.server.pid)
         return out
 
-    def _commandstats(self) -> dict[str, int] | None:
+    def _commandstats(self) -> dict[str, tuple[int, int]] | None:
         if not isinstance(self.server, Deployment):
             return None
         try:
