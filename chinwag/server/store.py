@@ -87,6 +87,13 @@ def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
     return StoredMessage(mid, conv_id, fields.get("f", ""), fields.get("t", ""), fields.get("c"))
 
 
+SCRIPT_CHUNK = 128  # operations per batched script call
+
+
+def _chunks(items: list[_Op], size: int) -> list[list[_Op]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 class _Op:
     """One queued script call. `many_keys` is its keys in the fixed layout
     of the script's *_MANY form (placeholders for absent keys)."""
@@ -184,29 +191,31 @@ class Store:
         two commands per round trip, however many messages and acks."""
         sends = [op for op in batch if op.sha == "SEND"]
         acks = [op for op in batch if op.sha == "ACK"]
+        groups: list[list[_Op]] = []
         commands: list[tuple[Any, ...]] = []
-        if sends:
-            keys_ = [k for op in sends for k in op.many_keys or ()]
-            args = [a for op in sends for a in op.args]
+        # Script calls stay short (SCRIPT_CHUNK operations each): Redis runs a
+        # script to its end, and every other client of it waits meanwhile.
+        for chunk in _chunks(sends, SCRIPT_CHUNK):
+            keys_ = [k for op in chunk for k in op.many_keys or ()]
+            args = [a for op in chunk for a in op.args]
             commands.append(("EVALSHA", self._sha["SEND_MANY"], len(keys_), *keys_, *args))
-        if acks:
+            groups.append(chunk)
+        for chunk in _chunks(acks, SCRIPT_CHUNK):
             args = []
-            for op in acks:
+            for op in chunk:
                 args.append(len(op.args) // 2)
                 args.extend(op.args)
-            commands.append(("EVALSHA", self._sha["ACK_MANY"], len(acks), *(op.keys[0] for op in acks), *args))
+            commands.append(("EVALSHA", self._sha["ACK_MANY"], len(chunk), *(op.keys[0] for op in chunk), *args))
+            groups.append(chunk)
         try:
             results = await self._resp.execute(commands)  # type: ignore[union-attr]
         except RespError as exc:
             self._fail(batch, StorageUnavailable(str(exc)))
             return
-        groups: list[tuple[list[_Op], Any]] = []
-        if sends:
-            groups.append((sends, results[0]))
-        if acks:
-            ack_result = results[-1]
-            groups.append((acks, ack_result if isinstance(ack_result, Exception) else [0] * len(acks)))
-        await self._settle(groups, reloaded)
+        await self._settle([
+            (ops, result if isinstance(result, Exception) or ops[0].sha == "SEND" else [0] * len(ops))
+            for ops, result in zip(groups, results)
+        ], reloaded)
 
     def _fail(self, ops: list[_Op], error: Exception) -> None:
         for op in ops:
