@@ -562,6 +562,12 @@ class Store:
     # --- pub/sub -------------------------------------------------------------------------
 
     async def publish(self, payload: bytes) -> None:
+        if self._resp is not None:  # the lean connection: a fraction of redis-py's cost
+            try:
+                await self._resp.execute([("PUBLISH", keys.BUS_CHANNEL, payload)])
+            except RespError as exc:
+                raise StorageUnavailable(str(exc)) from exc
+            return
         await self._guard(self.bus_client.publish(keys.BUS_CHANNEL, payload))
 
     async def subscribe_bus(self) -> Any:
