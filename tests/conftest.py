@@ -14,7 +14,7 @@ import pytest
 import redis as sync_redis
 
 from chinwag.protocol.client import ChatClient
-from chinwag.protocol.messages import Event
+from chinwag.protocol.messages import Event, Message
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.settings import Settings
@@ -150,3 +150,22 @@ async def drain(client: ChatClient, quiet: float = 0.2) -> list[Event]:
             events.append(await client.next_event(timeout=quiet))
         except (asyncio.TimeoutError, TimeoutError):
             return events
+
+
+async def collect(client: ChatClient, count: int, timeout: float = 5.0,
+                  conv: str | None = None) -> list[Message]:
+    """Exactly the next `count` message events (of `conv`, if given)."""
+    out: list[Message] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(out) < count:
+        left = deadline - loop.time()
+        if left <= 0:
+            raise AssertionError(f"only {len(out)} of {count} messages arrived")
+        try:
+            event = await client.next_event(timeout=left)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise AssertionError(f"only {len(out)} of {count} messages arrived") from None
+        if isinstance(event, Message) and (conv is None or event.conv == conv):
+            out.append(event)
+    return out

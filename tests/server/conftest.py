@@ -13,6 +13,7 @@ from chinwag.protocol.errors import ServerError
 from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
 
+from ..conftest import collect  # noqa: F401  (re-exported for the server tests)
 from ..conftest import drain as _drain
 from .raw import RawClient
 
@@ -63,22 +64,6 @@ async def messages(client: ChatClient, quiet: float = 0.15) -> list[Message]:
     return [e for e in await drain(client, quiet) if isinstance(e, Message)]
 
 
-async def collect(client: ChatClient, count: int, timeout: float = 5.0) -> list[Message]:
-    """Exactly the next `count` message events (skipping other events)."""
-    out: list[Message] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while len(out) < count:
-        left = deadline - loop.time()
-        if left <= 0:
-            raise AssertionError(f"only {len(out)} of {count} messages arrived")
-        try:
-            event = await client.next_event(timeout=left)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise AssertionError(f"only {len(out)} of {count} messages arrived") from None
-        if isinstance(event, Message):
-            out.append(event)
-    return out
 
 
 async def full_history(client: ChatClient, conv: str, page: int = 200) -> list[Message]:

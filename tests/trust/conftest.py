@@ -12,13 +12,11 @@ from typing import Any
 
 import pytest
 
-from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import FrameError, ServerError
 from chinwag.protocol.frames import FrameDecoder, encode_frame
-from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
 
-from ..conftest import PASSWORD
+from ..conftest import PASSWORD, collect  # noqa: F401  (re-exported for the trust tests)
 
 TIMEOUT = 5.0
 
@@ -191,23 +189,6 @@ async def error_of(awaitable: Awaitable[Any], code: str, timeout: float = TIMEOU
     raise AssertionError(f"expected error {code}, got ok: {result!r}")
 
 
-async def collect(client: ChatClient, count: int, timeout: float = TIMEOUT,
-                  conv: str | None = None) -> list[Message]:
-    """Exactly the next `count` message events (of `conv`, if given)."""
-    out: list[Message] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while len(out) < count:
-        left = deadline - loop.time()
-        if left <= 0:
-            raise AssertionError(f"only {len(out)} of {count} messages arrived")
-        try:
-            event = await client.next_event(timeout=left)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise AssertionError(f"only {len(out)} of {count} messages arrived") from None
-        if isinstance(event, Message) and (conv is None or event.conv == conv):
-            out.append(event)
-    return out
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = TIMEOUT, step: float = 0.02) -> bool:
