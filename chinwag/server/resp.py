@@ -116,7 +116,9 @@ class RespConnection:
             future.set_result([])
             return future
         transport = self._transport
-        assert transport is not None
+        if transport is None or transport.is_closing():  # lost between connecting and now
+            future.set_exception(RespError("connection to Redis lost"))
+            return future
         self._batches.append(_Batch(future, len(commands)))
         transport.write(b"".join(pack(c) for c in commands))
         handle = loop.call_later(self.timeout, self._expire, future)

@@ -164,7 +164,11 @@ class Store:
             while self._queue:
                 await asyncio.sleep(0)  # let the rest of this loop turn join the batch
                 batch, self._queue = self._queue, []
-                await self._run_batch(batch)
+                try:
+                    await self._run_batch(batch)
+                except Exception as exc:  # never leave a caller waiting on a dead batch
+                    log.exception("batch to Redis failed")
+                    self._fail(batch, StorageUnavailable(str(exc) or type(exc).__name__))
         finally:
             self._flushing = False
 
