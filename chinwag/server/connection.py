@@ -328,9 +328,5 @@ class Connection(asyncio.Protocol):
             return
         self.loop.call_later(LINGER_S, transport.abort)
 
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
     def address_conv(self, address: Any) -> str:
         return conv_id(self.username, address)
