@@ -88,6 +88,7 @@ def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
 
 
 SCRIPT_CHUNK = 128  # operations per batched script call
+BATCH_WAIT_S = 0.001
 
 
 def _chunks(items: list[_Op], size: int) -> list[list[_Op]]:
@@ -162,7 +163,7 @@ class Store:
     async def _flush(self) -> None:
         try:
             while self._queue:
-                await asyncio.sleep(0)  # let the rest of this loop turn join the batch
+                await asyncio.sleep(BATCH_WAIT_S)  # let what arrives meanwhile join the batch
                 batch, self._queue = self._queue, []
                 try:
                     await self._run_batch(batch)
