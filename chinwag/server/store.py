@@ -89,6 +89,7 @@ def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
 
 SCRIPT_CHUNK = 128  # operations per batched script call
 BATCH_WAIT_S = 0.001
+BATCH_SMALL = 16
 
 
 def _chunks(items: list[_Op], size: int) -> list[list[_Op]]:
@@ -163,7 +164,9 @@ class Store:
     async def _flush(self) -> None:
         try:
             while self._queue:
-                await asyncio.sleep(BATCH_WAIT_S)  # let what arrives meanwhile join the batch
+                # A small batch waits a moment for company (fewer round trips and
+                # wake-ups at low load); a big one goes at once.
+                await asyncio.sleep(BATCH_WAIT_S if len(self._queue) < BATCH_SMALL else 0)
                 batch, self._queue = self._queue, []
                 try:
                     await self._run_batch(batch)
