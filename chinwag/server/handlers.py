@@ -19,6 +19,7 @@ from ..protocol.messages import (
 )
 from .auth import new_token
 from .conv import address_for, conv_id, mid_key, mid_ts, room_id
+from .hub import message_frame, message_wire
 from .store import SEND_DUPLICATE, SEND_NOT_MEMBER, StoredMessage
 
 if TYPE_CHECKING:
@@ -34,11 +35,6 @@ def _user(name: str, display: str, online: bool | None = None) -> dict[str, Any]
     if online is not None:
         out["online"] = online
     return out
-
-
-def _message_wire(msg: StoredMessage, viewer: str) -> dict[str, Any]:
-    return {"mid": msg.mid, "conv": address_for(msg.conv_id, viewer), "from": msg.sender,
-            "text": msg.text, "ts": mid_ts(msg.mid), "cmid": msg.cmid}
 
 
 # --- session ------------------------------------------------------------------------
@@ -130,7 +126,7 @@ async def _start_session(conn: Connection, name: str, display: str, token: str) 
             unread[address] = count
         replayed_upto[cid] = entries[-1].mid if entries else cursors.get(cid, "0-0")
         for msg in entries:
-            frames.append(encode_frame({"type": "message", **_message_wire(msg, name)}))
+            frames.append(message_frame(msg, name))
 
     conn.on_replied = lambda: conn.end_replay(frames, replayed_upto)
     return {"user": _user(name, display), "token": token, "unread": unread}
@@ -201,7 +197,7 @@ async def conversations(conn: Connection, req: Request) -> dict[str, Any]:
     conversations started by either side) with its newest message, so a
     client can list the people it has talked to without probing."""
     me = conn.username
-    listing = [{"conv": address_for(cid, me), "last": _message_wire(msg, me) if msg else None}
+    listing = [{"conv": address_for(cid, me), "last": message_wire(msg, me) if msg else None}
                for cid, msg in await conn.server.store.conversations(me)]
     fitted = _fit(listing, lambda part: {"type": "ok", "re": req.id, "conversations": part, "more": True},
                   conn.settings.max_frame, keep="start")
@@ -275,7 +271,7 @@ async def history(conn: Connection, req: History) -> dict[str, Any]:
             raise RequestError(f"there is no user '{req.conv.name}'", ErrorCode.NO_SUCH_USER)
         cid = conv_id(me, req.conv)
     messages, more = await srv.store.history(cid, req.before, req.limit)
-    wire = [_message_wire(m, me) for m in messages]
+    wire = [message_wire(m, me) for m in messages]
     fitted = _fit(wire, lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},
                   conn.settings.max_frame, keep="end")
     return {"messages": fitted, "more": more or len(fitted) < len(wire)}

@@ -36,11 +36,15 @@ class Peer(Protocol):
     def send_bytes(self, frame: bytes) -> None: ...
 
 
+def message_wire(msg: StoredMessage, viewer: str) -> dict[str, Any]:
+    """A stored message as PROTOCOL.md's message object, as `viewer` sees it."""
+    return {"mid": msg.mid, "conv": address_for(msg.conv_id, viewer), "from": msg.sender,
+            "text": msg.text, "ts": mid_ts(msg.mid), "cmid": msg.cmid}
+
+
 def message_frame(msg: StoredMessage, viewer: str) -> bytes:
-    return encode_frame({
-        "type": "message", "mid": msg.mid, "conv": address_for(msg.conv_id, viewer),
-        "from": msg.sender, "text": msg.text, "ts": mid_ts(msg.mid), "cmid": msg.cmid,
-    })
+    """The `message` event frame of a stored message, as `viewer` sees it."""
+    return encode_frame({"type": "message", **message_wire(msg, viewer)})
 
 
 class Hub:
@@ -84,9 +88,6 @@ class Hub:
             if not members:
                 del self.room_local[cid]
         return True
-
-    def connections(self) -> list[Peer]:
-        return [p for conns in self.by_user.values() for p in conns]
 
     # --- local delivery -------------------------------------------------------------
 

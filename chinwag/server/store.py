@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError
 
 from ..protocol import limits
 from . import keys, scripts
@@ -41,12 +41,6 @@ class StoredMessage:
     sender: str
     text: str
     cmid: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    mid: str
-    status: int  # 0 stored, 1 duplicate cmid (nothing new), 2 not a member
 
 
 SEND_NEW, SEND_DUPLICATE, SEND_NOT_MEMBER = 0, 1, 2
@@ -509,9 +503,6 @@ class Store:
         counts = await self._guard(pipe.execute())
         return [(room, int(c)) for room, c in zip(names, counts)]
 
-    async def room_members(self, room: str) -> set[str]:
-        return set(await self._guard(self.redis.smembers(keys.members(room_id(room)))))
-
     # --- presence ------------------------------------------------------------------
 
     async def presence_change(self, node_id: str, name: str, delta: int) -> int:
@@ -594,6 +585,6 @@ class Store:
 
 
 __all__ = [
-    "Store", "StoredMessage", "SendResult", "StorageUnavailable", "connect_redis", "hash_token",
-    "SEND_NEW", "SEND_DUPLICATE", "SEND_NOT_MEMBER", "ResponseError",
+    "Store", "StoredMessage", "StorageUnavailable", "connect_redis", "hash_token",
+    "SEND_NEW", "SEND_DUPLICATE", "SEND_NOT_MEMBER",
 ]
