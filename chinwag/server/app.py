@@ -218,7 +218,8 @@ class ChatServer:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2)
         await self.hub.stop()
-        await self.store.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.store.close(), 2)
         self.passwords.close()
         if self._server is not None:
             with contextlib.suppress(Exception):

@@ -157,7 +157,7 @@ class EmbeddedRedis:
             )
         except OSError as exc:
             raise EmbeddedRedisError(f"cannot run {binary}: {exc}") from None
-        client = aioredis.Redis.from_url(url, protocol=2, socket_connect_timeout=1)
+        client = aioredis.Redis.from_url(url, protocol=2, socket_connect_timeout=1, socket_timeout=1)
         deadline = time.monotonic() + timeout
         try:
             while True:

@@ -221,8 +221,9 @@ class Hub:
     async def stop(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+            # bounded: a subscription stuck on a broken connection must not stall shutdown
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(self._reader, 2)
 
     async def _read_bus(self) -> None:
         """One reader task; resubscribes after Redis goes away and comes back."""
@@ -254,4 +255,4 @@ class Hub:
             finally:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()
+                        await asyncio.wait_for(pubsub.aclose(), 1)
