@@ -146,6 +146,9 @@ def settings_problem(settings: Settings) -> str | None:
     return None
 
 
+CHECK_TIMEOUT_S = 3.0  # a health check answers promptly, even about a stalled Redis
+
+
 class Fatal(Exception):
     """A problem the operator can fix; printed as one line."""
 
@@ -232,15 +235,19 @@ async def check(settings: Settings) -> int:
         where = f"{url} (embedded, in {settings.data_dir})"
     store = Store(url)
     try:
-        version = await store.redis_version()
-        online = len(await store.online_counts())
+        version = await asyncio.wait_for(store.redis_version(), CHECK_TIMEOUT_S)
+        online = len(await asyncio.wait_for(store.online_counts(), CHECK_TIMEOUT_S))
         print(f"ok: Redis {version} at {where}, {online} users online")
         return 0
+    except (asyncio.TimeoutError, TimeoutError):
+        print(f"unhealthy: Redis at {where} does not answer within {CHECK_TIMEOUT_S:g} s")
+        return 1
     except Exception as exc:
         print(f"unhealthy: Redis at {where} does not answer ({exc})")
         return 1
     finally:
-        await store.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(store.close(), CHECK_TIMEOUT_S)
 
 
 def _install_loop() -> None:
