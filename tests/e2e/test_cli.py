@@ -107,7 +107,8 @@ async def test_redis_server_flag_that_is_not_a_binary(tmp_path) -> None:
     missing = tmp_path / "no-such-redis-server"
     status, out, err = await run_cli("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
                                      "--log-level", "WARNING", "--redis-server", str(missing))
-    assert_one_line_failure(status, out, err, str(missing), "--redis-server")
+    line = assert_one_line_failure(status, out, err, str(missing), "--redis-server")
+    assert status == 1 and "not an executable file" in line
 
 
 async def test_redis_search_path_finds_the_binary_there(tmp_path) -> None:
