@@ -81,7 +81,7 @@ async def _sender(port: int, name: str, to: str, acked: dict[str, str], refused:
                 except ServerError:
                     refused[0] += 1
                     await asyncio.sleep(0.05)
-                except (ConnectionClosed, OSError, asyncio.TimeoutError):
+                except (TimeoutError, ConnectionClosed, OSError):
                     await client.close()
                     client = await _session(port, name)
     finally:

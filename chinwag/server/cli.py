@@ -1,9 +1,11 @@
 """chinwag-server: flags and CHINWAG_* variables -> Settings; logging; the
-embedded Redis; run until SIGINT/SIGTERM, then shut down in order.
+embedded Redis and its supervisor; run until SIGINT/SIGTERM, then shut down
+in order.
 
 Every failure a person can fix (port in use, Redis unreachable, no
-redis-server binary, unwritable data directory) ends in one line saying what
-to do and a non-zero exit status, never a traceback.
+redis-server binary, unwritable data directory, an embedded Redis that keeps
+dying) ends in one line saying what to do and a non-zero exit status, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from .app import ChatServer
-from .embedded_redis import EmbeddedRedis, EmbeddedRedisError, check_redis_server, running_url
+from .embedded_redis import (
+    EmbeddedRedis,
+    EmbeddedRedisError,
+    check_redis_server,
+    running_url,
+)
 from .settings import Settings, env_overrides
 from .store import StorageUnavailable, Store, connect_redis
 
@@ -239,7 +246,7 @@ async def check(settings: Settings) -> int:
         online = len(await asyncio.wait_for(store.online_counts(), CHECK_TIMEOUT_S))
         print(f"ok: Redis {version} at {where}, {online} users online")
         return 0
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         print(f"unhealthy: Redis at {where} does not answer within {CHECK_TIMEOUT_S:g} s")
         return 1
     except Exception as exc:

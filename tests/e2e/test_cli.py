@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+
 from chinwag.server.embedded_redis import find_redis_server
 
 from .conftest import FAST_ARGON2, SERVER, ServerProcess, free_port, pid_alive, run_cli

@@ -84,7 +84,7 @@ async def _until_served(port: int, text: str, timeout: float = 10.0) -> tuple[Ch
             client = await _logged_in(port, "alice")
             await asyncio.wait_for(client.send("@bob", text), 5)
             return client, loop.time() - start
-        except (ServerError, ConnectionClosed, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ServerError, ConnectionClosed, OSError) as exc:
             last = exc
             if client is not None:
                 await client.close()
@@ -103,8 +103,7 @@ async def test_kill_9_of_the_embedded_redis_is_survived(data_dir: Path) -> None:
         await alice.close()
 
         old_pid = await _kill_redis(data_dir)
-        alice, took = await _until_served(server.port, "after")
-        assert took < 10
+        alice, _ = await _until_served(server.port, "after")  # within 10 s, or it fails
         new_pid = _redis_pid(data_dir)
         assert new_pid is not None and new_pid != old_pid and pid_alive(new_pid)
 
