@@ -47,7 +47,7 @@ screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py screenshots
 
 chaos: $(STAMP)
-	$(BIN)/python -m bench.chaos --clients 20 --duration 60 --kills 5
+	$(BIN)/python -m bench.chaos --clients 20 --duration 60 --kills 5 --stalls 3 --stall-seconds 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,13 +1,16 @@
-"""Chaos: clients chat while the server is SIGKILLed and restarted.
+"""Chaos: clients chat while the server is SIGKILLed and restarted, and
+while its Redis stalls.
 
 N users, each on a ReconnectingClient, send direct messages and lobby
 messages for T seconds while the server process (and with it its embedded
 Redis, which follows its parent down) is killed K times and restarted on the
-same data directory. At the end every acknowledged message must have reached
-every recipient exactly once after dedupe by (conv, mid), and nothing that
-was never acknowledged may appear.
+same data directory, and, between the kills, the embedded redis-server is
+frozen S times (SIGSTOP, then SIGCONT a few seconds later: a Redis that stops
+answering without closing anything). At the end every acknowledged message
+must have reached every recipient exactly once after dedupe by (conv, mid),
+and nothing that was never acknowledged may appear.
 
-    python -m bench.chaos --clients 20 --duration 60 --kills 5
+    python -m bench.chaos --clients 20 --duration 60 --kills 5 --stalls 3 --stall-seconds 3
 
 Loopback only; bounded in count and time.
 """
@@ -18,7 +21,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -50,6 +55,7 @@ class Tally:
     received: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     duplicates: int = 0
     rejected: int = 0
+    ack_latency_max: float = 0.0  # seconds from send_nowait to its ok, resends included
 
 
 async def _sender(name: str, client: ReconnectingClient, users: list[str], tally: Tally,
@@ -65,10 +71,12 @@ async def _sender(name: str, client: ReconnectingClient, users: list[str], tally
         tally.sent += 1
         _, future = client.send_nowait(to, f"{name} {seq}")
 
-        def done(f: asyncio.Future[object], to: str = to, recipients: set[str] = recipients) -> None:
+        def done(f: asyncio.Future[object], to: str = to, recipients: set[str] = recipients,
+                 began: float = time.monotonic()) -> None:
             if f.cancelled() or f.exception() is not None:
                 tally.rejected += 1
                 return
+            tally.ack_latency_max = max(tally.ack_latency_max, time.monotonic() - began)
             tally.acked[(canonical(name, to), f.result().mid)] = recipients  # type: ignore[attr-defined]
 
         future.add_done_callback(done)
@@ -89,7 +97,30 @@ async def _receiver(name: str, client: ReconnectingClient, tally: Tally, last_ev
                 got.add(key)
 
 
+def _schedule(kills: int, stalls: int) -> list[str]:
+    """Kills and stalls alternating (kills first), the surplus of either at the end."""
+    out: list[str] = []
+    for i in range(max(kills, stalls)):
+        out += (["kill"] if i < kills else []) + (["stall"] if i < stalls else [])
+    return out
+
+
+async def _stall_redis(data_dir: Path, seconds: float) -> bool:
+    """SIGSTOP the server's embedded redis-server for `seconds`, then SIGCONT."""
+    try:
+        pid = int((data_dir / "redis.pid").read_text().strip())
+    except (OSError, ValueError):
+        return False
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    return True
+
+
 async def run_chaos(*, clients: int = 10, duration: float = 10.0, kills: int = 2, rate: float = 5.0,
+                    stalls: int = 0, stall_seconds: float = 3.0,
                     data_dir: Path | None = None, seed: int = 1) -> dict[str, object]:
     rng = random.Random(seed)
     tmp = tempfile.TemporaryDirectory(prefix="chinwag-chaos-") if data_dir is None else None
@@ -117,9 +148,13 @@ async def run_chaos(*, clients: int = 10, duration: float = 10.0, kills: int = 2
         for u, client in zip(users, sessions):
             tasks.append(asyncio.create_task(_receiver(u, client, tally, last_event)))
             tasks.append(asyncio.create_task(_sender(u, client, users, tally, stop_at, rate, rng, pending)))
-        killed = 0
-        for k in range(kills):
-            await asyncio.sleep(max(0.0, start + duration * (k + 1) / (kills + 1) - time.monotonic()))
+        killed = stalled = 0
+        events = _schedule(kills, stalls)
+        for k, event in enumerate(events):
+            await asyncio.sleep(max(0.0, start + duration * (k + 1) / (len(events) + 1) - time.monotonic()))
+            if event == "stall":
+                stalled += await _stall_redis(data, stall_seconds)
+                continue
             server.kill()
             killed += 1
             await asyncio.sleep(0.3)
@@ -147,7 +182,8 @@ async def run_chaos(*, clients: int = 10, duration: float = 10.0, kills: int = 2
     unexpected = sum(1 for got in tally.received.values() for key in got if key not in tally.acked)
     delivered = sum(len(g) for g in tally.received.values())
     return {"workload": "chaos", "clients": clients, "duration_s": duration, "kills": killed,
-            "sent": tally.sent, "acked": len(tally.acked), "rejected": tally.rejected,
+            "redis_stalls": stalled, "stall_s": stall_seconds if stalled else 0.0,
+            "ack_latency_max_s": round(tally.ack_latency_max, 3), "sent": tally.sent, "acked": len(tally.acked), "rejected": tally.rejected,
             "deliveries_expected": deliveries_expected, "delivered": delivered, "lost": lost,
             "unexpected": unexpected, "duplicated_after_dedupe": tally.duplicates,
             "server_exit_status": status}
@@ -158,11 +194,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--stalls", type=int, default=3, help="times the embedded Redis is frozen")
+    parser.add_argument("--stall-seconds", type=float, default=3.0, help="how long each freeze lasts")
     parser.add_argument("--rate", type=float, default=5.0, help="messages per second per client")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     result = asyncio.run(run_chaos(clients=args.clients, duration=args.duration, kills=args.kills,
-                                   rate=args.rate, seed=args.seed))
+                                   rate=args.rate, stalls=args.stalls,
+                                   stall_seconds=args.stall_seconds, seed=args.seed))
     print(json.dumps(result))
 
 

