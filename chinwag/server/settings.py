@@ -69,6 +69,12 @@ class Settings:
     shutdown_grace: float = 5.0
     stats_interval: float = 60.0  # seconds between "stats:" log lines; 0 turns them off
 
+    # Redis write engine: the bound on every wait for Redis. A request that
+    # waits longer is answered `internal` with `retry_after`, and the timed-out
+    # connection to Redis is dropped (never read again).
+    redis_timeout: float = 5.0  # seconds for one Redis round trip (connecting included)
+    storage_retry_after: float = 1.0  # the retry_after of an `internal` for unavailable storage
+
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
     """`CHINWAG_<FIELD>` variables, keyed by field name, as strings."""
