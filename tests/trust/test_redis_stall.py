@@ -200,6 +200,7 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
             await probe.ok("login", username=name, password=PASSWORD)
             probes[name] = probe
         loop = asyncio.get_running_loop()
+        timeout = getattr(server.settings, "redis_timeout", 5.0)
         stop = asyncio.Event()
         log: list[Sent] = []
         traffic = [loop.create_task(_traffic(probes[u], u, stop, log)) for u in USERS]
@@ -207,10 +208,21 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
         await asyncio.sleep(1.0)
         assert redis.process is not None
         os.kill(redis.process.pid, signal.SIGSTOP)
+        stopped_at = loop.time()
         await asyncio.sleep(min(1.0, stall_s / 2))
         # ping needs no Redis: a connection with nothing pending answers it mid-stall
         await probes["idle"].ok("ping", timeout=2.0)
-        await asyncio.sleep(stall_s - min(1.0, stall_s / 2))
+        bound = 2 * timeout + 1.0
+        if stall_s > 1.0 + bound:
+            # requests on redis-py's paths (login, history) are bounded too
+            newcomer = await Probe.open(server.port)
+            fresh["newcomer"] = newcomer
+            for probe, kind, fields in ((newcomer, "login", {"username": "idle", "password": PASSWORD}),
+                                        (probes["idle"], "history", {"conv": "#lobby"})):
+                error = await probe.call(kind, timeout=bound, **fields)
+                assert error["type"] == "error" and error["code"] == "internal", error
+                assert isinstance(error.get("retry_after"), (int, float)) and error["retry_after"] > 0, error
+        await asyncio.sleep(stall_s - (loop.time() - stopped_at))
         os.kill(redis.process.pid, signal.SIGCONT)
         await asyncio.sleep(2.0)
         stop.set()
@@ -219,11 +231,11 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
         # every send is answered within the engine's bound once Redis is back
         pending = [s.future for s in log if not s.future.done()]
         if pending:
-            await asyncio.wait(pending, timeout=3 * getattr(server.settings, "redis_timeout", 5.0))
+            await asyncio.wait(pending, timeout=3 * timeout)
         lost = [s for s in log if not s.future.done()]
         # no connection is wedged: each answers ping promptly now
         wedged = []
-        for name, probe in probes.items():
+        for name, probe in [*probes.items(), *fresh.items()]:
             try:
                 await probe.ok("ping", timeout=3.0)
             except (asyncio.TimeoutError, TimeoutError):
@@ -270,7 +282,7 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
             if m is None or (m["from"], m["text"], m["cmid"]) != (s.sender, s.text, s.cmid):
                 wrong.append((s, reply, m))
         doubled = {k: where for k, where in copies.items() if len(where) != 1}
-        not_once = [(name, rid, len(p.replies.get(rid, ()))) for name, p in probes.items()
+        not_once = [(name, rid, len(p.replies.get(rid, ()))) for name, p in [*probes.items(), *fresh.items()]
                     for rid in sorted(p.sent | set(p.replies)) if len(p.replies.get(rid, ())) != 1]
         bad_events = []
         for name, probe in probes.items():
