@@ -216,12 +216,16 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
         if stall_s > 1.0 + bound:
             # requests on redis-py's paths (login, history) are bounded too
             newcomer = await Probe.open(server.port)
-            fresh["newcomer"] = newcomer
-            for probe, kind, fields in ((newcomer, "login", {"username": "idle", "password": PASSWORD}),
-                                        (probes["idle"], "history", {"conv": "#lobby"})):
-                error = await probe.call(kind, timeout=bound, **fields)
-                assert error["type"] == "error" and error["code"] == "internal", error
-                assert isinstance(error.get("retry_after"), (int, float)) and error["retry_after"] > 0, error
+            try:
+                for probe, kind, fields in ((newcomer, "login", {"username": "idle", "password": PASSWORD}),
+                                            (probes["idle"], "history", {"conv": "#lobby"})):
+                    error = await probe.call(kind, timeout=bound, **fields)
+                    assert error["type"] == "error" and error["code"] == "internal", error
+                    assert isinstance(error.get("retry_after"), (int, float)) and error["retry_after"] > 0, error
+                await newcomer.ok("ping", timeout=2.0)
+                assert all(len(replies) == 1 for replies in newcomer.replies.values()), newcomer.replies
+            finally:
+                newcomer.close()  # (not logged in: the pre-login timeout would close it anyway)
         await asyncio.sleep(stall_s - (loop.time() - stopped_at))
         os.kill(redis.process.pid, signal.SIGCONT)
         await asyncio.sleep(2.0)
