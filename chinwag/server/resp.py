@@ -168,7 +168,7 @@ class RespConnection:
         left = deadline - asyncio.get_running_loop().time()
         try:
             return await asyncio.wait_for(asyncio.shield(task), max(left, 0.0))
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise RespError(f"Redis did not answer within {self.timeout:g} s (connecting)") from None
 
     def _connect_done(self, task: asyncio.Task[_Wire]) -> None:
@@ -193,7 +193,7 @@ class RespConnection:
             else:
                 opening = loop.create_connection(_Wire, parsed.hostname or "127.0.0.1", parsed.port or 6379)
             _, wire = await asyncio.wait_for(opening, self.timeout)
-        except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             raise RespError(f"cannot reach Redis ({exc or 'timed out'})") from None
         setup: list[list[Any]] = []
         if parsed.password:

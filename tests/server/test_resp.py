@@ -183,7 +183,7 @@ async def test_garbage_fails_at_once_without_a_traceback(fake, caplog) -> None:
             return b"?this is not RESP\r\n"
         return polite(words)
 
-    server, url = await fake(behaviour)
+    _, url = await fake(behaviour)
     conn = RespConnection(url, timeout=30.0)  # the garbage, not the timeout, ends it
     await fails(conn.execute([("ECHO", "x")]))
     assert not no_errors_logged(caplog)
@@ -342,7 +342,7 @@ async def test_stalled_redis_fails_store_calls_within_the_bound(stoppable) -> No
     finally:
         os.kill(stoppable.process.pid, signal.SIGCONT)
     # the timed-out send may have been applied; its cmid makes the retry safe
-    mid, status, _ = await asyncio.wait_for(store.send("@a:b", "a", "during", "c2"), BOUND)
+    mid, _, _ = await asyncio.wait_for(store.send("@a:b", "a", "during", "c2"), BOUND)
     messages, _ = await asyncio.wait_for(store.history("@a:b", None, 10), BOUND)
     assert [(m.text, m.cmid) for m in messages] == [("before", "c1"), ("during", "c2")]
     assert messages[1].mid == mid

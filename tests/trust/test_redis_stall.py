@@ -147,7 +147,7 @@ async def _traffic(probe: Probe, name: str, stop: asyncio.Event, log: list[Sent]
             try:
                 await asyncio.wait_for(slots.acquire(), 0.1)
                 break
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 continue
         if stop.is_set():
             return
@@ -242,7 +242,7 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
         for name, probe in [*probes.items(), *fresh.items()]:
             try:
                 await probe.ok("ping", timeout=3.0)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 wedged.append(name)
         await asyncio.sleep(0.2)  # a late second reply would have arrived by now
 
