@@ -37,7 +37,8 @@ class ChatServer:
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
         self.node_id = settings.node_id or secrets.token_hex(6)
-        self.store = Store(redis_url, history_maxlen=settings.history_maxlen)
+        self.store = Store(redis_url, history_maxlen=settings.history_maxlen,
+                           timeout=settings.redis_timeout)
         self.hub = Hub(self.store, self.node_id)
         self.passwords = PasswordService(settings)
         self.throttle = LoginThrottle(self.store, settings)

@@ -210,7 +210,8 @@ class Connection(asyncio.Protocol):
             elif isinstance(error, StorageUnavailable):
                 log.warning("storage unavailable for %s from %s: %s", request.TYPE, self.address, error)
                 self._send_error(req_id, RequestError(
-                    "storage is unavailable right now; try again in a few seconds", ErrorCode.INTERNAL))
+                    "storage is unavailable right now; try again in a few seconds", ErrorCode.INTERNAL,
+                    retry_after=self.settings.storage_retry_after))
             else:
                 log.error("internal error handling %s from %s", request.TYPE, self.address, exc_info=error)
                 self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL))

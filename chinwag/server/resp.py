@@ -6,6 +6,14 @@ timeout context per reply read). The batch path only ever sends a list of
 commands and waits for as many replies, so this connection packs RESP by
 hand, writes a batch in one call, and parses replies with hiredis. It is
 used on a single Redis; a cluster keeps redis-py, which routes by slot.
+
+Why a reply can never answer the wrong request: each socket (a `_Wire`)
+keeps the queue of the batches written on it, and its replies are matched
+only against that queue, in order. A wire that fails for any reason (Redis
+did not answer in time, closed, sent a reply nobody asked for or bytes that
+are not RESP) fails every batch still queued on it, aborts its socket and
+ignores whatever else arrives on it; the next batch opens a new wire, which
+must answer PING before any command is written to it.
 """
 
 from __future__ import annotations
@@ -20,7 +28,14 @@ import hiredis
 
 
 class RespError(Exception):
-    """Redis cannot be reached, or the connection broke mid-batch."""
+    """Redis cannot be reached, or the connection broke or timed out mid-batch.
+
+    `replies` holds the replies that did arrive for the batch, in order (a
+    prefix of it): commands past them may or may not have been applied."""
+
+    def __init__(self, message: str, replies: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.replies = list(replies)
 
 
 def pack(command: Sequence[Any]) -> bytes:
@@ -29,63 +44,157 @@ def pack(command: Sequence[Any]) -> bytes:
 
 
 class _Batch:
-    __slots__ = ("future", "remaining", "replies")
+    __slots__ = ("future", "remaining", "replies", "timer")
 
     def __init__(self, future: asyncio.Future[list[Any]], count: int) -> None:
-        self.future, self.remaining, self.replies = future, count, []
+        self.future, self.remaining = future, count
+        self.replies: list[Any] = []
+        self.timer: asyncio.TimerHandle | None = None
 
 
 class _Wire(asyncio.Protocol):
-    def __init__(self, owner: RespConnection) -> None:
-        self.owner = owner
+    """One socket to Redis and the batches written on it, oldest first.
+    Once `error` is set the wire is dead for good: nothing more is written
+    to it or read from it."""
+
+    def __init__(self) -> None:
         self.reader = hiredis.Reader(encoding="utf-8", errors="surrogateescape")
+        self.transport: asyncio.Transport | None = None
+        self.pending: deque[_Batch] = deque()
+        self.error: RespError | None = None
+
+    # --- asyncio callbacks -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        reader = self.reader
-        reader.feed(data)
-        batches = self.owner._batches  # noqa: SLF001
-        while (reply := reader.gets()) is not False:
-            batch = batches[0]
-            batch.replies.append(reply)
-            batch.remaining -= 1
-            if batch.remaining == 0:
-                batches.popleft()
-                if not batch.future.done():
-                    batch.future.set_result(batch.replies)
+        if self.error is not None:
+            return  # a dead wire: late replies belong to nobody
+        reader, pending = self.reader, self.pending
+        try:
+            reader.feed(data)
+            while (reply := reader.gets()) is not False:
+                if not pending:
+                    self.fail(RespError("Redis sent a reply to no request"))
+                    return
+                batch = pending[0]
+                batch.replies.append(reply)
+                batch.remaining -= 1
+                if batch.remaining == 0:
+                    pending.popleft()
+                    if batch.timer is not None:
+                        batch.timer.cancel()
+                    if not batch.future.done():
+                        batch.future.set_result(batch.replies)
+        except hiredis.ProtocolError as exc:
+            self.fail(RespError(f"Redis sent bytes that are not RESP ({exc})"))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.owner._wire is self:  # noqa: SLF001  (not an old, replaced connection)
-            self.owner._lost(RespError(f"connection to Redis lost ({exc or 'closed'})"))  # noqa: SLF001
+        self.fail(RespError(f"connection to Redis lost ({exc or 'closed'})"))
+
+    # --- use -------------------------------------------------------------------------
+
+    def send(self, commands: Sequence[Sequence[Any]], timeout: float) -> asyncio.Future[list[Any]]:
+        """Write one batch; its future gets exactly len(commands) replies, or
+        a RespError if they do not all arrive within `timeout`."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        if not commands:
+            future.set_result([])
+            return future
+        if self.error is not None or self.transport is None or self.transport.is_closing():
+            future.set_exception(self.error or RespError("connection to Redis lost"))
+            return future
+        batch = _Batch(future, len(commands))
+        self.pending.append(batch)
+        self.transport.write(b"".join(pack(c) for c in commands))
+        batch.timer = loop.call_later(max(timeout, 0.0), self._expire, batch, timeout)
+        return future
+
+    def _expire(self, batch: _Batch, timeout: float) -> None:
+        if not batch.future.done():  # Redis stopped answering: this socket is done for
+            self.fail(RespError(f"Redis did not answer within {timeout:g} s"))
+
+    def fail(self, error: RespError) -> None:
+        """Kill the wire: abort the socket (so nothing more is read from it)
+        and fail every batch still waiting on it."""
+        if self.error is not None:
+            return
+        self.error = error
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.abort()
+        pending, self.pending = self.pending, deque()
+        for batch in pending:
+            if batch.timer is not None:
+                batch.timer.cancel()
+            if not batch.future.done():
+                batch.future.set_exception(RespError(str(error), batch.replies))
 
 
 class RespConnection:
     """Batches of commands over one connection, replies in order. Replies
     that are Redis errors come back as `hiredis.ReplyError` values in the
-    list; a broken connection fails the whole batch with `RespError`, and the
-    next batch reconnects."""
+    list; a broken, silent or garbled connection fails its batches with
+    `RespError`, and the next batch reconnects.
+
+    Every `execute` ends within `timeout` seconds, connecting included."""
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.url = url
         self.timeout = timeout
-        self._transport: asyncio.Transport | None = None
         self._wire: _Wire | None = None
-        self._batches: deque[_Batch] = deque()
-        self._connecting: asyncio.Future[None] | None = None
+        self._connecting: asyncio.Task[_Wire] | None = None
+        self._closed = False
 
-    async def _connect(self) -> None:
+    async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        wire = self._wire
+        if wire is None or wire.error is not None:
+            wire = await self._connected(deadline)
+        return await wire.send(commands, deadline - loop.time())
+
+    async def _connected(self, deadline: float) -> _Wire:
+        """The current wire, or a new one that has answered PING; one
+        connection attempt at a time, shared by every batch that waits."""
+        if self._closed:
+            raise RespError("the connection to Redis is closed")
+        task = self._connecting
+        if task is None:
+            task = self._connecting = asyncio.ensure_future(self._connect())
+            task.add_done_callback(self._connect_done)
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), max(left, 0.0))
+        except TimeoutError:
+            raise RespError(f"Redis did not answer within {self.timeout:g} s (connecting)") from None
+
+    def _connect_done(self, task: asyncio.Task[_Wire]) -> None:
+        if self._connecting is task:
+            self._connecting = None
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved here, so never "never retrieved"
+        if error is None:
+            if self._closed:
+                task.result().fail(RespError("the connection to Redis is closed"))
+            else:
+                self._wire = task.result()
+
+    async def _connect(self) -> _Wire:
         loop = asyncio.get_running_loop()
         parsed = urlparse(self.url)
+        deadline = loop.time() + self.timeout
         try:
             if parsed.scheme == "unix":
-                transport, wire = await asyncio.wait_for(
-                    loop.create_unix_connection(lambda: _Wire(self), parsed.path), self.timeout)
+                opening = loop.create_unix_connection(_Wire, parsed.path)
             else:
-                transport, wire = await asyncio.wait_for(
-                    loop.create_connection(lambda: _Wire(self), parsed.hostname or "127.0.0.1",
-                                           parsed.port or 6379), self.timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+                opening = loop.create_connection(_Wire, parsed.hostname or "127.0.0.1", parsed.port or 6379)
+            _, wire = await asyncio.wait_for(opening, self.timeout)
+        except (OSError, TimeoutError) as exc:
             raise RespError(f"cannot reach Redis ({exc or 'timed out'})") from None
-        self._transport, self._wire = transport, wire  # type: ignore[assignment]
         setup: list[list[Any]] = []
         if parsed.password:
             setup.append(["AUTH", *([unquote(parsed.username)] if parsed.username else []),
@@ -93,51 +202,23 @@ class RespConnection:
         db = parsed.path.strip("/") if parsed.scheme != "unix" else ""
         if db and db != "0":
             setup.append(["SELECT", db])
-        if setup:
-            for reply in await self._send(setup):
-                if isinstance(reply, hiredis.ReplyError):
-                    self.close()
-                    raise RespError(f"Redis refused the connection set-up: {reply}")
-
-    async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        if self._transport is None or self._transport.is_closing():
-            if self._connecting is None:
-                self._connecting = asyncio.ensure_future(self._connect())
-            try:
-                await asyncio.shield(self._connecting)
-            finally:
-                self._connecting = None
-        return await self._send(commands)
-
-    def _send(self, commands: Sequence[Sequence[Any]]) -> asyncio.Future[list[Any]]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Any]] = loop.create_future()
-        if not commands:
-            future.set_result([])
-            return future
-        transport = self._transport
-        if transport is None or transport.is_closing():  # lost between connecting and now
-            future.set_exception(RespError("connection to Redis lost"))
-            return future
-        self._batches.append(_Batch(future, len(commands)))
-        transport.write(b"".join(pack(c) for c in commands))
-        handle = loop.call_later(self.timeout, self._expire, future)
-        future.add_done_callback(lambda _: handle.cancel())
-        return future
-
-    def _expire(self, future: asyncio.Future[list[Any]]) -> None:
-        if not future.done():  # Redis stopped answering: start over on a new connection
-            self._lost(RespError(f"Redis did not answer within {self.timeout:g} s"))
-            self.close()
-
-    def _lost(self, error: RespError) -> None:
-        self._transport, self._wire = None, None
-        batches, self._batches = self._batches, deque()
-        for batch in batches:
-            if not batch.future.done():
-                batch.future.set_exception(error)
+        setup.append(["PING"])  # no command is written to a Redis that has not just answered
+        try:
+            replies = await wire.send(setup, deadline - loop.time())
+        except BaseException:
+            wire.fail(RespError("connection set-up did not finish"))
+            raise
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                wire.fail(RespError(f"Redis refused the connection set-up: {reply}"))
+                raise RespError(f"Redis refused the connection set-up: {reply}")
+        return wire
 
     def close(self) -> None:
-        transport, self._transport, self._wire = self._transport, None, None
-        if transport is not None:
-            transport.abort()
+        """Abort the connection for good; batches still waiting fail with
+        RespError (a connection attempt under way is failed as it ends, not
+        cancelled, so no waiter sees a CancelledError it did not ask for)."""
+        self._closed = True
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            wire.fail(RespError("the connection to Redis is closed"))

@@ -76,6 +76,11 @@ class Settings:
     # server gives up (exit 1) when it died redis_max_deaths times in redis_death_window s.
     redis_max_deaths: int = 5
     redis_death_window: float = 60.0
+    # Redis write engine: the bound on every wait for Redis. A request that
+    # waits longer is answered `internal` with `retry_after`, and the timed-out
+    # connection to Redis is dropped (never read again).
+    redis_timeout: float = 5.0  # seconds for one Redis round trip (connecting included)
+    storage_retry_after: float = 1.0  # the retry_after of an `internal` for unavailable storage
 
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from ..protocol import limits
@@ -49,16 +50,19 @@ SEND_NEW, SEND_DUPLICATE, SEND_NOT_MEMBER = 0, 1, 2
 CLUSTER_SCHEME = "redis+cluster://"
 
 
-def connect_redis(url: str, *, decode: bool = True) -> aioredis.Redis:
+def connect_redis(url: str, *, decode: bool = True, timeout: float = 5.0) -> aioredis.Redis:
     """The process's Redis client: RESP2 (pinned), one quick retry on a broken
-    connection, and short timeouts so a dead Redis fails requests in seconds.
+    connection, and short timeouts so a dead or stalled Redis fails requests
+    within seconds. `timeout` bounds each read, and the wait for a free pooled
+    connection. A timed-out command is not retried (it may have been applied;
+    redis-py drops that connection, so its late reply is never read).
     A `redis+cluster://host:port` URL names any node of a Redis Cluster."""
     common: dict[str, Any] = {
         "protocol": 2,
         "decode_responses": decode,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-        "socket_connect_timeout": 2.0,
-        "socket_timeout": 5.0,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(RedisConnectionError,)),
+        "socket_connect_timeout": min(2.0, timeout),
+        "socket_timeout": timeout,
     }
     if url.startswith(CLUSTER_SCHEME):
         from redis.asyncio.cluster import RedisCluster
@@ -67,7 +71,7 @@ def connect_redis(url: str, *, decode: bool = True) -> aioredis.Redis:
             "redis://" + url[len(CLUSTER_SCHEME):], max_connections=512, **common)
     # A blocking pool: under a burst, requests wait for a free connection
     # instead of failing with "Too many connections".
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=5.0, **common)
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=timeout, **common)
     return aioredis.Redis(connection_pool=pool)
 
 
@@ -90,6 +94,18 @@ def _chunks(items: list[_Op], size: int) -> list[list[_Op]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def _send_reply_fits(op: _Op, reply: Any) -> bool:
+    """A send's reply has the script's shape, and a new message is in the
+    conversation the op wrote to: a cheap last check that a reply is this
+    operation's own."""
+    if not (isinstance(reply, list) and len(reply) == 3 and isinstance(reply[0], str)
+            and isinstance(reply[1], int) and isinstance(reply[2], str)):
+        return False
+    if reply[1] == SEND_NEW:
+        return bool(reply[0]) and reply[2] == op.args[7]
+    return reply[1] in (SEND_DUPLICATE, SEND_NOT_MEMBER)
+
+
 class _Op:
     """One queued script call. `many_keys` is its keys in the fixed layout
     of the script's *_MANY form (placeholders for absent keys)."""
@@ -103,12 +119,15 @@ class _Op:
 
 
 class Store:
-    def __init__(self, url: str, *, history_maxlen: int = 100_000) -> None:
+    def __init__(self, url: str, *, history_maxlen: int = 100_000, timeout: float = 5.0) -> None:
         self.url = url
         self.cluster = url.startswith(CLUSTER_SCHEME)
-        self.redis = connect_redis(url)
-        self._resp = None if self.cluster else RespConnection(url)
-        self.bus_client = connect_redis(url, decode=False)
+        # The bound on any one wait for Redis (Settings.redis_timeout): past
+        # it a request fails with StorageUnavailable instead of hanging.
+        self.timeout = timeout
+        self.redis = connect_redis(url, timeout=timeout)
+        self._resp = None if self.cluster else RespConnection(url, timeout)
+        self.bus_client = connect_redis(url, decode=False, timeout=timeout)
         self.history_maxlen = history_maxlen
         self._sha: dict[str, str] = {}
         self._sources = {
@@ -133,11 +152,11 @@ class Store:
         await self.bus_client.aclose()
 
     async def _load_scripts(self) -> None:
-        try:
+        async def load() -> None:
             for name, source in self._sources.items():
                 self._sha[name] = await self.redis.script_load(source)
-        except (RedisError, OSError) as exc:
-            raise StorageUnavailable(str(exc)) from exc
+
+        await self._guard(load())
 
     async def redis_version(self) -> str:
         info = await self._guard(self.redis.info("server"))
@@ -177,16 +196,20 @@ class Store:
         # A cluster: one script call per operation, routed by its keys.
         # (redis-py's cluster pipeline refuses its evalsha() wrapper but
         # routes the raw command.)
+        pipe = self.redis.pipeline(transaction=False)
+        for op in batch:
+            pipe.execute_command("EVALSHA", self._sha[op.sha], len(op.keys), *op.keys, *op.args)
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for op in batch:
-                pipe.execute_command("EVALSHA", self._sha[op.sha], len(op.keys), *op.keys, *op.args)
-            results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as exc:
-            self._fail(batch, StorageUnavailable(str(exc) or type(exc).__name__))
+            results = await self._guard(pipe.execute(raise_on_error=False))
+        except StorageUnavailable as exc:
+            self._fail(batch, exc)
             return
-        await self._settle([([op], r if isinstance(r, Exception) else [r]) for op, r in zip(batch, results)],
-                           reloaded)
+        if len(results) != len(batch):  # redis-py promises one per command; never pair by guesswork
+            log.warning("Redis answered %d of %d commands; failing the batch", len(results), len(batch))
+            self._fail(batch, StorageUnavailable("Redis sent a malformed reply"))
+            return
+        await self._settle([([op], r if isinstance(r, Exception) else [r])
+                            for op, r in zip(batch, results, strict=True)], reloaded)
 
     async def _run_batch_single(self, batch: list[_Op], reloaded: bool) -> None:
         """On a single Redis a batch is one SEND_MANY and one ACK_MANY call:
@@ -209,15 +232,25 @@ class Store:
                 args.extend(op.args)
             commands.append(("EVALSHA", self._sha["ACK_MANY"], len(chunk), *(op.keys[0] for op in chunk), *args))
             groups.append(chunk)
+        failure: RespError | None = None
         try:
             results = await self._resp.execute(commands)  # type: ignore[union-attr]
         except RespError as exc:
-            self._fail(batch, StorageUnavailable(str(exc)))
-            return
-        await self._settle([
+            # The commands whose replies arrived are settled; the others may or
+            # may not have been applied, and fail (a send retried with its cmid
+            # then gets the stored mid).
+            failure, results = exc, exc.replies
+        if len(results) > len(commands):
+            failure, results = RespError(f"Redis sent {len(results)} replies to {len(commands)} commands"), []
+        answered = [  # the groups whose replies arrived (all of them, unless it failed)
             (ops, result if isinstance(result, Exception) or ops[0].sha == "SEND" else [0] * len(ops))
-            for ops, result in zip(groups, results)
-        ], reloaded)
+            for ops, result in zip(groups[:len(results)], results, strict=True)
+        ]
+        if failure is not None or len(results) < len(commands):
+            error = StorageUnavailable(str(failure or "Redis sent too few replies"))
+            for ops in groups[len(answered):]:
+                self._fail(ops, error)
+        await self._settle(answered, reloaded)
 
     def _fail(self, ops: list[_Op], error: Exception) -> None:
         for op in ops:
@@ -236,15 +269,30 @@ class Store:
                 else:
                     self._fail(ops, StorageUnavailable(str(replies)))
                 continue
-            for op, reply in zip(ops, replies):
+            if not isinstance(replies, list) or len(replies) > len(ops):
+                log.warning("Redis sent a malformed reply for %d operations: %.200r", len(ops), replies)
+                self._fail(ops, StorageUnavailable("Redis sent a malformed reply"))  # none can be trusted
+                continue
+            if len(replies) < len(ops):
+                # The scripts answer one entry per operation, in order: a short
+                # list answers the operations it covers, and the rest fail.
+                log.warning("Redis answered %d of %d operations", len(replies), len(ops))
+                self._fail(ops[len(replies):], StorageUnavailable("Redis sent a malformed reply"))
+                ops = ops[:len(replies)]
+            for op, reply in zip(ops, replies, strict=True):
                 if op.future.done():
                     continue
                 if isinstance(reply, Exception):
                     op.future.set_exception(StorageUnavailable(str(reply)))
+                elif op.sha != "SEND":
+                    op.future.set_result(reply)
                 elif isinstance(reply, list) and len(reply) == 3 and reply[1] == -1:
                     op.future.set_exception(StorageUnavailable(str(reply[2])))  # SEND_MANY: this one failed
-                else:
+                elif _send_reply_fits(op, reply):
                     op.future.set_result(reply)
+                else:
+                    log.warning("malformed reply to a send: %r", reply)
+                    op.future.set_exception(StorageUnavailable("Redis sent a malformed reply"))
         if retry:
             try:
                 await self._load_scripts()
@@ -255,18 +303,24 @@ class Store:
 
     async def _call(self, script: str, keys_: list[str], args: Iterable[Any]) -> Any:
         """One script call outside the batch (rare operations)."""
+        args = list(args)
         try:
-            try:
-                return await self.redis.evalsha(self._sha[script], len(keys_), *keys_, *args)
-            except NoScriptError:
-                await self._load_scripts()
-                return await self.redis.evalsha(self._sha[script], len(keys_), *keys_, *args)
-        except (RedisError, OSError) as exc:
-            raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
+            return await self._guard(self.redis.evalsha(self._sha[script], len(keys_), *keys_, *args))
+        except StorageUnavailable as exc:
+            if not isinstance(exc.__cause__, NoScriptError):
+                raise
+        await self._load_scripts()
+        return await self._guard(self.redis.evalsha(self._sha[script], len(keys_), *keys_, *args))
 
     async def _guard(self, awaitable: Any) -> Any:
+        """Await a redis-py call within the store's bound: a stalled Redis
+        gives StorageUnavailable, not a hang (cancelling a redis-py command
+        drops its connection, so its late reply is never read)."""
         try:
-            return await awaitable
+            async with asyncio.timeout(self.timeout):
+                return await awaitable
+        except TimeoutError:  # (before OSError, of which it is a kind)
+            raise StorageUnavailable(f"Redis did not answer within {self.timeout:g} s") from None
         except (RedisError, OSError) as exc:
             raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
 

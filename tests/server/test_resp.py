@@ -1,0 +1,349 @@
+"""The lean RESP connection, and the batch engine on top of it, against a
+real Redis that is stopped (SIGSTOP) and against a misbehaving Redis played
+by a small asyncio server on loopback (late, short, unsolicited or garbage
+replies). The rule under test: a reply is only ever given to the request
+that asked for it; anything else fails, with a bound, and the next batch
+gets a fresh connection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import hiredis
+import pytest
+
+from chinwag.server.embedded_redis import EmbeddedRedis
+from chinwag.server.resp import RespConnection, RespError
+from chinwag.server.store import StorageUnavailable, Store
+
+BOUND = 5.0  # hang guard for one step of a test (the connections under test use 0.5 s)
+
+
+# --- a misbehaving Redis ---------------------------------------------------------------
+
+Behaviour = Callable[[int, list[str]], Awaitable[bytes | None]]
+
+
+def bulk(value: str) -> bytes:
+    data = value.encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def array(*items: bytes) -> bytes:
+    return b"*%d\r\n" % len(items) + b"".join(items)
+
+
+def integer(value: int) -> bytes:
+    return b":%d\r\n" % value
+
+
+class FakeRedis:
+    """A TCP server on 127.0.0.1 that reads RESP commands and answers each
+    with what `behaviour(connection number, command)` returns (None: no
+    answer). It records every command per connection."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.commands: list[list[list[str]]] = []
+        self.writers: list[asyncio.StreamWriter] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = len(self.commands)
+        self.commands.append([])
+        self.writers.append(writer)
+        self.tasks.append(asyncio.current_task())  # type: ignore[arg-type]
+        parser = hiredis.Reader()
+        try:
+            while data := await reader.read(65536):
+                parser.feed(data)
+                while (command := parser.gets()) is not False:
+                    words = [c.decode() for c in command]
+                    self.commands[index].append(words)
+                    answer = await self.behaviour(index, words)
+                    if answer is not None:
+                        writer.write(answer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client hung up, or the test is over
+        finally:
+            writer.transport.abort()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=BOUND)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[Callable[[Behaviour], Awaitable[tuple[FakeRedis, str]]]]:
+    started: list[FakeRedis] = []
+
+    async def factory(behaviour: Behaviour) -> tuple[FakeRedis, str]:
+        server = FakeRedis(behaviour)
+        started.append(server)
+        return server, await server.start()
+
+    yield factory
+    for server in started:
+        await server.stop()
+
+
+def polite(words: list[str]) -> bytes:
+    """What a healthy Redis says to the commands these tests use."""
+    if words[0] == "PING":
+        return b"+PONG\r\n"
+    if words[0] == "ECHO":
+        return bulk(words[1])
+    return b"+OK\r\n"
+
+
+async def echo(conn: RespConnection, *words: str) -> list[Any]:
+    return await asyncio.wait_for(conn.execute([("ECHO", w) for w in words]), BOUND)
+
+
+async def fails(awaitable: Awaitable[Any], error: type[Exception] = RespError) -> Exception:
+    try:
+        result = await asyncio.wait_for(awaitable, BOUND)
+    except error as exc:
+        return exc
+    raise AssertionError(f"expected {error.__name__}, got {result!r}")
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+# --- RespConnection against a fake Redis ---------------------------------------------------
+
+
+async def test_late_replies_go_to_nobody(fake, caplog) -> None:
+    """Connection 0 answers only after the client gave up on it; the client
+    must not hand those replies to the next batch (sent on connection 1)."""
+    release = asyncio.Event()
+
+    async def behaviour(index: int, words: list[str]) -> bytes | None:
+        if index == 0 and words[0] == "ECHO":
+            await release.wait()  # "stalled", then answers everything late
+        return polite(words)
+
+    server, url = await fake(behaviour)
+    conn = RespConnection(url, timeout=0.5)
+    late = asyncio.ensure_future(conn.execute([("ECHO", "old-1"), ("ECHO", "old-2")]))
+    error = await fails(late)
+    assert "did not answer" in str(error)
+    second = asyncio.ensure_future(echo(conn, "new"))
+    while len(server.commands) < 2 or ["ECHO", "new"] not in server.commands[1]:
+        await asyncio.sleep(0.01)  # the new batch is written on connection 1 ...
+    release.set()  # ... and connection 0 pours out its late replies
+    assert await second == ["new"]
+    assert await echo(conn, "again") == ["again"]
+    assert [c[0] for c in server.commands[1]][:1] == ["PING"]  # a new connection proves itself first
+    assert len(server.commands) == 2
+    conn.close()
+    assert not no_errors_logged(caplog)
+
+
+async def test_short_reply_fails_the_batch_with_what_did_arrive(fake) -> None:
+    async def behaviour(index: int, words: list[str]) -> bytes | None:
+        if index == 0 and words == ["ECHO", "b"]:
+            return None  # answers a, never b or c
+        if index == 0 and words == ["ECHO", "c"]:
+            return None
+        return polite(words)
+
+    server, url = await fake(behaviour)
+    conn = RespConnection(url, timeout=0.5)
+    error = await fails(conn.execute([("ECHO", "a"), ("ECHO", "b"), ("ECHO", "c")]))
+    assert isinstance(error, RespError) and error.replies == ["a"]
+    assert await echo(conn, "d") == ["d"]  # on a new connection
+    assert len(server.commands) == 2
+    conn.close()
+
+
+async def test_garbage_fails_at_once_without_a_traceback(fake, caplog) -> None:
+    async def behaviour(index: int, words: list[str]) -> bytes | None:
+        if index == 0 and words[0] == "ECHO":
+            return b"?this is not RESP\r\n"
+        return polite(words)
+
+    _, url = await fake(behaviour)
+    conn = RespConnection(url, timeout=30.0)  # the garbage, not the timeout, ends it
+    await fails(conn.execute([("ECHO", "x")]))
+    assert not no_errors_logged(caplog)
+    assert await echo(conn, "y") == ["y"]
+    conn.close()
+
+
+async def test_a_reply_nobody_asked_for_kills_only_that_connection(fake, caplog) -> None:
+    async def behaviour(index: int, words: list[str]) -> bytes | None:
+        if index == 0 and words == ["ECHO", "x"]:
+            return bulk("x") + bulk("unasked")  # one reply too many
+        return polite(words)
+
+    server, url = await fake(behaviour)
+    conn = RespConnection(url, timeout=0.5)
+    assert await echo(conn, "x") == ["x"]
+    await asyncio.sleep(0.05)
+    assert await echo(conn, "y") == ["y"]  # not "unasked": connection 0 was dropped
+    assert len(server.commands) == 2
+    conn.close()
+    assert not no_errors_logged(caplog)
+
+
+async def test_a_silent_new_connection_is_given_no_commands(fake) -> None:
+    """A Redis that accepts but does not answer PING gets nothing else; the
+    batch fails within the bound, so it certainly was not applied."""
+    async def behaviour(index: int, words: list[str]) -> bytes | None:
+        return None
+
+    server, url = await fake(behaviour)
+    conn = RespConnection(url, timeout=0.5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await fails(conn.execute([("SET", "k", "v")]))
+    assert loop.time() - started < BOUND
+    assert server.commands == [[["PING"]]]
+    conn.close()
+
+
+async def test_connection_closed_mid_batch(fake) -> None:
+    async def behaviour(index: int, words: list[str]) -> bytes | None:
+        if index == 0 and words == ["ECHO", "b"]:
+            server.writers[0].transport.abort()
+            return None
+        return polite(words)
+
+    server, url = await fake(behaviour)
+    conn = RespConnection(url, timeout=30.0)
+    error = await fails(conn.execute([("ECHO", "a"), ("ECHO", "b")]))
+    assert isinstance(error, RespError) and error.replies == ["a"]
+    assert await echo(conn, "c") == ["c"]
+    conn.close()
+
+
+# --- RespConnection against a real Redis that stops ------------------------------------------
+
+
+@pytest.fixture
+async def stoppable() -> AsyncIterator[EmbeddedRedis]:
+    data_dir = Path(tempfile.mkdtemp(prefix="cw-resp-", dir="/tmp"))
+    redis = EmbeddedRedis(data_dir)
+    await redis.start()
+    try:
+        yield redis
+    finally:
+        if redis.process is not None and redis.process.poll() is None:
+            os.kill(redis.process.pid, signal.SIGCONT)
+        await redis.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def test_stopped_redis_times_out_and_its_late_replies_are_never_read(stoppable, caplog) -> None:
+    assert stoppable.process is not None and stoppable.url
+    conn = RespConnection(stoppable.url, timeout=1.0)
+    assert await echo(conn, "warm") == ["warm"]
+    os.kill(stoppable.process.pid, signal.SIGSTOP)
+    try:
+        late = conn.execute([("INCR", "counter"), ("ECHO", "old")])
+        await fails(late)
+        waiting = asyncio.ensure_future(echo(conn, "new"))  # a new connection, Redis still stopped
+        await asyncio.sleep(0.3)
+    finally:
+        os.kill(stoppable.process.pid, signal.SIGCONT)
+    # Redis wakes with both sockets readable; the old one's replies must not
+    # reach the batch waiting on the new one.
+    assert await waiting == ["new"]
+    assert await echo(conn, "after") == ["after"]
+    # the timed-out INCR ran after all (its bytes were in Redis's socket
+    # buffer): a timeout means "unknown", which is why sends carry a cmid
+    assert (await conn.execute([("GET", "counter")])) == ["1"]
+    conn.close()
+    assert not no_errors_logged(caplog)
+
+
+# --- the batch engine (Store) --------------------------------------------------------------
+
+
+def fake_store_redis(send_many: Callable[[int], bytes]) -> Behaviour:
+    """Just enough Redis for Store: SCRIPT LOAD answers a sha, EVALSHA of
+    SEND_MANY answers `send_many(number of messages)`."""
+    async def behaviour(index: int, words: list[str]) -> bytes | None:
+        if words[0] == "SCRIPT":
+            return bulk("0" * 40)
+        if words[0] == "EVALSHA":
+            return send_many(int(words[2]) // 3)
+        return polite(words)
+
+    return behaviour
+
+
+async def _sends(store: Store, count: int) -> list[Any]:
+    futures = [store.send("@a:b" if i % 2 else "@a:c", "a", f"text {i}", None) for i in range(count)]
+    return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), BOUND)
+
+
+async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> None:
+    def send_many(n: int) -> bytes:  # one result fewer than messages
+        return array(*(array(bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b"))
+                       for i in range(n - 1)))
+
+    _, url = await fake(fake_store_redis(send_many))
+    store = Store(url)
+    await asyncio.wait_for(store.start(), BOUND)
+    results = await _sends(store, 3)
+    assert results[0] == ["1-0", 0, "@a:c"]
+    assert results[1] == ["2-0", 0, "@a:b"]
+    assert isinstance(results[2], StorageUnavailable)
+    await store.close()
+
+
+async def test_a_reply_for_another_conversation_is_not_accepted(fake) -> None:
+    def send_many(n: int) -> bytes:  # every message claims it went to @a:z
+        return array(*(array(bulk(f"{i + 1}-0"), integer(0), bulk("@a:z")) for i in range(n)))
+
+    _, url = await fake(fake_store_redis(send_many))
+    store = Store(url)
+    await asyncio.wait_for(store.start(), BOUND)
+    results = await _sends(store, 2)
+    assert all(isinstance(r, StorageUnavailable) for r in results), results
+    await store.close()
+
+
+async def test_stalled_redis_fails_store_calls_within_the_bound(stoppable) -> None:
+    """redis-py's paths (login, history, presence) and the batch path alike:
+    StorageUnavailable, not a hang; and all work again after SIGCONT."""
+    assert stoppable.process is not None and stoppable.url
+    store = Store(stoppable.url, timeout=0.5)
+    await asyncio.wait_for(store.start(), BOUND)
+    assert await asyncio.wait_for(store.send("@a:b", "a", "before", "c1"), BOUND)
+    os.kill(stoppable.process.pid, signal.SIGSTOP)
+    try:
+        await fails(store.get_user("a"), StorageUnavailable)
+        await fails(store.history("@a:b", None, 10), StorageUnavailable)
+        await fails(store.presence_change("node", "a", 1), StorageUnavailable)
+        await fails(store.send("@a:b", "a", "during", "c2"), StorageUnavailable)
+    finally:
+        os.kill(stoppable.process.pid, signal.SIGCONT)
+    # the timed-out send may have been applied; its cmid makes the retry safe
+    mid, _, _ = await asyncio.wait_for(store.send("@a:b", "a", "during", "c2"), BOUND)
+    messages, _ = await asyncio.wait_for(store.history("@a:b", None, 10), BOUND)
+    assert [(m.text, m.cmid) for m in messages] == [("before", "c1"), ("during", "c2")]
+    assert messages[1].mid == mid
+    await store.close()
