@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import msgpack
+
 from .. import __version__
 from ..protocol import PROTOCOL_VERSION, limits
 from ..protocol.errors import ErrorCode, RequestError
@@ -225,8 +227,8 @@ async def rooms(conn: Connection, req: Rooms) -> dict[str, Any]:
     # If they cannot all fit in one frame, the ones that matter come first:
     # the lobby, the caller's rooms, then the busiest; `more` says some are cut.
     out.sort(key=lambda r: (r["name"] != limits.LOBBY, not r["joined"], -r["members"], r["name"]))
-    fitted = _fit(out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True},
-                  conn.settings.max_frame, keep="start")
+    fitted = _fit_start(out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True},
+                        conn.settings.max_frame)
     return {"rooms": fitted, "more": len(fitted) < total}
 
 
@@ -313,6 +315,26 @@ async def history(conn: Connection, req: History) -> dict[str, Any]:
     fitted = _fit(wire, lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},
                   conn.settings.max_frame, keep="end")
     return {"messages": fitted, "more": more or len(fitted) < len(wire)}
+
+
+def _fit_start(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int) -> list[Any]:
+    """`_fit` from the start for many small items, in about two encodings
+    instead of a dozen: each item is measured once, the count that fits is
+    found from the running total, then checked."""
+    if not items:
+        return items
+    overhead = len(encode_frame(frame_of([])))
+    total, n = overhead + 4, 0  # 4: the largest growth of an array header
+    for item in items:
+        total += len(msgpack.packb(item, use_bin_type=True))
+        if total > max_frame:
+            break
+        n += 1
+    try:
+        encode_frame(frame_of(items[:n]), max_frame)
+    except FrameTooLarge:  # the estimate is an upper bound, so this does not happen; stay safe
+        return _fit(items[:n], frame_of, max_frame, keep="start")
+    return items[:n]
 
 
 def _fit(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int,

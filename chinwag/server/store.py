@@ -491,7 +491,8 @@ class Store:
         pipe.sadd(keys.members(cid), name)
         pipe.scard(keys.members(cid))
         *_, added, count = await self._guard(pipe.execute())
-        await self._set_room_size(room, int(count))
+        if added:
+            await self._room_size_changed(room, +1)
         return bool(added), int(count)
 
     async def leave(self, room: str, name: str) -> bool:
@@ -500,18 +501,17 @@ class Store:
         pipe.srem(keys.members(cid), name)
         pipe.srem(keys.user_convs(name), cid)
         pipe.hdel(keys.cursors(name), cid)
-        pipe.scard(keys.members(cid))
-        removed, _, _, count = await self._guard(pipe.execute())
+        removed, *_ = await self._guard(pipe.execute())
         if removed:
-            await self._set_room_size(room, int(count))
+            await self._room_size_changed(room, -1)
         return bool(removed)
 
-    async def _set_room_size(self, room: str, count: int) -> None:
-        """Keep the index's count; two joins at once may leave it one off for
-        a while, which only moves a room a place in the `rooms` order (the
-        counts shown are read afresh)."""
+    async def _room_size_changed(self, room: str, delta: int) -> None:
+        """Keep the index's member count: moved by what SADD/SREM reported,
+        so concurrent joins add up. (Only a crash between the two steps could
+        leave it one off.) The lobby is not indexed: it is always listed."""
         if room != limits.LOBBY:
-            await self._guard(self.redis.zadd(keys.ROOMS_BY_SIZE, {room: count}))
+            await self._guard(self.redis.zincrby(keys.ROOMS_BY_SIZE, delta, room))
 
     async def _index_rooms(self) -> None:
         """Build the room index once from the room set, for data written
@@ -534,21 +534,23 @@ class Store:
         self._rooms_indexed = True
 
     async def rooms(self, joined: Sequence[str], most: int) -> tuple[list[tuple[str, int]], int]:
-        """At most about `most` rooms with their member counts: the lobby, the
-        rooms in `joined`, then the busiest (from the index, without reading
-        every room); and how many rooms there are in all. The cost depends on
-        `most`, not on the number of rooms."""
+        """At most about 2 * `most` rooms with their member counts: the lobby
+        and the rooms in `joined` (counted afresh), then the busiest, with the
+        counts of the index (so without reading every room); and how many
+        rooms there are in all. The cost depends on `most`, not on the number
+        of rooms."""
         await self._index_rooms()
+        mine = [limits.LOBBY, *sorted(r for r in joined if r != limits.LOBBY)[:most]]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zrevrange(keys.ROOMS_BY_SIZE, 0, most - 1)
+        pipe.zrevrange(keys.ROOMS_BY_SIZE, 0, most - 1, withscores=True)
         pipe.scard(keys.ROOMS)
-        busiest, total = await self._guard(pipe.execute())
-        names = list(dict.fromkeys([limits.LOBBY, *sorted(joined)[:most], *busiest]))
-        pipe = self.redis.pipeline(transaction=False)
-        for room in names:
+        for room in mine:
             pipe.scard(keys.members(room_id(room)))
-        counts = await self._guard(pipe.execute())
-        return [(room, int(c)) for room, c in zip(names, counts)], max(int(total), len(names))
+        busiest, total, *counts = await self._guard(pipe.execute())
+        out = [(room, int(c)) for room, c in zip(mine, counts)]
+        seen = set(mine)
+        out += [(room, max(0, int(score))) for room, score in busiest if room not in seen]
+        return out, max(int(total), len(out))
 
     # --- presence ------------------------------------------------------------------
 
