@@ -17,7 +17,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 
 from ..conftest import PASSWORD
-from .conftest import TIMEOUT, RawConn, error_of, eventually
+from .conftest import TIMEOUT, RawConn, eventually
 
 
 async def open_from(server: ChatServer, local: str) -> RawConn:
