@@ -42,7 +42,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PASSWORD = "bench-password-1"
 
 # Limits raised so that the server's protections against abuse (per-connection
-# send rate, per-address connection cap, registrations per address) do not
+# send rate, per-address connection cap, registrations, logins and resumes per
+# address and user, the password-hashing queue) do not
 # stand between the load generator and the code paths under test. The send
 # path, storage and fan-out are exactly what a user gets.
 RAISED_LIMITS = {
@@ -52,6 +53,11 @@ RAISED_LIMITS = {
     "outgoing_limit": str(64 * 1024 * 1024),
     "registrations_per_address": "100000000",
     "login_failures_per_address": "100000000",
+    "logins_per_address": "100000000",
+    "logins_per_user": "100000000",
+    "resumes_per_address": "100000000",
+    "resumes_per_user": "100000000",
+    "verify_queue": "100000",
     "preauth_timeout": "300",
 }
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import msgpack
+
 from .. import __version__
 from ..protocol import PROTOCOL_VERSION, limits
 from ..protocol.errors import ErrorCode, RequestError
@@ -17,8 +19,8 @@ from ..protocol.messages import (
     Ack, Address, Hello, History, Join, Leave, Login, Logout, Ping, Register, Request, Resume,
     Rooms, Send, Typing, Users, Who,
 )
-from .auth import new_token
-from .conv import address_for, conv_id, mid_key, mid_ts, room_id
+from .auth import ServerBusy, new_token
+from .conv import address_for, conv_id, is_room, mid_key, mid_ts, room_id
 from .hub import message_frame, message_wire
 from .store import SEND_DUPLICATE, SEND_NOT_MEMBER, StoredMessage
 
@@ -28,6 +30,11 @@ if TYPE_CHECKING:
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
 
 BAD_CREDENTIALS = "unknown user or wrong password; register first if you are new"
+BUSY = "the server is busy checking passwords; try again in 1 s"
+# The smallest encoded `rooms` entry ({"name": "a", "members": 0, "joined":
+# false} in msgpack): no more than max_frame // this many can fit in a reply,
+# so no more are read.
+ROOM_ENTRY_MIN_BYTES = 25
 
 
 def _user(name: str, display: str, online: bool | None = None) -> dict[str, Any]:
@@ -56,11 +63,16 @@ async def hello(conn: Connection, req: Hello) -> dict[str, Any]:
 
 async def register(conn: Connection, req: Register) -> dict[str, Any]:
     srv = conn.server
+    # Counted before anything is answered, `user_exists` included, so the
+    # registration limit also bounds probing which names exist.
+    await srv.throttle.registration(conn.address)
     if await srv.store.user_exists(req.username):
         raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
-    await srv.throttle.registration(conn.address)
     display = req.display_name or req.username
-    password_hash = await srv.passwords.hash(req.password)
+    try:
+        password_hash = await srv.passwords.hash(req.password)
+    except ServerBusy:
+        raise RequestError(BUSY, ErrorCode.THROTTLED, retry_after=1.0) from None
     if not await srv.store.create_user(req.username, display, password_hash):
         raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
     return {"user": _user(req.username, display)}
@@ -70,15 +82,23 @@ async def login(conn: Connection, req: Login) -> dict[str, Any]:
     srv = conn.server
     name = limits.normalize_username(req.username) or ""
     throttle_name = name or req.username.lower()[:64]
-    await srv.throttle.check(throttle_name, conn.address)
+    # Reserved before the slow hash (a failure until proven otherwise).
+    attempt = await srv.throttle.begin_login(throttle_name, conn.address)
     user = await srv.store.get_user(name) if name else None
-    ok, rehash = await srv.passwords.verify(user.get("pw") if user else None, req.password)
+    try:
+        ok, rehash = await srv.passwords.verify(user.get("pw") if user else None, req.password,
+                                                priority=attempt.known)
+    except ServerBusy:
+        raise await srv.throttle.login_busy(attempt) from None
     if not ok or user is None:
-        await srv.throttle.failed(throttle_name, conn.address)
+        await srv.throttle.login_failed(attempt)
         raise RequestError(BAD_CREDENTIALS, ErrorCode.BAD_CREDENTIALS)
-    await srv.throttle.succeeded(name)
+    await srv.throttle.login_succeeded(attempt)
     if rehash:
-        await srv.store.set_password_hash(name, await srv.passwords.hash(req.password))
+        try:
+            await srv.store.set_password_hash(name, await srv.passwords.hash(req.password, priority=True))
+        except ServerBusy:
+            pass  # upgraded at a later login
     token = new_token()
     await srv.store.store_token(token, name, conn.settings.token_ttl)
     return await _start_session(conn, name, user.get("dn", name), token)
@@ -86,10 +106,12 @@ async def login(conn: Connection, req: Login) -> dict[str, Any]:
 
 async def resume(conn: Connection, req: Resume) -> dict[str, Any]:
     srv = conn.server
+    await srv.throttle.resume_address(conn.address)
     name = await srv.store.token_user(req.token, conn.settings.token_ttl)
     if name is None:
         raise RequestError("unknown, expired or revoked token; log in with your password",
                            ErrorCode.BAD_CREDENTIALS)
+    await srv.throttle.resume_user(name, conn.address)
     display = (await srv.store.display_names([name]))[name]
     return await _start_session(conn, name, display, req.token)
 
@@ -133,8 +155,11 @@ async def _start_session(conn: Connection, name: str, display: str, token: str) 
 
 
 async def logout(conn: Connection, req: Logout) -> None:
+    """Revoke the token, and end every other connection that authenticated
+    with it, on every node (this one gets `bye` after its `ok`)."""
     if conn.token is not None:
         await conn.server.store.revoke_token(conn.token)
+        conn.server.hub.logout(conn.token, conn)
     conn.on_replied = lambda: conn.bye("logout")
     return None
 
@@ -163,11 +188,25 @@ async def users(conn: Connection, req: Users) -> dict[str, Any]:
 
 async def join(conn: Connection, req: Join) -> dict[str, Any]:
     srv = conn.server
+    if room_id(req.room) not in conn.convs and not await srv.store.room_exists(req.room):
+        await _create_room(conn, req.room)
     joined, count = await srv.store.join(req.room, conn.username)
     if joined:
         conn.convs.add(room_id(req.room))
         srv.hub.member(req.room, _user(conn.username, conn.display_name), True)
     return {"room": {"name": req.room, "members": count}}
+
+
+async def _create_room(conn: Connection, room: str) -> None:
+    """A new room: within the creator's rate and the server's cap."""
+    srv, most = conn.server, conn.settings.max_rooms
+    await srv.throttle.room_creation(conn.username)
+    created = await srv.store.create_room(room, most)
+    if created != 1:  # someone else created it meanwhile, or the server is full
+        await srv.store.refund_room_creation(conn.username)
+    if created < 0:
+        raise RequestError(f"this server has reached its limit of {most:,} rooms; join an existing room",
+                           ErrorCode.FORBIDDEN)
 
 
 async def leave(conn: Connection, req: Leave) -> None:
@@ -182,14 +221,15 @@ async def leave(conn: Connection, req: Leave) -> None:
 
 
 async def rooms(conn: Connection, req: Rooms) -> dict[str, Any]:
-    listing = await conn.server.store.rooms()
+    joined = [cid[1:] for cid in conn.convs if is_room(cid)]
+    listing, total = await conn.server.store.rooms(joined, conn.settings.max_frame // ROOM_ENTRY_MIN_BYTES)
     out = [{"name": r, "members": n, "joined": room_id(r) in conn.convs} for r, n in listing]
     # If they cannot all fit in one frame, the ones that matter come first:
     # the lobby, the caller's rooms, then the busiest; `more` says some are cut.
     out.sort(key=lambda r: (r["name"] != limits.LOBBY, not r["joined"], -r["members"], r["name"]))
-    fitted = _fit(out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True},
-                  conn.settings.max_frame, keep="start")
-    return {"rooms": fitted, "more": len(fitted) < len(out)}
+    fitted = _fit_start(out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True},
+                        conn.settings.max_frame)
+    return {"rooms": fitted, "more": len(fitted) < total}
 
 
 async def conversations(conn: Connection, req: Request) -> dict[str, Any]:
@@ -275,6 +315,26 @@ async def history(conn: Connection, req: History) -> dict[str, Any]:
     fitted = _fit(wire, lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},
                   conn.settings.max_frame, keep="end")
     return {"messages": fitted, "more": more or len(fitted) < len(wire)}
+
+
+def _fit_start(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int) -> list[Any]:
+    """`_fit` from the start for many small items, in about two encodings
+    instead of a dozen: each item is measured once, the count that fits is
+    found from the running total, then checked."""
+    if not items:
+        return items
+    overhead = len(encode_frame(frame_of([])))
+    total, n = overhead + 4, 0  # 4: the largest growth of an array header
+    for item in items:
+        total += len(msgpack.packb(item, use_bin_type=True))
+        if total > max_frame:
+            break
+        n += 1
+    try:
+        encode_frame(frame_of(items[:n]), max_frame)
+    except FrameTooLarge:  # the estimate is an upper bound, so this does not happen; stay safe
+        return _fit(items[:n], frame_of, max_frame, keep="start")
+    return items[:n]
 
 
 def _fit(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int,

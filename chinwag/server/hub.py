@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from ..protocol.frames import encode_frame
 from .conv import address_for, dm_parties, is_room, mid_ts
-from .store import StorageUnavailable, Store, StoredMessage
+from .store import StorageUnavailable, Store, StoredMessage, hash_token
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,11 @@ class Peer(Protocol):
 
     username: str
     convs: set[str]
+    token: str | None
 
     def deliver(self, conv_id: str, mid: str, frame: bytes) -> None: ...
     def send_bytes(self, frame: bytes) -> None: ...
+    def bye(self, reason: str) -> None: ...
 
 
 def message_wire(msg: StoredMessage, viewer: str) -> dict[str, Any]:
@@ -54,6 +56,10 @@ class Hub:
         self._prefix = node_id.encode() + b"|"
         self.by_user: dict[str, set[Peer]] = defaultdict(set)
         self.room_local: dict[str, set[str]] = defaultdict(set)  # room conv id -> local usernames
+        # token hash -> the local connections that authenticated with it, so
+        # a logout can end them all
+        self.by_token: dict[str, set[Peer]] = defaultdict(set)
+        self._token_of: dict[Peer, str] = {}
         self._outbox: list[list[Any]] = []
         self._publish_scheduled = False
         self._publishing: set[asyncio.Task[None]] = set()
@@ -68,6 +74,10 @@ class Hub:
         conns = self.by_user[peer.username]
         first = not conns
         conns.add(peer)
+        if peer.token is not None:
+            digest = hash_token(peer.token)
+            self.by_token[digest].add(peer)
+            self._token_of[peer] = digest
         for cid in peer.convs:
             if is_room(cid):
                 self.room_local[cid].add(peer.username)
@@ -75,6 +85,13 @@ class Hub:
 
     def remove(self, peer: Peer) -> bool:
         """Unregister; True if it was the user's last connection here."""
+        digest = self._token_of.pop(peer, None)
+        if digest is not None:
+            peers = self.by_token.get(digest)
+            if peers is not None:
+                peers.discard(peer)
+                if not peers:
+                    del self.by_token[digest]
         conns = self.by_user.get(peer.username)
         if conns is None or peer not in conns:
             return False
@@ -129,6 +146,11 @@ class Hub:
                 for peer in tuple(peers):
                     peer.send_bytes(frame)
 
+    def _logout_local(self, digest: str, spare: Peer | None = None) -> None:
+        for peer in tuple(self.by_token.get(digest, ())):
+            if peer is not spare:
+                peer.bye("logout")
+
     def _presence_local(self, user: dict[str, Any], online: bool) -> None:
         frame = encode_frame({"type": "presence", "user": user, "online": online})
         for name, peers in list(self.by_user.items()):
@@ -171,6 +193,13 @@ class Hub:
         self._member_local(room, user, joined)
         self._publish(["j", room, user, joined])
 
+    def logout(self, token: str, spare: Peer | None = None) -> None:
+        """End every connection that authenticated with `token` (now revoked),
+        here and on the other nodes; `spare` is the one logging out."""
+        digest = hash_token(token)
+        self._logout_local(digest, spare)
+        self._publish(["x", digest])
+
     def _publish(self, event: list[Any]) -> None:
         self._outbox.append(event)
         if not self._publish_scheduled:
@@ -210,6 +239,8 @@ class Hub:
                 self._presence_local(event[1], event[2])
             elif kind == "j":
                 self._member_local(event[1], event[2], event[3])
+            elif kind == "x":
+                self._logout_local(event[1])
 
     # --- the pub/sub reader -----------------------------------------------------------
 

@@ -4,7 +4,8 @@ Every multi-key operation stays inside one hash slot (the `{...}` tag), so
 the same layout works on a single Redis and on a Redis Cluster:
 a conversation's stream and members share its tag; a user's profile,
 conversation set, cursors and cmid records share the user's tag; all presence keys
-share `{presence}`.
+share `{presence}`; the room index shares the slot of the room set; an
+address's or a user's throttle counters share its tag.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 BUS_CHANNEL = "chinwag:bus"
 USERS_INDEX = "users"  # zset of every username, score 0, for prefix search
 ROOMS = "rooms"  # set of every room name
+# zset room name -> member count, for the busiest rooms without reading every
+# room; its tag is the slot of ROOMS (the tag of "rooms" is the whole name).
+ROOMS_BY_SIZE = "{rooms}:size"
 PRESENCE_ONLINE = "{presence}:online"  # hash username -> live connection count
 PRESENCE_NODES = "{presence}:nodes"  # zset node id -> expiry (ms)
 
@@ -55,13 +59,48 @@ def presence_node(node_id: str) -> str:
     return f"{{presence}}:n:{node_id}"
 
 
-def login_failures_user(name: str) -> str:
-    return f"th:lu:{name}"
+# --- throttles (each subject's keys share its tag, so one script can take
+# from all of them: an address's counters, a user's counters) ---------------
+
+
+def login_attempts_address(address: str) -> str:
+    return f"th:li:{{{address}}}"
 
 
 def login_failures_address(address: str) -> str:
-    return f"th:la:{address}"
+    return f"th:la:{{{address}}}"
+
+
+def login_failures_user(name: str) -> str:
+    """Hash n (failures from addresses the user never logged in from), t (ms of the last)."""
+    return f"th:lu:{{{name}}}"
+
+
+def login_failures_pair(name: str, address: str) -> str:
+    """Hash n, t: failures for the user from one address."""
+    return f"th:lp:{{{name}}}:{address}"
+
+
+def logins_user(name: str) -> str:
+    return f"th:ls:{{{name}}}"
+
+
+def known_addresses(name: str) -> str:
+    """Zset: hashed address -> ms of the last login or resume from it."""
+    return f"kn:{{{name}}}"
+
+
+def resumes_address(address: str) -> str:
+    return f"th:rs:{{{address}}}"
+
+
+def resumes_user(name: str) -> str:
+    return f"th:ru:{{{name}}}"
 
 
 def registrations_address(address: str) -> str:
-    return f"th:ra:{address}"
+    return f"th:ra:{{{address}}}"
+
+
+def room_creations_user(name: str) -> str:
+    return f"th:rc:{{{name}}}"

@@ -156,10 +156,135 @@ redis.call('DEL', KEYS[3])
 return gone
 """
 
-# KEYS: counter; ARGV: window seconds.  Counts one event in a fixed window;
-# returns {count, ms left in the window}.
-COUNT_EVENT = """
-local c = redis.call('INCR', KEYS[1])
-if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {c, redis.call('PTTL', KEYS[1])}
+# KEYS: counters of one subject (one slot); ARGV: limit, window seconds, for
+# each key.  Takes one event from every counter only if each still has room,
+# so a refused attempt is not counted.  Returns {0, 0} when taken, else
+# {index of the full counter, ms until its window ends}.  Checking and
+# counting in one step is what keeps a burst of concurrent attempts within
+# the limit.
+TAKE = """
+for i = 1, #KEYS do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if c >= tonumber(ARGV[2 * i - 1]) then
+    local t = redis.call('PTTL', KEYS[i])
+    if t < 0 then
+      redis.call('EXPIRE', KEYS[i], ARGV[2 * i])
+      t = tonumber(ARGV[2 * i]) * 1000
+    end
+    return {i, math.max(t, 1)}
+  end
+end
+for i = 1, #KEYS do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
+end
+return {0, 0}
+"""
+
+# KEYS: counters taken with TAKE; gives one back to each (never below zero,
+# never to a window that already ended).
+REFUND = """
+for i = 1, #KEYS do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if c > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0
+"""
+
+_DELAY = """
+local function delay_left(key, free, base, maxd, now)
+  local n = tonumber(redis.call('HGET', key, 'n') or '0')
+  if n < free then return 0 end
+  local t = tonumber(redis.call('HGET', key, 't') or '0')
+  return t + math.min(maxd, base * 2 ^ (n - free)) - now
+end
+local function count_failure(key, now, forget)
+  redis.call('HINCRBY', key, 'n', 1)
+  redis.call('HSET', key, 't', now)
+  redis.call('EXPIRE', key, forget)
+end
+local function give_back(key)
+  if redis.call('EXISTS', key) == 1 and tonumber(redis.call('HGET', key, 'n') or '0') > 0 then
+    redis.call('HINCRBY', key, 'n', -1)
+  end
+end
+"""
+
+# Before a password is verified, in the user's slot.  KEYS: user failures
+# (from unknown addresses), pair failures (this address), known addresses,
+# successful logins.  ARGV: address tag, now ms, free user failures, free
+# pair failures, base delay ms, max delay ms, forget after s, known ttl ms,
+# logins per window, window s.  The address is "known" if the user logged in
+# or resumed from it within the ttl; then the user's failures from other
+# addresses do not apply.  After the free failures, each further one doubles
+# the wait (up to the max) from the last.  When allowed, the attempt is
+# counted as a failure up front (a success gives it back), so concurrent
+# attempts cannot all pass the check.  Returns {status, ms to wait, known}:
+# status 0 go ahead, 1 failures (growing delay), 2 too many logins.
+LOGIN_USER = _DELAY + """
+local tag, now = ARGV[1], tonumber(ARGV[2])
+local base, maxd, forget = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[8]))
+local known = redis.call('ZSCORE', KEYS[3], tag) and 1 or 0
+local wait = delay_left(KEYS[2], tonumber(ARGV[4]), base, maxd, now)
+if known == 0 then
+  wait = math.max(wait, delay_left(KEYS[1], tonumber(ARGV[3]), base, maxd, now))
+end
+if wait > 0 then return {1, math.ceil(wait), known} end
+local s = tonumber(redis.call('GET', KEYS[4]) or '0')
+if s >= tonumber(ARGV[9]) then return {2, math.max(redis.call('PTTL', KEYS[4]), 1), known} end
+if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], ARGV[10]) end
+count_failure(KEYS[2], now, forget)
+if known == 0 then count_failure(KEYS[1], now, forget) end
+return {0, 0, known}
+"""
+
+# After the verification (or instead of it), in the user's slot.  KEYS as
+# LOGIN_USER.  ARGV: address tag, outcome ('ok', 'fail' or 'cancel'), known
+# (1/0), now ms, known ttl s, most known addresses.  'ok' clears this
+# address's failures, gives back the user failure the attempt took and
+# records the address as known; 'fail' keeps the failure and gives back the
+# login; 'cancel' (never verified) gives back both.
+LOGIN_SETTLE = _DELAY + """
+local tag, outcome, known = ARGV[1], ARGV[2], ARGV[3] == '1'
+if outcome == 'ok' then
+  redis.call('DEL', KEYS[2])
+  if not known then give_back(KEYS[1]) end
+  redis.call('ZADD', KEYS[3], ARGV[4], tag)
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+  return 0
+end
+local s = tonumber(redis.call('GET', KEYS[4]) or '0')
+if s > 0 then redis.call('DECR', KEYS[4]) end
+if outcome == 'cancel' then
+  give_back(KEYS[2])
+  if not known then give_back(KEYS[1]) end
+end
+return 0
+"""
+
+# KEYS: resumes counter, known addresses (the user's slot); ARGV: limit,
+# window s, address tag, now ms, known ttl s, most known addresses.  A
+# resume with a valid token is counted against the user's resume rate and,
+# when allowed, marks the address as known (a device there holds a token).
+# Returns ms to wait, 0 when allowed.
+RESUME_USER = """
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c >= tonumber(ARGV[1]) then return math.max(redis.call('PTTL', KEYS[1]), 1) end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 0
+"""
+
+# KEYS: room set, room index (one slot); ARGV: room, most rooms.  Returns 0
+# if the room exists, 1 if it was created, -1 if the server holds the most
+# rooms it may.
+CREATE_ROOM = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], 'NX', 0, ARGV[1])
+return 1
 """

@@ -46,12 +46,30 @@ class Settings:
     typing_rate: float = 2.0
     typing_burst: int = 10
 
-    # login and registration throttling (Redis-backed, shared by all nodes)
-    login_failures_per_user: int = 10
-    login_failures_per_address: int = 50
-    login_window: int = 300  # seconds
+    # login, resume, registration and room-creation limits (Redis-backed,
+    # shared by all nodes; see docs/reliability.md "Nobody can lock out or
+    # starve another"). Failures for a user from an address it never logged
+    # in from only slow down other such addresses, never the user's own.
+    login_failures_per_user: int = 10  # from addresses the user is not known at, before a growing delay there
+    login_failures_per_user_address: int = 5  # for a user from one address, before a growing delay for that pair
+    login_failures_per_address: int = 50  # from one address, any user, per login_window: then refused
+    login_window: int = 300  # seconds; failure counts are also forgotten this long after the last failure
+    login_delay_base: float = 1.0  # seconds: the first delay past the free failures, doubled per further one
+    login_delay_max: float = 60.0
+    known_address_ttl: int = 30 * 24 * 3600  # a login or resume from an address makes it known this long
+    known_addresses_per_user: int = 20
+    attempt_window: int = 60  # seconds, for the attempt rates below
+    logins_per_address: int = 120  # login attempts per attempt_window, any outcome
+    logins_per_user: int = 30  # successful logins per attempt_window
+    resumes_per_address: int = 600
+    resumes_per_user: int = 60
+    verify_queue: int = 16  # password hashings running or waiting; past it login is `throttled` (server busy)
+    verify_queue_reserved: int = 8  # more room for logins from an address known for the user
     registrations_per_address: int = 20
     registration_window: int = 3600
+    rooms_per_user: int = 10  # new rooms a user may create per rooms_window
+    rooms_window: int = 3600
+    max_rooms: int = 10_000  # rooms on the server (the lobby included); rooms are never deleted
 
     # accounts
     token_ttl: int = 30 * 24 * 3600

@@ -133,13 +133,15 @@ class Store:
         self._sources = {
             name: getattr(scripts, name)
             for name in ("SEND", "SEND_MANY", "ACK", "ACK_MANY", "REPLAY", "REGISTER", "PRESENCE",
-                         "REAP", "COUNT_EVENT")
+                         "REAP", "TAKE", "REFUND", "LOGIN_USER", "LOGIN_SETTLE",
+                         "RESUME_USER", "CREATE_ROOM")
         }
         self._queue: list[_Op] = []
         self._flushing = False
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by start()
         self._display: dict[str, str] = {}
         self._known_users: set[str] = set()
+        self._rooms_indexed = False  # the room index is known to exist (see _index_rooms)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -524,9 +526,15 @@ class Store:
     async def is_member(self, conv_id: str, name: str) -> bool:
         return bool(await self._guard(self.redis.sismember(keys.members(conv_id), name)))
 
+    async def create_room(self, room: str, most: int) -> int:
+        """1 created, 0 it already existed, -1 the server has `most` rooms."""
+        await self._index_rooms()
+        return int(await self._call("CREATE_ROOM", [keys.ROOMS, keys.ROOMS_BY_SIZE], [room, most]))
+
     async def join(self, room: str, name: str) -> tuple[bool, int]:
         """Returns (newly joined, member count). The cursor starts at the room's
-        newest message, so joining does not flood the user with old history."""
+        newest message, so joining does not flood the user with old history.
+        The room must exist (`create_room`)."""
         cid = room_id(room)
         if await self.is_member(cid, name):
             return False, int(await self._guard(self.redis.scard(keys.members(cid))))
@@ -534,10 +542,11 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(keys.cursors(name), cid, last)
         pipe.sadd(keys.user_convs(name), cid)
-        pipe.sadd(keys.ROOMS, room)
         pipe.sadd(keys.members(cid), name)
         pipe.scard(keys.members(cid))
         *_, added, count = await self._guard(pipe.execute())
+        if added:
+            await self._room_size_changed(room, +1)
         return bool(added), int(count)
 
     async def leave(self, room: str, name: str) -> bool:
@@ -547,15 +556,55 @@ class Store:
         pipe.srem(keys.user_convs(name), cid)
         pipe.hdel(keys.cursors(name), cid)
         removed, *_ = await self._guard(pipe.execute())
+        if removed:
+            await self._room_size_changed(room, -1)
         return bool(removed)
 
-    async def rooms(self) -> list[tuple[str, int]]:
-        names = sorted(await self._guard(self.redis.smembers(keys.ROOMS)))
+    async def _room_size_changed(self, room: str, delta: int) -> None:
+        """Keep the index's member count: moved by what SADD/SREM reported,
+        so concurrent joins add up. (Only a crash between the two steps could
+        leave it one off.) The lobby is not indexed: it is always listed."""
+        if room != limits.LOBBY:
+            await self._guard(self.redis.zincrby(keys.ROOMS_BY_SIZE, delta, room))
+
+    async def _index_rooms(self) -> None:
+        """Build the room index once from the room set, for data written
+        before the index existed."""
+        if self._rooms_indexed:
+            return
         pipe = self.redis.pipeline(transaction=False)
-        for room in names:
+        pipe.exists(keys.ROOMS_BY_SIZE)
+        pipe.scard(keys.ROOMS)
+        has_index, count = await self._guard(pipe.execute())
+        if not has_index and count > 1:
+            names = [r for r in await self._guard(self.redis.smembers(keys.ROOMS)) if r != limits.LOBBY]
+            for start in range(0, len(names), 1000):
+                part = names[start:start + 1000]
+                pipe = self.redis.pipeline(transaction=False)
+                for room in part:
+                    pipe.scard(keys.members(room_id(room)))
+                sizes = await self._guard(pipe.execute())
+                await self._guard(self.redis.zadd(keys.ROOMS_BY_SIZE, dict(zip(part, map(int, sizes)))))
+        self._rooms_indexed = True
+
+    async def rooms(self, joined: Sequence[str], most: int) -> tuple[list[tuple[str, int]], int]:
+        """At most about 2 * `most` rooms with their member counts: the lobby
+        and the rooms in `joined` (counted afresh), then the busiest, with the
+        counts of the index (so without reading every room); and how many
+        rooms there are in all. The cost depends on `most`, not on the number
+        of rooms."""
+        await self._index_rooms()
+        mine = [limits.LOBBY, *sorted(r for r in joined if r != limits.LOBBY)[:most]]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrevrange(keys.ROOMS_BY_SIZE, 0, most - 1, withscores=True)
+        pipe.scard(keys.ROOMS)
+        for room in mine:
             pipe.scard(keys.members(room_id(room)))
-        counts = await self._guard(pipe.execute())
-        return [(room, int(c)) for room, c in zip(names, counts)]
+        busiest, total, *counts = await self._guard(pipe.execute())
+        out = [(room, int(c)) for room, c in zip(mine, counts)]
+        seen = set(mine)
+        out += [(room, max(0, int(score))) for room, score in busiest if room not in seen]
+        return out, max(int(total), len(out))
 
     # --- presence ------------------------------------------------------------------
 
@@ -588,29 +637,75 @@ class Store:
         ))
 
     # --- throttles -------------------------------------------------------------------
+    # Every check-and-count is one script, run before the work it guards.
 
-    async def login_failures(self, name: str, address: str) -> list[tuple[int, float]]:
-        """(count, seconds left in the window) for the user and for the address."""
-        pipe = self.redis.pipeline(transaction=False)
-        for key in (keys.login_failures_user(name), keys.login_failures_address(address)):
-            pipe.get(key)
-            pipe.pttl(key)
-        raw = await self._guard(pipe.execute())
-        return [(int(raw[i] or 0), max(0, int(raw[i + 1])) / 1000) for i in range(0, len(raw), 2)]
+    async def _take(self, counters: Sequence[tuple[str, int, int]]) -> tuple[int, float]:
+        """Take one event from each (key, limit, window s) counter, all of one
+        slot, if each has room. (0, 0) when taken, else (1-based index of the
+        full counter, seconds until its window ends)."""
+        args: list[int] = []
+        for _, limit, window in counters:
+            args += (limit, window)
+        which, pttl = await self._call("TAKE", [k for k, _, _ in counters], args)
+        return int(which), int(pttl) / 1000
 
-    async def _count_event(self, key: str, window: int) -> tuple[int, float]:
-        count, pttl = await self._call("COUNT_EVENT", [key], [window])
-        return int(count), max(0, int(pttl)) / 1000
+    async def _refund(self, counters: Sequence[str]) -> None:
+        await self._call("REFUND", list(counters), [])
 
-    async def count_login_failure(self, name: str, address: str, window: int) -> None:
-        await self._count_event(keys.login_failures_user(name), window)
-        await self._count_event(keys.login_failures_address(address), window)
+    async def login_take_address(self, address: str, attempts: int, attempts_window: int,
+                                 failures: int, failures_window: int) -> tuple[int, float]:
+        """Reserve a login attempt and a failure for the address: (0, 0), or
+        (1 too many attempts | 2 too many failures, seconds to wait)."""
+        return await self._take([(keys.login_attempts_address(address), attempts, attempts_window),
+                                 (keys.login_failures_address(address), failures, failures_window)])
 
-    async def clear_login_failures(self, name: str) -> None:
-        await self._guard(self.redis.delete(keys.login_failures_user(name)))
+    async def login_refund_address(self, address: str, *, attempt: bool) -> None:
+        """Give back the failure (and, if `attempt`, the attempt) reserved above."""
+        counters = [keys.login_failures_address(address)]
+        if attempt:
+            counters.append(keys.login_attempts_address(address))
+        await self._refund(counters)
 
-    async def count_registration(self, address: str, window: int) -> tuple[int, float]:
-        return await self._count_event(keys.registrations_address(address), window)
+    @staticmethod
+    def _login_user_keys(name: str, address: str) -> list[str]:
+        return [keys.login_failures_user(name), keys.login_failures_pair(name, address),
+                keys.known_addresses(name), keys.logins_user(name)]
+
+    async def login_take_user(self, name: str, address: str, address_tag: str, args: Sequence[Any]
+                              ) -> tuple[int, float, bool]:
+        """LOGIN_USER (see scripts.py): (status, seconds to wait, address known)."""
+        status, wait_ms, known = await self._call(
+            "LOGIN_USER", self._login_user_keys(name, address),
+            [address_tag, int(time.time() * 1000), *args])
+        return int(status), int(wait_ms) / 1000, bool(known)
+
+    async def login_settle_user(self, name: str, address: str, address_tag: str, outcome: str,
+                                known: bool, known_ttl: int, known_max: int) -> None:
+        await self._call("LOGIN_SETTLE", self._login_user_keys(name, address),
+                         [address_tag, outcome, 1 if known else 0, int(time.time() * 1000),
+                          known_ttl, known_max])
+
+    async def resume_take_address(self, address: str, limit: int, window: int) -> float:
+        """Seconds to wait, 0 when the resume is counted."""
+        which, wait = await self._take([(keys.resumes_address(address), limit, window)])
+        return wait if which else 0.0
+
+    async def resume_take_user(self, name: str, address_tag: str, limit: int, window: int,
+                               known_ttl: int, known_max: int) -> float:
+        wait_ms = await self._call("RESUME_USER", [keys.resumes_user(name), keys.known_addresses(name)],
+                                   [limit, window, address_tag, int(time.time() * 1000), known_ttl, known_max])
+        return int(wait_ms) / 1000
+
+    async def take_registration(self, address: str, limit: int, window: int) -> float:
+        which, wait = await self._take([(keys.registrations_address(address), limit, window)])
+        return wait if which else 0.0
+
+    async def take_room_creation(self, name: str, limit: int, window: int) -> float:
+        which, wait = await self._take([(keys.room_creations_user(name), limit, window)])
+        return wait if which else 0.0
+
+    async def refund_room_creation(self, name: str) -> None:
+        await self._refund([keys.room_creations_user(name)])
 
     # --- pub/sub -------------------------------------------------------------------------
 

@@ -136,8 +136,6 @@ async def test_logout_revokes_only_its_own_token(make_server, connect) -> None:
     a = await connect(to=server)
     await a.register("alice", PASSWORD)
     token = (await a.login("alice", PASSWORD)).token
-    b = await connect(to=server)
-    assert (await b.resume(token)).token == token  # a second device on the same token
     other = await connect(to=server)
     other_token = (await other.login("alice", PASSWORD)).token
 
@@ -146,8 +144,7 @@ async def test_logout_revokes_only_its_own_token(make_server, connect) -> None:
     assert events[-1] == ByeEvent("logout"), events
     assert not a.connected
 
-    # the user's other connections stay open
-    await asyncio.wait_for(b.ping(), 2)
+    # the user's connections with another token stay open
     await asyncio.wait_for(other.ping(), 2)
 
     again = await connect(to=server)
@@ -156,6 +153,34 @@ async def test_logout_revokes_only_its_own_token(make_server, connect) -> None:
     assert again.connected  # a refused resume is an answer, not a disconnect
     fresh = await connect(to=server)
     assert (await fresh.resume(other_token)).user.username == "alice"
+
+
+async def test_logout_ends_every_connection_of_its_token_on_every_node(make_server, connect) -> None:
+    """A connection that resumed with a token does not outlive its logout,
+    on this node or another; other tokens' connections are untouched."""
+    first = await make_server()
+    second = await make_server()
+    a = await connect(to=first)
+    await a.register("alice", PASSWORD)
+    token = (await a.login("alice", PASSWORD)).token
+    same_node = await connect(to=first)
+    await same_node.resume(token)
+    other_node = await connect(to=second)
+    await other_node.resume(token)
+    other_token = await connect(to=second)
+    await other_token.login("alice", PASSWORD)
+    bystander = await connect(to=second)
+    await bystander.register("bob", PASSWORD)
+    await bystander.login("bob", PASSWORD)
+
+    await a.logout()
+    for client in (a, same_node, other_node):
+        events = await events_until_closed(client)
+        assert events and events[-1] == ByeEvent("logout"), events
+        assert not client.connected
+    await asyncio.wait_for(other_token.ping(), 2)
+    await asyncio.wait_for(bystander.ping(), 2)
+    assert not first.hub.by_token and len(second.hub.by_token) == 2
 
 
 async def events_until_closed(client: ChatClient, timeout: float = 3.0) -> list[Any]:
@@ -417,7 +442,7 @@ async def test_passwords_and_tokens_never_reach_the_logs(make_server, connect, r
     password = "s3cret-Pa55word-" + secrets.token_hex(4)
     wrong = "wr0ng-Pa55word-" + secrets.token_hex(4)
     bogus_token = secrets.token_urlsafe(32)
-    server = await make_server(login_failures_per_user=2)
+    server = await make_server(login_failures_per_user_address=2)
     a = await connect(to=server)
     await a.register("alice", password, display_name="Alice")
     token = (await a.login("alice", password)).token
@@ -442,7 +467,7 @@ async def test_passwords_and_tokens_never_reach_the_logs(make_server, connect, r
     await conn.send({"type": password, "id": 8, "token": token})
     await conn.send_bytes(b"\x00\x00\x00\x20" + password.encode()[:16] + token.encode()[:16])
     await conn.until_closed(timeout=3)
-    await b.logout()
+    assert not b.connected  # a's logout ended b too: it resumed a's token
     await asyncio.sleep(0.2)
 
     assert caplog.records, "no log records captured at all"

@@ -233,7 +233,8 @@ async def test_reconnect_after_restart_loses_and_doubles_nothing(make_server, ma
 
 
 async def test_throttled_login_shows_the_wait(make_server, user, make_app) -> None:
-    server = await make_server(login_failures_per_user=1)
+    # fay logged in from here before: her failures from here are what count
+    server = await make_server(login_failures_per_user_address=1)
     await (await user("fay", to=server)).close()
     app = make_app(server, username="fay")
     async with app.run_test(size=(100, 32)) as pilot:
