@@ -368,7 +368,10 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return 0
-        size = transport.get_write_buffer_size()
+        try:
+            size = transport.get_write_buffer_size()
+        except (AttributeError, RuntimeError):  # a TLS transport that is already closed
+            return 0
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
