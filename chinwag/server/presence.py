@@ -156,7 +156,7 @@ class NodePresence:
         loop = asyncio.get_running_loop()
         try:
             absent, expired = await asyncio.wait_for(self.store.heartbeat(self.node_id, s.node_ttl), s.node_ttl)
-        except (StorageUnavailable, asyncio.TimeoutError, TimeoutError) as exc:
+        except (StorageUnavailable, TimeoutError) as exc:
             if self.healthy_since is not None:
                 log.warning("heartbeat failed (%s); not judging other nodes until Redis is back", exc)
             self.healthy_since = None

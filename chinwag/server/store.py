@@ -364,19 +364,20 @@ class Store:
         starts = {cid: mid_after(cursors.get(cid, "0-0")) for cid in conv_ids}
         out: dict[str, tuple[int, list[StoredMessage]]] = {
             cid: (0, []) for cid, start in starts.items() if start is None}
-        todo = [cid for cid, start in starts.items() if start is not None]
+        todo = {cid: start for cid, start in starts.items() if start is not None}
         per_round = max(1, REPLAY_ROUND_ENTRIES // max(1, max_per_conv))
         older: list[tuple[str, str, str]] = []  # (conv, range start, range end) still to count
-        for i in range(0, len(todo), per_round):
-            group = todo[i:i + per_round]
+        pending = list(todo)
+        for i in range(0, len(pending), per_round):
+            group = pending[i:i + per_round]
             pipe = self.redis.pipeline(transaction=False)
             for cid in group:
-                pipe.xrevrange(keys.stream(cid), max="+", min=starts[cid], count=max_per_conv)
+                pipe.xrevrange(keys.stream(cid), max="+", min=todo[cid], count=max_per_conv)
             for cid, newest in zip(group, await self._guard(pipe.execute())):
                 entries = [_entry_message(cid, e) for e in reversed(newest)]
                 out[cid] = (sum(1 for m in entries if m.sender != user), entries)
                 if len(entries) == max_per_conv:
-                    older.append((cid, starts[cid], "(" + entries[0].mid))  # type: ignore[arg-type]
+                    older.append((cid, todo[cid], "(" + entries[0].mid))
         for cid, start, end in older:
             unread, entries = out[cid]
             while True:

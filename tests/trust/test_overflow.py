@@ -330,7 +330,7 @@ async def slow_read_to_the_end(sock: Any, keep_writing: bool) -> tuple[list[dict
         if keep_writing and reads % 8 == 0:
             try:
                 await asyncio.wait_for(loop.sock_sendall(sock, encode_frame({"type": "pong"})), 1)
-            except (OSError, asyncio.TimeoutError, TimeoutError):
+            except (OSError, TimeoutError):
                 pass
         try:
             data = await asyncio.wait_for(loop.sock_recv(sock, 32768), 5)

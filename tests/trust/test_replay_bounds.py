@@ -18,7 +18,6 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server import keys
 from chinwag.server.store import REPLAY_PAGE
 
-from ..conftest import PASSWORD
 from .conftest import collect
 
 OTHERS, OWN = 3_200, 100
