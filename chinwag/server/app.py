@@ -19,8 +19,9 @@ from ..protocol import limits
 from .auth import LoginThrottle, PasswordService
 from .connection import Connection, State
 from .hub import Hub
+from .presence import NodePresence
 from .settings import Settings
-from .store import StorageUnavailable, Store
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class ChatServer:
         self.store = Store(redis_url, history_maxlen=settings.history_maxlen,
                            timeout=settings.redis_timeout)
         self.hub = Hub(self.store, self.node_id)
+        self.presence = NodePresence(self)
         self.passwords = PasswordService(settings)
         self.throttle = LoginThrottle(self.store, settings)
         self.known_dms: set[str] = set()
@@ -50,7 +52,6 @@ class ChatServer:
         self._tasks: set[asyncio.Task[object]] = set()
         self._housekeeper: asyncio.Task[None] | None = None
         self._stopping = False
-        self._departures: list[tuple[str, str]] = []
         self._typing_last: dict[tuple[str, str], float] = {}
         self.loop = asyncio.get_event_loop()
 
@@ -62,7 +63,7 @@ class ChatServer:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         await self.store.start()
-        await self.store.heartbeat(self.node_id, self.settings.node_ttl)
+        await self.presence.start()
         await self.hub.start()
         self._server = await self.loop.create_server(
             lambda: Connection(self), self.settings.host, self.settings.port,
@@ -99,31 +100,11 @@ class ChatServer:
         if conn.username:
             self.hub.remove(conn)
         if conn.counted_online and not self._stopping:
-            conn.counted_online = False
-            self.spawn(self._went_away(conn.username, conn.display_name))
+            self.presence.went_away(conn)
 
     async def count_online(self, conn: Connection) -> None:
-        """Count a newly authenticated connection in presence; the user's
-        first connection anywhere makes them online for everyone."""
-        name = conn.username
-        if await self.store.presence_change(self.node_id, name, +1) == 1:
-            self.hub.presence({"username": name, "display_name": conn.display_name}, True)
-        conn.counted_online = True
-
-    async def _went_away(self, name: str, display: str) -> None:
-        try:
-            if await self.store.presence_change(self.node_id, name, -1) == 0:
-                self.hub.presence({"username": name, "display_name": display}, False)
-        except StorageUnavailable as exc:
-            # Redis is away: remember the departure and record it when it is back,
-            # or the user would look online forever.
-            log.warning("could not record that %s went offline (%s); will retry", name, exc)
-            self._departures.append((name, display))
-
-    async def _retry_departures(self) -> None:
-        pending, self._departures = self._departures, []
-        for name, display in pending:
-            await self._went_away(name, display)
+        """Count a newly authenticated connection in presence (see presence.py)."""
+        await self.presence.count_in(conn)
 
     def typing_allowed(self, name: str, cid: str) -> bool:
         """At most one typing relay every 3 s per sender and conversation,
@@ -146,42 +127,23 @@ class ChatServer:
     # --- housekeeping -------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
+        """Timeouts and stats, once a second. (The heartbeat, reaping and
+        presence repair run on their own clock, in presence.py.)"""
         s = self.settings
-        next_heartbeat = 0.0
         next_stats = self.loop.time() + s.stats_interval
         while True:
             await asyncio.sleep(1.0)
             now = self.loop.time()
             self._sweep(now)
-            if self._departures:
-                await self._retry_departures()
             if s.stats_interval > 0 and now >= next_stats:
                 next_stats = now + s.stats_interval
                 self._log_stats()
-            if now >= next_heartbeat:
-                next_heartbeat = now + s.heartbeat_interval
-                try:
-                    await self.store.heartbeat(self.node_id, s.node_ttl)
-                    for node in await self.store.dead_nodes():
-                        if node != self.node_id:
-                            await self._reap(node)
-                except StorageUnavailable as exc:
-                    log.warning("heartbeat failed: %s", exc)
 
     def _log_stats(self) -> None:
         """One line an operator can graph: totals since start; rates are deltas."""
         log.info("stats: node=%s connections=%d users=%d accepted=%d delivered=%d",
                  self.node_id, len(self.connections), len(self.hub.by_user),
                  self.accepted, self.hub.delivered)
-
-    async def _reap(self, node: str) -> None:
-        gone = await self.store.reap_node(node)
-        if gone:
-            log.info("node %s is gone; %d users went offline", node, len(gone))
-            displays = await self.store.display_names(gone)
-            for name in gone:
-                if name not in self.hub.by_user:
-                    self.hub.presence({"username": name, "display_name": displays[name]}, False)
 
     def _sweep(self, now: float) -> None:
         s = self.settings
@@ -211,10 +173,7 @@ class ChatServer:
         for conn in list(self.connections):
             conn.bye("shutdown")
         with contextlib.suppress(Exception):
-            gone = await self.store.reap_node(self.node_id)
-            displays = await self.store.display_names(gone)
-            for name in gone:
-                self.hub.presence({"username": name, "display_name": displays[name]}, False)
+            await self.presence.leave()
             await self.hub.flush()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2)

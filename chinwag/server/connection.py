@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import fcntl
 import logging
+import termios
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -32,10 +34,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# After `bye`, the server half-closes and keeps reading (and discarding) for
-# this long, so a client still writing does not get a reset that would throw
-# away the frames it has not read yet, `bye` included.
+# After `bye`, the server half-closes once its backlog has drained and keeps
+# reading (and discarding), so a client still writing does not get a reset
+# that would throw away the frames it has not read yet, `bye` included. It
+# aborts the socket only once the client has taken no bytes for LINGER_S (a
+# slow reader that is still reading gets all of it), or LINGER_S after the
+# client has everything and has not closed.
 LINGER_S = 10.0
+LINGER_TICK_S = 0.1
 
 
 class State(enum.Enum):
@@ -70,6 +76,8 @@ class Connection(asyncio.Protocol):
         self._inbox: deque[Request] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._replay_buffer: list[tuple[str, str, bytes]] | None = None
+        self._replay_bytes = 0  # bytes in _replay_buffer
+        self._lost = False  # the transport reported connection_lost
         self._writable = asyncio.Event()
         self._writable.set()
         self.delivered_upto: dict[str, str] = {}  # conv id -> newest mid sent to this connection
@@ -105,6 +113,7 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         self.state = State.CLOSED
         self._writable.set()
         self.server.forget(self)
@@ -243,16 +252,33 @@ class Connection(asyncio.Protocol):
         frame.update(exc.to_fields())
         self.send(frame)
 
+    @property
+    def buffered_bytes(self) -> int:
+        """What this connection holds for its client: the writer's backlog
+        plus live messages held back during a login replay. Bounded by
+        `outgoing_limit` (then `bye overflow`)."""
+        backlog = self.writer.backlog if self.writer is not None else 0
+        return backlog + self._replay_bytes
+
     def deliver(self, conv: str, mid: str, frame: bytes) -> None:
-        """A message event for this connection; held back while login replays."""
+        """A message event for this connection; held back while login
+        replays, counted against the outgoing limit like the rest: a client
+        that logs in and does not read cannot make the server hold an
+        unbounded pile of live messages for it."""
         if self._replay_buffer is not None:
+            if self.state is State.CLOSED:
+                return
             self._replay_buffer.append((conv, mid, frame))
+            self._replay_bytes += len(frame)
+            if self.buffered_bytes > self.settings.outgoing_limit:
+                self.overflow()
         else:
             self.delivered_upto[conv] = mid
             self.send_bytes(frame)
 
     def begin_replay(self) -> None:
         self._replay_buffer = []
+        self._replay_bytes = 0
 
     async def send_paced(self, frames: Iterable[bytes]) -> None:
         """Write many frames (a login replay) at the pace the client reads
@@ -278,8 +304,9 @@ class Connection(asyncio.Protocol):
         skipping any the replay already carried: nothing lost or doubled."""
         try:
             await self.send_paced(replay)
-            while self._replay_buffer:
+            while self._replay_buffer and self.state is not State.CLOSED:
                 buffered, self._replay_buffer = self._replay_buffer, []
+                self._replay_bytes = 0
                 live = []
                 for conv, mid, frame in buffered:
                     upto = replayed_upto.get(conv)
@@ -289,6 +316,7 @@ class Connection(asyncio.Protocol):
                 await self.send_paced(live)
         finally:
             self._replay_buffer = None
+            self._replay_bytes = 0
             self.delivered_upto.update(replayed_upto)
 
     # --- closing -------------------------------------------------------------------
@@ -298,11 +326,17 @@ class Connection(asyncio.Protocol):
         self.close()
 
     def overflow(self) -> None:
+        """Drop a client that cannot keep up. Its `bye` goes after what is
+        queued (so it is the last frame it reads); what is held back for a
+        replay is dropped: the cursor has not moved, so it comes at the next
+        login."""
         if self.state is State.CLOSED:
             return
         log.info("client %s (%s) cannot keep up; dropping it", self.username or "-", self.address)
-        assert self.transport is not None
-        self.transport.write(encode_frame({"type": "bye", "reason": "overflow"}))
+        if self._replay_buffer is not None:
+            self._replay_buffer.clear()
+            self._replay_bytes = 0
+        self.send({"type": "bye", "reason": "overflow"})
         self.close()
 
     def close(self) -> None:
@@ -321,13 +355,45 @@ class Connection(asyncio.Protocol):
             self.writer.flush()
         try:
             if transport.can_write_eof():
-                transport.write_eof()
+                transport.write_eof()  # sent once the backlog has drained
             else:
                 transport.close()
         except (OSError, RuntimeError):  # the peer is already gone
             transport.abort()
             return
-        self.loop.call_later(LINGER_S, transport.abort)
+        self.loop.call_later(LINGER_TICK_S, self._linger, self._unsent(), self.loop.time())
+
+    def _unsent(self) -> int:
+        """Bytes the client has not taken yet: the transport's buffer plus
+        the kernel's send queue (where the OS tells)."""
+        transport = self.transport
+        if transport is None:
+            return 0
+        try:
+            size = transport.get_write_buffer_size()
+        except (AttributeError, RuntimeError):  # a TLS transport that is already closed
+            return 0
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                size += int.from_bytes(fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4), "little")
+            except (OSError, ValueError, AttributeError):
+                pass
+        return size
+
+    def _linger(self, unsent_before: int, still_since: float) -> None:
+        """After close(): abort the socket once the client has taken nothing
+        for LINGER_S (or has everything and has not closed for LINGER_S)."""
+        if self._lost or self.transport is None:
+            return
+        now = self.loop.time()
+        unsent = self._unsent()
+        if unsent < unsent_before:
+            still_since = now  # the client is reading: let it finish
+        if now - still_since >= LINGER_S:
+            self.transport.abort()
+            return
+        self.loop.call_later(LINGER_TICK_S, self._linger, unsent, still_since)
 
     def address_conv(self, address: Any) -> str:
         return conv_id(self.username, address)

@@ -93,29 +93,26 @@ end
 return 0
 """
 
-# KEYS: stream; ARGV: first id after the cursor, me, max entries.  Returns
-# {unread from others, entries from there on (the newest `max` of them)}.
+# One page of the login replay's unread count. KEYS: stream; ARGV: range
+# start (an id, or '(' id), range end ('(' id: exclusive), me, page size.
+# Returns {entries not from me, entries scanned, last id scanned or ''}.
+# A page of 1,000 entries holds Redis about 1.5 ms, whatever the backlog: the
+# caller pages on until fewer than `page` come back (see Store.replay).
 REPLAY = """
-local start = ARGV[1]
-local me, keep = ARGV[2], tonumber(ARGV[3])
-local unread, tail = 0, {}
-while true do
-  local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1000)
-  for _, e in ipairs(batch) do
-    local f = e[2]
-    local from
+local batch = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[4]))
+local me, others = ARGV[3], 0
+for _, e in ipairs(batch) do
+  local f = e[2]
+  local from = f[2]
+  if f[1] ~= 'f' then
+    from = nil
     for j = 1, #f, 2 do if f[j] == 'f' then from = f[j + 1]; break end end
-    if from ~= me then unread = unread + 1 end
-    tail[#tail + 1] = e
   end
-  if #tail > 2 * keep then
-    tail = {unpack(tail, #tail - keep + 1, #tail)}
-  end
-  if #batch < 1000 then break end
-  start = '(' .. batch[#batch][1]
+  if from ~= me then others = others + 1 end
 end
-if #tail > keep then tail = {unpack(tail, #tail - keep + 1, #tail)} end
-return {unread, tail}
+local last = ''
+if #batch > 0 then last = batch[#batch][1] end
+return {others, #batch, last}
 """
 
 # KEYS: user hash, user convs, cursors; ARGV: display, pwhash, created ms,
@@ -288,3 +285,46 @@ redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], 'NX', 0, ARGV[1])
 return 1
 """
+
+# KEYS: nodes zset; ARGV: node id, ttl ms.  Records the node alive until
+# Redis's own clock + ttl (so the nodes' clocks never matter) and returns
+# {1 if the node was not listed (first start, reaped, or Redis lost its
+# data), ids whose time is up by Redis's clock}.  Whether those are really
+# dead is the caller's judgement (see presence.py: not after a stall).
+HEARTBEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return {added, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)}
+"""
+
+# KEYS: online, node hash; ARGV: user, count, user, count, ... (this node's
+# counted connections, from its memory).  Makes the node hash exactly that
+# and moves the global counts by the difference, so running it twice is
+# the same as once.  Returns {users now online who were not, users now
+# offline who were}.
+PRESENCE_SYNC = """
+local want, have = {}, {}
+for i = 1, #ARGV, 2 do want[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local old = redis.call('HGETALL', KEYS[2])
+for i = 1, #old, 2 do have[old[i]] = tonumber(old[i + 1]) end
+local came, went = {}, {}
+local function move(user, delta)
+  if delta == 0 then return end
+  local before = tonumber(redis.call('HGET', KEYS[1], user) or '0')
+  local after = redis.call('HINCRBY', KEYS[1], user, delta)
+  if after <= 0 then redis.call('HDEL', KEYS[1], user) end
+  if before <= 0 and after > 0 then came[#came + 1] = user end
+  if before > 0 and after <= 0 then went[#went + 1] = user end
+end
+for i = 1, #old, 2 do move(old[i], (want[old[i]] or 0) - have[old[i]]) end
+for i = 1, #ARGV, 2 do
+  if not have[ARGV[i]] then move(ARGV[i], want[ARGV[i]]) end
+end
+redis.call('DEL', KEYS[2])
+for i = 1, #ARGV, 1000 do
+  redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return {came, went}
+"""
+

@@ -85,6 +85,12 @@ def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
     return StoredMessage(mid, conv_id, fields.get("f", ""), fields.get("t", ""), fields.get("c"))
 
 
+# The login replay's pages (see Store.replay): entries one REPLAY count call
+# scans (about 1.5 ms of Redis), and entries one round trip of XREVRANGEs may
+# return.
+REPLAY_PAGE = 1_000
+REPLAY_ROUND_ENTRIES = 2_000
+
 SCRIPT_CHUNK = 128  # operations per batched script call
 BATCH_WAIT_S = 0.001
 BATCH_SMALL = 16
@@ -134,7 +140,7 @@ class Store:
             name: getattr(scripts, name)
             for name in ("SEND", "SEND_MANY", "ACK", "ACK_MANY", "REPLAY", "REGISTER", "PRESENCE",
                          "REAP", "TAKE", "REFUND", "LOGIN_USER", "LOGIN_SETTLE",
-                         "RESUME_USER", "CREATE_ROOM")
+                         "RESUME_USER", "CREATE_ROOM", "HEARTBEAT", "PRESENCE_SYNC")
         }
         self._queue: list[_Op] = []
         self._flushing = False
@@ -403,29 +409,41 @@ class Store:
 
     async def replay(self, user: str, conv_ids: Sequence[str], cursors: dict[str, str],
                      max_per_conv: int = limits.REPLAY_MAX) -> dict[str, tuple[int, list[StoredMessage]]]:
-        """For each conversation: (unread from others, newest entries after the cursor)."""
+        """For each conversation: (unread from others, newest entries after the cursor).
+
+        Paged so that no single command holds Redis for long, whatever the
+        backlog: the newest `max_per_conv` entries come with XREVRANGE (a few
+        conversations per round trip), and only a conversation with more
+        than that behind its cursor has the rest counted, REPLAY_PAGE entries
+        per script call. The count stays exact; its cost is spread over many
+        short calls that everyone else's commands interleave with."""
         starts = {cid: mid_after(cursors.get(cid, "0-0")) for cid in conv_ids}
         out: dict[str, tuple[int, list[StoredMessage]]] = {
             cid: (0, []) for cid, start in starts.items() if start is None}
-        todo = [cid for cid, start in starts.items() if start is not None]
-        if not todo:
-            return out
-        try:
+        todo = {cid: start for cid, start in starts.items() if start is not None}
+        per_round = max(1, REPLAY_ROUND_ENTRIES // max(1, max_per_conv))
+        older: list[tuple[str, str, str]] = []  # (conv, range start, range end) still to count
+        pending = list(todo)
+        for i in range(0, len(pending), per_round):
+            group = pending[i:i + per_round]
             pipe = self.redis.pipeline(transaction=False)
-            for cid in todo:
-                pipe.execute_command("EVALSHA", self._sha["REPLAY"], 1, keys.stream(cid),
-                                     starts[cid], user, max_per_conv)
-            results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as exc:
-            raise StorageUnavailable(str(exc)) from exc
-        for cid, result in zip(todo, results):
-            if isinstance(result, NoScriptError):
-                await self._load_scripts()
-                return await self.replay(user, conv_ids, cursors, max_per_conv)
-            if isinstance(result, Exception):
-                raise StorageUnavailable(str(result))
-            unread, entries = result
-            out[cid] = (int(unread), [_entry_message(cid, e) for e in entries])
+            for cid in group:
+                pipe.xrevrange(keys.stream(cid), max="+", min=todo[cid], count=max_per_conv)
+            for cid, newest in zip(group, await self._guard(pipe.execute())):
+                entries = [_entry_message(cid, e) for e in reversed(newest)]
+                out[cid] = (sum(1 for m in entries if m.sender != user), entries)
+                if len(entries) == max_per_conv:
+                    older.append((cid, todo[cid], "(" + entries[0].mid))
+        for cid, start, end in older:
+            unread, entries = out[cid]
+            while True:
+                others, scanned, last = await self._call(
+                    "REPLAY", [keys.stream(cid)], [start, end, user, REPLAY_PAGE])
+                unread += int(others)
+                if int(scanned) < REPLAY_PAGE:
+                    break
+                start = "(" + last
+            out[cid] = (unread, entries)
         return out
 
     # --- users and sessions ------------------------------------------------------
@@ -622,13 +640,21 @@ class Store:
         values = await self._guard(self.redis.hmget(keys.PRESENCE_ONLINE, list(names)))
         return {n: int(v) for n, v in zip(names, values) if v is not None and int(v) > 0}
 
-    async def heartbeat(self, node_id: str, ttl: float) -> None:
-        expiry = int((time.time() + ttl) * 1000)
-        await self._guard(self.redis.zadd(keys.PRESENCE_NODES, {node_id: expiry}))
+    async def heartbeat(self, node_id: str, ttl: float) -> tuple[bool, list[str]]:
+        """Mark the node alive for `ttl` s by Redis's clock. Returns (the node
+        was not listed, nodes whose time is up by Redis's clock)."""
+        absent, expired = await self._call("HEARTBEAT", [keys.PRESENCE_NODES], [node_id, int(ttl * 1000)])
+        return bool(int(absent)), [n for n in expired if n != node_id]
 
-    async def dead_nodes(self) -> list[str]:
-        now = int(time.time() * 1000)
-        return list(await self._guard(self.redis.zrangebyscore(keys.PRESENCE_NODES, "-inf", now)))
+    async def presence_sync(self, node_id: str, counts: dict[str, int]) -> tuple[list[str], list[str]]:
+        """Make the node's presence in Redis exactly `counts` (its counted
+        connections per user); returns (users now online, users now offline)."""
+        args: list[Any] = []
+        for name, count in counts.items():
+            if count > 0:
+                args += (name, count)
+        came, went = await self._call("PRESENCE_SYNC", [keys.PRESENCE_ONLINE, keys.presence_node(node_id)], args)
+        return list(came), list(went)
 
     async def reap_node(self, node_id: str) -> list[str]:
         """Remove a node's connections from presence; returns users now offline."""

@@ -255,3 +255,127 @@ async def test_bye_overflow_reaches_a_slow_reader_that_keeps_writing(make_server
         assert frames and frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-2:]
     finally:
         slow.close()
+
+
+def held_for(conn: Connection) -> int:
+    """What the server holds for one connection: the writer's backlog plus the
+    live messages held back during a login replay."""
+    assert conn.writer is not None
+    return conn.writer.backlog + sum(len(frame) for _, _, frame in conn._replay_buffer or ())
+
+
+async def test_a_client_that_logs_in_while_its_lobby_is_busy_and_does_not_read_is_bounded(
+        make_server, user) -> None:
+    """Live messages held back during a login replay count against the
+    outgoing limit: a client that logs in and never reads gets `bye
+    overflow` once the limit is reached, instead of a pile that grows as
+    long as the lobby is busy."""
+    limit = 1024 * 1024  # well above what one paced replay step puts in the transport
+    server = await make_server(outgoing_limit=limit, send_rate=10_000, send_burst=10_000)
+    away = await user("slowpoke", to=server)
+    await away.close()
+    flooder = await user("flooder", to=server)
+    # an offline backlog bigger than any kernel socket buffer (500 x 12 kB):
+    # the replay to a client that does not read stalls
+    longest = "\u20ac" * (server.settings.max_text - 10)
+    offline: dict[str, list[tuple[str, str]]] = {"#lobby": [], "@slowpoke": []}
+    counter = itertools.count()
+    await flood(flooder, offline, counter, rounds=50, text=longest)
+    slow = await RawConn.open(server.port, rcvbuf=4096)
+    try:
+        await slow.hello()
+        await slow.login("slowpoke")  # reads the reply and whatever came with it, then stops
+        conn = connection_of(server, "slowpoke")
+        assert conn._replay_buffer is not None, "the replay did not stall; make the backlog bigger"
+        # the lobby stays busy; the server must not hold more than the limit for it
+        most = 0
+        live: dict[str, list[tuple[str, str]]] = {"#lobby": [], "@slowpoke": []}
+        for _ in range(80):  # 3.6 MB of live messages, if nothing stopped it
+            await flood(flooder, live, counter, rounds=1, per_round=5)
+            most = max(most, held_for(conn))
+            if conn.state is State.CLOSED:
+                break
+        assert most <= limit * 5 // 4, f"held {most} bytes for a client that does not read"
+        assert conn.state is State.CLOSED, f"not dropped; holding {held_for(conn)} bytes"
+        assert await eventually(lambda: conn not in server.connections, 5)
+        # when it finally reads: what the server managed to send, then `bye overflow`
+        frames = await slow.until_closed(timeout=15)
+        assert not slow.reset
+        assert frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-2:]
+        got = message_frames(slow.frames + frames, "#lobby")
+        assert got == offline["#lobby"][:len(got)]  # in order, nothing live before the replay's end
+    finally:
+        slow.close()
+    # nothing was acked: the next login owes all of it
+    lobby = offline["#lobby"] + live["#lobby"]
+    dms = offline["@slowpoke"] + live["@slowpoke"]
+    unread, messages, byes = await login_and_replay(server, "slowpoke", 500 + len(dms))
+    assert unread == {"#lobby": len(lobby), "@flooder": len(dms)}
+    assert not byes, byes
+    assert [(m.mid, m.text) for m in messages if m.conv == "#lobby"] == lobby[-500:]
+    assert [(m.mid, m.text) for m in messages if m.conv == "@flooder"] == dms
+
+
+async def slow_read_to_the_end(sock: Any, keep_writing: bool) -> tuple[list[dict[str, Any]], bool]:
+    """Read what comes, pausing now and then (writing pongs meanwhile, if asked)
+    until the server closes; returns (frames, whether it ended in a reset)."""
+    from chinwag.protocol.frames import FrameDecoder
+
+    loop = asyncio.get_running_loop()
+    decoder = FrameDecoder(2**24)
+    frames: list[dict[str, Any]] = []
+    reads = 0
+    deadline = loop.time() + 20
+    while loop.time() < deadline:
+        if keep_writing and reads % 8 == 0:
+            try:
+                await asyncio.wait_for(loop.sock_sendall(sock, encode_frame({"type": "pong"})), 1)
+            except (OSError, TimeoutError):
+                pass
+        try:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 32768), 5)
+        except (ConnectionResetError, BrokenPipeError):
+            return frames, True
+        if not data:
+            return frames, False
+        decoder.receive_data(data)
+        while (frame := decoder.next_frame()) is not None:
+            frames.append(frame)
+        reads += 1
+        if reads % 8 == 0:
+            await asyncio.sleep(0.01)
+    raise AssertionError("the server neither closed nor reset within 20 s")
+
+
+async def test_a_dropped_client_reads_its_bye_overflow_every_time(make_server, user, monkeypatch) -> None:
+    """20 connections of one user stop reading and are dropped together; each
+    then reads its backlog slowly (half of them writing all the while), for
+    longer than the close linger: every one must read `bye overflow` as its
+    last frame and then a clean close, never a reset."""
+    from chinwag.server import connection as connection_module
+
+    monkeypatch.setattr(connection_module, "LINGER_S", 0.2)
+    server = await make_server(outgoing_limit=LIMIT, send_rate=10_000, send_burst=10_000)
+    flooder = await user("flooder", to=server)
+    slow = await open_slow_reader(server, "slowpoke")
+    slows = [slow]
+    try:
+        for _ in range(19):
+            more = await RawConn.open(server.port, rcvbuf=4096)
+            slows.append(more)
+            await more.hello()
+            await more.login("slowpoke")
+        conns = [c for c in server.connections if c.username == "slowpoke"]
+        assert len(conns) == 20
+        sent: dict[str, list[tuple[str, str]]] = {"#lobby": [], "@slowpoke": []}
+        await flood(flooder, sent, itertools.count(), rounds=80,
+                    until=lambda: all(c.state is State.CLOSED for c in conns))
+        assert all(c.state is State.CLOSED for c in conns)
+        results = await asyncio.gather(*(slow_read_to_the_end(s.sock, keep_writing=i % 2 == 1)
+                                         for i, s in enumerate(slows)))
+        for i, (frames, reset) in enumerate(results):
+            assert not reset, f"connection {i} was reset after {len(frames)} frames; no bye"
+            assert frames and frames[-1] == {"type": "bye", "reason": "overflow"}, (i, frames[-2:])
+    finally:
+        for s in slows:
+            s.close()
