@@ -60,6 +60,8 @@ _FLAGS: dict[str, str] = {
     "heartbeat_interval": "seconds between node heartbeats",
     "shutdown_grace": "seconds to let in-flight requests finish at shutdown",
     "stats_interval": "seconds between 'stats:' log lines (0: none)",
+    "tls_handshake_timeout": "seconds a client may take to finish the TLS handshake",
+    "max_tls_handshakes": "TLS handshakes in progress at once, all addresses (past it the oldest is dropped)",
 }
 
 
@@ -134,6 +136,10 @@ def settings_problem(settings: Settings) -> str | None:
             return f"--{f.name.replace('_', '-')}: must not be negative"
     if settings.max_frame < 1024:
         return "--max-frame: at least 1024 bytes"
+    if settings.tls_handshake_timeout <= 0:
+        return "--tls-handshake-timeout: must be above 0"
+    if settings.max_tls_handshakes < 1:
+        return "--max-tls-handshakes: at least 1"
     return None
 
 

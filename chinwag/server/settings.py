@@ -69,6 +69,12 @@ class Settings:
     shutdown_grace: float = 5.0
     stats_interval: float = 60.0  # seconds between "stats:" log lines; 0 turns them off
 
+    # TLS handshakes: each holds a place under max_connections_per_address
+    # from accept; past tls_handshake_timeout it is aborted; past
+    # max_tls_handshakes in progress at once, the oldest is dropped.
+    tls_handshake_timeout: float = 5.0
+    max_tls_handshakes: int = 1024
+
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
     """`CHINWAG_<FIELD>` variables, keyed by field name, as strings."""
