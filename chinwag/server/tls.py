@@ -16,7 +16,9 @@ public APIs of asyncio and uvloop. At accept, knowing the peer's address:
   addresses: a new one past that evicts the oldest, so a flood of stalled
   handshakes from many addresses bounds memory but cannot starve honest
   clients, whose handshakes take milliseconds;
-- a handshake not finished within `tls_handshake_timeout` is aborted.
+- a handshake not finished within `tls_handshake_timeout` (or
+  `preauth_timeout`, if shorter) is aborted; the Connection's pre-login
+  time counts from accept too.
 
 The object has the part of `asyncio.Server`'s interface the ChatServer uses
 (`sockets`, `close`, `wait_closed`).
@@ -108,6 +110,14 @@ class TlsListener:
         self._aborted: list[asyncio.Task[None]] = []  # handshakes close() cancelled
         self._acceptors = [self.loop.create_task(self._accept(sock)) for sock in sockets]
 
+    @property
+    def timeout(self) -> float:
+        """Seconds a handshake may take: the handshake is part of the time
+        allowed to log in, so never more than `preauth_timeout`."""
+        s = self.server.settings
+        timeout = min(s.tls_handshake_timeout, s.preauth_timeout) if s.preauth_timeout > 0 else s.tls_handshake_timeout
+        return max(0.001, timeout)
+
     @classmethod
     async def start(cls, server: ChatServer, context: ssl.SSLContext, host: str, port: int,
                     backlog: int) -> TlsListener:
@@ -166,8 +176,7 @@ class TlsListener:
 
         try:
             await self.loop.connect_accepted_socket(
-                connection, pending.sock, ssl=self.context,
-                ssl_handshake_timeout=max(0.001, self.server.settings.tls_handshake_timeout))
+                connection, pending.sock, ssl=self.context, ssl_handshake_timeout=self.timeout)
         except Exception as exc:  # timed out, not TLS, reset: the client's doing
             log.debug("TLS handshake with %s failed: %r", pending.address, exc)
             pending.sock.close()  # the transport has let it go, or never took it
