@@ -149,7 +149,7 @@ class TlsListener:
             except OSError as exc:
                 if exc.errno not in _RESOURCE_ERRORS:
                     raise
-                log.error("cannot accept TLS connections (%s); trying again in %.0f s", exc, ACCEPT_RETRY_S)
+                log.warning("cannot accept TLS connections (%s); trying again in %.0f s", exc, ACCEPT_RETRY_S)
                 await asyncio.sleep(ACCEPT_RETRY_S)
 
     def _accepted(self, sock: socket.socket, peer: object) -> None:

@@ -209,3 +209,16 @@ async def test_thousands_of_half_open_handshakes_against_a_server_process(tmp_pa
     assert status == 0
     log = server.log_path.read_text()
     assert "Traceback" not in log, log[-3000:]
+
+
+async def test_the_server_raises_its_open_files_limit(make_server) -> None:
+    """A soft limit of 1,024 would cap the server near a thousand connections
+    whatever its caps say: it raises the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(soft, 512)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        await make_server()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard > low or soft == hard == low
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
