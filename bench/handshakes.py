@@ -117,7 +117,7 @@ async def half_open(port: int, count: int, addresses: list[str], partial_every: 
             await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), 10)
             if partial_every and i % partial_every == 0:
                 sock.send(fragment)
-        except (OSError, asyncio.TimeoutError, TimeoutError):
+        except (OSError, TimeoutError):
             pass  # refused or reset: the server's choice, seen as closed below
 
     for start in range(0, count, batch):

@@ -4,8 +4,8 @@ cap from accept (the excess is reset), is aborted after
 `tls_handshake_timeout` (or the pre-login timeout, if shorter), and at most
 `max_tls_handshakes` are in progress at once, the oldest making way; an
 honest TLS user logs in throughout. The in-process tests run on the test's
-event loop; the last one runs a real `chinwag-server` subprocess (on the
-loop its CLI installs, uvloop) and watches its memory and sockets in /proc.
+event loop; one runs a real `chinwag-server` subprocess (on the loop its
+CLI installs, uvloop) and watches its memory and sockets in /proc.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ import resource
 import socket
 from pathlib import Path
 
-from bench.handshakes import client_hello, count_open, half_open, open_sockets, raise_fd_limit, rss_kib
+import pytest
+
+from bench.handshakes import (
+    client_hello,
+    count_open,
+    half_open,
+    open_sockets,
+    raise_fd_limit,
+    rss_kib,
+)
 from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 from chinwag.server.process import ServerProcess
@@ -24,18 +33,23 @@ from chinwag.server.tls import TlsListener
 
 from ..conftest import FAST_ARGON2, PASSWORD
 from .conftest import eventually, live_connections
-from .test_tls import Pems, make_pems, pems  # noqa: F401  (the fixture)
+from .test_tls import Pems, make_pems
+
+
+@pytest.fixture
+def pems(tmp_path: Path) -> Pems:
+    return make_pems(tmp_path, "127.0.0.1")
 
 
 def listener(server: ChatServer) -> TlsListener:
-    tls = server._server  # noqa: SLF001
+    tls = server._server
     assert isinstance(tls, TlsListener)
     return tls
 
 
 def places(server: ChatServer, address: str) -> int:
     """The places `address` holds under the per-address cap."""
-    return server._per_address.get(address, 0)  # noqa: SLF001
+    return server._per_address.get(address, 0)
 
 
 def close_all(socks: list[socket.socket]) -> None:
@@ -52,7 +66,7 @@ async def honest_user(port: int, pems: Pems, name: str) -> None:
         await asyncio.wait_for(client.register(name, PASSWORD), 15)
         session = await asyncio.wait_for(client.login(name, PASSWORD), 15)
         assert session.user.username == name
-        assert client._transport.get_extra_info("ssl_object") is not None  # noqa: SLF001
+        assert client._transport.get_extra_info("ssl_object") is not None
     finally:
         await client.close()
 
@@ -178,9 +192,9 @@ async def test_thousands_of_half_open_handshakes_against_a_server_process(tmp_pa
     scale = min(1.0, (soft - 500) / (2 * 3500))  # client and server share the machine's fds
     one, others = int(2000 * scale), int(500 * scale)
     assert one > cap and others > cap // 2, f"open-files limit {soft} is too low for this test"
-    pems = make_pems(tmp_path, "127.0.0.1")
+    certs = make_pems(tmp_path, "127.0.0.1")
     server = ServerProcess(tmp_path / "data", extra_args=[
-        "--tls-cert", str(pems.cert), "--tls-key", str(pems.key), "--log-level", "WARNING",
+        "--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--log-level", "WARNING",
         "--max-connections-per-address", str(cap), "--max-tls-handshakes", str(limit),
         "--tls-handshake-timeout", str(timeout), *[f"--{k.replace('_', '-')}={v}" for k, v in FAST_ARGON2.items()]])
     server.start()
@@ -188,7 +202,7 @@ async def test_thousands_of_half_open_handshakes_against_a_server_process(tmp_pa
     try:
         assert "uvloop" in Path(f"/proc/{server.pid}/maps").read_text()  # the loop it really runs
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 2 * (one + 3 * others)
-        await honest_user(server.port, pems, "warmup")  # argon2's memory, Redis connections
+        await honest_user(server.port, certs, "warmup")  # argon2's memory, Redis connections
         rss_before, sockets_before = rss_kib(server.pid), open_sockets(server.pid)
 
         socks += await half_open(server.port, one, ["127.0.0.2"])
@@ -197,12 +211,12 @@ async def test_thousands_of_half_open_handshakes_against_a_server_process(tmp_pa
         assert await eventually(lambda: count_open(socks) <= most, 5), count_open(socks)
         assert await eventually(lambda: open_sockets(server.pid) - sockets_before <= most, 3)
         rss_during = rss_kib(server.pid)
-        await honest_user(server.port, pems, "honest")
+        await honest_user(server.port, certs, "honest")
         assert rss_during - rss_before < 100 * 1024, (rss_before, rss_during)
         # past the timeout, every stalled handshake is gone
         assert await eventually(lambda: count_open(socks) == 0, timeout + 5), count_open(socks)
         assert await eventually(lambda: open_sockets(server.pid) <= sockets_before, 3)
-        await honest_user(server.port, pems, "after")
+        await honest_user(server.port, certs, "after")
     finally:
         close_all(socks)
         status = server.stop()
