@@ -18,10 +18,12 @@ from collections import Counter
 from ..protocol import limits
 from .auth import LoginThrottle, PasswordService
 from .connection import Connection, State
+from .fdlimit import raise_open_files_limit
 from .hub import Hub
 from .presence import NodePresence
 from .settings import Settings
 from .store import Store
+from .tls import TlsListener
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,9 @@ class ChatServer:
         self.accepted = 0  # messages stored by this node
         self.connections: set[Connection] = set()
         self._per_address: Counter[str] = Counter()
-        self._server: asyncio.Server | None = None
+        self._server: asyncio.Server | TlsListener | None = None
+        self._refused = 0  # connections refused since the last log line about it
+        self._refusal_logged = -1e9
         self._tasks: set[asyncio.Task[object]] = set()
         self._housekeeper: asyncio.Task[None] | None = None
         self._stopping = False
@@ -65,10 +69,16 @@ class ChatServer:
         await self.store.start()
         await self.presence.start()
         await self.hub.start()
-        self._server = await self.loop.create_server(
-            lambda: Connection(self), self.settings.host, self.settings.port,
-            ssl=server_ssl_context(self.settings), reuse_address=True, backlog=4096,
-        )
+        raise_open_files_limit()
+        context = server_ssl_context(self.settings)
+        if context is None:
+            self._server = await self.loop.create_server(
+                lambda: Connection(self), self.settings.host, self.settings.port,
+                reuse_address=True, backlog=4096,
+            )
+        else:  # not create_server(ssl=...): it hides a handshake until it is done (see tls.py)
+            self._server = await TlsListener.start(self, context, self.settings.host, self.settings.port,
+                                                   backlog=4096)
         self._housekeeper = self.loop.create_task(self._housekeeping())
         # Start-up objects (modules, settings, scripts) never become garbage:
         # keep the cyclic collector from walking them, and let it run less
@@ -80,23 +90,48 @@ class ChatServer:
 
     # --- connections ------------------------------------------------------------
 
-    def admit(self, conn: Connection) -> bool:
+    def reserve(self, address: str) -> bool:
+        """Take a place under the per-address cap for a connection that has
+        no Connection yet (a TLS handshake); False if there is none."""
         if self._stopping:
             return False
-        if self._per_address[conn.address] >= self.settings.max_connections_per_address:
-            log.warning("refused a connection from %s: over the per-address cap", conn.address)
+        if self._per_address[address] >= self.settings.max_connections_per_address:
+            self.note_refused(address, "over the per-address cap")
             return False
-        self._per_address[conn.address] += 1
+        self._per_address[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        """Give back a place taken by `reserve`."""
+        self._per_address[address] -= 1
+        if self._per_address[address] <= 0:
+            del self._per_address[address]
+
+    def admit(self, conn: Connection) -> bool:
+        if conn.reserved_address is not None:  # its place, taken at accept, becomes its own
+            self.release(conn.reserved_address)
+            conn.reserved_address = None
+        if not self.reserve(conn.address):
+            return False
         self.connections.add(conn)
         return True
+
+    def note_refused(self, address: str, why: str) -> None:
+        """Log a refused connection, at most one line a second: a flood of
+        connections must not become a flood of log lines as well."""
+        self._refused += 1
+        now = self.loop.time()
+        if now - self._refusal_logged >= 1.0:
+            log.warning("refused %d connection(s) since the last such line, the latest from %s: %s",
+                        self._refused, address, why)
+            self._refused = 0
+            self._refusal_logged = now
 
     def forget(self, conn: Connection) -> None:
         if conn not in self.connections:
             return
         self.connections.discard(conn)
-        self._per_address[conn.address] -= 1
-        if self._per_address[conn.address] <= 0:
-            del self._per_address[conn.address]
+        self.release(conn.address)
         if conn.username:
             self.hub.remove(conn)
         if conn.counted_online and not self._stopping:

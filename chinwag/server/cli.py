@@ -89,6 +89,8 @@ _FLAGS: dict[str, str] = {
     "redis_max_deaths": "the embedded Redis is restarted when it dies; after this many deaths "
                         "within --redis-death-window the server exits",
     "redis_death_window": "seconds over which --redis-max-deaths counts",
+    "tls_handshake_timeout": "seconds a client may take to finish the TLS handshake",
+    "max_tls_handshakes": "TLS handshakes in progress at once, all addresses (past it the oldest is dropped)",
 }
 
 
@@ -166,6 +168,10 @@ def settings_problem(settings: Settings) -> str | None:
         return "--max-frame: at least 1024 bytes"
     if settings.redis_max_deaths < 1:
         return "--redis-max-deaths: at least 1"
+    if settings.tls_handshake_timeout <= 0:
+        return "--tls-handshake-timeout: must be above 0"
+    if settings.max_tls_handshakes < 1:
+        return "--max-tls-handshakes: at least 1"
     return None
 
 

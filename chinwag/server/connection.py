@@ -73,6 +73,9 @@ class Connection(asyncio.Protocol):
         self.typing_bucket = TokenBucket(settings.typing_rate, settings.typing_burst)
         self.on_replied: Callable[[], Awaitable[None] | None] | None = None
         self.counted_online = False  # this connection is counted in presence
+        # TLS: the address whose place under the per-address cap this
+        # connection took at accept, before its handshake; admit() takes it over
+        self.reserved_address: str | None = None
         self._inbox: deque[Request] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._replay_buffer: list[tuple[str, str, bytes]] | None = None

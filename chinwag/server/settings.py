@@ -99,6 +99,11 @@ class Settings:
     # connection to Redis is dropped (never read again).
     redis_timeout: float = 5.0  # seconds for one Redis round trip (connecting included)
     storage_retry_after: float = 1.0  # the retry_after of an `internal` for unavailable storage
+    # TLS handshakes: each holds a place under max_connections_per_address
+    # from accept; past tls_handshake_timeout it is aborted; past
+    # max_tls_handshakes in progress at once, the oldest is dropped.
+    tls_handshake_timeout: float = 5.0
+    max_tls_handshakes: int = 1024
 
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
