@@ -22,6 +22,7 @@ from .screens.chat import ChatScreen
 from .screens.login import LoginScreen
 from .state import ChatState
 from .switcher import ConversationProvider
+from .text import shown
 
 
 class ChinwagApp(App[None]):
@@ -130,8 +131,10 @@ class ChinwagApp(App[None]):
             self._driver.write(sequence)
 
     def set_window_title(self, title: str) -> None:
-        self.window_title = title
-        self._write_terminal(f"\x1b]2;{title}\x07")
+        """The terminal's title; `shown` keeps a BEL or ESC in a name from
+        ending the OSC sequence early and steering the terminal."""
+        self.window_title = shown(title)
+        self._write_terminal(f"\x1b]2;{self.window_title}\x07")
 
     def show_alerts(self, count: int) -> None:
         """Put unread direct messages and mentions in the terminal's title."""

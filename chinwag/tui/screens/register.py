@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Static
 from ...protocol import limits
 from ...protocol.errors import ConnectionClosed, ErrorCode, ServerError
 from ..connection import ServerAddress
+from ..text import literal
 from .login import Brand, FormScreen, unreachable_reason
 
 
@@ -82,7 +83,7 @@ class RegisterScreen(FormScreen):
     def _hint(self, selector: str, text: str, ok: bool) -> None:
         hint = self.query_one(selector, Static)
         hint.set_class(not ok, "-error")
-        hint.update(Text(text))
+        hint.update(literal(text))
 
     @on(Input.Changed)
     def _update_hints(self) -> None:
