@@ -111,8 +111,8 @@ class RegisterScreen(FormScreen):
         problem = (limits.username_problem(username) or limits.password_problem(password)
                    or (None if password == self.value("#again") else "the two passwords differ"))
         display = self.value("#display").strip()
-        if problem is None and display and not limits.valid_display_name(display):
-            problem = f"a display name has 1 to {limits.DISPLAY_NAME_MAX} printable characters"
+        if problem is None and display:
+            problem = limits.display_name_problem(display, "the display name")
         try:
             address = ServerAddress.parse(self.value("#server"))
         except ValueError as exc:
