@@ -26,7 +26,7 @@ from .text import shown
 
 
 class ChinwagApp(App[None]):
-    CSS_PATH = "chinwag.tcss"
+    CSS_PATH = Path(__file__).with_name("chinwag.tcss")  # absolute: subclasses elsewhere find it
     TITLE = "chinwag"
     COMMAND_PALETTE_BINDING = "ctrl+k"
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
@@ -63,6 +63,7 @@ class ChinwagApp(App[None]):
         self.focused_window = True
         self.window_title = "chinwag"
         self.bells = 0  # rung so far (tests read it; a headless app cannot ring)
+        self.crash: BaseException | None = None  # the first error nothing caught
         self._alerts = -1
         if self.config.theme and self.config.theme in self.available_themes:
             self.theme = self.config.theme
@@ -118,6 +119,16 @@ class ChinwagApp(App[None]):
                 pass
         self._write_terminal("\x1b[23;0t")
         self.exit()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's hook for an exception nothing caught (private, but the
+        only one there is): keep the error for crash.py, let Textual close the
+        app as usual (its exit code becomes 1), and drop the screenful of
+        traceback it would print at exit: the log file has it."""
+        if self.crash is None:
+            self.crash = error
+        super()._handle_exception(error)
+        self._exit_renderables.clear()
 
     # --- outside the window -------------------------------------------------------------------
 
