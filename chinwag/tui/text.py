@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from rich.cells import cell_len
+from rich.cells import cell_len, chop_cells
 from rich.style import Style
 from rich.text import Text
 from textual.fuzzy import Matcher
@@ -60,16 +60,14 @@ def shown(text: str, *, lines: bool = False) -> str:
 
 
 def cut(text: str, cells: int) -> str:
-    """The longest start of `text` that fits in `cells` columns (a wide
-    character counts two, a combining mark none)."""
+    """The longest start of `text` that fits in `cells` columns, cut between
+    graphemes as Rich measures them (a wide character counts two, a
+    combining mark none, an emoji ZWJ sequence two)."""
     if cell_len(text) <= cells:
         return text
-    used = 0
-    for index, ch in enumerate(text):
-        used += cell_len(ch)
-        if used > cells:
-            return text[:index]
-    return text
+    if cells <= 0:
+        return ""
+    return chop_cells(text, cells)[0]
 
 
 def literal(text: str, style: str | Style = "", *, lines: bool = False, end: str = "") -> Text:

@@ -118,3 +118,19 @@ async def test_c1_controls_in_a_message_are_shown_as_placeholders(server, user, 
         assert not [ch for ch in written if "\x80" <= ch <= "\x9f" or ch in "\x07\x08\r"]
     got = await next_of(bob, Message)
     assert got.text == C1
+
+
+async def test_a_long_line_of_controls_is_shown_whole(server, user, make_app) -> None:
+    """Control characters have no width to Rich: the log measured such a line
+    as one row and hid the rest of it."""
+    await (await user("alice")).close()
+    bob = await user("bob")
+    app = make_app(server, username="alice")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await log_in(pilot)
+        await pilot.pause(0.2)
+        await bob.send("#lobby", "\u009b" * 600 + "end")
+        await wait_for(pilot, lambda: any("end" in line for line in log_lines(app)),
+                       what="the end of bob's line")
+        shown = "".join(log_lines(app))
+        assert shown.count("\ufffd") == 600

@@ -54,6 +54,12 @@ def clean(text: str) -> str:
     return shown(text, lines=True)
 
 
+def _rjust(text: str, cells: int) -> str:
+    """`str.rjust` counts characters; a nick of wide characters (or with
+    combining marks) must be padded by the columns it takes."""
+    return " " * max(0, cells - cell_len(text)) + text
+
+
 def day_label(day: date, today: date) -> str:
     if day == today:
         return "Today"
@@ -317,10 +323,10 @@ class ConversationView(ScrollView, can_focus=True):
         if row.width == width and row.generation == self._generation:
             return row.height
         if row.kind in ("msg", "notice", "pending"):
-            body = self._body(row)
+            body = clean(self._body(row))  # measured as drawn: a control character has no width
             extra = 0
             if row.kind == "pending" and row.item.error:
-                extra = len(row.item.error) + 16
+                extra = cell_len(shown(row.item.error)) + 16
             if "\n" in body or cell_len(body) + extra > width - self._prefix_width(width):
                 return len(self._strips(row, width))
         row.height = 1
@@ -408,7 +414,7 @@ class ConversationView(ScrollView, can_focus=True):
                 body = Text(clean(message.text[4:]), style=Style(italic=True))
                 body = Text.assemble((shown(message.sender), nick_style + Style(italic=True)), " ", body)
             else:
-                nick = self._nick(message.sender, nick_w).rjust(nick_w)
+                nick = _rjust(self._nick(message.sender, nick_w), nick_w)
                 body = Text(clean(message.text), style=body_style)
             if mentioned and self.mention is not None:
                 body.highlight_regex(self.mention, self._style("conversation--mention-word"))
@@ -426,7 +432,7 @@ class ConversationView(ScrollView, can_focus=True):
             time_text = "  ✗  " if failed else " ··· "
             time_style = state_style
             nick_style = self._style("conversation--own")
-            nick = self._nick(self.me, nick_w).rjust(nick_w)
+            nick = _rjust(self._nick(self.me, nick_w), nick_w)
             line = pending.text
             if is_action(line):
                 line = f"* {self.me} {line[4:]}"
