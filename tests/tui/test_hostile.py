@@ -7,11 +7,11 @@ from __future__ import annotations
 from textual.command import CommandList
 
 from chinwag.protocol.client import ChatClient
+from chinwag.protocol.messages import Message
 from chinwag.tui.widgets.header import ConversationHeader
 
 from ..conftest import PASSWORD, next_of
 from .conftest import log_in, log_lines, terminal_output, texts, wait_for
-from chinwag.protocol.messages import Message
 
 EVIL = "[bold red]EVIL[/] [link=https://evil.example]x[/link]"
 
@@ -51,7 +51,7 @@ async def test_markup_display_name_in_the_switcher_of_who_talked_to_her(
             chat = await log_in(pilot)
             await wait_for(pilot, lambda: "mallory" in chat.state.people and
                            chat.state.people["mallory"].talked, what="the talk with mallory")
-            lines = await _open_switcher(pilot)
+            await _open_switcher(pilot)
             await wait_for(pilot, lambda: any(EVIL in line for line in switcher_lines(app)),
                            what="mallory's display name, as typed")
             assert f"{EVIL} · online" in switcher_lines(app)
@@ -61,7 +61,6 @@ async def test_markup_display_name_in_the_switcher_of_who_talked_to_her(
             await pilot.pause()
             header = str(chat.query_one(ConversationHeader).query_one("#title").render())
             assert EVIL in header
-            assert lines
         assert app.return_code in (0, None)
         app = make_app(server, username="alice")
 
@@ -69,7 +68,7 @@ async def test_markup_display_name_in_the_switcher_of_who_talked_to_her(
 async def test_markup_display_name_in_the_switcher_of_a_stranger(
         server, user, connect, make_app) -> None:
     await (await user("bob")).close()
-    mallory = await _registered(connect, "mallory", EVIL)
+    await _registered(connect, "mallory", EVIL)
     app = make_app(server, username="bob")
     async with app.run_test(size=(120, 32)) as pilot:
         chat = await log_in(pilot)
@@ -80,7 +79,7 @@ async def test_markup_display_name_in_the_switcher_of_a_stranger(
         await pilot.press(*"mall")
         await wait_for(pilot, lambda: f"{EVIL} · online" in switcher_lines(app),
                        what="mallory's display name in a search hit")
-    assert mallory is not None
+        assert app.is_running
 
 
 async def test_closing_tag_and_bracketed_word_display_names(server, user, connect, make_app) -> None:
