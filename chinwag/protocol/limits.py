@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 DEFAULT_MAX_TEXT = 4_000
 USERNAME_MIN, USERNAME_MAX = 2, 32
@@ -42,8 +43,82 @@ def normalize_room(name: str) -> str | None:
     return lowered if _ROOM.fullmatch(lowered) else None
 
 
+# --- control characters in names and other text shown to other people ---------
+
+# Unicode's formal aliases (NameAliases.txt): control characters have no name.
+_C0_NAMES = (
+    "NULL", "START OF HEADING", "START OF TEXT", "END OF TEXT", "END OF TRANSMISSION",
+    "ENQUIRY", "ACKNOWLEDGE", "ALERT", "BACKSPACE", "CHARACTER TABULATION", "LINE FEED",
+    "LINE TABULATION", "FORM FEED", "CARRIAGE RETURN", "SHIFT OUT", "SHIFT IN",
+    "DATA LINK ESCAPE", "DEVICE CONTROL ONE", "DEVICE CONTROL TWO", "DEVICE CONTROL THREE",
+    "DEVICE CONTROL FOUR", "NEGATIVE ACKNOWLEDGE", "SYNCHRONOUS IDLE",
+    "END OF TRANSMISSION BLOCK", "CANCEL", "END OF MEDIUM", "SUBSTITUTE", "ESCAPE",
+    "INFORMATION SEPARATOR FOUR", "INFORMATION SEPARATOR THREE", "INFORMATION SEPARATOR TWO",
+    "INFORMATION SEPARATOR ONE",
+)
+_C1_NAMES = (
+    "PADDING CHARACTER", "HIGH OCTET PRESET", "BREAK PERMITTED HERE", "NO BREAK HERE", "INDEX",
+    "NEXT LINE", "START OF SELECTED AREA", "END OF SELECTED AREA", "CHARACTER TABULATION SET",
+    "CHARACTER TABULATION WITH JUSTIFICATION", "LINE TABULATION SET", "PARTIAL LINE FORWARD",
+    "PARTIAL LINE BACKWARD", "REVERSE LINE FEED", "SINGLE SHIFT TWO", "SINGLE SHIFT THREE",
+    "DEVICE CONTROL STRING", "PRIVATE USE ONE", "PRIVATE USE TWO", "SET TRANSMIT STATE",
+    "CANCEL CHARACTER", "MESSAGE WAITING", "START OF GUARDED AREA", "END OF GUARDED AREA",
+    "START OF STRING", "SINGLE GRAPHIC CHARACTER INTRODUCER", "SINGLE CHARACTER INTRODUCER",
+    "CONTROL SEQUENCE INTRODUCER", "STRING TERMINATOR", "OPERATING SYSTEM COMMAND",
+    "PRIVACY MESSAGE", "APPLICATION PROGRAM COMMAND",
+)
+# C0, DEL, C1, and the bidirectional embeddings/overrides/isolates, which can
+# make a line read differently from what it says (Trojan Source).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def is_control(ch: str) -> bool:
+    """A character a terminal may obey rather than show, or that reorders
+    what is shown around it: C0, DEL, C1 and the bidi controls."""
+    return _CONTROL.fullmatch(ch) is not None
+
+
+def character_name(ch: str) -> str:
+    """`U+202E RIGHT-TO-LEFT OVERRIDE`: a character as a sentence names it."""
+    code = ord(ch)
+    if code < 0x20:
+        name = _C0_NAMES[code]
+    elif code == 0x7F:
+        name = "DELETE"
+    elif 0x80 <= code <= 0x9F:
+        name = _C1_NAMES[code - 0x80]
+    else:
+        name = unicodedata.name(ch, "")
+    return f"U+{code:04X} {name}" if name else f"U+{code:04X}"
+
+
+def control_problem(field: str, text: str) -> str | None:
+    """A sentence naming the first control character in `text`, or None.
+    The rule for every string the server shows to other people that must
+    stay on one line and mean what it says (display names; status texts and
+    topics reuse it)."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return f"{field} contains {character_name(found.group())}, a control character"
+
+
+def display_name_problem(name: str, field: str = "display_name") -> str | None:
+    """A sentence saying what is wrong with a display name, or None:
+    1-64 printable characters, not only spaces, no control character."""
+    problem = control_problem(field, name)
+    if problem is not None:
+        return problem
+    for ch in name:
+        if not ch.isprintable():
+            return f"{field} contains {character_name(ch)}, which is not a printable character"
+    if not 1 <= len(name) <= DISPLAY_NAME_MAX or name.isspace():
+        return f"a display name has 1 to {DISPLAY_NAME_MAX} printable characters"
+    return None
+
+
 def valid_display_name(name: str) -> bool:
-    return 1 <= len(name) <= DISPLAY_NAME_MAX and name.isprintable() and not name.isspace()
+    return display_name_problem(name) is None
 
 
 MID_PART_MAX = 2**64 - 1  # a message id is two unsigned 64-bit numbers

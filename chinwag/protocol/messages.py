@@ -168,8 +168,8 @@ class Register(Request):
             raise _bad(limits.username_problem(raw_name) or "invalid username", ErrorCode.INVALID_USERNAME)
         if (problem := limits.password_problem(password)) is not None:
             raise _bad(problem, ErrorCode.WEAK_PASSWORD)
-        if display is not None and not limits.valid_display_name(display):
-            raise _bad(f"a display name has 1 to {limits.DISPLAY_NAME_MAX} printable characters")
+        if display is not None and (problem := limits.display_name_problem(display)) is not None:
+            raise _bad(problem)
         return cls(req_id, name, password, display)
 
 

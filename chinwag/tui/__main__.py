@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..protocol import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from .app import ChinwagApp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,14 +34,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run(app: ChinwagApp, *, headless: bool = False, log_path: Path | None = None) -> int:
+    """Run the app; the exit status. An error nothing caught, inside the app
+    or around it, ends in one printed line, a log file and status 1."""
+    from .crash import print_report
+
+    try:
+        app.run(headless=headless)
+    except Exception as exc:  # noqa: BLE001 - reported, never a silent 0
+        error: BaseException | None = exc
+    else:
+        error = app.crash
+    if error is not None:
+        print_report(error, log_path)
+        return 1
+    return app.return_code or 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .app import ChinwagApp  # imported late so --help stays fast
 
     app = ChinwagApp(server=args.server, username=args.user, tls=args.tls or bool(args.ca),
                      ca=args.ca, config_path=args.config)
-    app.run()
-    return 0
+    return run(app)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ from .screens.chat import ChatScreen
 from .screens.login import LoginScreen
 from .state import ChatState
 from .switcher import ConversationProvider
+from .text import shown
 
 
 class ChinwagApp(App[None]):
-    CSS_PATH = "chinwag.tcss"
+    CSS_PATH = Path(__file__).with_name("chinwag.tcss")  # absolute: subclasses elsewhere find it
     TITLE = "chinwag"
     COMMAND_PALETTE_BINDING = "ctrl+k"
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
@@ -62,6 +63,7 @@ class ChinwagApp(App[None]):
         self.focused_window = True
         self.window_title = "chinwag"
         self.bells = 0  # rung so far (tests read it; a headless app cannot ring)
+        self.crash: BaseException | None = None  # the first error nothing caught
         self._alerts = -1
         if self.config.theme and self.config.theme in self.available_themes:
             self.theme = self.config.theme
@@ -118,6 +120,16 @@ class ChinwagApp(App[None]):
         self._write_terminal("\x1b[23;0t")
         self.exit()
 
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's hook for an exception nothing caught (private, but the
+        only one there is): keep the error for crash.py, let Textual close the
+        app as usual (its exit code becomes 1), and drop the screenful of
+        traceback it would print at exit: the log file has it."""
+        if self.crash is None:
+            self.crash = error
+        super()._handle_exception(error)
+        self._exit_renderables.clear()
+
     # --- outside the window -------------------------------------------------------------------
 
     def watch_theme(self, theme: str) -> None:
@@ -130,8 +142,10 @@ class ChinwagApp(App[None]):
             self._driver.write(sequence)
 
     def set_window_title(self, title: str) -> None:
-        self.window_title = title
-        self._write_terminal(f"\x1b]2;{title}\x07")
+        """The terminal's title; `shown` keeps a BEL or ESC in a name from
+        ending the OSC sequence early and steering the terminal."""
+        self.window_title = shown(title)
+        self._write_terminal(f"\x1b]2;{self.window_title}\x07")
 
     def show_alerts(self, count: int) -> None:
         """Put unread direct messages and mentions in the terminal's title."""

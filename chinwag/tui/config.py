@@ -20,6 +20,13 @@ def default_config_path() -> Path:
     return Path(base) / "chinwag" / "config.toml"
 
 
+def default_state_dir() -> Path:
+    """Where the client keeps what is not a setting (the crash log):
+    `$XDG_STATE_HOME/chinwag`, by default `~/.local/state/chinwag`."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "chinwag"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     server: str = DEFAULT_SERVER

@@ -2,18 +2,22 @@
 people. Unread conversations come first; typing a name nobody has talked to
 offers to start that conversation (people are looked up on the server).
 Textual's own commands ("change theme", "keys") follow, so one palette
-serves both and its order is always the same."""
+serves both and its order is always the same.
+
+Every prompt and help line is given to the palette as `Content`: a plain
+`str` there is parsed as markup, and a display name is someone else's
+string (see text.py)."""
 
 from __future__ import annotations
 
 from functools import partial
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from ..protocol import limits
 from ..protocol.errors import ConnectionClosed, ServerError
+from .text import highlighted, literal_content
 
 if TYPE_CHECKING:
     from .screens.chat import ChatScreen
@@ -23,6 +27,12 @@ def _label(address: str, unread: int = 0, online: bool | None = None) -> str:
     mark = "" if online is None else ("● " if online else "○ ")
     badge = f"  ({unread} unread)" if unread else ""
     return f"{mark}{address}{badge}"
+
+
+def _help(text: str) -> str:
+    """A help line for the palette. The palette's type says `str`, but it
+    hands a `Content` through unparsed, which is the point."""
+    return literal_content(text)  # type: ignore[return-value]
 
 
 class ConversationProvider(Provider):
@@ -62,7 +72,8 @@ class ConversationProvider(Provider):
 
     async def discover(self) -> Hits:
         for address, text, helptext in self._known():
-            yield DiscoveryHit(text, partial(self.chat.switch_to, address), text=text, help=helptext)
+            yield DiscoveryHit(literal_content(text), partial(self.chat.switch_to, address),
+                               text=text, help=_help(helptext))
         for name, help_text, callback in self._system():
             yield DiscoveryHit(name, callback, text=name, help=help_text)  # type: ignore[arg-type]
 
@@ -73,8 +84,8 @@ class ConversationProvider(Provider):
             score = matcher.match(text)
             if score > 0:
                 seen.add(address)
-                yield Hit(score, matcher.highlight(text), partial(self.chat.switch_to, address),
-                          text=text, help=helptext)
+                yield Hit(score, highlighted(matcher, text), partial(self.chat.switch_to, address),
+                          text=text, help=_help(helptext))
         for name, help_text, callback in self._system():
             score = matcher.match(name)
             if score > 0:
@@ -84,7 +95,7 @@ class ConversationProvider(Provider):
         if bare.startswith("#"):
             room = limits.normalize_room(bare[1:])
             if room and "#" + room not in seen:
-                yield Hit(0.5, Text(f"join #{room}"), partial(self.chat.switch_to, "#" + room),
+                yield Hit(0.5, literal_content(f"join #{room}"), partial(self.chat.switch_to, "#" + room),
                           text=f"join #{room}", help="join (or create) this room")
             return
         name = limits.normalize_username(bare.lstrip("@"))
@@ -96,9 +107,9 @@ class ConversationProvider(Provider):
                 continue
             seen.add(address)
             text = _label(address, 0, bool(user.online))
-            yield Hit(matcher.match(text) or 0.4, matcher.highlight(text),
+            yield Hit(matcher.match(text) or 0.4, highlighted(matcher, text),
                       partial(self.chat.switch_to, address), text=text,
-                      help=f"{user.display_name} · start a conversation")
+                      help=_help(f"{user.display_name} · start a conversation"))
 
     async def _lookup(self, prefix: str) -> list:
         link = self.chat.link

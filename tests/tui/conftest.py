@@ -82,3 +82,10 @@ def palette_hits(app: ChinwagApp) -> list[str]:
     if not found:
         return []
     return [str(option.prompt) for option in found.first().options]
+
+
+def terminal_output(app: ChinwagApp) -> str:
+    """What the app would write to the terminal to draw its whole screen now:
+    the characters and the escape sequences of the styles between them."""
+    update = app.screen._compositor.render_full_update()
+    return update.render_segments(app.console)

@@ -33,6 +33,7 @@ from ...protocol.reconnect import ConnectionStateEvent
 from ..commands import HELP, CommandError, parse_line
 from ..connection import Link, LinkEvent
 from ..state import LOBBY, ChatState, Conversation
+from ..text import shown
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
 from ..widgets.header import ConversationHeader
@@ -288,7 +289,7 @@ class ChatScreen(Screen[None]):
                 self._connection(event)
                 sidebar_dirty = True
             elif kind is ErrorEvent:
-                self.notify(f"{event.code}: {event.message}", severity="error", markup=False)
+                self.notify(shown(f"{event.code}: {event.message}"), severity="error", markup=False)
             elif kind is ByeEvent and event.reason not in ("shutdown", "logout"):
                 self._notice(current, f"the server closed the link ({event.reason}); reconnecting", "event")
                 view_dirty = True
@@ -518,7 +519,7 @@ class ChatScreen(Screen[None]):
         conv = self.state.open(address)
         self.query_one(ConversationView).show(conv)
         composer = self.query_one(Composer)
-        composer.placeholder = f"Message {address}   (/help for commands)"
+        composer.placeholder = f"Message {shown(address)}   (/help for commands)"
         self._refresh_header()
         self._refresh_sidebar()
         self.chinwag.show_alerts(self.state.alerts())

@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from ...protocol.errors import ConnectionClosed, ErrorCode, ServerError
 from ..connection import ServerAddress
+from ..text import literal
 
 if TYPE_CHECKING:
     from ..app import ChinwagApp
@@ -74,7 +75,7 @@ class FormScreen(Screen[None]):
     def say(self, text: str, level: str = "error") -> None:
         message = self.query_one("#message", Static)
         message.set_classes(f"-{level}")
-        message.update(Text(text))
+        message.update(literal(text))  # may carry the server's words
 
     def focus_first_empty(self) -> None:
         for field in self.query(Input):

@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Static
 from ...protocol import limits
 from ...protocol.errors import ConnectionClosed, ErrorCode, ServerError
 from ..connection import ServerAddress
+from ..text import literal
 from .login import Brand, FormScreen, unreachable_reason
 
 
@@ -82,7 +83,7 @@ class RegisterScreen(FormScreen):
     def _hint(self, selector: str, text: str, ok: bool) -> None:
         hint = self.query_one(selector, Static)
         hint.set_class(not ok, "-error")
-        hint.update(Text(text))
+        hint.update(literal(text))
 
     @on(Input.Changed)
     def _update_hints(self) -> None:
@@ -110,8 +111,8 @@ class RegisterScreen(FormScreen):
         problem = (limits.username_problem(username) or limits.password_problem(password)
                    or (None if password == self.value("#again") else "the two passwords differ"))
         display = self.value("#display").strip()
-        if problem is None and display and not limits.valid_display_name(display):
-            problem = f"a display name has 1 to {limits.DISPLAY_NAME_MAX} printable characters"
+        if problem is None and display:
+            problem = limits.display_name_problem(display, "the display name")
         try:
             address = ServerAddress.parse(self.value("#server"))
         except ValueError as exc:

@@ -28,12 +28,12 @@ from textual.strip import Strip
 
 from ...protocol.messages import Message
 from ..state import Conversation, Notice, Pending, is_action
+from ..text import cut, shown
 from .strips import text_strip
 
 TIME_WIDTH = 5
 MARGIN = 1  # drawn here rather than as CSS padding: padding costs a strip copy per line
 DRAWN_ROWS_KEPT = 600  # rows whose rendered strips are kept (a few screens' worth)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 
 # Sender colours: readable on dark backgrounds, and darker twins for light themes.
 DARK_PALETTE = ("#e06c75", "#98c379", "#e5c07b", "#61afef", "#c678dd", "#56b6c2",
@@ -49,8 +49,15 @@ def sender_colour(username: str, dark: bool = True) -> str:
 
 
 def clean(text: str) -> str:
-    """User text made safe to draw: tabs expanded, control characters shown as �."""
-    return _CONTROL.sub("\ufffd", text.expandtabs(4))
+    """A message body made safe to draw (see text.py): tabs expanded,
+    newlines kept, every other control character a placeholder."""
+    return shown(text, lines=True)
+
+
+def _rjust(text: str, cells: int) -> str:
+    """`str.rjust` counts characters; a nick of wide characters (or with
+    combining marks) must be padded by the columns it takes."""
+    return " " * max(0, cells - cell_len(text)) + text
 
 
 def day_label(day: date, today: date) -> str:
@@ -316,10 +323,10 @@ class ConversationView(ScrollView, can_focus=True):
         if row.width == width and row.generation == self._generation:
             return row.height
         if row.kind in ("msg", "notice", "pending"):
-            body = self._body(row)
+            body = clean(self._body(row))  # measured as drawn: a control character has no width
             extra = 0
             if row.kind == "pending" and row.item.error:
-                extra = len(row.item.error) + 16
+                extra = cell_len(shown(row.item.error)) + 16
             if "\n" in body or cell_len(body) + extra > width - self._prefix_width(width):
                 return len(self._strips(row, width))
         row.height = 1
@@ -359,7 +366,8 @@ class ConversationView(ScrollView, can_focus=True):
         return datetime.fromtimestamp(ts / 1000, self.tz).strftime("%H:%M")
 
     def _nick(self, name: str, width: int) -> str:
-        return name if len(name) <= width else name[: width - 1] + "…"
+        name = shown(name)
+        return name if cell_len(name) <= width else cut(name, width - 1) + "…"
 
     def _strips(self, row: Row, width: int) -> list[Strip]:
         if row.strips is not None and row.width == width and row.generation == self._generation:
@@ -404,9 +412,9 @@ class ConversationView(ScrollView, can_focus=True):
             if is_action(message.text):
                 nick = "*".rjust(nick_w)
                 body = Text(clean(message.text[4:]), style=Style(italic=True))
-                body = Text.assemble((clean(message.sender), nick_style + Style(italic=True)), " ", body)
+                body = Text.assemble((shown(message.sender), nick_style + Style(italic=True)), " ", body)
             else:
-                nick = self._nick(message.sender, nick_w).rjust(nick_w)
+                nick = _rjust(self._nick(message.sender, nick_w), nick_w)
                 body = Text(clean(message.text), style=body_style)
             if mentioned and self.mention is not None:
                 body.highlight_regex(self.mention, self._style("conversation--mention-word"))
@@ -424,13 +432,13 @@ class ConversationView(ScrollView, can_focus=True):
             time_text = "  ✗  " if failed else " ··· "
             time_style = state_style
             nick_style = self._style("conversation--own")
-            nick = self._nick(self.me, nick_w).rjust(nick_w)
-            shown = pending.text
-            if is_action(shown):
-                shown = f"* {self.me} {shown[4:]}"
-            body = Text(clean(shown), style=self._style("conversation--pending"))
+            nick = _rjust(self._nick(self.me, nick_w), nick_w)
+            line = pending.text
+            if is_action(line):
+                line = f"* {self.me} {line[4:]}"
+            body = Text(clean(line), style=self._style("conversation--pending"))
             if failed:
-                body.append(f"  not sent: {pending.error}", style=state_style)
+                body.append(f"  not sent: {shown(pending.error or '')}", style=state_style)
 
         prefix = Text.assemble(" " * MARGIN, (time_text, time_style), " ", (nick, nick_style), " ")
         avail = max(8, width - prefix_w)
@@ -455,13 +463,13 @@ class ConversationView(ScrollView, can_focus=True):
         if conv is None:
             label = ""
         elif conv.missing:
-            label = conv.missing
+            label = shown(conv.missing)
         elif conv.loading or conv.more is None:
             label = "loading older messages…"
         elif conv.more:
             label = "↑ scroll up for older messages"
         else:
-            label = f"beginning of {conv.address}"
+            label = f"beginning of {shown(conv.address)}"
         text = Text(label.center(width)[:width], style=base + self._style("conversation--top"), end="")
         return text_strip(text, self.app.console)
 

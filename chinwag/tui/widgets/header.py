@@ -1,11 +1,13 @@
-"""The line above the conversation: its name, who is in it, and who is typing."""
+"""The line above the conversation: its name, who is in it, and who is typing.
+Names and display names are other people's strings: drawn with `literal`."""
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
+
+from ..text import literal
 
 
 def typing_line(names: list[str]) -> str:
@@ -36,8 +38,8 @@ class ConversationHeader(Horizontal):
         if (title, detail, typing) == self._shown:
             return
         self._shown = (title, detail, typing)
-        text = Text(title, style="bold", end="")
+        text = literal(title, "bold")
         if detail:
-            text.append("  " + detail, style="dim")
+            text.append_text(literal("  " + detail, "dim"))
         self.query_one("#title", Label).update(text)
-        self.query_one("#typing", Label).update(Text(typing, end=""))
+        self.query_one("#typing", Label).update(literal(typing))

@@ -16,9 +16,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from .strips import text_strip
-
 from ..state import SidebarEntry
+from ..text import cut, shown
+from .strips import text_strip
 
 
 class Sidebar(ScrollView, can_focus=False):
@@ -119,7 +119,8 @@ class Sidebar(ScrollView, can_focus=False):
         if row.mentions:
             badge.append((" " if row.unread else "") + f"@{row.mentions}", style=fg("sidebar--mention"))
         room_for_name = width - 4 - (cell_len(badge.plain) + 1 if badge.plain else 0)
-        name = row.label if cell_len(row.label) <= room_for_name else row.label[: max(1, room_for_name - 1)] + "…"
+        label = shown(row.label)
+        name = label if cell_len(label) <= room_for_name else cut(label, max(1, room_for_name - 1)) + "…"
         text = Text.assemble(" ", mark, " ", (name, name_style), style=line_style, end="")
         if badge.plain:
             gap = max(1, width - cell_len(text.plain) - cell_len(badge.plain) - 1)

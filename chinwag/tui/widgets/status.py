@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from ...protocol.reconnect import ConnectionStateEvent
+from ..text import literal, literal_content
 
 
 def describe(state: ConnectionStateEvent | None, now: float, since: float) -> tuple[str, str]:
@@ -51,5 +51,6 @@ class ConnectionStatus(Static):
     def _show(self) -> None:
         words, css = describe(self.state, self.clock(), self._since)
         self.set_classes(css)
-        self.tooltip = self.state.detail if self.state is not None and self.state.detail else None
-        self.update(Text(words, end=""))
+        detail = self.state.detail if self.state is not None else None
+        self.tooltip = literal_content(detail) if detail else None  # the server's words
+        self.update(literal(words))
