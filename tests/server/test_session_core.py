@@ -12,7 +12,14 @@ from chinwag.protocol.errors import ErrorCode
 from chinwag.protocol.messages import REQUEST_TYPES
 from chinwag.server.handlers import HANDLERS
 from chinwag.server.session import (
-    KIND_OF, Authenticated, Closed, Greeted, Session, SessionClosed, SessionError, State,
+    KIND_OF,
+    Authenticated,
+    Closed,
+    Greeted,
+    Session,
+    SessionClosed,
+    SessionError,
+    State,
 )
 
 SIGN_IN = {"register", "login", "resume"}
