@@ -20,7 +20,7 @@ import logging
 import termios
 from collections import deque
 from collections.abc import Awaitable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..protocol.errors import ErrorCode, FrameError, ProtocolError, RequestError
 from ..protocol.frames import FrameDecoder, encode_frame
@@ -122,8 +122,9 @@ class Connection(asyncio.Protocol):
     # --- transport callbacks ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        self.writer = FrameWriter(transport, self.loop, self.settings.outgoing_limit, self.overflow)
+        stream = cast(asyncio.Transport, transport)  # uvloop's is not a subclass, but is one
+        self.transport = stream
+        self.writer = FrameWriter(stream, self.loop, self.settings.outgoing_limit, self.overflow)
         peer = transport.get_extra_info("peername")
         self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else "local"
         if not self.server.admit(self):
@@ -141,7 +142,7 @@ class Connection(asyncio.Protocol):
         try:
             while (frame := decoder.next_frame()) is not None:
                 self._on_frame(frame)
-                if self.state is State.CLOSED:
+                if self.session.closed:
                     return
         except FrameError as exc:
             log.info("bad frame from %s: %s", self.peer_ip, exc.message)
@@ -184,7 +185,7 @@ class Connection(asyncio.Protocol):
                 elif type(request) is Send and self.session.authenticated:
                     run = [request]
                     while inbox and type(inbox[0]) is Send and len(run) < 64:
-                        run.append(inbox.popleft())  # type: ignore[arg-type]
+                        run.append(cast(Send, inbox.popleft()))  # checked just above
                     await self._handle_sends(run)
                 else:
                     await self._handle(request)
@@ -228,7 +229,7 @@ class Connection(asyncio.Protocol):
         batch.add(self, first)
         inbox = self._inbox
         while first.id is None and inbox and type(inbox[0]) is Ack and inbox[0].id is None:
-            batch.add(self, inbox.popleft())  # type: ignore[arg-type]
+            batch.add(self, cast(Ack, inbox.popleft()))  # checked just above
         return batch
 
     async def _handle(self, request: Request | AckBatch) -> None:

@@ -216,7 +216,8 @@ async def leave(ctx: HandlerContext, conn: SessionView, req: Leave) -> Reply:
 async def rooms(ctx: HandlerContext, conn: SessionView, req: Rooms) -> Reply:
     joined = [room_of(cid) for cid in conn.convs if is_room(cid)]
     listing, total = await ctx.store.rooms(joined, ctx.settings.max_frame // ROOM_ENTRY_MIN_BYTES)
-    out = [{"name": r, "members": n, "joined": room_id(r) in conn.convs} for r, n in listing]
+    out: list[dict[str, Any]] = [{"name": r, "members": n, "joined": room_id(r) in conn.convs}
+                                 for r, n in listing]
     # If they cannot all fit in one frame, the ones that matter come first:
     # the lobby, the caller's rooms, then the busiest; `more` says some are cut.
     out.sort(key=lambda r: (r["name"] != limits.LOBBY, not r["joined"], -r["members"], r["name"]))
