@@ -3,6 +3,12 @@
 Shutdown follows websockets' server: stop accepting, let in-flight requests
 finish, tell every client `bye shutdown`, take this node's connections out of
 presence in one step, then close Redis.
+
+The server owns the node's collaborators and hands the request handlers only
+the `HandlerContext` (context.py). Its timers (the pre-login, idle and ping
+timeouts of the sweep, the rate buckets, the typing interval) read one
+injectable `clock`, so a test can move time instead of sleeping through it
+and run the sweep itself (`sweep`).
 """
 
 from __future__ import annotations
@@ -14,18 +20,25 @@ import logging
 import secrets
 import ssl
 from collections import Counter
+from collections.abc import Coroutine
+from typing import Any
 
 from ..protocol import limits
 from .auth import LoginThrottle, PasswordService
-from .connection import Connection, State
+from .connection import Connection
+from .context import Counters, HandlerContext
 from .fdlimit import raise_open_files_limit
 from .hub import Hub
 from .presence import NodePresence
+from .ratelimit import Clock, IntervalGate
+from .session import State
 from .settings import Settings
 from .store import Store
 from .tls import TlsListener
 
 log = logging.getLogger(__name__)
+
+SWEEP_EVERY_S = 1.0  # the timeouts' granularity
 
 
 def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -37,8 +50,13 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 class ChatServer:
-    def __init__(self, settings: Settings, redis_url: str) -> None:
+    def __init__(self, settings: Settings, redis_url: str, *, clock: Clock | None = None) -> None:
+        """`clock`: the time the server's timers read (default: the event
+        loop's; tests pass one they move by hand)."""
         self.settings = settings
+        self.loop = asyncio.get_event_loop()
+        self._own_clock = clock is None
+        self.clock: Clock = self.loop.time if clock is None else clock
         self.node_id = settings.node_id or secrets.token_hex(6)
         self.store = Store(redis_url, history_maxlen=settings.history_maxlen,
                            timeout=settings.redis_timeout)
@@ -46,18 +64,31 @@ class ChatServer:
         self.presence = NodePresence(self)
         self.passwords = PasswordService(settings)
         self.throttle = LoginThrottle(self.store, settings)
-        self.known_dms: set[str] = set()
-        self.accepted = 0  # messages stored by this node
+        self.counters = Counters()
+        self.context = HandlerContext(
+            settings=settings, store=self.store, hub=self.hub, presence=self.presence,
+            throttle=self.throttle, passwords=self.passwords, counters=self.counters,
+            typing_gate=IntervalGate(limits.TYPING_INTERVAL_S, self._now))
         self.connections: set[Connection] = set()
-        self._per_address: Counter[str] = Counter()
+        self._per_ip: Counter[str] = Counter()  # connections (and TLS handshakes) per client IP
         self._server: asyncio.Server | TlsListener | None = None
         self._refused = 0  # connections refused since the last log line about it
         self._refusal_logged = -1e9
         self._tasks: set[asyncio.Task[object]] = set()
         self._housekeeper: asyncio.Task[None] | None = None
         self._stopping = False
-        self._typing_last: dict[tuple[str, str], float] = {}
-        self.loop = asyncio.get_event_loop()
+
+    def _now(self) -> float:
+        return self.clock()
+
+    @property
+    def accepted(self) -> int:
+        """Messages stored by this node."""
+        return self.counters.accepted
+
+    @property
+    def known_dms(self) -> set[str]:
+        return self.context.known_dms
 
     @property
     def port(self) -> int:
@@ -66,6 +97,8 @@ class ChatServer:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        if self._own_clock:
+            self.clock = self.loop.time
         await self.store.start()
         await self.presence.start()
         await self.hub.start()
@@ -90,40 +123,41 @@ class ChatServer:
 
     # --- connections ------------------------------------------------------------
 
-    def reserve(self, address: str) -> bool:
-        """Take a place under the per-address cap for a connection that has
-        no Connection yet (a TLS handshake); False if there is none."""
+    def reserve(self, ip: str) -> bool:
+        """Take a place under the per-IP cap (`max_connections_per_address`)
+        for a connection that has no Connection yet (a TLS handshake); False
+        if there is none."""
         if self._stopping:
             return False
-        if self._per_address[address] >= self.settings.max_connections_per_address:
-            self.note_refused(address, "over the per-address cap")
+        if self._per_ip[ip] >= self.settings.max_connections_per_address:
+            self.note_refused(ip, "over the per-address cap")
             return False
-        self._per_address[address] += 1
+        self._per_ip[ip] += 1
         return True
 
-    def release(self, address: str) -> None:
+    def release(self, ip: str) -> None:
         """Give back a place taken by `reserve`."""
-        self._per_address[address] -= 1
-        if self._per_address[address] <= 0:
-            del self._per_address[address]
+        self._per_ip[ip] -= 1
+        if self._per_ip[ip] <= 0:
+            del self._per_ip[ip]
 
     def admit(self, conn: Connection) -> bool:
         if conn.reserved_address is not None:  # its place, taken at accept, becomes its own
             self.release(conn.reserved_address)
             conn.reserved_address = None
-        if not self.reserve(conn.address):
+        if not self.reserve(conn.peer_ip):
             return False
         self.connections.add(conn)
         return True
 
-    def note_refused(self, address: str, why: str) -> None:
+    def note_refused(self, ip: str, why: str) -> None:
         """Log a refused connection, at most one line a second: a flood of
         connections must not become a flood of log lines as well."""
         self._refused += 1
-        now = self.loop.time()
+        now = self.clock()
         if now - self._refusal_logged >= 1.0:
             log.warning("refused %d connection(s) since the last such line, the latest from %s: %s",
-                        self._refused, address, why)
+                        self._refused, ip, why)
             self._refused = 0
             self._refusal_logged = now
 
@@ -131,31 +165,14 @@ class ChatServer:
         if conn not in self.connections:
             return
         self.connections.discard(conn)
-        self.release(conn.address)
+        self.release(conn.peer_ip)
         if conn.username:
             self.hub.remove(conn)
         if conn.counted_online and not self._stopping:
             self.presence.went_away(conn)
 
-    async def count_online(self, conn: Connection) -> None:
-        """Count a newly authenticated connection in presence (see presence.py)."""
-        await self.presence.count_in(conn)
-
-    def typing_allowed(self, name: str, cid: str) -> bool:
-        """At most one typing relay every 3 s per sender and conversation,
-        whichever of the sender's connections on this node it comes from."""
-        now = self.loop.time()
-        key = (name, cid)
-        if now - self._typing_last.get(key, -1e9) < limits.TYPING_INTERVAL_S:
-            return False
-        if len(self._typing_last) > 100_000:
-            self._typing_last = {k: t for k, t in self._typing_last.items()
-                                 if now - t < limits.TYPING_INTERVAL_S}
-        self._typing_last[key] = now
-        return True
-
-    def spawn(self, coro: object) -> None:
-        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -165,11 +182,11 @@ class ChatServer:
         """Timeouts and stats, once a second. (The heartbeat, reaping and
         presence repair run on their own clock, in presence.py.)"""
         s = self.settings
-        next_stats = self.loop.time() + s.stats_interval
+        next_stats = self.clock() + s.stats_interval
         while True:
-            await asyncio.sleep(1.0)
-            now = self.loop.time()
-            self._sweep(now)
+            await asyncio.sleep(SWEEP_EVERY_S)
+            now = self.clock()
+            self.sweep(now)
             if s.stats_interval > 0 and now >= next_stats:
                 next_stats = now + s.stats_interval
                 self._log_stats()
@@ -180,7 +197,11 @@ class ChatServer:
                  self.node_id, len(self.connections), len(self.hub.by_user),
                  self.accepted, self.hub.delivered)
 
-    def _sweep(self, now: float) -> None:
+    def sweep(self, now: float | None = None) -> None:
+        """Close connections past the pre-login or idle timeout, and ping the
+        silent ones (run every SWEEP_EVERY_S; tests run it after moving the clock)."""
+        if now is None:
+            now = self.clock()
         s = self.settings
         for conn in list(self.connections):
             silent = now - conn.last_heard

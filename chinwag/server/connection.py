@@ -3,7 +3,10 @@
 A thin driver, as in websockets: transport callbacks feed the sans-I/O
 decoder; each request is validated into a typed object and queued; one worker
 task per busy connection runs the handlers in arrival order, so an `ack`
-takes effect before the reply to any later request. Replies and events go
+takes effect before the reply to any later request. Which request is allowed
+when, and every change of state, is the sans-I/O `Session`'s (session.py);
+the handlers get the node's `HandlerContext` and return a `Reply`, which
+this module sends and then runs what it leaves for after it. Replies and events go
 through a coalescing writer whose backlog is bounded: a client that stops
 reading is told `bye overflow` and dropped, and loses nothing, because its
 cursors have not moved.
@@ -12,25 +15,26 @@ cursors have not moved.
 from __future__ import annotations
 
 import asyncio
-import enum
 import fcntl
 import logging
 import termios
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol, cast
 
 from ..protocol.errors import ErrorCode, FrameError, ProtocolError, RequestError
 from ..protocol.frames import FrameDecoder, encode_frame
 from ..protocol.messages import Ack, Pong, Request, Send, parse_request, request_id
 from ..protocol.writer import FrameWriter
-from . import handlers
-from .conv import conv_id, mid_key
-from .ratelimit import TokenBucket
+from .context import HandlerContext, Reply
+from .conv import mid_key
+from .handlers import HANDLERS, AckBatch, send_begin, send_finish
+from .ratelimit import Clock, TokenBucket
+from .session import Closed, Outcome, Session, SessionClosed, State
+from .settings import Settings
 from .store import StorageUnavailable
 
-if TYPE_CHECKING:
-    from .app import ChatServer
+__all__ = ["Connection", "Node", "State"]
 
 log = logging.getLogger(__name__)
 
@@ -44,37 +48,44 @@ LINGER_S = 10.0
 LINGER_TICK_S = 0.1
 
 
-class State(enum.Enum):
-    NEW = "new"  # waiting for hello
-    READY = "ready"  # hello done, not authenticated
-    AUTHENTICATED = "authenticated"
-    CLOSED = "closed"
+class Node(Protocol):
+    """What a connection needs of its node (the ChatServer)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def context(self) -> HandlerContext: ...
+
+    def admit(self, conn: Connection) -> bool: ...
+    def forget(self, conn: Connection) -> None: ...
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, server: ChatServer) -> None:
+    def __init__(self, server: Node) -> None:
         self.server = server
         settings = server.settings
         self.settings = settings
         self.loop = server.loop
+        self.clock = server.clock  # the node's: timeouts and rate limits read it
+        self.context = server.context
         self.decoder = FrameDecoder(settings.max_frame)
-        self.state = State.NEW
-        self.address = "?"
-        self.username = ""
-        self.display_name = ""
-        self.token: str | None = None
+        self.session = Session()
+        self.peer_ip = "?"  # the client's IP address ("local" for a Unix socket)
         self.convs: set[str] = set()
         self.transport: asyncio.Transport | None = None
         self.writer: FrameWriter | None = None
-        self.last_heard = self.loop.time()
+        self.last_heard = self.clock()
         self.opened = self.last_heard
         self.pinged = False
-        self.send_bucket = TokenBucket(settings.send_rate, settings.send_burst)
-        self.typing_bucket = TokenBucket(settings.typing_rate, settings.typing_burst)
-        self.on_replied: Callable[[], Awaitable[None] | None] | None = None
+        self.send_bucket = TokenBucket(settings.send_rate, settings.send_burst, self.clock)
+        self.typing_bucket = TokenBucket(settings.typing_rate, settings.typing_burst, self.clock)
         self.counted_online = False  # this connection is counted in presence
-        # TLS: the address whose place under the per-address cap this
-        # connection took at accept, before its handshake; admit() takes it over
+        # TLS: the IP whose place under the per-IP cap this connection took
+        # at accept, before its handshake; admit() takes it over
         self.reserved_address: str | None = None
         self._inbox: deque[Request] = deque()
         self._worker: asyncio.Task[None] | None = None
@@ -84,15 +95,38 @@ class Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self.delivered_upto: dict[str, str] = {}  # conv id -> newest mid sent to this connection
-        self.cursor_write: Awaitable[Any] | None = None  # the last ack's write, until done
+        self._cursor_write: Awaitable[Any] | None = None  # the last ack's write, until done
+
+    # --- the session (session.py owns the rules) ----------------------------------
+
+    @property
+    def state(self) -> State:
+        return self.session.state
+
+    @property
+    def username(self) -> str:
+        return self.session.username
+
+    @property
+    def display_name(self) -> str:
+        return self.session.display_name
+
+    @property
+    def token(self) -> str | None:
+        return self.session.token
+
+    def apply(self, outcome: Outcome) -> None:
+        """A handler's outcome (hello or login done): the session moves."""
+        self.session.apply(outcome)
 
     # --- transport callbacks ---------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        self.writer = FrameWriter(transport, self.loop, self.settings.outgoing_limit, self.overflow)
+        stream = cast(asyncio.Transport, transport)  # uvloop's is not a subclass, but is one
+        self.transport = stream
+        self.writer = FrameWriter(stream, self.loop, self.settings.outgoing_limit, self.overflow)
         peer = transport.get_extra_info("peername")
-        self.address = str(peer[0]) if isinstance(peer, tuple) else "local"
+        self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else "local"
         if not self.server.admit(self):
             self._send_error(None, RequestError(
                 "too many connections from your address", ErrorCode.RATE_LIMITED, retry_after=10))
@@ -101,23 +135,23 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.state is State.CLOSED:
             return
-        self.last_heard = self.loop.time()
+        self.last_heard = self.clock()
         self.pinged = False
         decoder = self.decoder
         decoder.receive_data(data)
         try:
             while (frame := decoder.next_frame()) is not None:
                 self._on_frame(frame)
-                if self.state is State.CLOSED:
+                if self.session.closed:
                     return
         except FrameError as exc:
-            log.info("bad frame from %s: %s", self.address, exc.message)
+            log.info("bad frame from %s: %s", self.peer_ip, exc.message)
             self._send_error(None, exc)
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
-        self.state = State.CLOSED
+        self.session.apply(Closed())
         self._writable.set()
         self.server.forget(self)
 
@@ -148,10 +182,10 @@ class Connection(asyncio.Protocol):
                 request = inbox.popleft()
                 if type(request) is Ack:
                     await self._handle(self._merge_acks(request))
-                elif type(request) is Send and self.state is State.AUTHENTICATED:
+                elif type(request) is Send and self.session.authenticated:
                     run = [request]
                     while inbox and type(inbox[0]) is Send and len(run) < 64:
-                        run.append(inbox.popleft())  # type: ignore[arg-type]
+                        run.append(cast(Send, inbox.popleft()))  # checked just above
                     await self._handle_sends(run)
                 else:
                     await self._handle(request)
@@ -162,9 +196,10 @@ class Connection(asyncio.Protocol):
         """Consecutive sends: all checked and queued first (one Redis round
         trip for the lot, stored in order), then answered in order."""
         begun: list[tuple[Send, Any]] = []
+        context = self.context
         for request in run:
             try:
-                begun.append((request, await handlers.send_begin(self, request)))
+                begun.append((request, await send_begin(context, self, request)))
             except Exception as exc:  # answered in its turn below
                 begun.append((request, exc))
         for request, started in begun:
@@ -172,7 +207,7 @@ class Connection(asyncio.Protocol):
                 await self._reply(request, error=started)
             else:
                 try:
-                    result = await handlers.send_finish(self, request, *started)
+                    result = await send_finish(context, self, request, *started)
                 except Exception as exc:
                     await self._reply(request, error=exc)
                 else:
@@ -180,60 +215,68 @@ class Connection(asyncio.Protocol):
 
     async def cursor_written(self) -> None:
         """Wait for the last ack's cursor write (if any is still in flight)."""
-        pending, self.cursor_write = self.cursor_write, None
+        pending, self._cursor_write = self._cursor_write, None
         if pending is not None:
             try:
                 await pending
             except Exception as exc:  # the client will be replayed those messages again
                 log.warning("cursor update for %s failed: %s", self.username, exc)
 
-    def _merge_acks(self, first: Ack) -> handlers.AckBatch:
+    def _merge_acks(self, first: Ack) -> AckBatch:
         """Consecutive acks become one cursor update: only the newest per
         conversation matters."""
-        batch = handlers.AckBatch()
+        batch = AckBatch()
         batch.add(self, first)
         inbox = self._inbox
         while first.id is None and inbox and type(inbox[0]) is Ack and inbox[0].id is None:
-            batch.add(self, inbox.popleft())  # type: ignore[arg-type]
+            batch.add(self, cast(Ack, inbox.popleft()))  # checked just above
         return batch
 
-    async def _handle(self, request: Request | handlers.AckBatch) -> None:
+    async def _handle(self, request: Request | AckBatch) -> None:
+        kind = request.TYPE
         try:
-            handler = handlers.handler_for(self, request)
-            result = await handler(self, request)
+            self.session.check(kind)
+            reply = await HANDLERS[kind](self.context, self, request)
+            if reply.cursor_write is not None:
+                self._cursor_write = reply.cursor_write  # queued: awaited before the next reply
+                if request.id is not None:
+                    await self.cursor_written()
         except Exception as exc:
             await self._reply(request, error=exc)
         else:
-            await self._reply(request, result)
+            await self._reply(request, reply)
 
-    async def _reply(self, request: Request | handlers.AckBatch, result: dict[str, Any] | None = None,
+    async def _reply(self, request: Request | AckBatch, reply: Reply | None = None,
                      error: Exception | None = None) -> None:
-        """Answer one request: `ok` with the result, or the error the
-        exception stands for; then run what the handler left for after it."""
+        """Answer one request: `ok` with the reply's fields, or the error the
+        exception stands for; then run what the reply leaves for after it."""
         req_id = request.id
-        if self.cursor_write is not None and request.TYPE != "ack":
+        if self._cursor_write is not None and request.TYPE != "ack":
             await self.cursor_written()
         if error is not None:
-            self.on_replied = None
+            if isinstance(error, SessionClosed):
+                return  # the client left while this was being handled: no one to tell
             if isinstance(error, ProtocolError):
                 self._send_error(req_id, error)
                 if error.code == ErrorCode.UNSUPPORTED_VERSION:
                     self.close()
             elif isinstance(error, StorageUnavailable):
-                log.warning("storage unavailable for %s from %s: %s", request.TYPE, self.address, error)
+                log.warning("storage unavailable for %s from %s: %s", request.TYPE, self.peer_ip, error)
                 self._send_error(req_id, RequestError(
                     "storage is unavailable right now; try again in a few seconds", ErrorCode.INTERNAL,
                     retry_after=self.settings.storage_retry_after))
             else:
-                log.error("internal error handling %s from %s", request.TYPE, self.address, exc_info=error)
+                log.error("internal error handling %s from %s", request.TYPE, self.peer_ip, exc_info=error)
                 self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL))
             return
+        if reply is None:
+            return
         if req_id is not None and self.state is not State.CLOSED:
-            reply = {"type": "ok", "re": req_id}
-            if result:
-                reply.update(result)
-            self.send_bytes(encode_frame(reply))
-        after, self.on_replied = self.on_replied, None
+            frame = {"type": "ok", "re": req_id}
+            if reply.fields:
+                frame.update(reply.fields)
+            self.send_bytes(encode_frame(frame))
+        after = reply.after
         if after is not None:
             pending = after()
             if pending is not None:
@@ -335,7 +378,7 @@ class Connection(asyncio.Protocol):
         login."""
         if self.state is State.CLOSED:
             return
-        log.info("client %s (%s) cannot keep up; dropping it", self.username or "-", self.address)
+        log.info("client %s (%s) cannot keep up; dropping it", self.username or "-", self.peer_ip)
         if self._replay_buffer is not None:
             self._replay_buffer.clear()
             self._replay_bytes = 0
@@ -348,7 +391,7 @@ class Connection(asyncio.Protocol):
         closes or LINGER_S passes, when the socket is aborted."""
         if self.state is State.CLOSED:
             return
-        self.state = State.CLOSED
+        self.session.apply(Closed())
         self._writable.set()
         self.server.forget(self)
         transport = self.transport
@@ -397,6 +440,3 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
             return
         self.loop.call_later(LINGER_TICK_S, self._linger, unsent, still_since)
-
-    def address_conv(self, address: Any) -> str:
-        return conv_id(self.username, address)

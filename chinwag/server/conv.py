@@ -8,22 +8,32 @@ Bob's `@alice` are the same stream.
 
 from __future__ import annotations
 
+from ..protocol.limits import MID_PART_MAX
 from ..protocol.messages import Address
 
-
-def conv_id(me: str, address: Address) -> str:
-    if address.kind == "room":
-        return "#" + address.name
-    a, b = sorted((me, address.name))
-    return f"@{a}:{b}"
+DM_PREFIX = "@"  # of a direct conversation's id, "@a:b" (server-internal, never on the wire)
 
 
 def room_id(room: str) -> str:
-    return "#" + room
+    """A room's conversation id: its address, `#name`."""
+    return str(Address("room", room))
+
+
+def conv_id(me: str, address: Address) -> str:
+    """The conversation `address` names for user `me`."""
+    if address.is_room:
+        return str(address)
+    a, b = sorted((me, address.name))
+    return f"{DM_PREFIX}{a}:{b}"
 
 
 def is_room(cid: str) -> bool:
-    return cid.startswith("#")
+    return not cid.startswith(DM_PREFIX)
+
+
+def room_of(cid: str) -> str:
+    """The room name of a room's conversation id."""
+    return cid[1:]
 
 
 def dm_parties(cid: str) -> tuple[str, str]:
@@ -32,11 +42,12 @@ def dm_parties(cid: str) -> tuple[str, str]:
 
 
 def address_for(cid: str, viewer: str) -> str:
-    """The address of conversation `cid` as `viewer` sees it."""
-    if cid[0] == "#":
+    """The address of conversation `cid` as `viewer` sees it: a room's id is
+    its address; a direct conversation is addressed by the other party."""
+    if is_room(cid):
         return cid
-    a, _, b = cid[1:].partition(":")
-    return "@" + (b if a == viewer else a)
+    a, b = dm_parties(cid)
+    return str(Address("user", b if a == viewer else a))
 
 
 def mid_key(mid: str) -> tuple[int, int]:
@@ -50,16 +61,13 @@ def mid_ts(mid: str) -> int:
     return int(mid.partition("-")[0])
 
 
-_PART_MAX = 2**64 - 1
-
-
 def mid_after(mid: str) -> str | None:
     """The smallest id greater than `mid`, or None if there is none: an
     inclusive range start, exact for any valid id (Lua numbers are not)."""
     ms, seq = mid_key(mid)
-    if seq < _PART_MAX:
+    if seq < MID_PART_MAX:
         return f"{ms}-{seq + 1}"
-    return f"{ms + 1}-0" if ms < _PART_MAX else None
+    return f"{ms + 1}-0" if ms < MID_PART_MAX else None
 
 
 def mid_before(mid: str) -> str | None:
@@ -67,4 +75,4 @@ def mid_before(mid: str) -> str | None:
     ms, seq = mid_key(mid)
     if seq > 0:
         return f"{ms}-{seq - 1}"
-    return f"{ms - 1}-{_PART_MAX}" if ms > 0 else None
+    return f"{ms - 1}-{MID_PART_MAX}" if ms > 0 else None

@@ -1,13 +1,16 @@
-"""One function per request type. Handlers validate access, call the store
-and the hub, and return the `ok` fields; they raise `RequestError` with the
-protocol code for anything the client must hear about. They do no I/O of
-their own.
+"""One function per request type: `async (context, connection view,
+request) -> Reply`. Handlers validate access, call the store and the hub
+through the context, and return a `Reply` (the `ok` fields and any work for
+after it); they raise `RequestError` with the protocol code for anything the
+client must hear about. They do no I/O of their own, and never set the
+session's state: they hand it an outcome (see session.py). Which request is
+allowed in which state is session.py's table, not theirs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack
 
@@ -20,14 +23,13 @@ from ..protocol.messages import (
     Rooms, Send, Typing, Users, Who,
 )
 from .auth import ServerBusy, new_token
-from .conv import address_for, conv_id, is_room, mid_key, mid_ts, room_id
+from .context import NO_FIELDS, HandlerContext, Reply, SessionView
+from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id, room_of
 from .hub import message_frame, message_wire
+from .session import Authenticated, Greeted
 from .store import SEND_DUPLICATE, SEND_NOT_MEMBER, StoredMessage
 
-if TYPE_CHECKING:
-    from .connection import Connection
-
-Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
+Handler = Callable[[HandlerContext, SessionView, Any], Awaitable[Reply]]
 
 BAD_CREDENTIALS = "unknown user or wrong password; register first if you are new"
 BUSY = "the server is busy checking passwords; try again in 1 s"
@@ -47,94 +49,87 @@ def _user(name: str, display: str, online: bool | None = None) -> dict[str, Any]
 # --- session ------------------------------------------------------------------------
 
 
-async def hello(conn: Connection, req: Hello) -> dict[str, Any]:
-    from .connection import State
-
+async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
     if req.version != PROTOCOL_VERSION:
         raise RequestError(
             f"protocol version {req.version} is not supported; this server speaks {PROTOCOL_VERSION}",
             ErrorCode.UNSUPPORTED_VERSION,
         )
-    conn.state = State.READY
-    s = conn.settings
-    return {"server": f"chinwag/{__version__}", "version": PROTOCOL_VERSION,
-            "max_frame": s.max_frame, "max_text": s.max_text}
+    conn.apply(Greeted())
+    s = ctx.settings
+    return Reply({"server": f"chinwag/{__version__}", "version": PROTOCOL_VERSION,
+                  "max_frame": s.max_frame, "max_text": s.max_text})
 
 
-async def register(conn: Connection, req: Register) -> dict[str, Any]:
-    srv = conn.server
+async def register(ctx: HandlerContext, conn: SessionView, req: Register) -> Reply:
     # Counted before anything is answered, `user_exists` included, so the
     # registration limit also bounds probing which names exist.
-    await srv.throttle.registration(conn.address)
-    if await srv.store.user_exists(req.username):
+    await ctx.throttle.registration(conn.peer_ip)
+    if await ctx.store.user_exists(req.username):
         raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
     display = req.display_name or req.username
     try:
-        password_hash = await srv.passwords.hash(req.password)
+        password_hash = await ctx.passwords.hash(req.password)
     except ServerBusy:
         raise RequestError(BUSY, ErrorCode.THROTTLED, retry_after=1.0) from None
-    if not await srv.store.create_user(req.username, display, password_hash):
+    if not await ctx.store.create_user(req.username, display, password_hash):
         raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
-    return {"user": _user(req.username, display)}
+    return Reply({"user": _user(req.username, display)})
 
 
-async def login(conn: Connection, req: Login) -> dict[str, Any]:
-    srv = conn.server
+async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
     name = limits.normalize_username(req.username) or ""
     throttle_name = name or req.username.lower()[:64]
     # Reserved before the slow hash (a failure until proven otherwise).
-    attempt = await srv.throttle.begin_login(throttle_name, conn.address)
-    user = await srv.store.get_user(name) if name else None
+    attempt = await ctx.throttle.begin_login(throttle_name, conn.peer_ip)
+    user = await ctx.store.get_user(name) if name else None
     try:
-        ok, rehash = await srv.passwords.verify(user.get("pw") if user else None, req.password,
+        ok, rehash = await ctx.passwords.verify(user.get("pw") if user else None, req.password,
                                                 priority=attempt.known)
     except ServerBusy:
-        raise await srv.throttle.login_busy(attempt) from None
+        raise await ctx.throttle.login_busy(attempt) from None
     if not ok or user is None:
-        await srv.throttle.login_failed(attempt)
+        await ctx.throttle.login_failed(attempt)
         raise RequestError(BAD_CREDENTIALS, ErrorCode.BAD_CREDENTIALS)
-    await srv.throttle.login_succeeded(attempt)
+    await ctx.throttle.login_succeeded(attempt)
     if rehash:
         try:
-            await srv.store.set_password_hash(name, await srv.passwords.hash(req.password, priority=True))
+            await ctx.store.set_password_hash(name, await ctx.passwords.hash(req.password, priority=True))
         except ServerBusy:
             pass  # upgraded at a later login
     token = new_token()
-    await srv.store.store_token(token, name, conn.settings.token_ttl)
-    return await _start_session(conn, name, user.get("dn", name), token)
+    await ctx.store.store_token(token, name, ctx.settings.token_ttl)
+    return await _start_session(ctx, conn, Authenticated(name, user.get("dn", name), token))
 
 
-async def resume(conn: Connection, req: Resume) -> dict[str, Any]:
-    srv = conn.server
-    await srv.throttle.resume_address(conn.address)
-    name = await srv.store.token_user(req.token, conn.settings.token_ttl)
+async def resume(ctx: HandlerContext, conn: SessionView, req: Resume) -> Reply:
+    await ctx.throttle.resume_address(conn.peer_ip)
+    name = await ctx.store.token_user(req.token, ctx.settings.token_ttl)
     if name is None:
         raise RequestError("unknown, expired or revoked token; log in with your password",
                            ErrorCode.BAD_CREDENTIALS)
-    await srv.throttle.resume_user(name, conn.address)
-    display = (await srv.store.display_names([name]))[name]
-    return await _start_session(conn, name, display, req.token)
+    await ctx.throttle.resume_user(name, conn.peer_ip)
+    display = (await ctx.store.display_names([name]))[name]
+    return await _start_session(ctx, conn, Authenticated(name, display, req.token))
 
 
-async def _start_session(conn: Connection, name: str, display: str, token: str) -> dict[str, Any]:
+async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authenticated) -> Reply:
     """Subscribe to live delivery first, then read what is after the cursors,
-    then release live messages past what the replay sent."""
-    from .connection import State
-
-    srv = conn.server
-    convs, cursors = await srv.store.session_state(name)
+    then release live messages past what the replay sent. So the session is
+    authenticated here, before the replay is read, not when the reply goes."""
+    name = who.username
+    convs, cursors = await ctx.store.session_state(name)
     lobby = room_id(limits.LOBBY)
     if lobby not in convs:
-        await srv.store.ensure_lobby(name)
+        await ctx.store.ensure_lobby(name)
         convs.append(lobby)
-    conn.username, conn.display_name, conn.token = name, display, token
+    conn.apply(who)  # SessionClosed if the client has left meanwhile
     conn.convs = set(convs)
-    conn.state = State.AUTHENTICATED
     conn.begin_replay()
-    srv.hub.add(conn)
+    ctx.hub.add(conn)
     try:
-        replay = await srv.store.replay(name, convs, cursors)
-        await srv.count_online(conn)
+        replay = await ctx.store.replay(name, convs, cursors)
+        await ctx.presence.count_in(conn)
     except BaseException:
         await conn.end_replay([], {})
         raise
@@ -150,118 +145,116 @@ async def _start_session(conn: Connection, name: str, display: str, token: str) 
         for msg in entries:
             frames.append(message_frame(msg, name))
 
-    conn.on_replied = lambda: conn.end_replay(frames, replayed_upto)
-    return {"user": _user(name, display), "token": token, "unread": unread}
+    return Reply({"user": _user(name, who.display_name), "token": who.token, "unread": unread},
+                 after=lambda: conn.end_replay(frames, replayed_upto))
 
 
-async def logout(conn: Connection, req: Logout) -> None:
+async def logout(ctx: HandlerContext, conn: SessionView, req: Logout) -> Reply:
     """Revoke the token, and end every other connection that authenticated
     with it, on every node (this one gets `bye` after its `ok`)."""
     if conn.token is not None:
-        await conn.server.store.revoke_token(conn.token)
-        conn.server.hub.logout(conn.token, conn)
-    conn.on_replied = lambda: conn.bye("logout")
-    return None
+        await ctx.store.revoke_token(conn.token)
+        ctx.hub.logout(conn.token, conn)
+    return Reply(after=lambda: conn.bye("logout"))
 
 
-async def ping(conn: Connection, req: Ping) -> None:
-    return None
+async def ping(ctx: HandlerContext, conn: SessionView, req: Ping) -> Reply:
+    return NO_FIELDS
 
 
 # --- people and rooms --------------------------------------------------------------
 
 
-async def who(conn: Connection, req: Who) -> dict[str, Any]:
-    store = conn.server.store
+async def who(ctx: HandlerContext, conn: SessionView, req: Who) -> Reply:
+    store = ctx.store
     names = sorted(await store.online_counts())
     displays = await store.display_names(names)
-    return {"users": [_user(n, displays[n], True) for n in names]}
+    return Reply({"users": [_user(n, displays[n], True) for n in names]})
 
 
-async def users(conn: Connection, req: Users) -> dict[str, Any]:
-    store = conn.server.store
+async def users(ctx: HandlerContext, conn: SessionView, req: Users) -> Reply:
+    store = ctx.store
     names = await store.search_users(req.prefix, req.limit)
     displays = await store.display_names(names)
     online = await store.online_counts(names)
-    return {"users": [_user(n, displays[n], n in online) for n in names]}
+    return Reply({"users": [_user(n, displays[n], n in online) for n in names]})
 
 
-async def join(conn: Connection, req: Join) -> dict[str, Any]:
-    srv = conn.server
-    if room_id(req.room) not in conn.convs and not await srv.store.room_exists(req.room):
-        await _create_room(conn, req.room)
-    joined, count = await srv.store.join(req.room, conn.username)
+async def join(ctx: HandlerContext, conn: SessionView, req: Join) -> Reply:
+    if room_id(req.room) not in conn.convs and not await ctx.store.room_exists(req.room):
+        await _create_room(ctx, conn, req.room)
+    joined, count = await ctx.store.join(req.room, conn.username)
     if joined:
         conn.convs.add(room_id(req.room))
-        srv.hub.member(req.room, _user(conn.username, conn.display_name), True)
-    return {"room": {"name": req.room, "members": count}}
+        ctx.hub.member(req.room, _user(conn.username, conn.display_name), True)
+    return Reply({"room": {"name": req.room, "members": count}})
 
 
-async def _create_room(conn: Connection, room: str) -> None:
+async def _create_room(ctx: HandlerContext, conn: SessionView, room: str) -> None:
     """A new room: within the creator's rate and the server's cap."""
-    srv, most = conn.server, conn.settings.max_rooms
-    await srv.throttle.room_creation(conn.username)
-    created = await srv.store.create_room(room, most)
+    most = ctx.settings.max_rooms
+    await ctx.throttle.room_creation(conn.username)
+    created = await ctx.store.create_room(room, most)
     if created != 1:  # someone else created it meanwhile, or the server is full
-        await srv.store.refund_room_creation(conn.username)
+        await ctx.store.refund_room_creation(conn.username)
     if created < 0:
         raise RequestError(f"this server has reached its limit of {most:,} rooms; join an existing room",
                            ErrorCode.FORBIDDEN)
 
 
-async def leave(conn: Connection, req: Leave) -> None:
+async def leave(ctx: HandlerContext, conn: SessionView, req: Leave) -> Reply:
     if req.room == limits.LOBBY:
         raise RequestError("everyone stays in the lobby; it cannot be left", ErrorCode.FORBIDDEN)
-    srv = conn.server
-    if not await srv.store.leave(req.room, conn.username):
-        raise RequestError(f"you are not in #{req.room}", ErrorCode.NOT_MEMBER)
-    conn.convs.discard(room_id(req.room))
-    srv.hub.member(req.room, _user(conn.username, conn.display_name), False)
-    return None
+    cid = room_id(req.room)
+    if not await ctx.store.leave(req.room, conn.username):
+        raise RequestError(f"you are not in {cid}", ErrorCode.NOT_MEMBER)
+    conn.convs.discard(cid)
+    ctx.hub.member(req.room, _user(conn.username, conn.display_name), False)
+    return NO_FIELDS
 
 
-async def rooms(conn: Connection, req: Rooms) -> dict[str, Any]:
-    joined = [cid[1:] for cid in conn.convs if is_room(cid)]
-    listing, total = await conn.server.store.rooms(joined, conn.settings.max_frame // ROOM_ENTRY_MIN_BYTES)
-    out = [{"name": r, "members": n, "joined": room_id(r) in conn.convs} for r, n in listing]
+async def rooms(ctx: HandlerContext, conn: SessionView, req: Rooms) -> Reply:
+    joined = [room_of(cid) for cid in conn.convs if is_room(cid)]
+    listing, total = await ctx.store.rooms(joined, ctx.settings.max_frame // ROOM_ENTRY_MIN_BYTES)
+    out: list[dict[str, Any]] = [{"name": r, "members": n, "joined": room_id(r) in conn.convs}
+                                 for r, n in listing]
     # If they cannot all fit in one frame, the ones that matter come first:
     # the lobby, the caller's rooms, then the busiest; `more` says some are cut.
     out.sort(key=lambda r: (r["name"] != limits.LOBBY, not r["joined"], -r["members"], r["name"]))
     fitted = _fit_start(out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True},
-                        conn.settings.max_frame)
-    return {"rooms": fitted, "more": len(fitted) < total}
+                        ctx.settings.max_frame)
+    return Reply({"rooms": fitted, "more": len(fitted) < total})
 
 
-async def conversations(conn: Connection, req: Request) -> dict[str, Any]:
+async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) -> Reply:
     """Extension: every conversation of the caller (rooms joined, direct
     conversations started by either side) with its newest message, so a
     client can list the people it has talked to without probing."""
     me = conn.username
     listing = [{"conv": address_for(cid, me), "last": message_wire(msg, me) if msg else None}
-               for cid, msg in await conn.server.store.conversations(me)]
+               for cid, msg in await ctx.store.conversations(me)]
     fitted = _fit(listing, lambda part: {"type": "ok", "re": req.id, "conversations": part, "more": True},
-                  conn.settings.max_frame, keep="start")
-    return {"conversations": fitted, "more": len(fitted) < len(listing)}
+                  ctx.settings.max_frame, keep="start")
+    return Reply({"conversations": fitted, "more": len(fitted) < len(listing)})
 
 
 # --- messages ------------------------------------------------------------------------
 
 
-async def _check_dm_peer(conn: Connection, address: Address) -> str:
+async def _check_dm_peer(ctx: HandlerContext, conn: SessionView, address: Address) -> str:
     """The conversation id of a direct conversation, making sure it is
     recorded for both users before anything is stored in it."""
-    srv = conn.server
-    if not await srv.store.user_exists(address.name):
+    if not await ctx.store.user_exists(address.name):
         raise RequestError(f"there is no user '{address.name}'", ErrorCode.NO_SUCH_USER)
     cid = conv_id(conn.username, address)
-    if cid not in srv.known_dms:
-        a, b = cid[1:].split(":")
-        await srv.store.add_dm(a, b, cid)
-        srv.known_dms.add(cid)
+    if cid not in ctx.known_dms:
+        a, b = dm_parties(cid)
+        await ctx.store.add_dm(a, b, cid)
+        ctx.known_dms.add(cid)
     return cid
 
 
-async def send_begin(conn: Connection, req: Send) -> tuple[str, Awaitable[list[Any]]]:
+async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple[str, Awaitable[list[Any]]]:
     """Check a send and queue its write; the caller awaits the result with
     `send_finish`. Consecutive sends of a connection are all begun before
     any is finished, so they share one Redis round trip, in order."""
@@ -271,50 +264,44 @@ async def send_begin(conn: Connection, req: Send) -> tuple[str, Awaitable[list[A
         raise RequestError(f"sending too fast; wait {wait:.2f} s", ErrorCode.RATE_LIMITED,
                            retry_after=round(wait, 3))
     me = conn.username
-    cid = await _check_dm_peer(conn, req.to) if req.to.kind == "user" else conv_id(me, req.to)
-    return cid, conn.server.store.send(cid, me, req.text, req.cmid)
+    cid = conv_id(me, req.to) if req.to.is_room else await _check_dm_peer(ctx, conn, req.to)
+    return cid, ctx.store.send(cid, me, req.text, req.cmid)
 
 
-async def send_finish(conn: Connection, req: Send, cid: str, stored: Awaitable[list[Any]]) -> dict[str, Any]:
-    srv = conn.server
+async def send_finish(ctx: HandlerContext, conn: SessionView, req: Send, cid: str,
+                      stored: Awaitable[list[Any]]) -> Reply:
     me = conn.username
     mid, status, stored_conv = await stored
     status = int(status)
     if status == SEND_NOT_MEMBER:
-        if not await srv.store.room_exists(req.to.name):
-            raise RequestError(f"there is no room #{req.to.name}; /join creates it", ErrorCode.NO_SUCH_ROOM)
-        raise RequestError(f"you are not in #{req.to.name}; join it first", ErrorCode.NOT_MEMBER)
+        if not await ctx.store.room_exists(req.to.name):
+            raise RequestError(f"there is no room {req.to}; /join creates it", ErrorCode.NO_SUCH_ROOM)
+        raise RequestError(f"you are not in {req.to}; join it first", ErrorCode.NOT_MEMBER)
     if status == SEND_DUPLICATE:  # the original, wherever it was sent
-        return {"mid": mid, "ts": mid_ts(mid), "conv": address_for(stored_conv, me)}
-    srv.accepted += 1
+        return Reply({"mid": mid, "ts": mid_ts(mid), "conv": address_for(stored_conv, me)})
+    ctx.counters.accepted += 1
     conn.convs.add(cid)
-    srv.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))
-    return {"mid": mid, "ts": mid_ts(mid), "conv": str(req.to)}
+    ctx.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))
+    return Reply({"mid": mid, "ts": mid_ts(mid), "conv": str(req.to)})
 
 
-async def send(conn: Connection, req: Send) -> dict[str, Any]:
-    cid, stored = await send_begin(conn, req)
-    return await send_finish(conn, req, cid, stored)
-
-
-async def history(conn: Connection, req: History) -> dict[str, Any]:
-    srv = conn.server
+async def history(ctx: HandlerContext, conn: SessionView, req: History) -> Reply:
     me = conn.username
     if req.conv.is_room:
-        cid = room_id(req.conv.name)
-        if not await srv.store.is_member(cid, me):
-            if not await srv.store.room_exists(req.conv.name):
-                raise RequestError(f"there is no room #{req.conv.name}", ErrorCode.NO_SUCH_ROOM)
-            raise RequestError(f"you are not in #{req.conv.name}; join it to read it", ErrorCode.FORBIDDEN)
+        cid = conv_id(me, req.conv)
+        if not await ctx.store.is_member(cid, me):
+            if not await ctx.store.room_exists(req.conv.name):
+                raise RequestError(f"there is no room {req.conv}", ErrorCode.NO_SUCH_ROOM)
+            raise RequestError(f"you are not in {req.conv}; join it to read it", ErrorCode.FORBIDDEN)
     else:
-        if not await srv.store.user_exists(req.conv.name):
+        if not await ctx.store.user_exists(req.conv.name):
             raise RequestError(f"there is no user '{req.conv.name}'", ErrorCode.NO_SUCH_USER)
         cid = conv_id(me, req.conv)
-    messages, more = await srv.store.history(cid, req.before, req.limit)
+    messages, more = await ctx.store.history(cid, req.before, req.limit)
     wire = [message_wire(m, me) for m in messages]
     fitted = _fit(wire, lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},
-                  conn.settings.max_frame, keep="end")
-    return {"messages": fitted, "more": more or len(fitted) < len(wire)}
+                  ctx.settings.max_frame, keep="end")
+    return Reply({"messages": fitted, "more": more or len(fitted) < len(wire)})
 
 
 def _fit_start(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int) -> list[Any]:
@@ -371,10 +358,10 @@ class AckBatch:
         self.id: int | None = None
         self.upto: dict[str, str] = {}
 
-    def add(self, conn: Connection, ack: Ack) -> None:
+    def add(self, conn: SessionView, ack: Ack) -> None:
         if ack.id is not None:
             self.id = ack.id
-        cid = conn.address_conv(ack.conv)
+        cid = conv_id(conn.username, ack.conv)
         if cid not in conn.convs:
             return  # not a conversation of this user: nothing to move
         upto = ack.upto
@@ -388,60 +375,36 @@ class AckBatch:
             self.upto[cid] = upto
 
 
-async def ack(conn: Connection, req: AckBatch) -> None:
-    """The cursor write is queued, not awaited: the connection waits for it
-    only before its next reply, which is all the protocol asks (an ack takes
-    effect before the reply to any later request)."""
+async def ack(ctx: HandlerContext, conn: SessionView, req: AckBatch) -> Reply:
+    """The cursor write is returned, not awaited: the connection waits for it
+    only before its next reply (or before this one, for an ack with an id),
+    which is all the protocol asks (an ack takes effect before the reply to
+    any later request)."""
     if req.upto:
-        conn.cursor_write = conn.server.store.ack(conn.username, req.upto)
-        if req.id is not None:
-            await conn.cursor_written()
-    return None
+        return Reply(cursor_write=ctx.store.ack(conn.username, req.upto))
+    return NO_FIELDS
 
 
-async def typing(conn: Connection, req: Typing) -> None:
+async def typing(ctx: HandlerContext, conn: SessionView, req: Typing) -> Reply:
     if conn.typing_bucket.take():
-        return None  # typing is advisory: excess is dropped, not an error
-    if req.to.kind == "user":
-        cid = await _check_dm_peer(conn, req.to)
-    else:
-        cid = room_id(req.to.name)
+        return NO_FIELDS  # typing is advisory: excess is dropped, not an error
+    if req.to.is_room:
+        cid = conv_id(conn.username, req.to)
         if cid not in conn.convs:
-            raise RequestError(f"you are not in #{req.to.name}", ErrorCode.NOT_MEMBER)
-    if conn.server.typing_allowed(conn.username, cid):
-        conn.server.hub.typing(cid, conn.username)
-    return None
+            raise RequestError(f"you are not in {req.to}", ErrorCode.NOT_MEMBER)
+    else:
+        cid = await _check_dm_peer(ctx, conn, req.to)
+    if ctx.typing_allowed(conn.username, cid):
+        ctx.hub.typing(cid, conn.username)
+    return NO_FIELDS
 
 
 # --- dispatch -----------------------------------------------------------------------
 
-_PRE_AUTH = {"register": register, "login": login, "resume": resume}
-_AUTHENTICATED: dict[str, Handler] = {
-    "logout": logout, "who": who, "users": users, "send": send, "history": history,
-    "join": join, "leave": leave, "rooms": rooms, "ack": ack, "typing": typing,
-    "conversations": conversations,
+HANDLERS: dict[str, Handler] = {
+    "hello": hello, "ping": ping, "register": register, "login": login, "resume": resume,
+    "logout": logout, "who": who, "users": users, "history": history, "join": join, "leave": leave,
+    "rooms": rooms, "ack": ack, "typing": typing, "conversations": conversations,
 }
-
-
-def handler_for(conn: Connection, request: Request | AckBatch) -> Handler:
-    """The handler for a request in the connection's state, or the error the
-    protocol prescribes for asking at the wrong time."""
-    from .connection import State
-
-    kind = request.TYPE
-    if kind == "ping":
-        return ping
-    state = conn.state
-    if kind == "hello":
-        if state is not State.NEW:
-            raise RequestError("hello was already said on this connection")
-        return hello
-    if state is State.NEW:
-        raise RequestError("say hello first: the first request must be 'hello'")
-    if kind in _PRE_AUTH:
-        if state is State.AUTHENTICATED:
-            raise RequestError("this connection is already logged in", ErrorCode.ALREADY_AUTHENTICATED)
-        return _PRE_AUTH[kind]
-    if state is not State.AUTHENTICATED:
-        raise RequestError(f"log in before '{kind}'", ErrorCode.NOT_AUTHENTICATED)
-    return _AUTHENTICATED[kind]
+"""Every request type but `send`, which the connection runs in batches
+(`send_begin`, `send_finish`), and `pong`, which needs no answer."""

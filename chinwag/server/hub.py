@@ -20,7 +20,7 @@ import msgpack
 from redis.exceptions import RedisError
 
 from ..protocol.frames import encode_frame
-from .conv import address_for, dm_parties, is_room, mid_ts
+from .conv import address_for, dm_parties, is_room, mid_ts, room_id
 from .store import StorageUnavailable, Store, StoredMessage, hash_token
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,12 @@ log = logging.getLogger(__name__)
 class Peer(Protocol):
     """What the hub needs of a connection."""
 
-    username: str
+    @property
+    def username(self) -> str: ...
+    @property
+    def token(self) -> str | None: ...
+
     convs: set[str]
-    token: str | None
 
     def deliver(self, conv_id: str, mid: str, frame: bytes) -> None: ...
     def send_bytes(self, frame: bytes) -> None: ...
@@ -69,11 +72,9 @@ class Hub:
 
     # --- registry -------------------------------------------------------------
 
-    def add(self, peer: Peer) -> bool:
-        """Register an authenticated connection; True if it is the user's first here."""
-        conns = self.by_user[peer.username]
-        first = not conns
-        conns.add(peer)
+    def add(self, peer: Peer) -> None:
+        """Register an authenticated connection."""
+        self.by_user[peer.username].add(peer)
         if peer.token is not None:
             digest = hash_token(peer.token)
             self.by_token[digest].add(peer)
@@ -81,10 +82,9 @@ class Hub:
         for cid in peer.convs:
             if is_room(cid):
                 self.room_local[cid].add(peer.username)
-        return first
 
-    def remove(self, peer: Peer) -> bool:
-        """Unregister; True if it was the user's last connection here."""
+    def remove(self, peer: Peer) -> None:
+        """Unregister a connection (a no-op for one that was never added)."""
         digest = self._token_of.pop(peer, None)
         if digest is not None:
             peers = self.by_token.get(digest)
@@ -94,23 +94,22 @@ class Hub:
                     del self.by_token[digest]
         conns = self.by_user.get(peer.username)
         if conns is None or peer not in conns:
-            return False
+            return
         conns.discard(peer)
         if conns:
-            return False
+            return
         del self.by_user[peer.username]
         for cid in list(self.room_local):
             members = self.room_local[cid]
             members.discard(peer.username)
             if not members:
                 del self.room_local[cid]
-        return True
 
     # --- local delivery -------------------------------------------------------------
 
     def deliver_local(self, msg: StoredMessage) -> None:
         cid = msg.conv_id
-        if cid[0] == "#":
+        if is_room(cid):
             users = self.room_local.get(cid)
             if not users:
                 return
@@ -159,7 +158,7 @@ class Hub:
                     peer.send_bytes(frame)
 
     def _member_local(self, room: str, user: dict[str, Any], joined: bool) -> None:
-        cid = "#" + room
+        cid = room_id(room)
         name = user["username"]
         if name in self.by_user:
             members = self.room_local[cid]

@@ -28,20 +28,46 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Collection, Coroutine
+from typing import Any, Protocol
 
-from .store import StorageUnavailable
-
-if TYPE_CHECKING:
-    from .app import ChatServer
-    from .connection import Connection
+from .hub import Hub
+from .settings import Settings
+from .store import StorageUnavailable, Store
 
 log = logging.getLogger(__name__)
 
 
+class Counted(Protocol):
+    """What presence needs of a connection."""
+
+    @property
+    def username(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+
+    counted_online: bool  # this connection is counted in presence
+
+
+class PresenceHost(Protocol):
+    """What presence needs of the node (the ChatServer)."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def hub(self) -> Hub: ...
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def connections(self) -> Collection[Counted]: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, object]) -> None: ...
+
+
 class NodePresence:
-    def __init__(self, server: ChatServer) -> None:
+    def __init__(self, server: PresenceHost) -> None:
         self.server = server
         self.store = server.store
         self.hub = server.hub
@@ -74,7 +100,7 @@ class NodePresence:
             if not self._inflight:
                 self._idle.set()
 
-    async def count_in(self, conn: Connection) -> None:
+    async def count_in(self, conn: Counted) -> None:
         """Count a newly authenticated connection; the user's first anywhere
         makes them online for everyone."""
         name = conn.username
@@ -91,7 +117,7 @@ class NodePresence:
                 self.hub.presence({"username": name, "display_name": conn.display_name}, True)
             conn.counted_online = True
 
-    def went_away(self, conn: Connection) -> None:
+    def went_away(self, conn: Counted) -> None:
         """A counted connection closed (called from the close path, synchronously)."""
         conn.counted_online = False
         self.server.spawn(self._went_away(conn.username, conn.display_name, self.epoch))

@@ -34,12 +34,18 @@ import socket
 import ssl
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .connection import Connection
+from .connection import Connection, Node
 
-if TYPE_CHECKING:
-    from .app import ChatServer
+
+class TlsHost(Node, Protocol):
+    """What the listener needs of its node (the ChatServer in app.py),
+    beyond what a Connection needs: the per-address cap."""
+
+    def reserve(self, ip: str) -> bool: ...
+    def release(self, ip: str) -> None: ...
+    def note_refused(self, ip: str, why: str) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +106,7 @@ class _Pending:
 class TlsListener:
     """Accepts on the TLS port and runs each handshake under the limits."""
 
-    def __init__(self, server: ChatServer, context: ssl.SSLContext, sockets: list[socket.socket]) -> None:
+    def __init__(self, server: TlsHost, context: ssl.SSLContext, sockets: list[socket.socket]) -> None:
         self.server = server
         self.context = context
         self.sockets = sockets
@@ -119,7 +125,7 @@ class TlsListener:
         return max(0.001, timeout)
 
     @classmethod
-    async def start(cls, server: ChatServer, context: ssl.SSLContext, host: str, port: int,
+    async def start(cls, server: TlsHost, context: ssl.SSLContext, host: str, port: int,
                     backlog: int) -> TlsListener:
         return cls(server, context, await listening_sockets(host, port, backlog))
 

@@ -9,9 +9,8 @@ import time
 from chinwag.protocol.messages import Message, TypingEvent
 
 from ..conftest import PASSWORD, next_of
-from .conftest import drain, collect, error_of, full_history, messages
-from .raw import RawClient
-
+from .conftest import collect, drain, error_of, full_history, messages
+from .fakeclock import install_clock
 
 # --- send ------------------------------------------------------------------------------
 
@@ -130,13 +129,14 @@ async def test_too_large_follows_the_max_text_setting(make_server, user) -> None
 
 async def test_rate_limited_with_retry_after(make_server, user) -> None:
     srv = await make_server(send_rate=1, send_burst=2)
+    clock = install_clock(srv)
     alice = await user("alice", to=srv)
     bob = await user("bob", to=srv)
     await alice.send("@bob", "one")
     await alice.send("@bob", "two")
     error = await error_of(alice.send("@bob", "three"), "rate_limited")
     assert isinstance(error.retry_after, (int, float)) and 0 < error.retry_after <= 1.0
-    await asyncio.sleep(error.retry_after + 0.05)
+    clock.advance(error.retry_after + 0.05)
     await alice.send("@bob", "four")
     assert [m.text for m in await full_history(bob, "@alice")] == ["one", "two", "four"]
     assert [m.text for m in await collect(bob, 3)] == ["one", "two", "four"]
@@ -316,12 +316,13 @@ async def test_typing_in_a_room_reaches_other_members_only(user) -> None:
     assert await full_history(bob, "#dev") == [], "typing is never stored"
 
 
-async def test_typing_throttled_to_one_per_3s_per_conversation(user) -> None:
+async def test_typing_throttled_to_one_per_3s_per_conversation(server, user) -> None:
+    clock = install_clock(server)
     alice = await user("alice")
     bob = await user("bob")
     await bob.join("dev"), await alice.join("dev")
     await drain(bob, 0.1)
-    start = asyncio.get_running_loop().time()
+    start = clock()
     for _ in range(5):
         alice.typing("@bob")
     alice.typing("#dev")  # another conversation has its own window
@@ -333,7 +334,7 @@ async def test_typing_throttled_to_one_per_3s_per_conversation(user) -> None:
     await alice.ping()
     assert typing_events(await drain(bob, 0.2)) == []
     # After 3 s a new notification is relayed again.
-    await asyncio.sleep(max(0.0, 3.05 - (asyncio.get_running_loop().time() - start)))
+    clock.advance(max(0.0, 3.05 - (clock() - start)))
     alice.typing("@bob")
     ev = await next_of(bob, TypingEvent)
     assert (ev.conv, ev.sender) == ("@alice", "alice")

@@ -12,6 +12,7 @@ from chinwag.protocol.messages import ByeEvent, Message, PresenceEvent
 
 from ..conftest import PASSWORD, next_of
 from .conftest import drain, error_of, full_history
+from .fakeclock import install_clock, tick, until
 from .raw import RawClient
 
 BAD_CREDENTIALS_MESSAGE = "unknown user or wrong password; register first if you are new"
@@ -326,22 +327,22 @@ async def test_ping_request_at_every_stage(raw) -> None:
 
 async def test_server_pings_a_silent_connection_and_pong_keeps_it(make_server) -> None:
     srv = await make_server(ping_interval=0.3, idle_timeout=1.2)
+    clock = install_clock(srv)
     conn = await RawClient.open(srv.port)
     try:
         await conn.hello()
         assert (await conn.request("register", username="alice", password=PASSWORD))["type"] == "ok"
         await conn.login("alice", PASSWORD)
-        loop = asyncio.get_running_loop()
-        until = loop.time() + 2.3  # past idle_timeout: only the pongs keep it open
+        [held] = list(srv.connections)
+        end = clock() + 2.3  # past idle_timeout: only the pongs keep it open
         pings = 0
-        while loop.time() < until:
-            try:
-                frame = await conn.recv(timeout=until - loop.time())
-            except (asyncio.TimeoutError, TimeoutError):
-                break
+        while clock() < end:
+            tick(srv, clock, 0.35)  # silent for longer than ping_interval
+            frame = await conn.recv()
             assert frame == {"type": "ping"}, frame
             pings += 1
             await conn.send({"type": "pong"})
+            await until(lambda: not held.pinged)  # the server has heard the pong
         assert pings >= 2
         assert (await conn.request("ping"))["type"] == "ok"
     finally:
@@ -350,11 +351,14 @@ async def test_server_pings_a_silent_connection_and_pong_keeps_it(make_server) -
 
 async def test_silent_connection_gets_bye_idle(make_server) -> None:
     srv = await make_server(ping_interval=0.3, idle_timeout=0.5)
+    clock = install_clock(srv)
     conn = await RawClient.open(srv.port)
     try:
         await conn.hello()
         assert (await conn.request("register", username="alice", password=PASSWORD))["type"] == "ok"
         await conn.login("alice", PASSWORD)
+        tick(srv, clock, 0.4)  # past ping_interval: pinged
+        tick(srv, clock, 0.2)  # past idle_timeout, never answered: bye
         frames = await conn.frames_until_closed(timeout=4)
         assert frames and frames[-1] == {"type": "bye", "reason": "idle"}, frames
         assert set(map(str, frames[:-1])) <= {str({"type": "ping"})}, frames
@@ -364,12 +368,13 @@ async def test_silent_connection_gets_bye_idle(make_server) -> None:
 
 async def test_unauthenticated_connection_closed_after_preauth_timeout(make_server) -> None:
     srv = await make_server(preauth_timeout=0.5)
+    clock = install_clock(srv)
     conn = await RawClient.open(srv.port)
     try:
         await conn.hello()
         for _ in range(3):  # being chatty does not help: only logging in does
             assert (await conn.request("ping"))["type"] == "ok"
-            await asyncio.sleep(0.2)
+            tick(srv, clock, 0.2)
         frames = await conn.frames_until_closed(timeout=4)
         assert frames and frames[-1] == {"type": "bye", "reason": "idle"}, frames
     finally:

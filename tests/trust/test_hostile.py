@@ -341,7 +341,7 @@ async def test_hostile_clients_do_not_hurt_a_legitimate_pair(make_server, user, 
     # the server's count returns to the legitimate pair
     assert await eventually(lambda: live_connections(server) == baseline, 5), \
         [(c.username, c.state) for c in server.connections]
-    assert sum(server._per_address.values()) == baseline  # noqa: SLF001
+    assert sum(server._per_ip.values()) == baseline  # noqa: SLF001
 
     problems = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not problems, [(r.name, r.getMessage()) for r in problems]

@@ -16,54 +16,63 @@ from chinwag.protocol.messages import ErrorEvent, Message, TypingEvent
 from chinwag.server.ratelimit import TokenBucket
 
 from ..conftest import drain
-from .conftest import Closed, RawConn, collect, error_of, eventually, live_connections
+from ..server.fakeclock import FakeClock, install_clock, tick
+from .conftest import collect, error_of, eventually, live_connections
 
 # --- pre-auth and idle timeouts ----------------------------------------------------
 
 
 async def test_preauth_timeout_closes_a_connection_that_never_logs_in(make_server, raw, user) -> None:
     server = await make_server(preauth_timeout=1)
+    clock = install_clock(server)
     alice = await user("alice", to=server)  # logged in: the pre-auth timeout is not for her
     silent = await raw(server.port)  # not even hello
     greeted = await raw(server.port)
     await greeted.hello()
     chatty = await raw(server.port)  # keeps talking, but never logs in
     await chatty.hello()
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+    start = clock()
 
-    async def keep_pinging() -> None:
-        for _ in range(30):
-            if not await chatty.try_send_bytes(encode_frame({"type": "ping", "id": chatty.next_id()})):
-                return
-            await asyncio.sleep(0.1)
-
-    pinger = asyncio.create_task(keep_pinging())
-    try:
-        for conn in (silent, greeted, chatty):
-            frames = await conn.until_closed(timeout=4.0)
-            events = [f for f in frames if "re" not in f]
-            assert events and events[-1] == {"type": "bye", "reason": "idle"}, frames
-    finally:
-        pinger.cancel()
-    assert loop.time() - start < 3.5
+    waiting = [c for c in server.connections if not c.username]  # silent, greeted, chatty
+    assert len(waiting) == 3
+    while any(c in server.connections for c in waiting) and clock() - start < 3.0:
+        req = chatty.next_id()  # chatty pings every 0.1 s, past the timeout
+        assert await chatty.try_send_bytes(encode_frame({"type": "ping", "id": req}))
+        assert (await chatty.reply(req))["type"] == "ok"
+        tick(server, clock, 0.1)
+    for conn in (silent, greeted, chatty):
+        frames = await conn.until_closed(timeout=4.0)
+        events = [f for f in frames if "re" not in f]
+        assert events and events[-1] == {"type": "bye", "reason": "idle"}, frames
+    assert clock() - start < 3.5
     assert await eventually(lambda: live_connections(server) == 1, 2.0)
-    await asyncio.sleep(max(0.0, start + 2.2 - loop.time()))
+    tick(server, clock, max(0.0, start + 2.2 - clock()))
+    await asyncio.wait_for(alice.ping(), 2)  # no bye is on its way
     assert alice.connected
     await asyncio.wait_for(alice.ping(), 2)
 
 
 async def test_idle_connection_gets_ping_then_bye_idle_but_chat_client_stays(make_server, raw, user) -> None:
     server = await make_server(ping_interval=0.5, idle_timeout=1.5)
+    clock = install_clock(server)
     alice = await user("alice", to=server)
     bob = await user("bob", to=server)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+    start = clock()
     conn = await raw(server.port)
     await conn.hello()
     await conn.request("register", username="idler", password="idle password")
     await conn.login("idler", "idle password")
     conn.frames.clear()
+    clients = [c for c in server.connections if c.username in ("alice", "bob")]
+    [idler] = [c for c in server.connections if c.username == "idler"]
+
+    async def tick_answered(seconds: float) -> None:
+        """Time passes; the ChatClients answer the server's pings (the idler does not)."""
+        tick(server, clock, seconds)
+        assert await eventually(lambda: not any(c.pinged for c in clients), 2.0)
+
+    while idler in server.connections and clock() - start < 4.0:
+        await tick_answered(0.25)
     frames = await conn.until_closed(timeout=4.0)  # never answers the ping
     kinds = [f.get("type") for f in frames]
     assert "ping" in kinds, frames
@@ -71,7 +80,8 @@ async def test_idle_connection_gets_ping_then_bye_idle_but_chat_client_stays(mak
     assert kinds.index("ping") < len(kinds) - 1
 
     # the ChatClients answer pings by themselves and outlive two idle timeouts
-    await asyncio.sleep(max(0.0, start + 3.2 - loop.time()))
+    while clock() - start < 3.2:
+        await tick_answered(0.25)
     assert alice.connected and bob.connected
     await asyncio.wait_for(alice.ping(), 2)
     await alice.send("@bob", "still here")
@@ -170,6 +180,7 @@ async def test_max_text_is_announced_and_enforced(make_server, user) -> None:
 
 async def test_send_rate_limit_slows_only_the_sender(make_server, user) -> None:
     server = await make_server(send_rate=2, send_burst=3)
+    clock = install_clock(server)
     alice = await user("alice", to=server)
     bob = await user("bob", to=server)
     for i in range(3):
@@ -180,7 +191,7 @@ async def test_send_rate_limit_slows_only_the_sender(make_server, user) -> None:
     await asyncio.wait_for(alice.ping(), 2)
 
     await bob.send("#lobby", "bob is not limited")  # another user, unaffected
-    await asyncio.sleep(err.retry_after + 0.05)
+    clock.advance(err.retry_after + 0.05)
     await alice.send("#lobby", "after waiting")
 
     history, _ = await bob.history("#lobby")
@@ -190,12 +201,12 @@ async def test_send_rate_limit_slows_only_the_sender(make_server, user) -> None:
 
 async def test_typing_is_rate_limited_silently_and_relayed_once_per_3_s(make_server, user) -> None:
     server = await make_server(typing_rate=2, typing_burst=5)
+    clock = install_clock(server)
     alice = await user("alice", to=server)
     bob = await user("bob", to=server)
     await drain(bob, 0.2)
     await drain(alice, 0.1)
-    loop = asyncio.get_running_loop()
-    first = loop.time()
+    first = clock()
     for _ in range(40):  # far over the bucket and the 3 s relay interval
         alice.typing("@bob")
         alice.typing("#lobby")
@@ -211,14 +222,14 @@ async def test_typing_is_rate_limited_silently_and_relayed_once_per_3_s(make_ser
     # keep typing steadily (within the bucket) until a little over 3 s after
     # the first relay: exactly one more, and not before those 3 s
     seen: list[float] = []
-    while loop.time() - first < 3.5:
+    while clock() - first < 3.5:
+        clock.advance(0.3)
         alice.typing("@bob")
-        try:
-            event = await bob.next_event(timeout=0.3)
-        except (asyncio.TimeoutError, TimeoutError):
-            continue
-        if isinstance(event, TypingEvent) and event.conv == "@alice":
-            seen.append(loop.time() - first)
+        await alice.ping()  # handled, and relayed (or not) ...
+        await bob.ping()  # ... and what bob was sent is in his queue
+        for event in await drain(bob, 0.01):
+            if isinstance(event, TypingEvent) and event.conv == "@alice":
+                seen.append(clock() - first)
     assert len(seen) == 1, seen
     assert seen[0] >= 2.9, seen
 
@@ -235,14 +246,6 @@ async def test_rate_limited_send_is_not_stored_or_delivered(make_server, user) -
 
 
 # --- the token bucket, on a fake clock ------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_bucket_allows_the_burst_then_reports_the_wait() -> None:

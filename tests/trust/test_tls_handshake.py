@@ -49,7 +49,7 @@ def listener(server: ChatServer) -> TlsListener:
 
 def places(server: ChatServer, address: str) -> int:
     """The places `address` holds under the per-address cap."""
-    return server._per_address.get(address, 0)
+    return server._per_ip.get(address, 0)
 
 
 def close_all(socks: list[socket.socket]) -> None:

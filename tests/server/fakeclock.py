@@ -1,0 +1,45 @@
+"""A clock a test moves by hand, for the server's timers (ChatServer.clock):
+the sweep's pre-login, idle and ping timeouts, the rate buckets and the
+typing interval then take no wall time to test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from chinwag.server.app import ChatServer
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def install_clock(server: ChatServer) -> FakeClock:
+    """Give a started server a fake clock; do it before the test's first
+    connection (each connection's buckets and timestamps read it)."""
+    clock = FakeClock()
+    server.clock = clock
+    return clock
+
+
+def tick(server: ChatServer, clock: FakeClock, seconds: float) -> None:
+    """Move time on and run the sweep, as the housekeeper would."""
+    clock.advance(seconds)
+    server.sweep()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (a few ms on loopback) for the server to have reached a state."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("the server did not get there in time")
+        await asyncio.sleep(0.005)
