@@ -22,7 +22,7 @@ from ..protocol.messages import (
 from .auth import ServerBusy, new_token
 from .conv import address_for, conv_id, is_room, mid_key, mid_ts, room_id
 from .hub import message_frame, message_wire
-from .store import SEND_DUPLICATE, SEND_NOT_MEMBER, StoredMessage
+from .store import SendResult, SendStatus, StoredMessage
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -261,7 +261,7 @@ async def _check_dm_peer(conn: Connection, address: Address) -> str:
     return cid
 
 
-async def send_begin(conn: Connection, req: Send) -> tuple[str, Awaitable[list[Any]]]:
+async def send_begin(conn: Connection, req: Send) -> tuple[str, Awaitable[SendResult]]:
     """Check a send and queue its write; the caller awaits the result with
     `send_finish`. Consecutive sends of a connection are all begun before
     any is finished, so they share one Redis round trip, in order."""
@@ -275,17 +275,17 @@ async def send_begin(conn: Connection, req: Send) -> tuple[str, Awaitable[list[A
     return cid, conn.server.store.send(cid, me, req.text, req.cmid)
 
 
-async def send_finish(conn: Connection, req: Send, cid: str, stored: Awaitable[list[Any]]) -> dict[str, Any]:
+async def send_finish(conn: Connection, req: Send, cid: str, stored: Awaitable[SendResult]) -> dict[str, Any]:
     srv = conn.server
     me = conn.username
-    mid, status, stored_conv = await stored
-    status = int(status)
-    if status == SEND_NOT_MEMBER:
+    result = await stored
+    mid = result.mid
+    if result.status is SendStatus.NOT_MEMBER:
         if not await srv.store.room_exists(req.to.name):
             raise RequestError(f"there is no room #{req.to.name}; /join creates it", ErrorCode.NO_SUCH_ROOM)
         raise RequestError(f"you are not in #{req.to.name}; join it first", ErrorCode.NOT_MEMBER)
-    if status == SEND_DUPLICATE:  # the original, wherever it was sent
-        return {"mid": mid, "ts": mid_ts(mid), "conv": address_for(stored_conv, me)}
+    if result.status is SendStatus.DUPLICATE:  # the original, wherever it was sent
+        return {"mid": mid, "ts": mid_ts(mid), "conv": address_for(result.conv, me)}
     srv.accepted += 1
     conn.convs.add(cid)
     srv.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))

@@ -22,6 +22,7 @@ import pytest
 
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.resp import RespConnection, RespError
+from chinwag.server.statuses import SendResult, SendStatus
 from chinwag.server.store import StorageUnavailable, Store
 
 BOUND = 5.0  # hang guard for one step of a test (the connections under test use 0.5 s)
@@ -308,8 +309,8 @@ async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> 
     store = Store(url)
     await asyncio.wait_for(store.start(), BOUND)
     results = await _sends(store, 3)
-    assert results[0] == ["1-0", 0, "@a:c"]
-    assert results[1] == ["2-0", 0, "@a:b"]
+    assert results[0] == SendResult("1-0", SendStatus.NEW, "@a:c")
+    assert results[1] == SendResult("2-0", SendStatus.NEW, "@a:b")
     assert isinstance(results[2], StorageUnavailable)
     await store.close()
 
@@ -342,7 +343,7 @@ async def test_stalled_redis_fails_store_calls_within_the_bound(stoppable) -> No
     finally:
         os.kill(stoppable.process.pid, signal.SIGCONT)
     # the timed-out send may have been applied; its cmid makes the retry safe
-    mid, _, _ = await asyncio.wait_for(store.send("@a:b", "a", "during", "c2"), BOUND)
+    mid = (await asyncio.wait_for(store.send("@a:b", "a", "during", "c2"), BOUND)).mid
     messages, _ = await asyncio.wait_for(store.history("@a:b", None, 10), BOUND)
     assert [(m.text, m.cmid) for m in messages] == [("before", "c1"), ("during", "c2")]
     assert messages[1].mid == mid
