@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -63,7 +64,7 @@ def _script_missing(error: BaseException | None) -> bool:
     return isinstance(error, NoScriptError) or str(error).startswith("NOSCRIPT")
 
 
-def connect_redis(url: str, *, decode: bool = True, timeout: float = 5.0) -> aioredis.Redis:
+def connect_redis(url: str, *, decode: bool = True, timeout: float = 5.0) -> aioredis.Redis | RedisCluster:
     """The process's Redis client: RESP2 (pinned), one quick retry on a broken
     connection, and short timeouts so a dead or stalled Redis fails requests
     within seconds. `timeout` bounds each read, and the wait for a free pooled
@@ -78,9 +79,7 @@ def connect_redis(url: str, *, decode: bool = True, timeout: float = 5.0) -> aio
         "socket_timeout": timeout,
     }
     if url.startswith(CLUSTER_SCHEME):
-        from redis.asyncio.cluster import RedisCluster
-
-        return RedisCluster.from_url(  # type: ignore[return-value]
+        return RedisCluster.from_url(
             "redis://" + url[len(CLUSTER_SCHEME):], max_connections=512, **common)
     # A blocking pool: under a burst, requests wait for a free connection
     # instead of failing with "Too many connections".
@@ -107,8 +106,9 @@ async def command(url: str, *args: Any, timeout: float = 5.0) -> Any:
     StorageUnavailable if Redis does not answer within `timeout`."""
     client = aioredis.Redis.from_url(url, protocol=2, decode_responses=True,
                                      socket_connect_timeout=timeout, socket_timeout=timeout)
+    execute: Callable[..., Awaitable[Any]] = client.execute_command  # (untyped in redis-py)
     try:
-        return await _bounded(client.execute_command(*args), timeout)
+        return await _bounded(execute(*args), timeout)
     finally:
         await client.aclose()
 
@@ -222,8 +222,9 @@ class Engine:
 
         await self.guard(load())
 
-    async def guard(self, awaitable: Awaitable[T]) -> T:
-        """Await a redis-py call within the engine's bound (see `_bounded`)."""
+    async def guard(self, awaitable: Awaitable[Any]) -> Any:
+        """Await a redis-py call within the engine's bound (see `_bounded`).
+        (Any: with decoded answers redis-py's `bytes | str` types are `str`.)"""
         return await _bounded(awaitable, self.timeout)
 
     async def _with_scripts(self, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -425,7 +426,7 @@ class Engine:
         initialize = getattr(self.bus_client, "initialize", None)
         if initialize is not None:  # a cluster client learns the slot map first
             await self.guard(initialize())
-        pubsub = self.bus_client.pubsub(ignore_subscribe_messages=True)
+        pubsub: Any = self.bus_client.pubsub(ignore_subscribe_messages=True)  # (untyped in redis-py)
         try:
             await pubsub.subscribe(channel)
         except BaseException as exc:

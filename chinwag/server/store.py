@@ -270,7 +270,7 @@ class Store:
         await self._guard(self._index_user(name))
 
     async def get_user(self, name: str) -> dict[str, str] | None:
-        data = await self._guard(self.redis.hgetall(keys.user(name)))
+        data: dict[str, str] = await self._guard(self.redis.hgetall(keys.user(name)))
         if not data:
             return None
         self._display[name] = data.get("dn", name)
@@ -309,6 +309,7 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(key)
         pipe.expire(key, ttl)
+        name: str | None
         name, _ = await self._guard(pipe.execute())
         return name
 

@@ -327,6 +327,30 @@ async def test_a_reply_for_another_conversation_is_not_accepted(fake) -> None:
     await store.close()
 
 
+async def test_a_script_redis_keeps_forgetting_is_loaded_again_once_then_the_calls_fail(fake) -> None:
+    """The one "script missing -> load and retry" path, for the batch and
+    for a single call alike: one reload, one retry, then StorageUnavailable
+    (never a loop of reloads)."""
+    def send_many(n: int) -> bytes:  # every EVALSHA: Redis does not know the script
+        return b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
+
+    server, url = await fake(fake_store_redis(send_many))
+
+    def loads() -> int:
+        return sum(1 for commands in server.commands for c in commands if c[:2] == ["SCRIPT", "LOAD"])
+
+    store = Store(url)
+    await asyncio.wait_for(store.start(), BOUND)
+    at_start = loads()
+    assert at_start > 0
+    results = await _sends(store, 2)
+    assert all(isinstance(r, StorageUnavailable) for r in results), results
+    assert loads() == 2 * at_start
+    await fails(store.presence_change("node", "a", 1), StorageUnavailable)
+    assert loads() == 3 * at_start
+    await store.close()
+
+
 async def test_stalled_redis_fails_store_calls_within_the_bound(stoppable) -> None:
     """redis-py's paths (login, history, presence) and the batch path alike:
     StorageUnavailable, not a hang; and all work again after SIGCONT."""
