@@ -8,8 +8,8 @@ turns replies into these types; nothing else reads raw script replies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class SendStatus(IntEnum):
@@ -21,11 +21,11 @@ class SendStatus(IntEnum):
     FAILED = -1  # SEND_MANY only: this message's write failed (alone); never a result
 
 
-@dataclass(frozen=True, slots=True)
-class SendResult:
+class SendResult(NamedTuple):
     """The outcome of `Store.send`: `mid` is empty for NOT_MEMBER; `conv` is
     the conversation the message is stored in (for DUPLICATE, the original's,
-    which may differ from the one the retry named)."""
+    which may differ from the one the retry named). A NamedTuple, not a
+    frozen dataclass: one is made per message, and it is cheaper to build."""
 
     mid: str
     status: SendStatus

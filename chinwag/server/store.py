@@ -68,23 +68,25 @@ REPLAY_ROUND_ENTRIES = 2_000
 _SEND_CONV = 7  # the conv id's place in SEND's arguments
 
 
+# A reply's code -> its status (a dict lookup: this runs once per message).
+_SEND_RESULTS = {int(s): s for s in SendStatus if s is not SendStatus.FAILED}
+
+
 def _send_result(op: Op, reply: Any) -> SendResult:
     """A send's reply has the script's shape, and a new message is in the
     conversation the op wrote to: a cheap last check that a reply is this
     operation's own."""
     if not (isinstance(reply, list) and len(reply) == 3):
         raise MalformedReply
-    if reply[1] == SendStatus.FAILED:
-        raise StorageUnavailable(str(reply[2]))  # SEND_MANY: this one failed, alone
-    mid, status, conv = reply
-    if not (isinstance(mid, str) and isinstance(status, int) and isinstance(conv, str)):
+    mid, code, conv = reply
+    if code == SendStatus.FAILED:
+        raise StorageUnavailable(str(conv))  # SEND_MANY: this one failed, alone
+    status = _SEND_RESULTS.get(code) if isinstance(code, int) else None
+    if status is None or not (isinstance(mid, str) and isinstance(conv, str)):
         raise MalformedReply
-    if status == SendStatus.NEW:
-        if not mid or conv != op.args[_SEND_CONV]:
-            raise MalformedReply
-    elif status not in (SendStatus.DUPLICATE, SendStatus.NOT_MEMBER):
+    if status is SendStatus.NEW and (not mid or conv != op.args[_SEND_CONV]):
         raise MalformedReply
-    return SendResult(mid, SendStatus(status), conv)
+    return SendResult(mid, status, conv)
 
 
 def _pack_sends(ops: Sequence[Op]) -> tuple[list[str], list[Any]]:
