@@ -20,6 +20,7 @@ from typing import Any
 import hiredis
 import pytest
 
+from chinwag.server import scripts
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.resp import RespConnection, RespError
 from chinwag.server.statuses import SendResult, SendStatus
@@ -342,7 +343,7 @@ async def test_a_script_redis_keeps_forgetting_is_loaded_again_once_then_the_cal
     store = Store(url)
     await asyncio.wait_for(store.start(), BOUND)
     at_start = loads()
-    assert at_start > 0
+    assert at_start == len(scripts.SCRIPTS)
     results = await _sends(store, 2)
     assert all(isinstance(r, StorageUnavailable) for r in results), results
     assert loads() == 2 * at_start
