@@ -29,8 +29,9 @@ from .embedded_redis import (
     check_redis_server,
     running_url,
 )
+from .engine import ping
 from .settings import Settings, env_overrides
-from .store import StorageUnavailable, Store, connect_redis
+from .store import StorageUnavailable, Store
 
 log = logging.getLogger("chinwag.server")
 
@@ -184,14 +185,11 @@ class Fatal(Exception):
 
 async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
     if settings.redis_url:
-        client = connect_redis(settings.redis_url)
         try:
-            await client.ping()
+            await ping(settings.redis_url)
         except Exception as exc:
             raise Fatal(f"cannot reach Redis at {settings.redis_url} ({exc}): start it, or "
                         "omit --redis-url to use the embedded one") from None
-        finally:
-            await client.aclose()
         return settings.redis_url, None
     try:
         binary = check_redis_server(settings.redis_server) if settings.redis_server else None

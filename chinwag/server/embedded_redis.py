@@ -29,7 +29,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-import redis.asyncio as aioredis
+from .engine import StorageUnavailable, command, ping
 
 log = logging.getLogger(__name__)
 
@@ -247,29 +247,25 @@ class EmbeddedRedis:
         except OSError as exc:
             raise EmbeddedRedisError(f"cannot run {self._args[0]}: {exc}") from None
         process = self.process
-        client = aioredis.Redis.from_url(self.url, protocol=2, socket_connect_timeout=1, socket_timeout=1)
         deadline = time.monotonic() + timeout
-        try:
-            while True:
-                if process.poll() is not None:
+        while True:
+            if process.poll() is not None:
+                raise EmbeddedRedisError(
+                    f"redis-server exited at start (status {process.returncode}): "
+                    f"see {self.data_dir / 'redis.log'}"
+                )
+            try:
+                await ping(self.url, timeout=1)
+                return
+            except StorageUnavailable:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    await asyncio.to_thread(process.wait)
                     raise EmbeddedRedisError(
-                        f"redis-server exited at start (status {process.returncode}): "
+                        f"redis-server did not answer within {timeout:.0f} s: "
                         f"see {self.data_dir / 'redis.log'}"
-                    )
-                try:
-                    if await client.ping():
-                        return
-                except (OSError, aioredis.RedisError):
-                    if time.monotonic() > deadline:
-                        process.kill()
-                        await asyncio.to_thread(process.wait)
-                        raise EmbeddedRedisError(
-                            f"redis-server did not answer within {timeout:.0f} s: "
-                            f"see {self.data_dir / 'redis.log'}"
-                        ) from None
-                    await asyncio.sleep(0.05)
-        finally:
-            await client.aclose()
+                    ) from None
+                await asyncio.sleep(0.05)
 
     async def supervise(self, max_deaths: int = 5, window: float = 60.0,
                         poll_interval: float = 0.1, timeout: float = 15.0) -> None:
@@ -370,39 +366,34 @@ class LocalCluster:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
             ))
-        clients = [aioredis.Redis(host="127.0.0.1", port=p, protocol=2, decode_responses=True)
-                   for p in self.ports]
-        try:
-            deadline = time.monotonic() + timeout
-            for client, process in zip(clients, self.processes):
-                while True:
-                    if process.poll() is not None:
-                        raise EmbeddedRedisError("a cluster node exited at start: see its redis.log")
-                    try:
-                        await client.ping()
-                        break
-                    except (OSError, aioredis.RedisError):
-                        if time.monotonic() > deadline:
-                            raise EmbeddedRedisError("cluster node did not start") from None
-                        await asyncio.sleep(0.05)
-            share = self.SLOTS // self.masters
-            for i, client in enumerate(clients):
-                first = i * share
-                last = self.SLOTS - 1 if i == self.masters - 1 else first + share - 1
-                await client.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
-            for port in self.ports[1:]:
-                await clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
+        urls = [f"redis://127.0.0.1:{p}" for p in self.ports]
+        deadline = time.monotonic() + timeout
+        for url, process in zip(urls, self.processes):
             while True:
-                states = [await c.cluster("INFO") for c in clients]
-                if all(s.get("cluster_state") == "ok"
-                       and int(s.get("cluster_known_nodes", 0)) == self.masters for s in states):
+                if process.poll() is not None:
+                    raise EmbeddedRedisError("a cluster node exited at start: see its redis.log")
+                try:
+                    await ping(url, timeout=1)
                     break
-                if time.monotonic() > deadline:
-                    raise EmbeddedRedisError("the local cluster did not reach cluster_state:ok")
-                await asyncio.sleep(0.1)
-        finally:
-            for client in clients:
-                await client.aclose()
+                except StorageUnavailable:
+                    if time.monotonic() > deadline:
+                        raise EmbeddedRedisError("cluster node did not start") from None
+                    await asyncio.sleep(0.05)
+        share = self.SLOTS // self.masters
+        for i, url in enumerate(urls):
+            first = i * share
+            last = self.SLOTS - 1 if i == self.masters - 1 else first + share - 1
+            await command(url, "CLUSTER ADDSLOTS", *range(first, last + 1))
+        for port in self.ports[1:]:
+            await command(urls[0], "CLUSTER MEET", "127.0.0.1", port)
+        while True:
+            states = [await command(url, "CLUSTER INFO") for url in urls]
+            if all(s.get("cluster_state") == "ok"
+                   and int(s.get("cluster_known_nodes", 0)) == self.masters for s in states):
+                break
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError("the local cluster did not reach cluster_state:ok")
+            await asyncio.sleep(0.1)
         return f"redis+cluster://127.0.0.1:{self.ports[0]}"
 
     async def stop(self) -> None:

@@ -27,7 +27,7 @@ from .context import NO_FIELDS, HandlerContext, Reply, SessionView
 from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id, room_of
 from .hub import message_frame, message_wire
 from .session import Authenticated, Greeted
-from .store import SEND_DUPLICATE, SEND_NOT_MEMBER, StoredMessage
+from .store import SendResult, SendStatus, StoredMessage
 
 Handler = Callable[[HandlerContext, SessionView, Any], Awaitable[Reply]]
 
@@ -254,7 +254,7 @@ async def _check_dm_peer(ctx: HandlerContext, conn: SessionView, address: Addres
     return cid
 
 
-async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple[str, Awaitable[list[Any]]]:
+async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple[str, Awaitable[SendResult]]:
     """Check a send and queue its write; the caller awaits the result with
     `send_finish`. Consecutive sends of a connection are all begun before
     any is finished, so they share one Redis round trip, in order."""
@@ -269,16 +269,16 @@ async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple
 
 
 async def send_finish(ctx: HandlerContext, conn: SessionView, req: Send, cid: str,
-                      stored: Awaitable[list[Any]]) -> Reply:
+                      stored: Awaitable[SendResult]) -> Reply:
     me = conn.username
-    mid, status, stored_conv = await stored
-    status = int(status)
-    if status == SEND_NOT_MEMBER:
+    result = await stored
+    mid = result.mid
+    if result.status is SendStatus.NOT_MEMBER:
         if not await ctx.store.room_exists(req.to.name):
             raise RequestError(f"there is no room {req.to}; /join creates it", ErrorCode.NO_SUCH_ROOM)
         raise RequestError(f"you are not in {req.to}; join it first", ErrorCode.NOT_MEMBER)
-    if status == SEND_DUPLICATE:  # the original, wherever it was sent
-        return Reply({"mid": mid, "ts": mid_ts(mid), "conv": address_for(stored_conv, me)})
+    if result.status is SendStatus.DUPLICATE:  # the original, wherever it was sent
+        return Reply({"mid": mid, "ts": mid_ts(mid), "conv": address_for(result.conv, me)})
     ctx.counters.accepted += 1
     conn.convs.add(cid)
     ctx.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))

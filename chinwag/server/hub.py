@@ -17,7 +17,6 @@ from collections import defaultdict
 from typing import Any, Protocol
 
 import msgpack
-from redis.exceptions import RedisError
 
 from ..protocol.frames import encode_frame
 from .conv import address_for, dm_parties, is_room, mid_ts, room_id
@@ -278,7 +277,7 @@ class Hub:
                         log.exception("bad event on the bus; skipped")
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError, StorageUnavailable) as exc:
+            except (OSError, StorageUnavailable) as exc:
                 log.warning("bus subscription lost (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
 import hiredis
@@ -40,7 +40,8 @@ class RespError(Exception):
 
 def pack(command: Sequence[Any]) -> bytes:
     """One command in RESP, an array of bulk strings (hiredis does it in C)."""
-    return hiredis.pack_command(tuple(command))
+    packed: bytes = hiredis.pack_command(tuple(command))
+    return packed
 
 
 class _Batch:
@@ -66,7 +67,8 @@ class _Wire(asyncio.Protocol):
     # --- asyncio callbacks -----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        # a stream transport (uvloop's has the methods but is not a subclass)
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self.error is not None:

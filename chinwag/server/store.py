@@ -1,38 +1,35 @@
-"""The only module that talks to Redis.
+"""The chinwag operations on Redis: users, tokens, conversations, cursors,
+history, the login replay, presence, throttles and rooms.
 
-One client and connection pool per process. Writes on the message path
-(`send`, `ack`) are batched: everything queued during one turn of the event
-loop goes to Redis in one pipeline of script calls, one batch in flight at a
-time, so a busy server makes one round trip per batch rather than per message,
-and results come back in the order Redis applied them.
+This module says what is stored where (with keys.py and scripts.py); how
+it reaches Redis (connections, script loading, the batched calls of the
+message path, cluster routing, the bound on every wait) is engine.py's job.
+Only these two modules use redis-py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
-
 from ..protocol import limits
 from . import keys, scripts
-from .resp import RespConnection, RespError
-from .conv import mid_after, mid_before, mid_key, room_id
-
-log = logging.getLogger(__name__)
-
-
-class StorageUnavailable(Exception):
-    """Redis cannot be reached or failed; the request answers `internal`."""
+from .conv import is_room, mid_after, mid_before, mid_key, room_id
+from .engine import (
+    CLUSTER_SCHEME,
+    Coalesced,
+    Engine,
+    MalformedReply,
+    Op,
+    StorageUnavailable,
+    Subscription,
+    connect_redis,
+)
+from .statuses import LoginStatus, RoomCreation, SendResult, SendStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,35 +41,8 @@ class StoredMessage:
     cmid: str | None
 
 
-SEND_NEW, SEND_DUPLICATE, SEND_NOT_MEMBER = 0, 1, 2
-
-
-CLUSTER_SCHEME = "redis+cluster://"
-
-
-def connect_redis(url: str, *, decode: bool = True, timeout: float = 5.0) -> aioredis.Redis:
-    """The process's Redis client: RESP2 (pinned), one quick retry on a broken
-    connection, and short timeouts so a dead or stalled Redis fails requests
-    within seconds. `timeout` bounds each read, and the wait for a free pooled
-    connection. A timed-out command is not retried (it may have been applied;
-    redis-py drops that connection, so its late reply is never read).
-    A `redis+cluster://host:port` URL names any node of a Redis Cluster."""
-    common: dict[str, Any] = {
-        "protocol": 2,
-        "decode_responses": decode,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(RedisConnectionError,)),
-        "socket_connect_timeout": min(2.0, timeout),
-        "socket_timeout": timeout,
-    }
-    if url.startswith(CLUSTER_SCHEME):
-        from redis.asyncio.cluster import RedisCluster
-
-        return RedisCluster.from_url(  # type: ignore[return-value]
-            "redis://" + url[len(CLUSTER_SCHEME):], max_connections=512, **common)
-    # A blocking pool: under a burst, requests wait for a free connection
-    # instead of failing with "Too many connections".
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=timeout, **common)
-    return aioredis.Redis(connection_pool=pool)
+# The old names of the send statuses (statuses.SendStatus is the one definition).
+SEND_NEW, SEND_DUPLICATE, SEND_NOT_MEMBER = SendStatus.NEW, SendStatus.DUPLICATE, SendStatus.NOT_MEMBER
 
 
 def hash_token(token: str) -> str:
@@ -91,255 +61,85 @@ def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
 REPLAY_PAGE = 1_000
 REPLAY_ROUND_ENTRIES = 2_000
 
-SCRIPT_CHUNK = 128  # operations per batched script call
-BATCH_WAIT_S = 0.001
-BATCH_SMALL = 16
+
+# --- the message path's batched scripts -----------------------------------------
+# SEND's arguments: sender, text, maxlen, cmid ttl, has cmid, is room, cmid,
+# conv id (see scripts.SEND); its keys in SEND_MANY's layout ride in the op.
+_SEND_CONV = 7  # the conv id's place in SEND's arguments
 
 
-def _chunks(items: list[_Op], size: int) -> list[list[_Op]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+# A reply's code -> its status (a dict lookup: this runs once per message).
+_SEND_RESULTS = {int(s): s for s in SendStatus if s is not SendStatus.FAILED}
 
 
-def _send_reply_fits(op: _Op, reply: Any) -> bool:
+def _send_result(op: Op, reply: Any) -> SendResult:
     """A send's reply has the script's shape, and a new message is in the
     conversation the op wrote to: a cheap last check that a reply is this
     operation's own."""
-    if not (isinstance(reply, list) and len(reply) == 3 and isinstance(reply[0], str)
-            and isinstance(reply[1], int) and isinstance(reply[2], str)):
-        return False
-    if reply[1] == SEND_NEW:
-        return bool(reply[0]) and reply[2] == op.args[7]
-    return reply[1] in (SEND_DUPLICATE, SEND_NOT_MEMBER)
+    if not (isinstance(reply, list) and len(reply) == 3):
+        raise MalformedReply
+    mid, code, conv = reply
+    if code == SendStatus.FAILED:
+        raise StorageUnavailable(str(conv))  # SEND_MANY: this one failed, alone
+    status = _SEND_RESULTS.get(code) if isinstance(code, int) else None
+    if status is None or not (isinstance(mid, str) and isinstance(conv, str)):
+        raise MalformedReply
+    if status is SendStatus.NEW and (not mid or conv != op.args[_SEND_CONV]):
+        raise MalformedReply
+    return SendResult(mid, status, conv)
 
 
-class _Op:
-    """One queued script call. `many_keys` is its keys in the fixed layout
-    of the script's *_MANY form (placeholders for absent keys)."""
+def _pack_sends(ops: Sequence[Op]) -> tuple[list[str], list[Any]]:
+    return [k for op in ops for k in op.many_keys or ()], [a for op in ops for a in op.args]
 
-    __slots__ = ("sha", "keys", "args", "future", "many_keys")
 
-    def __init__(self, sha: str, keys_: list[str], args: list[Any], future: asyncio.Future[Any],
-                 many_keys: list[str] | None = None) -> None:
-        self.sha, self.keys, self.args, self.future = sha, keys_, args, future
-        self.many_keys = many_keys
+def _pack_acks(ops: Sequence[Op]) -> tuple[list[str], list[Any]]:
+    args: list[Any] = []
+    for op in ops:
+        args.append(len(op.args) // 2)
+        args.extend(op.args)
+    return [op.keys[0] for op in ops], args
+
+
+# On one Redis, a batch's sends are SEND_MANY calls and its acks ACK_MANY calls.
+COALESCED = {
+    "SEND": Coalesced("SEND_MANY", _pack_sends, reply_each=True),
+    "ACK": Coalesced("ACK_MANY", _pack_acks, reply_each=False),
+}
 
 
 class Store:
     def __init__(self, url: str, *, history_maxlen: int = 100_000, timeout: float = 5.0) -> None:
+        self.engine = Engine(url, scripts.SCRIPTS, COALESCED, timeout=timeout)
         self.url = url
-        self.cluster = url.startswith(CLUSTER_SCHEME)
-        # The bound on any one wait for Redis (Settings.redis_timeout): past
-        # it a request fails with StorageUnavailable instead of hanging.
+        self.cluster = self.engine.cluster
         self.timeout = timeout
-        self.redis = connect_redis(url, timeout=timeout)
-        self._resp = None if self.cluster else RespConnection(url, timeout)
-        self.bus_client = connect_redis(url, decode=False, timeout=timeout)
+        self.redis = self.engine.redis  # for the store's own reads; always awaited under _guard
         self.history_maxlen = history_maxlen
-        self._sha: dict[str, str] = {}
-        self._sources = {
-            name: getattr(scripts, name)
-            for name in ("SEND", "SEND_MANY", "ACK", "ACK_MANY", "REPLAY", "REGISTER", "PRESENCE",
-                         "REAP", "TAKE", "REFUND", "LOGIN_USER", "LOGIN_SETTLE",
-                         "RESUME_USER", "CREATE_ROOM", "HEARTBEAT", "PRESENCE_SYNC")
-        }
-        self._queue: list[_Op] = []
-        self._flushing = False
-        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]  # set by start()
+        self._guard = self.engine.guard
+        self._call = self.engine.call
         self._display: dict[str, str] = {}
         self._known_users: set[str] = set()
         self._rooms_indexed = False  # the room index is known to exist (see _index_rooms)
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._load_scripts()
+        await self.engine.start()
 
     async def close(self) -> None:
-        if self._resp is not None:
-            self._resp.close()
-        await self.redis.aclose()
-        await self.bus_client.aclose()
-
-    async def _load_scripts(self) -> None:
-        async def load() -> None:
-            for name, source in self._sources.items():
-                self._sha[name] = await self.redis.script_load(source)
-
-        await self._guard(load())
+        await self.engine.close()
 
     async def redis_version(self) -> str:
         info = await self._guard(self.redis.info("server"))
         return str(info.get("redis_version", "?"))
 
-    # --- batched script calls ------------------------------------------------
-
-    def _call_batched(self, script: str, keys_: list[str], args: list[Any],
-                      many_keys: list[str] | None = None) -> asyncio.Future[Any]:
-        loop = self._loop or asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.append(_Op(script, keys_, args, future, many_keys))
-        if not self._flushing:
-            self._flushing = True
-            loop.create_task(self._flush())
-        return future
-
-    async def _flush(self) -> None:
-        try:
-            while self._queue:
-                # A small batch waits a moment for company (fewer round trips and
-                # wake-ups at low load); a big one goes at once.
-                await asyncio.sleep(BATCH_WAIT_S if len(self._queue) < BATCH_SMALL else 0)
-                batch, self._queue = self._queue, []
-                try:
-                    await self._run_batch(batch)
-                except Exception as exc:  # never leave a caller waiting on a dead batch
-                    log.exception("batch to Redis failed")
-                    self._fail(batch, StorageUnavailable(str(exc) or type(exc).__name__))
-        finally:
-            self._flushing = False
-
-    async def _run_batch(self, batch: list[_Op], reloaded: bool = False) -> None:
-        if self._resp is not None:
-            await self._run_batch_single(batch, reloaded)
-            return
-        # A cluster: one script call per operation, routed by its keys.
-        # (redis-py's cluster pipeline refuses its evalsha() wrapper but
-        # routes the raw command.)
-        pipe = self.redis.pipeline(transaction=False)
-        for op in batch:
-            pipe.execute_command("EVALSHA", self._sha[op.sha], len(op.keys), *op.keys, *op.args)
-        try:
-            results = await self._guard(pipe.execute(raise_on_error=False))
-        except StorageUnavailable as exc:
-            self._fail(batch, exc)
-            return
-        if len(results) != len(batch):  # redis-py promises one per command; never pair by guesswork
-            log.warning("Redis answered %d of %d commands; failing the batch", len(results), len(batch))
-            self._fail(batch, StorageUnavailable("Redis sent a malformed reply"))
-            return
-        await self._settle([([op], r if isinstance(r, Exception) else [r])
-                            for op, r in zip(batch, results, strict=True)], reloaded)
-
-    async def _run_batch_single(self, batch: list[_Op], reloaded: bool) -> None:
-        """On a single Redis a batch is one SEND_MANY and one ACK_MANY call:
-        two commands per round trip, however many messages and acks."""
-        sends = [op for op in batch if op.sha == "SEND"]
-        acks = [op for op in batch if op.sha == "ACK"]
-        groups: list[list[_Op]] = []
-        commands: list[tuple[Any, ...]] = []
-        # Script calls stay short (SCRIPT_CHUNK operations each): Redis runs a
-        # script to its end, and every other client of it waits meanwhile.
-        for chunk in _chunks(sends, SCRIPT_CHUNK):
-            keys_ = [k for op in chunk for k in op.many_keys or ()]
-            args = [a for op in chunk for a in op.args]
-            commands.append(("EVALSHA", self._sha["SEND_MANY"], len(keys_), *keys_, *args))
-            groups.append(chunk)
-        for chunk in _chunks(acks, SCRIPT_CHUNK):
-            args = []
-            for op in chunk:
-                args.append(len(op.args) // 2)
-                args.extend(op.args)
-            commands.append(("EVALSHA", self._sha["ACK_MANY"], len(chunk), *(op.keys[0] for op in chunk), *args))
-            groups.append(chunk)
-        failure: RespError | None = None
-        try:
-            results = await self._resp.execute(commands)  # type: ignore[union-attr]
-        except RespError as exc:
-            # The commands whose replies arrived are settled; the others may or
-            # may not have been applied, and fail (a send retried with its cmid
-            # then gets the stored mid).
-            failure, results = exc, exc.replies
-        if len(results) > len(commands):
-            failure, results = RespError(f"Redis sent {len(results)} replies to {len(commands)} commands"), []
-        answered = [  # the groups whose replies arrived (all of them, unless it failed)
-            (ops, result if isinstance(result, Exception) or ops[0].sha == "SEND" else [0] * len(ops))
-            for ops, result in zip(groups[:len(results)], results, strict=True)
-        ]
-        if failure is not None or len(results) < len(commands):
-            error = StorageUnavailable(str(failure or "Redis sent too few replies"))
-            for ops in groups[len(answered):]:
-                self._fail(ops, error)
-        await self._settle(answered, reloaded)
-
-    def _fail(self, ops: list[_Op], error: Exception) -> None:
-        for op in ops:
-            if not op.future.done():
-                op.future.set_exception(error)
-
-    async def _settle(self, groups: list[tuple[list[_Op], Exception | list[Any]]], reloaded: bool) -> None:
-        """Resolve futures from each group's replies (one per operation, or
-        one error for the group). A group whose script Redis no longer knows
-        (it restarted and lost its script cache) runs again after a reload."""
-        retry: list[_Op] = []
-        for ops, replies in groups:
-            if isinstance(replies, Exception):
-                if not reloaded and (isinstance(replies, NoScriptError) or str(replies).startswith("NOSCRIPT")):
-                    retry.extend(ops)
-                else:
-                    self._fail(ops, StorageUnavailable(str(replies)))
-                continue
-            if not isinstance(replies, list) or len(replies) > len(ops):
-                log.warning("Redis sent a malformed reply for %d operations: %.200r", len(ops), replies)
-                self._fail(ops, StorageUnavailable("Redis sent a malformed reply"))  # none can be trusted
-                continue
-            if len(replies) < len(ops):
-                # The scripts answer one entry per operation, in order: a short
-                # list answers the operations it covers, and the rest fail.
-                log.warning("Redis answered %d of %d operations", len(replies), len(ops))
-                self._fail(ops[len(replies):], StorageUnavailable("Redis sent a malformed reply"))
-                ops = ops[:len(replies)]
-            for op, reply in zip(ops, replies, strict=True):
-                if op.future.done():
-                    continue
-                if isinstance(reply, Exception):
-                    op.future.set_exception(StorageUnavailable(str(reply)))
-                elif op.sha != "SEND":
-                    op.future.set_result(reply)
-                elif isinstance(reply, list) and len(reply) == 3 and reply[1] == -1:
-                    op.future.set_exception(StorageUnavailable(str(reply[2])))  # SEND_MANY: this one failed
-                elif _send_reply_fits(op, reply):
-                    op.future.set_result(reply)
-                else:
-                    log.warning("malformed reply to a send: %r", reply)
-                    op.future.set_exception(StorageUnavailable("Redis sent a malformed reply"))
-        if retry:
-            try:
-                await self._load_scripts()
-            except StorageUnavailable as exc:
-                self._fail(retry, exc)
-                return
-            await self._run_batch(retry, reloaded=True)
-
-    async def _call(self, script: str, keys_: list[str], args: Iterable[Any]) -> Any:
-        """One script call outside the batch (rare operations)."""
-        args = list(args)
-        try:
-            return await self._guard(self.redis.evalsha(self._sha[script], len(keys_), *keys_, *args))
-        except StorageUnavailable as exc:
-            if not isinstance(exc.__cause__, NoScriptError):
-                raise
-        await self._load_scripts()
-        return await self._guard(self.redis.evalsha(self._sha[script], len(keys_), *keys_, *args))
-
-    async def _guard(self, awaitable: Any) -> Any:
-        """Await a redis-py call within the store's bound: a stalled Redis
-        gives StorageUnavailable, not a hang (cancelling a redis-py command
-        drops its connection, so its late reply is never read)."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await awaitable
-        except TimeoutError:  # (before OSError, of which it is a kind)
-            raise StorageUnavailable(f"Redis did not answer within {self.timeout:g} s") from None
-        except (RedisError, OSError) as exc:
-            raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
-
     # --- messages -------------------------------------------------------------
 
-    def send(self, conv_id: str, sender: str, text: str, cmid: str | None) -> Awaitable[list[Any]]:
+    def send(self, conv_id: str, sender: str, text: str, cmid: str | None) -> Awaitable[SendResult]:
         """Append a message, batched with the other writes of this loop turn;
         the write is queued before this returns, so messages are stored in
-        the order `send` was called. Resolves to [mid, status, conv id]; for a
-        cmid the user already used, in any conversation, the original's mid
-        and conv id.
+        the order `send` was called. For a cmid the user already used, in any
+        conversation, the result is DUPLICATE with the original's mid and
+        conv id.
 
         On one Redis the whole check-and-store is one script; on a cluster,
         whose scripts keep to one slot, the user's record is read before and
@@ -350,35 +150,35 @@ class Store:
         return self._store_message(conv_id, sender, text, cmid,
                                    keys.cmid(sender, cmid) if cmid is not None else None)
 
-    async def _send_on_cluster(self, conv_id: str, sender: str, text: str, cmid: str) -> list[Any]:
+    async def _send_on_cluster(self, conv_id: str, sender: str, text: str, cmid: str) -> SendResult:
         record = keys.cmid(sender, cmid)
         previous = await self._guard(self.redis.get(record))
         if previous:
             prev_conv, _, prev_mid = previous.partition(" ")
-            return [prev_mid, SEND_DUPLICATE, prev_conv]
+            return SendResult(prev_mid, SendStatus.DUPLICATE, prev_conv)
         result = await self._store_message(conv_id, sender, text, cmid,
                                            keys.cmid_in_conv(conv_id, sender, cmid))
-        if int(result[1]) != SEND_NOT_MEMBER:
-            await self._guard(self.redis.set(record, f"{result[2]} {result[0]}", ex=limits.CMID_TTL_S))
+        if result.status != SendStatus.NOT_MEMBER:
+            await self._guard(self.redis.set(record, f"{result.conv} {result.mid}", ex=limits.CMID_TTL_S))
         return result
 
     def _store_message(self, conv_id: str, sender: str, text: str, cmid: str | None,
-                       record: str | None) -> asyncio.Future[Any]:
+                       record: str | None) -> asyncio.Future[SendResult]:
         stream = keys.stream(conv_id)
-        is_room = conv_id[0] == "#"
-        members = keys.members(conv_id) if is_room else None
+        room = is_room(conv_id)
+        members = keys.members(conv_id) if room else None
         keys_ = [k for k in (stream, record, members) if k is not None]
-        return self._call_batched("SEND", keys_, [
+        return self.engine.batched("SEND", keys_, [
             sender, text, self.history_maxlen, limits.CMID_TTL_S,
-            "1" if cmid is not None else "0", "1" if is_room else "0", cmid or "", conv_id,
-        ], many_keys=[stream, record or "", members or ""])
+            "1" if cmid is not None else "0", "1" if room else "0", cmid or "", conv_id,
+        ], many_keys=[stream, record or "", members or ""], decode=_send_result)
 
     def ack(self, user: str, upto: dict[str, str]) -> asyncio.Future[Any]:
         """Move `user`'s cursors forward (batched; never backwards)."""
         args: list[str] = []
         for cid, mid in upto.items():
             args += (cid, mid)
-        return self._call_batched("ACK", [keys.cursors(user)], args)
+        return self.engine.batched("ACK", [keys.cursors(user)], args)
 
     async def history(self, conv_id: str, before: str | None, limit: int) -> tuple[list[StoredMessage], bool]:
         upper = "+" if before is None else mid_before(before)
@@ -472,7 +272,7 @@ class Store:
         await self._guard(self._index_user(name))
 
     async def get_user(self, name: str) -> dict[str, str] | None:
-        data = await self._guard(self.redis.hgetall(keys.user(name)))
+        data: dict[str, str] = await self._guard(self.redis.hgetall(keys.user(name)))
         if not data:
             return None
         self._display[name] = data.get("dn", name)
@@ -511,6 +311,7 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(key)
         pipe.expire(key, ttl)
+        name: str | None
         name, _ = await self._guard(pipe.execute())
         return name
 
@@ -544,10 +345,10 @@ class Store:
     async def is_member(self, conv_id: str, name: str) -> bool:
         return bool(await self._guard(self.redis.sismember(keys.members(conv_id), name)))
 
-    async def create_room(self, room: str, most: int) -> int:
-        """1 created, 0 it already existed, -1 the server has `most` rooms."""
+    async def create_room(self, room: str, most: int) -> RoomCreation:
+        """CREATED, EXISTS (it already existed), or FULL (the server has `most` rooms)."""
         await self._index_rooms()
-        return int(await self._call("CREATE_ROOM", [keys.ROOMS, keys.ROOMS_BY_SIZE], [room, most]))
+        return RoomCreation(int(await self._call("CREATE_ROOM", [keys.ROOMS, keys.ROOMS_BY_SIZE], [room, most])))
 
     async def join(self, room: str, name: str) -> tuple[bool, int]:
         """Returns (newly joined, member count). The cursor starts at the room's
@@ -698,12 +499,12 @@ class Store:
                 keys.known_addresses(name), keys.logins_user(name)]
 
     async def login_take_user(self, name: str, address: str, address_tag: str, args: Sequence[Any]
-                              ) -> tuple[int, float, bool]:
+                              ) -> tuple[LoginStatus, float, bool]:
         """LOGIN_USER (see scripts.py): (status, seconds to wait, address known)."""
         status, wait_ms, known = await self._call(
             "LOGIN_USER", self._login_user_keys(name, address),
             [address_tag, int(time.time() * 1000), *args])
-        return int(status), int(wait_ms) / 1000, bool(known)
+        return LoginStatus(int(status)), int(wait_ms) / 1000, bool(known)
 
     async def login_settle_user(self, name: str, address: str, address_tag: str, outcome: str,
                                 known: bool, known_ttl: int, known_max: int) -> None:
@@ -736,30 +537,17 @@ class Store:
     # --- pub/sub -------------------------------------------------------------------------
 
     async def publish(self, payload: bytes) -> None:
-        if self._resp is not None:  # the lean connection: a fraction of redis-py's cost
-            try:
-                await self._resp.execute([("PUBLISH", keys.BUS_CHANNEL, payload)])
-            except RespError as exc:
-                raise StorageUnavailable(str(exc)) from exc
-            return
-        await self._guard(self.bus_client.publish(keys.BUS_CHANNEL, payload))
+        await self.engine.publish(keys.BUS_CHANNEL, payload)
 
-    async def subscribe_bus(self) -> Any:
+    async def subscribe_bus(self) -> Subscription:
         """A pub/sub subscription to the node bus on a connection of its own;
-        the caller closes it with `aclose()`."""
-        initialize = getattr(self.bus_client, "initialize", None)
-        if initialize is not None:  # a cluster client learns the slot map first
-            await self._guard(initialize())
-        pubsub = self.bus_client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(keys.BUS_CHANNEL)
-        except BaseException:
-            await pubsub.aclose()
-            raise
-        return pubsub
+        the caller closes it with `aclose()`. Its `get_message` raises
+        StorageUnavailable when the subscription breaks."""
+        return await self.engine.subscribe(keys.BUS_CHANNEL)
 
 
 __all__ = [
-    "Store", "StoredMessage", "StorageUnavailable", "connect_redis", "hash_token",
+    "Store", "StoredMessage", "StorageUnavailable", "connect_redis", "hash_token", "CLUSTER_SCHEME",
+    "SendResult", "SendStatus", "RoomCreation", "LoginStatus",
     "SEND_NEW", "SEND_DUPLICATE", "SEND_NOT_MEMBER",
 ]

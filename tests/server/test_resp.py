@@ -20,8 +20,10 @@ from typing import Any
 import hiredis
 import pytest
 
+from chinwag.server import scripts
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.resp import RespConnection, RespError
+from chinwag.server.statuses import SendResult, SendStatus
 from chinwag.server.store import StorageUnavailable, Store
 
 BOUND = 5.0  # hang guard for one step of a test (the connections under test use 0.5 s)
@@ -308,8 +310,8 @@ async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> 
     store = Store(url)
     await asyncio.wait_for(store.start(), BOUND)
     results = await _sends(store, 3)
-    assert results[0] == ["1-0", 0, "@a:c"]
-    assert results[1] == ["2-0", 0, "@a:b"]
+    assert results[0] == SendResult("1-0", SendStatus.NEW, "@a:c")
+    assert results[1] == SendResult("2-0", SendStatus.NEW, "@a:b")
     assert isinstance(results[2], StorageUnavailable)
     await store.close()
 
@@ -323,6 +325,30 @@ async def test_a_reply_for_another_conversation_is_not_accepted(fake) -> None:
     await asyncio.wait_for(store.start(), BOUND)
     results = await _sends(store, 2)
     assert all(isinstance(r, StorageUnavailable) for r in results), results
+    await store.close()
+
+
+async def test_a_script_redis_keeps_forgetting_is_loaded_again_once_then_the_calls_fail(fake) -> None:
+    """The one "script missing -> load and retry" path, for the batch and
+    for a single call alike: one reload, one retry, then StorageUnavailable
+    (never a loop of reloads)."""
+    def send_many(n: int) -> bytes:  # every EVALSHA: Redis does not know the script
+        return b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
+
+    server, url = await fake(fake_store_redis(send_many))
+
+    def loads() -> int:
+        return sum(1 for commands in server.commands for c in commands if c[:2] == ["SCRIPT", "LOAD"])
+
+    store = Store(url)
+    await asyncio.wait_for(store.start(), BOUND)
+    at_start = loads()
+    assert at_start == len(scripts.SCRIPTS)
+    results = await _sends(store, 2)
+    assert all(isinstance(r, StorageUnavailable) for r in results), results
+    assert loads() == 2 * at_start
+    await fails(store.presence_change("node", "a", 1), StorageUnavailable)
+    assert loads() == 3 * at_start
     await store.close()
 
 
@@ -342,7 +368,7 @@ async def test_stalled_redis_fails_store_calls_within_the_bound(stoppable) -> No
     finally:
         os.kill(stoppable.process.pid, signal.SIGCONT)
     # the timed-out send may have been applied; its cmid makes the retry safe
-    mid, _, _ = await asyncio.wait_for(store.send("@a:b", "a", "during", "c2"), BOUND)
+    mid = (await asyncio.wait_for(store.send("@a:b", "a", "during", "c2"), BOUND)).mid
     messages, _ = await asyncio.wait_for(store.history("@a:b", None, 10), BOUND)
     assert [(m.text, m.cmid) for m in messages] == [("before", "c1"), ("during", "c2")]
     assert messages[1].mid == mid

@@ -8,7 +8,8 @@ import asyncio
 import pytest
 import redis as sync_redis
 
-from chinwag.server.store import SEND_DUPLICATE, SEND_NEW, StorageUnavailable, Store
+from chinwag.server.statuses import SendStatus
+from chinwag.server.store import StorageUnavailable, Store
 
 
 async def test_one_batch_stores_in_order_and_isolates_a_failing_write(clean_redis: str) -> None:
@@ -27,8 +28,8 @@ async def test_one_batch_stores_in_order_and_isolates_a_failing_write(clean_redi
         )
         first, failed, second, again = results
         assert isinstance(failed, StorageUnavailable)
-        assert first[1] == SEND_NEW and second[1] == SEND_NEW
-        assert again[1] == SEND_DUPLICATE and again[0] == first[0] and again[2] == "@a:b"
+        assert first.status is SendStatus.NEW and second.status is SendStatus.NEW
+        assert again.status is SendStatus.DUPLICATE and again.mid == first.mid and again.conv == "@a:b"
         messages, more = await store.history("@a:b", None, 10)
         assert [m.text for m in messages] == ["one", "two"] and not more
     finally:
@@ -56,7 +57,7 @@ async def test_batches_of_any_size(clean_redis: str, count: int) -> None:
     await store.start()
     try:
         results = await asyncio.gather(*(store.send("@a:b", "a", f"m{i}", None) for i in range(count)))
-        mids = [r[0] for r in results]
+        mids = [r.mid for r in results]
         assert len(set(mids)) == count
         messages, _ = await store.history("@a:b", None, 200)
         assert [m.text for m in messages] == [f"m{i}" for i in range(max(0, count - 200), count)]
