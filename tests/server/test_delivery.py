@@ -10,9 +10,9 @@ from collections import defaultdict
 from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.messages import ByeEvent, Message, PresenceEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import collect, full_history, messages
-from .raw import Closed, RawClient
+from ..support.events import collect, full_history, messages, next_of
+from ..support.raw import Closed, RawClient
+from ..support.settings import PASSWORD
 
 FAST_SENDS = {"send_rate": 100_000, "send_burst": 100_000}
 
@@ -270,9 +270,7 @@ async def test_overflow_drops_a_stalled_reader_and_loses_nothing(make_server, us
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", srv.port))
-    sock.setblocking(False)
-    reader, writer = await asyncio.open_connection(sock=sock)
-    stalled = RawClient(reader, writer)
+    stalled = await RawClient.wrap(sock, streams=True)
     await stalled.hello()
     await stalled.login("bob", PASSWORD)
     ev = await next_of(watcher, PresenceEvent)
@@ -287,7 +285,7 @@ async def test_overflow_drops_a_stalled_reader_and_loses_nothing(make_server, us
             frames.append(await stalled.recv(timeout=5))
     except Closed:
         pass
-    await stalled.close()
+    stalled.close()
     assert frames and frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-1:]
     delivered = [f["mid"] for f in frames if f["type"] == "message"]
     assert 0 < len(delivered) < len(mids) and delivered == mids[:len(delivered)]

@@ -8,10 +8,8 @@ import time
 
 from chinwag.protocol.messages import Message, TypingEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import drain, collect, error_of, full_history, messages
-from .raw import RawClient
-
+from ..support.events import collect, drain, error_of, full_history, messages, next_of
+from ..support.settings import PASSWORD
 
 # --- send ------------------------------------------------------------------------------
 

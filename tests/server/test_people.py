@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from chinwag.protocol.messages import ByeEvent, Message, PresenceEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import drain, collect, messages
+from ..support.events import collect, drain, messages, next_of
+from ..support.settings import PASSWORD
 
 
 async def test_who_lists_every_online_user_including_the_caller(user, connect) -> None:

@@ -7,8 +7,8 @@ import asyncio
 
 from chinwag.protocol.messages import MemberEvent, Message
 
-from ..conftest import PASSWORD, next_of
-from .conftest import drain, error_of, full_history, messages
+from ..support.events import drain, error_of, full_history, messages, next_of
+from ..support.settings import PASSWORD
 
 
 def member_events(events) -> list[tuple[str, str, bool]]:

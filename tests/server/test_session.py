@@ -10,9 +10,9 @@ import pytest
 from chinwag.protocol.errors import ConnectionClosed, ServerError
 from chinwag.protocol.messages import ByeEvent, Message, PresenceEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import drain, error_of, full_history
-from .raw import RawClient
+from ..support.events import drain, error_of, full_history, next_of
+from ..support.raw import RawClient
+from ..support.settings import PASSWORD
 
 BAD_CREDENTIALS_MESSAGE = "unknown user or wrong password; register first if you are new"
 
@@ -238,7 +238,7 @@ async def test_logout_raw_order_ok_then_bye_then_close(raw) -> None:
     assert (await conn.request("register", username="alice", password=PASSWORD))["type"] == "ok"
     await conn.login("alice", PASSWORD)
     await conn.send({"type": "logout", "id": 50})
-    frames = await conn.frames_until_closed()
+    frames = await conn.until_closed()
     kinds = [(f["type"], f.get("re"), f.get("reason")) for f in frames]
     assert kinds[-2:] == [("ok", 50, None), ("bye", None, "logout")], frames
 
@@ -345,7 +345,7 @@ async def test_server_pings_a_silent_connection_and_pong_keeps_it(make_server) -
         assert pings >= 2
         assert (await conn.request("ping"))["type"] == "ok"
     finally:
-        await conn.close()
+        conn.close()
 
 
 async def test_silent_connection_gets_bye_idle(make_server) -> None:
@@ -355,11 +355,11 @@ async def test_silent_connection_gets_bye_idle(make_server) -> None:
         await conn.hello()
         assert (await conn.request("register", username="alice", password=PASSWORD))["type"] == "ok"
         await conn.login("alice", PASSWORD)
-        frames = await conn.frames_until_closed(timeout=4)
+        frames = await conn.until_closed(timeout=4)
         assert frames and frames[-1] == {"type": "bye", "reason": "idle"}, frames
         assert set(map(str, frames[:-1])) <= {str({"type": "ping"})}, frames
     finally:
-        await conn.close()
+        conn.close()
 
 
 async def test_unauthenticated_connection_closed_after_preauth_timeout(make_server) -> None:
@@ -370,10 +370,10 @@ async def test_unauthenticated_connection_closed_after_preauth_timeout(make_serv
         for _ in range(3):  # being chatty does not help: only logging in does
             assert (await conn.request("ping"))["type"] == "ok"
             await asyncio.sleep(0.2)
-        frames = await conn.frames_until_closed(timeout=4)
+        frames = await conn.until_closed(timeout=4)
         assert frames and frames[-1] == {"type": "bye", "reason": "idle"}, frames
     finally:
-        await conn.close()
+        conn.close()
 
 
 async def test_shutdown_says_bye_and_data_survives(make_server, connect, user) -> None:

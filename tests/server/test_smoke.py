@@ -1,6 +1,6 @@
 from chinwag.protocol.messages import Message, PresenceEvent
 
-from ..conftest import drain, next_of
+from ..support.events import drain, next_of
 
 
 async def test_dm_and_lobby(user) -> None:

@@ -22,8 +22,8 @@ from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.messages import ByeEvent, ErrorEvent, Message, TypingEvent
 from chinwag.server.app import ChatServer
 
-from ..conftest import PASSWORD, drain
-from .conftest import Closed, collect, error_of
+from ..support.events import collect, drain, error_of
+from ..support.settings import PASSWORD
 
 URLSAFE = set(string.ascii_letters + string.digits + "-_")
 

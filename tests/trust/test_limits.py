@@ -15,8 +15,8 @@ from chinwag.protocol.frames import encode_frame
 from chinwag.protocol.messages import ErrorEvent, Message, TypingEvent
 from chinwag.server.ratelimit import TokenBucket
 
-from ..conftest import drain
-from .conftest import Closed, RawConn, collect, error_of, eventually, live_connections
+from ..support.events import collect, drain, error_of
+from ..support.waits import eventually, live_connections
 
 # --- pre-auth and idle timeouts ----------------------------------------------------
 
