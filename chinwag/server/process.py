@@ -153,8 +153,9 @@ class ServerProcess:
                 raise RuntimeError(f"chinwag-server exited with {self.process.returncode} at start:\n"
                                    f"{self.log_tail()}")
             time.sleep(0.02)
+        tail = self.log_tail()
         self.kill()
-        raise RuntimeError(f"chinwag-server did not say '{READY}' within {timeout:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(f"chinwag-server did not say '{READY}' within {timeout:.0f} s:\n{tail}")
 
     def wait(self, timeout: float) -> int:
         """The exit status, once the server exits by itself (TimeoutError if it
