@@ -10,7 +10,12 @@ import pytest
 from chinwag.protocol.errors import ConnectionClosed, ServerError
 from chinwag.protocol.messages import ByeEvent, Message, PresenceEvent
 
-from ..support.events import drain, error_of, full_history, next_of
+from ..support.events import (
+    error_of,
+    full_history,
+    next_of,
+    settled,
+)
 from ..support.raw import RawClient
 from ..support.settings import PASSWORD
 
@@ -286,9 +291,9 @@ async def test_notifications_before_login_do_nothing(raw, user) -> None:
     conn = await raw()
     await conn.send({"type": "typing", "to": "@bob"})
     await conn.send({"type": "ack", "conv": "#lobby", "upto": "1-0"})
-    frames = await conn.quiet()
+    frames = await conn.barrier()
     assert all(f["type"] == "error" and f.get("code") == "not_authenticated" for f in frames), frames
-    assert not [e for e in await drain(bob) if not isinstance(e, PresenceEvent)]
+    assert not [e for e in await settled(bob) if not isinstance(e, PresenceEvent)]
 
 
 @pytest.mark.parametrize("kind,fields", [

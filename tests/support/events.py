@@ -40,10 +40,14 @@ async def barrier(*clients: ChatClient, timeout: float = TIMEOUT) -> None:
 
 
 async def pending(client: ChatClient) -> list[Event]:
-    """The events already received and not yet taken (no waiting)."""
+    """The events already received and not yet taken (no waiting). An
+    auto-acking client then acks what was taken, now, as asking for one more
+    event would (a quiet-period wait did that when it timed out)."""
     events: list[Event] = []
     while client.pending_events():
         events.append(await client.next_event())
+    if client.auto_ack:
+        client.flush_acks()
     return events
 
 
