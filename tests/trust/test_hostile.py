@@ -18,7 +18,7 @@ from chinwag.protocol.frames import encode_frame
 from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
 
-from ..support.events import collect, drain
+from ..support.events import collect, settled
 from ..support.raw import RawClient
 from ..support.settings import PASSWORD
 from ..support.waits import eventually, live_connections
@@ -282,8 +282,8 @@ async def test_hostile_clients_do_not_hurt_a_legitimate_pair(make_server, user, 
         await setup.hello()
         await setup.register(name)
         setup.close()
-    await drain(bob, 0.2)
-    await drain(alice, 0.1)
+    await settled(bob)
+    await settled(alice)
     assert await eventually(lambda: live_connections(server) == 2, 3)
     baseline = live_connections(server)
 
@@ -327,9 +327,9 @@ async def test_hostile_clients_do_not_hurt_a_legitimate_pair(make_server, user, 
     assert [m.text for m in got] == [f"m{i:03d}" for i in range(LEGIT_MESSAGES)]
     assert [m.mid for m in got] == mids
     assert all(m.sender == "alice" for m in got)
-    extra = [e for e in await drain(bob, 0.3) if isinstance(e, Message) and e.conv == "@alice"]
+    extra = [e for e in await settled(bob) if isinstance(e, Message) and e.conv == "@alice"]
     assert not extra, extra
-    echo = [e for e in await drain(alice, 0.3) if isinstance(e, Message) and e.conv == "@bob"]
+    echo = [e for e in await settled(alice) if isinstance(e, Message) and e.conv == "@bob"]
     assert [m.mid for m in echo] == mids
     history, _ = await bob.history("@alice", limit=200)
     assert [m.mid for m in history] == mids

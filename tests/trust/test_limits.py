@@ -15,7 +15,7 @@ from chinwag.protocol.frames import encode_frame
 from chinwag.protocol.messages import ErrorEvent, Message, TypingEvent
 from chinwag.server.ratelimit import TokenBucket
 
-from ..support.events import collect, drain, error_of
+from ..support.events import collect, drain, error_of, settled
 from ..support.waits import eventually, live_connections
 
 # --- pre-auth and idle timeouts ----------------------------------------------------
@@ -192,8 +192,8 @@ async def test_typing_is_rate_limited_silently_and_relayed_once_per_3_s(make_ser
     server = await make_server(typing_rate=2, typing_burst=5)
     alice = await user("alice", to=server)
     bob = await user("bob", to=server)
-    await drain(bob, 0.2)
-    await drain(alice, 0.1)
+    await settled(bob)
+    await settled(alice)
     loop = asyncio.get_running_loop()
     first = loop.time()
     for _ in range(40):  # far over the bucket and the 3 s relay interval
@@ -231,7 +231,7 @@ async def test_rate_limited_send_is_not_stored_or_delivered(make_server, user) -
     await error_of(alice.send("@bob", "second", cmid="c2"), "rate_limited")
     got = await collect(bob, 1, conv="@alice")
     assert [m.text for m in got] == ["first"]
-    assert not [e for e in await drain(bob, 0.3) if isinstance(e, Message)]
+    assert not [e for e in await settled(bob) if isinstance(e, Message)]
 
 
 # --- the token bucket, on a fake clock ------------------------------------------------------
