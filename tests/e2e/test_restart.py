@@ -4,14 +4,14 @@ stop (SIGTERM) or a crash (SIGKILL) and a start on the same data directory."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections import defaultdict
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed
-from chinwag.protocol.messages import ByeEvent, Message
+from chinwag.protocol.messages import ByeEvent
 
+from ..support.events import settled_messages
 from ..support.processes import pid_alive
 from ..support.settings import PASSWORD
 
@@ -20,17 +20,6 @@ async def client_for(server, **kwargs) -> ChatClient:
     client = ChatClient("127.0.0.1", server.port, **kwargs)
     await client.connect()
     return client
-
-
-async def messages_until_quiet(client: ChatClient, quiet: float = 0.3) -> list[Message]:
-    out = []
-    while True:
-        try:
-            event = await client.next_event(timeout=quiet)
-        except (asyncio.TimeoutError, TimeoutError):
-            return out
-        if isinstance(event, Message):
-            out.append(event)
 
 
 async def history_mids(client: ChatClient, conv: str) -> list[str]:
@@ -73,7 +62,7 @@ async def test_sigterm_restart_keeps_everything(spawn, tmp_path) -> None:
     got = await bob.login("bob", PASSWORD)
     assert got.user.display_name == "Bob"
     assert got.unread == {"@alice": 3, "#lobby": 1}
-    replay = await messages_until_quiet(bob)
+    replay = await settled_messages(bob)
     per_conv = defaultdict(list)
     for m in replay:
         per_conv[m.conv].append((m.mid, m.text, m.cmid))
@@ -110,7 +99,7 @@ async def test_sigkill_loses_nothing_acknowledged(spawn, tmp_path) -> None:
     bob = await client_for(second)
     session = await bob.login("bob", PASSWORD)
     assert session.unread == {"@alice": 50}
-    assert [m.mid for m in await messages_until_quiet(bob)] == [s.mid for s in sent]
+    assert [m.mid for m in await settled_messages(bob)] == [s.mid for s in sent]
     await bob.close()
     assert await second.stop_async() == 0
 

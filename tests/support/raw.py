@@ -32,6 +32,8 @@ class Closed(Exception):
 
 
 class _Wire(Protocol):
+    @property
+    def sock(self) -> socket.socket: ...
     async def send(self, data: bytes, timeout: float) -> None: ...
     async def recv(self, timeout: float) -> bytes: ...
     def close(self) -> None: ...
@@ -59,6 +61,10 @@ class _StreamWire:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+
+    @property
+    def sock(self) -> socket.socket:
+        return self.writer.get_extra_info("socket")
 
     async def send(self, data: bytes, timeout: float) -> None:
         self.writer.write(data)
@@ -110,6 +116,11 @@ class RawClient:
             return cls(_SocketWire(sock))
         reader, writer = await asyncio.open_connection(sock=sock)
         return cls(_StreamWire(reader, writer))
+
+    @property
+    def sock(self) -> socket.socket:
+        """The socket itself, for a test that drives it directly."""
+        return self.wire.sock
 
     # --- output -----------------------------------------------------------------
 
