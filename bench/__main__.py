@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import loadgen
+from . import machine, servers, workers
 
 WORKLOADS = ("dm", "room", "connect", "tui")
 
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--password-users", type=int, help="connect: accounts for the password logins")
     parser.add_argument("--resume-concurrency", type=int, default=64,
                         help="connect: resumes in flight at once, all workers together (default 64)")
-    parser.add_argument("--procs", type=int, default=loadgen.default_procs(),
+    parser.add_argument("--procs", type=int, default=workers.default_procs(),
                         help="load-generator worker processes (default %(default)s)")
     parser.add_argument("--nodes", type=int, default=1,
                         help="dm and room: server nodes sharing one Redis, clients dealt "
@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             p[key] = getattr(args, key)
     if args.duration is not None:
         p["tui_duration"] = args.duration
-    loadgen.PROFILE_DIR = args.profile
-    fds = loadgen.raise_fd_limit()
+    servers.PROFILE_DIR = args.profile
+    fds = machine.raise_fd_limit()
     log(f"{mode} run of {', '.join(wanted)}; open-files limit {fds}; {args.procs} load-generator processes"
         + (f"; dm and room on {args.nodes} nodes sharing one Redis" if args.nodes > 1 else ""))
     if args.nodes > 1 and {"connect", "tui"} & set(wanted):
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     failed = False
     for name in wanted:
-        busy_before = loadgen.wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else loadgen.busy_cores(0.5)
+        busy_before = machine.wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else machine.busy_cores(0.5)
         t0 = time.monotonic()
         log(f"{name} ... (machine busy before: {busy_before:.2f} cores)")
         try:

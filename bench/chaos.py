@@ -32,12 +32,12 @@ from pathlib import Path
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.protocol.reconnect import ReconnectingClient
-from chinwag.server.process import ServerProcess
+from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 PASSWORD = "chaos-password-1"
 # OWASP's argon2id minimum keeps registration of many users quick.
 SERVER_ARGS = ["--log-level", "WARNING", "--send-rate", "10000", "--send-burst", "10000",
-               "--argon2-time-cost", "2", "--argon2-memory-kib", "19456", "--argon2-parallelism", "1",
+               *flags(FAST_ARGON2),
                "--login-failures-per-address", "100000", "--registrations-per-address", "100000"]
 
 

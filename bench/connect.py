@@ -29,35 +29,105 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from chinwag.protocol.errors import ServerError
 
-from .loadgen import (
-    CHEAP_ARGON2, HOST, PASSWORD, AsyncPipe, BenchClient, ServerProcess, Window, WorkerPool,
-    bounded_gather, percentile, register_users, rounded, split, user_names,
+from .clients import (
+    HOST,
+    PASSWORD,
+    BenchClient,
+    bounded_gather,
+    register_users,
+    user_names,
 )
+from .servers import CHEAP_ARGON2, BenchServer, stop_recording
+from .stats import percentile, rounded
+from .window import Window
+from .workers import AsyncPipe, Stop, WorkerPool, split
+
+# --- the runner's commands to a worker, and its answer -----------------------------------
+
+
+@dataclass(frozen=True)
+class Mint:
+    """Password logins whose tokens are kept."""
+    port: int
+    names: list[str]
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class Open:
+    """TCP connect + hello, no login yet; the connections are kept."""
+    port: int
+    count: int
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Resume the open connections, one token each."""
+    tokens: list[str]
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class Login:
+    """Timed password logins, connection included."""
+    port: int
+    names: list[str]
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the open connections."""
+
+
+Command = Mint | Open | Resume | Login | Close
+
+
+@dataclass
+class Done:
+    t0: float
+    t1: float
+    ok: int
+    errors: dict[str, int]
+    tokens: list[str] = field(default_factory=list)  # Mint
+    latencies: list[float] = field(default_factory=list)  # Login
+
+
+@dataclass
+class Merged:
+    """One command's outcome over every worker."""
+    ok: int
+    seconds: float
+    per_s: float
+    errors: dict[str, int]
+    raw: list[Done]
 
 
 def _code(exc: BaseException) -> str:
     return exc.code if isinstance(exc, ServerError) else type(exc).__name__
 
 
-async def connect_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
+async def connect_worker(config: None, pipe: AsyncPipe) -> None:
     """Runs the commands the runner sends; each answers with timings."""
     clients: list[BenchClient] = []
     while True:
-        message = await pipe.recv(timeout=900)
-        command = message[0]
-        if command == "stop":
+        command = await pipe.recv(timeout=900)
+        if isinstance(command, Stop):
             break
-        args = message[1]
-        port = args.get("port", 0)
-        concurrency = args.get("concurrency", 16)
         t0 = time.monotonic()
         errors: Counter[str] = Counter()
-        out: dict[str, Any] = {}
-        if command == "mint":  # password logins whose tokens are kept
+        tokens: list[str] = []
+        latencies: list[float] = []
+        results: list[Any]
+        if isinstance(command, Mint):
+            port = command.port
+
             async def mint(name: str) -> str:
                 client = BenchClient(HOST, port, connect_timeout=30)
                 try:
@@ -65,21 +135,25 @@ async def connect_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
                     return (await client.login(name, PASSWORD)).token
                 finally:
                     await client.close()
-            results = await bounded_gather(args["names"], mint, concurrency)
-            out["tokens"] = [r for r in results if isinstance(r, str)]
-        elif command == "open":  # TCP connect + hello, no login yet
+            results = await bounded_gather(command.names, mint, command.concurrency)
+            tokens = [r for r in results if isinstance(r, str)]
+        elif isinstance(command, Open):
+            port = command.port
+
             async def open_one(_: int) -> BenchClient:
                 client = BenchClient(HOST, port, connect_timeout=60)
                 await client.connect()
                 return client
-            results = await bounded_gather(range(args["count"]), open_one, concurrency)
+            results = await bounded_gather(range(command.count), open_one, command.concurrency)
             clients = [r for r in results if isinstance(r, BenchClient)]
-        elif command == "resume":
+        elif isinstance(command, Resume):
             async def resume_one(pair: tuple[BenchClient, str]) -> bool:
                 await pair[0].resume(pair[1])
                 return True
-            results = await bounded_gather(list(zip(clients, args["tokens"])), resume_one, concurrency)
-        elif command == "login":  # timed password logins, connection included
+            results = await bounded_gather(list(zip(clients, command.tokens)), resume_one, command.concurrency)
+        elif isinstance(command, Login):
+            port = command.port
+
             async def login_one(name: str) -> float:
                 start = time.monotonic()
                 client = BenchClient(HOST, port, connect_timeout=60)
@@ -89,41 +163,39 @@ async def connect_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
                     return time.monotonic() - start
                 finally:
                     await client.close()
-            results = await bounded_gather(args["names"], login_one, concurrency)
-            out["latencies"] = [r for r in results if isinstance(r, float)]
-        elif command == "close":
+            results = await bounded_gather(command.names, login_one, command.concurrency)
+            latencies = [r for r in results if isinstance(r, float)]
+        elif isinstance(command, Close):
             results = [await c.close() for c in clients]
             clients = []
         else:
-            raise ValueError(f"unknown command {command}")
+            raise ValueError(f"unknown command {command!r}")
         for r in results:
             if isinstance(r, BaseException):
                 errors[_code(r)] += 1
-        out.update({"t0": t0, "t1": time.monotonic(), "ok": len(results) - sum(errors.values()),
-                    "errors": dict(errors)})
-        pipe.send(("done", out))
+        pipe.send(Done(t0, time.monotonic(), len(results) - sum(errors.values()), dict(errors),
+                       tokens, latencies))
 
 
-def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+def _merge(results: list[Done]) -> Merged:
     errors: Counter[str] = Counter()
     for r in results:
-        errors.update(r["errors"])
-    ok = sum(r["ok"] for r in results)
-    span = max(r["t1"] for r in results) - min(r["t0"] for r in results)
-    return {"ok": ok, "seconds": span, "per_s": ok / span if span > 0 else 0.0, "errors": dict(errors)}
+        errors.update(r.errors)
+    ok = sum(r.ok for r in results)
+    span = max(r.t1 for r in results) - min(r.t0 for r in results)
+    return Merged(ok, span, ok / span if span > 0 else 0.0, dict(errors), results)
 
 
-def _command(pool: WorkerPool, command: str, args: list[dict[str, Any]], timeout: float = 600,
-             profile: tuple[ServerProcess, str] | None = None) -> dict[str, Any]:
+def _command(pool: WorkerPool, commands: list[Command], timeout: float = 600,
+             profile: tuple[BenchServer, str] | None = None) -> Merged:
+    """`commands[i]` to worker i; their answers merged."""
     recorder = profile[0].profile_start(profile[1]) if profile else None
-    pool.send_each([(command, a) for a in args])
+    pool.send_each(commands)
     try:
-        results = pool.recv_all("done", timeout)
+        results = pool.recv_all(Done, timeout)
     finally:
-        ServerProcess.profile_stop(recorder)
-    merged = _merge(results)
-    merged["raw"] = results
-    return merged
+        stop_recording(recorder)
+    return _merge(results)
 
 
 def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
@@ -137,23 +209,22 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
     # token k of every user before token k+1 of any
     session_names = [n for _ in range(tokens_per_user) for n in names]
     stamps = [("start", time.monotonic())]
-    server = ServerProcess(CHEAP_ARGON2).start()
+    server = BenchServer(CHEAP_ARGON2).start()
     setup_t0 = time.monotonic()
-    pool = WorkerPool(connect_worker, [{} for _ in range(procs)])
+    pool = WorkerPool(connect_worker, [None for _ in range(procs)])
     try:
         asyncio.run(register_users(server.port, names))
-        minted = _command(pool, "mint", [{"port": server.port, "names": part, "concurrency": 12}
-                                         for part in split(session_names, procs)],
+        minted = _command(pool, [Mint(server.port, part, concurrency=12) for part in split(session_names, procs)],
                           profile=(server, "connect-mint"))
-        tokens = [t for r in minted["raw"] for t in r["tokens"]]
+        tokens = [t for r in minted.raw for t in r.tokens]
         if len(tokens) < len(session_names):
             raise RuntimeError(f"only {len(tokens)} of {len(session_names)} tokens minted: "
-                               f"{minted['errors']}")
+                               f"{minted.errors}")
         # Worker i minted session_names[i::procs]; put the tokens back in that
         # order (every user's first session first), then repeat to fill.
         ordered = [""] * len(tokens)
-        for i, r in enumerate(minted["raw"]):
-            ordered[i::procs] = r["tokens"]
+        for i, r in enumerate(minted.raw):
+            ordered[i::procs] = r.tokens
         sessions_order = [ordered[i % len(ordered)] for i in range(connections)]
         by_worker = split(sessions_order, procs)
         setup_s = time.monotonic() - setup_t0
@@ -162,47 +233,45 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
         # Restart at the default argon2 parameters, same data directory.
         server.stop(keep_dir=True)
         data_dir = server.data_dir
-        server = ServerProcess(data_dir=data_dir).start()
+        server = BenchServer(data_dir=data_dir).start()
         server.own_dir = True
 
         warm = min(50, connections)
-        _command(pool, "open", [{"port": server.port, "count": len(p)} for p in split(range(warm), procs)])
-        _command(pool, "resume", [{"tokens": p[:len(q)]} for p, q in zip(by_worker, split(range(warm), procs))])
-        _command(pool, "close", [{} for _ in range(procs)])
+        _command(pool, [Open(server.port, len(p)) for p in split(range(warm), procs)])
+        _command(pool, [Resume(p[:len(q)]) for p, q in zip(by_worker, split(range(warm), procs))])
+        _command(pool, [Close() for _ in range(procs)])
         stamps.append(("restart_warm", time.monotonic()))
 
         pw_names = user_names("pw", password_users)
         registered, reg_s = asyncio.run(register_users(server.port, pw_names, connections=2, window=4))
         login_names = [pw_names[i % password_users] for i in range(password_logins)]
-        logins = _command(pool, "login", [{"port": server.port, "names": p,
-                                           "concurrency": max(1, login_concurrency // procs)}
-                                          for p in split(login_names, procs)])
-        login_lat = sorted(x for r in logins["raw"] for x in r["latencies"])
+        logins = _command(pool, [Login(server.port, p, concurrency=max(1, login_concurrency // procs))
+                                 for p in split(login_names, procs)])
+        login_lat = sorted(x for r in logins.raw for x in r.latencies)
 
         stamps.append(("password", time.monotonic()))
         time.sleep(0.5)
         rss0 = server.rss()
-        opened = _command(pool, "open", [{"port": server.port, "count": len(p),
-                                          "concurrency": max(1, open_concurrency // procs)}
-                                         for p in by_worker])
+        opened = _command(pool, [Open(server.port, len(p), concurrency=max(1, open_concurrency // procs))
+                                 for p in by_worker])
         time.sleep(0.2)
         rss_open = server.rss()
         window = Window(server, pool)
         window.open()
-        resumed = _command(pool, "resume", [{"tokens": p, "concurrency": max(1, resume_concurrency // procs)}
-                                            for p in by_worker], profile=(server, "connect-resume"))
+        resumed = _command(pool, [Resume(p, concurrency=max(1, resume_concurrency // procs)) for p in by_worker],
+                           profile=(server, "connect-resume"))
         window.close()
         time.sleep(0.5)
         rss_in = server.rss()
         stamps.append(("connections", time.monotonic()))
-        n = resumed["ok"] or 1
+        n = resumed.ok or 1
         return {
             "workload": "connect", "connections": connections, "users": users,
             "sessions_per_user": sessions, "loadgen_procs": procs,
-            "connections_per_s": round(opened["per_s"]), "open_errors": opened["errors"],
-            "opened": opened["ok"],
-            "resumes_per_s": round(resumed["per_s"]), "resumed": resumed["ok"],
-            "resume_errors": resumed["errors"], "resume_concurrency": resume_concurrency,
+            "connections_per_s": round(opened.per_s), "open_errors": opened.errors,
+            "opened": opened.ok,
+            "resumes_per_s": round(resumed.per_s), "resumed": resumed.ok,
+            "resume_errors": resumed.errors, "resume_concurrency": resume_concurrency,
             "server_cpu_us_per_resume": round(window.delta("server") / n * 1e6),
             "redis_cpu_us_per_resume": round(window.delta("redis") / n * 1e6),
             "resume_cpu_cores": window.report()["cpu_cores"],
@@ -210,12 +279,12 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
             "server_rss_kib": {"before": rss0["server"], "connected": rss_open["server"],
                                "logged_in": rss_in["server"]},
             "server_rss_kib_per_conn": round((rss_in["server"] - rss0["server"]) / n, 2),
-            "server_rss_kib_per_conn_preauth": round((rss_open["server"] - rss0["server"]) / max(1, opened["ok"]), 2),
+            "server_rss_kib_per_conn_preauth": round((rss_open["server"] - rss0["server"]) / max(1, opened.ok), 2),
             "redis_rss_kib_per_conn": round((rss_in["redis"] - rss0["redis"]) / n, 2),
-            "password_logins": logins["ok"], "password_logins_per_s": round(logins["per_s"], 1),
+            "password_logins": logins.ok, "password_logins_per_s": round(logins.per_s, 1),
             "password_login_p50_ms": rounded(1000 * (percentile(login_lat, 50) or 0), 1),
             "password_login_p99_ms": rounded(1000 * (percentile(login_lat, 99) or 0), 1),
-            "password_login_errors": logins["errors"], "login_concurrency": login_concurrency,
+            "password_login_errors": logins.errors, "login_concurrency": login_concurrency,
             "password_registrations_per_s": round(registered / reg_s, 1) if reg_s else None,
             "argon2": "server defaults (time_cost=3, memory 64 MiB, parallelism 4, 2 hash threads)",
             "token_setup_s": round(setup_s, 1),

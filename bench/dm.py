@@ -8,7 +8,7 @@ Two phases on one server and one set of logged-in clients:
 - fixed rate: `rate` sends/s offered in total (default 10,000), scheduled at
   exact times, latency measured from the scheduled time.
 
-With `nodes` > 1, one Redis and that many server nodes (`loadgen.Deployment`),
+With `nodes` > 1, one Redis and that many server nodes (`servers.Deployment`),
 the clients dealt round-robin over the nodes; a message goes to another node
 when its recipient is on one (`cross_node_share`: (nodes-1)/nodes of them on
 average).
@@ -25,47 +25,57 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from .loadgen import CHEAP_ARGON2, Deployment, WorkerPool, register_users, split, user_names
-from .traffic import drive_phase, latency_summary, traffic_worker
+from .clients import register_users, user_names
+from .servers import CHEAP_ARGON2, Deployment
+from .traffic import (
+    Delivery,
+    PhaseResult,
+    PhaseSpec,
+    Ready,
+    Settle,
+    Settled,
+    TrafficConfig,
+    drive_phase,
+    latency_summary,
+    traffic_worker,
+)
+from .workers import WorkerPool, split
 
 
-def _phase_report(window: Any, results: list[dict[str, Any]], duration: float,
+def _phase_report(window: Any, results: list[PhaseResult], duration: float,
                   node_of: dict[str, int]) -> dict[str, Any]:
-    acked: set[str] = set()
-    received: set[str] = set()
+    acked: set[Delivery] = set()
+    received: set[Delivery] = set()
     for r in results:
-        acked.update(r["acked"])
-        received.update(r["received"])
-    cross = 0
-    for key in acked:  # "sender|recipient|mid"
-        sender, recipient, _ = key.split("|", 2)
-        cross += node_of[sender] != node_of[recipient]
-    delivered = sum(r["in_window"] for r in results)
+        acked.update(r.acked)
+        received.update(r.received)
+    cross = sum(node_of[d.sender] != node_of[d.recipient] for d in acked)
+    delivered = sum(r.in_window for r in results)
     errors: dict[str, int] = {}
     for r in results:
-        for code, n in r["errors"].items():
+        for code, n in r.errors.items():
             errors[code] = errors.get(code, 0) + n
     out: dict[str, Any] = {
         "delivered_per_s": round(delivered / duration),
-        "sent_per_s": round(sum(r["sent_in_window"] for r in results) / duration),
-        **latency_summary([r["latencies"] for r in results]),
+        "sent_per_s": round(sum(r.sent_in_window for r in results) / duration),
+        **latency_summary([r.latencies for r in results]),
         "acked": len(acked),
         "lost": len(acked - received),
-        "duplicated": sum(r["dups"] for r in results),
+        "duplicated": sum(r.dups for r in results),
         "unacked_received": len(received - acked),
-        "echo_per_s": round(sum(r["echo_in_window"] for r in results) / duration),
-        "echo_lost": sum(r["echo_lost"] for r in results),
-        "echo_duplicated": sum(r["echo_dups"] for r in results),
-        "acks_per_msg": round(sum(r["acks_sent"] for r in results) / max(1, len(acked)), 2),
+        "echo_per_s": round(sum(r.echo_in_window for r in results) / duration),
+        "echo_lost": sum(r.echo_lost for r in results),
+        "echo_duplicated": sum(r.echo_dups for r in results),
+        "acks_per_msg": round(sum(r.acks_sent for r in results) / max(1, len(acked)), 2),
         "send_errors": errors,
-        "disconnected": sum(r["closed"] for r in results),
-        "drain_timeouts": sum(r["unsatisfied"] for r in results),
+        "disconnected": sum(r.closed for r in results),
+        "drain_timeouts": sum(r.unsatisfied for r in results),
         **window.report(delivered),
     }
     if len(set(node_of.values())) > 1:
         out["cross_node_share"] = round(cross / max(1, len(acked)), 3)
-    if any(r["skipped"] for r in results):
-        out["not_offered"] = sum(r["skipped"] for r in results)
+    if any(r.skipped for r in results):
+        out["not_offered"] = sum(r.skipped for r in results)
     return out
 
 
@@ -80,24 +90,23 @@ def run(clients: int = 200, window: int = 8, rates: Sequence[float] = (10_000,),
         # round-robin over the nodes within each worker's share, so every
         # worker talks to every node
         node_of = {n: (i // procs) % nodes for i, n in enumerate(names)}
-        configs = [{"port": server.ports[0], "ports": [server.ports[node_of[n]] for n in p],
-                    "kind": "dm", "users": p, "everyone": names, "peers": peers, "acks": acks,
-                    "warm_both_ways": nodes > 1} for p in parts]
+        configs = [TrafficConfig("dm", server.ports[0], [server.ports[node_of[n]] for n in p], p, names,
+                                 peers=peers, acks=acks, warm_both_ways=nodes > 1) for p in parts]
         with WorkerPool(traffic_worker, configs) as pool:
-            pool.recv_all("ready", timeout=120)
-            pool.send_all(("settle",))
-            pool.recv_all("settled", timeout=60)
+            pool.recv_all(Ready, timeout=120)
+            pool.send_all(Settle())
+            pool.recv_all(Settled, timeout=60)
             rss_idle = server.rss()
             rnd = random.Random(seed)
-            specs = [{"kind": "dm", "mode": "closed", "window": window, "phase": "c", "tag": f"cw{i}",
-                      "seed": rnd.randrange(1 << 30)} for i in range(procs)]
+            specs = [PhaseSpec("dm", "closed", phase="c", tag=f"cw{i}", seed=rnd.randrange(1 << 30), window=window)
+                     for i in range(procs)]
             w, results = drive_phase(server, pool, specs, warmup, duration)
             closed = _phase_report(w, results, duration, node_of)
             rss_after = server.rss()
             fixed = []
             for n, rate in enumerate(r for r in rates if r > 0):
-                specs = [{"kind": "dm", "mode": "rate", "rate": rate * len(p) / clients, "phase": f"r{n}",
-                          "tag": f"r{n}w{i}", "seed": rnd.randrange(1 << 30)} for i, p in enumerate(parts)]
+                specs = [PhaseSpec("dm", "rate", phase=f"r{n}", tag=f"r{n}w{i}", seed=rnd.randrange(1 << 30),
+                                   rate=rate * len(p) / clients) for i, p in enumerate(parts)]
                 w, results = drive_phase(server, pool, specs, warmup, duration)
                 fixed.append({"offered_per_s": rate, **_phase_report(w, results, duration, node_of)})
         return {

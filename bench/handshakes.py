@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from chinwag.protocol.client import ChatClient
-from chinwag.server.process import ServerProcess
+from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 PASSWORD = "handshake-bench-pw"
-FAST_ARGON2 = ["--argon2-time-cost", "2", "--argon2-memory-kib", "19456", "--argon2-parallelism", "1"]
 
 
 # --- the server's side, read from /proc -------------------------------------------------
@@ -176,7 +175,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         directory = Path(tmp)
         ca, cert, key = make_certificates(directory)
         server = ServerProcess(directory / "data", extra_args=[
-            "--tls-cert", str(cert), "--tls-key", str(key), "--log-level", "ERROR", *FAST_ARGON2,
+            "--tls-cert", str(cert), "--tls-key", str(key), "--log-level", "ERROR", *flags(FAST_ARGON2),
             *args.server_args])
         server.start()
         try:

@@ -27,11 +27,10 @@ from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed, ServerError
 from chinwag.protocol.frames import encode_frame
 from chinwag.protocol.messages import Message
-from chinwag.server.process import ServerProcess
+from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 PASSWORD = "hostile-bench-pw"
-SERVER_ARGS = ["--log-level", "WARNING", "--argon2-time-cost", "2", "--argon2-memory-kib", "19456",
-               "--argon2-parallelism", "1", "--registrations-per-address", "100000"]
+SERVER_ARGS = ["--log-level", "WARNING", *flags(FAST_ARGON2), "--registrations-per-address", "100000"]
 
 
 def rss_kib(pid: int) -> int:

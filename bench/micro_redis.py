@@ -29,7 +29,8 @@ from chinwag.server import scripts
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.store import connect_redis
 
-from .loadgen import cpu_seconds, install_uvloop
+from .clients import install_uvloop
+from .machine import cpu_seconds
 
 # The SEND script's logic, looped over a batch: KEYS are (stream, cmid key)
 # per message; ARGV are (sender, text, cmid) per message, then maxlen, ttl.

@@ -30,11 +30,11 @@ from pathlib import Path
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed, ServerError
-from chinwag.server.process import ServerProcess
+from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 PASSWORD = "redis-kill-bench-pw"
 SERVER_ARGS = ["--log-level", "WARNING", "--send-rate", "10000", "--send-burst", "10000",
-               "--argon2-time-cost", "2", "--argon2-memory-kib", "19456", "--argon2-parallelism", "1",
+               *flags(FAST_ARGON2),
                "--redis-max-deaths", "1000"]
 
 

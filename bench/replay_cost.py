@@ -25,7 +25,7 @@ from chinwag.server import keys
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.store import Store, connect_redis
 
-from .loadgen import install_uvloop
+from .clients import install_uvloop
 
 ME = "replayer"
 CONV = "#big"

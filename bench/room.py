@@ -6,7 +6,7 @@ Every message goes to every member's connection, the sender's own included
 message is N deliveries. Loss: every acknowledged message must reach every
 member exactly once.
 
-With `nodes` > 1, one Redis and that many server nodes (`loadgen.Deployment`),
+With `nodes` > 1, one Redis and that many server nodes (`servers.Deployment`),
 the members dealt round-robin over the nodes: every message reaches the
 members on the other nodes through the Redis pub/sub channel.
 """
@@ -18,8 +18,19 @@ import random
 from collections import Counter
 from typing import Any
 
-from .loadgen import CHEAP_ARGON2, Deployment, WorkerPool, register_users, split, user_names
-from .traffic import drive_phase, latency_summary, traffic_worker
+from .clients import register_users, user_names
+from .servers import CHEAP_ARGON2, Deployment
+from .traffic import (
+    PhaseSpec,
+    Ready,
+    Settle,
+    Settled,
+    TrafficConfig,
+    drive_phase,
+    latency_summary,
+    traffic_worker,
+)
+from .workers import WorkerPool, split
 
 ROOM = "bench"
 
@@ -34,25 +45,24 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
         asyncio.run(register_users(server.ports[0], names))
         parts = split(names, procs)
         node_of = {n: (i // procs) % nodes for i, n in enumerate(names)}  # round-robin per worker
-        configs = [{"port": server.ports[0], "ports": [server.ports[node_of[n]] for n in p],
-                    "kind": "room", "room": ROOM, "users": p, "everyone": names,
-                    "senders": [n for n in p if n in sending], "acks": acks} for p in parts]
+        configs = [TrafficConfig("room", server.ports[0], [server.ports[node_of[n]] for n in p], p, names,
+                                 room=ROOM, senders=[n for n in p if n in sending], acks=acks) for p in parts]
         with WorkerPool(traffic_worker, configs) as pool:
-            pool.recv_all("ready", timeout=120)
-            pool.send_all(("settle",))
-            pool.recv_all("settled", timeout=60)
+            pool.recv_all(Ready, timeout=120)
+            pool.send_all(Settle())
+            pool.recv_all(Settled, timeout=60)
             rnd = random.Random(seed)
-            specs = [{"kind": "room", "mode": "closed", "window": window, "phase": "m", "tag": f"mw{i}",
-                      "seed": rnd.randrange(1 << 30)} for i in range(procs)]
+            specs = [PhaseSpec("room", "closed", phase="m", tag=f"mw{i}", seed=rnd.randrange(1 << 30), window=window)
+                     for i in range(procs)]
             w, results = drive_phase(server, pool, specs, warmup, duration)
         acked: set[str] = set()
         counts: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         for r in results:
-            acked.update(r["acked"])
-            counts.update(r["received"])
-            errors.update(r["errors"])
-        deliveries = sum(r["in_window"] for r in results)
+            acked.update(d.mid for d in r.acked)
+            counts.update(r.room_counts)
+            errors.update(r.errors)
+        deliveries = sum(r.in_window for r in results)
         # deliveries to members on another node than the sender's (senders send alike)
         cross = sum(node_of[m] != node_of[s] for s in sending for m in names) / max(1, len(sending) * members)
         rss = server.rss()
@@ -61,16 +71,16 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
             "duration_s": duration, "warmup_s": warmup, "loadgen_procs": procs, "client_acks": acks,
             "deliveries_per_s": round(deliveries / duration),
             "messages_per_s": round(deliveries / duration / members),
-            **latency_summary([r["latencies"] for r in results]),
+            **latency_summary([r.latencies for r in results]),
             "acked": len(acked),
             "lost": sum(members - counts[m] for m in acked),
-            "duplicated": sum(r["dups"] for r in results),
+            "duplicated": sum(r.dups for r in results),
             "unacked_received": sum(1 for m in counts if m not in acked),
-            "acks_per_delivery": round(sum(r["acks_sent"] for r in results)
+            "acks_per_delivery": round(sum(r.acks_sent for r in results)
                                        / max(1, sum(counts[m] for m in acked)), 3),
             "send_errors": dict(errors),
-            "disconnected": sum(r["closed"] for r in results),
-            "drain_timeouts": sum(r["unsatisfied"] for r in results),
+            "disconnected": sum(r.closed for r in results),
+            "drain_timeouts": sum(r.unsatisfied for r in results),
             **({"cross_node_share": round(cross, 3)} if nodes > 1 else {}),
             **w.report(deliveries),
             "server_cpu_us_per_accepted_msg": round(w.delta("server") / max(1, deliveries / members) * 1e6, 1),

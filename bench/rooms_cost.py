@@ -28,8 +28,9 @@ from chinwag.server.conv import room_id
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.settings import Settings
 
+from .servers import CHEAP_ARGON2
+
 PASSWORD = "rooms-bench-password"
-CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1}
 
 
 async def fill(url: str, rooms: int) -> None:
@@ -70,7 +71,7 @@ async def measure(rooms: int, requests: int, burst: int) -> dict[str, Any]:
         url = await embedded.start()
         settings = Settings(port=0, data_dir=Path(tmp), log_level="WARNING", stats_interval=0,
                             registrations_per_address=1000,
-                            **CHEAP_ARGON2)  # type: ignore[arg-type]
+                            **CHEAP_ARGON2)
         server = ChatServer(settings, url)
         await server.start()
         try:

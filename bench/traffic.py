@@ -23,19 +23,23 @@ any real client does.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from array import array
 from collections import Counter
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
 
 from chinwag.protocol.errors import ConnectionClosed, ServerError
 from chinwag.protocol.messages import Message
 
-from .loadgen import (
-    AsyncPipe, BenchClient, Deployment, ServerProcess, Window, WorkerPool, bounded_gather, login_client,
-    percentile, rounded, sleep_until,
-)
+from .clients import BenchClient, bounded_gather, login_client
+from .machine import sleep_until
+from .servers import BenchServer, Deployment
+from .stats import percentile, rounded
+from .window import Window
+from .workers import AsyncPipe, Stop, WorkerPool
 
 TEXT_LEN = 64
 # Open-loop mode: a client with this many sends unanswered skips its next
@@ -44,6 +48,101 @@ TEXT_LEN = 64
 MAX_IN_FLIGHT = 16
 DRAIN_TIMEOUT = 20.0
 GRACE = 0.2
+
+
+# --- what runner and workers say to each other --------------------------------------
+
+
+class Delivery(NamedTuple):
+    """One message on its way: who sent it, to whom (a DM's recipient, or the
+    room's address), and the server's mid."""
+    sender: str
+    recipient: str
+    mid: str
+
+
+@dataclass
+class TrafficConfig:
+    """A worker's share of the users and how they behave."""
+    kind: Literal["dm", "room"]
+    port: int
+    ports: list[int]  # the node each of `users` logs in to
+    users: list[str]
+    everyone: list[str]
+    room: str = "bench"
+    senders: list[str] | None = None  # None: every user sends
+    peers: int = 0
+    acks: bool = True
+    warm_both_ways: bool = False
+    warm_concurrency: int = 24
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """One measured phase, as the runner asks a worker to run it."""
+    kind: Literal["dm", "room"]
+    mode: Literal["closed", "rate"]
+    phase: str  # the prefix of this phase's cmids
+    tag: str  # phase + worker: the cmid prefix of this worker's sends
+    seed: int = 0
+    window: int = 0  # closed loop: sends in flight per sender
+    rate: float = 0.0  # fixed rate: sends/s offered by this worker
+    t_start: float = 0.0
+    t_warm: float = 0.0
+    t_end: float = 0.0
+
+
+@dataclass(frozen=True)
+class Ready:
+    clients: int
+
+
+@dataclass(frozen=True)
+class Settle:
+    """Runner -> worker: consume what setup left queued."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    pass
+
+
+@dataclass(frozen=True)
+class SentReport:
+    """Worker -> runner, after sending: acknowledged sends, in all and per
+    DM recipient."""
+    per_recipient: dict[str, int]
+    acked: int
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Runner -> worker: the totals over all workers (what to wait for)."""
+    per_recipient: dict[str, int]
+    acked: int
+
+
+@dataclass
+class PhaseResult:
+    """Worker -> runner: what one phase sent and received."""
+    acked: list[Delivery] = field(default_factory=list)
+    received: list[Delivery] = field(default_factory=list)  # dm: from others
+    room_counts: dict[str, int] = field(default_factory=dict)  # room: mid -> local members that got it
+    latencies: array = field(default_factory=lambda: array("d"))
+    skipped: int = 0
+    sent_in_window: int = 0
+    in_window: int = 0
+    echo_in_window: int = 0
+    dups: int = 0
+    echo_dups: int = 0
+    echo_lost: int = 0
+    closed: int = 0
+    unsatisfied: int = 0
+    acks_sent: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+Seen = tuple[str, str]  # (conv, mid) as the receiving client sees it
 
 
 def make_text(ns: int) -> str:
@@ -68,10 +167,10 @@ class ClientState:
 
     def reset(self) -> None:
         self.inflight = 0
-        self.acked: list[str] = []
+        self.acked: list[Delivery] = []
         self.acked_n = 0
-        self.seen: set[str] = set()
-        self.echo_seen: set[str] = set()
+        self.seen: set[Seen] = set()
+        self.echo_seen: set[Seen] = set()
         self.got = self.echo_got = self.dups = self.echo_dups = 0
         self.expected: int | None = None
         self.in_window = self.echo_in_window = 0
@@ -83,16 +182,16 @@ class ClientState:
 class Phase:
     """One measured run inside a worker."""
 
-    def __init__(self, spec: dict[str, Any], states: list[ClientState], kind: str, room: str) -> None:
+    def __init__(self, spec: PhaseSpec, states: list[ClientState], room: str) -> None:
         self.spec = spec
         self.states = states
-        self.kind = kind
+        self.kind = spec.kind
         self.conv = "#" + room
-        self.t_start = int(spec["t_start"] * 1e9)
-        self.t_warm = int(spec["t_warm"] * 1e9)
-        self.t_end = int(spec["t_end"] * 1e9)
-        self.tag = spec["tag"]
-        self.rng = random.Random(spec.get("seed", 0))
+        self.t_start = int(spec.t_start * 1e9)
+        self.t_warm = int(spec.t_warm * 1e9)
+        self.t_end = int(spec.t_end * 1e9)
+        self.tag = spec.tag
+        self.rng = random.Random(spec.seed)
         self.latencies = array("d")
         self.room_counts: Counter[str] = Counter()  # room: mid -> local members that got it
         self.skipped = 0
@@ -106,7 +205,7 @@ class Phase:
             peer = st.peers[self.rng.randrange(len(st.peers))]
             to = "@" + peer
         else:
-            peer, to = "", self.conv
+            peer, to = self.conv, self.conv
         st.seq += 1
         try:
             future = st.client.request_nowait("send", to=to, text=make_text(stamp),
@@ -129,12 +228,8 @@ class Phase:
         if exc is not None:
             st.errors[exc.code if isinstance(exc, ServerError) else type(exc).__name__] += 1
             return
-        mid = future.result()["mid"]
         st.acked_n += 1
-        if self.kind == "dm":
-            st.acked.append(f"{st.name}|{peer}|{mid}")
-        else:
-            st.acked.append(mid)
+        st.acked.append(Delivery(st.name, peer, future.result()["mid"]))
 
     async def closed_loop(self, st: ClientState, window: int) -> None:
         await sleep_until_ns(self.t_start)
@@ -186,7 +281,7 @@ class Phase:
         dm = self.kind == "dm"
         t_warm, t_end = self.t_warm, self.t_end
         latencies = self.latencies
-        prefix = self.spec["phase"] + "w"
+        prefix = self.spec.phase + "w"
         while not self.stop_receiving:
             try:
                 event = await client.next_event(timeout=0.1)
@@ -199,7 +294,7 @@ class Phase:
                 continue  # not a message of this phase (setup traffic, or another phase's)
             now = time.monotonic_ns()
             stamp = int(event.text[:event.text.index(" ")])
-            key = event.conv + "|" + event.mid
+            key = (event.conv, event.mid)
             if dm:
                 if event.sender == st.name:  # our own message, echoed to the sending connection
                     if key in st.echo_seen:
@@ -277,19 +372,19 @@ async def wait_for_reply(st: ClientState, timeout: float = 1.0) -> None:
         st.waiter = None
 
 
-async def traffic_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
-    kind = config["kind"]
-    room = config.get("room", "bench")
-    names: list[str] = config["users"]
-    everyone: list[str] = config["everyone"]
-    auto_ack = config.get("acks", True)
+async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
+    kind = config.kind
+    room = config.room
+    names = config.users
+    everyone = config.everyone
+    auto_ack = config.acks
     # the node each user logs in to (several nodes: `ports`, one per user)
-    port_of = dict(zip(names, config.get("ports") or [config["port"]] * len(names)))
+    port_of = dict(zip(names, config.ports or [config.port] * len(names)))
     clients = await bounded_gather(names, lambda n: login_client(port_of[n], n, auto_ack), 16)
     failed = [c for c in clients if isinstance(c, Exception)]
     if failed:
         raise RuntimeError(f"{len(failed)} logins failed; first: {failed[0]!r}")
-    states = [ClientState(n, c, pick_peers(n, everyone, config.get("peers", 0)))
+    states = [ClientState(n, c, pick_peers(n, everyone, config.peers))
               for n, c in zip(names, clients)]
     if kind == "room":
         joined = await bounded_gather(states, lambda st: st.client.join(room), 16)
@@ -302,113 +397,107 @@ async def traffic_worker(config: dict[str, Any], pipe: AsyncPipe) -> None:
         # the measurement sees the steady state. Receivers skip it (other tag).
         # A node remembers the conversations and users it has checked, so with
         # several nodes each side sends one (both users' nodes learn the pair).
-        both = config.get("warm_both_ways", False)
+        both = config.warm_both_ways
 
         async def first_messages(st: ClientState) -> None:
             for peer in (p for p in st.peers if both or st.name < p):
                 await st.client.send("@" + peer, make_text(time.monotonic_ns()), f"warm.{peer}")
-        warmed = await bounded_gather(states, first_messages, config.get("warm_concurrency", 24))
+        warmed = await bounded_gather(states, first_messages, config.warm_concurrency)
         bad = [w for w in warmed if isinstance(w, Exception)]
         if bad:
             raise RuntimeError(f"{len(bad)} clients failed to open their conversations; first: {bad[0]!r}")
-    pipe.send(("ready", len(states)))
-    senders = [st for st in states if st.name in set(config.get("senders", names))]
+    pipe.send(Ready(len(states)))
+    sending = set(names if config.senders is None else config.senders)
+    senders = [st for st in states if st.name in sending]
 
     while True:
         command = await pipe.recv(timeout=900)
-        if command[0] == "stop":
+        if isinstance(command, Stop):
             break
-        if command[0] == "settle":
+        if isinstance(command, Settle):
             await settle(states)
-            pipe.send(("settled", None))
+            pipe.send(Settled())
             continue
-        spec = command[1]
+        assert isinstance(command, PhaseSpec), command
+        spec = command
         for st in states:
             st.reset()
-        phase = Phase(spec, states, kind, room)
+        phase = Phase(spec, states, room)
         receivers = [asyncio.ensure_future(phase.receive(st)) for st in states]
-        if spec["mode"] == "closed":
-            await asyncio.gather(*(phase.closed_loop(st, spec["window"]) for st in senders))
+        if spec.mode == "closed":
+            await asyncio.gather(*(phase.closed_loop(st, spec.window) for st in senders))
         else:
-            await phase.open_loop(senders, spec["rate"])
+            await phase.open_loop(senders, spec.rate)
         await phase.wait_replies(DRAIN_TIMEOUT)
         per_recipient: Counter[str] = Counter()
         total = 0
         for st in states:
             total += st.acked_n
             if kind == "dm":
-                for key in st.acked:
-                    per_recipient[key.split("|", 2)[1]] += 1
-        pipe.send(("sent", {"per_recipient": dict(per_recipient), "acked": total}))
-        expect = (await pipe.recv(timeout=120))[1]
+                per_recipient.update(d.recipient for d in st.acked)
+        pipe.send(SentReport(dict(per_recipient), total))
+        expect = await pipe.recv(timeout=120)
+        assert isinstance(expect, Expect), expect
         for st in states:  # a room member expects every message; a DM user what was sent to it
-            st.expected = expect["acked"] if kind == "room" else expect["per_recipient"].get(st.name, 0)
+            st.expected = expect.acked if kind == "room" else expect.per_recipient.get(st.name, 0)
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while time.monotonic() < deadline and not all(phase.satisfied(st) for st in states):
             await asyncio.sleep(0.01)
         await asyncio.sleep(GRACE)
         phase.stop_receiving = True
         await asyncio.gather(*receivers)
-        pipe.send(("result", collect(phase, states, kind)))
+        pipe.send(collect(phase, states, kind))
 
     for st in states:
         await st.client.close()
 
 
-def collect(phase: Phase, states: list[ClientState], kind: str) -> dict[str, Any]:
+def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
     errors: Counter[str] = Counter()
-    out: dict[str, Any] = {
-        "acked": [], "received": [], "latencies": phase.latencies, "skipped": phase.skipped,
-        "sent_in_window": phase.sent_in_window,
-        "in_window": 0, "echo_in_window": 0, "dups": 0, "echo_dups": 0, "echo_lost": 0,
-        "closed": sum(st.closed for st in states), "unsatisfied": 0,
-        "acks_sent": sum(st.client.acks_sent for st in states),
-    }
+    out = PhaseResult(latencies=phase.latencies, skipped=phase.skipped, sent_in_window=phase.sent_in_window,
+                      closed=sum(st.closed for st in states),
+                      acks_sent=sum(st.client.acks_sent for st in states))
     for st in states:
         errors.update(st.errors)
-        out["acked"].extend(st.acked)
-        out["in_window"] += st.in_window
-        out["echo_in_window"] += st.echo_in_window
-        out["dups"] += st.dups
-        out["echo_dups"] += st.echo_dups
+        out.acked.extend(st.acked)
+        out.in_window += st.in_window
+        out.echo_in_window += st.echo_in_window
+        out.dups += st.dups
+        out.echo_dups += st.echo_dups
         if not phase.satisfied(st):
-            out["unsatisfied"] += 1
+            out.unsatisfied += 1
         if kind == "dm":
-            # what this client received from others, as "sender|recipient|mid"
-            out["received"].extend(f"{k[1:k.index('|')]}|{st.name}|{k[k.index('|') + 1:]}"
-                                   for k in st.seen)
-            out["echo_lost"] += st.acked_n - len(
-                {f"@{k.split('|')[1]}|{k.split('|')[2]}" for k in st.acked} & st.echo_seen)
+            # what this client received from others: its conv is "@sender"
+            out.received.extend(Delivery(conv[1:], st.name, mid) for conv, mid in st.seen)
+            out.echo_lost += st.acked_n - len({("@" + d.recipient, d.mid) for d in st.acked} & st.echo_seen)
     if kind == "room":
-        out["received"] = dict(phase.room_counts)
-    out["errors"] = dict(errors)
+        out.room_counts = dict(phase.room_counts)
+    out.errors = dict(errors)
     return out
 
 
 # --- the runner's side ------------------------------------------------------------
 
 
-def drive_phase(server: ServerProcess | Deployment, pool: WorkerPool, specs: list[dict[str, Any]],
-                warmup: float, duration: float) -> tuple[Window, list[dict[str, Any]]]:
+def drive_phase(server: BenchServer | Deployment, pool: WorkerPool, specs: list[PhaseSpec],
+                warmup: float, duration: float) -> tuple[Window, list[PhaseResult]]:
     """Run one phase on every worker: `specs[i]` goes to worker i, with the
     shared timing added. Returns the CPU window (warm-up excluded) and the
     workers' results."""
     t_start = time.monotonic() + 0.5
-    timing = {"t_start": t_start, "t_warm": t_start + warmup, "t_end": t_start + warmup + duration}
-    pool.send_each([("phase", {**spec, **timing}) for spec in specs])
-    window = Window(server, pool, label=f"{specs[0]['kind']}-{specs[0]['phase']}")
-    sleep_until(timing["t_warm"])
+    t_warm, t_end = t_start + warmup, t_start + warmup + duration
+    pool.send_each([dataclasses.replace(spec, t_start=t_start, t_warm=t_warm, t_end=t_end) for spec in specs])
+    window = Window(server, pool, label=f"{specs[0].kind}-{specs[0].phase}")
+    sleep_until(t_warm)
     window.open()
-    sleep_until(timing["t_end"])
+    sleep_until(t_end)
     window.close()
-    sent = pool.recv_all("sent", timeout=DRAIN_TIMEOUT + 60)
+    sent = pool.recv_all(SentReport, timeout=DRAIN_TIMEOUT + 60)
     per_recipient: Counter[str] = Counter()
-    acked_total = 0
     for report in sent:
-        per_recipient.update(report["per_recipient"])
-        acked_total += report["acked"]
-    pool.send_all(("expect", {"per_recipient": dict(per_recipient), "acked": acked_total}))
-    results = pool.recv_all("result", timeout=DRAIN_TIMEOUT + 60)
+        per_recipient.update(report.per_recipient)
+    pool.send_all(Expect(dict(per_recipient), sum(report.acked for report in sent)))
+    results = pool.recv_all(PhaseResult, timeout=DRAIN_TIMEOUT + 60)
     return window, results
 
 

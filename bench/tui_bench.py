@@ -39,9 +39,9 @@ if __package__ in (None, ""):  # run as `python bench/tui_bench.py`
 from textual import events  # noqa: E402
 from textual.widgets import Input  # noqa: E402
 
-from bench.loadgen import (  # noqa: E402
-    CHEAP_ARGON2, ServerProcess, busy_cores, percentile, wait_for_quiet,
-)
+from bench.machine import busy_cores, wait_for_quiet  # noqa: E402
+from bench.servers import CHEAP_ARGON2, BenchServer  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from chinwag.protocol.client import ChatClient  # noqa: E402
 from chinwag.protocol.messages import Message  # noqa: E402
 from chinwag.tui.app import ChinwagApp  # noqa: E402
@@ -244,7 +244,7 @@ async def typing_latency(chat: ChatScreen, frames: Frames, port: int, seconds: f
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    server = ServerProcess(dict(CHEAP_ARGON2)).start()
+    server = BenchServer(CHEAP_ARGON2).start()
     try:
         port = server.port
         setup = ChatClient("127.0.0.1", port)

@@ -7,17 +7,20 @@ import asyncio
 import itertools
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as sync_redis
 
 from chinwag.protocol.client import ChatClient
-from chinwag.protocol.messages import Event, Message
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
-from chinwag.server.settings import Settings
+
+from .support.events import drain, next_of
+from .support.settings import PASSWORD, fast_settings
+
+# tests/tui and tests/client still import these from here
+__all__ = ["PASSWORD", "drain", "next_of"]
 
 TEST_DEADLINE_S = 60
 
@@ -41,12 +44,6 @@ def _hang_guard() -> Any:
     signal.signal(signal.SIGALRM, previous)
 
 
-# OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane): still real
-# argon2id, but fast enough for a test suite.
-FAST_ARGON2 = {"argon2_time_cost": 2, "argon2_memory_kib": 19_456, "argon2_parallelism": 1}
-PASSWORD = "correct horse battery"
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
     embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
@@ -64,13 +61,6 @@ def clean_redis(redis_url: str) -> str:
     return redis_url
 
 
-def test_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": Path("/nonexistent"),
-                              **FAST_ARGON2}
-    values.update(overrides)
-    return Settings(**values)
-
-
 ServerFactory = Callable[..., Awaitable[ChatServer]]
 
 
@@ -79,7 +69,7 @@ async def make_server(clean_redis: str) -> AsyncIterator[ServerFactory]:
     servers: list[ChatServer] = []
 
     async def factory(**overrides: Any) -> ChatServer:
-        server = ChatServer(test_settings(**overrides), clean_redis)
+        server = ChatServer(fast_settings(**overrides), clean_redis)
         await server.start()
         servers.append(server)
         return server
@@ -132,40 +122,3 @@ async def user(connect: ClientFactory) -> Callable[..., Awaitable[ChatClient]]:
         return client
 
     return factory
-
-
-async def next_of(client: ChatClient, kind: type, timeout: float = 5.0) -> Any:
-    """The next event of one type, skipping others (presence, member, ...)."""
-    while True:
-        event = await client.next_event(timeout=timeout)
-        if isinstance(event, kind):
-            return event
-
-
-async def drain(client: ChatClient, quiet: float = 0.2) -> list[Event]:
-    """Every event that arrives until the connection is quiet for `quiet` s."""
-    events: list[Event] = []
-    while True:
-        try:
-            events.append(await client.next_event(timeout=quiet))
-        except (asyncio.TimeoutError, TimeoutError):
-            return events
-
-
-async def collect(client: ChatClient, count: int, timeout: float = 5.0,
-                  conv: str | None = None) -> list[Message]:
-    """Exactly the next `count` message events (of `conv`, if given)."""
-    out: list[Message] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while len(out) < count:
-        left = deadline - loop.time()
-        if left <= 0:
-            raise AssertionError(f"only {len(out)} of {count} messages arrived")
-        try:
-            event = await client.next_event(timeout=left)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise AssertionError(f"only {len(out)} of {count} messages arrived") from None
-        if isinstance(event, Message) and (conv is None or event.conv == conv):
-            out.append(event)
-    return out

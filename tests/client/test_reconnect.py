@@ -7,7 +7,11 @@ import asyncio
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ServerError
 from chinwag.protocol.messages import Message
-from chinwag.protocol.reconnect import ConnectionStateEvent, ReconnectingClient, backoff_delay
+from chinwag.protocol.reconnect import (
+    ConnectionStateEvent,
+    ReconnectingClient,
+    backoff_delay,
+)
 
 from ..conftest import PASSWORD, drain
 

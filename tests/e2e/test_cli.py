@@ -10,8 +10,15 @@ import signal
 import socket
 
 from chinwag.server.embedded_redis import find_redis_server
+from chinwag.server.process import free_port
 
-from .conftest import FAST_ARGON2, SERVER, ServerProcess, free_port, pid_alive, run_cli
+from ..support.processes import (
+    FAST_ARGON2_FLAGS,
+    SERVER,
+    console_server,
+    pid_alive,
+    run_cli,
+)
 
 
 def assert_one_line_failure(status: int, stdout: str, stderr: str, *words: str) -> str:
@@ -41,7 +48,7 @@ async def test_port_in_use(tmp_path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         status, out, err = await run_cli("--port", str(port), "--data-dir", str(tmp_path / "d"),
-                                          "--log-level", "WARNING", *FAST_ARGON2)
+                                          "--log-level", "WARNING", *FAST_ARGON2_FLAGS)
     line = assert_one_line_failure(status, out, err, str(port), "--port")
     assert "in use" in line
     # The embedded Redis it had started is gone again.
@@ -69,7 +76,7 @@ async def test_port_out_of_range_is_refused(tmp_path) -> None:
     """--port 99999 must be an error, not a server on some other port."""
     proc = await asyncio.create_subprocess_exec(
         SERVER, "--port", "99999", "--data-dir", str(tmp_path / "d"), "--log-level", "WARNING",
-        *FAST_ARGON2, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *FAST_ARGON2_FLAGS, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
@@ -117,11 +124,10 @@ async def test_redis_search_path_finds_the_binary_there(tmp_path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shutil.copy2(find_redis_server(), bin_dir / "redis-server")
-    server = ServerProcess(tmp_path / "d", extra=["--redis-search-path", str(bin_dir)])
-    await server.start()
+    server = await console_server(tmp_path / "d", ["--redis-search-path", str(bin_dir)]).start_async()
     try:
         pid = server.redis_pid()
         assert pid is not None
         assert os.readlink(f"/proc/{pid}/exe") == str(bin_dir / "redis-server")
     finally:
-        assert await server.stop() == 0
+        assert await server.stop_async() == 0

@@ -23,7 +23,7 @@ import pytest
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed, ServerError
 
-from .conftest import ServerProcess, pid_alive, run_cli
+from ..support.processes import console_server, pid_alive, run_cli
 
 PASSWORD = "correct horse battery"
 SUPERVISOR = "WARNING chinwag.server.embedded_redis"
@@ -93,8 +93,7 @@ async def _until_served(port: int, text: str, timeout: float = 10.0) -> tuple[Ch
 
 
 async def test_kill_9_of_the_embedded_redis_is_survived(data_dir: Path) -> None:
-    server = ServerProcess(data_dir)
-    await server.start()
+    server = await console_server(data_dir).start_async()
     try:
         alice = await _logged_in(server.port, "alice", register=True)
         bob = await _logged_in(server.port, "bob", register=True)
@@ -114,11 +113,11 @@ async def test_kill_9_of_the_embedded_redis_is_survived(data_dir: Path) -> None:
         await alice.close()
         bob = await _logged_in(server.port, "bob")  # the other user, too
         await bob.close()
-        status = await server.stop()
+        status = await server.stop_async()
     finally:
-        if server.proc is not None and server.proc.returncode is None:
-            await server.stop(signal.SIGKILL)
-    err = server.stderr.decode()
+        if server.running:
+            server.kill()
+    err = server.output()
     assert status == 0, err
     assert "Traceback" not in err and " ERROR " not in err, err
     restarts = [line for line in err.splitlines() if SUPERVISOR in line]
@@ -127,9 +126,7 @@ async def test_kill_9_of_the_embedded_redis_is_survived(data_dir: Path) -> None:
 
 
 async def test_a_redis_that_keeps_dying_ends_the_server(data_dir: Path) -> None:
-    server = ServerProcess(data_dir, extra=["--redis-max-deaths", "3", "--redis-death-window", "60"])
-    await server.start()
-    assert server.proc is not None
+    server = await console_server(data_dir, ["--redis-max-deaths", "3", "--redis-death-window", "60"]).start_async()
     try:
         await (await _logged_in(server.port, "bob", register=True)).close()
         await (await _logged_in(server.port, "alice", register=True)).close()
@@ -138,13 +135,12 @@ async def test_a_redis_that_keeps_dying_ends_the_server(data_dir: Path) -> None:
             client, _ = await _until_served(server.port, f"after death {death}")
             await client.close()
         await _kill_redis(data_dir)  # the third death within the window
-        _, err_bytes = await asyncio.wait_for(server.proc.communicate(), 20)
+        status = await server.wait_async(20)
     finally:
-        if server.proc.returncode is None:
-            server.proc.kill()
-            await server.proc.wait()
-    err = err_bytes.decode()
-    assert server.proc.returncode not in (0, None), err
+        if server.running:
+            server.kill()
+    err = server.output()
+    assert status != 0, err
     assert "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("chinwag-server: the embedded redis-server died 3 times within 60 s"), err
@@ -157,8 +153,7 @@ async def test_check_in_embedded_mode(data_dir: Path) -> None:
     assert status == 1, (out, err)
     assert out.startswith("unhealthy:") and "chinwag-server running" in out, out
 
-    server = ServerProcess(data_dir)
-    await server.start()
+    server = await console_server(data_dir).start_async()
     try:
         status, out, err = await run_cli("--check", "--data-dir", str(data_dir))
         assert status == 0, (out, err)
@@ -176,10 +171,10 @@ async def test_check_in_embedded_mode(data_dir: Path) -> None:
         assert out.startswith("unhealthy: Redis at ") and "does not answer" in out, out
         assert len(out.strip().splitlines()) == 1 and "Traceback" not in err
 
-        assert await server.stop() == 0
+        assert await server.stop_async() == 0
     finally:
-        if server.proc is not None and server.proc.returncode is None:
-            await server.stop(signal.SIGKILL)
+        if server.running:
+            server.kill()
     status, out, err = await run_cli("--check", "--data-dir", str(data_dir))
     assert status == 1, (out, err)
     assert out.startswith("unhealthy:"), out

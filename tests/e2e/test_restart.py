@@ -4,33 +4,22 @@ stop (SIGTERM) or a crash (SIGKILL) and a start on the same data directory."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections import defaultdict
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed
-from chinwag.protocol.messages import ByeEvent, Message
+from chinwag.protocol.messages import ByeEvent
 
-from ..conftest import PASSWORD
-from .conftest import pid_alive
+from ..support.events import settled_messages
+from ..support.processes import pid_alive
+from ..support.settings import PASSWORD
 
 
 async def client_for(server, **kwargs) -> ChatClient:
     client = ChatClient("127.0.0.1", server.port, **kwargs)
     await client.connect()
     return client
-
-
-async def messages_until_quiet(client: ChatClient, quiet: float = 0.3) -> list[Message]:
-    out = []
-    while True:
-        try:
-            event = await client.next_event(timeout=quiet)
-        except (asyncio.TimeoutError, TimeoutError):
-            return out
-        if isinstance(event, Message):
-            out.append(event)
 
 
 async def history_mids(client: ChatClient, conv: str) -> list[str]:
@@ -55,9 +44,9 @@ async def test_sigterm_restart_keeps_everything(spawn, tmp_path) -> None:
     redis_pid = first.redis_pid()
     assert redis_pid is not None and pid_alive(redis_pid)
 
-    status = await first.stop(signal.SIGTERM, timeout=10)
-    assert status == 0, first.stderr.decode()
-    assert "Traceback" not in first.stderr.decode()
+    status = await first.stop_async(signal.SIGTERM, timeout=10)
+    assert status == 0, first.output()
+    assert "Traceback" not in first.output()
     assert not pid_alive(redis_pid), "the embedded redis-server must stop with the server"
     events = []
     try:
@@ -73,7 +62,7 @@ async def test_sigterm_restart_keeps_everything(spawn, tmp_path) -> None:
     got = await bob.login("bob", PASSWORD)
     assert got.user.display_name == "Bob"
     assert got.unread == {"@alice": 3, "#lobby": 1}
-    replay = await messages_until_quiet(bob)
+    replay = await settled_messages(bob)
     per_conv = defaultdict(list)
     for m in replay:
         per_conv[m.conv].append((m.mid, m.text, m.cmid))
@@ -92,7 +81,7 @@ async def test_sigterm_restart_keeps_everything(spawn, tmp_path) -> None:
     assert (again.mid, again.ts) == (dms[0].mid, dms[0].ts)
     for client in (bob, alice2):
         await client.close()
-    assert await second.stop() == 0
+    assert await second.stop_async() == 0
 
 
 async def test_sigkill_loses_nothing_acknowledged(spawn, tmp_path) -> None:
@@ -103,16 +92,16 @@ async def test_sigkill_loses_nothing_acknowledged(spawn, tmp_path) -> None:
     await alice.register("bob", PASSWORD)
     await alice.login("alice", PASSWORD)
     sent = [await alice.send("@bob", f"m{i}") for i in range(50)]
-    await first.stop(signal.SIGKILL)
+    await first.stop_async(signal.SIGKILL)
     await alice.close()
 
     second = await spawn(data)  # also stops a redis-server the killed run left behind
     bob = await client_for(second)
     session = await bob.login("bob", PASSWORD)
     assert session.unread == {"@alice": 50}
-    assert [m.mid for m in await messages_until_quiet(bob)] == [s.mid for s in sent]
+    assert [m.mid for m in await settled_messages(bob)] == [s.mid for s in sent]
     await bob.close()
-    assert await second.stop() == 0
+    assert await second.stop_async() == 0
 
 
 async def test_environment_variables_configure_the_server(spawn) -> None:
@@ -120,4 +109,4 @@ async def test_environment_variables_configure_the_server(spawn) -> None:
     client = await client_for(server)
     assert client.server_info["max_text"] == 123
     await client.close()
-    assert await server.stop() == 0
+    assert await server.stop_async() == 0

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import MemberEvent, Message, PresenceEvent, TypingEvent
-from chinwag.server.process import ServerProcess
+from chinwag.server.process import FAST_ARGON2, ServerProcess
 
-from ..conftest import PASSWORD, drain, next_of
+from ..support.events import drain, next_of
+from ..support.settings import PASSWORD
 
 
 async def test_dm_room_typing_and_member_events_cross_nodes(make_server, user) -> None:
@@ -92,10 +93,8 @@ async def test_offline_replay_and_cmid_across_nodes(make_server, user, connect) 
 async def test_killed_node_users_go_offline_and_get_messages_later(clean_redis: str, tmp_path: Path,
                                                                     make_server) -> None:
     survivor = await make_server(node_ttl=2.0, heartbeat_interval=0.5)
-    doomed = ServerProcess(tmp_path / "node-b", extra_args=[
-        "--redis-url", clean_redis, "--node-ttl", "2", "--heartbeat-interval", "0.5",
-        "--argon2-time-cost", "2", "--argon2-memory-kib", "19456", "--argon2-parallelism", "1",
-        "--log-level", "WARNING"])
+    doomed = ServerProcess(tmp_path / "node-b", settings=FAST_ARGON2, extra_args=[
+        "--redis-url", clean_redis, "--node-ttl", "2", "--heartbeat-interval", "0.5"])
     doomed.start()
     try:
         carol = ChatClient("127.0.0.1", survivor.port)

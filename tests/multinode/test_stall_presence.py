@@ -25,8 +25,8 @@ from chinwag.protocol.messages import PresenceEvent
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
-from ..conftest import PASSWORD, drain
-from ..conftest import test_settings as settings_for_tests
+from ..support.events import drain
+from ..support.settings import PASSWORD, fast_settings
 
 TTL, BEAT = 2.0, 0.5
 
@@ -49,7 +49,7 @@ async def stoppable_redis() -> AsyncIterator[EmbeddedRedis]:
 async def two_nodes(stoppable_redis: EmbeddedRedis) -> AsyncIterator[tuple[ChatServer, ChatServer]]:
     started: list[ChatServer] = []
     for _ in range(2):
-        server = ChatServer(settings_for_tests(node_ttl=TTL, heartbeat_interval=BEAT), stoppable_redis.url)
+        server = ChatServer(fast_settings(node_ttl=TTL, heartbeat_interval=BEAT), stoppable_redis.url)
         await server.start()
         started.append(server)
     try:

@@ -14,7 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chinwag.protocol.errors import FrameError
-from chinwag.protocol.frames import HEADER_SIZE, FrameDecoder, decode_payload, encode_frame
+from chinwag.protocol.frames import (
+    HEADER_SIZE,
+    FrameDecoder,
+    decode_payload,
+    encode_frame,
+)
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

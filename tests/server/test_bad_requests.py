@@ -10,8 +10,8 @@ import pytest
 
 from chinwag.protocol.messages import Message
 
-from ..conftest import PASSWORD, next_of
-from .conftest import full_history
+from ..support.events import full_history, next_of
+from ..support.settings import PASSWORD
 
 # (label, frame without id): each must get `bad_request` once logged in.
 BAD_AUTHENTICATED: list[tuple[str, dict[str, Any]]] = [
@@ -191,7 +191,7 @@ async def test_unknown_fields_are_ignored(raw) -> None:
 async def test_unsupported_version_answers_then_closes(raw, version: int) -> None:
     conn = await raw(hello=False)
     await conn.send({"type": "hello", "id": 1, "version": version, "client": "future/9"})
-    frames = await conn.frames_until_closed()
+    frames = await conn.until_closed()
     assert len(frames) == 1, frames
     assert (frames[0]["type"], frames[0]["code"], frames[0]["re"]) == ("error", "unsupported_version", 1)
     assert frames[0]["message"]

@@ -10,9 +10,14 @@ from collections import defaultdict
 from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.messages import ByeEvent, Message, PresenceEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import collect, full_history, messages
-from .raw import Closed, RawClient
+from ..support.events import (
+    collect,
+    full_history,
+    next_of,
+    settled_messages,
+)
+from ..support.raw import Closed, RawClient
+from ..support.settings import PASSWORD
 
 FAST_SENDS = {"send_rate": 100_000, "send_burst": 100_000}
 
@@ -57,7 +62,7 @@ async def test_offline_scenario_from_the_issue(user) -> None:
 
     bob = await user("bob")
     assert bob.session.unread == {"@alice": 3, "#lobby": 1}
-    got = await messages(bob)  # reading them acks them (the client auto-acks)
+    got = await settled_messages(bob)  # reading them acks them (the client auto-acks)
     assert len(got) == 4
     assert by_conv(got) == {"@alice": [d.mid for d in dms], "#lobby": [lobby.mid]}
     assert [(m.sender, m.text) for m in got if m.conv == "@alice"] == [
@@ -67,7 +72,7 @@ async def test_offline_scenario_from_the_issue(user) -> None:
 
     again = await user("bob")
     assert again.session.unread == {}
-    assert not await messages(again)
+    assert not await settled_messages(again)
     # Nothing was lost from history by acking.
     assert [m.mid for m in await full_history(again, "@alice")] == [d.mid for d in dms]
 
@@ -79,7 +84,7 @@ async def test_offline_messages_stay_until_acked(user) -> None:
     for _ in range(2):  # logging in without reading (no ack) replays them again
         bob = await user("bob", auto_ack=False)
         assert bob.session.unread == {"@alice": 2}
-        assert [m.mid for m in await messages(bob)] == [s.mid for s in sent]
+        assert [m.mid for m in await settled_messages(bob)] == [s.mid for s in sent]
         await bob.close()
 
 
@@ -93,7 +98,7 @@ async def test_explicit_ack_with_auto_ack_off(user) -> None:
     await bob.ping()
     again = await user("bob")
     assert again.session.unread == {}
-    assert not await messages(again)
+    assert not await settled_messages(again)
     assert [m.mid for m in got] == [s.mid for s in sent]
 
 
@@ -107,7 +112,7 @@ async def test_own_messages_are_replayed_but_not_counted(user) -> None:
 
     alice2 = await user("alice")
     assert alice2.session.unread == {"@bob": 1}, "own messages are never counted"
-    got = await messages(alice2)
+    got = await settled_messages(alice2)
     assert by_conv(got) == {"@bob": [mine[0].mid, mine[1].mid, theirs.mid], "#lobby": [lobby.mid]}
     assert {m.conv for m in got} == {"@bob", "#lobby"}
 
@@ -123,7 +128,7 @@ async def test_replay_is_capped_at_500_per_conversation_while_unread_counts_all(
     bob = await user("bob", to=srv)
     assert bob.session.unread == {"@alice": 520, "#lobby": 1}
     got = await collect(bob, 501, timeout=15)
-    assert not await messages(bob, quiet=0.2)
+    assert not await settled_messages(bob)
     assert by_conv(got) == {"@alice": mids[-500:], "#lobby": [lobby.mid]}, "the newest 500, oldest first"
     # The older ones are still reachable with history.
     assert [m.mid for m in await full_history(bob, "@alice")] == mids
@@ -169,7 +174,7 @@ async def test_live_messages_during_login_neither_lost_nor_duplicated(make_serve
     expected = len(dm_history) + len(lobby_history)
     received = await asyncio.gather(*(collect(c, expected, timeout=10) for c in bobs))
     for i, (client, got) in enumerate(zip(bobs, received)):
-        assert not await messages(client, quiet=0.05), f"bob connection {i}: extra messages"
+        assert not await settled_messages(client), f"bob connection {i}: extra messages"
         seen = by_conv(got)
         assert seen.get("@alice", []) == dm_history, f"bob connection {i}: DM gap, duplicate or reorder"
         assert seen.get("#lobby", []) == lobby_history, f"bob connection {i}: lobby gap, duplicate or reorder"
@@ -196,7 +201,7 @@ async def test_live_messages_during_password_login(make_server, user) -> None:
     history = [m.mid for m in await full_history(alice, "@bob")]
     got = await collect(bob, len(history))
     assert [m.mid for m in got] == history
-    assert not await messages(bob, quiet=0.05)
+    assert not await settled_messages(bob)
 
 
 async def test_first_dm_sent_while_the_receiver_logs_in(make_server, user, connect) -> None:
@@ -219,7 +224,7 @@ async def test_first_dm_sent_while_the_receiver_logs_in(make_server, user, conne
     for client in clients:
         got = await collect(client, 6)
         assert sorted(m.conv for m in got) == [f"@s{i}" for i in range(6)]
-        assert not await messages(client, quiet=0.05)
+        assert not await settled_messages(client)
 
 
 async def test_replay_and_live_are_in_order_per_conversation_after_reconnect(user) -> None:
@@ -234,7 +239,7 @@ async def test_replay_and_live_are_in_order_per_conversation_after_reconnect(use
     live = [await alice.send("@bob", f"live {i}") for i in range(3)]
     got = await collect(bob, 6)
     assert [m.mid for m in got] == [s.mid for s in offline + live]
-    assert not await messages(bob, quiet=0.1)
+    assert not await settled_messages(bob)
 
 
 async def test_replay_of_a_big_backlog_to_a_prompt_reader_is_not_overflow(make_server, user) -> None:
@@ -270,9 +275,7 @@ async def test_overflow_drops_a_stalled_reader_and_loses_nothing(make_server, us
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", srv.port))
-    sock.setblocking(False)
-    reader, writer = await asyncio.open_connection(sock=sock)
-    stalled = RawClient(reader, writer)
+    stalled = await RawClient.wrap(sock, streams=True)
     await stalled.hello()
     await stalled.login("bob", PASSWORD)
     ev = await next_of(watcher, PresenceEvent)
@@ -287,7 +290,7 @@ async def test_overflow_drops_a_stalled_reader_and_loses_nothing(make_server, us
             frames.append(await stalled.recv(timeout=5))
     except Closed:
         pass
-    await stalled.close()
+    stalled.close()
     assert frames and frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-1:]
     delivered = [f["mid"] for f in frames if f["type"] == "message"]
     assert 0 < len(delivered) < len(mids) and delivered == mids[:len(delivered)]

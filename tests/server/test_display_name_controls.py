@@ -8,7 +8,7 @@ import pytest
 
 from chinwag.protocol.errors import ErrorCode, ServerError
 
-from ..conftest import PASSWORD
+from ..support.settings import PASSWORD
 
 
 @pytest.mark.parametrize(("display", "sentence"), [

@@ -9,9 +9,9 @@ import pytest
 from chinwag.protocol.frames import DEFAULT_MAX_FRAME, encode_payload
 from chinwag.protocol.messages import Message, PresenceEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import collect, full_history
-from .raw import RawClient
+from ..support.events import collect, full_history, next_of
+from ..support.raw import RawClient
+from ..support.settings import PASSWORD
 
 
 def framed(body: bytes) -> bytes:
@@ -55,28 +55,28 @@ def assert_bad_frame_then_closed(frames: list[dict]) -> None:
 async def test_bad_frame_after_hello_gets_bad_frame_and_close(raw, data: bytes) -> None:
     conn = await raw()
     await conn.send_bytes(data)
-    assert_bad_frame_then_closed(await conn.frames_until_closed())
+    assert_bad_frame_then_closed(await conn.until_closed())
 
 
 @pytest.mark.parametrize("name", ["zero-length", "not-msgpack", "list", "trailing-bytes", "binary-key"])
 async def test_bad_frame_before_hello_closes_too(raw, name: str) -> None:
     conn = await raw(hello=False)
     await conn.send_bytes(BAD_FRAMES[name])
-    assert_bad_frame_then_closed(await conn.frames_until_closed())
+    assert_bad_frame_then_closed(await conn.until_closed())
 
 
 async def test_bad_frame_sent_byte_by_byte_is_still_caught(raw) -> None:
     conn = await raw()
     for byte in BAD_FRAMES["trailing-bytes"]:
         await conn.send_bytes(bytes([byte]))
-    assert_bad_frame_then_closed(await conn.frames_until_closed())
+    assert_bad_frame_then_closed(await conn.until_closed())
 
 
 async def test_oversize_frame_refused_from_its_header_alone(raw) -> None:
     """The server must not wait for (or buffer) a body it will refuse."""
     conn = await raw()
     await conn.send_bytes((DEFAULT_MAX_FRAME + 1).to_bytes(4, "big") + b"\x81")
-    assert_bad_frame_then_closed(await conn.frames_until_closed(timeout=3))
+    assert_bad_frame_then_closed(await conn.until_closed(timeout=3))
 
 
 def _ping_of_size(size: int, req_id: int) -> bytes:
@@ -99,7 +99,7 @@ async def test_frame_of_exactly_max_frame_is_accepted(raw) -> None:
 async def test_frame_one_byte_over_max_frame_is_bad_frame(raw) -> None:
     conn = await raw()
     await conn.send_bytes(_ping_of_size(DEFAULT_MAX_FRAME + 1, 78))
-    assert_bad_frame_then_closed(await conn.frames_until_closed())
+    assert_bad_frame_then_closed(await conn.until_closed())
 
 
 async def test_smaller_max_frame_setting_is_announced_and_enforced(make_server) -> None:
@@ -111,9 +111,9 @@ async def test_smaller_max_frame_setting_is_announced_and_enforced(make_server) 
         await conn.send_bytes(_ping_of_size(1024, 5))
         assert (await conn.reply(5))["type"] == "ok"
         await conn.send_bytes(_ping_of_size(1025, 6))
-        assert_bad_frame_then_closed(await conn.frames_until_closed())
+        assert_bad_frame_then_closed(await conn.until_closed())
     finally:
-        await conn.close()
+        conn.close()
 
 
 async def test_several_frames_in_one_write_all_answered(raw) -> None:
@@ -138,7 +138,7 @@ async def test_bad_frame_hurts_only_its_own_connection(user, raw, server) -> Non
     assert came.online
 
     await mallory.send_bytes(BAD_FRAMES["invalid-utf8-value"])
-    assert_bad_frame_then_closed(await mallory.frames_until_closed())
+    assert_bad_frame_then_closed(await mallory.until_closed())
 
     # Mallory's only connection is gone: she goes offline; everyone else chats on.
     gone = await next_of(alice, PresenceEvent)

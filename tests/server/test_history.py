@@ -6,7 +6,7 @@ import asyncio
 
 from chinwag.protocol.frames import encode_frame
 
-from .conftest import error_of, full_history
+from ..support.events import error_of, full_history
 
 
 async def _send_many(client, to: str, texts: list[str]) -> list[str]:

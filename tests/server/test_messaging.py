@@ -8,9 +8,17 @@ import time
 
 from chinwag.protocol.messages import Message, TypingEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import collect, drain, error_of, full_history, messages
-from .fakeclock import install_clock
+from ..support.events import (
+    collect,
+    drain,
+    error_of,
+    full_history,
+    next_of,
+    settled,
+    settled_messages,
+)
+from ..support.fakeclock import install_clock
+from ..support.settings import PASSWORD
 
 # --- send ------------------------------------------------------------------------------
 
@@ -20,7 +28,7 @@ async def test_send_dm_reply_and_event_shape(user, raw) -> None:
     await user("bob")
     bob = await raw()
     await bob.login("bob", PASSWORD)
-    await bob.quiet(0.1)
+    await bob.barrier()
     before = int(time.time() * 1000)
     sent = await alice.send("@BoB", "héllo wörld 👋", cmid="c-1")
     after = int(time.time() * 1000)
@@ -37,7 +45,7 @@ async def test_send_without_cmid_has_nil_cmid(user, raw) -> None:
     await user("bob")
     bob = await raw()
     await bob.login("bob", PASSWORD)
-    await bob.quiet(0.1)
+    await bob.barrier()
     sent = await alice.send("#lobby", "plain")
     event = await bob.recv()
     assert event["mid"] == sent.mid and "cmid" in event and event["cmid"] is None
@@ -49,13 +57,13 @@ async def test_send_to_room_reaches_members_only(user) -> None:
     carol = await user("carol")
     await alice.join("dev")
     await bob.join("dev")
-    await drain(alice), await drain(bob), await drain(carol)
+    await settled(alice), await settled(bob), await settled(carol)
     sent = await alice.send("#DEV", "standup in 5")
     assert sent.conv == "#dev"
     for client in (alice, bob):
         got = await next_of(client, Message)
         assert (got.mid, got.conv, got.sender, got.text) == (sent.mid, "#dev", "alice", "standup in 5")
-    assert not await messages(carol)
+    assert not await settled_messages(carol)
 
 
 async def test_mids_are_unique_and_in_acceptance_order(user) -> None:
@@ -140,7 +148,7 @@ async def test_rate_limited_with_retry_after(make_server, user) -> None:
     await alice.send("@bob", "four")
     assert [m.text for m in await full_history(bob, "@alice")] == ["one", "two", "four"]
     assert [m.text for m in await collect(bob, 3)] == ["one", "two", "four"]
-    assert not await messages(bob, quiet=0.1)
+    assert not await settled_messages(bob)
 
 
 # --- cmid idempotency ---------------------------------------------------------------------
@@ -152,7 +160,7 @@ async def test_same_cmid_twice_same_result_one_delivery(user) -> None:
     first = await alice.send("@bob", "only once", cmid="k1")
     second = await alice.send("@bob", "only once", cmid="k1")
     assert (second.mid, second.ts, second.conv) == (first.mid, first.ts, first.conv)
-    got = await messages(bob)
+    got = await settled_messages(bob)
     assert [(m.mid, m.cmid) for m in got] == [(first.mid, "k1")]
     assert [m.mid for m in await full_history(alice, "@bob")] == [first.mid]
 
@@ -165,7 +173,7 @@ async def test_same_cmid_across_reconnect_on_a_new_connection(user) -> None:
     alice2 = await user("alice")
     again = await alice2.send("#lobby", "sent before the link dropped", cmid="offline-42")
     assert (again.mid, again.ts, again.conv) == (first.mid, first.ts, first.conv)
-    got = await messages(bob)
+    got = await settled_messages(bob)
     assert [m.mid for m in got] == [first.mid]
     assert [m.mid for m in await full_history(bob, "#lobby")] == [first.mid]
 
@@ -222,7 +230,7 @@ async def test_ack_moves_the_cursor_before_the_next_reply(user) -> None:
     await bob.ping()  # the ack took effect before this reply
     other = await user("bob", auto_ack=False)
     assert other.session.unread == {"@alice": 1}
-    assert [m.mid for m in await messages(other)] == [sent[2].mid]
+    assert [m.mid for m in await settled_messages(other)] == [sent[2].mid]
 
 
 async def test_ack_never_moves_a_cursor_backwards(user) -> None:
@@ -235,7 +243,7 @@ async def test_ack_never_moves_a_cursor_backwards(user) -> None:
     await bob.ping()
     other = await user("bob", auto_ack=False)
     assert other.session.unread == {}
-    assert not await messages(other)
+    assert not await settled_messages(other)
 
 
 async def test_ack_as_request_with_id_gets_ok(raw, user) -> None:
@@ -275,11 +283,11 @@ async def test_auto_ack_by_the_client_clears_unread(user) -> None:
     bob = await user("bob")
     await alice.send("@bob", "seen")
     await next_of(bob, Message)
-    await drain(bob)  # asking for the next event acks the one before
+    await drain(bob, 0.1)  # asking for the next event acks the one before
     await bob.ping()
     bob2 = await user("bob")
     assert bob2.session.unread == {}
-    assert not await messages(bob2)
+    assert not await settled_messages(bob2)
 
 
 # --- typing -----------------------------------------------------------------------------
@@ -293,12 +301,12 @@ async def test_typing_dm_relayed_with_conv_as_seen_by_receiver(user) -> None:
     alice = await user("alice")
     alice2 = await user("alice")
     bob = await user("bob")
-    await drain(alice), await drain(alice2), await drain(bob)
+    await settled(alice), await settled(alice2), await settled(bob)
     alice.typing("@bob")
     ev = await next_of(bob, TypingEvent)
     assert (ev.conv, ev.sender) == ("@alice", "alice")
-    assert typing_events(await drain(alice)) == [], "never relayed back to the typist"
-    assert typing_events(await drain(alice2)) == [], "only to the *other* members"
+    assert typing_events(await settled(alice)) == [], "never relayed back to the typist"
+    assert typing_events(await settled(alice2)) == [], "only to the *other* members"
 
 
 async def test_typing_in_a_room_reaches_other_members_only(user) -> None:
@@ -306,13 +314,13 @@ async def test_typing_in_a_room_reaches_other_members_only(user) -> None:
     for c in (alice, bob, carol):
         await c.join("dev")
     for c in (alice, bob, carol, dave):
-        await drain(c, 0.1)
+        await settled(c)
     alice.typing("#dev")
     for c in (bob, carol):
         ev = await next_of(c, TypingEvent)
         assert (ev.conv, ev.sender) == ("#dev", "alice")
-    assert typing_events(await drain(dave)) == []
-    assert typing_events(await drain(alice)) == []
+    assert typing_events(await settled(dave)) == []
+    assert typing_events(await settled(alice)) == []
     assert await full_history(bob, "#dev") == [], "typing is never stored"
 
 
@@ -321,18 +329,18 @@ async def test_typing_throttled_to_one_per_3s_per_conversation(server, user) -> 
     alice = await user("alice")
     bob = await user("bob")
     await bob.join("dev"), await alice.join("dev")
-    await drain(bob, 0.1)
+    await settled(bob)
     start = clock()
     for _ in range(5):
         alice.typing("@bob")
     alice.typing("#dev")  # another conversation has its own window
     await alice.ping()
-    got = typing_events(await drain(bob, 0.3))
+    got = typing_events(await settled(bob))
     assert sorted(got) == [("#dev", "alice"), ("@alice", "alice")]
     # Still inside the window: dropped.
     alice.typing("@bob")
     await alice.ping()
-    assert typing_events(await drain(bob, 0.2)) == []
+    assert typing_events(await settled(bob)) == []
     # After 3 s a new notification is relayed again.
     clock.advance(max(0.0, 3.05 - (clock() - start)))
     alice.typing("@bob")
@@ -346,24 +354,24 @@ async def test_typing_throttle_is_per_sender_not_per_connection(user) -> None:
     phone = await user("alice")
     laptop = await user("alice")
     bob = await user("bob")
-    await drain(bob, 0.1)
+    await settled(bob)
     phone.typing("@bob")
     laptop.typing("@bob")
     await phone.ping(), await laptop.ping()
-    assert typing_events(await drain(bob, 0.3)) == [("@alice", "alice")]
+    assert typing_events(await settled(bob)) == [("@alice", "alice")]
 
 
 async def test_typing_to_nonmember_room_or_unknown_user_relays_nothing(user, raw) -> None:
     bob = await user("bob")
     await bob.join("dev")
-    await drain(bob, 0.1)
+    await settled(bob)
     alice = await raw()
     assert (await alice.request("register", username="alice", password=PASSWORD))["type"] == "ok"
     await alice.login("alice", PASSWORD)
     await alice.send({"type": "typing", "to": "#dev"})
     await alice.send({"type": "typing", "to": "@ghost"})
-    frames = await alice.quiet(0.3)
+    frames = await alice.barrier()
     assert all(f["type"] in ("error", "presence") for f in frames), frames
     assert all(f.get("re") is None for f in frames)
-    assert typing_events(await drain(bob, 0.2)) == []
+    assert typing_events(await settled(bob)) == []
     assert (await alice.request("ping"))["type"] == "ok"

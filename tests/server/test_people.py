@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from chinwag.protocol.messages import ByeEvent, Message, PresenceEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import drain, collect, messages
+from ..support.events import (
+    collect,
+    drain,
+    next_of,
+    settled,
+    settled_messages,
+)
+from ..support.settings import PASSWORD
 
 
 async def test_who_lists_every_online_user_including_the_caller(user, connect) -> None:
@@ -74,7 +80,7 @@ async def test_presence_online_and_offline_to_everyone_else(user) -> None:
     bob = await user("bob")
     ev = await next_of(alice, PresenceEvent)
     assert (ev.user.username, ev.online) == ("bob", True)
-    assert not [e for e in await drain(bob) if isinstance(e, PresenceEvent)], \
+    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], \
         "a user is not told about their own presence"
     carol = await user("carol")
     for client in (alice, bob):
@@ -91,8 +97,8 @@ async def test_multi_device_every_connection_gets_every_message(user) -> None:
     carol = await user("carol")
     a1 = await user("alice")
     a2 = await user("alice")
-    await drain(bob)
-    await drain(carol)
+    await settled(bob)
+    await settled(carol)
 
     sent = await carol.send("@alice", "to both devices")
     for device in (a1, a2):
@@ -107,14 +113,14 @@ async def test_multi_device_every_connection_gets_every_message(user) -> None:
     own, got = await collect(carol, 2)  # her own message first, then alice's reply
     assert (own.mid, own.conv) == (sent.mid, "@alice")
     assert (got.mid, got.conv) == (mine.mid, "@alice")
-    assert not await messages(bob), "a DM reaches only its two parties"
+    assert not await settled_messages(bob), "a DM reaches only its two parties"
 
     room = await a2.send("#lobby", "hello room")
     for client in (a1, a2, bob, carol):
         got = await next_of(client, Message)
         assert (got.mid, got.conv, got.sender) == (room.mid, "#lobby", "alice")
     for client in (a1, a2, bob, carol):
-        assert not await messages(client, quiet=0.1), "each message exactly once per connection"
+        assert not await settled_messages(client), "each message exactly once per connection"
 
 
 async def test_multi_device_presence_first_in_last_out(user) -> None:
@@ -124,14 +130,14 @@ async def test_multi_device_presence_first_in_last_out(user) -> None:
     assert (ev.user.username, ev.online) == ("alice", True)
     a2 = await user("alice")
     a3 = await user("alice")
-    assert not [e for e in await drain(bob) if isinstance(e, PresenceEvent)], \
+    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], \
         "no presence event for a second or third connection"
     assert sorted(u.username for u in await bob.who()) == ["alice", "bob"]
 
     await a1.logout()
     assert (await next_of(a1, ByeEvent)).reason == "logout"
     await a2.close()
-    assert not [e for e in await drain(bob) if isinstance(e, PresenceEvent)], \
+    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], \
         "alice still has a connection: she is still online"
     assert sorted(u.username for u in await bob.who()) == ["alice", "bob"]
     sent = await bob.send("@alice", "still there?")

@@ -7,8 +7,14 @@ import asyncio
 
 from chinwag.protocol.messages import MemberEvent, Message
 
-from ..conftest import PASSWORD, next_of
-from .conftest import drain, error_of, full_history, messages
+from ..support.events import (
+    error_of,
+    full_history,
+    next_of,
+    settled,
+    settled_messages,
+)
+from ..support.settings import PASSWORD
 
 
 def member_events(events) -> list[tuple[str, str, bool]]:
@@ -47,9 +53,9 @@ async def test_joining_twice_is_harmless(user) -> None:
     bob = await user("bob")
     await alice.join("dev")
     await bob.join("dev")
-    await drain(alice)
+    await settled(alice)
     assert await bob.join("dev") == {"name": "dev", "members": 2}
-    assert member_events(await drain(alice)) == [], "no member event for a no-op join"
+    assert member_events(await settled(alice)) == [], "no member event for a no-op join"
 
 
 async def test_member_events_go_to_online_room_members(user) -> None:
@@ -59,19 +65,19 @@ async def test_member_events_go_to_online_room_members(user) -> None:
     await alice.join("dev")
     await bob.join("dev")
     for c in (alice, bob, carol):
-        await drain(c, 0.1)
+        await settled(c)
     dave = await user("dave")
     await dave.join("dev")
     for c in (alice, bob):
         ev = await next_of(c, MemberEvent)
         assert (ev.room, ev.user.username, ev.user.display_name, ev.joined) == ("dev", "dave", "dave", True)
-    assert member_events(await drain(carol, 0.1)) == []
+    assert member_events(await settled(carol)) == []
 
     await dave.leave("dev")
     for c in (alice, bob):
         ev = await next_of(c, MemberEvent)
         assert (ev.room, ev.user.username, ev.joined) == ("dev", "dave", False)
-    assert member_events(await drain(carol, 0.1)) == []
+    assert member_events(await settled(carol)) == []
 
 
 async def test_leave_stops_delivery_and_reading(user) -> None:
@@ -82,9 +88,9 @@ async def test_leave_stops_delivery_and_reading(user) -> None:
     await alice.send("#dev", "one")
     assert (await next_of(bob, Message)).text == "one"
     await bob.leave("dev")
-    await drain(bob, 0.1)
+    await settled(bob)
     await alice.send("#dev", "two")
-    assert not await messages(bob)
+    assert not await settled_messages(bob)
     await error_of(bob.history("#dev"), "forbidden")
     await error_of(bob.send("#dev", "hi"), "not_member")
     assert {r["name"]: (r["members"], r["joined"]) for r in await bob.rooms()}["dev"] == (1, False)
@@ -112,15 +118,15 @@ async def test_join_on_one_device_applies_to_the_others(user) -> None:
     await bob.join("dev")
     await a1.join("dev")
     assert {r["name"]: r["joined"] for r in await a2.rooms()}["dev"] is True
-    await drain(a2, 0.1)
+    await settled(a2)
     sent = await bob.send("#dev", "welcome")
     got = await next_of(a2, Message)
     assert (got.mid, got.conv) == (sent.mid, "#dev")
     await a2.leave("dev")
     assert {r["name"]: r["joined"] for r in await a1.rooms()}["dev"] is False
-    await drain(a1, 0.1)
+    await settled(a1)
     await bob.send("#dev", "gone?")
-    assert not await messages(a1)
+    assert not await settled_messages(a1)
 
 
 async def test_cursor_starts_at_newest_on_join(user) -> None:
@@ -128,16 +134,16 @@ async def test_cursor_starts_at_newest_on_join(user) -> None:
     await carol.join("dev")
     old = [await carol.send("#dev", f"old {i}") for i in range(3)]
     bob = await user("bob")
-    await drain(bob, 0.1)
+    await settled(bob)
     await bob.join("dev")
-    assert not await messages(bob), "joining does not replay old room messages"
+    assert not await settled_messages(bob), "joining does not replay old room messages"
     assert [m.mid for m in await full_history(bob, "#dev")] == [s.mid for s in old], \
         "but a member may read the room's history"
     await bob.close()
     new = await carol.send("#dev", "new one")
     again = await user("bob")
     assert again.session.unread == {"#dev": 1}
-    assert [m.mid for m in await messages(again)] == [new.mid]
+    assert [m.mid for m in await settled_messages(again)] == [new.mid]
 
 
 async def test_lobby_cursor_starts_at_registration(user, connect) -> None:
@@ -146,13 +152,13 @@ async def test_lobby_cursor_starts_at_registration(user, connect) -> None:
         await alice.send("#lobby", f"before eve {i}")
     eve = await user("eve")
     assert eve.session.unread == {}
-    assert not await messages(eve)
+    assert not await settled_messages(eve)
     assert len(await full_history(eve, "#lobby")) == 3
     await eve.close()
     after = await alice.send("#lobby", "after eve")
     eve2 = await user("eve")
     assert eve2.session.unread == {"#lobby": 1}
-    assert [m.mid for m in await messages(eve2)] == [after.mid]
+    assert [m.mid for m in await settled_messages(eve2)] == [after.mid]
 
 
 async def test_rejoin_after_leaving_starts_at_newest_again(user) -> None:
@@ -170,7 +176,7 @@ async def test_rejoin_after_leaving_starts_at_newest_again(user) -> None:
     await bob2.close()
     bob3 = await user("bob")
     assert bob3.session.unread == {}
-    assert not await messages(bob3)
+    assert not await settled_messages(bob3)
 
 
 async def test_member_of_room_gets_offline_room_messages(user) -> None:
@@ -182,7 +188,7 @@ async def test_member_of_room_gets_offline_room_messages(user) -> None:
     sent = [await alice.send("#dev", f"r{i}") for i in range(2)]
     bob2 = await user("bob")
     assert bob2.session.unread == {"#dev": 2}
-    assert [m.mid for m in await messages(bob2)] == [s.mid for s in sent]
+    assert [m.mid for m in await settled_messages(bob2)] == [s.mid for s in sent]
 
 
 async def test_room_membership_survives_reconnect(user, connect) -> None:

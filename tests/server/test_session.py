@@ -10,10 +10,15 @@ import pytest
 from chinwag.protocol.errors import ConnectionClosed, ServerError
 from chinwag.protocol.messages import ByeEvent, Message, PresenceEvent
 
-from ..conftest import PASSWORD, next_of
-from .conftest import drain, error_of, full_history
-from .fakeclock import install_clock, tick, until
-from .raw import RawClient
+from ..support.events import (
+    error_of,
+    full_history,
+    next_of,
+    settled,
+)
+from ..support.fakeclock import install_clock, tick, until
+from ..support.raw import RawClient
+from ..support.settings import PASSWORD
 
 BAD_CREDENTIALS_MESSAGE = "unknown user or wrong password; register first if you are new"
 
@@ -239,7 +244,7 @@ async def test_logout_raw_order_ok_then_bye_then_close(raw) -> None:
     assert (await conn.request("register", username="alice", password=PASSWORD))["type"] == "ok"
     await conn.login("alice", PASSWORD)
     await conn.send({"type": "logout", "id": 50})
-    frames = await conn.frames_until_closed()
+    frames = await conn.until_closed()
     kinds = [(f["type"], f.get("re"), f.get("reason")) for f in frames]
     assert kinds[-2:] == [("ok", 50, None), ("bye", None, "logout")], frames
 
@@ -287,9 +292,9 @@ async def test_notifications_before_login_do_nothing(raw, user) -> None:
     conn = await raw()
     await conn.send({"type": "typing", "to": "@bob"})
     await conn.send({"type": "ack", "conv": "#lobby", "upto": "1-0"})
-    frames = await conn.quiet()
+    frames = await conn.barrier()
     assert all(f["type"] == "error" and f.get("code") == "not_authenticated" for f in frames), frames
-    assert not [e for e in await drain(bob) if not isinstance(e, PresenceEvent)]
+    assert not [e for e in await settled(bob) if not isinstance(e, PresenceEvent)]
 
 
 @pytest.mark.parametrize("kind,fields", [
@@ -346,7 +351,7 @@ async def test_server_pings_a_silent_connection_and_pong_keeps_it(make_server) -
         assert pings >= 2
         assert (await conn.request("ping"))["type"] == "ok"
     finally:
-        await conn.close()
+        conn.close()
 
 
 async def test_silent_connection_gets_bye_idle(make_server) -> None:
@@ -359,11 +364,11 @@ async def test_silent_connection_gets_bye_idle(make_server) -> None:
         await conn.login("alice", PASSWORD)
         tick(srv, clock, 0.4)  # past ping_interval: pinged
         tick(srv, clock, 0.2)  # past idle_timeout, never answered: bye
-        frames = await conn.frames_until_closed(timeout=4)
+        frames = await conn.until_closed(timeout=4)
         assert frames and frames[-1] == {"type": "bye", "reason": "idle"}, frames
         assert set(map(str, frames[:-1])) <= {str({"type": "ping"})}, frames
     finally:
-        await conn.close()
+        conn.close()
 
 
 async def test_unauthenticated_connection_closed_after_preauth_timeout(make_server) -> None:
@@ -375,10 +380,10 @@ async def test_unauthenticated_connection_closed_after_preauth_timeout(make_serv
         for _ in range(3):  # being chatty does not help: only logging in does
             assert (await conn.request("ping"))["type"] == "ok"
             tick(srv, clock, 0.2)
-        frames = await conn.frames_until_closed(timeout=4)
+        frames = await conn.until_closed(timeout=4)
         assert frames and frames[-1] == {"type": "bye", "reason": "idle"}, frames
     finally:
-        await conn.close()
+        conn.close()
 
 
 async def test_shutdown_says_bye_and_data_survives(make_server, connect, user) -> None:

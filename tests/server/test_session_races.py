@@ -7,8 +7,8 @@ import asyncio
 from chinwag.server.app import ChatServer
 from chinwag.server.connection import State
 
-from ..conftest import PASSWORD
-from .raw import RawClient
+from ..support.settings import PASSWORD
+from ..support.raw import RawClient
 
 
 async def test_a_login_finishing_after_the_client_left_does_not_authenticate_it(server: ChatServer) -> None:
@@ -18,13 +18,13 @@ async def test_a_login_finishing_after_the_client_left_does_not_authenticate_it(
     setup = await RawClient.open(server.port)
     await setup.hello()
     assert (await setup.request("register", username="alice", password=PASSWORD))["type"] == "ok"
-    await setup.close()
+    setup.close()
 
     client = await RawClient.open(server.port)
     await client.hello()
     [conn] = list(server.connections)
     await client.send({"type": "login", "id": client.next_id(), "username": "alice", "password": PASSWORD})
-    await client.close()  # gone before the (thread-pool) password check is over
+    client.close()  # gone before the (thread-pool) password check is over
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
     while (conn._worker is not None or not server.passwords.verifications) and loop.time() < deadline:

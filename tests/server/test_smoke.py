@@ -1,6 +1,6 @@
 from chinwag.protocol.messages import Message, PresenceEvent
 
-from ..conftest import drain, next_of
+from ..support.events import next_of, settled
 
 
 async def test_dm_and_lobby(user) -> None:
@@ -15,7 +15,7 @@ async def test_dm_and_lobby(user) -> None:
     await alice.send("#lobby", "hi all")
     got = await next_of(bob, Message)
     assert (got.conv, got.text) == ("#lobby", "hi all")
-    events = await drain(bob)
+    events = await settled(bob)
     assert not [e for e in events if isinstance(e, Message)]
 
 

@@ -8,22 +8,22 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
-from .. import conftest as shared
-from .conftest import collect, error_of, full_history
+from ..support.events import collect, error_of, full_history
+from ..support.settings import PASSWORD, fast_settings
 
 
 async def test_redis_outage_answers_internal_and_recovers(tmp_path) -> None:
     redis = EmbeddedRedis(tmp_path / "redis")
     url = await redis.start()
-    server = ChatServer(shared.test_settings(), url)
+    server = ChatServer(fast_settings(), url)
     await server.start()
     clients: list[ChatClient] = []
     try:
         for name in ("alice", "bob"):
             client = ChatClient("127.0.0.1", server.port)
             await client.connect()
-            await client.register(name, shared.PASSWORD)
-            await client.login(name, shared.PASSWORD)
+            await client.register(name, PASSWORD)
+            await client.login(name, PASSWORD)
             clients.append(client)
         alice, bob = clients
         before = await alice.send("@bob", "before the outage")

@@ -22,8 +22,8 @@ from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.messages import ByeEvent, ErrorEvent, Message, TypingEvent
 from chinwag.server.app import ChatServer
 
-from ..conftest import PASSWORD, drain
-from .conftest import Closed, collect, error_of
+from ..support.events import collect, drain, error_of, settled
+from ..support.settings import PASSWORD
 
 URLSAFE = set(string.ascii_letters + string.digits + "-_")
 
@@ -421,9 +421,9 @@ async def test_room_history_needs_membership(make_server, user) -> None:
     await error_of(bob.history("#nosuchroom"), "no_such_room")
     await error_of(bob.history("@nosuchuser"), "no_such_user")
     bob.typing("#secret")
-    events = await drain(bob, 0.3)
+    events = await settled(bob)
     assert [e.code for e in events if isinstance(e, ErrorEvent)] == ["not_member"]
-    alice_events = await drain(alice, 0.2)
+    alice_events = await settled(alice)
     assert not [e for e in alice_events if isinstance(e, TypingEvent)]
     assert not [e for e in events if isinstance(e, Message) and e.conv == "#secret"]
 

@@ -14,13 +14,14 @@ from typing import Any
 
 import msgpack
 
-from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.frames import encode_frame
 from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
 
-from ..conftest import PASSWORD, drain
-from .conftest import Closed, RawConn, collect, eventually, live_connections
+from ..support.events import collect, settled
+from ..support.raw import RawClient
+from ..support.settings import PASSWORD
+from ..support.waits import eventually, live_connections
 
 LEGIT_MESSAGES = 200
 SEND_RATE, SEND_BURST = 200.0, 40
@@ -29,7 +30,7 @@ SEND_RATE, SEND_BURST = 200.0, 40
 async def poke(port: int, data: bytes, *, hello: bool, linger: float = 0.3) -> list[dict[str, Any]]:
     """Open a connection, (say hello,) send `data`, and see what comes back
     before the server closes it or `linger` passes; then close."""
-    conn = await RawConn.open(port)
+    conn = await RawClient.open(port)
     try:
         if hello:
             await conn.hello()
@@ -131,7 +132,7 @@ NO_ID: list[dict[str, Any]] = [
 async def wrong_types(port: int, name: str) -> int:
     """A logged-in user sending well-formed frames with wrong fields: each
     gets its error, and the connection stays."""
-    conn = await RawConn.open(port)
+    conn = await RawClient.open(port)
     try:
         await conn.hello()
         await conn.login(name)
@@ -174,7 +175,7 @@ async def random_bytes(port: int, rng: random.Random, count: int) -> None:
 
 async def mutated(port: int, rng: random.Random, count: int, name: str) -> None:
     for i in range(count):
-        conn = await RawConn.open(port)
+        conn = await RawClient.open(port)
         try:
             await conn.hello()
             if i % 2 == 0:
@@ -194,7 +195,7 @@ async def huge_lengths(port: int, max_frame: int) -> None:
         frames = await poke(port, header.to_bytes(4, "big") + b"\x81", hello=True, linger=2)
         assert frames and frames[-1].get("code") == "bad_frame", (header, frames)
     # a legal length with the body held back: buffered, bounded by max_frame
-    conn = await RawConn.open(port)
+    conn = await RawClient.open(port)
     try:
         await conn.hello()
         await conn.send_bytes(max_frame.to_bytes(4, "big") + b"\x00" * (max_frame // 2))
@@ -210,7 +211,7 @@ async def huge_lengths(port: int, max_frame: int) -> None:
 async def slowloris(port: int, seconds: float = 2.4, every: float = 0.2) -> bool:
     """Dribble a valid hello one byte at a time; True if the server answered
     it once it was complete."""
-    conn = await RawConn.open(port)
+    conn = await RawClient.open(port)
     try:
         data = encode_frame({"type": "hello", "id": 1, "version": 1, "client": "slow"})
         sent = 0
@@ -231,7 +232,7 @@ async def slowloris(port: int, seconds: float = 2.4, every: float = 0.2) -> bool
 
 async def flood(port: int, name: str, total: int = 1000, chunk: int = 100) -> tuple[int, int, float]:
     """Pipelined valid sends as fast as the socket takes them: (ok, rate_limited, seconds)."""
-    conn = await RawConn.open(port)
+    conn = await RawClient.open(port)
     loop = asyncio.get_running_loop()
     try:
         await conn.hello()
@@ -277,12 +278,12 @@ async def test_hostile_clients_do_not_hurt_a_legitimate_pair(make_server, user, 
     alice = await user("alice", to=server)
     bob = await user("bob", to=server)
     for name in ("mallory", "mutant", "flooder"):
-        setup = await RawConn.open(port)
+        setup = await RawClient.open(port)
         await setup.hello()
         await setup.register(name)
         setup.close()
-    await drain(bob, 0.2)
-    await drain(alice, 0.1)
+    await settled(bob)
+    await settled(alice)
     assert await eventually(lambda: live_connections(server) == 2, 3)
     baseline = live_connections(server)
 
@@ -326,9 +327,9 @@ async def test_hostile_clients_do_not_hurt_a_legitimate_pair(make_server, user, 
     assert [m.text for m in got] == [f"m{i:03d}" for i in range(LEGIT_MESSAGES)]
     assert [m.mid for m in got] == mids
     assert all(m.sender == "alice" for m in got)
-    extra = [e for e in await drain(bob, 0.3) if isinstance(e, Message) and e.conv == "@alice"]
+    extra = [e for e in await settled(bob) if isinstance(e, Message) and e.conv == "@alice"]
     assert not extra, extra
-    echo = [e for e in await drain(alice, 0.3) if isinstance(e, Message) and e.conv == "@bob"]
+    echo = [e for e in await settled(alice) if isinstance(e, Message) and e.conv == "@bob"]
     assert [m.mid for m in echo] == mids
     history, _ = await bob.history("@alice", limit=200)
     assert [m.mid for m in history] == mids

@@ -15,9 +15,9 @@ from chinwag.protocol.frames import encode_frame
 from chinwag.protocol.messages import ErrorEvent, Message, TypingEvent
 from chinwag.server.ratelimit import TokenBucket
 
-from ..conftest import drain
-from ..server.fakeclock import FakeClock, install_clock, tick
-from .conftest import collect, error_of, eventually, live_connections
+from ..support.events import collect, drain, error_of, settled
+from ..support.fakeclock import FakeClock, install_clock, tick
+from ..support.waits import eventually, live_connections
 
 # --- pre-auth and idle timeouts ----------------------------------------------------
 
@@ -204,8 +204,8 @@ async def test_typing_is_rate_limited_silently_and_relayed_once_per_3_s(make_ser
     clock = install_clock(server)
     alice = await user("alice", to=server)
     bob = await user("bob", to=server)
-    await drain(bob, 0.2)
-    await drain(alice, 0.1)
+    await settled(bob)
+    await settled(alice)
     first = clock()
     for _ in range(40):  # far over the bucket and the 3 s relay interval
         alice.typing("@bob")
@@ -242,7 +242,7 @@ async def test_rate_limited_send_is_not_stored_or_delivered(make_server, user) -
     await error_of(alice.send("@bob", "second", cmid="c2"), "rate_limited")
     got = await collect(bob, 1, conv="@alice")
     assert [m.text for m in got] == ["first"]
-    assert not [e for e in await drain(bob, 0.3) if isinstance(e, Message)]
+    assert not [e for e in await settled(bob) if isinstance(e, Message)]
 
 
 # --- the token bucket, on a fake clock ------------------------------------------------------

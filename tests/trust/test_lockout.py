@@ -16,11 +16,12 @@ from typing import Any
 from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 
-from ..conftest import PASSWORD
-from .conftest import TIMEOUT, RawConn, eventually
+from ..support.raw import TIMEOUT, RawClient
+from ..support.settings import PASSWORD
+from ..support.waits import eventually
 
 
-async def open_from(server: ChatServer, local: str) -> RawConn:
+async def open_from(server: ChatServer, local: str) -> RawClient:
     """A raw connection whose source address is `local`, said hello."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((local, 0))
@@ -31,7 +32,7 @@ async def open_from(server: ChatServer, local: str) -> RawConn:
     except BaseException:
         sock.close()
         raise
-    conn = RawConn(sock)
+    conn = await RawClient.wrap(sock)
     await conn.hello()
     return conn
 
@@ -41,7 +42,7 @@ def address(i: int) -> str:
     return f"127.0.{(i + 2) // 256}.{(i + 2) % 256}"
 
 
-async def logins(conn: RawConn, attempts: list[tuple[str, str]], timeout: float = 20.0) -> list[dict[str, Any]]:
+async def logins(conn: RawClient, attempts: list[tuple[str, str]], timeout: float = 20.0) -> list[dict[str, Any]]:
     """Send every login at once (the connection answers them in order); the replies."""
     ids = []
     for name, password in attempts:
@@ -143,7 +144,7 @@ async def test_a_login_flood_leaves_the_queue_bounded_and_lets_a_known_user_in(m
     done = asyncio.Event()
     replies: list[dict[str, Any]] = []
 
-    async def flood(conn: RawConn, i: int) -> None:
+    async def flood(conn: RawClient, i: int) -> None:
         n = 0
         while not done.is_set():  # one login at a time per connection, until bob is in
             replies.extend(await logins(conn, [(f"ghost{i}-{n}", "wrong password")]))

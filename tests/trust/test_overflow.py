@@ -11,14 +11,15 @@ from typing import Any
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed
+from chinwag.protocol.frames import encode_frame
 from chinwag.protocol.messages import ByeEvent, Message
 from chinwag.server.app import ChatServer
 from chinwag.server.connection import Connection, State
 
-from ..conftest import PASSWORD
-from chinwag.protocol.frames import encode_frame
-
-from .conftest import Closed, RawConn, collect, eventually
+from ..support.events import collect
+from ..support.raw import Closed, RawClient
+from ..support.settings import PASSWORD
+from ..support.waits import eventually
 
 LIMIT = 64 * 1024
 BIG = "\u20ac" * 3_000  # 3,000 code points, 9 kB of UTF-8
@@ -29,9 +30,9 @@ def connection_of(server: ChatServer, username: str) -> Connection:
     return conn
 
 
-async def open_slow_reader(server: ChatServer, name: str) -> RawConn:
+async def open_slow_reader(server: ChatServer, name: str) -> RawClient:
     """Log in on a raw socket with a tiny receive window, then never read again."""
-    slow = await RawConn.open(server.port, rcvbuf=4096)
+    slow = await RawClient.open(server.port, rcvbuf=4096)
     await slow.hello()
     await slow.register(name)
     await slow.login(name)
@@ -281,7 +282,7 @@ async def test_a_client_that_logs_in_while_its_lobby_is_busy_and_does_not_read_i
     offline: dict[str, list[tuple[str, str]]] = {"#lobby": [], "@slowpoke": []}
     counter = itertools.count()
     await flood(flooder, offline, counter, rounds=50, text=longest)
-    slow = await RawConn.open(server.port, rcvbuf=4096)
+    slow = await RawClient.open(server.port, rcvbuf=4096)
     try:
         await slow.hello()
         await slow.login("slowpoke")  # reads the reply and whatever came with it, then stops
@@ -361,7 +362,7 @@ async def test_a_dropped_client_reads_its_bye_overflow_every_time(make_server, u
     slows = [slow]
     try:
         for _ in range(19):
-            more = await RawConn.open(server.port, rcvbuf=4096)
+            more = await RawClient.open(server.port, rcvbuf=4096)
             slows.append(more)
             await more.hello()
             await more.login("slowpoke")

@@ -23,9 +23,8 @@ from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
-from ..conftest import PASSWORD, drain
-from ..conftest import test_settings as settings_for_tests
-from .conftest import collect
+from ..support.events import collect, drain
+from ..support.settings import PASSWORD, fast_settings
 
 FAST = 3.0  # "fails fast": well under the client's patience
 
@@ -64,7 +63,7 @@ async def nodes(own_redis: OwnRedis) -> AsyncIterator[Callable[..., Awaitable[Ch
     started: list[ChatServer] = []
 
     async def start(**overrides: Any) -> ChatServer:
-        server = ChatServer(settings_for_tests(**overrides), own_redis.url)
+        server = ChatServer(fast_settings(**overrides), own_redis.url)
         await server.start()
         started.append(server)
         return server

@@ -31,8 +31,7 @@ from chinwag.protocol.frames import FrameDecoder, encode_frame
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
-from ..conftest import PASSWORD
-from ..conftest import test_settings as settings_for_tests
+from ..support.settings import PASSWORD, fast_settings
 
 USERS = [f"stall{i}" for i in range(6)]
 WINDOW = 8  # sends each user keeps in flight
@@ -189,7 +188,7 @@ async def _stored(readers: dict[str, Probe]) -> tuple[
 
 async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCaptureFixture) -> dict[str, int]:
     caplog.set_level(logging.WARNING)
-    server = ChatServer(settings_for_tests(send_rate=10_000.0, send_burst=10_000), redis.url or "")
+    server = ChatServer(fast_settings(send_rate=10_000.0, send_burst=10_000), redis.url or "")
     await server.start()
     probes: dict[str, Probe] = {}
     fresh: dict[str, Probe] = {}

@@ -18,7 +18,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server import keys
 from chinwag.server.store import REPLAY_PAGE
 
-from .conftest import collect
+from ..support.events import collect
 
 OTHERS, OWN = 3_200, 100
 

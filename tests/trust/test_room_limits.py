@@ -10,7 +10,7 @@ from chinwag.server import keys
 from chinwag.server.conv import room_id
 from chinwag.server.handlers import ROOM_ENTRY_MIN_BYTES
 
-from .conftest import error_of
+from ..support.events import error_of
 
 
 async def test_room_creation_is_rate_limited_per_user(make_server, user) -> None:

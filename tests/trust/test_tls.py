@@ -16,8 +16,9 @@ from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.frames import encode_frame
 
-from ..conftest import PASSWORD
-from .conftest import collect, eventually, live_connections
+from ..support.events import collect
+from ..support.settings import PASSWORD
+from ..support.waits import eventually, live_connections
 
 
 @dataclass

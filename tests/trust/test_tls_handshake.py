@@ -28,11 +28,11 @@ from bench.handshakes import (
 )
 from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
-from chinwag.server.process import ServerProcess
+from chinwag.server.process import FAST_ARGON2, ServerProcess
 from chinwag.server.tls import TlsListener
 
-from ..conftest import FAST_ARGON2, PASSWORD
-from .conftest import eventually, live_connections
+from ..support.settings import PASSWORD
+from ..support.waits import eventually, live_connections
 from .test_tls import Pems, make_pems
 
 
@@ -193,10 +193,10 @@ async def test_thousands_of_half_open_handshakes_against_a_server_process(tmp_pa
     one, others = int(2000 * scale), int(500 * scale)
     assert one > cap and others > cap // 2, f"open-files limit {soft} is too low for this test"
     certs = make_pems(tmp_path, "127.0.0.1")
-    server = ServerProcess(tmp_path / "data", extra_args=[
-        "--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--log-level", "WARNING",
+    server = ServerProcess(tmp_path / "data", settings=FAST_ARGON2, extra_args=[
+        "--tls-cert", str(certs.cert), "--tls-key", str(certs.key),
         "--max-connections-per-address", str(cap), "--max-tls-handshakes", str(limit),
-        "--tls-handshake-timeout", str(timeout), *[f"--{k.replace('_', '-')}={v}" for k, v in FAST_ARGON2.items()]])
+        "--tls-handshake-timeout", str(timeout)])
     server.start()
     socks: list[socket.socket] = []
     try:
@@ -221,7 +221,7 @@ async def test_thousands_of_half_open_handshakes_against_a_server_process(tmp_pa
         close_all(socks)
         status = server.stop()
     assert status == 0
-    log = server.log_path.read_text()
+    log = server.output()
     assert "Traceback" not in log, log[-3000:]
 
 

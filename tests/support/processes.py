@@ -1,0 +1,49 @@
+"""The real `chinwag-server` console script as a child process: started as
+a `ServerProcess`, or run to completion for its command-line behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
+
+SERVER = str(Path(sys.executable).with_name("chinwag-server"))
+FAST_ARGON2_FLAGS = flags(FAST_ARGON2)
+
+
+def console_server(data_dir: Path, extra_args: Sequence[str] = (),
+                   env: Mapping[str, str] | None = None) -> ServerProcess:
+    """The installed `chinwag-server` on `data_dir` (its embedded Redis
+    there), argon2id at FAST_ARGON2, logging at WARNING."""
+    return ServerProcess(data_dir, command=[SERVER], settings=FAST_ARGON2, extra_args=extra_args, env=env)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+async def run_cli(*args: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run chinwag-server to completion; (status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        SERVER, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})})
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except (asyncio.TimeoutError, TimeoutError):
+        proc.kill()
+        out, err = await proc.communicate()
+        raise AssertionError(f"chinwag-server {' '.join(args)} still running after {timeout} s: "
+                             f"{out.decode()!r} {err.decode()!r}") from None
+    return int(proc.returncode or 0), out.decode(), err.decode()
