@@ -154,6 +154,8 @@ class Connection(asyncio.Protocol):
         self.session.apply(Closed())
         self._writable.set()
         self.server.forget(self)
+        if self._worker is None:
+            self._settle_cursor_write_alone()
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -191,6 +193,8 @@ class Connection(asyncio.Protocol):
                     await self._handle(request)
         finally:
             self._worker = None
+            if self.state is State.CLOSED:
+                self._settle_cursor_write_alone()
 
     async def _handle_sends(self, run: list[Send]) -> None:
         """Consecutive sends: all checked and queued first (one Redis round
@@ -221,6 +225,21 @@ class Connection(asyncio.Protocol):
                 await pending
             except Exception as exc:  # the client will be replayed those messages again
                 log.warning("cursor update for %s failed: %s", self.username, exc)
+
+    def _settle_cursor_write_alone(self) -> None:
+        """A closed connection answers nothing more, so no later reply will
+        wait for its last ack's write: let that write finish on its own and
+        log a failure, rather than leave an exception nobody retrieves."""
+        pending, self._cursor_write = self._cursor_write, None
+        if pending is None:
+            return
+        username = self.username
+
+        def done(write: asyncio.Future[Any]) -> None:
+            if not write.cancelled() and write.exception() is not None:
+                log.warning("cursor update for %s failed: %s", username, write.exception())
+
+        asyncio.ensure_future(pending).add_done_callback(done)
 
     def _merge_acks(self, first: Ack) -> AckBatch:
         """Consecutive acks become one cursor update: only the newest per
@@ -394,6 +413,8 @@ class Connection(asyncio.Protocol):
         self.session.apply(Closed())
         self._writable.set()
         self.server.forget(self)
+        if self._worker is None:
+            self._settle_cursor_write_alone()
         transport = self.transport
         if transport is None:
             return
