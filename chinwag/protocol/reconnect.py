@@ -329,7 +329,8 @@ class ReconnectingClient(Requests):
                 self._paused = asyncio.get_running_loop().call_later(
                     float(error.retry_after or 1.0), self._unpause)
             return
-        del self._outbox[serial]
+        if self._outbox.pop(serial, None) is None:
+            return  # closed meanwhile: the caller has its ConnectionClosed
         if not item.future.done():
             if error is None:
                 try:

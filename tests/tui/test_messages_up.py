@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import App
 
-from chinwag.protocol.messages import Message, User
+from chinwag.protocol.messages import Message
 from chinwag.protocol.reconnect import ConnectionStateEvent
 from chinwag.tui.screens.chat import Alerts, ChatScreen, ServerEvents
 from chinwag.tui.screens.login import LoginScreen
