@@ -3,33 +3,34 @@ benchmarks and any bot.
 
 Requests are awaitables that return the `ok` fields or raise `ServerError`
 with the server's code; events come from `next_event()` / `async for`.
-Messages are acknowledged automatically once the caller has seen them: a
-message counts as seen when the caller asks for the next event, and acks are
-sent coalesced (the newest `mid` per conversation) `ACK_DELAY` seconds after
-the first one falls due, or at once when `ACK_EVERY` are due, and on close.
-Acks cost the server a cursor write each, so a chatty conversation is
-acknowledged a few times a second, not once per message.
+Messages are acknowledged automatically once the caller has seen them (see
+inbox.py for when, and how acks are coalesced), and due acks go out on close.
+
+`Requests` holds the typed requests both clients make, written once over
+`request()`; `ChatClient` is one connection, `ReconnectingClient`
+(reconnect.py) a session that outlives connections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import ssl as ssl_module
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from . import PROTOCOL_VERSION, DEFAULT_PORT
+from . import DEFAULT_PORT, PROTOCOL_VERSION, limits
+from .address import Address
 from .errors import ConnectionClosed, FrameError, ServerError
 from .frames import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
-from .messages import Address, Event, Message, User, parse_event
+from .inbox import AckTracker, Inbox
+from .messages import Event, Message, User, parse_event
 from .writer import FrameWriter
 
-ACK_EVERY = 64
-ACK_DELAY = 0.1
 CLIENT_NAME = "chinwag-py/0.1"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,11 @@ class Session:
 class Sent:
     mid: str
     ts: int
-    conv: str
+    conv: Address
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> Sent:
+        return cls(reply["mid"], reply["ts"], Address.of(reply["conv"]))
 
 
 def make_ssl_context(tls: bool | ssl_module.SSLContext | None, ca: str | None) -> ssl_module.SSLContext | None:
@@ -61,40 +66,43 @@ def make_ssl_context(tls: bool | ssl_module.SSLContext | None, ca: str | None) -
     return context
 
 
-class AckTracker:
-    """Coalesces acknowledgements: the newest mid per conversation, sent by
-    `send(conv, mid)` ACK_DELAY after the first falls due, or at once when
-    ACK_EVERY are due. Shared by ChatClient and ReconnectingClient."""
+class Requests:
+    """The requests of a logged-in session, typed, over one `request()`."""
 
-    __slots__ = ("_send", "_due", "_count", "_timer")
+    async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
+        raise NotImplementedError
 
-    def __init__(self, send: Callable[[str, str], None]) -> None:
-        self._send = send
-        self._due: dict[str, str] = {}
-        self._count = 0
-        self._timer: asyncio.TimerHandle | None = None
+    async def who(self) -> list[User]:
+        return [User.from_wire(u) for u in (await self.request("who"))["users"]]
 
-    def seen(self, message: Message) -> None:
-        self._due[message.conv] = message.mid
-        self._count += 1
-        if self._count >= ACK_EVERY:
-            self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(ACK_DELAY, self.flush)
+    async def users(self, prefix: str | None = None, limit: int | None = None) -> list[User]:
+        reply = await self.request("users", prefix=prefix, limit=limit)
+        return [User.from_wire(u) for u in reply["users"]]
 
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        due, self._due = self._due, {}
-        self._count = 0
-        for conv, mid in due.items():
-            self._send(conv, mid)
+    async def history(self, conv: str, before: str | None = None,
+                      limit: int | None = None) -> tuple[list[Message], bool]:
+        reply = await self.request("history", conv=conv, before=before, limit=limit)
+        return [Message.from_wire(m) for m in reply["messages"]], bool(reply.get("more"))
 
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    async def join(self, room: str) -> dict[str, Any]:
+        return dict((await self.request("join", room=room))["room"])
+
+    async def leave(self, room: str) -> None:
+        await self.request("leave", room=room)
+
+    async def rooms(self) -> list[dict[str, Any]]:
+        return list((await self.request("rooms"))["rooms"])
+
+    async def ping(self) -> None:
+        await self.request("ping")
+
+    async def conversations(self) -> list[tuple[Address, Message | None]]:
+        """(address, newest message) for each of the user's conversations,
+        newest first. A chinwag extension: other servers answer unknown_type."""
+        reply = await self.request("conversations")
+        return [(Address.of(c["conv"]),
+                 Message.from_wire({**c["last"], "type": "message"}) if c.get("last") else None)
+                for c in reply["conversations"]]
 
 
 class _Wire(asyncio.Protocol):
@@ -104,7 +112,8 @@ class _Wire(asyncio.Protocol):
         self.client = client
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.client._connection_made(transport)  # noqa: SLF001
+        # A stream transport (uvloop's is one without subclassing asyncio's).
+        self.client._connection_made(cast(asyncio.Transport, transport))  # noqa: SLF001
 
     def data_received(self, data: bytes) -> None:
         self.client._data_received(data)  # noqa: SLF001
@@ -113,7 +122,9 @@ class _Wire(asyncio.Protocol):
         self.client._connection_lost(exc)  # noqa: SLF001
 
 
-class ChatClient:
+class ChatClient(Requests):
+    """One connection: hello, a session, requests by id, events in order."""
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -132,17 +143,14 @@ class ChatClient:
         self.auto_ack = auto_ack
         self.connect_timeout = connect_timeout
         self._ssl = make_ssl_context(tls, ca)
-        self._max_frame = max_frame
         self._decoder = FrameDecoder(max_frame)
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._events: deque[Event] = deque()
-        self._event_waiter: asyncio.Future[None] | None = None
+        self._acks = AckTracker(self._send_ack)
+        self._inbox: Inbox[Event] = Inbox(self._acks if auto_ack else None)
         self._transport: asyncio.Transport | None = None
         self._writer: FrameWriter | None = None
         self._closed: ConnectionClosed | None = None
-        self._seen: Message | None = None
-        self._acks = AckTracker(self._send_ack)
         self.server_info: dict[str, Any] = {}
         self.session: Session | None = None
 
@@ -154,7 +162,7 @@ class ChatClient:
 
     @property
     def max_text(self) -> int:
-        return int(self.server_info.get("max_text", 4000))
+        return int(self.server_info.get("max_text", limits.DEFAULT_MAX_TEXT))
 
     async def connect(self) -> dict[str, Any]:
         """Open the connection and say hello; returns the server's hello reply."""
@@ -172,9 +180,6 @@ class ChatClient:
         self.server_info = await self.request(
             "hello", version=PROTOCOL_VERSION, client=self.client_name
         )
-        max_frame = self.server_info.get("max_frame")
-        if type(max_frame) is int and max_frame > 0:
-            self._max_frame = max_frame
         return self.server_info
 
     async def close(self) -> None:
@@ -182,7 +187,7 @@ class ChatClient:
         if self._transport is None:
             return
         if self._closed is None:
-            self._note_seen()
+            self._inbox.note_seen()
             self._acks.flush()
             if self._writer is not None:
                 self._writer.flush()
@@ -196,8 +201,8 @@ class ChatClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def _connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+    def _connection_made(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
         self._writer = FrameWriter(transport, asyncio.get_running_loop())
 
     def _data_received(self, data: bytes) -> None:
@@ -223,7 +228,7 @@ class ChatClient:
             if not future.done():
                 future.set_exception(error)
         self._pending.clear()
-        self._wake()
+        self._inbox.close(error)
 
     def _dispatch(self, frame: dict[str, Any]) -> None:
         re_id = frame.get("re")
@@ -244,16 +249,11 @@ class ChatClient:
             return
         try:
             event = parse_event(frame)
-        except Exception:
-            return  # an event this client cannot read is skipped, not fatal
+        except Exception as exc:  # noqa: BLE001 - whatever a server sends, the session goes on
+            log.warning("ignored a malformed %r event from %s:%s: %s", kind, self.host, self.port, exc)
+            return
         if event is not None:
-            self._events.append(event)
-            self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._event_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            self._inbox.put(event)
 
     def _send(self, frame: dict[str, Any]) -> None:
         if self._closed is not None:
@@ -298,43 +298,16 @@ class ChatClient:
     async def logout(self) -> None:
         await self.request("logout")
 
-    async def who(self) -> list[User]:
-        return [User.from_wire(u) for u in (await self.request("who"))["users"]]
-
-    async def users(self, prefix: str | None = None, limit: int | None = None) -> list[User]:
-        reply = await self.request("users", prefix=prefix, limit=limit)
-        return [User.from_wire(u) for u in reply["users"]]
+    def send_nowait(self, to: str, text: str, cmid: str | None = None) -> asyncio.Future[dict[str, Any]]:
+        """Send a message without waiting; the future of the server's reply
+        (`Sent.from_reply` reads it). Sends pipelined this way keep their order."""
+        return self.request_nowait("send", to=to, text=text, cmid=cmid)
 
     async def send(self, to: str, text: str, cmid: str | None = None) -> Sent:
-        reply = await self.request("send", to=to, text=text, cmid=cmid)
-        return Sent(reply["mid"], reply["ts"], reply["conv"])
+        return Sent.from_reply(await self.send_nowait(to, text, cmid))
 
-    async def history(self, conv: str, before: str | None = None,
-                      limit: int | None = None) -> tuple[list[Message], bool]:
-        reply = await self.request("history", conv=conv, before=before, limit=limit)
-        return [Message.from_wire(m) for m in reply["messages"]], bool(reply.get("more"))
-
-    async def join(self, room: str) -> dict[str, Any]:
-        return (await self.request("join", room=room))["room"]
-
-    async def leave(self, room: str) -> None:
-        await self.request("leave", room=room)
-
-    async def rooms(self) -> list[dict[str, Any]]:
-        return list((await self.request("rooms"))["rooms"])
-
-    async def ping(self) -> None:
-        await self.request("ping")
-
-    async def conversations(self) -> list[tuple[str, Message | None]]:
-        """(address, newest message) for each of the user's conversations,
-        newest first. A chinwag extension: other servers answer unknown_type."""
-        reply = await self.request("conversations")
-        return [(c["conv"], Message.from_wire({**c["last"], "type": "message"}) if c.get("last") else None)
-                for c in reply["conversations"]]
-
-    def typing(self, to: str | Address) -> None:
-        self._send({"type": "typing", "to": str(to)})
+    def typing(self, to: str) -> None:
+        self._send({"type": "typing", "to": to})
 
     def ack(self, conv: str, mid: str) -> None:
         """Acknowledge everything in `conv` up to `mid`, now."""
@@ -342,7 +315,7 @@ class ChatClient:
 
     def flush_acks(self) -> None:
         """Send the acks that are due now rather than after ACK_DELAY."""
-        self._note_seen()
+        self._inbox.note_seen()
         self._acks.flush()
 
     # --- events and acks ---------------------------------------------------------
@@ -351,32 +324,17 @@ class ChatClient:
         if self._closed is None:
             self._send({"type": "ack", "conv": conv, "upto": mid})
 
-    def _note_seen(self) -> None:
-        seen = self._seen
-        if seen is not None:
-            self._seen = None
-            self._acks.seen(seen)
-
     async def next_event(self, timeout: float | None = None) -> Event:
         """The next event; raises `ConnectionClosed` once the connection is gone
         and every event that came before has been returned."""
-        if self.auto_ack:
-            self._note_seen()
-        while not self._events:
-            if self._closed is not None:
-                raise self._closed
-            self._event_waiter = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(self._event_waiter, timeout) if timeout else await self._event_waiter
-            finally:
-                self._event_waiter = None
-        event = self._events.popleft()
-        if self.auto_ack and type(event) is Message:
-            self._seen = event
-        return event
+        return await self._inbox.get(timeout)
+
+    async def next_batch(self, limit: int) -> list[Event]:
+        """The next event and every one queued behind it, up to `limit`."""
+        return await self._inbox.get_batch(limit)
 
     def pending_events(self) -> int:
-        return len(self._events)
+        return len(self._inbox)
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         while True:

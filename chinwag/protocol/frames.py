@@ -29,12 +29,13 @@ class FrameTooLarge(ValueError):
 
 def encode_payload(msg: Mapping[str, Any]) -> bytes:
     """The msgpack body of a frame, without the length header."""
-    return _packb(msg, use_bin_type=True)
+    body: bytes = _packb(msg, use_bin_type=True)
+    return body
 
 
 def encode_frame(msg: Mapping[str, Any], max_frame: int | None = None) -> bytes:
     """One frame: header plus msgpack map. Raises `FrameTooLarge` over `max_frame`."""
-    body = _packb(msg, use_bin_type=True)
+    body: bytes = _packb(msg, use_bin_type=True)
     size = len(body)
     if max_frame is not None and size > max_frame:
         raise FrameTooLarge(f"frame of {size} bytes exceeds max_frame {max_frame}")

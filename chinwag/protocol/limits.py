@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-DEFAULT_MAX_TEXT = 4_000
+DEFAULT_MAX_TEXT = 4_000  # characters of a message; a server may announce another in `hello`
 USERNAME_MIN, USERNAME_MAX = 2, 32
 DISPLAY_NAME_MAX = 64
-ROOM_NAME_MAX = 32
+ROOM_NAME_MIN, ROOM_NAME_MAX = 1, 32
 PASSWORD_MIN, PASSWORD_MAX = 8, 1_024
 CMID_MAX = 64
 HISTORY_DEFAULT, HISTORY_MAX = 50, 200
@@ -16,12 +16,17 @@ USERS_DEFAULT, USERS_MAX = 50, 200
 REPLAY_MAX = 500
 TOKEN_MIN_VALID_S = 7 * 24 * 3600
 CMID_TTL_S = 24 * 3600
-TYPING_INTERVAL_S = 3.0
+TYPING_INTERVAL_S = 3.0  # a client sends `typing` at most this often per conversation
 LOBBY = "lobby"
+MID_PART_MAX = 2**64 - 1  # a message id is two unsigned 64-bit numbers, `ms-seq`
 
-_USERNAME = re.compile(r"[a-z][a-z0-9_.\-]{1,31}")
-_ROOM = re.compile(r"[a-z0-9_\-]{1,32}")
-_MID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+# The name rules, and the words that state them, both built from the limits above.
+_USERNAME = re.compile(rf"[a-z][a-z0-9_.\-]{{{USERNAME_MIN - 1},{USERNAME_MAX - 1}}}")
+_ROOM = re.compile(rf"[a-z0-9_\-]{{{ROOM_NAME_MIN},{ROOM_NAME_MAX}}}")
+_MID_DIGITS = len(str(MID_PART_MAX))
+_MID = re.compile(rf"[0-9]{{1,{_MID_DIGITS}}}-[0-9]{{1,{_MID_DIGITS}}}")
+ROOM_NAME_RULE = f"{ROOM_NAME_MIN}-{ROOM_NAME_MAX} of a-z 0-9 _ -"
+USERNAME_RULE = f"{USERNAME_MIN}-{USERNAME_MAX} characters: letters, digits, _ . - ; starts with a letter"
 
 
 def normalize_username(name: str) -> str | None:
@@ -119,9 +124,6 @@ def display_name_problem(name: str, field: str = "display_name") -> str | None:
 
 def valid_display_name(name: str) -> bool:
     return display_name_problem(name) is None
-
-
-MID_PART_MAX = 2**64 - 1  # a message id is two unsigned 64-bit numbers
 
 
 def valid_mid(mid: str) -> bool:

@@ -6,9 +6,11 @@ from the wire becomes an object, for requests (server side) and events
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from . import limits
+from .address import Address as Address  # re-exported: the server imports it from here
+from .address import bare_room
 from .errors import ErrorCode, RequestError
 
 Frame = dict[str, Any]
@@ -62,45 +64,24 @@ def request_id(frame: Frame) -> int | None:
 # --- names and addresses -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
-    """A conversation address: `#room` or `@username`."""
-
-    kind: Literal["room", "user"]
-    name: str
-
-    def __str__(self) -> str:
-        return ("#" if self.kind == "room" else "@") + self.name
-
-    @property
-    def is_room(self) -> bool:
-        return self.kind == "room"
-
-    @classmethod
-    def parse(cls, text: str) -> Address:
-        if text.startswith("#"):
-            room = limits.normalize_room(text[1:])
-            if room is None:
-                raise _bad(f"'{text}' is not a valid room address (#name, 1-32 of a-z 0-9 _ -)")
-            return cls("room", room)
-        if text.startswith("@"):
-            user = limits.normalize_username(text[1:])
-            if user is None:
-                raise _bad(f"'{text}' is not a valid user address (@username)")
-            return cls("user", user)
-        raise _bad(f"'{text}' is not a conversation address: use #room or @username")
-
-
 def room_name(frame: Frame, key: str = "room") -> str:
     raw = _req_str(frame, key)
-    name = limits.normalize_room(raw[1:] if raw.startswith("#") else raw)
+    name = limits.normalize_room(bare_room(raw))
     if name is None:
-        raise _bad(f"'{raw}' is not a valid room name (1-32 of a-z 0-9 _ -)")
+        raise _bad(f"'{raw}' is not a valid room name ({limits.ROOM_NAME_RULE})")
     return name
 
 
 def _address(frame: Frame, key: str) -> Address:
     return Address.parse(_req_str(frame, key))
+
+
+def _wire_address(frame: Frame, key: str) -> Address:
+    """An address the server wrote (an event's `conv`): taken at its word."""
+    try:
+        return Address.of(_req_str(frame, key))
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
 
 
 def _mid(frame: Frame, key: str, *, optional: bool = False) -> str | None:
@@ -377,7 +358,7 @@ class Message:
     """A chat message as a receiver sees it; `conv` is the receiver's address."""
 
     mid: str
-    conv: str
+    conv: Address
     sender: str
     text: str
     ts: int
@@ -392,7 +373,7 @@ class Message:
         ts = data.get("ts")
         if type(ts) is not int:
             raise _bad("'ts' must be an integer")
-        return cls(_req_str(data, "mid"), _req_str(data, "conv"), _req_str(data, "from"),
+        return cls(_req_str(data, "mid"), _wire_address(data, "conv"), _req_str(data, "from"),
                    _req_str(data, "text"), ts, _str(data, "cmid", optional=True))
 
 
@@ -404,7 +385,7 @@ class PresenceEvent:
 
 @dataclass(frozen=True, slots=True)
 class TypingEvent:
-    conv: str
+    conv: Address
     sender: str
 
 
@@ -439,7 +420,7 @@ def parse_event(frame: Frame) -> Event | None:
     if kind == "presence":
         return PresenceEvent(User.from_wire(frame.get("user")), frame.get("online") is True)
     if kind == "typing":
-        return TypingEvent(_req_str(frame, "conv"), _req_str(frame, "from"))
+        return TypingEvent(_wire_address(frame, "conv"), _req_str(frame, "from"))
     if kind == "member":
         return MemberEvent(_req_str(frame, "room"), User.from_wire(frame.get("user")),
                            frame.get("joined") is True)

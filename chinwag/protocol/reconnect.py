@@ -3,6 +3,15 @@ jitter, resumes with its token, re-sends unacknowledged sends with the same
 `cmid` (so each is stored exactly once), dedupes messages by (conv, mid)
 across reconnects, and reports its connection state as events.
 
+Sends are pipelined: up to `SEND_WINDOW` are on the wire at once, written in
+the order they were queued, so the server takes a burst in one round trip
+(it handles a connection's requests in order). After a reconnect the ones
+without an answer go again, in order, with their cmids; the server answers a
+cmid it has stored with the original `mid`. A send refused as `rate_limited`
+waits `retry_after` and goes again; from then until the outbox is empty the
+outbox sends one at a time, so nothing behind a refused send overtakes it
+once the server is refusing.
+
 The TUI and bots use this; tests and benchmarks that want to see every
 disconnect use `ChatClient` directly.
 """
@@ -11,19 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import random
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .client import CLIENT_NAME, AckTracker, ChatClient, Sent, Session
+from . import DEFAULT_PORT, limits
+from .client import CLIENT_NAME, ChatClient, Requests, Sent, Session
 from .errors import ConnectionClosed, ErrorCode, ServerError
-from .messages import Address, ByeEvent, Event, Message, User
+from .inbox import AckTracker, Inbox
+from .messages import ByeEvent, Event, Message, User
 
 State = Literal["connecting", "connected", "reconnecting", "catching_up", "closed"]
 _DEDUPE_PER_CONV = 2_000
+SEND_WINDOW = 32  # sends on the wire at once; under the server's default burst (60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,25 +51,29 @@ class ConnectionStateEvent:
     pending: int = 0
 
 
+LinkEvent = Event | ConnectionStateEvent
+
+
 @dataclass(slots=True)
 class _Outgoing:
     to: str
     text: str
     cmid: str
     future: asyncio.Future[Sent]
+    reply: asyncio.Future[dict[str, Any]] | None = None  # the attempt on the wire now
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random."""
     ceiling = min(cap, base * (2 ** attempt))
-    return ceiling / 2 + rand() * ceiling / 2
+    return float(ceiling / 2 + rand() * ceiling / 2)
 
 
-class ReconnectingClient:
+class ReconnectingClient(Requests):
     def __init__(
         self,
         host: str = "127.0.0.1",
-        port: int = 7878,
+        port: int = DEFAULT_PORT,
         *,
         tls: Any = None,
         ca: str | None = None,
@@ -63,24 +81,30 @@ class ReconnectingClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         rand: Callable[[], float] = random.random,
+        send_window: int = SEND_WINDOW,
     ) -> None:
         self.host, self.port = host, port
-        self._client_args = {"tls": tls, "ca": ca, "client_name": client_name, "auto_ack": False}
+        self._tls, self._ca, self._client_name = tls, ca, client_name
         self.backoff_base, self.backoff_cap, self._rand = backoff_base, backoff_cap, rand
+        self.send_window = send_window
         self.client: ChatClient | None = None
         self.session: Session | None = None
         self.state: State = "connecting"
         self._password: tuple[str, str] | None = None
-        self._events: deque[Event | ConnectionStateEvent] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._seen: dict[str, OrderedDict[str, None]] = {}
-        self._outbox: deque[_Outgoing] = deque()
-        self._outbox_wakeup = asyncio.Event()
-        self._connected = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
-        self._last_seen: Message | None = None
         self._acks = AckTracker(self._send_ack)
+        self._inbox: Inbox[LinkEvent] = Inbox(self._acks)
+        self._seen: dict[str, OrderedDict[str, None]] = {}
+        self._outbox: dict[int, _Outgoing] = {}  # in the order queued
+        self._serial = itertools.count()
+        self._in_flight = 0
+        self._paused: asyncio.TimerHandle | None = None  # waiting out a rate_limited
+        self._one_at_a_time = False
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def _new_client(self) -> ChatClient:
+        return ChatClient(self.host, self.port, tls=self._tls, ca=self._ca,
+                          client_name=self._client_name, auto_ack=False)
 
     # --- life cycle ---------------------------------------------------------------
 
@@ -90,7 +114,17 @@ class ReconnectingClient:
 
     @property
     def max_text(self) -> int:
-        return self.client.max_text if self.client else 4000
+        return self.client.max_text if self.client else limits.DEFAULT_MAX_TEXT
+
+    async def register(self, username: str, password: str, display_name: str | None = None) -> User:
+        """Create the account on a connection of its own (`register` does not
+        log in; `start` does)."""
+        client = self._new_client()
+        try:
+            await client.connect()
+            return await client.register(username, password, display_name)
+        finally:
+            await client.close()
 
     async def start(self, *, username: str | None = None, password: str | None = None,
                     token: str | None = None) -> Session:
@@ -100,12 +134,11 @@ class ReconnectingClient:
             self._password = (username, password)
         self._set_state("connecting")
         session = await self._open(token)
-        self._tasks = [asyncio.get_running_loop().create_task(self._supervise()),
-                       asyncio.get_running_loop().create_task(self._send_loop())]
+        self._task = asyncio.get_running_loop().create_task(self._supervise())
         return session
 
     async def _open(self, token: str | None) -> Session:
-        client = ChatClient(self.host, self.port, **self._client_args)
+        client = self._new_client()
         try:
             await client.connect()
             if token is not None:
@@ -127,8 +160,10 @@ class ReconnectingClient:
         if pending:
             self._set_state("catching_up", pending=pending)
         client.request_nowait("ping").add_done_callback(self._caught_up)
-        self._connected.set()
-        self._outbox_wakeup.set()
+        for item in self._outbox.values():
+            item.reply = None  # answers from the old connection will not come
+        self._in_flight = 0
+        self._pump_sends()
         return session
 
     def _caught_up(self, future: asyncio.Future[Any]) -> None:
@@ -138,17 +173,19 @@ class ReconnectingClient:
 
     async def close(self) -> None:
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await self._task
+        if self._paused is not None:
+            self._paused.cancel()
         if self.client is not None:
-            self._note_seen()
+            self._inbox.note_seen()
             self._acks.flush()
             await self.client.close()
         self._acks.cancel()
-        for item in self._outbox:
+        outbox, self._outbox = self._outbox, {}
+        for item in outbox.values():
             if not item.future.done():
                 item.future.set_exception(ConnectionClosed("client closed"))
         self._set_state("closed")
@@ -167,16 +204,14 @@ class ReconnectingClient:
             try:
                 while True:
                     event = await client.next_event()
-                    if isinstance(event, ByeEvent) and event.reason == "logout":
-                        self._push(event)
-                        self._set_state("closed", detail="logged out")
-                        self._closing = True
-                        return
                     self._push(event)
+                    if isinstance(event, ByeEvent) and event.reason == "logout":
+                        self._closing = True
+                        self._set_state("closed", detail="logged out")
+                        return
             except ConnectionClosed as exc:
                 if self._closing:
                     return
-                self._connected.clear()
                 detail = exc.reason
             await self._reconnect(detail)
 
@@ -193,8 +228,8 @@ class ReconnectingClient:
                 return
             except ServerError as exc:
                 if exc.code == ErrorCode.BAD_CREDENTIALS:
-                    self._set_state("closed", detail="your session has expired; log in again")
                     self._closing = True
+                    self._set_state("closed", detail="your session has expired; log in again")
                     return
                 detail = exc.message
             except (ConnectionClosed, OSError) as exc:
@@ -207,8 +242,10 @@ class ReconnectingClient:
                    pending: int = 0) -> None:
         self.state = state
         self._push(ConnectionStateEvent(state, retry_in, detail, pending))
+        if state == "closed":
+            self._inbox.close(ConnectionClosed("client closed"))
 
-    def _push(self, event: Event | ConnectionStateEvent) -> None:
+    def _push(self, event: LinkEvent) -> None:
         if type(event) is Message:
             seen = self._seen.setdefault(event.conv, OrderedDict())
             if event.mid in seen:
@@ -216,33 +253,21 @@ class ReconnectingClient:
             seen[event.mid] = None
             if len(seen) > _DEDUPE_PER_CONV:
                 seen.popitem(last=False)
-        self._events.append(event)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._inbox.put(event)
 
-    async def next_event(self, timeout: float | None = None) -> Event | ConnectionStateEvent:
+    async def next_event(self, timeout: float | None = None) -> LinkEvent:
         """The next event or state change; a message counts as seen (and is
         acknowledged) once the caller asks for the one after it."""
-        self._note_seen()
-        while not self._events:
-            if self._closing and self.state == "closed":
-                raise ConnectionClosed("client closed")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await asyncio.wait_for(self._waiter, timeout) if timeout else await self._waiter
-            finally:
-                self._waiter = None
-        event = self._events.popleft()
-        if type(event) is Message:
-            self._last_seen = event
-        return event
+        return await self._inbox.get(timeout)
 
-    def _note_seen(self) -> None:
-        seen = self._last_seen
-        if seen is not None:
-            self._last_seen = None
-            self._acks.seen(seen)
+    async def next_batch(self, limit: int) -> list[LinkEvent]:
+        """The next event and every one queued behind it, up to `limit`: a
+        burst becomes one batch. Raises ConnectionClosed once closed."""
+        return await self._inbox.get_batch(limit)
+
+    def pending_events(self) -> int:
+        """Events queued and not yet taken with next_event()."""
+        return len(self._inbox)
 
     def _send_ack(self, conv: str, mid: str) -> None:
         """Acks go to whichever connection is live; one due while reconnecting
@@ -260,45 +285,67 @@ class ReconnectingClient:
         server accepts or refuses it."""
         cmid = cmid or uuid.uuid4().hex
         future: asyncio.Future[Sent] = asyncio.get_running_loop().create_future()
-        self._outbox.append(_Outgoing(to, text, cmid, future))
-        self._outbox_wakeup.set()
+        self._outbox[next(self._serial)] = _Outgoing(to, text, cmid, future)
+        self._pump_sends()
         return cmid, future
 
     async def send(self, to: str, text: str, cmid: str | None = None) -> Sent:
         return await self.send_nowait(to, text, cmid)[1]
 
     def pending_sends(self) -> int:
+        """Sends queued and not yet answered."""
         return len(self._outbox)
 
-    async def _send_loop(self) -> None:
-        outbox = self._outbox
-        while not self._closing:
-            if not outbox:
-                self._outbox_wakeup.clear()
-                await self._outbox_wakeup.wait()
+    def _pump_sends(self) -> None:
+        """Put queued sends on the wire, in order, up to the window."""
+        client = self.client
+        if self._closing or self._paused is not None or client is None or not client.connected:
+            return
+        window = 1 if self._one_at_a_time else self.send_window
+        for serial, item in self._outbox.items():
+            if self._in_flight >= window:
+                return
+            if item.reply is not None:
                 continue
-            await self._connected.wait()
-            item = outbox[0]
-            client = self.client
-            assert client is not None
             try:
-                sent = await client.send(item.to, item.text, item.cmid)
+                reply = client.send_nowait(item.to, item.text, item.cmid)
             except ConnectionClosed:
-                if self.client is client:  # the supervisor has not reconnected yet
-                    self._connected.clear()
-                await self._connected.wait()
-                continue  # the same item again, with the same cmid
-            except ServerError as exc:
-                if exc.code == ErrorCode.RATE_LIMITED:
-                    await asyncio.sleep(float(exc.retry_after or 1.0))
-                    continue
-                outbox.popleft()
-                if not item.future.done():
-                    item.future.set_exception(exc)
-                continue
-            outbox.popleft()
-            if not item.future.done():
-                item.future.set_result(sent)
+                return  # the supervisor reconnects, then this runs again
+            item.reply = reply
+            self._in_flight += 1
+            reply.add_done_callback(functools.partial(self._answered, serial, item))
+
+    def _answered(self, serial: int, item: _Outgoing, reply: asyncio.Future[dict[str, Any]]) -> None:
+        if item.reply is not reply:
+            return  # an attempt on a connection that is gone; it was sent again
+        item.reply = None
+        self._in_flight -= 1
+        error = None if reply.cancelled() else reply.exception()
+        if isinstance(error, ConnectionClosed) or reply.cancelled():
+            return  # sent again, with its cmid, once reconnected
+        if isinstance(error, ServerError) and error.code == ErrorCode.RATE_LIMITED:
+            self._one_at_a_time = True
+            if self._paused is None:
+                self._paused = asyncio.get_running_loop().call_later(
+                    float(error.retry_after or 1.0), self._unpause)
+            return
+        if self._outbox.pop(serial, None) is None:
+            return  # closed meanwhile: the caller has its ConnectionClosed
+        if not item.future.done():
+            if error is None:
+                try:
+                    item.future.set_result(Sent.from_reply(reply.result()))
+                except (KeyError, TypeError, ValueError) as exc:
+                    item.future.set_exception(ServerError(f"malformed reply to send: {exc!r}"))
+            else:
+                item.future.set_exception(error)
+        if not self._outbox:
+            self._one_at_a_time = False
+        self._pump_sends()
+
+    def _unpause(self) -> None:
+        self._paused = None
+        self._pump_sends()
 
     # --- other requests (fail fast while disconnected) ----------------------------------------
 
@@ -311,33 +358,8 @@ class ReconnectingClient:
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         return await self._live().request(kind, **fields)
 
-    async def who(self) -> list[User]:
-        return await self._live().who()
-
-    async def users(self, prefix: str | None = None, limit: int | None = None) -> list[User]:
-        return await self._live().users(prefix, limit)
-
-    async def history(self, conv: str, before: str | None = None,
-                      limit: int | None = None) -> tuple[list[Message], bool]:
-        return await self._live().history(conv, before, limit)
-
-    async def join(self, room: str) -> dict[str, Any]:
-        return await self._live().join(room)
-
-    async def leave(self, room: str) -> None:
-        await self._live().leave(room)
-
-    async def rooms(self) -> list[dict[str, Any]]:
-        return await self._live().rooms()
-
-    async def conversations(self) -> list[tuple[str, Message | None]]:
-        return await self._live().conversations()
-
-    def pending_events(self) -> int:
-        """Events queued and not yet taken with next_event()."""
-        return len(self._events)
-
-    def typing(self, to: str | Address) -> None:
+    def typing(self, to: str) -> None:
+        """Tell the conversation you are typing; dropped while disconnected."""
         client = self.client
         if client is not None and client.connected:
             with contextlib.suppress(ConnectionClosed):

@@ -1,5 +1,10 @@
 """ChinwagApp: the screens, the global keys, the link's life, and the things
-that reach outside the window (bell, terminal title, the config file)."""
+that reach outside the window (bell, terminal title, the config file).
+
+Screens never call the app: they post messages (`LoggedIn`,
+`LoginScreen.RegisterWanted`, `ChatScreen.SessionEnded`) or publish a signal
+(`ChatScreen.alerts`), and the app hands them what they need when it makes
+them (link settings, the clock)."""
 
 from __future__ import annotations
 
@@ -9,17 +14,19 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import events
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.widgets import Input
 
-from ..protocol.client import Session
+from ..protocol.reconnect import ReconnectingClient
 from .config import Config, default_config_path, load_config, save_config
-from .connection import Link, ServerAddress
-from .screens.chat import ChatScreen
+from .connection import LinkSettings
+from .screens.chat import Alerts, ChatScreen
+from .screens.form import LoggedIn
 from .screens.login import LoginScreen
+from .screens.register import RegisterScreen
 from .state import ChatState
 from .switcher import ConversationProvider
 from .text import shown
@@ -29,7 +36,7 @@ class ChinwagApp(App[None]):
     CSS_PATH = Path(__file__).with_name("chinwag.tcss")  # absolute: subclasses elsewhere find it
     TITLE = "chinwag"
     COMMAND_PALETTE_BINDING = "ctrl+k"
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "quit", priority=True),
         Binding("ctrl+k", "command_palette", "switch", show=False, priority=True,
@@ -54,13 +61,11 @@ class ChinwagApp(App[None]):
         self.config: Config = load_config(self.config_path)
         self.server = server or self.config.server
         self.username = username if username is not None else self.config.username
-        self.tls, self.ca = tls, ca
+        self.link_settings = LinkSettings(tls, ca, link_options or {})
         self.clock = clock
         self.tz = tz
         self.blink = blink
-        self.link_options = link_options or {}
-        self.link: Link | None = None
-        self.focused_window = True
+        self.link: ReconnectingClient | None = None
         self.window_title = "chinwag"
         self.bells = 0  # rung so far (tests read it; a headless app cannot ring)
         self.crash: BaseException | None = None  # the first error nothing caught
@@ -73,32 +78,42 @@ class ChinwagApp(App[None]):
     def on_mount(self) -> None:
         self._write_terminal("\x1b[22;0t")  # save the terminal's title, restored at exit
         self.set_window_title("chinwag")
-        self.push_screen(LoginScreen(self.server, self.username))
+        self.push_screen(self._login_screen(self.server, self.username))
+
+    def _login_screen(self, server: str, username: str, message: str = "") -> LoginScreen:
+        return LoginScreen(server, username, message, settings=self.link_settings, clock=self.clock)
 
     def on_descendant_mount(self, event: events.DescendantMount) -> None:
         if not self.blink and isinstance(event.control, Input):
             event.control.cursor_blink = False
 
-    def make_link(self, address: ServerAddress) -> Link:
-        return Link(address, tls=self.tls, ca=self.ca, **self.link_options)
+    @on(LoginScreen.RegisterWanted)
+    def _open_register(self, message: LoginScreen.RegisterWanted) -> None:
+        self.push_screen(RegisterScreen(message.server, message.username,
+                                        settings=self.link_settings, clock=self.clock))
 
-    def start_chat(self, link: Link, session: Session) -> None:
+    @on(LoggedIn)
+    def _start_chat(self, message: LoggedIn) -> None:
         """Logged in: remember where and as whom, and open the lobby."""
-        self.link = link
-        self.config = self.config.with_changes(server=str(link.address),
+        session = message.session
+        self.link = message.link
+        self.config = self.config.with_changes(server=str(message.address),
                                                username=session.user.username)
         save_config(self.config_path, self.config)
         state = ChatState(session.user)
         state.begin_session(session.unread)
         while len(self.screen_stack) > 2:
             self.pop_screen()
-        self.switch_screen(ChatScreen(state, link, clock=self.clock, tz=self.tz))
+        chat = ChatScreen(state, message.link, clock=self.clock, tz=self.tz)
+        chat.alerts.subscribe(self, self._show_alerts, immediate=True)
+        self.switch_screen(chat)
 
-    def session_ended(self, reason: str) -> None:
+    @on(ChatScreen.SessionEnded)
+    def _session_ended(self, message: ChatScreen.SessionEnded) -> None:
         link, self.link = self.link, None
         if link is not None:
             self.run_worker(link.close(), exit_on_error=False)
-        self.switch_screen(LoginScreen(self.config.server, self.config.username, reason))
+        self.switch_screen(self._login_screen(self.config.server, self.config.username, message.reason))
 
     def action_command_palette(self) -> None:
         """On the chat screen, ctrl+k is the quick switcher (which also lists
@@ -147,22 +162,15 @@ class ChinwagApp(App[None]):
         self.window_title = shown(title)
         self._write_terminal(f"\x1b]2;{self.window_title}\x07")
 
-    def show_alerts(self, count: int) -> None:
-        """Put unread direct messages and mentions in the terminal's title."""
-        if count == self._alerts:
+    def _show_alerts(self, alerts: Alerts) -> None:
+        """Ring the bell for a direct message or mention worth one (the rule
+        is ChatState.receive's), and put their count in the terminal's title."""
+        if alerts.ring:
+            self.bell()
+            self.bells += 1
+        if alerts.count == self._alerts:
             return
-        self._alerts = count
-        name = self.link.session.user.username if self.link and self.link.session else ""
-        base = f"chinwag · {name}" if name else "chinwag"
-        self.set_window_title(f"({count}) {base}" if count else base)
-
-    def alert(self) -> None:
-        """A direct message or mention outside the view: ring the terminal bell."""
-        self.bell()
-        self.bells += 1
-
-    def on_app_focus(self) -> None:
-        self.focused_window = True
-
-    def on_app_blur(self) -> None:
-        self.focused_window = False
+        self._alerts = alerts.count
+        user = self.link.user if self.link else None
+        base = f"chinwag · {user.username}" if user else "chinwag"
+        self.set_window_title(f"({alerts.count}) {base}" if alerts.count else base)

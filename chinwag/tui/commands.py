@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..protocol import limits
+from ..protocol.address import USER_SIGIL, bare_room
 
 HELP = """\
 /join ROOM      join (or create) a room
@@ -33,10 +34,9 @@ class CommandError(ValueError):
 
 
 def _room(arg: str, usage: str) -> str:
-    raw = arg[1:] if arg.startswith("#") else arg
-    room = limits.normalize_room(raw)
+    room = limits.normalize_room(bare_room(arg))
     if room is None:
-        raise CommandError(f"'{arg}' is not a room name (1-32 of a-z 0-9 _ -); usage: {usage}")
+        raise CommandError(f"'{arg}' is not a room name ({limits.ROOM_NAME_RULE}); usage: {usage}")
     return room
 
 
@@ -64,7 +64,7 @@ def parse_line(line: str) -> Command | None:
         return Command("leave", target=_room(rest, "/leave [ROOM]") if rest else "")
     if word in ("msg", "query"):
         user, _, text = rest.partition(" ")
-        name = limits.normalize_username(user.lstrip("@"))
+        name = limits.normalize_username(user.lstrip(USER_SIGIL))
         if name is None:
             raise CommandError("usage: /msg USER TEXT, for example /msg bob hello")
         return Command("msg", target=name, text=text.strip())

@@ -12,7 +12,9 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-DEFAULT_SERVER = "127.0.0.1:7878"
+from ..protocol import DEFAULT_PORT
+
+DEFAULT_SERVER = f"127.0.0.1:{DEFAULT_PORT}"
 
 
 def default_config_path() -> Path:

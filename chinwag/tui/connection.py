@@ -1,27 +1,22 @@
-"""The TUI's one door to the network.
+"""Where the TUI connects and how: the server's `host:port` as typed
+(`ServerAddress`) and the settings a link is opened with (`LinkSettings`).
 
-`Link` wraps `protocol.reconnect.ReconnectingClient` (which reconnects,
-resumes, re-sends by `cmid` and dedupes) and adds the two things a screen
-needs around it: registration on a throwaway connection, and events handed
-out in batches so a burst becomes one Textual message, not thousands.
+The link itself is `protocol.reconnect.ReconnectingClient`, used as is: it
+reconnects, resumes, re-sends by `cmid`, dedupes, registers on a connection
+of its own, and hands events out in batches (`next_batch`) so a burst
+becomes one Textual message, not thousands.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import DEFAULT_PORT
-from ..protocol.client import ChatClient, Sent, Session
-from ..protocol.messages import Event, Message, User
-from ..protocol.reconnect import ConnectionStateEvent, ReconnectingClient
+from ..protocol.reconnect import ReconnectingClient
 
 CLIENT_NAME = "chinwag-tui/0.1"
-BATCH_MAX = 512
-
-LinkEvent = Event | ConnectionStateEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,95 +51,17 @@ class ServerAddress:
         return cls(host, int(port_text))
 
 
-class Link:
-    def __init__(
-        self,
-        address: ServerAddress,
-        *,
-        tls: bool = False,
-        ca: str | None = None,
-        **client_options: Any,
-    ) -> None:
-        self.address = address
-        self._tls, self._ca = tls, ca
-        self.client = ReconnectingClient(
-            address.host, address.port, tls=tls or None, ca=ca, client_name=CLIENT_NAME,
-            **client_options,
-        )
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """How the app connects, handed down to the screens that log in:
+    TLS, a CA file, and `ReconnectingClient` options (tests make backoff fast)."""
 
-    # --- session -------------------------------------------------------------------
+    tls: bool = False
+    ca: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
-    async def register(self, username: str, password: str, display_name: str | None) -> User:
-        """Create the account on a connection of its own (`register` does not log in)."""
-        client = ChatClient(self.address.host, self.address.port, tls=self._tls or None,
-                            ca=self._ca, client_name=CLIENT_NAME)
-        try:
-            await client.connect()
-            return await client.register(username, password, display_name or None)
-        finally:
-            await client.close()
-
-    async def login(self, username: str, password: str) -> Session:
-        return await self.client.start(username=username, password=password)
-
-    @property
-    def session(self) -> Session | None:
-        return self.client.session
-
-    @property
-    def max_text(self) -> int:
-        return self.client.max_text
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def logout(self) -> None:
-        await self.client.logout()
-
-    # --- events ------------------------------------------------------------------------
-
-    def _queued(self) -> int:
-        return self.client.pending_events()
-
-    async def next_batch(self, limit: int = BATCH_MAX) -> list[LinkEvent]:
-        """Wait for one event, then take every event already queued (up to
-        `limit`) without waiting. Raises ConnectionClosed once closed."""
-        client = self.client
-        batch: list[LinkEvent] = [await client.next_event()]
-        while len(batch) < limit and self._queued():
-            batch.append(await client.next_event())
-        return batch
-
-    # --- requests ----------------------------------------------------------------------
-
-    def send(self, to: str, text: str) -> tuple[str, asyncio.Future[Sent]]:
-        """Queue a message; its cmid and the future of the server's `ok`."""
-        return self.client.send_nowait(to, text)
-
-    async def history(self, conv: str, before: str | None = None,
-                      limit: int | None = None) -> tuple[list[Message], bool]:
-        return await self.client.history(conv, before, limit)
-
-    async def who(self) -> list[User]:
-        return await self.client.who()
-
-    async def conversations(self) -> list[tuple[str, Message | None]]:
-        return await self.client.conversations()
-
-    async def users(self, prefix: str | None = None, limit: int | None = None) -> list[User]:
-        return await self.client.users(prefix, limit)
-
-    async def join(self, room: str) -> dict[str, Any]:
-        return await self.client.join(room)
-
-    async def leave(self, room: str) -> None:
-        await self.client.leave(room)
-
-    async def rooms(self) -> list[dict[str, Any]]:
-        return await self.client.rooms()
-
-    def typing(self, to: str) -> None:
-        self.client.typing(to)
-
-
-LinkFactory = Callable[..., Link]
+    def open(self, address: ServerAddress) -> ReconnectingClient:
+        """A link to `address`, not yet connected: `register` and `start` are
+        the screens' to call."""
+        return ReconnectingClient(address.host, address.port, tls=self.tls or None, ca=self.ca,
+                                  client_name=CLIENT_NAME, **self.options)

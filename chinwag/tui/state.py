@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..protocol import limits
+from ..protocol.address import Address
 from ..protocol.client import Sent
 from ..protocol.messages import Message, User
 
-LOBBY = "#" + limits.LOBBY
+LOBBY = Address.room(limits.LOBBY)
 TYPING_SHOWN_S = 6.0
 Key = tuple[int, int, int]
 
@@ -66,7 +67,7 @@ class Conversation:
     """One conversation's lines in order, its unsent lines, and its counters."""
 
     def __init__(self, address: str) -> None:
-        self.address = address
+        self.address = Address.of(address)
         self.lines: list[Line] = []
         self.keys: list[Key] = []
         self.mids: set[str] = set()
@@ -83,11 +84,11 @@ class Conversation:
 
     @property
     def is_room(self) -> bool:
-        return self.address.startswith("#")
+        return self.address.is_room
 
     @property
     def name(self) -> str:
-        return self.address[1:]
+        return self.address.name
 
     @property
     def oldest_mid(self) -> str | None:
@@ -180,7 +181,7 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class SidebarEntry:
-    address: str
+    address: Address
     label: str
     unread: int
     mentions: int
@@ -196,19 +197,20 @@ class Arrival:
     new: bool
     counted: bool = False  # raised an unread badge
     mention: bool = False
-    alert: bool = False  # worth a bell: a DM or a mention outside the view
+    alert: bool = False  # worth a bell (see ChatState.receive)
 
 
 @dataclass
 class ChatState:
     me: User
-    current: str = LOBBY
+    current: Address = LOBBY
     conversations: dict[str, Conversation] = field(default_factory=dict)
     people: dict[str, Person] = field(default_factory=dict)
     rooms: dict[str, int] = field(default_factory=dict)  # joined room -> members
     other_rooms: dict[str, int] = field(default_factory=dict)  # rooms not joined
     typing: dict[str, dict[str, float]] = field(default_factory=dict)
     catching_up: bool = False
+    window_focused: bool = True  # the terminal window is in front (the screen keeps it current)
 
     def __post_init__(self) -> None:
         self._mention = mention_pattern(self.me.username)
@@ -220,12 +222,13 @@ class ChatState:
     def conversation(self, address: str) -> Conversation:
         conv = self.conversations.get(address)
         if conv is None:
-            conv = self.conversations[address] = Conversation(address)
-            if address.startswith("@"):
-                self.person(address[1:])
-            elif address.startswith("#"):
-                self.rooms.setdefault(address[1:], 0)
-                self.other_rooms.pop(address[1:], None)
+            conv = Conversation(address)
+            self.conversations[conv.address] = conv
+            if conv.is_room:
+                self.rooms.setdefault(conv.name, 0)
+                self.other_rooms.pop(conv.name, None)
+            else:
+                self.person(conv.name)
         return conv
 
     def person(self, username: str, display_name: str | None = None) -> Person:
@@ -257,14 +260,19 @@ class ChatState:
 
     def talked_in(self, address: str) -> None:
         """A direct conversation has lines: its person stays in the sidebar."""
-        if address.startswith("@"):
-            self.person(address[1:]).talked = True
+        address = Address.of(address)
+        if not address.is_room:
+            self.person(address.name).talked = True
 
     def receive(self, message: Message) -> Arrival:
+        """Take in one message. The alert rule lives here: a direct message
+        or a mention rings the bell (and counts in the window title) when it
+        is out of view and live, not replayed; or when it is in view but the
+        terminal window is not in front, once the catch-up is over."""
         conv = self.conversation(message.conv)
         if not conv.add(message):
             return Arrival(conv, False)
-        self.talked_in(message.conv)
+        self.talked_in(conv.address)
         arrival = Arrival(conv, True)
         if message.sender == self.me.username:
             return arrival
@@ -277,13 +285,16 @@ class ChatState:
         arrival.mention = mention
         if conv.marker is None and (replayed or not in_view):
             conv.marker = message.mid
+        for_me = mention or not conv.is_room
         if not in_view:
             if not replayed:
                 conv.unread += 1
                 arrival.counted = True
             if mention:
                 conv.mentions += 1
-            arrival.alert = not replayed and (mention or not conv.is_room)
+            arrival.alert = for_me and not replayed
+        else:
+            arrival.alert = for_me and not self.window_focused and not self.catching_up
         return arrival
 
     def set_presence(self, user: User, online: bool) -> None:
@@ -315,13 +326,14 @@ class ChatState:
     def joined(self, room: str, members: int) -> None:
         self.rooms[room] = members
         self.other_rooms.pop(room, None)
-        self.conversation("#" + room)
+        self.conversation(Address.room(room))
 
     def left(self, room: str) -> None:
+        address = Address.room(room)
         self.rooms.pop(room, None)
-        self.conversations.pop("#" + room, None)
-        self.typing.pop("#" + room, None)
-        if self.current == "#" + room:
+        self.conversations.pop(address, None)
+        self.typing.pop(address, None)
+        if self.current == address:
             self.current = LOBBY
 
     def online_count(self) -> int:
@@ -334,7 +346,7 @@ class ChatState:
             count = members if isinstance(members, int) else 0
             if room.get("joined"):
                 self.rooms[name] = count
-                self.conversation("#" + name)
+                self.conversation(Address.room(name))
             else:
                 self.other_rooms[name] = count
 
@@ -347,7 +359,7 @@ class ChatState:
         if previous is not None and previous.address != address:
             previous.clear_marker()
         conv = self.conversation(address)
-        self.current = address
+        self.current = conv.address
         conv.unread = 0
         conv.mentions = 0
         return conv
@@ -356,11 +368,13 @@ class ChatState:
         """Rooms (lobby first) then people: online, then offline ones talked to."""
         out: list[SidebarEntry] = []
         for room in sorted(self.rooms, key=lambda r: (r != limits.LOBBY, r)):
-            conv = self.conversations.get("#" + room)
-            out.append(SidebarEntry("#" + room, room, conv.unread if conv else 0,
+            address = Address.room(room)
+            conv = self.conversations.get(address)
+            out.append(SidebarEntry(address, room, conv.unread if conv else 0,
                                     conv.mentions if conv else 0, None, "rooms"))
+
         def listed(p: Person) -> bool:
-            address = "@" + p.username
+            address = Address.user(p.username)
             if address == self.current:
                 return True
             conv = self.conversations.get(address)
@@ -369,19 +383,20 @@ class ChatState:
         people = [p for p in self.people.values() if p.username != self.me.username and listed(p)]
         people.sort(key=lambda p: (not p.online, p.username))
         for p in people:
-            conv = self.conversations.get("@" + p.username)
-            out.append(SidebarEntry("@" + p.username, p.username, conv.unread if conv else 0,
+            address = Address.user(p.username)
+            conv = self.conversations.get(address)
+            out.append(SidebarEntry(address, p.username, conv.unread if conv else 0,
                                     conv.mentions if conv else 0, p.online, "people"))
         return out
 
-    def step(self, delta: int) -> str:
+    def step(self, delta: int) -> Address:
         """The conversation `delta` places from the current one in sidebar order."""
         addresses = [e.address for e in self.sidebar()]
         if self.current not in addresses:
             return addresses[0]
         return addresses[(addresses.index(self.current) + delta) % len(addresses)]
 
-    def next_unread(self) -> str | None:
+    def next_unread(self) -> Address | None:
         """The next conversation with unread lines after the current one,
         preferring mentions and direct messages."""
         entries = self.sidebar()

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from ..protocol import limits
+from ..protocol.address import ROOM_SIGIL, USER_SIGIL, Address
 from ..protocol.errors import ConnectionClosed, ServerError
+from ..protocol.messages import User
 from .text import highlighted, literal_content
 
 if TYPE_CHECKING:
@@ -40,10 +42,10 @@ class ConversationProvider(Provider):
     def chat(self) -> ChatScreen:
         return self.screen  # type: ignore[return-value]
 
-    def _known(self) -> list[tuple[str, str, str]]:
+    def _known(self) -> list[tuple[Address, str, str]]:
         """(address, display text, help) for every conversation the client knows."""
         state = self.chat.state
-        out: list[tuple[str, str, str]] = []
+        out: list[tuple[Address, str, str]] = []
         ranked = sorted(enumerate(state.sidebar()),
                         key=lambda pair: (not (pair[1].unread or pair[1].mentions), pair[0]))
         for _, entry in ranked:
@@ -58,9 +60,10 @@ class ConversationProvider(Provider):
             out.append((entry.address, _label(entry.address, entry.unread, entry.online), helptext))
         for room, members in sorted(state.other_rooms.items()):
             count = f"{members} member{'' if members == 1 else 's'}"
-            out.append(("#" + room, f"#{room}", f"join this room · {count}"))
+            address = Address.room(room)
+            out.append((address, address, f"join this room · {count}"))
         for person in sorted(state.people.values(), key=lambda p: p.username):
-            address = "@" + person.username
+            address = Address.user(person.username)
             if person.username != state.me.username and not (person.online or person.talked):
                 out.append((address, _label(address, 0, False), "start a conversation"))
         return out
@@ -92,17 +95,18 @@ class ConversationProvider(Provider):
                 yield Hit(score * 0.9, matcher.highlight(name), callback,  # type: ignore[arg-type]
                           text=name, help=help_text)
         bare = query.strip()
-        if bare.startswith("#"):
-            room = limits.normalize_room(bare[1:])
-            if room and "#" + room not in seen:
-                yield Hit(0.5, literal_content(f"join #{room}"), partial(self.chat.switch_to, "#" + room),
-                          text=f"join #{room}", help="join (or create) this room")
+        if bare.startswith(ROOM_SIGIL):
+            room = limits.normalize_room(bare.removeprefix(ROOM_SIGIL))
+            if room and Address.room(room) not in seen:
+                address = Address.room(room)
+                yield Hit(0.5, literal_content(f"join {address}"), partial(self.chat.switch_to, address),
+                          text=f"join {address}", help="join (or create) this room")
             return
-        name = limits.normalize_username(bare.lstrip("@"))
-        if name is None:
+        username = limits.normalize_username(bare.lstrip(USER_SIGIL))
+        if username is None:
             return
-        for user in await self._lookup(name):
-            address = "@" + user.username
+        for user in await self._lookup(username):
+            address = Address.user(user.username)
             if address in seen or user.username == self.chat.state.me.username:
                 continue
             seen.add(address)
@@ -111,7 +115,7 @@ class ConversationProvider(Provider):
                       partial(self.chat.switch_to, address), text=text,
                       help=_help(f"{user.display_name} · start a conversation"))
 
-    async def _lookup(self, prefix: str) -> list:
+    async def _lookup(self, prefix: str) -> list[User]:
         link = self.chat.link
         if link is None:
             return []

@@ -27,8 +27,8 @@ import re
 from rich.cells import cell_len, chop_cells
 from rich.style import Style
 from rich.text import Text
-from textual.fuzzy import Matcher
 from textual.content import Content
+from textual.fuzzy import Matcher
 
 REPLACEMENT = "\ufffd"
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

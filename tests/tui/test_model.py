@@ -86,6 +86,20 @@ def test_mentions_are_counted_apart_and_ring() -> None:
     assert state.alerts() == 2
 
 
+def test_the_alert_rule_in_view_depends_on_the_window() -> None:
+    state = ChatState(User("me", "Me"))
+    state.open("@bob")
+    assert not state.receive(msg(1, "@bob", "bob")).alert  # in view, window in front
+    state.window_focused = False
+    assert state.receive(msg(2, "@bob", "bob")).alert  # in view, window behind
+    assert not state.receive(msg(3, "#lobby", "bob", "no mention")).alert
+    state.open("#lobby")
+    assert state.receive(msg(4, "#lobby", "bob", "me: look")).alert  # a mention in view
+    assert not state.receive(msg(5, "#lobby", "me", "me: my own")).alert
+    state.catching_up = True
+    assert not state.receive(msg(6, "#lobby", "bob", "@me replayed")).alert
+
+
 def test_sidebar_order_and_navigation() -> None:
     state = ChatState(User("me", "Me"))
     state.joined("zed", 2)

@@ -2,7 +2,10 @@
 
 Server events arrive as `ServerEvents` messages (one per burst) from the pump
 worker; every request runs in a worker and reports back with a message. The
-screen updates `ChatState` and then tells each widget what to show.
+screen updates `ChatState` and then tells each widget what to show. What
+concerns the app goes up: `SessionEnded` as a message, and `alerts` (a
+signal, so the window title and the bell follow the very batch that changed
+them) for the app to ring and retitle the terminal.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,17 +24,25 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.timer import Timer
 from textual.widgets import Footer, Input
 
+from ...protocol import limits
+from ...protocol.address import Address
 from ...protocol.client import Sent
 from ...protocol.errors import ConnectionClosed, ErrorCode, ServerError
 from ...protocol.messages import (
-    ByeEvent, ErrorEvent, MemberEvent, Message, PresenceEvent, TypingEvent, User,
+    ByeEvent,
+    ErrorEvent,
+    MemberEvent,
+    Message,
+    PresenceEvent,
+    TypingEvent,
+    User,
 )
-from ...protocol.reconnect import ConnectionStateEvent
+from ...protocol.reconnect import ConnectionStateEvent, LinkEvent, ReconnectingClient
 from ..commands import HELP, CommandError, parse_line
-from ..connection import Link, LinkEvent
 from ..state import LOBBY, ChatState, Conversation
 from ..text import shown
 from ..widgets.composer import Composer
@@ -40,13 +51,9 @@ from ..widgets.header import ConversationHeader
 from ..widgets.sidebar import Sidebar
 from ..widgets.status import ConnectionStatus
 
-if TYPE_CHECKING:
-    from ..app import ChinwagApp
-
 PAGE = 100
-DIRECTORY_LIMIT = 200
+BATCH_MAX = 512  # events in one ServerEvents message
 PROBE_CONCURRENCY = 16
-TYPING_EVERY_S = 3.0
 VIEW_FRAME_S = 0.05
 FREEZE_EVERY = 2_000  # lines received between gc.freeze() calls
 
@@ -57,6 +64,15 @@ class ServerEvents(TextualMessage):
     def __init__(self, events: list[LinkEvent]) -> None:
         super().__init__()
         self.events = events
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    """What the window title and the bell show: unread direct messages plus
+    mentions, and whether this batch brought one worth a bell."""
+
+    count: int
+    ring: bool
 
 
 @dataclass
@@ -72,7 +88,7 @@ class SendDone(TextualMessage):
     address: str
     cmid: str
     sent: Sent | None
-    error: Exception | None
+    error: BaseException | None
 
 
 @dataclass
@@ -108,22 +124,25 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+end", "latest", "latest", show=False),
     ]
 
-    def __init__(self, state: ChatState, link: Link | None, *, clock: Callable[[], float],
-                 tz: tzinfo | None = None) -> None:
+    @dataclass
+    class SessionEnded(TextualMessage):
+        """The link closed for good (logged out, session expired): back to login."""
+
+        reason: str
+
+    def __init__(self, state: ChatState, link: ReconnectingClient | None, *,
+                 clock: Callable[[], float], tz: tzinfo | None = None) -> None:
         super().__init__()
         self.state = state
         self.link = link
         self.clock = clock
         self.tz = tz
+        self.alerts: Signal[Alerts] = Signal(self, "alerts")
         self._typing_sent: dict[str, float] = {}
         self._connected_once = False
         self._view_timer: Timer | None = None
         self._view_synced = 0.0
         self._unfrozen = 0
-
-    @property
-    def chinwag(self) -> ChinwagApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -138,13 +157,17 @@ class ChatScreen(Screen[None]):
             yield ConnectionStatus(self.clock, id="status")
 
     def on_mount(self) -> None:
-        self.query_one(Composer).max_length = self.link.max_text if self.link else 4000
+        self.query_one(Composer).max_length = self.link.max_text if self.link else limits.DEFAULT_MAX_TEXT
+        self.watch(self.app, "app_focus", self._window_focus)
         self.open(self.state.current)
         self.query_one(Composer).focus()
         self.set_interval(1.0, self._expire_typing)
         if self.link is not None:
             self._pump()
             self._load_directory()
+
+    def _window_focus(self, focused: bool) -> None:
+        self.state.window_focused = focused
 
     # --- the network -----------------------------------------------------------------------
 
@@ -155,7 +178,7 @@ class ChatScreen(Screen[None]):
         assert link is not None
         while True:
             try:
-                batch = await link.next_batch()
+                batch = await link.next_batch(BATCH_MAX)
             except ConnectionClosed:
                 return
             self.post_message(ServerEvents(batch))
@@ -167,7 +190,7 @@ class ChatScreen(Screen[None]):
         assert link is not None
         try:
             rooms, online, users = await asyncio.gather(
-                link.rooms(), link.who(), link.users(limit=DIRECTORY_LIMIT))
+                link.rooms(), link.who(), link.users(limit=limits.USERS_MAX))
         except (ServerError, ConnectionClosed):
             return
         self.post_message(DirectoryLoaded(rooms, online, users))
@@ -182,8 +205,8 @@ class ChatScreen(Screen[None]):
         except ConnectionClosed:
             return
         if listing is not None:
-            found = [conv[1:] for conv, last in listing if conv.startswith("@") and last is not None
-                     and conv[1:] != self.state.me.username]
+            found = [conv.name for conv, last in listing if not conv.is_room and last is not None
+                     and conv.name != self.state.me.username]
             if found:
                 self.post_message(TalkedTo(found))
             return
@@ -196,7 +219,7 @@ class ChatScreen(Screen[None]):
         async def probe(name: str) -> str | None:
             async with gate:
                 try:
-                    messages, _ = await link.history("@" + name, limit=1)
+                    messages, _ = await link.history(Address.user(name), limit=1)
                 except (ServerError, ConnectionClosed):
                     return None
                 return name if messages else None
@@ -238,11 +261,11 @@ class ChatScreen(Screen[None]):
             if what == "join":
                 info = await link.join(target)
                 self.state.joined(target, int(info.get("members", 0)))
-                self.open("#" + target)
+                self.open(Address.room(target))
             elif what == "leave":
                 await link.leave(target)
                 self.state.left(target)
-                self._notice(LOBBY, f"you left #{target}", "event")
+                self._notice(LOBBY, f"you left {Address.room(target)}", "event")
                 self.open(self.state.current)
             elif what == "who":
                 users = await link.who()
@@ -259,8 +282,7 @@ class ChatScreen(Screen[None]):
         view_dirty = sidebar_dirty = header_dirty = alert = False
         now = self.clock()
         for event in message.events:
-            kind = type(event)
-            if kind is Message:
+            if type(event) is Message:
                 known = event.conv in state.conversations
                 was_typing = event.sender in state.typing.get(event.conv, ())
                 arrival = state.receive(event)
@@ -271,40 +293,34 @@ class ChatScreen(Screen[None]):
                     header_dirty = header_dirty or was_typing
                 if arrival.counted or arrival.mention or not known:
                     sidebar_dirty = True
-                alert = alert or arrival.alert or (
-                    # in view, but the terminal window is not in front
-                    not self.chinwag.focused_window and event.conv == current
-                    and event.sender != state.me.username and not state.catching_up
-                    and (not event.conv.startswith("#") or arrival.mention))
-            elif kind is PresenceEvent:
+                alert = alert or arrival.alert
+            elif type(event) is PresenceEvent:
                 state.set_presence(event.user, event.online)
                 sidebar_dirty = header_dirty = True
-            elif kind is TypingEvent:
+            elif type(event) is TypingEvent:
                 state.set_typing(event.conv, event.sender, now)
                 header_dirty = header_dirty or event.conv == current
-            elif kind is MemberEvent:
+            elif type(event) is MemberEvent:
                 view_dirty = self._member(event) or view_dirty
                 sidebar_dirty = header_dirty = True
-            elif kind is ConnectionStateEvent:
+            elif type(event) is ConnectionStateEvent:
                 self._connection(event)
                 sidebar_dirty = True
-            elif kind is ErrorEvent:
+            elif type(event) is ErrorEvent:
                 self.notify(shown(f"{event.code}: {event.message}"), severity="error", markup=False)
-            elif kind is ByeEvent and event.reason not in ("shutdown", "logout"):
+            elif type(event) is ByeEvent and event.reason not in ("shutdown", "logout"):
                 self._notice(current, f"the server closed the link ({event.reason}); reconnecting", "event")
                 view_dirty = True
-        self._settle(len(message.events))
+        self._freeze_gc(len(message.events))
         if view_dirty:
             self._sync_view_soon()
         if sidebar_dirty:
             self._refresh_sidebar()
         if header_dirty:
             self._refresh_header()
-        if alert:
-            self.chinwag.alert()
-        self.chinwag.show_alerts(state.alerts())
+        self.alerts.publish(Alerts(state.alerts(), alert))
 
-    def _settle(self, lines: int) -> None:
+    def _freeze_gc(self, lines: int) -> None:
         """Chat lines live long, and CPython's full collections scan every
         live object: with tens of thousands of lines one takes 50-150 ms,
         felt as a stutter while typing. Every few thousand new lines, move
@@ -333,7 +349,7 @@ class ChatScreen(Screen[None]):
 
     def _member(self, event: MemberEvent) -> bool:
         state = self.state
-        address = "#" + event.room
+        address = Address.room(event.room)
         if event.user.username == state.me.username:
             if event.joined:
                 state.joined(event.room, state.rooms.get(event.room, 0))
@@ -344,7 +360,7 @@ class ChatScreen(Screen[None]):
             return False
         if event.room in state.rooms:
             state.rooms[event.room] = max(0, state.rooms[event.room] + (1 if event.joined else -1))
-        if address in state.conversations and event.room != "lobby":
+        if address in state.conversations and event.room != limits.LOBBY:
             verb = "joined" if event.joined else "left"
             self._notice(address, f"{event.user.username} {verb} {address}", "event", sync=False)
             return address == state.current
@@ -361,7 +377,7 @@ class ChatScreen(Screen[None]):
                     self._want_history(conv, older=False)
             self._connected_once = True
         elif event.state == "closed" and event.detail:
-            self.chinwag.session_ended(event.detail)
+            self.post_message(self.SessionEnded(event.detail))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         conv = self.state.conversations.get(message.address)
@@ -378,7 +394,7 @@ class ChatScreen(Screen[None]):
             elif isinstance(error, ServerError):
                 self._notice(conv.address, f"could not load history: {error.message}", "error", sync=False)
         else:
-            self._settle(conv.add_history(message.messages, message.more))
+            self._freeze_gc(conv.add_history(message.messages, message.more))
             if message.messages:
                 self.state.talked_in(conv.address)
         if conv.address == self.state.current:
@@ -448,13 +464,14 @@ class ChatScreen(Screen[None]):
         if command.name == "say":
             self.say(self.state.current, command.text)
         elif command.name == "msg":
-            self.switch_to("@" + command.target)
+            self.switch_to(Address.user(command.target))
             if command.text:
-                self.say("@" + command.target, command.text)
+                self.say(Address.user(command.target), command.text)
         elif command.name == "join":
             self._request("join", command.target)
         elif command.name == "leave":
-            room = command.target or (self.state.current[1:] if self.state.current.startswith("#") else "")
+            current = Address.of(self.state.current)
+            room = command.target or (current.name if current.is_room else "")
             if not room:
                 self._notice(self.state.current, "this is not a room; usage: /leave ROOM", "error")
             else:
@@ -470,7 +487,7 @@ class ChatScreen(Screen[None]):
             return
         address = self.state.current
         now = self.clock()
-        if now - self._typing_sent.get(address, -1e9) >= TYPING_EVERY_S:
+        if now - self._typing_sent.get(address, -1e9) >= limits.TYPING_INTERVAL_S:
             self._typing_sent[address] = now
             self.link.typing(address)
 
@@ -483,7 +500,7 @@ class ChatScreen(Screen[None]):
             self._notice(address, f"that line has {len(text)} characters; the limit is "
                                   f"{self.link.max_text}", "error")
             return
-        cmid, future = self.link.send(address, text)
+        cmid, future = self.link.send_nowait(address, text)
         conv.add_pending(cmid, text, int(self.clock() * 1000))
         self.state.talked_in(address)
         self._typing_sent.pop(address, None)
@@ -510,10 +527,11 @@ class ChatScreen(Screen[None]):
 
     def switch_to(self, address: str) -> None:
         """Open a conversation, joining the room first if needed."""
-        if address.startswith("#") and address[1:] not in self.state.rooms:
-            self._request("join", address[1:])
+        target = Address.of(address)
+        if target.is_room and target.name not in self.state.rooms:
+            self._request("join", target.name)
             return
-        self.open(address)
+        self.open(target)
 
     def open(self, address: str) -> None:
         conv = self.state.open(address)
@@ -522,7 +540,7 @@ class ChatScreen(Screen[None]):
         composer.placeholder = f"Message {shown(address)}   (/help for commands)"
         self._refresh_header()
         self._refresh_sidebar()
-        self.chinwag.show_alerts(self.state.alerts())
+        self.alerts.publish(Alerts(self.state.alerts(), False))
         if conv.more is None:
             self._want_history(conv, older=False)
 
@@ -531,14 +549,14 @@ class ChatScreen(Screen[None]):
 
     def _refresh_header(self) -> None:
         state = self.state
-        address = state.current
+        address = Address.of(state.current)
         if address == LOBBY:
             detail = f"everyone · {state.online_count()} online"
-        elif address.startswith("#"):
-            members = state.rooms.get(address[1:], 0)
+        elif address.is_room:
+            members = state.rooms.get(address.name, 0)
             detail = f"{members} member{'s' if members != 1 else ''}" if members else ""
         else:
-            person = state.people.get(address[1:])
+            person = state.people.get(address.name)
             conv = state.conversations.get(address)
             if conv is not None and conv.missing:
                 detail = conv.missing

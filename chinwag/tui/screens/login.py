@@ -3,40 +3,23 @@ says what to do next, and an unreachable server is retried on a countdown."""
 
 from __future__ import annotations
 
-import ssl
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Horizontal, Vertical
-from textual.screen import Screen
-from textual.timer import Timer
+from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
 from ...protocol.errors import ConnectionClosed, ErrorCode, ServerError
-from ..connection import ServerAddress
-from ..text import literal
-
-if TYPE_CHECKING:
-    from ..app import ChinwagApp
+from ..connection import LinkSettings, ServerAddress
+from .form import Brand, FormScreen, LoggedIn, unreachable_reason
 
 RETRY_DELAYS = (3, 5, 10, 20, 30)
-
-
-def unreachable_reason(error: BaseException) -> str:
-    """A short cause for "cannot reach server at …"."""
-    cause = error.__cause__ or error
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(cause, TimeoutError):
-        return "timed out"
-    if isinstance(cause, ssl.SSLError):
-        return f"TLS failed: {cause.reason or cause}"
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror.lower()
-    return getattr(error, "reason", "") or str(error)
 
 
 def server_error_text(error: ServerError) -> str:
@@ -45,96 +28,22 @@ def server_error_text(error: ServerError) -> str:
     return error.message
 
 
-class Brand(Static):
-    def on_mount(self) -> None:
-        self.update(Text.assemble(("chinwag", "bold"), "\n",
-                                  ("chat for people who live in the terminal", "dim"),
-                                  justify="center"))
-
-
-class FormScreen(Screen[None]):
-    """What login and register share: fields in rows, an error line, a countdown."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._countdown: Timer | None = None
-        self._wait_until = 0.0
-        self._wait_words = ""
-        self._retry = False
-
-    @property
-    def chinwag(self) -> ChinwagApp:
-        return self.app  # type: ignore[return-value]
-
-    def field(self, label: str, input_widget: Input) -> Horizontal:
-        return Horizontal(Label(label, classes="field-label"), input_widget, classes="field")
-
-    def value(self, selector: str) -> str:
-        return self.query_one(selector, Input).value
-
-    def say(self, text: str, level: str = "error") -> None:
-        message = self.query_one("#message", Static)
-        message.set_classes(f"-{level}")
-        message.update(literal(text))  # may carry the server's words
-
-    def focus_first_empty(self) -> None:
-        for field in self.query(Input):
-            if not field.value:
-                field.focus()
-                return
-        inputs = list(self.query(Input))
-        if inputs:
-            inputs[-1].focus()
-
-    def set_busy(self, busy: bool) -> None:
-        for button in self.query(Button):
-            button.disabled = busy
-        if busy:
-            self.say("connecting…", "info")
-
-    # --- a countdown (retry or throttle) ------------------------------------------------
-
-    def start_countdown(self, seconds: float, words: str, retry: bool) -> None:
-        """Show `words` with {n} counting down; run `submit()` at zero if `retry`."""
-        self.stop_countdown()
-        self._wait_until = self.chinwag.clock() + seconds
-        self._wait_words = words
-        self._retry = retry
-        self._tick()
-        self._countdown = self.set_interval(1.0, self._tick)
-
-    def stop_countdown(self) -> None:
-        if self._countdown is not None:
-            self._countdown.stop()
-            self._countdown = None
-
-    @property
-    def waiting(self) -> float:
-        return max(0.0, self._wait_until - self.chinwag.clock()) if self._countdown else 0.0
-
-    def _tick(self) -> None:
-        left = self._wait_until - self.chinwag.clock()
-        if left <= 0.5 and self._countdown is not None:
-            self.stop_countdown()
-            if self._retry:
-                self.submit()
-            else:
-                self.say("you can try again now", "info")
-            return
-        self.say(self._wait_words.format(n=max(1, round(left))))
-
-    def submit(self) -> None:
-        raise NotImplementedError
-
-
 class LoginScreen(FormScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "register", "register", priority=True),
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
 
-    def __init__(self, server: str = "", username: str = "", message: str = "") -> None:
-        super().__init__()
+    @dataclass
+    class RegisterWanted(Message):
+        """ctrl+r: for the app to open the register screen with these values."""
+
+        server: str
+        username: str
+
+    def __init__(self, server: str = "", username: str = "", message: str = "", *,
+                 settings: LinkSettings | None = None, clock: Callable[[], float] | None = None) -> None:
+        super().__init__(settings=settings, clock=clock)
         self._server = server
         self._username = username
         self._message = message
@@ -198,9 +107,9 @@ class LoginScreen(FormScreen):
 
     @work(group="login", exclusive=True)
     async def _login(self, address: ServerAddress, username: str, password: str) -> None:
-        link = self.chinwag.make_link(address)
+        link = self.settings.open(address)
         try:
-            session = await link.login(username, password)
+            session = await link.start(username=username, password=password)
         except ServerError as exc:
             self.set_busy(False)
             self._attempt = 0
@@ -220,10 +129,8 @@ class LoginScreen(FormScreen):
                        "retrying in {n} s; enter retries now", retry=True)
             return
         self._attempt = 0
-        self.chinwag.start_chat(link, session)
+        self.post_message(LoggedIn(address, link, session))
 
     def action_register(self) -> None:
-        from .register import RegisterScreen
-
         self.stop_countdown()
-        self.app.push_screen(RegisterScreen(self.value("#server"), self.value("#username")))
+        self.post_message(self.RegisterWanted(self.value("#server"), self.value("#username")))

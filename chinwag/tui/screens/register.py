@@ -3,6 +3,7 @@ name, password twice. On success it logs in by itself and opens the chat."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -14,15 +15,14 @@ from textual.widgets import Button, Input, Label, Static
 
 from ...protocol import limits
 from ...protocol.errors import ConnectionClosed, ErrorCode, ServerError
-from ..connection import ServerAddress
+from ..connection import LinkSettings, ServerAddress
 from ..text import literal
-from .login import Brand, FormScreen, unreachable_reason
+from .form import Brand, FormScreen, LoggedIn, unreachable_reason
 
 
 def username_hint(name: str) -> tuple[str, bool]:
     if not name:
-        return (f"{limits.USERNAME_MIN}-{limits.USERNAME_MAX} characters: letters, digits, "
-                "_ . - ; starts with a letter", True)
+        return limits.USERNAME_RULE, True
     problem = limits.username_problem(name)
     return (problem, False) if problem else (f"✓ you will be @{name.lower()}", True)
 
@@ -47,8 +47,9 @@ class RegisterScreen(FormScreen):
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
 
-    def __init__(self, server: str = "", username: str = "") -> None:
-        super().__init__()
+    def __init__(self, server: str = "", username: str = "", *,
+                 settings: LinkSettings | None = None, clock: Callable[[], float] | None = None) -> None:
+        super().__init__(settings=settings, clock=clock)
         self._server = server
         self._username = username
         self._registered: tuple[str, str] | None = None  # made here; only log in again
@@ -127,13 +128,13 @@ class RegisterScreen(FormScreen):
     @work(group="register", exclusive=True)
     async def _register(self, address: ServerAddress, username: str, display: str,
                         password: str) -> None:
-        link = self.chinwag.make_link(address)
+        link = self.settings.open(address)
         try:
             if self._registered != (str(address), username.lower()):
                 await link.register(username, password, display or None)
                 self._registered = (str(address), username.lower())
             self.say("registered; logging in…", "info")
-            session = await link.login(username, password)
+            session = await link.start(username=username, password=password)
         except ServerError as exc:
             self.set_busy(False)
             if exc.code == ErrorCode.THROTTLED:
@@ -152,7 +153,7 @@ class RegisterScreen(FormScreen):
             self.say(f"cannot reach server at {address} ({unreachable_reason(exc)}) — "
                      "press enter to try again")
             return
-        self.chinwag.start_chat(link, session)
+        self.post_message(LoggedIn(address, link, session))
 
     def action_back(self) -> None:
         self.app.pop_screen()

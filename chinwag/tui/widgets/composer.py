@@ -11,7 +11,7 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widgets import Input
 
-HISTORY_MAX = 200
+RECALL_MAX = 200
 
 
 class Composer(Input):
@@ -36,7 +36,7 @@ class Composer(Input):
         """Keep a sent line for recall (consecutive repeats once)."""
         if line and (not self.sent or self.sent[-1] != line):
             self.sent.append(line)
-            del self.sent[:-HISTORY_MAX]
+            del self.sent[:-RECALL_MAX]
         self._recall_at = None
         self._draft = ""
 

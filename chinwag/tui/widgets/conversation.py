@@ -433,10 +433,10 @@ class ConversationView(ScrollView, can_focus=True):
             time_style = state_style
             nick_style = self._style("conversation--own")
             nick = _rjust(self._nick(self.me, nick_w), nick_w)
-            line = pending.text
-            if is_action(line):
-                line = f"* {self.me} {line[4:]}"
-            body = Text(clean(line), style=self._style("conversation--pending"))
+            said = pending.text
+            if is_action(said):
+                said = f"* {self.me} {said[4:]}"
+            body = Text(clean(said), style=self._style("conversation--pending"))
             if failed:
                 body.append(f"  not sent: {shown(pending.error or '')}", style=state_style)
 

@@ -16,6 +16,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...protocol.address import ROOM_SIGIL
 from ..state import SidebarEntry
 from ..text import cut, shown
 from .strips import text_strip
@@ -107,7 +108,7 @@ class Sidebar(ScrollView, can_focus=False):
         if current:
             line_style = base + Style(bgcolor=self.get_component_rich_style("sidebar--current").bgcolor)
         if row.section == "rooms":
-            mark = Text("#", style=fg("sidebar--room"))
+            mark = Text(ROOM_SIGIL, style=fg("sidebar--room"))
         elif row.online:
             mark = Text("●", style=fg("sidebar--online"))
         else:
