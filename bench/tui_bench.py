@@ -149,7 +149,7 @@ async def absorb(chat: ChatScreen, frames: Frames, port: int, count: int) -> dic
     into the open conversation (and another fills #big for the next phase);
     then reading resumes and the backlog comes in as fast as the network
     delivers it: the time until the last message is on screen."""
-    transport = chat.link.client.client._transport  # type: ignore[union-attr]  # noqa: SLF001
+    transport = chat.link.client._transport  # type: ignore[union-attr]  # noqa: SLF001
     transport.pause_reading()
     senders = [spawn_sender(port, "#lobby", count), spawn_sender(port, "#big", count)]
     filled_at = time.perf_counter()
