@@ -33,9 +33,17 @@ from chinwag.protocol.errors import ConnectionClosed, ServerError
 from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 PASSWORD = "redis-kill-bench-pw"
-SERVER_ARGS = ["--log-level", "WARNING", "--send-rate", "10000", "--send-burst", "10000",
-               *flags(FAST_ARGON2),
-               "--redis-max-deaths", "1000"]
+SERVER_ARGS = [
+    "--log-level",
+    "WARNING",
+    "--send-rate",
+    "10000",
+    "--send-burst",
+    "10000",
+    *flags(FAST_ARGON2),
+    "--redis-max-deaths",
+    "1000",
+]
 
 
 async def _session(port: int, name: str) -> ChatClient:
@@ -65,8 +73,9 @@ async def _probe(port: int, name: str) -> None:
             await client.close()
 
 
-async def _sender(port: int, name: str, to: str, acked: dict[str, str], refused: list[int],
-                  stop: asyncio.Event) -> None:
+async def _sender(
+    port: int, name: str, to: str, acked: dict[str, str], refused: list[int], stop: asyncio.Event
+) -> None:
     client = await _session(port, name)
     seq = 0
     try:
@@ -104,8 +113,7 @@ async def run(kills: int = 10, senders: int = 4, interval: float = 2.0) -> dict[
         for name in names:
             await setup.register(name, PASSWORD)
         await setup.close()
-        tasks = [asyncio.create_task(_sender(server.port, n, "@sink", acked, refused, stop))
-                 for n in names[:senders]]
+        tasks = [asyncio.create_task(_sender(server.port, n, "@sink", acked, refused, stop)) for n in names[:senders]]
         await asyncio.sleep(interval)
         for _ in range(kills):
             pid = int((data / "redis.pid").read_text().strip())
@@ -136,14 +144,23 @@ async def run(kills: int = 10, senders: int = 4, interval: float = 2.0) -> dict[
         shutil.rmtree(tmp, ignore_errors=True)
     lost = sum(1 for text, mid in acked.items() if mid not in seen.get(text, []))
     duplicated = sum(len(mids) - 1 for mids in seen.values() if len(mids) > 1)
-    return {"workload": "redis_kill", "kills": len(recoveries), "senders": senders,
-            "acked": len(acked), "refused_then_resent": refused[0], "lost": lost,
-            "duplicated": duplicated, "aof_bytes_at_end": aof_bytes,
-            "serving_again_s": {"min": round(min(recoveries), 3),
-                                "median": round(statistics.median(recoveries), 3),
-                                "max": round(max(recoveries), 3)},
-            "restart_warnings": log.count("WARNING chinwag.server.embedded_redis"),
-            "server_exit_status": status}
+    return {
+        "workload": "redis_kill",
+        "kills": len(recoveries),
+        "senders": senders,
+        "acked": len(acked),
+        "refused_then_resent": refused[0],
+        "lost": lost,
+        "duplicated": duplicated,
+        "aof_bytes_at_end": aof_bytes,
+        "serving_again_s": {
+            "min": round(min(recoveries), 3),
+            "median": round(statistics.median(recoveries), 3),
+            "max": round(max(recoveries), 3),
+        },
+        "restart_warnings": log.count("WARNING chinwag.server.embedded_redis"),
+        "server_exit_status": status,
+    }
 
 
 def main() -> None:

@@ -93,8 +93,9 @@ async def run(messages: int, parallel: int) -> dict[str, Any]:
             task = asyncio.create_task(writer(probe, stop, latencies))
             await asyncio.sleep(0.05)
             started = time.perf_counter()
-            outcomes = await asyncio.gather(*(store.replay(ME, [CONV], {}) for _ in range(parallel)),
-                                            return_exceptions=True)
+            outcomes = await asyncio.gather(
+                *(store.replay(ME, [CONV], {}) for _ in range(parallel)), return_exceptions=True
+            )
             many_wall = time.perf_counter() - started
             stop.set()
             await task
@@ -104,7 +105,10 @@ async def run(messages: int, parallel: int) -> dict[str, Any]:
             await admin.aclose()
             await store.close()
             return {
-                "workload": "replay_cost", "messages": messages, "unread": unread, "replayed": len(tail),
+                "workload": "replay_cost",
+                "messages": messages,
+                "unread": unread,
+                "replayed": len(tail),
                 "one_replay_wall_ms": round(one_wall * 1000, 1),
                 "one_replay_commands": commands,
                 "one_replay_longest_command_ms": round(slow[0][0] / 1000, 2),

@@ -56,6 +56,7 @@ GRACE = 0.2
 class Delivery(NamedTuple):
     """One message on its way: who sent it, to whom (a DM's recipient, or the
     room's address), and the server's mid."""
+
     sender: str
     recipient: str
     mid: str
@@ -64,6 +65,7 @@ class Delivery(NamedTuple):
 @dataclass
 class TrafficConfig:
     """A worker's share of the users and how they behave."""
+
     kind: Literal["dm", "room"]
     port: int
     ports: list[int]  # the node each of `users` logs in to
@@ -80,6 +82,7 @@ class TrafficConfig:
 @dataclass(frozen=True)
 class PhaseSpec:
     """One measured phase, as the runner asks a worker to run it."""
+
     kind: Literal["dm", "room"]
     mode: Literal["closed", "rate"]
     phase: str  # the prefix of this phase's cmids
@@ -111,6 +114,7 @@ class Settled:
 class SentReport:
     """Worker -> runner, after sending: acknowledged sends, in all and per
     DM recipient."""
+
     per_recipient: dict[str, int]
     acked: int
 
@@ -118,6 +122,7 @@ class SentReport:
 @dataclass(frozen=True)
 class Expect:
     """Runner -> worker: the totals over all workers (what to wait for)."""
+
     per_recipient: dict[str, int]
     acked: int
 
@@ -125,6 +130,7 @@ class Expect:
 @dataclass
 class PhaseResult:
     """Worker -> runner: what one phase sent and received."""
+
     acked: list[Delivery] = field(default_factory=list)
     received: list[Delivery] = field(default_factory=list)  # dm: from others
     room_counts: dict[str, int] = field(default_factory=dict)  # room: mid -> local members that got it
@@ -151,9 +157,29 @@ def make_text(ns: int) -> str:
 
 
 class ClientState:
-    __slots__ = ("name", "client", "address", "peers", "seq", "inflight", "acked", "acked_n",
-                 "seen", "echo_seen", "got", "echo_got", "dups", "echo_dups", "expected",
-                 "in_window", "echo_in_window", "errors", "closed", "room_counts", "waiter")
+    __slots__ = (
+        "name",
+        "client",
+        "address",
+        "peers",
+        "seq",
+        "inflight",
+        "acked",
+        "acked_n",
+        "seen",
+        "echo_seen",
+        "got",
+        "echo_got",
+        "dups",
+        "echo_dups",
+        "expected",
+        "in_window",
+        "echo_in_window",
+        "errors",
+        "closed",
+        "room_counts",
+        "waiter",
+    )
 
     def __init__(self, name: str, client: BenchClient, peers: list[str]) -> None:
         self.name = name
@@ -208,8 +234,9 @@ class Phase:
             peer, to = self.conv, self.conv
         st.seq += 1
         try:
-            future = st.client.request_nowait("send", to=to, text=make_text(stamp),
-                                              cmid=f"{self.tag}.{st.seq}")  # tag: phase + worker
+            future = st.client.request_nowait(
+                "send", to=to, text=make_text(stamp), cmid=f"{self.tag}.{st.seq}"
+            )  # tag: phase + worker
         except ConnectionClosed:
             st.closed = True
             st.errors["closed"] += 1
@@ -293,7 +320,7 @@ class Phase:
             if type(event) is not Message or not (event.cmid or "").startswith(prefix):
                 continue  # not a message of this phase (setup traffic, or another phase's)
             now = time.monotonic_ns()
-            stamp = int(event.text[:event.text.index(" ")])
+            stamp = int(event.text[: event.text.index(" ")])
             key = (event.conv, event.mid)
             if dm:
                 if event.sender == st.name:  # our own message, echoed to the sending connection
@@ -334,12 +361,14 @@ class Phase:
 async def settle(states: list[ClientState], quiet: float = 0.3, limit: float = 15.0) -> None:
     """Consume (and ack) whatever setup left queued, until no client has heard
     anything for `quiet` seconds, so phases start clean."""
+
     async def drain(st: ClientState) -> None:
         while True:
             try:
                 await st.client.next_event(timeout=quiet)
             except (asyncio.TimeoutError, ConnectionClosed):
                 return
+
     await asyncio.wait_for(asyncio.gather(*(drain(st) for st in states)), limit)
 
 
@@ -384,8 +413,7 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
     failed = [c for c in clients if isinstance(c, Exception)]
     if failed:
         raise RuntimeError(f"{len(failed)} logins failed; first: {failed[0]!r}")
-    states = [ClientState(n, c, pick_peers(n, everyone, config.peers))
-              for n, c in zip(names, clients)]
+    states = [ClientState(n, c, pick_peers(n, everyone, config.peers)) for n, c in zip(names, clients)]
     if kind == "room":
         joined = await bounded_gather(states, lambda st: st.client.join(room), 16)
         bad = [j for j in joined if isinstance(j, Exception)]
@@ -402,6 +430,7 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
         async def first_messages(st: ClientState) -> None:
             for peer in (p for p in st.peers if both or st.name < p):
                 await st.client.send("@" + peer, make_text(time.monotonic_ns()), f"warm.{peer}")
+
         warmed = await bounded_gather(states, first_messages, config.warm_concurrency)
         bad = [w for w in warmed if isinstance(w, Exception)]
         if bad:
@@ -454,9 +483,13 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
 
 def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
     errors: Counter[str] = Counter()
-    out = PhaseResult(latencies=phase.latencies, skipped=phase.skipped, sent_in_window=phase.sent_in_window,
-                      closed=sum(st.closed for st in states),
-                      acks_sent=sum(st.client.acks_sent for st in states))
+    out = PhaseResult(
+        latencies=phase.latencies,
+        skipped=phase.skipped,
+        sent_in_window=phase.sent_in_window,
+        closed=sum(st.closed for st in states),
+        acks_sent=sum(st.client.acks_sent for st in states),
+    )
     for st in states:
         errors.update(st.errors)
         out.acked.extend(st.acked)
@@ -479,8 +512,9 @@ def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
 # --- the runner's side ------------------------------------------------------------
 
 
-def drive_phase(server: BenchServer | Deployment, pool: WorkerPool, specs: list[PhaseSpec],
-                warmup: float, duration: float) -> tuple[Window, list[PhaseResult]]:
+def drive_phase(
+    server: BenchServer | Deployment, pool: WorkerPool, specs: list[PhaseSpec], warmup: float, duration: float
+) -> tuple[Window, list[PhaseResult]]:
     """Run one phase on every worker: `specs[i]` goes to worker i, with the
     shared timing added. Returns the CPU window (warm-up excluded) and the
     workers' results."""

@@ -31,6 +31,7 @@ class Stop:
 @dataclass(frozen=True)
 class Failed:
     """Worker -> runner: the worker raised; its traceback."""
+
     traceback: str
 
 
@@ -135,8 +136,7 @@ class WorkerPool:
                 if isinstance(message, Failed):
                     raise WorkerError(f"worker {index} failed:\n{message.traceback}")
                 if not isinstance(message, expect):
-                    raise WorkerError(f"worker {index} sent {type(message).__name__}, "
-                                      f"expected {expect.__name__}")
+                    raise WorkerError(f"worker {index} sent {type(message).__name__}, expected {expect.__name__}")
                 results[index] = message
         return [results[i] for i in range(len(self.workers))]
 

@@ -94,8 +94,7 @@ class FrameDecoder:
         length = int.from_bytes(buf[:HEADER_SIZE], "big")
         if length == 0 or length > self.max_frame:
             self._error = FrameError(
-                "zero-length frame" if length == 0
-                else f"frame of {length} bytes exceeds max_frame {self.max_frame}"
+                "zero-length frame" if length == 0 else f"frame of {length} bytes exceeds max_frame {self.max_frame}"
             )
             self._buf = bytearray()
             raise self._error

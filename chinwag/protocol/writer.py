@@ -19,8 +19,13 @@ class FrameWriter:
 
     __slots__ = ("_transport", "_loop", "_pending", "_pending_size", "_scheduled", "_limit", "_on_overflow")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop,
-                 limit: int | None = None, on_overflow: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        loop: asyncio.AbstractEventLoop,
+        limit: int | None = None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []

@@ -211,18 +211,29 @@ class LoginThrottle:
         s = self.settings
         addr = throttle_address(address)
         which, wait = await self.store.login_take_address(
-            addr, s.logins_per_address, s.attempt_window, s.login_failures_per_address, s.login_window)
+            addr, s.logins_per_address, s.attempt_window, s.login_failures_per_address, s.login_window
+        )
         if which == 1:
             raise _throttled("too many logins from your address", wait)
         if which:
             raise _throttled("too many failed logins from your address", wait)
         attempt = LoginAttempt(name, addr, address_tag(addr), False)
         try:
-            status, wait, attempt.known = await self.store.login_take_user(name, addr, attempt.tag, [
-                s.login_failures_per_user, s.login_failures_per_user_address,
-                int(s.login_delay_base * 1000), int(s.login_delay_max * 1000), s.login_window,
-                s.known_address_ttl * 1000, s.logins_per_user, s.attempt_window,
-            ])
+            status, wait, attempt.known = await self.store.login_take_user(
+                name,
+                addr,
+                attempt.tag,
+                [
+                    s.login_failures_per_user,
+                    s.login_failures_per_user_address,
+                    int(s.login_delay_base * 1000),
+                    int(s.login_delay_max * 1000),
+                    s.login_window,
+                    s.known_address_ttl * 1000,
+                    s.logins_per_user,
+                    s.attempt_window,
+                ],
+            )
         except BaseException:
             await self.store.login_refund_address(addr, attempt=True)
             raise
@@ -235,8 +246,15 @@ class LoginThrottle:
 
     async def _settle(self, attempt: LoginAttempt, outcome: str) -> None:
         s = self.settings
-        await self.store.login_settle_user(attempt.name, attempt.address, attempt.tag, outcome,
-                                           attempt.known, s.known_address_ttl, s.known_addresses_per_user)
+        await self.store.login_settle_user(
+            attempt.name,
+            attempt.address,
+            attempt.tag,
+            outcome,
+            attempt.known,
+            s.known_address_ttl,
+            s.known_addresses_per_user,
+        )
 
     async def login_failed(self, attempt: LoginAttempt) -> None:
         await self._settle(attempt, "fail")
@@ -255,17 +273,21 @@ class LoginThrottle:
 
     async def resume_address(self, address: str) -> None:
         s = self.settings
-        wait = await self.store.resume_take_address(throttle_address(address), s.resumes_per_address,
-                                                    s.attempt_window)
+        wait = await self.store.resume_take_address(throttle_address(address), s.resumes_per_address, s.attempt_window)
         if wait:
             raise _throttled("too many resumes from your address", wait)
 
     async def resume_user(self, name: str, address: str) -> None:
         """Count a resume with a valid token; the address becomes known."""
         s = self.settings
-        wait = await self.store.resume_take_user(name, address_tag(throttle_address(address)),
-                                                 s.resumes_per_user, s.attempt_window,
-                                                 s.known_address_ttl, s.known_addresses_per_user)
+        wait = await self.store.resume_take_user(
+            name,
+            address_tag(throttle_address(address)),
+            s.resumes_per_user,
+            s.attempt_window,
+            s.known_address_ttl,
+            s.known_addresses_per_user,
+        )
         if wait:
             raise _throttled("too many resumes for this user", wait)
 
@@ -273,8 +295,9 @@ class LoginThrottle:
 
     async def registration(self, address: str) -> None:
         s = self.settings
-        wait = await self.store.take_registration(throttle_address(address), s.registrations_per_address,
-                                                  s.registration_window)
+        wait = await self.store.take_registration(
+            throttle_address(address), s.registrations_per_address, s.registration_window
+        )
         if wait:
             raise _throttled("too many registrations from your address", wait)
 

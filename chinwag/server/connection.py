@@ -128,8 +128,9 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else "local"
         if not self.server.admit(self):
-            self._send_error(None, RequestError(
-                "too many connections from your address", ErrorCode.RATE_LIMITED, retry_after=10))
+            self._send_error(
+                None, RequestError("too many connections from your address", ErrorCode.RATE_LIMITED, retry_after=10)
+            )
             self.close()
 
     def data_received(self, data: bytes) -> None:
@@ -265,8 +266,9 @@ class Connection(asyncio.Protocol):
         else:
             await self._reply(request, reply)
 
-    async def _reply(self, request: Request | AckBatch, reply: Reply | None = None,
-                     error: Exception | None = None) -> None:
+    async def _reply(
+        self, request: Request | AckBatch, reply: Reply | None = None, error: Exception | None = None
+    ) -> None:
         """Answer one request: `ok` with the reply's fields, or the error the
         exception stands for; then run what the reply leaves for after it."""
         req_id = request.id
@@ -281,9 +283,14 @@ class Connection(asyncio.Protocol):
                     self.close()
             elif isinstance(error, StorageUnavailable):
                 log.warning("storage unavailable for %s from %s: %s", request.TYPE, self.peer_ip, error)
-                self._send_error(req_id, RequestError(
-                    "storage is unavailable right now; try again in a few seconds", ErrorCode.INTERNAL,
-                    retry_after=self.settings.storage_retry_after))
+                self._send_error(
+                    req_id,
+                    RequestError(
+                        "storage is unavailable right now; try again in a few seconds",
+                        ErrorCode.INTERNAL,
+                        retry_after=self.settings.storage_retry_after,
+                    ),
+                )
             else:
                 log.error("internal error handling %s from %s", request.TYPE, self.peer_ip, exc_info=error)
                 self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL))

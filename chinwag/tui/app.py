@@ -39,8 +39,14 @@ class ChinwagApp(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "quit", priority=True),
-        Binding("ctrl+k", "command_palette", "switch", show=False, priority=True,
-                tooltip="Jump to a conversation, or run a command"),
+        Binding(
+            "ctrl+k",
+            "command_palette",
+            "switch",
+            show=False,
+            priority=True,
+            tooltip="Jump to a conversation, or run a command",
+        ),
     ]
 
     def __init__(
@@ -89,16 +95,16 @@ class ChinwagApp(App[None]):
 
     @on(LoginScreen.RegisterWanted)
     def _open_register(self, message: LoginScreen.RegisterWanted) -> None:
-        self.push_screen(RegisterScreen(message.server, message.username,
-                                        settings=self.link_settings, clock=self.clock))
+        self.push_screen(
+            RegisterScreen(message.server, message.username, settings=self.link_settings, clock=self.clock)
+        )
 
     @on(LoggedIn)
     def _start_chat(self, message: LoggedIn) -> None:
         """Logged in: remember where and as whom, and open the lobby."""
         session = message.session
         self.link = message.link
-        self.config = self.config.with_changes(server=str(message.address),
-                                               username=session.user.username)
+        self.config = self.config.with_changes(server=str(message.address), username=session.user.username)
         save_config(self.config_path, self.config)
         state = ChatState(session.user)
         state.begin_session(session.unread)
@@ -119,9 +125,13 @@ class ChinwagApp(App[None]):
         """On the chat screen, ctrl+k is the quick switcher (which also lists
         Textual's commands); elsewhere it is Textual's palette."""
         if isinstance(self.screen, ChatScreen) and not CommandPalette.is_open(self):
-            self.push_screen(CommandPalette(
-                providers=[ConversationProvider], id="--command-palette",
-                placeholder="Go to a room or a person, or run a command…"))
+            self.push_screen(
+                CommandPalette(
+                    providers=[ConversationProvider],
+                    id="--command-palette",
+                    placeholder="Go to a room or a person, or run a command…",
+                )
+            )
         else:
             super().action_command_palette()
 

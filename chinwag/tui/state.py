@@ -370,8 +370,9 @@ class ChatState:
         for room in sorted(self.rooms, key=lambda r: (r != limits.LOBBY, r)):
             address = Address.room(room)
             conv = self.conversations.get(address)
-            out.append(SidebarEntry(address, room, conv.unread if conv else 0,
-                                    conv.mentions if conv else 0, None, "rooms"))
+            out.append(
+                SidebarEntry(address, room, conv.unread if conv else 0, conv.mentions if conv else 0, None, "rooms")
+            )
 
         def listed(p: Person) -> bool:
             address = Address.user(p.username)
@@ -385,8 +386,11 @@ class ChatState:
         for p in people:
             address = Address.user(p.username)
             conv = self.conversations.get(address)
-            out.append(SidebarEntry(address, p.username, conv.unread if conv else 0,
-                                    conv.mentions if conv else 0, p.online, "people"))
+            out.append(
+                SidebarEntry(
+                    address, p.username, conv.unread if conv else 0, conv.mentions if conv else 0, p.online, "people"
+                )
+            )
         return out
 
     def step(self, delta: int) -> Address:

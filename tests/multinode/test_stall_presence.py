@@ -69,8 +69,12 @@ async def log_in(server: ChatServer, name: str) -> ChatClient:
 
 async def everyone(nodes: tuple[ChatServer, ChatServer]) -> dict[str, ChatClient]:
     a, b = nodes
-    clients = {"alice": await log_in(a, "alice"), "bob": await log_in(a, "bob"),
-               "carol": await log_in(b, "carol"), "dave": await log_in(b, "dave")}
+    clients = {
+        "alice": await log_in(a, "alice"),
+        "bob": await log_in(a, "bob"),
+        "carol": await log_in(b, "carol"),
+        "dave": await log_in(b, "dave"),
+    }
     await asyncio.sleep(0.3)
     for client in clients.values():
         await drain(client, 0.1)
@@ -99,7 +103,8 @@ async def check_all_online(clients: dict[str, ChatClient]) -> None:
 
 @pytest.mark.parametrize("stall", [2 * TTL, 3.5 * TTL], ids=["stall-4s", "stall-7s-past-socket-timeout"])
 async def test_a_redis_stall_longer_than_the_node_ttl_kills_no_node(
-        stoppable_redis: EmbeddedRedis, two_nodes: tuple[ChatServer, ChatServer], stall: float) -> None:
+    stoppable_redis: EmbeddedRedis, two_nodes: tuple[ChatServer, ChatServer], stall: float
+) -> None:
     clients = await everyone(two_nodes)
     try:
         process = stoppable_redis.process
@@ -115,8 +120,7 @@ async def test_a_redis_stall_longer_than_the_node_ttl_kills_no_node(
             await client.close()
 
 
-async def test_a_node_reaped_while_alive_puts_its_users_back_online(
-        two_nodes: tuple[ChatServer, ChatServer]) -> None:
+async def test_a_node_reaped_while_alive_puts_its_users_back_online(two_nodes: tuple[ChatServer, ChatServer]) -> None:
     a, b = two_nodes
     clients = await everyone(two_nodes)
     try:

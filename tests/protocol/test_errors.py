@@ -27,8 +27,13 @@ def test_error_codes_are_exactly_those_of_protocol_md() -> None:
 
 @pytest.mark.parametrize(
     ("cls", "code"),
-    [(ProtocolError, "internal"), (FrameError, "bad_frame"), (RequestError, "bad_request"),
-     (UnknownType, "unknown_type"), (ServerError, "internal")],
+    [
+        (ProtocolError, "internal"),
+        (FrameError, "bad_frame"),
+        (RequestError, "bad_request"),
+        (UnknownType, "unknown_type"),
+        (ServerError, "internal"),
+    ],
 )
 def test_default_codes(cls: type[ProtocolError], code: str) -> None:
     err = cls("something")

@@ -160,9 +160,7 @@ def test_default_max_frame_is_65536() -> None:
 def test_binary_values_pass_framing() -> None:
     # Binary values are a request-level error (bad_request, connection stays),
     # not a framing error, so the decoder must hand them on.
-    assert FrameDecoder().feed(framed(packed({"type": "send", "text": b"raw"}))) == [
-        {"type": "send", "text": b"raw"}
-    ]
+    assert FrameDecoder().feed(framed(packed({"type": "send", "text": b"raw"}))) == [{"type": "send", "text": b"raw"}]
 
 
 def test_unknown_fields_and_nested_values_survive() -> None:
@@ -234,7 +232,7 @@ def test_oversize_by_one() -> None:
         pytest.param(b"\xdb\xff\xff\xff\xff", id="str32-claims-4GiB"),
         pytest.param(b"\xdd\xff\xff\xff\xff", id="array32-claims-4G-items"),
         pytest.param(b"\x91" * 5000, id="deeply-nested-arrays"),
-        pytest.param(b"{\"type\": \"ping\"}", id="json-not-msgpack"),
+        pytest.param(b'{"type": "ping"}', id="json-not-msgpack"),
     ],
 )
 def test_bytes_that_are_not_msgpack(body: bytes) -> None:

@@ -124,7 +124,9 @@ def test_feed_raises_only_frame_error(data: bytes) -> None:
 # --- mutated valid frames ---------------------------------------------------------------
 
 
-mutation = st.tuples(st.sampled_from(["flip", "insert", "delete", "set"]), st.integers(min_value=0), st.integers(0, 255))
+mutation = st.tuples(
+    st.sampled_from(["flip", "insert", "delete", "set"]), st.integers(min_value=0), st.integers(0, 255)
+)
 
 
 def mutate(data: bytes, ops: list[tuple[str, int, int]]) -> bytes:

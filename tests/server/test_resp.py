@@ -212,6 +212,7 @@ async def test_a_reply_nobody_asked_for_kills_only_that_connection(fake, caplog)
 async def test_a_silent_new_connection_is_given_no_commands(fake) -> None:
     """A Redis that accepts but does not answer PING gets nothing else; the
     batch fails within the bound, so it certainly was not applied."""
+
     async def behaviour(index: int, words: list[str]) -> bytes | None:
         return None
 
@@ -286,6 +287,7 @@ async def test_stopped_redis_times_out_and_its_late_replies_are_never_read(stopp
 def fake_store_redis(send_many: Callable[[int], bytes]) -> Behaviour:
     """Just enough Redis for Store: SCRIPT LOAD answers a sha, EVALSHA of
     SEND_MANY answers `send_many(number of messages)`."""
+
     async def behaviour(index: int, words: list[str]) -> bytes | None:
         if words[0] == "SCRIPT":
             return bulk("0" * 40)
@@ -303,8 +305,9 @@ async def _sends(store: Store, count: int) -> list[Any]:
 
 async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> None:
     def send_many(n: int) -> bytes:  # one result fewer than messages
-        return array(*(array(bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b"))
-                       for i in range(n - 1)))
+        return array(
+            *(array(bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b")) for i in range(n - 1))
+        )
 
     _, url = await fake(fake_store_redis(send_many))
     store = Store(url)
@@ -332,6 +335,7 @@ async def test_a_script_redis_keeps_forgetting_is_loaded_again_once_then_the_cal
     """The one "script missing -> load and retry" path, for the batch and
     for a single call alike: one reload, one retry, then StorageUnavailable
     (never a loop of reloads)."""
+
     def send_many(n: int) -> bytes:  # every EVALSHA: Redis does not know the script
         return b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
 

@@ -40,7 +40,8 @@ async def test_a_login_finishing_after_the_client_left_does_not_authenticate_it(
 
 
 async def test_the_last_ack_of_a_closed_connection_leaves_no_unretrieved_failure(
-        server: ChatServer, caplog: pytest.LogCaptureFixture) -> None:
+    server: ChatServer, caplog: pytest.LogCaptureFixture
+) -> None:
     """An `ack` notification is answered by no reply, so its cursor write is
     only awaited before the connection's next reply. When the client leaves
     right after it and the write fails (here: storage gone), the failure

@@ -78,8 +78,7 @@ async def messages(client: ChatClient, quiet: float = 0.15) -> list[Message]:
     return [e for e in await drain(client, quiet) if isinstance(e, Message)]
 
 
-async def collect(client: ChatClient, count: int, timeout: float = TIMEOUT,
-                  conv: str | None = None) -> list[Message]:
+async def collect(client: ChatClient, count: int, timeout: float = TIMEOUT, conv: str | None = None) -> list[Message]:
     """Exactly the next `count` message events (of `conv`, if given)."""
     out: list[Message] = []
     loop = asyncio.get_running_loop()

@@ -92,8 +92,9 @@ class RawClient:
         self._next_id = FIRST_ID
 
     @classmethod
-    async def open(cls, port: int, *, host: str = "127.0.0.1", rcvbuf: int | None = None,
-                   streams: bool = False) -> RawClient:
+    async def open(
+        cls, port: int, *, host: str = "127.0.0.1", rcvbuf: int | None = None, streams: bool = False
+    ) -> RawClient:
         """Connect to `host:port`; `rcvbuf` sets SO_RCVBUF before connecting
         (so it shrinks the TCP window)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
