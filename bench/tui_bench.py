@@ -36,19 +36,19 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python bench/tui_bench.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from textual import events  # noqa: E402
-from textual.widgets import Input  # noqa: E402
+from textual import events
+from textual.widgets import Input
 
-from bench.machine import busy_cores, wait_for_quiet  # noqa: E402
-from bench.servers import CHEAP_ARGON2, BenchServer  # noqa: E402
-from bench.stats import percentile  # noqa: E402
-from chinwag.protocol.client import ChatClient  # noqa: E402
-from chinwag.protocol.messages import Message  # noqa: E402
-from chinwag.tui.app import ChinwagApp  # noqa: E402
-from chinwag.tui.screens.chat import ChatScreen, ServerEvents  # noqa: E402
-from chinwag.tui.widgets.composer import Composer  # noqa: E402
-from chinwag.tui.widgets.conversation import ConversationView  # noqa: E402
-from chinwag.tui.widgets.status import ConnectionStatus  # noqa: E402
+from bench.machine import busy_cores, wait_for_quiet
+from bench.servers import CHEAP_ARGON2, BenchServer
+from bench.stats import percentile
+from chinwag.protocol.client import ChatClient
+from chinwag.protocol.messages import Message
+from chinwag.tui.app import ChinwagApp
+from chinwag.tui.screens.chat import ChatScreen, ServerEvents
+from chinwag.tui.widgets.composer import Composer
+from chinwag.tui.widgets.conversation import ConversationView
+from chinwag.tui.widgets.status import ConnectionStatus
 
 PASSWORD = "benchmark password"
 SIZE = (120, 40)
@@ -98,7 +98,7 @@ class Frames:
         self.app = app
         self.count = 0
         self._waiting: list[tuple[Any, asyncio.Future[float]]] = []
-        original = app._display  # noqa: SLF001
+        original = app._display
 
         def display(screen: Any, renderable: Any) -> None:
             if renderable is not None and hasattr(renderable, "render_segments"):
@@ -112,7 +112,7 @@ class Frames:
                     self._waiting.remove(entry)
             original(screen, renderable)
 
-        app._display = display  # type: ignore[method-assign]  # noqa: SLF001
+        app._display = display  # type: ignore[method-assign]
 
     def when(self, condition: Any) -> asyncio.Future[float]:
         """A future of the time of the first frame rendered while `condition()` holds."""
@@ -140,7 +140,7 @@ def shown(chat: ChatScreen, address: str, count: int) -> bool:
     conv = view.conversation
     return (
         conv is not None and conv.address == address and len(conv.mids) >= count and view._seen_lines == len(conv.lines)
-    )  # noqa: SLF001
+    )
 
 
 # --- the phases --------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ async def absorb(chat: ChatScreen, frames: Frames, port: int, count: int) -> dic
     into the open conversation (and another fills #big for the next phase);
     then reading resumes and the backlog comes in as fast as the network
     delivers it: the time until the last message is on screen."""
-    transport = chat.link.client._transport  # type: ignore[union-attr]  # noqa: SLF001
+    transport = chat.link.client._transport  # type: ignore[union-attr]
     transport.pause_reading()
     senders = [spawn_sender(port, "#lobby", count), spawn_sender(port, "#big", count)]
     filled_at = time.perf_counter()
@@ -214,7 +214,7 @@ async def open_history(chat: ChatScreen, frames: Frames, count: int) -> dict[str
     all_at = await asyncio.wait_for(everything, 120)
     loaded = messages_in(chat, "#big")
     relayout_start = time.perf_counter()
-    view._rebuild(keep_position=True)  # noqa: SLF001
+    view._rebuild(keep_position=True)
     relayout = time.perf_counter() - relayout_start
     return {
         "open_first_page_ms": round((page_at - start) * 1000, 1),

@@ -115,13 +115,13 @@ class _Wire(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's is one without subclassing asyncio's).
-        self.client._connection_made(cast(asyncio.Transport, transport))  # noqa: SLF001
+        self.client._connection_made(cast(asyncio.Transport, transport))
 
     def data_received(self, data: bytes) -> None:
-        self.client._data_received(data)  # noqa: SLF001
+        self.client._data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.client._connection_lost(exc)  # noqa: SLF001
+        self.client._connection_lost(exc)
 
 
 class ChatClient(Requests):
@@ -255,7 +255,7 @@ class ChatClient(Requests):
             return
         try:
             event = parse_event(frame)
-        except Exception as exc:  # noqa: BLE001 - whatever a server sends, the session goes on
+        except Exception as exc:  # whatever a server sends, the session goes on
             log.warning("ignored a malformed %r event from %s:%s: %s", kind, self.host, self.port, exc)
             return
         if event is not None:

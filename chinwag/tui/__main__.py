@@ -44,7 +44,7 @@ def run(app: ChinwagApp, *, headless: bool = False, log_path: Path | None = None
 
     try:
         app.run(headless=headless)
-    except Exception as exc:  # noqa: BLE001 - reported, never a silent 0
+    except Exception as exc:  # reported, never a silent 0
         error: BaseException | None = exc
     else:
         error = app.crash

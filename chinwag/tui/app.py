@@ -140,7 +140,7 @@ class ChinwagApp(App[None]):
         if link is not None:
             try:
                 await link.close()
-            except Exception:  # noqa: BLE001 - quitting must not fail
+            except Exception:  # quitting must not fail
                 pass
         self._write_terminal("\x1b[23;0t")
         self.exit()

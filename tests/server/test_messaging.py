@@ -106,7 +106,7 @@ async def test_send_to_room_that_does_not_exist(user) -> None:
     alice = await user("alice")
     try:
         await alice.send("#nowhere", "hello?")
-    except Exception as exc:  # noqa: BLE001 - checked below
+    except Exception as exc:  # checked below
         assert getattr(exc, "code", None) in ("not_member", "no_such_room"), exc
     else:
         raise AssertionError("send to a room that does not exist succeeded")

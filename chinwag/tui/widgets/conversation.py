@@ -523,7 +523,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._generation += 1
         try:
             self._dark = self.app.current_theme.dark
-        except Exception:  # noqa: BLE001 - before the app has a theme
+        except Exception:  # before the app has a theme
             self._dark = True
         if self.rows:
             self._layout_rows()
