@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +204,7 @@ def annotate(result: dict[str, Any], mode: str) -> dict[str, Any]:
     if checks:
         result["targets_met"] = checks
     result["mode"] = mode
-    result["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result["when"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result["cores"] = os.cpu_count()
     return result
 

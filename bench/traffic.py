@@ -312,7 +312,7 @@ class Phase:
         while not self.stop_receiving:
             try:
                 event = await client.next_event(timeout=0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             except ConnectionClosed:
                 st.closed = True
@@ -366,7 +366,7 @@ async def settle(states: list[ClientState], quiet: float = 0.3, limit: float = 1
         while True:
             try:
                 await st.client.next_event(timeout=quiet)
-            except (asyncio.TimeoutError, ConnectionClosed):
+            except (TimeoutError, ConnectionClosed):
                 return
 
     await asyncio.wait_for(asyncio.gather(*(drain(st) for st in states)), limit)
@@ -395,7 +395,7 @@ async def wait_for_reply(st: ClientState, timeout: float = 1.0) -> None:
     st.waiter = asyncio.get_running_loop().create_future()
     try:
         await asyncio.wait_for(st.waiter, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     finally:
         st.waiter = None

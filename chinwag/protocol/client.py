@@ -180,7 +180,7 @@ class ChatClient(Requests):
                 ),
                 self.connect_timeout,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ConnectionClosed(f"cannot reach {self.host}:{self.port} ({exc or 'timed out'})") from exc
         self.server_info = await self.request("hello", version=PROTOCOL_VERSION, client=self.client_name)
         return self.server_info

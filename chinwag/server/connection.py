@@ -367,7 +367,7 @@ class Connection(asyncio.Protocol):
                 writer.flush()
                 try:
                     await asyncio.wait_for(self._writable.wait(), self.settings.idle_timeout)
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     self.overflow()
                     return
 

@@ -45,7 +45,7 @@ async def events_until_quiet(client, quiet: float) -> tuple[list, str | None]:
     while True:
         try:
             events.append(await client.next_event(timeout=quiet))
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return events, None
         except ConnectionClosed as exc:
             return events, exc.reason

@@ -69,7 +69,7 @@ async def drain(client: ChatClient, quiet: float = 0.2) -> list[Event]:
     while True:
         try:
             events.append(await client.next_event(timeout=quiet))
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return events
 
 
@@ -89,7 +89,7 @@ async def collect(client: ChatClient, count: int, timeout: float = TIMEOUT, conv
             raise AssertionError(f"only {len(out)} of {count} messages arrived")
         try:
             event = await client.next_event(timeout=left)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise AssertionError(f"only {len(out)} of {count} messages arrived") from None
         if isinstance(event, Message) and (conv is None or event.conv == conv):
             out.append(event)

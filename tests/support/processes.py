@@ -47,7 +47,7 @@ async def run_cli(*args: str, timeout: float = 30.0, env: dict[str, str] | None 
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
         raise AssertionError(

@@ -238,7 +238,7 @@ class RawClient:
         while loop.time() < deadline:
             try:
                 await self._fill(period)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 break
         frames, self.frames = self.frames, []
         return frames

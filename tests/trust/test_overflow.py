@@ -162,7 +162,7 @@ async def login_and_replay(
             except ConnectionClosed as exc:
                 byes.append(exc)
                 break
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 byes.append("nothing more arrived within 8 s")
                 break
             if isinstance(event, Message):
