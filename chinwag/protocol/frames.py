@@ -67,7 +67,7 @@ class FrameDecoder:
     peer announcing a huge frame is refused after four bytes.
     """
 
-    __slots__ = ("max_frame", "_buf", "_error")
+    __slots__ = ("_buf", "_error", "max_frame")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         if not 1 <= max_frame <= _MAX_LENGTH:

@@ -128,7 +128,7 @@ class Op:
     of the script's *_MANY form (placeholders for absent keys); `decode`
     turns its reply into its result (see `Decoder`)."""
 
-    __slots__ = ("script", "keys", "args", "future", "many_keys", "decode")
+    __slots__ = ("args", "decode", "future", "keys", "many_keys", "script")
 
     def __init__(
         self,

@@ -133,7 +133,7 @@ class SessionError(Exception):
 class Session:
     """One connection's state and identity, moved only by `apply`."""
 
-    __slots__ = ("state", "username", "display_name", "token")
+    __slots__ = ("display_name", "state", "token", "username")
 
     def __init__(self) -> None:
         self.state = State.NEW

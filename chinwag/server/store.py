@@ -585,17 +585,17 @@ class Store:
 
 
 __all__ = [
-    "Store",
-    "StoredMessage",
-    "StorageUnavailable",
-    "connect_redis",
-    "hash_token",
     "CLUSTER_SCHEME",
+    "SEND_DUPLICATE",
+    "SEND_NEW",
+    "SEND_NOT_MEMBER",
+    "LoginStatus",
+    "RoomCreation",
     "SendResult",
     "SendStatus",
-    "RoomCreation",
-    "LoginStatus",
-    "SEND_NEW",
-    "SEND_DUPLICATE",
-    "SEND_NOT_MEMBER",
+    "StorageUnavailable",
+    "Store",
+    "StoredMessage",
+    "connect_redis",
+    "hash_token",
 ]

@@ -10,8 +10,8 @@ import pytest
 from chinwag.server.app import ChatServer
 from chinwag.server.connection import State
 
-from ..support.settings import PASSWORD
 from ..support.raw import RawClient
+from ..support.settings import PASSWORD
 
 
 async def test_a_login_finishing_after_the_client_left_does_not_authenticate_it(server: ChatServer) -> None:
