@@ -218,9 +218,8 @@ class ChatServer:
         s = self.settings
         for conn in list(self.connections):
             silent = now - conn.last_heard
-            if conn.state is not State.AUTHENTICATED and now - conn.opened > s.preauth_timeout:
-                conn.bye("idle")
-            elif silent > s.idle_timeout:
+            preauth_over = conn.state is not State.AUTHENTICATED and now - conn.opened > s.preauth_timeout
+            if preauth_over or silent > s.idle_timeout:
                 conn.bye("idle")
             elif silent > s.ping_interval and not conn.pinged:
                 conn.pinged = True
