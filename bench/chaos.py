@@ -171,7 +171,7 @@ async def run_chaos(
         pending: list[asyncio.Future[object]] = []
         start = time.monotonic()
         stop_at = start + duration
-        for u, client in zip(users, sessions):
+        for u, client in zip(users, sessions, strict=True):
             tasks.append(asyncio.create_task(_receiver(u, client, tally, last_event)))
             tasks.append(asyncio.create_task(_sender(u, client, users, tally, stop_at, rate, rng, pending)))
         killed = stalled = 0

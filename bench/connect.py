@@ -131,9 +131,8 @@ async def connect_worker(config: None, pipe: AsyncPipe) -> None:
         latencies: list[float] = []
         results: list[Any]
         if isinstance(command, Mint):
-            port = command.port
 
-            async def mint(name: str) -> str:
+            async def mint(name: str, port: int = command.port) -> str:
                 client = BenchClient(HOST, port, connect_timeout=30)
                 try:
                     await client.connect()
@@ -144,9 +143,8 @@ async def connect_worker(config: None, pipe: AsyncPipe) -> None:
             results = await bounded_gather(command.names, mint, command.concurrency)
             tokens = [r for r in results if isinstance(r, str)]
         elif isinstance(command, Open):
-            port = command.port
 
-            async def open_one(_: int) -> BenchClient:
+            async def open_one(_: int, port: int = command.port) -> BenchClient:
                 client = BenchClient(HOST, port, connect_timeout=60)
                 await client.connect()
                 return client
@@ -159,11 +157,12 @@ async def connect_worker(config: None, pipe: AsyncPipe) -> None:
                 await pair[0].resume(pair[1])
                 return True
 
-            results = await bounded_gather(list(zip(clients, command.tokens)), resume_one, command.concurrency)
+            results = await bounded_gather(
+                list(zip(clients, command.tokens, strict=False)), resume_one, command.concurrency
+            )
         elif isinstance(command, Login):
-            port = command.port
 
-            async def login_one(name: str) -> float:
+            async def login_one(name: str, port: int = command.port) -> float:
                 start = time.monotonic()
                 client = BenchClient(HOST, port, connect_timeout=60)
                 try:
@@ -257,7 +256,7 @@ def run(
 
         warm = min(50, connections)
         _command(pool, [Open(server.port, len(p)) for p in split(range(warm), procs)])
-        _command(pool, [Resume(p[: len(q)]) for p, q in zip(by_worker, split(range(warm), procs))])
+        _command(pool, [Resume(p[: len(q)]) for p, q in zip(by_worker, split(range(warm), procs), strict=True)])
         _command(pool, [Close() for _ in range(procs)])
         stamps.append(("restart_warm", time.monotonic()))
 

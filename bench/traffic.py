@@ -408,12 +408,12 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
     everyone = config.everyone
     auto_ack = config.acks
     # the node each user logs in to (several nodes: `ports`, one per user)
-    port_of = dict(zip(names, config.ports or [config.port] * len(names)))
+    port_of = dict(zip(names, config.ports or [config.port] * len(names), strict=True))
     clients = await bounded_gather(names, lambda n: login_client(port_of[n], n, auto_ack), 16)
     failed = [c for c in clients if isinstance(c, Exception)]
     if failed:
         raise RuntimeError(f"{len(failed)} logins failed; first: {failed[0]!r}")
-    states = [ClientState(n, c, pick_peers(n, everyone, config.peers)) for n, c in zip(names, clients)]
+    states = [ClientState(n, c, pick_peers(n, everyone, config.peers)) for n, c in zip(names, clients, strict=True)]
     if kind == "room":
         joined = await bounded_gather(states, lambda st: st.client.join(room), 16)
         bad = [j for j in joined if isinstance(j, Exception)]

@@ -49,7 +49,7 @@ class Window:
         }
         if isinstance(self.server, Deployment):
             waits = self.server.run_delays()
-            for i, (node_cpu, wait) in enumerate(zip(cpu["nodes"], waits)):
+            for i, (node_cpu, wait) in enumerate(zip(cpu["nodes"], waits, strict=False)):
                 out[f"node{i}"] = node_cpu
                 out[f"wait{i}"] = wait
             out["server_wait"] = sum(waits) / max(1, len(waits))

@@ -403,7 +403,7 @@ class LocalCluster:
             )
         urls = [f"redis://127.0.0.1:{p}" for p in self.ports]
         deadline = time.monotonic() + timeout
-        for url, process in zip(urls, self.processes):
+        for url, process in zip(urls, self.processes, strict=True):
             while True:
                 if process.poll() is not None:
                     raise EmbeddedRedisError("a cluster node exited at start: see its redis.log")

@@ -51,7 +51,7 @@ def hash_token(token: str) -> str:
 
 def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
     mid, raw = entry[0], entry[1]
-    fields = dict(zip(raw[::2], raw[1::2])) if isinstance(raw, list) else raw
+    fields = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
     return StoredMessage(mid, conv_id, fields.get("f", ""), fields.get("t", ""), fields.get("c"))
 
 
@@ -215,7 +215,7 @@ class Store:
         for cid in conv_ids:
             pipe.xrevrange(keys.stream(cid), count=1)
         lasts = await self._guard(pipe.execute()) if conv_ids else []
-        out = [(cid, _entry_message(cid, last[0]) if last else None) for cid, last in zip(conv_ids, lasts)]
+        out = [(cid, _entry_message(cid, last[0]) if last else None) for cid, last in zip(conv_ids, lasts, strict=True)]
         out.sort(key=lambda item: mid_key(item[1].mid) if item[1] else (0, 0), reverse=True)
         return out
 
@@ -247,7 +247,7 @@ class Store:
             pipe = self.redis.pipeline(transaction=False)
             for cid in group:
                 pipe.xrevrange(keys.stream(cid), max="+", min=todo[cid], count=max_per_conv)
-            for cid, newest in zip(group, await self._guard(pipe.execute())):
+            for cid, newest in zip(group, await self._guard(pipe.execute()), strict=True):
                 entries = [_entry_message(cid, e) for e in reversed(newest)]
                 out[cid] = (sum(1 for m in entries if m.sender != user), entries)
                 if len(entries) == max_per_conv:
@@ -317,7 +317,7 @@ class Store:
             pipe = self.redis.pipeline(transaction=False)
             for n in missing:
                 pipe.hget(keys.user(n), "dn")
-            for n, dn in zip(missing, await self._guard(pipe.execute())):
+            for n, dn in zip(missing, await self._guard(pipe.execute()), strict=True):
                 if dn is not None:
                     self._display[n] = dn
         return {n: self._display.get(n, n) for n in names}
@@ -423,7 +423,7 @@ class Store:
                 for room in part:
                     pipe.scard(keys.members(room_id(room)))
                 sizes = await self._guard(pipe.execute())
-                await self._guard(self.redis.zadd(keys.ROOMS_BY_SIZE, dict(zip(part, map(int, sizes)))))
+                await self._guard(self.redis.zadd(keys.ROOMS_BY_SIZE, dict(zip(part, map(int, sizes), strict=True))))
         self._rooms_indexed = True
 
     async def rooms(self, joined: Sequence[str], most: int) -> tuple[list[tuple[str, int]], int]:
@@ -440,7 +440,7 @@ class Store:
         for room in mine:
             pipe.scard(keys.members(room_id(room)))
         busiest, total, *counts = await self._guard(pipe.execute())
-        out = [(room, int(c)) for room, c in zip(mine, counts)]
+        out = [(room, int(c)) for room, c in zip(mine, counts, strict=True)]
         seen = set(mine)
         out += [(room, max(0, int(score))) for room, score in busiest if room not in seen]
         return out, max(int(total), len(out))
@@ -458,7 +458,7 @@ class Store:
         if not names:
             return {}
         values = await self._guard(self.redis.hmget(keys.PRESENCE_ONLINE, list(names)))
-        return {n: int(v) for n, v in zip(names, values) if v is not None and int(v) > 0}
+        return {n: int(v) for n, v in zip(names, values, strict=True) if v is not None and int(v) > 0}
 
     async def heartbeat(self, node_id: str, ttl: float) -> tuple[bool, list[str]]:
         """Mark the node alive for `ttl` s by Redis's clock. Returns (the node

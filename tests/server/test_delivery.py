@@ -176,7 +176,7 @@ async def test_live_messages_during_login_neither_lost_nor_duplicated(make_serve
     assert 0 < len(dm_history) < 500 and 0 < len(lobby_history) < 500
     expected = len(dm_history) + len(lobby_history)
     received = await asyncio.gather(*(collect(c, expected, timeout=10) for c in bobs))
-    for i, (client, got) in enumerate(zip(bobs, received)):
+    for i, (client, got) in enumerate(zip(bobs, received, strict=True)):
         assert not await settled_messages(client), f"bob connection {i}: extra messages"
         seen = by_conv(got)
         assert seen.get("@alice", []) == dm_history, f"bob connection {i}: DM gap, duplicate or reorder"

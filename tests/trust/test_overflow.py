@@ -59,7 +59,7 @@ async def flood(
         body = f"D{next(counter):05d} {text[:500]}"
         pending.append((dm_to, body, flooder.request_nowait("send", to=dm_to, text=body)))
         replies = await asyncio.wait_for(asyncio.gather(*(p[2] for p in pending)), 10)
-        for (conv, body, _), reply in zip(pending, replies):
+        for (conv, body, _), reply in zip(pending, replies, strict=True):
             sent[conv].append((reply["mid"], body))
         if until is not None and until():
             return done

@@ -54,8 +54,8 @@ async def test_a_huge_never_acked_backlog_is_counted_in_bounded_pages(clean_redi
     step = OTHERS // OWN
     for i in range(OWN):
         chunk = texts[i * step : (i + 1) * step]
-        sent += zip(await send_many(sender, "#lobby", chunk), chunk)
-        sent += zip(await send_many(away, "#lobby", own_texts[i : i + 1]), own_texts[i : i + 1])
+        sent += zip(await send_many(sender, "#lobby", chunk), chunk, strict=True)
+        sent += zip(await send_many(away, "#lobby", own_texts[i : i + 1]), own_texts[i : i + 1], strict=True)
     dm_mids = await send_many(sender, "@away", ["a dm"] * 3)
     await away.close()
     assert len(sent) == OTHERS + OWN

@@ -190,7 +190,9 @@ async def test_history_loads_on_scroll(make_server, user, make_app) -> None:
         view = chat.query_one("#log")
         for expected in (200, 250):
             view.scroll_home(animate=False)
-            await wait_for(pilot, lambda: len(texts(app, "#lobby")) == expected, what=f"{expected} messages")
+            await wait_for(
+                pilot, lambda expected=expected: len(texts(app, "#lobby")) == expected, what=f"{expected} messages"
+            )
         assert texts(app, "#lobby") == [f"old {n}" for n in range(250)]
         assert lobby.more is False
         await pilot.pause(0.1)

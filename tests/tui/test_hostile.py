@@ -49,13 +49,13 @@ async def test_markup_display_name_in_the_switcher_of_who_talked_to_her(server, 
             chat = await log_in(pilot)
             await wait_for(
                 pilot,
-                lambda: "mallory" in chat.state.people and chat.state.people["mallory"].talked,
+                lambda chat=chat: "mallory" in chat.state.people and chat.state.people["mallory"].talked,
                 what="the talk with mallory",
             )
             await _open_switcher(pilot)
             await wait_for(
                 pilot,
-                lambda: any(EVIL in line for line in switcher_lines(app)),
+                lambda app=app: any(EVIL in line for line in switcher_lines(app)),
                 what="mallory's display name, as typed",
             )
             assert f"{EVIL} · online" in switcher_lines(app)
