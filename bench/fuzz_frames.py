@@ -67,7 +67,7 @@ _KEYS = [
 
 
 def random_frame(rng: random.Random) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": rng.choice(list(REQUEST_TYPES) + ["nope", ""])}
+    frame: dict[str, Any] = {"type": rng.choice([*REQUEST_TYPES, "nope", ""])}
     if rng.random() < 0.8:
         frame["id"] = rng.choice([1, 2, 99, 0, -5, True, "1", None])
     for _ in range(rng.randint(0, 5)):

@@ -17,6 +17,7 @@ guards, so concurrent attempts cannot slip past a limit together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
 import ipaddress
@@ -152,10 +153,8 @@ class PasswordService:
             if self._dummy_hash is None:
                 self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
             stored = self._dummy_hash
-            try:
+            with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
                 self.hasher.verify(stored, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                pass
             return False, False
         try:
             self.hasher.verify(stored, password)

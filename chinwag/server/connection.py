@@ -15,6 +15,7 @@ cursors have not moved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import termios
@@ -449,10 +450,8 @@ class Connection(asyncio.Protocol):
             return 0
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 size += int.from_bytes(fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4), "little")
-            except (OSError, ValueError, AttributeError):
-                pass
         return size
 
     def _linger(self, unsent_before: int, still_since: float) -> None:

@@ -9,6 +9,7 @@ allowed in which state is session.py's table, not theirs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -113,10 +114,8 @@ async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
         raise RequestError(BAD_CREDENTIALS, ErrorCode.BAD_CREDENTIALS)
     await ctx.throttle.login_succeeded(attempt)
     if rehash:
-        try:
+        with contextlib.suppress(ServerBusy):  # if busy, upgraded at a later login
             await ctx.store.set_password_hash(name, await ctx.passwords.hash(req.password, priority=True))
-        except ServerBusy:
-            pass  # upgraded at a later login
     token = new_token()
     await ctx.store.store_token(token, name, ctx.settings.token_ttl)
     return await _start_session(ctx, conn, Authenticated(name, user.get("dn", name), token))

@@ -8,6 +8,7 @@ them (link settings, the clock)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import tzinfo
@@ -138,10 +139,8 @@ class ChinwagApp(App[None]):
     async def action_quit(self) -> None:
         link, self.link = self.link, None
         if link is not None:
-            try:
+            with contextlib.suppress(Exception):  # quitting must not fail
                 await link.close()
-            except Exception:  # quitting must not fail
-                pass
         self._write_terminal("\x1b[23;0t")
         self.exit()
 

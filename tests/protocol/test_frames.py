@@ -372,7 +372,7 @@ def test_encode_frame_without_max_frame_does_not_check() -> None:
     assert FrameDecoder(max_frame=len(data)).feed(data) == [big]
 
 
-@pytest.mark.parametrize("msg", SAMPLES + [{}, {"list": [], "map": {}, "u": "\u0000\U0010ffff"}])
+@pytest.mark.parametrize("msg", [*SAMPLES, {}, {"list": [], "map": {}, "u": "\x00\U0010ffff"}])
 def test_round_trip(msg: dict) -> None:
     assert FrameDecoder().feed(encode_frame(msg)) == [msg]
     assert decode_payload(encode_payload(msg)) == msg

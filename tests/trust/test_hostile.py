@@ -8,6 +8,7 @@ connection count returns to where it was."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from typing import Any
@@ -184,10 +185,8 @@ async def mutated(port: int, rng: random.Random, count: int, name: str) -> None:
                 await conn.login(name)
             frame = encode_frame(rng.choice(VALID))
             await conn.try_send_bytes(mutate(rng, frame), timeout=2)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await conn.until_closed(timeout=0.15)
-            except TimeoutError:
-                pass
         finally:
             conn.close()
 

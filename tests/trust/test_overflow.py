@@ -6,6 +6,7 @@ for all of it, replay of the newest 500 per conversation)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from typing import Any
 
@@ -340,10 +341,8 @@ async def slow_read_to_the_end(sock: Any, keep_writing: bool) -> tuple[list[dict
     deadline = loop.time() + 20
     while loop.time() < deadline:
         if keep_writing and reads % 8 == 0:
-            try:
+            with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(loop.sock_sendall(sock, encode_frame({"type": "pong"})), 1)
-            except (OSError, TimeoutError):
-                pass
         try:
             data = await asyncio.wait_for(loop.sock_recv(sock, 32768), 5)
         except (ConnectionResetError, BrokenPipeError):
