@@ -28,6 +28,7 @@ import random
 import time
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -48,6 +49,15 @@ TEXT_LEN = 64
 MAX_IN_FLIGHT = 16
 DRAIN_TIMEOUT = 20.0
 GRACE = 0.2
+
+
+async def _until(done: Callable[[], bool], deadline: float) -> None:
+    """Poll `done` every 10 ms until true or `deadline` (monotonic): the
+    counters it reads are bumped by every receiver, far too often for an Event."""
+    while not done():
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.01)
 
 
 # --- what runner and workers say to each other --------------------------------------
@@ -297,9 +307,7 @@ class Phase:
             await asyncio.sleep(0.001)  # uvloop timers have 1 ms resolution; shorter spins
 
     async def wait_replies(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while any(st.inflight for st in self.states) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await _until(lambda: not any(st.inflight for st in self.states), time.monotonic() + timeout)
 
     # --- receiving ---------------------------------------------------------------
 
@@ -469,9 +477,7 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
         assert isinstance(expect, Expect), expect
         for st in states:  # a room member expects every message; a DM user what was sent to it
             st.expected = expect.acked if kind == "room" else expect.per_recipient.get(st.name, 0)
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        while time.monotonic() < deadline and not all(phase.satisfied(st) for st in states):
-            await asyncio.sleep(0.01)
+        await _until(lambda phase=phase: all(phase.satisfied(st) for st in states), time.monotonic() + DRAIN_TIMEOUT)
         await asyncio.sleep(GRACE)
         phase.stop_receiving = True
         await asyncio.gather(*receivers)

@@ -236,8 +236,11 @@ class ChatServer:
         if self._housekeeper is not None:
             self._housekeeper.cancel()
         deadline = self.loop.time() + self.settings.shutdown_grace
-        while any(c._worker is not None for c in self.connections) and self.loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        while (remaining := deadline - self.loop.time()) > 0:
+            working = [c.worker for c in self.connections if c.worker is not None]
+            if not working:
+                break
+            await asyncio.wait(working, timeout=remaining)
         for conn in list(self.connections):
             conn.bye("shutdown")
         with contextlib.suppress(Exception):

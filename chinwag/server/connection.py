@@ -151,6 +151,12 @@ class Connection(asyncio.Protocol):
             self._send_error(None, exc)
             self.close()
 
+    @property
+    def worker(self) -> asyncio.Task[None] | None:
+        """The task handling this connection's requests while one runs: the
+        server waits for it at shutdown, so no answer is cut off halfway."""
+        return self._worker
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self.session.apply(Closed())

@@ -246,7 +246,7 @@ class EmbeddedRedis:
         try:
             # Popen on the event loop's thread, never in a worker thread: the
             # parent-death signal fires when the *thread* that forked ends.
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # noqa: ASYNC220 - on this thread on purpose, see above
                 self._args,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -371,7 +371,7 @@ class LocalCluster:
             node_dir.mkdir()
             self.ports.append(port)
             self.processes.append(
-                subprocess.Popen(
+                subprocess.Popen(  # noqa: ASYNC220 - a test cluster's start; fork+exec is a millisecond
                     [
                         binary,
                         "--port",

@@ -37,7 +37,7 @@ class ChinwagApp(App[None]):
     CSS_PATH = Path(__file__).with_name("chinwag.tcss")  # absolute: subclasses elsewhere find it
     TITLE = "chinwag"
     COMMAND_PALETTE_BINDING = "ctrl+k"
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (32, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "quit", priority=True),
         Binding(

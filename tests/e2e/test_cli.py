@@ -110,7 +110,7 @@ async def test_port_out_of_range_is_refused(tmp_path) -> None:
 
 
 async def test_invalid_flag_value_exits_with_usage_error(tmp_path) -> None:
-    status, out, err = await run_cli("--port", "seventy", "--data-dir", str(tmp_path / "d"))
+    status, _out, err = await run_cli("--port", "seventy", "--data-dir", str(tmp_path / "d"))
     assert status == 2
     assert "Traceback" not in err
     assert "--port" in err.strip().splitlines()[-1]

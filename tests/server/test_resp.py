@@ -26,6 +26,8 @@ from chinwag.server.resp import RespConnection, RespError
 from chinwag.server.statuses import SendResult, SendStatus
 from chinwag.server.store import StorageUnavailable, Store
 
+from ..support.waits import eventually
+
 BOUND = 5.0  # hang guard for one step of a test (the connections under test use 0.5 s)
 
 
@@ -151,8 +153,8 @@ async def test_late_replies_go_to_nobody(fake, caplog) -> None:
     error = await fails(late)
     assert "did not answer" in str(error)
     second = asyncio.ensure_future(echo(conn, "new"))
-    while len(server.commands) < 2 or ["ECHO", "new"] not in server.commands[1]:
-        await asyncio.sleep(0.01)  # the new batch is written on connection 1 ...
+    # the new batch is written on connection 1 ...
+    assert await eventually(lambda: len(server.commands) >= 2 and ["ECHO", "new"] in server.commands[1])
     release.set()  # ... and connection 0 pours out its late replies
     assert await second == ["new"]
     assert await echo(conn, "again") == ["again"]

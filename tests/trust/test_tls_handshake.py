@@ -217,7 +217,8 @@ async def test_thousands_of_half_open_handshakes_against_a_server_process(tmp_pa
     server.start()
     socks: list[socket.socket] = []
     try:
-        assert "uvloop" in Path(f"/proc/{server.pid}/maps").read_text()  # the loop it really runs
+        maps = await asyncio.to_thread(Path(f"/proc/{server.pid}/maps").read_text)
+        assert "uvloop" in maps  # the loop it really runs
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 2 * (one + 3 * others)
         await honest_user(server.port, certs, "warmup")  # argon2's memory, Redis connections
         rss_before, sockets_before = rss_kib(server.pid), open_sockets(server.pid)
