@@ -271,9 +271,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await setup.close()
 
         with tempfile.TemporaryDirectory(prefix="cw-tui-bench-") as home:
-            app = ChinwagApp(
-                server=f"127.0.0.1:{port}", username="alice", blink=False, config_path=Path(home) / "config.toml"
-            )
+            app = ChinwagApp(server=f"127.0.0.1:{port}", username="alice", config_path=Path(home) / "config.toml")
             async with app.run_test(size=SIZE) as pilot:
                 app.screen.query_one("#password", Input).value = PASSWORD
                 await pilot.press("enter")

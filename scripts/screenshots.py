@@ -116,7 +116,6 @@ def make_app(port: int, home: Path, size_note: str = "") -> ChinwagApp:
     return ChinwagApp(
         server=f"127.0.0.1:{port}",
         username="alice",
-        blink=False,
         config_path=home / f"config{size_note}.toml",
         link_options={"backoff_base": 3.0, "backoff_cap": 6.0, "rand": lambda: 1.0},
     )

@@ -1,5 +1,5 @@
 """Helpers for the TUI tests: an app pointed at a test server, with a
-throwaway config file, no cursor blink and fast reconnects."""
+throwaway config file and fast reconnects."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ def make_app(tmp_path: Path) -> Callable[..., ChinwagApp]:
             server=address,
             username=username,
             config_path=tmp_path / "config.toml",
-            blink=False,
             link_options=FAST_RECONNECT,
             **kwargs,
         )

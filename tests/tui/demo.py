@@ -65,7 +65,6 @@ def snapshot_app(tmp_path: Path) -> ChinwagApp:
         config_path=tmp_path / "config.toml",
         clock=lambda: NOW,
         tz=UTC,
-        blink=False,
     )
 
 

@@ -29,7 +29,7 @@ class CrashingApp(ChinwagApp):
 
 def test_a_crash_in_the_app_is_one_line_a_log_and_status_1(tmp_path, capsys) -> None:
     log = tmp_path / "state" / "crash.log"
-    app = CrashingApp(server="127.0.0.1:9", config_path=tmp_path / "config.toml", blink=False)
+    app = CrashingApp(server="127.0.0.1:9", config_path=tmp_path / "config.toml")
     assert run(app, headless=True, log_path=log) == 1
     err = capsys.readouterr().err
     assert err == (f"chinwag stopped after an unexpected error (RuntimeError: {SHOWN}); details are in {log}\n")
@@ -41,7 +41,7 @@ def test_a_crash_in_the_app_is_one_line_a_log_and_status_1(tmp_path, capsys) -> 
 def test_an_unwritable_log_still_shows_the_traceback(tmp_path, capsys) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    app = CrashingApp(server="127.0.0.1:9", config_path=tmp_path / "config.toml", blink=False)
+    app = CrashingApp(server="127.0.0.1:9", config_path=tmp_path / "config.toml")
     assert run(app, headless=True, log_path=blocker / "crash.log") == 1
     err = capsys.readouterr().err
     assert err.startswith(
@@ -58,7 +58,7 @@ def test_a_clean_quit_is_status_0(tmp_path, capsys) -> None:
             super().on_mount()
             self.call_later(self.exit)
 
-    app = Quitting(server="127.0.0.1:9", config_path=tmp_path / "config.toml", blink=False)
+    app = Quitting(server="127.0.0.1:9", config_path=tmp_path / "config.toml")
     assert run(app, headless=True, log_path=tmp_path / "crash.log") == 0
     assert capsys.readouterr().err == ""
     assert not (tmp_path / "crash.log").exists()

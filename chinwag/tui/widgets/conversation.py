@@ -350,12 +350,12 @@ class ConversationView(ScrollView, can_focus=True):
 
     def _body(self, row: Row) -> str:
         item = row.item
-        if row.kind == "msg":
-            text = item.text
-            return f"{item.sender} {text[4:]}" if is_action(text) else text
-        if row.kind in ("notice", "pending"):
-            return item.text
-        return ""
+        if row.kind not in ("msg", "notice", "pending"):
+            return ""
+        text: str = item.text  # a Message, Notice or Pending: each has its text
+        if row.kind == "msg" and is_action(text):
+            return f"{item.sender} {text[4:]}"
+        return text
 
     def _height(self, row: Row, width: int) -> int:
         if row.width == width and row.generation == self._generation:
