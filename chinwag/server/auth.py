@@ -24,8 +24,10 @@ import ipaddress
 import itertools
 import math
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar, TypeVarTuple
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -36,6 +38,8 @@ from .store import Store
 
 _TOKEN_BYTES = 32  # 256 bits
 BUSY_RETRY_S = 1.0
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def _seconds(left: float) -> float:
@@ -130,14 +134,14 @@ class PasswordService:
                 return
         self._running -= 1
 
-    async def _run(self, priority: bool, func: object, *args: object) -> object:
+    async def _run(self, priority: bool, func: Callable[[*Ts], T], *args: *Ts) -> T:
         """Run `func` in the pool once a slot is free; `ServerBusy` at once if
         the queue is full."""
         self._admit(priority)
         try:
             await self._slot(priority)
             try:
-                return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)  # type: ignore[arg-type]
+                return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
             finally:
                 self._release()
         finally:
@@ -146,7 +150,7 @@ class PasswordService:
     # --- hashing -----------------------------------------------------------------
 
     async def hash(self, password: str, *, priority: bool = False) -> str:
-        return str(await self._run(priority, self.hasher.hash, password))
+        return await self._run(priority, self.hasher.hash, password)
 
     def _verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
         if stored is None:  # an unknown user costs what a known one does
@@ -167,7 +171,7 @@ class PasswordService:
         `ServerBusy` if the queue is full."""
         result = await self._run(priority, self._verify, stored, password)
         self.verifications += 1
-        return result  # type: ignore[return-value]
+        return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -16,6 +16,8 @@ from ..protocol.address import Address
 from ..protocol.client import Sent
 from ..protocol.messages import Message, User
 
+NoticeLevel = Literal["info", "error", "event"]  # how a notice line is drawn
+
 LOBBY = Address.room(limits.LOBBY)
 TYPING_SHOWN_S = 6.0
 Key = tuple[int, int, int]
@@ -45,7 +47,7 @@ class Notice:
     """A line only this client shows: command output, errors, joins."""
 
     text: str
-    level: Literal["info", "error", "event"]
+    level: NoticeLevel
     key: Key
     ts: int
 
@@ -136,7 +138,7 @@ class Conversation:
         self.version += 1
         return len(fresh)
 
-    def add_notice(self, text: str, level: Literal["info", "error", "event"], ts: int) -> Notice:
+    def add_notice(self, text: str, level: NoticeLevel, ts: int) -> Notice:
         self._notices += 1
         last = self.keys[-1] if self.keys else (ts, 0, 0)
         notice = Notice(text, level, (last[0], last[1], last[2] + 1), ts)

@@ -11,9 +11,10 @@ string (see text.py)."""
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.types import IgnoreReturnCallbackType
 
 from ..protocol import limits
 from ..protocol.address import ROOM_SIGIL, USER_SIGIL, Address
@@ -34,13 +35,14 @@ def _label(address: str, unread: int = 0, online: bool | None = None) -> str:
 def _help(text: str) -> str:
     """A help line for the palette. The palette's type says `str`, but it
     hands a `Content` through unparsed, which is the point."""
-    return literal_content(text)  # type: ignore[return-value]
+    return cast(str, literal_content(text))
 
 
 class ConversationProvider(Provider):
     @property
     def chat(self) -> ChatScreen:
-        return self.screen  # type: ignore[return-value]
+        # The app gives this provider only to palettes opened on the chat screen.
+        return cast("ChatScreen", self.screen)
 
     def _known(self) -> list[tuple[Address, str, str]]:
         """(address, display text, help) for every conversation the client knows."""
@@ -68,7 +70,7 @@ class ConversationProvider(Provider):
                 out.append((address, _label(address, 0, False), "start a conversation"))
         return out
 
-    def _system(self) -> list[tuple[str, str, object]]:
+    def _system(self) -> list[tuple[str, str, IgnoreReturnCallbackType]]:
         """Textual's own commands (theme, keys, ...), after the conversations."""
         return [
             (name, help_text, callback)
@@ -81,7 +83,7 @@ class ConversationProvider(Provider):
                 literal_content(text), partial(self.chat.switch_to, address), text=text, help=_help(helptext)
             )
         for name, help_text, callback in self._system():
-            yield DiscoveryHit(name, callback, text=name, help=help_text)  # type: ignore[arg-type]
+            yield DiscoveryHit(name, callback, text=name, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -103,7 +105,7 @@ class ConversationProvider(Provider):
                 yield Hit(
                     score * 0.9,
                     matcher.highlight(name),
-                    callback,  # type: ignore[arg-type]
+                    callback,
                     text=name,
                     help=help_text,
                 )

@@ -43,7 +43,7 @@ from ...protocol.messages import (
 )
 from ...protocol.reconnect import ConnectionStateEvent, LinkEvent, ReconnectingClient
 from ..commands import HELP, CommandError, parse_line
-from ..state import LOBBY, ChatState, Conversation
+from ..state import LOBBY, ChatState, Conversation, NoticeLevel
 from ..text import shown
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
@@ -526,9 +526,9 @@ class ChatScreen(Screen[None]):
         if address == self.state.current:
             self.query_one(ConversationView).sync()
 
-    def _notice(self, address: str, text: str, level: str, sync: bool = True) -> None:
+    def _notice(self, address: str, text: str, level: NoticeLevel, sync: bool = True) -> None:
         conv = self.state.conversation(address)
-        conv.add_notice(text, level, int(self.clock() * 1000))  # type: ignore[arg-type]
+        conv.add_notice(text, level, int(self.clock() * 1000))
         if sync and address == self.state.current:
             self.query_one(ConversationView).sync()
 
