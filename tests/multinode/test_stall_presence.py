@@ -11,11 +11,8 @@ users' presence from its connections."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +23,7 @@ from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
 from ..support.events import drain
+from ..support.redis import own_redis
 from ..support.settings import PASSWORD, fast_settings
 
 TTL, BEAT = 2.0, 0.5
@@ -33,16 +31,8 @@ TTL, BEAT = 2.0, 0.5
 
 @pytest.fixture
 async def stoppable_redis() -> AsyncIterator[EmbeddedRedis]:
-    data_dir = Path(tempfile.mkdtemp(prefix="cw-stall-", dir="/tmp"))
-    redis = EmbeddedRedis(data_dir)
-    await redis.start()
-    try:
+    async with own_redis("cw-stall-") as redis:
         yield redis
-    finally:
-        if redis.process is not None and redis.process.poll() is None:
-            redis.process.send_signal(signal.SIGCONT)
-        await redis.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

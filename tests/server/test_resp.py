@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import hiredis
@@ -26,6 +23,7 @@ from chinwag.server.resp import RespConnection, RespError
 from chinwag.server.statuses import SendResult, SendStatus
 from chinwag.server.store import StorageUnavailable, Store
 
+from ..support.redis import own_redis
 from ..support.waits import eventually
 
 BOUND = 5.0  # hang guard for one step of a test (the connections under test use 0.5 s)
@@ -248,16 +246,8 @@ async def test_connection_closed_mid_batch(fake) -> None:
 
 @pytest.fixture
 async def stoppable() -> AsyncIterator[EmbeddedRedis]:
-    data_dir = Path(tempfile.mkdtemp(prefix="cw-resp-", dir="/tmp"))
-    redis = EmbeddedRedis(data_dir)
-    await redis.start()
-    try:
+    async with own_redis("cw-resp-") as redis:
         yield redis
-    finally:
-        if redis.process is not None and redis.process.poll() is None:
-            os.kill(redis.process.pid, signal.SIGCONT)
-        await redis.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def test_stopped_redis_times_out_and_its_late_replies_are_never_read(stoppable, caplog) -> None:
