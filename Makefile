@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run server client test bench chaos screenshots clean
+.PHONY: run server client check test bench chaos screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,16 @@ run: $(STAMP)
 server: $(STAMP)
 	$(BIN)/chinwag-server
 
+# The checkers, fastest first: lint, formatting, types, import contracts.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
+
+# The checkers, then the suite: the one command, and what CI runs.
 test: $(STAMP)
+	$(MAKE) --no-print-directory check
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -50,4 +59,4 @@ chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos --clients 20 --duration 60 --kills 5 --stalls 3 --stall-seconds 3
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -36,9 +36,19 @@ from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 PASSWORD = "chaos-password-1"
 # OWASP's argon2id minimum keeps registration of many users quick.
-SERVER_ARGS = ["--log-level", "WARNING", "--send-rate", "10000", "--send-burst", "10000",
-               *flags(FAST_ARGON2),
-               "--login-failures-per-address", "100000", "--registrations-per-address", "100000"]
+SERVER_ARGS = [
+    "--log-level",
+    "WARNING",
+    "--send-rate",
+    "10000",
+    "--send-burst",
+    "10000",
+    *flags(FAST_ARGON2),
+    "--login-failures-per-address",
+    "100000",
+    "--registrations-per-address",
+    "100000",
+]
 
 
 def canonical(viewer: str, conv: str) -> str:
@@ -58,8 +68,16 @@ class Tally:
     ack_latency_max: float = 0.0  # seconds from send_nowait to its ok, resends included
 
 
-async def _sender(name: str, client: ReconnectingClient, users: list[str], tally: Tally,
-                  stop_at: float, rate: float, rng: random.Random, pending: list[asyncio.Future[object]]) -> None:
+async def _sender(
+    name: str,
+    client: ReconnectingClient,
+    users: list[str],
+    tally: Tally,
+    stop_at: float,
+    rate: float,
+    rng: random.Random,
+    pending: list[asyncio.Future[object]],
+) -> None:
     seq = 0
     while time.monotonic() < stop_at:
         seq += 1
@@ -71,8 +89,9 @@ async def _sender(name: str, client: ReconnectingClient, users: list[str], tally
         tally.sent += 1
         _, future = client.send_nowait(to, f"{name} {seq}")
 
-        def done(f: asyncio.Future[object], to: str = to, recipients: set[str] = recipients,
-                 began: float = time.monotonic()) -> None:
+        def done(
+            f: asyncio.Future[object], to: str = to, recipients: set[str] = recipients, began: float = time.monotonic()
+        ) -> None:
             if f.cancelled() or f.exception() is not None:
                 tally.rejected += 1
                 return
@@ -119,9 +138,17 @@ async def _stall_redis(data_dir: Path, seconds: float) -> bool:
     return True
 
 
-async def run_chaos(*, clients: int = 10, duration: float = 10.0, kills: int = 2, rate: float = 5.0,
-                    stalls: int = 0, stall_seconds: float = 3.0,
-                    data_dir: Path | None = None, seed: int = 1) -> dict[str, object]:
+async def run_chaos(
+    *,
+    clients: int = 10,
+    duration: float = 10.0,
+    kills: int = 2,
+    rate: float = 5.0,
+    stalls: int = 0,
+    stall_seconds: float = 3.0,
+    data_dir: Path | None = None,
+    seed: int = 1,
+) -> dict[str, object]:
     rng = random.Random(seed)
     tmp = tempfile.TemporaryDirectory(prefix="chinwag-chaos-") if data_dir is None else None
     data = data_dir or Path(tmp.name)  # type: ignore[union-attr]
@@ -137,15 +164,14 @@ async def run_chaos(*, clients: int = 10, duration: float = 10.0, kills: int = 2
         await asyncio.gather(*(setup.register(u, PASSWORD) for u in users))
         await setup.close()
         for u in users:
-            client = ReconnectingClient("127.0.0.1", server.port, backoff_base=0.1, backoff_cap=1.0,
-                                        rand=rng.random)
+            client = ReconnectingClient("127.0.0.1", server.port, backoff_base=0.1, backoff_cap=1.0, rand=rng.random)
             await client.start(username=u, password=PASSWORD)
             sessions.append(client)
         last_event = [time.monotonic()]
         pending: list[asyncio.Future[object]] = []
         start = time.monotonic()
         stop_at = start + duration
-        for u, client in zip(users, sessions):
+        for u, client in zip(users, sessions, strict=True):
             tasks.append(asyncio.create_task(_receiver(u, client, tally, last_event)))
             tasks.append(asyncio.create_task(_sender(u, client, users, tally, stop_at, rate, rng, pending)))
         killed = stalled = 0
@@ -177,16 +203,29 @@ async def run_chaos(*, clients: int = 10, duration: float = 10.0, kills: int = 2
         if tmp is not None:
             tmp.cleanup()
     deliveries_expected = sum(len(r) for r in tally.acked.values())
-    lost = sum(1 for key, recipients in tally.acked.items() for u in recipients
-               if key not in tally.received.get(u, set()))
+    lost = sum(
+        1 for key, recipients in tally.acked.items() for u in recipients if key not in tally.received.get(u, set())
+    )
     unexpected = sum(1 for got in tally.received.values() for key in got if key not in tally.acked)
     delivered = sum(len(g) for g in tally.received.values())
-    return {"workload": "chaos", "clients": clients, "duration_s": duration, "kills": killed,
-            "redis_stalls": stalled, "stall_s": stall_seconds if stalled else 0.0,
-            "ack_latency_max_s": round(tally.ack_latency_max, 3), "sent": tally.sent, "acked": len(tally.acked), "rejected": tally.rejected,
-            "deliveries_expected": deliveries_expected, "delivered": delivered, "lost": lost,
-            "unexpected": unexpected, "duplicated_after_dedupe": tally.duplicates,
-            "server_exit_status": status}
+    return {
+        "workload": "chaos",
+        "clients": clients,
+        "duration_s": duration,
+        "kills": killed,
+        "redis_stalls": stalled,
+        "stall_s": stall_seconds if stalled else 0.0,
+        "ack_latency_max_s": round(tally.ack_latency_max, 3),
+        "sent": tally.sent,
+        "acked": len(tally.acked),
+        "rejected": tally.rejected,
+        "deliveries_expected": deliveries_expected,
+        "delivered": delivered,
+        "lost": lost,
+        "unexpected": unexpected,
+        "duplicated_after_dedupe": tally.duplicates,
+        "server_exit_status": status,
+    }
 
 
 def main() -> None:
@@ -199,9 +238,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0, help="messages per second per client")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    result = asyncio.run(run_chaos(clients=args.clients, duration=args.duration, kills=args.kills,
-                                   rate=args.rate, stalls=args.stalls,
-                                   stall_seconds=args.stall_seconds, seed=args.seed))
+    result = asyncio.run(
+        run_chaos(
+            clients=args.clients,
+            duration=args.duration,
+            kills=args.kills,
+            rate=args.rate,
+            stalls=args.stalls,
+            stall_seconds=args.stall_seconds,
+            seed=args.seed,
+        )
+    )
     print(json.dumps(result))
 
 

@@ -23,8 +23,7 @@ def install_uvloop() -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def bounded_gather(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]],
-                         concurrency: int) -> list[Any]:
+async def bounded_gather(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any]], concurrency: int) -> list[Any]:
     """`fn(item)` for every item, at most `concurrency` at a time; results
     (or the exception raised) in input order."""
     sem = asyncio.Semaphore(concurrency)
@@ -39,8 +38,9 @@ async def bounded_gather(items: Iterable[Any], fn: Callable[[Any], Awaitable[Any
     return await asyncio.gather(*(one(i) for i in items))
 
 
-async def register_users(port: int, names: Sequence[str], connections: int = 8,
-                         window: int = 16, timeout: float = 300.0) -> tuple[int, float]:
+async def register_users(
+    port: int, names: Sequence[str], connections: int = 8, window: int = 16, timeout: float = 300.0
+) -> tuple[int, float]:
     """Register `names` (password PASSWORD) over a few unauthenticated
     connections, pipelining `window` requests each; returns (registered,
     seconds). A name that exists already counts as registered."""
@@ -51,11 +51,14 @@ async def register_users(port: int, names: Sequence[str], connections: int = 8,
         done = 0
         async with ChatClient(HOST, port) as client:
             for start in range(0, len(part), window):
-                futures = [client.request_nowait("register", username=n, password=PASSWORD)
-                           for n in part[start:start + window]]
+                futures = [
+                    client.request_nowait("register", username=n, password=PASSWORD)
+                    for n in part[start : start + window]
+                ]
                 for result in await asyncio.gather(*futures, return_exceptions=True):
                     if not isinstance(result, Exception) or (
-                            isinstance(result, ServerError) and result.code == "user_exists"):
+                        isinstance(result, ServerError) and result.code == "user_exists"
+                    ):
                         done += 1
                     else:
                         raise result

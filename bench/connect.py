@@ -53,6 +53,7 @@ from .workers import AsyncPipe, Stop, WorkerPool, split
 @dataclass(frozen=True)
 class Mint:
     """Password logins whose tokens are kept."""
+
     port: int
     names: list[str]
     concurrency: int = 16
@@ -61,6 +62,7 @@ class Mint:
 @dataclass(frozen=True)
 class Open:
     """TCP connect + hello, no login yet; the connections are kept."""
+
     port: int
     count: int
     concurrency: int = 16
@@ -69,6 +71,7 @@ class Open:
 @dataclass(frozen=True)
 class Resume:
     """Resume the open connections, one token each."""
+
     tokens: list[str]
     concurrency: int = 16
 
@@ -76,6 +79,7 @@ class Resume:
 @dataclass(frozen=True)
 class Login:
     """Timed password logins, connection included."""
+
     port: int
     names: list[str]
     concurrency: int = 16
@@ -102,6 +106,7 @@ class Done:
 @dataclass
 class Merged:
     """One command's outcome over every worker."""
+
     ok: int
     seconds: float
     per_s: float
@@ -126,35 +131,38 @@ async def connect_worker(config: None, pipe: AsyncPipe) -> None:
         latencies: list[float] = []
         results: list[Any]
         if isinstance(command, Mint):
-            port = command.port
 
-            async def mint(name: str) -> str:
+            async def mint(name: str, port: int = command.port) -> str:
                 client = BenchClient(HOST, port, connect_timeout=30)
                 try:
                     await client.connect()
                     return (await client.login(name, PASSWORD)).token
                 finally:
                     await client.close()
+
             results = await bounded_gather(command.names, mint, command.concurrency)
             tokens = [r for r in results if isinstance(r, str)]
         elif isinstance(command, Open):
-            port = command.port
 
-            async def open_one(_: int) -> BenchClient:
+            async def open_one(_: int, port: int = command.port) -> BenchClient:
                 client = BenchClient(HOST, port, connect_timeout=60)
                 await client.connect()
                 return client
+
             results = await bounded_gather(range(command.count), open_one, command.concurrency)
             clients = [r for r in results if isinstance(r, BenchClient)]
         elif isinstance(command, Resume):
+
             async def resume_one(pair: tuple[BenchClient, str]) -> bool:
                 await pair[0].resume(pair[1])
                 return True
-            results = await bounded_gather(list(zip(clients, command.tokens)), resume_one, command.concurrency)
-        elif isinstance(command, Login):
-            port = command.port
 
-            async def login_one(name: str) -> float:
+            results = await bounded_gather(
+                list(zip(clients, command.tokens, strict=False)), resume_one, command.concurrency
+            )
+        elif isinstance(command, Login):
+
+            async def login_one(name: str, port: int = command.port) -> float:
                 start = time.monotonic()
                 client = BenchClient(HOST, port, connect_timeout=60)
                 try:
@@ -163,6 +171,7 @@ async def connect_worker(config: None, pipe: AsyncPipe) -> None:
                     return time.monotonic() - start
                 finally:
                     await client.close()
+
             results = await bounded_gather(command.names, login_one, command.concurrency)
             latencies = [r for r in results if isinstance(r, float)]
         elif isinstance(command, Close):
@@ -173,8 +182,7 @@ async def connect_worker(config: None, pipe: AsyncPipe) -> None:
         for r in results:
             if isinstance(r, BaseException):
                 errors[_code(r)] += 1
-        pipe.send(Done(t0, time.monotonic(), len(results) - sum(errors.values()), dict(errors),
-                       tokens, latencies))
+        pipe.send(Done(t0, time.monotonic(), len(results) - sum(errors.values()), dict(errors), tokens, latencies))
 
 
 def _merge(results: list[Done]) -> Merged:
@@ -186,8 +194,9 @@ def _merge(results: list[Done]) -> Merged:
     return Merged(ok, span, ok / span if span > 0 else 0.0, dict(errors), results)
 
 
-def _command(pool: WorkerPool, commands: list[Command], timeout: float = 600,
-             profile: tuple[BenchServer, str] | None = None) -> Merged:
+def _command(
+    pool: WorkerPool, commands: list[Command], timeout: float = 600, profile: tuple[BenchServer, str] | None = None
+) -> Merged:
     """`commands[i]` to worker i; their answers merged."""
     recorder = profile[0].profile_start(profile[1]) if profile else None
     pool.send_each(commands)
@@ -198,10 +207,17 @@ def _command(pool: WorkerPool, commands: list[Command], timeout: float = 600,
     return _merge(results)
 
 
-def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
-        password_users: int = 4, password_logins: int = 20, procs: int = 2,
-        resume_concurrency: int = 64, open_concurrency: int = 200,
-        login_concurrency: int = 8) -> dict[str, Any]:
+def run(
+    connections: int = 5_000,
+    users: int = 500,
+    tokens_per_user: int = 10,
+    password_users: int = 4,
+    password_logins: int = 20,
+    procs: int = 2,
+    resume_concurrency: int = 64,
+    open_concurrency: int = 200,
+    login_concurrency: int = 8,
+) -> dict[str, Any]:
     users = min(users, connections)
     sessions = -(-connections // users)
     tokens_per_user = max(1, min(tokens_per_user, sessions))
@@ -214,12 +230,14 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
     pool = WorkerPool(connect_worker, [None for _ in range(procs)])
     try:
         asyncio.run(register_users(server.port, names))
-        minted = _command(pool, [Mint(server.port, part, concurrency=12) for part in split(session_names, procs)],
-                          profile=(server, "connect-mint"))
+        minted = _command(
+            pool,
+            [Mint(server.port, part, concurrency=12) for part in split(session_names, procs)],
+            profile=(server, "connect-mint"),
+        )
         tokens = [t for r in minted.raw for t in r.tokens]
         if len(tokens) < len(session_names):
-            raise RuntimeError(f"only {len(tokens)} of {len(session_names)} tokens minted: "
-                               f"{minted.errors}")
+            raise RuntimeError(f"only {len(tokens)} of {len(session_names)} tokens minted: {minted.errors}")
         # Worker i minted session_names[i::procs]; put the tokens back in that
         # order (every user's first session first), then repeat to fill.
         ordered = [""] * len(tokens)
@@ -238,53 +256,71 @@ def run(connections: int = 5_000, users: int = 500, tokens_per_user: int = 10,
 
         warm = min(50, connections)
         _command(pool, [Open(server.port, len(p)) for p in split(range(warm), procs)])
-        _command(pool, [Resume(p[:len(q)]) for p, q in zip(by_worker, split(range(warm), procs))])
+        _command(pool, [Resume(p[: len(q)]) for p, q in zip(by_worker, split(range(warm), procs), strict=True)])
         _command(pool, [Close() for _ in range(procs)])
         stamps.append(("restart_warm", time.monotonic()))
 
         pw_names = user_names("pw", password_users)
         registered, reg_s = asyncio.run(register_users(server.port, pw_names, connections=2, window=4))
         login_names = [pw_names[i % password_users] for i in range(password_logins)]
-        logins = _command(pool, [Login(server.port, p, concurrency=max(1, login_concurrency // procs))
-                                 for p in split(login_names, procs)])
+        logins = _command(
+            pool,
+            [Login(server.port, p, concurrency=max(1, login_concurrency // procs)) for p in split(login_names, procs)],
+        )
         login_lat = sorted(x for r in logins.raw for x in r.latencies)
 
         stamps.append(("password", time.monotonic()))
         time.sleep(0.5)
         rss0 = server.rss()
-        opened = _command(pool, [Open(server.port, len(p), concurrency=max(1, open_concurrency // procs))
-                                 for p in by_worker])
+        opened = _command(
+            pool, [Open(server.port, len(p), concurrency=max(1, open_concurrency // procs)) for p in by_worker]
+        )
         time.sleep(0.2)
         rss_open = server.rss()
         window = Window(server, pool)
         window.open()
-        resumed = _command(pool, [Resume(p, concurrency=max(1, resume_concurrency // procs)) for p in by_worker],
-                           profile=(server, "connect-resume"))
+        resumed = _command(
+            pool,
+            [Resume(p, concurrency=max(1, resume_concurrency // procs)) for p in by_worker],
+            profile=(server, "connect-resume"),
+        )
         window.close()
         time.sleep(0.5)
         rss_in = server.rss()
         stamps.append(("connections", time.monotonic()))
         n = resumed.ok or 1
         return {
-            "workload": "connect", "connections": connections, "users": users,
-            "sessions_per_user": sessions, "loadgen_procs": procs,
-            "connections_per_s": round(opened.per_s), "open_errors": opened.errors,
+            "workload": "connect",
+            "connections": connections,
+            "users": users,
+            "sessions_per_user": sessions,
+            "loadgen_procs": procs,
+            "connections_per_s": round(opened.per_s),
+            "open_errors": opened.errors,
             "opened": opened.ok,
-            "resumes_per_s": round(resumed.per_s), "resumed": resumed.ok,
-            "resume_errors": resumed.errors, "resume_concurrency": resume_concurrency,
+            "resumes_per_s": round(resumed.per_s),
+            "resumed": resumed.ok,
+            "resume_errors": resumed.errors,
+            "resume_concurrency": resume_concurrency,
             "server_cpu_us_per_resume": round(window.delta("server") / n * 1e6),
             "redis_cpu_us_per_resume": round(window.delta("redis") / n * 1e6),
             "resume_cpu_cores": window.report()["cpu_cores"],
-            "tokens": len(tokens), "connections_per_token": round(connections / len(tokens), 2),
-            "server_rss_kib": {"before": rss0["server"], "connected": rss_open["server"],
-                               "logged_in": rss_in["server"]},
+            "tokens": len(tokens),
+            "connections_per_token": round(connections / len(tokens), 2),
+            "server_rss_kib": {
+                "before": rss0["server"],
+                "connected": rss_open["server"],
+                "logged_in": rss_in["server"],
+            },
             "server_rss_kib_per_conn": round((rss_in["server"] - rss0["server"]) / n, 2),
             "server_rss_kib_per_conn_preauth": round((rss_open["server"] - rss0["server"]) / max(1, opened.ok), 2),
             "redis_rss_kib_per_conn": round((rss_in["redis"] - rss0["redis"]) / n, 2),
-            "password_logins": logins.ok, "password_logins_per_s": round(logins.per_s, 1),
+            "password_logins": logins.ok,
+            "password_logins_per_s": round(logins.per_s, 1),
             "password_login_p50_ms": rounded(1000 * (percentile(login_lat, 50) or 0), 1),
             "password_login_p99_ms": rounded(1000 * (percentile(login_lat, 99) or 0), 1),
-            "password_login_errors": logins.errors, "login_concurrency": login_concurrency,
+            "password_login_errors": logins.errors,
+            "login_concurrency": login_concurrency,
             "password_registrations_per_s": round(registered / reg_s, 1) if reg_s else None,
             "argon2": "server defaults (time_cost=3, memory 64 MiB, parallelism 4, 2 hash threads)",
             "token_setup_s": round(setup_s, 1),

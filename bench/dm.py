@@ -42,8 +42,7 @@ from .traffic import (
 from .workers import WorkerPool, split
 
 
-def _phase_report(window: Any, results: list[PhaseResult], duration: float,
-                  node_of: dict[str, int]) -> dict[str, Any]:
+def _phase_report(window: Any, results: list[PhaseResult], duration: float, node_of: dict[str, int]) -> dict[str, Any]:
     acked: set[Delivery] = set()
     received: set[Delivery] = set()
     for r in results:
@@ -79,9 +78,18 @@ def _phase_report(window: Any, results: list[PhaseResult], duration: float,
     return out
 
 
-def run(clients: int = 200, window: int = 8, rates: Sequence[float] = (10_000,), duration: float = 3.0,
-        warmup: float = 1.0, procs: int = 2, peers: int = 16, acks: bool = True,
-        seed: int = 1, nodes: int = 1) -> dict[str, Any]:
+def run(
+    clients: int = 200,
+    window: int = 8,
+    rates: Sequence[float] = (10_000,),
+    duration: float = 3.0,
+    warmup: float = 1.0,
+    procs: int = 2,
+    peers: int = 16,
+    acks: bool = True,
+    seed: int = 1,
+    nodes: int = 1,
+) -> dict[str, Any]:
     names = user_names("dm", clients)
     server = Deployment(nodes, CHEAP_ARGON2).start()
     try:
@@ -90,28 +98,57 @@ def run(clients: int = 200, window: int = 8, rates: Sequence[float] = (10_000,),
         # round-robin over the nodes within each worker's share, so every
         # worker talks to every node
         node_of = {n: (i // procs) % nodes for i, n in enumerate(names)}
-        configs = [TrafficConfig("dm", server.ports[0], [server.ports[node_of[n]] for n in p], p, names,
-                                 peers=peers, acks=acks, warm_both_ways=nodes > 1) for p in parts]
+        configs = [
+            TrafficConfig(
+                "dm",
+                server.ports[0],
+                [server.ports[node_of[n]] for n in p],
+                p,
+                names,
+                peers=peers,
+                acks=acks,
+                warm_both_ways=nodes > 1,
+            )
+            for p in parts
+        ]
         with WorkerPool(traffic_worker, configs) as pool:
             pool.recv_all(Ready, timeout=120)
             pool.send_all(Settle())
             pool.recv_all(Settled, timeout=60)
             rss_idle = server.rss()
             rnd = random.Random(seed)
-            specs = [PhaseSpec("dm", "closed", phase="c", tag=f"cw{i}", seed=rnd.randrange(1 << 30), window=window)
-                     for i in range(procs)]
+            specs = [
+                PhaseSpec("dm", "closed", phase="c", tag=f"cw{i}", seed=rnd.randrange(1 << 30), window=window)
+                for i in range(procs)
+            ]
             w, results = drive_phase(server, pool, specs, warmup, duration)
             closed = _phase_report(w, results, duration, node_of)
             rss_after = server.rss()
             fixed = []
             for n, rate in enumerate(r for r in rates if r > 0):
-                specs = [PhaseSpec("dm", "rate", phase=f"r{n}", tag=f"r{n}w{i}", seed=rnd.randrange(1 << 30),
-                                   rate=rate * len(p) / clients) for i, p in enumerate(parts)]
+                specs = [
+                    PhaseSpec(
+                        "dm",
+                        "rate",
+                        phase=f"r{n}",
+                        tag=f"r{n}w{i}",
+                        seed=rnd.randrange(1 << 30),
+                        rate=rate * len(p) / clients,
+                    )
+                    for i, p in enumerate(parts)
+                ]
                 w, results = drive_phase(server, pool, specs, warmup, duration)
                 fixed.append({"offered_per_s": rate, **_phase_report(w, results, duration, node_of)})
         return {
-            "workload": "dm", "nodes": nodes, "clients": clients, "peers_each": peers or clients - 1, "window": window, "duration_s": duration,
-            "warmup_s": warmup, "loadgen_procs": procs, "client_acks": acks,
+            "workload": "dm",
+            "nodes": nodes,
+            "clients": clients,
+            "peers_each": peers or clients - 1,
+            "window": window,
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "loadgen_procs": procs,
+            "client_acks": acks,
             **closed,
             "server_rss_kib": {"logged_in_idle": rss_idle["server"], "after": rss_after["server"]},
             **({"server_rss_kib_by_node": rss_after["nodes"]} if nodes > 1 else {}),

@@ -20,14 +20,54 @@ from chinwag.protocol.errors import FrameError, RequestError
 from chinwag.protocol.frames import FrameDecoder, encode_frame
 from chinwag.protocol.messages import REQUEST_TYPES, parse_request
 
-_VALUES: list[Any] = [None, True, False, 0, 1, -1, 2**63, 2**64 - 1, -2**63, 1.5, "", "x", "#lobby",
-                      "@alice", "1-0", "a" * 5000, b"bin", [], [1, "a"], {}, {"k": "v"}, "\udcff"[:0]]
-_KEYS = ["type", "id", "to", "text", "cmid", "conv", "before", "limit", "room", "username",
-         "password", "display_name", "token", "version", "client", "prefix", "upto", "from"]
+_VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2**63,
+    2**64 - 1,
+    -(2**63),
+    1.5,
+    "",
+    "x",
+    "#lobby",
+    "@alice",
+    "1-0",
+    "a" * 5000,
+    b"bin",
+    [],
+    [1, "a"],
+    {},
+    {"k": "v"},
+    "\udcff"[:0],
+]
+_KEYS = [
+    "type",
+    "id",
+    "to",
+    "text",
+    "cmid",
+    "conv",
+    "before",
+    "limit",
+    "room",
+    "username",
+    "password",
+    "display_name",
+    "token",
+    "version",
+    "client",
+    "prefix",
+    "upto",
+    "from",
+]
 
 
 def random_frame(rng: random.Random) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": rng.choice(list(REQUEST_TYPES) + ["nope", ""])}
+    frame: dict[str, Any] = {"type": rng.choice([*REQUEST_TYPES, "nope", ""])}
     if rng.random() < 0.8:
         frame["id"] = rng.choice([1, 2, 99, 0, -5, True, "1", None])
     for _ in range(rng.randint(0, 5)):
@@ -45,7 +85,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
         elif op < 0.7:
             buf[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
         elif buf:
-            del buf[pos:pos + rng.randint(1, 8)]
+            del buf[pos : pos + rng.randint(1, 8)]
     return bytes(buf)
 
 
@@ -68,7 +108,7 @@ def run(inputs: int, seed: int) -> dict[str, Any]:
     for _ in range(inputs):
         data = one_input(rng)
         decoder = FrameDecoder(max_frame=rng.choice([64, 1024, 65_536]))
-        chunks = [data] if rng.random() < 0.5 else [data[i:i + 3] for i in range(0, len(data), 3)]
+        chunks = [data] if rng.random() < 0.5 else [data[i : i + 3] for i in range(0, len(data), 3)]
         try:
             for chunk in chunks:
                 decoder.receive_data(chunk)
@@ -84,9 +124,15 @@ def run(inputs: int, seed: int) -> dict[str, Any]:
         except Exception as exc:  # a bug: only the protocol's own errors are allowed
             crashes.append(f"{type(exc).__name__}: {exc} on {data!r}")
     elapsed = time.perf_counter() - start
-    return {"workload": "fuzz_frames", "inputs": inputs, "seed": seed, **counts,
-            "crashes": len(crashes), "first_crashes": crashes[:5],
-            "inputs_per_s": round(inputs / elapsed)}
+    return {
+        "workload": "fuzz_frames",
+        "inputs": inputs,
+        "seed": seed,
+        **counts,
+        "crashes": len(crashes),
+        "first_crashes": crashes[:5],
+        "inputs_per_s": round(inputs / elapsed),
+    }
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ PASSWORD = "handshake-bench-pw"
 
 # --- the server's side, read from /proc -------------------------------------------------
 
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -68,6 +69,7 @@ def raise_fd_limit() -> int:
 
 # --- certificates -------------------------------------------------------------------------
 
+
 def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     """(ca, cert chain, key) PEM files for 127.0.0.1, made with trustme."""
     import trustme  # a test dependency: only the benchmark and tests need it
@@ -85,6 +87,7 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
 
 # --- the attacker ---------------------------------------------------------------------------
 
+
 def client_hello() -> bytes:
     """The bytes a real TLS client sends first."""
     context = ssl.create_default_context()
@@ -97,8 +100,9 @@ def client_hello() -> bytes:
     return outgoing.read()
 
 
-async def half_open(port: int, count: int, addresses: list[str], partial_every: int = 2,
-                    batch: int = 200) -> list[socket.socket]:
+async def half_open(
+    port: int, count: int, addresses: list[str], partial_every: int = 2, batch: int = 200
+) -> list[socket.socket]:
     """`count` TCP connections to `port`, dealt round-robin over the source
     `addresses`; every `partial_every`-th one then sends half a ClientHello,
     the rest send nothing. None ever finishes the handshake. A connection the
@@ -167,6 +171,7 @@ async def honest_login(port: int, ca: Path, name: str) -> float:
 
 # --- the run -----------------------------------------------------------------------------
 
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     limit = raise_fd_limit()
     if args.connections + 200 > limit:
@@ -174,9 +179,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cw-handshakes-") as tmp:
         directory = Path(tmp)
         ca, cert, key = make_certificates(directory)
-        server = ServerProcess(directory / "data", extra_args=[
-            "--tls-cert", str(cert), "--tls-key", str(key), "--log-level", "ERROR", *flags(FAST_ARGON2),
-            *args.server_args])
+        server = ServerProcess(
+            directory / "data",
+            extra_args=[
+                "--tls-cert",
+                str(cert),
+                "--tls-key",
+                str(key),
+                "--log-level",
+                "ERROR",
+                *flags(FAST_ARGON2),
+                *args.server_args,
+            ],
+        )
         server.start()
         try:
             await asyncio.sleep(0.5)
@@ -201,12 +216,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             server.stop()
     return {
-        "bench": "handshakes", "connections": args.connections, "addresses": args.addresses,
-        "server_args": " ".join(args.server_args), "connect_s": round(opened_s, 2),
-        "server_rss_mib": {"before": round(rss_before / 1024, 1), "during": round(rss_during / 1024, 1),
-                           f"after_{args.hold:g}s": round(rss_held / 1024, 1)},
-        "server_sockets": {"before": sockets_before, "during": sockets_during,
-                           f"after_{args.hold:g}s": sockets_held},
+        "bench": "handshakes",
+        "connections": args.connections,
+        "addresses": args.addresses,
+        "server_args": " ".join(args.server_args),
+        "connect_s": round(opened_s, 2),
+        "server_rss_mib": {
+            "before": round(rss_before / 1024, 1),
+            "during": round(rss_during / 1024, 1),
+            f"after_{args.hold:g}s": round(rss_held / 1024, 1),
+        },
+        "server_sockets": {"before": sockets_before, "during": sockets_during, f"after_{args.hold:g}s": sockets_held},
         "attack_sockets_open": {"after_connect": open_after_connect, f"after_{args.hold:g}s": open_after_hold},
         "honest_login_s": None if login_s is None else round(login_s, 3),
     }
@@ -216,8 +236,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.handshakes", description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=5000, help="half-open connections to open")
     parser.add_argument("--addresses", type=int, default=1, help="source addresses 127.0.0.2 onwards")
-    parser.add_argument("--hold", type=float, default=7.0,
-                        help="seconds after the last connect to look again (past the handshake timeout)")
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=7.0,
+        help="seconds after the last connect to look again (past the handshake timeout)",
+    )
     parser.add_argument("server_args", nargs="*", help="extra chinwag-server flags (after --)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))), flush=True)

@@ -86,9 +86,15 @@ async def legit_phase(port: int, seconds: float, rate: float) -> dict[str, Any]:
     receiver.cancel()
     await alice.close()
     await bob.close()
-    return {"sent": i, "acked": len(acked), "received": len(seen), "lost": len(acked - seen),
-            "duplicates": duplicates, "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
-            "p99_ms": round(percentile(latencies, 0.99), 2)}
+    return {
+        "sent": i,
+        "acked": len(acked),
+        "received": len(seen),
+        "lost": len(acked - seen),
+        "duplicates": duplicates,
+        "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+    }
 
 
 async def _raw(port: int, payload: bytes, *, hello: bool = True, trickle: float = 0.0) -> None:
@@ -123,8 +129,9 @@ async def attacker(port: int, stop_at: float, rng: random.Random, counts: dict[s
                 buf[rng.randrange(len(buf))] = rng.randrange(256)
             payload = bytes(buf)
         elif kind == 2:
-            payload = encode_frame({"type": "send", "id": "x", "to": 5, "text": b"bin"}) + \
-                encode_frame({"type": rng.choice(["login", "history", "join"]), "id": 3, "username": [1]})
+            payload = encode_frame({"type": "send", "id": "x", "to": 5, "text": b"bin"}) + encode_frame(
+                {"type": rng.choice(["login", "history", "join"]), "id": 3, "username": [1]}
+            )
         elif kind == 3:
             payload = (2**31).to_bytes(4, "big") + b"\x81"
         elif kind == 4:
@@ -172,8 +179,10 @@ async def run(seconds: float, rate: float, attackers: int) -> dict[str, Any]:
             counts = {"connections": 0, "slowloris": 0, "flood_accepted": 0}
             stop_at = time.perf_counter() + seconds + 1.5
             rng = random.Random(1)
-            hostile = [asyncio.create_task(attacker(server.port, stop_at, random.Random(rng.random()), counts))
-                       for _ in range(attackers)]
+            hostile = [
+                asyncio.create_task(attacker(server.port, stop_at, random.Random(rng.random()), counts))
+                for _ in range(attackers)
+            ]
             hostile.append(asyncio.create_task(flooder(server.port, stop_at, counts)))
             await asyncio.sleep(0.5)
             attacked = await legit_phase(server.port, seconds, rate)
@@ -184,17 +193,27 @@ async def run(seconds: float, rate: float, attackers: int) -> dict[str, Any]:
         finally:
             status = server.stop()
             log = (Path(tmp) / "server.log").read_text(errors="replace")
-    return {"workload": "hostile", "seconds": seconds, "rate": rate, "attackers": attackers,
-            "quiet": quiet, "under_attack": attacked, "hostile": counts,
-            "server_rss_kib": {"start": rss_start, "during": rss_peak, "after": rss_end},
-            "tracebacks_in_log": log.count("Traceback"), "errors_in_log": log.count(" ERROR "),
-            "server_exit_status": status}
+    return {
+        "workload": "hostile",
+        "seconds": seconds,
+        "rate": rate,
+        "attackers": attackers,
+        "quiet": quiet,
+        "under_attack": attacked,
+        "hostile": counts,
+        "server_rss_kib": {"start": rss_start, "during": rss_peak, "after": rss_end},
+        "tracebacks_in_log": log.count("Traceback"),
+        "errors_in_log": log.count(" ERROR "),
+        "server_exit_status": status,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rate", type=float, default=15.0, help="alice's messages per second (the default send limit is 20)")
+    parser.add_argument(
+        "--rate", type=float, default=15.0, help="alice's messages per second (the default send limit is 20)"
+    )
     parser.add_argument("--attackers", type=int, default=20)
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args.seconds, args.rate, args.attackers))))

@@ -19,7 +19,7 @@ def cpu_seconds(pid: int) -> float:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
-    rest = raw[raw.rindex(")") + 2:].split()
+    rest = raw[raw.rindex(")") + 2 :].split()
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 

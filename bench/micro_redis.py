@@ -87,8 +87,7 @@ async def measure(url: str, redis_pid: int, batch: int, rounds: int) -> dict[str
         chunks = []
         for i in range(batch):
             stream, cmkey, cmid = message(i)
-            chunks.append(_resp("EVALSHA", sha, 2, stream, cmkey, "alice", TEXT, 100_000, 86_400,
-                                "1", "0", cmid))
+            chunks.append(_resp("EVALSHA", sha, 2, stream, cmkey, "alice", TEXT, 100_000, 86_400, "1", "0", cmid))
         conn = await client.connection_pool.get_connection()
         try:
             await conn.send_packed_command(b"".join(chunks), check_health=False)
@@ -115,9 +114,11 @@ async def measure(url: str, redis_pid: int, batch: int, rounds: int) -> dict[str
             await fn()
         c1, r1, t1 = time.process_time(), cpu_seconds(redis_pid), time.perf_counter()
         n = batch * rounds
-        out[name] = {"client_cpu_us_per_msg": round((c1 - c0) / n * 1e6, 2),
-                     "redis_cpu_us_per_msg": round((r1 - r0) / n * 1e6, 2),
-                     "wall_us_per_msg": round((t1 - t0) / n * 1e6, 2)}
+        out[name] = {
+            "client_cpu_us_per_msg": round((c1 - c0) / n * 1e6, 2),
+            "redis_cpu_us_per_msg": round((r1 - r0) / n * 1e6, 2),
+            "wall_us_per_msg": round((t1 - t0) / n * 1e6, 2),
+        }
     await client.aclose()
     return out
 

@@ -36,8 +36,11 @@ def summarise(path: Path, top: int = 30) -> str:
         own[frames[-1]] += n
         for frame in set(frames):
             inclusive[frame] += n
-    lines = [f"{path.name}: {total} samples on the event-loop thread(s) ({idle} idle pool samples left out)",
-             "", "own time:"]
+    lines = [
+        f"{path.name}: {total} samples on the event-loop thread(s) ({idle} idle pool samples left out)",
+        "",
+        "own time:",
+    ]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)] if total else []
     lines += ["", "including callees:"]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top + 10)] if total else []

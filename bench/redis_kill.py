@@ -33,9 +33,17 @@ from chinwag.protocol.errors import ConnectionClosed, ServerError
 from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 PASSWORD = "redis-kill-bench-pw"
-SERVER_ARGS = ["--log-level", "WARNING", "--send-rate", "10000", "--send-burst", "10000",
-               *flags(FAST_ARGON2),
-               "--redis-max-deaths", "1000"]
+SERVER_ARGS = [
+    "--log-level",
+    "WARNING",
+    "--send-rate",
+    "10000",
+    "--send-burst",
+    "10000",
+    *flags(FAST_ARGON2),
+    "--redis-max-deaths",
+    "1000",
+]
 
 
 async def _session(port: int, name: str) -> ChatClient:
@@ -65,8 +73,9 @@ async def _probe(port: int, name: str) -> None:
             await client.close()
 
 
-async def _sender(port: int, name: str, to: str, acked: dict[str, str], refused: list[int],
-                  stop: asyncio.Event) -> None:
+async def _sender(
+    port: int, name: str, to: str, acked: dict[str, str], refused: list[int], stop: asyncio.Event
+) -> None:
     client = await _session(port, name)
     seq = 0
     try:
@@ -104,8 +113,7 @@ async def run(kills: int = 10, senders: int = 4, interval: float = 2.0) -> dict[
         for name in names:
             await setup.register(name, PASSWORD)
         await setup.close()
-        tasks = [asyncio.create_task(_sender(server.port, n, "@sink", acked, refused, stop))
-                 for n in names[:senders]]
+        tasks = [asyncio.create_task(_sender(server.port, n, "@sink", acked, refused, stop)) for n in names[:senders]]
         await asyncio.sleep(interval)
         for _ in range(kills):
             pid = int((data / "redis.pid").read_text().strip())
@@ -131,19 +139,28 @@ async def run(kills: int = 10, senders: int = 4, interval: float = 2.0) -> dict[
         await reader.close()
     finally:
         status = server.stop()
-        log = (data / "server.log").read_text(errors="replace")
-        aof_bytes = sum(f.stat().st_size for f in data.rglob("appendonly*") if f.is_file())
+        log = await asyncio.to_thread((data / "server.log").read_text, errors="replace")
+        aof_bytes = await asyncio.to_thread(_aof_bytes, data)
         shutil.rmtree(tmp, ignore_errors=True)
     lost = sum(1 for text, mid in acked.items() if mid not in seen.get(text, []))
     duplicated = sum(len(mids) - 1 for mids in seen.values() if len(mids) > 1)
-    return {"workload": "redis_kill", "kills": len(recoveries), "senders": senders,
-            "acked": len(acked), "refused_then_resent": refused[0], "lost": lost,
-            "duplicated": duplicated, "aof_bytes_at_end": aof_bytes,
-            "serving_again_s": {"min": round(min(recoveries), 3),
-                                "median": round(statistics.median(recoveries), 3),
-                                "max": round(max(recoveries), 3)},
-            "restart_warnings": log.count("WARNING chinwag.server.embedded_redis"),
-            "server_exit_status": status}
+    return {
+        "workload": "redis_kill",
+        "kills": len(recoveries),
+        "senders": senders,
+        "acked": len(acked),
+        "refused_then_resent": refused[0],
+        "lost": lost,
+        "duplicated": duplicated,
+        "aof_bytes_at_end": aof_bytes,
+        "serving_again_s": {
+            "min": round(min(recoveries), 3),
+            "median": round(statistics.median(recoveries), 3),
+            "max": round(max(recoveries), 3),
+        },
+        "restart_warnings": log.count("WARNING chinwag.server.embedded_redis"),
+        "server_exit_status": status,
+    }
 
 
 def main() -> None:
@@ -157,3 +174,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _aof_bytes(data: Path) -> int:
+    """The size of Redis's append-only files under `data`, the cost of durability."""
+    return sum(f.stat().st_size for f in data.rglob("appendonly*") if f.is_file())

@@ -33,13 +33,16 @@ async def measure(users: int, messages: int, dm_convs: int, text_len: int) -> di
             base = int((await store.redis.info("memory"))["used_memory"])
             names = [f"user{i:06d}" for i in range(users)]
             for chunk in range(0, users, 500):
-                await asyncio.gather(*(store.create_user(n, n.title(), pw_hash)
-                                       for n in names[chunk:chunk + 500]))
+                await asyncio.gather(*(store.create_user(n, n.title(), pw_hash) for n in names[chunk : chunk + 500]))
             after_users = int((await store.redis.info("memory"))["used_memory"])
             text = "x" * text_len
             for chunk in range(0, messages, 1000):
-                await asyncio.gather(*(store.send("#lobby", names[i % users], text, f"cm{i}")
-                                       for i in range(chunk, min(messages, chunk + 1000))))
+                await asyncio.gather(
+                    *(
+                        store.send("#lobby", names[i % users], text, f"cm{i}")
+                        for i in range(chunk, min(messages, chunk + 1000))
+                    )
+                )
             after_messages = int((await store.redis.info("memory"))["used_memory"])
             rng = random.Random(1)
             pairs = set()
@@ -49,7 +52,7 @@ async def measure(users: int, messages: int, dm_convs: int, text_len: int) -> di
             pair_list = sorted(pairs)
             for chunk in range(0, len(pair_list), 1000):
                 futures = []
-                for a, b in pair_list[chunk:chunk + 1000]:
+                for a, b in pair_list[chunk : chunk + 1000]:
                     await store.add_dm(a, b, f"@{a}:{b}")
                     futures.append(store.send(f"@{a}:{b}", a, text, f"dm-{a}-{b}"))
                 await asyncio.gather(*futures)
@@ -58,12 +61,15 @@ async def measure(users: int, messages: int, dm_convs: int, text_len: int) -> di
             await store.close()
             await redis.stop()
     return {
-        "workload": "redis_memory", "users": users, "messages": messages, "text_chars": text_len,
+        "workload": "redis_memory",
+        "users": users,
+        "messages": messages,
+        "text_chars": text_len,
         "bytes_per_user": round((after_users - base) / users),
         "bytes_per_message": round((after_messages - after_users) / messages),
         "bytes_per_new_dm_conversation": round((after_dms - after_messages) / dm_convs),
         "note": "per message: one stream entry in an existing conversation plus its 24 h cmid "
-                "record; a new DM conversation: its stream, one message, and both users' sets",
+        "record; a new DM conversation: its stream, one message, and both users' sets",
     }
 
 

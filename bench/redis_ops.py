@@ -27,8 +27,9 @@ SCRIPT_COMMANDS = _script_commands()
 OWN_COMMANDS = frozenset({"info"})  # the bench's own reading of the counters
 
 
-def redis_ops_report(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
-                     delivered: int, top: int = 10) -> dict[str, Any]:
+def redis_ops_report(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], delivered: int, top: int = 10
+) -> dict[str, Any]:
     """Redis commands per delivered message between two `commandstats`
     readings, split into top-level calls (what the nodes sent: EVALSHA,
     PUBLISH, ...) and calls made inside scripts (XADD, SET, ... in the send
@@ -41,8 +42,11 @@ def redis_ops_report(before: dict[str, tuple[int, int]], after: dict[str, tuple[
     them on the wall clock, so on a busy machine they include time Redis was
     preempted; per call, they are how long one call held Redis (every other
     client, every node, waits meanwhile)."""
-    delta = {cmd: (calls - before.get(cmd, (0, 0))[0], usec - before.get(cmd, (0, 0))[1])
-             for cmd, (calls, usec) in after.items() if cmd not in OWN_COMMANDS}
+    delta = {
+        cmd: (calls - before.get(cmd, (0, 0))[0], usec - before.get(cmd, (0, 0))[1])
+        for cmd, (calls, usec) in after.items()
+        if cmd not in OWN_COMMANDS
+    }
     delta = {cmd: cu for cmd, cu in delta.items() if cu[0] > 0}
     per = max(1, delivered)
     top_level = {c: n for c, (n, _) in delta.items() if c not in SCRIPT_COMMANDS}
@@ -63,8 +67,9 @@ def redis_ops_report(before: dict[str, tuple[int, int]], after: dict[str, tuple[
         "redis_calls_in_window": total,
         "redis_stored_in_window": stored,
         "redis_cmd_us_per_delivered": ranked(top_usec, 3),
-        "redis_cmd_us_per_call": {c: round(top_usec[c] / top_level[c], 1)
-                                  for c in sorted(top_level, key=lambda c: -top_level[c])[:4]},
+        "redis_cmd_us_per_call": {
+            c: round(top_usec[c] / top_level[c], 1) for c in sorted(top_level, key=lambda c: -top_level[c])[:4]
+        },
     }
     if stored:
         out["redis_ops_per_stored_msg"] = round(total / stored, 2)

@@ -35,9 +35,17 @@ from .workers import WorkerPool, split
 ROOM = "bench"
 
 
-def run(members: int = 200, senders: int = 10, window: int = 16, duration: float = 3.0,
-        warmup: float = 1.0, procs: int = 2, acks: bool = True, seed: int = 2,
-        nodes: int = 1) -> dict[str, Any]:
+def run(
+    members: int = 200,
+    senders: int = 10,
+    window: int = 16,
+    duration: float = 3.0,
+    warmup: float = 1.0,
+    procs: int = 2,
+    acks: bool = True,
+    seed: int = 2,
+    nodes: int = 1,
+) -> dict[str, Any]:
     names = user_names("rm", members)
     sending = names[:senders]
     server = Deployment(nodes, CHEAP_ARGON2).start()
@@ -45,15 +53,28 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
         asyncio.run(register_users(server.ports[0], names))
         parts = split(names, procs)
         node_of = {n: (i // procs) % nodes for i, n in enumerate(names)}  # round-robin per worker
-        configs = [TrafficConfig("room", server.ports[0], [server.ports[node_of[n]] for n in p], p, names,
-                                 room=ROOM, senders=[n for n in p if n in sending], acks=acks) for p in parts]
+        configs = [
+            TrafficConfig(
+                "room",
+                server.ports[0],
+                [server.ports[node_of[n]] for n in p],
+                p,
+                names,
+                room=ROOM,
+                senders=[n for n in p if n in sending],
+                acks=acks,
+            )
+            for p in parts
+        ]
         with WorkerPool(traffic_worker, configs) as pool:
             pool.recv_all(Ready, timeout=120)
             pool.send_all(Settle())
             pool.recv_all(Settled, timeout=60)
             rnd = random.Random(seed)
-            specs = [PhaseSpec("room", "closed", phase="m", tag=f"mw{i}", seed=rnd.randrange(1 << 30), window=window)
-                     for i in range(procs)]
+            specs = [
+                PhaseSpec("room", "closed", phase="m", tag=f"mw{i}", seed=rnd.randrange(1 << 30), window=window)
+                for i in range(procs)
+            ]
             w, results = drive_phase(server, pool, specs, warmup, duration)
         acked: set[str] = set()
         counts: Counter[str] = Counter()
@@ -67,8 +88,15 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
         cross = sum(node_of[m] != node_of[s] for s in sending for m in names) / max(1, len(sending) * members)
         rss = server.rss()
         return {
-            "workload": "room", "nodes": nodes, "members": members, "senders": senders, "window": window,
-            "duration_s": duration, "warmup_s": warmup, "loadgen_procs": procs, "client_acks": acks,
+            "workload": "room",
+            "nodes": nodes,
+            "members": members,
+            "senders": senders,
+            "window": window,
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "loadgen_procs": procs,
+            "client_acks": acks,
             "deliveries_per_s": round(deliveries / duration),
             "messages_per_s": round(deliveries / duration / members),
             **latency_summary([r.latencies for r in results]),
@@ -76,8 +104,7 @@ def run(members: int = 200, senders: int = 10, window: int = 16, duration: float
             "lost": sum(members - counts[m] for m in acked),
             "duplicated": sum(r.dups for r in results),
             "unacked_received": sum(1 for m in counts if m not in acked),
-            "acks_per_delivery": round(sum(r.acks_sent for r in results)
-                                       / max(1, sum(counts[m] for m in acked)), 3),
+            "acks_per_delivery": round(sum(r.acks_sent for r in results) / max(1, sum(counts[m] for m in acked)), 3),
             "send_errors": dict(errors),
             "disconnected": sum(r.closed for r in results),
             "drain_timeouts": sum(r.unsatisfied for r in results),

@@ -69,9 +69,14 @@ async def measure(rooms: int, requests: int, burst: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         embedded = EmbeddedRedis(Path(tmp))
         url = await embedded.start()
-        settings = Settings(port=0, data_dir=Path(tmp), log_level="WARNING", stats_interval=0,
-                            registrations_per_address=1000,
-                            **CHEAP_ARGON2)
+        settings = Settings(
+            port=0,
+            data_dir=Path(tmp),
+            log_level="WARNING",
+            stats_interval=0,
+            registrations_per_address=1000,
+            **CHEAP_ARGON2,
+        )
         server = ChatServer(settings, url)
         await server.start()
         try:
@@ -100,13 +105,18 @@ async def measure(rooms: int, requests: int, burst: int) -> dict[str, Any]:
         finally:
             await server.stop()
             await embedded.stop()
-    return {"rooms": rooms, "listed": listed, "more": reply.get("more"),
-            "rooms_request_ms_median": round(statistics.median(times) * 1000, 2),
-            "rooms_request_ms_max": round(max(times) * 1000, 2),
-            "burst": burst, "burst_s": round(burst_s, 3),
-            "bystander_pings": len(pings),
-            "bystander_ping_ms_max": round(max(pings) * 1000, 1),
-            "bystander_ping_ms_median": round(statistics.median(pings) * 1000, 1)}
+    return {
+        "rooms": rooms,
+        "listed": listed,
+        "more": reply.get("more"),
+        "rooms_request_ms_median": round(statistics.median(times) * 1000, 2),
+        "rooms_request_ms_max": round(max(times) * 1000, 2),
+        "burst": burst,
+        "burst_s": round(burst_s, 3),
+        "bystander_pings": len(pings),
+        "bystander_ping_ms_max": round(max(pings) * 1000, 1),
+        "bystander_ping_ms_median": round(statistics.median(pings) * 1000, 1),
+    }
 
 
 def main() -> None:

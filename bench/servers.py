@@ -65,7 +65,9 @@ def record(pid: int, label: str) -> Recorder:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return subprocess.Popen(
         [py_spy, "record", "-p", str(pid), "-r", "250", "-f", "raw", "-o", str(PROFILE_DIR / f"{label}.txt")],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -89,8 +91,12 @@ class BenchServer(ServerProcess):
 
     def __init__(self, settings: Mapping[str, object] | None = None, data_dir: Path | None = None) -> None:
         self.own_dir = data_dir is None
-        super().__init__(data_dir or Path(tempfile.mkdtemp(prefix="cw-bench-")), port=0,
-                         settings={**RAISED_LIMITS, **(settings or {})}, die_with_parent=True)
+        super().__init__(
+            data_dir or Path(tempfile.mkdtemp(prefix="cw-bench-")),
+            port=0,
+            settings={**RAISED_LIMITS, **(settings or {})},
+            die_with_parent=True,
+        )
 
     def start(self, timeout: float = 30.0) -> BenchServer:
         super().start(timeout)
@@ -185,11 +191,13 @@ class Deployment:
     def commandstats(self) -> dict[str, tuple[int, int]]:
         """(calls, microseconds) per command since Redis started (`INFO commandstats`)."""
         if self._stats is None:
-            self._stats = redis.Redis.from_url(self.url, protocol=2, socket_timeout=5,
-                                               socket_connect_timeout=2)
+            self._stats = redis.Redis.from_url(self.url, protocol=2, socket_timeout=5, socket_connect_timeout=2)
         info = self._stats.info("commandstats")
-        return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v.get("usec", 0)))
-                for name, v in info.items() if isinstance(v, dict) and "calls" in v}
+        return {
+            name.removeprefix("cmdstat_"): (int(v["calls"]), int(v.get("usec", 0)))
+            for name, v in info.items()
+            if isinstance(v, dict) and "calls" in v
+        }
 
     def profile_start(self, label: str) -> list[Recorder]:
         suffix = len(self.nodes) > 1

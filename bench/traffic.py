@@ -28,6 +28,7 @@ import random
 import time
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -50,12 +51,22 @@ DRAIN_TIMEOUT = 20.0
 GRACE = 0.2
 
 
+async def _until(done: Callable[[], bool], deadline: float) -> None:
+    """Poll `done` every 10 ms until true or `deadline` (monotonic): the
+    counters it reads are bumped by every receiver, far too often for an Event."""
+    while not done():
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.01)
+
+
 # --- what runner and workers say to each other --------------------------------------
 
 
 class Delivery(NamedTuple):
     """One message on its way: who sent it, to whom (a DM's recipient, or the
     room's address), and the server's mid."""
+
     sender: str
     recipient: str
     mid: str
@@ -64,6 +75,7 @@ class Delivery(NamedTuple):
 @dataclass
 class TrafficConfig:
     """A worker's share of the users and how they behave."""
+
     kind: Literal["dm", "room"]
     port: int
     ports: list[int]  # the node each of `users` logs in to
@@ -80,6 +92,7 @@ class TrafficConfig:
 @dataclass(frozen=True)
 class PhaseSpec:
     """One measured phase, as the runner asks a worker to run it."""
+
     kind: Literal["dm", "room"]
     mode: Literal["closed", "rate"]
     phase: str  # the prefix of this phase's cmids
@@ -111,6 +124,7 @@ class Settled:
 class SentReport:
     """Worker -> runner, after sending: acknowledged sends, in all and per
     DM recipient."""
+
     per_recipient: dict[str, int]
     acked: int
 
@@ -118,6 +132,7 @@ class SentReport:
 @dataclass(frozen=True)
 class Expect:
     """Runner -> worker: the totals over all workers (what to wait for)."""
+
     per_recipient: dict[str, int]
     acked: int
 
@@ -125,6 +140,7 @@ class Expect:
 @dataclass
 class PhaseResult:
     """Worker -> runner: what one phase sent and received."""
+
     acked: list[Delivery] = field(default_factory=list)
     received: list[Delivery] = field(default_factory=list)  # dm: from others
     room_counts: dict[str, int] = field(default_factory=dict)  # room: mid -> local members that got it
@@ -151,9 +167,29 @@ def make_text(ns: int) -> str:
 
 
 class ClientState:
-    __slots__ = ("name", "client", "address", "peers", "seq", "inflight", "acked", "acked_n",
-                 "seen", "echo_seen", "got", "echo_got", "dups", "echo_dups", "expected",
-                 "in_window", "echo_in_window", "errors", "closed", "room_counts", "waiter")
+    __slots__ = (
+        "acked",
+        "acked_n",
+        "address",
+        "client",
+        "closed",
+        "dups",
+        "echo_dups",
+        "echo_got",
+        "echo_in_window",
+        "echo_seen",
+        "errors",
+        "expected",
+        "got",
+        "in_window",
+        "inflight",
+        "name",
+        "peers",
+        "room_counts",
+        "seen",
+        "seq",
+        "waiter",
+    )
 
     def __init__(self, name: str, client: BenchClient, peers: list[str]) -> None:
         self.name = name
@@ -208,8 +244,9 @@ class Phase:
             peer, to = self.conv, self.conv
         st.seq += 1
         try:
-            future = st.client.request_nowait("send", to=to, text=make_text(stamp),
-                                              cmid=f"{self.tag}.{st.seq}")  # tag: phase + worker
+            future = st.client.request_nowait(
+                "send", to=to, text=make_text(stamp), cmid=f"{self.tag}.{st.seq}"
+            )  # tag: phase + worker
         except ConnectionClosed:
             st.closed = True
             st.errors["closed"] += 1
@@ -270,9 +307,7 @@ class Phase:
             await asyncio.sleep(0.001)  # uvloop timers have 1 ms resolution; shorter spins
 
     async def wait_replies(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while any(st.inflight for st in self.states) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await _until(lambda: not any(st.inflight for st in self.states), time.monotonic() + timeout)
 
     # --- receiving ---------------------------------------------------------------
 
@@ -285,7 +320,7 @@ class Phase:
         while not self.stop_receiving:
             try:
                 event = await client.next_event(timeout=0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             except ConnectionClosed:
                 st.closed = True
@@ -293,7 +328,7 @@ class Phase:
             if type(event) is not Message or not (event.cmid or "").startswith(prefix):
                 continue  # not a message of this phase (setup traffic, or another phase's)
             now = time.monotonic_ns()
-            stamp = int(event.text[:event.text.index(" ")])
+            stamp = int(event.text[: event.text.index(" ")])
             key = (event.conv, event.mid)
             if dm:
                 if event.sender == st.name:  # our own message, echoed to the sending connection
@@ -334,12 +369,14 @@ class Phase:
 async def settle(states: list[ClientState], quiet: float = 0.3, limit: float = 15.0) -> None:
     """Consume (and ack) whatever setup left queued, until no client has heard
     anything for `quiet` seconds, so phases start clean."""
+
     async def drain(st: ClientState) -> None:
         while True:
             try:
                 await st.client.next_event(timeout=quiet)
-            except (asyncio.TimeoutError, ConnectionClosed):
+            except (TimeoutError, ConnectionClosed):
                 return
+
     await asyncio.wait_for(asyncio.gather(*(drain(st) for st in states)), limit)
 
 
@@ -366,7 +403,7 @@ async def wait_for_reply(st: ClientState, timeout: float = 1.0) -> None:
     st.waiter = asyncio.get_running_loop().create_future()
     try:
         await asyncio.wait_for(st.waiter, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     finally:
         st.waiter = None
@@ -379,13 +416,12 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
     everyone = config.everyone
     auto_ack = config.acks
     # the node each user logs in to (several nodes: `ports`, one per user)
-    port_of = dict(zip(names, config.ports or [config.port] * len(names)))
+    port_of = dict(zip(names, config.ports or [config.port] * len(names), strict=True))
     clients = await bounded_gather(names, lambda n: login_client(port_of[n], n, auto_ack), 16)
     failed = [c for c in clients if isinstance(c, Exception)]
     if failed:
         raise RuntimeError(f"{len(failed)} logins failed; first: {failed[0]!r}")
-    states = [ClientState(n, c, pick_peers(n, everyone, config.peers))
-              for n, c in zip(names, clients)]
+    states = [ClientState(n, c, pick_peers(n, everyone, config.peers)) for n, c in zip(names, clients, strict=True)]
     if kind == "room":
         joined = await bounded_gather(states, lambda st: st.client.join(room), 16)
         bad = [j for j in joined if isinstance(j, Exception)]
@@ -402,6 +438,7 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
         async def first_messages(st: ClientState) -> None:
             for peer in (p for p in st.peers if both or st.name < p):
                 await st.client.send("@" + peer, make_text(time.monotonic_ns()), f"warm.{peer}")
+
         warmed = await bounded_gather(states, first_messages, config.warm_concurrency)
         bad = [w for w in warmed if isinstance(w, Exception)]
         if bad:
@@ -440,9 +477,7 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
         assert isinstance(expect, Expect), expect
         for st in states:  # a room member expects every message; a DM user what was sent to it
             st.expected = expect.acked if kind == "room" else expect.per_recipient.get(st.name, 0)
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        while time.monotonic() < deadline and not all(phase.satisfied(st) for st in states):
-            await asyncio.sleep(0.01)
+        await _until(lambda phase=phase: all(phase.satisfied(st) for st in states), time.monotonic() + DRAIN_TIMEOUT)
         await asyncio.sleep(GRACE)
         phase.stop_receiving = True
         await asyncio.gather(*receivers)
@@ -454,9 +489,13 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
 
 def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
     errors: Counter[str] = Counter()
-    out = PhaseResult(latencies=phase.latencies, skipped=phase.skipped, sent_in_window=phase.sent_in_window,
-                      closed=sum(st.closed for st in states),
-                      acks_sent=sum(st.client.acks_sent for st in states))
+    out = PhaseResult(
+        latencies=phase.latencies,
+        skipped=phase.skipped,
+        sent_in_window=phase.sent_in_window,
+        closed=sum(st.closed for st in states),
+        acks_sent=sum(st.client.acks_sent for st in states),
+    )
     for st in states:
         errors.update(st.errors)
         out.acked.extend(st.acked)
@@ -479,8 +518,9 @@ def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
 # --- the runner's side ------------------------------------------------------------
 
 
-def drive_phase(server: BenchServer | Deployment, pool: WorkerPool, specs: list[PhaseSpec],
-                warmup: float, duration: float) -> tuple[Window, list[PhaseResult]]:
+def drive_phase(
+    server: BenchServer | Deployment, pool: WorkerPool, specs: list[PhaseSpec], warmup: float, duration: float
+) -> tuple[Window, list[PhaseResult]]:
     """Run one phase on every worker: `specs[i]` goes to worker i, with the
     shared timing added. Returns the CPU window (warm-up excluded) and the
     workers' results."""

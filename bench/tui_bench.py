@@ -36,19 +36,19 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python bench/tui_bench.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from textual import events  # noqa: E402
-from textual.widgets import Input  # noqa: E402
+from textual import events
+from textual.widgets import Input
 
-from bench.machine import busy_cores, wait_for_quiet  # noqa: E402
-from bench.servers import CHEAP_ARGON2, BenchServer  # noqa: E402
-from bench.stats import percentile  # noqa: E402
-from chinwag.protocol.client import ChatClient  # noqa: E402
-from chinwag.protocol.messages import Message  # noqa: E402
-from chinwag.tui.app import ChinwagApp  # noqa: E402
-from chinwag.tui.screens.chat import ChatScreen, ServerEvents  # noqa: E402
-from chinwag.tui.widgets.composer import Composer  # noqa: E402
-from chinwag.tui.widgets.conversation import ConversationView  # noqa: E402
-from chinwag.tui.widgets.status import ConnectionStatus  # noqa: E402
+from bench.machine import busy_cores, wait_for_quiet
+from bench.servers import CHEAP_ARGON2, BenchServer
+from bench.stats import percentile
+from chinwag.protocol.client import ChatClient
+from chinwag.protocol.messages import Message
+from chinwag.tui.app import ChinwagApp
+from chinwag.tui.screens.chat import ChatScreen, ServerEvents
+from chinwag.tui.widgets.composer import Composer
+from chinwag.tui.widgets.conversation import ConversationView
+from chinwag.tui.widgets.status import ConnectionStatus
 
 PASSWORD = "benchmark password"
 SIZE = (120, 40)
@@ -82,8 +82,9 @@ async def send_messages(port: int, user: str, conv: str, count: int, rate: float
 
 
 def spawn_sender(port: int, conv: str, count: int, rate: float = 0.0) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, "--send", str(port), conv, str(count),
-                             str(rate)], stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, __file__, "--send", str(port), conv, str(count), str(rate)], stdin=subprocess.DEVNULL
+    )
 
 
 # --- measuring frames ----------------------------------------------------------------------
@@ -97,7 +98,7 @@ class Frames:
         self.app = app
         self.count = 0
         self._waiting: list[tuple[Any, asyncio.Future[float]]] = []
-        original = app._display  # noqa: SLF001
+        original = app._display
 
         def display(screen: Any, renderable: Any) -> None:
             if renderable is not None and hasattr(renderable, "render_segments"):
@@ -111,7 +112,7 @@ class Frames:
                     self._waiting.remove(entry)
             original(screen, renderable)
 
-        app._display = display  # type: ignore[method-assign]  # noqa: SLF001
+        app._display = display  # type: ignore[method-assign]
 
     def when(self, condition: Any) -> asyncio.Future[float]:
         """A future of the time of the first frame rendered while `condition()` holds."""
@@ -137,8 +138,9 @@ def shown(chat: ChatScreen, address: str, count: int) -> bool:
     """`count` messages of `address` are in the view's rows (not only in the model)."""
     view = chat.query_one(ConversationView)
     conv = view.conversation
-    return (conv is not None and conv.address == address and len(conv.mids) >= count
-            and view._seen_lines == len(conv.lines))  # noqa: SLF001
+    return (
+        conv is not None and conv.address == address and len(conv.mids) >= count and view._seen_lines == len(conv.lines)
+    )
 
 
 # --- the phases --------------------------------------------------------------------------------
@@ -149,7 +151,7 @@ async def absorb(chat: ChatScreen, frames: Frames, port: int, count: int) -> dic
     into the open conversation (and another fills #big for the next phase);
     then reading resumes and the backlog comes in as fast as the network
     delivers it: the time until the last message is on screen."""
-    transport = chat.link.client._transport  # type: ignore[union-attr]  # noqa: SLF001
+    transport = chat.link.client._transport  # type: ignore[union-attr]
     transport.pause_reading()
     senders = [spawn_sender(port, "#lobby", count), spawn_sender(port, "#big", count)]
     filled_at = time.perf_counter()
@@ -161,9 +163,11 @@ async def absorb(chat: ChatScreen, frames: Frames, port: int, count: int) -> dic
     released = time.perf_counter()
     transport.resume_reading()
     done = await asyncio.wait_for(on_screen, 300)
-    return {"absorb_s": round(done - released, 3),
-            "absorb_msgs_per_s": round(count / (done - released)),
-            "server_accepted_msgs_per_s": round(2 * count / filled)}
+    return {
+        "absorb_s": round(done - released, 3),
+        "absorb_msgs_per_s": round(count / (done - released)),
+        "server_accepted_msgs_per_s": round(2 * count / filled),
+    }
 
 
 async def absorb_without_network(chat: ChatScreen, frames: Frames, count: int) -> dict[str, Any]:
@@ -189,9 +193,14 @@ async def absorb_without_network(chat: ChatScreen, frames: Frames, count: int) -
 async def open_history(chat: ChatScreen, frames: Frames, count: int) -> dict[str, Any]:
     view = chat.query_one(ConversationView)
     start = time.perf_counter()
-    first_page = frames.when(lambda: view.conversation is not None
-                             and view.conversation.address == "#big"
-                             and len(view.conversation.mids) > 0 and shown(chat, "#big", 1))
+    first_page = frames.when(
+        lambda: (
+            view.conversation is not None
+            and view.conversation.address == "#big"
+            and len(view.conversation.mids) > 0
+            and shown(chat, "#big", 1)
+        )
+    )
     chat.switch_to("#big")
     page_at = await asyncio.wait_for(first_page, 60)
     page = messages_in(chat, "#big")
@@ -205,15 +214,18 @@ async def open_history(chat: ChatScreen, frames: Frames, count: int) -> dict[str
     all_at = await asyncio.wait_for(everything, 120)
     loaded = messages_in(chat, "#big")
     relayout_start = time.perf_counter()
-    view._rebuild(keep_position=True)  # noqa: SLF001
+    view._rebuild(keep_position=True)
     relayout = time.perf_counter() - relayout_start
-    return {"open_first_page_ms": round((page_at - start) * 1000, 1), "first_page_messages": page,
-            "open_all_history_s": round(all_at - start, 3), "history_messages": loaded,
-            "relayout_all_rows_ms": round(relayout * 1000, 1)}
+    return {
+        "open_first_page_ms": round((page_at - start) * 1000, 1),
+        "first_page_messages": page,
+        "open_all_history_s": round(all_at - start, 3),
+        "history_messages": loaded,
+        "relayout_all_rows_ms": round(relayout * 1000, 1),
+    }
 
 
-async def typing_latency(chat: ChatScreen, frames: Frames, port: int, seconds: float,
-                         rate: float) -> dict[str, Any]:
+async def typing_latency(chat: ChatScreen, frames: Frames, port: int, seconds: float, rate: float) -> dict[str, Any]:
     chat.open("#lobby")
     composer = chat.query_one(Composer)
     composer.focus()
@@ -236,11 +248,14 @@ async def typing_latency(chat: ChatScreen, frames: Frames, port: int, seconds: f
         await asyncio.sleep(rng.uniform(0.02, 0.06))
     streamed = messages_in(chat, "#lobby") - before
     latencies.sort()
-    return {"keypresses": len(latencies),
-            "keypress_p50_ms": round(percentile(latencies, 50) * 1000, 2),
-            "keypress_p99_ms": round(percentile(latencies, 99) * 1000, 2),
-            "keypress_max_ms": round(latencies[-1] * 1000, 2),
-            "streamed_messages": streamed, "stream_rate_per_s": rate}
+    return {
+        "keypresses": len(latencies),
+        "keypress_p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "keypress_p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "keypress_max_ms": round(latencies[-1] * 1000, 2),
+        "streamed_messages": streamed,
+        "stream_rate_per_s": rate,
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -256,8 +271,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await setup.close()
 
         with tempfile.TemporaryDirectory(prefix="cw-tui-bench-") as home:
-            app = ChinwagApp(server=f"127.0.0.1:{port}", username="alice", blink=False,
-                             config_path=Path(home) / "config.toml")
+            app = ChinwagApp(server=f"127.0.0.1:{port}", username="alice", config_path=Path(home) / "config.toml")
             async with app.run_test(size=SIZE) as pilot:
                 app.screen.query_one("#password", Input).value = PASSWORD
                 await pilot.press("enter")
@@ -266,8 +280,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 status = chat.query_one(ConnectionStatus)
                 await until(lambda: status.state is not None and status.state.state == "connected")
                 frames = Frames(app)
-                result: dict[str, Any] = {"workload": "tui", "messages": args.messages,
-                                          "terminal": f"{SIZE[0]}x{SIZE[1]}"}
+                result: dict[str, Any] = {
+                    "workload": "tui",
+                    "messages": args.messages,
+                    "terminal": f"{SIZE[0]}x{SIZE[1]}",
+                }
                 log(f"absorbing {args.messages} messages from the server (while #big fills)")
                 result.update(await absorb(chat, frames, port, args.messages))
                 log(f"absorbing {args.messages} messages posted to the screen")
@@ -291,17 +308,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="tui_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--duration", type=float, default=10.0,
-                        help="seconds of streaming while typing")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of streaming while typing")
     parser.add_argument("--rate", type=float, default=200.0, help="messages/s while typing")
-    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                        help="first wait up to this long for the machine to be idle")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be idle",
+    )
     args = parser.parse_args(argv)
     busy = wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else busy_cores(0.5)
     result = asyncio.run(run(args))
     result["busy_cores_before"] = round(busy, 2)
-    result["targets_met"] = {"keypress_p99_ms<=50": result["keypress_p99_ms"] <= 50,
-                             "absorb_msgs_per_s>=2000": result["absorb_msgs_per_s"] >= 2000}
+    result["targets_met"] = {
+        "keypress_p99_ms<=50": result["keypress_p99_ms"] <= 50,
+        "absorb_msgs_per_s>=2000": result["absorb_msgs_per_s"] >= 2000,
+    }
     print(json.dumps(result), flush=True)
     return 0
 

@@ -39,12 +39,17 @@ class Window:
     def _sample(self) -> dict[str, float]:
         busy, total, irq = machine_cpu()
         cpu = self.server.cpu()
-        out = {"server": cpu["server"], "redis": cpu["redis"],
-               "loadgen": self.pool.cpu() if self.pool else 0.0,
-               "busy": busy, "total": total, "irq": irq}
+        out = {
+            "server": cpu["server"],
+            "redis": cpu["redis"],
+            "loadgen": self.pool.cpu() if self.pool else 0.0,
+            "busy": busy,
+            "total": total,
+            "irq": irq,
+        }
         if isinstance(self.server, Deployment):
             waits = self.server.run_delays()
-            for i, (node_cpu, wait) in enumerate(zip(cpu["nodes"], waits)):
+            for i, (node_cpu, wait) in enumerate(zip(cpu["nodes"], waits, strict=False)):
                 out[f"node{i}"] = node_cpu
                 out[f"wait{i}"] = wait
             out["server_wait"] = sum(waits) / max(1, len(waits))
@@ -89,11 +94,13 @@ class Window:
         cores = os.cpu_count() or 1
         out: dict[str, Any] = {
             "cpu_cores": {
-                "server": round(server / span, 2), "redis": round(redis_cpu / span, 2),
+                "server": round(server / span, 2),
+                "redis": round(redis_cpu / span, 2),
                 "loadgen": round(loadgen / span, 2),
                 "kernel_irq": round(irq / span, 2),
                 "other": round(max(0.0, busy - server - redis_cpu - loadgen - irq) / span, 2),
-                "machine_busy": round(busy / span, 2), "machine_cores": cores,
+                "machine_busy": round(busy / span, 2),
+                "machine_cores": cores,
             },
             # share of the window the server's event loop was ready to run but
             # had no CPU: how much the others on the machine held it back
@@ -103,13 +110,13 @@ class Window:
         nodes = self.node_count
         if isinstance(self.server, Deployment):
             out["cpu_cores"]["server_by_node"] = [round(self.delta(f"node{i}") / span, 2) for i in range(nodes)]
-            out["server_runqueue_wait_by_node"] = [round(self.delta(f"wait{i}") / span, 2)
-                                                   for i in range(nodes)]
+            out["server_runqueue_wait_by_node"] = [round(self.delta(f"wait{i}") / span, 2) for i in range(nodes)]
         if delivered:
             out["server_cpu_us_per_msg"] = round(server / delivered * 1e6, 2)
             if isinstance(self.server, Deployment):
-                out["server_cpu_us_per_msg_by_node"] = [round(self.delta(f"node{i}") / delivered * 1e6, 2)
-                                                        for i in range(nodes)]
+                out["server_cpu_us_per_msg_by_node"] = [
+                    round(self.delta(f"node{i}") / delivered * 1e6, 2) for i in range(nodes)
+                ]
             out["redis_cpu_us_per_msg"] = round(redis_cpu / delivered * 1e6, 2)
             out["loadgen_cpu_us_per_msg"] = round(loadgen / delivered * 1e6, 2)
             # server + Redis + load generator + kernel network work: what one

@@ -31,7 +31,14 @@ class Stop:
 @dataclass(frozen=True)
 class Failed:
     """Worker -> runner: the worker raised; its traceback."""
+
     traceback: str
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    """A reader callback: the pipe has data (it may fire again before the wait ends)."""
+    if not ready.done():
+        ready.set_result(None)
 
 
 class AsyncPipe:
@@ -49,7 +56,7 @@ class AsyncPipe:
                 raise TimeoutError("no word from the bench runner")
             ready = loop.create_future()
             fd = self.conn.fileno()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            loop.add_reader(fd, _wake, ready)
             try:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(ready, remaining)
@@ -113,7 +120,7 @@ class WorkerPool:
             w.conn.send(message)
 
     def send_each(self, messages: Sequence[object]) -> None:
-        for w, message in zip(self.workers, messages):
+        for w, message in zip(self.workers, messages, strict=True):
             w.conn.send(message)
 
     def recv_all(self, expect: type[T], timeout: float) -> list[T]:
@@ -135,8 +142,7 @@ class WorkerPool:
                 if isinstance(message, Failed):
                     raise WorkerError(f"worker {index} failed:\n{message.traceback}")
                 if not isinstance(message, expect):
-                    raise WorkerError(f"worker {index} sent {type(message).__name__}, "
-                                      f"expected {expect.__name__}")
+                    raise WorkerError(f"worker {index} sent {type(message).__name__}, expected {expect.__name__}")
                 results[index] = message
         return [results[i] for i in range(len(self.workers))]
 

@@ -26,17 +26,26 @@ from chinwag.tui.screens.chat import ChatScreen
 from chinwag.tui.widgets.status import ConnectionStatus
 
 PASSWORD = "correct horse battery"
-PEOPLE = {"alice": "Alice Liddell", "bob": "Bob Marley", "carol": "Carol Danvers",
-          "dave": "Dave Grohl", "erin": "Erin Brockovich", "frank": "Frank Ocean",
-          "grace": "Grace Hopper"}
+PEOPLE = {
+    "alice": "Alice Liddell",
+    "bob": "Bob Marley",
+    "carol": "Carol Danvers",
+    "dave": "Dave Grohl",
+    "erin": "Erin Brockovich",
+    "frank": "Frank Ocean",
+    "grace": "Grace Hopper",
+}
 LOBBY = [
     ("carol", "morning all ☕"),
     ("bob", "morning! did anyone look at the deploy from last night?"),
     ("dave", "yes — the migration ran in 40 s, no errors, and the new index is live"),
     ("alice", "nice. I'll write it up in #ops before lunch"),
     ("erin", "/me brings croissants for whoever fixed the flaky test"),
-    ("carol", "that was grace, she found a race between the replay and live delivery: the "
-              "cursor moved before the buffered messages were released. Long story, good fix."),
+    (
+        "carol",
+        "that was grace, she found a race between the replay and live delivery: the "
+        "cursor moved before the buffered messages were released. Long story, good fix.",
+    ),
     ("dave", "[bold]this is not markup[/bold] — chinwag shows text exactly as typed"),
     ("bob", "alice, can you check the backup job too? it paged twice overnight"),
     ("alice", "on it"),
@@ -68,11 +77,11 @@ class Shooter:
             return
         # cairosvg ignores the web font the SVG names and its textLength: use
         # a local monospace font, sized so one character is one 12.2 px cell.
-        for_png = svg.replace("font-family: Fira Code, monospace;\n        font-size: 20px;",
-                              "font-family: 'DejaVu Sans Mono', monospace;\n"
-                              "        font-size: 20.26px;")
-        cairosvg.svg2png(bytestring=for_png.encode(), write_to=str(self.out / f"{name}.png"),
-                         output_width=1600)
+        for_png = svg.replace(
+            "font-family: Fira Code, monospace;\n        font-size: 20px;",
+            "font-family: 'DejaVu Sans Mono', monospace;\n        font-size: 20.26px;",
+        )
+        cairosvg.svg2png(bytestring=for_png.encode(), write_to=str(self.out / f"{name}.png"), output_width=1600)
         print(f"  {name}.svg, {name}.png")
 
 
@@ -89,8 +98,7 @@ async def seed(port: int) -> dict[str, ChatClient]:
     for name, display in PEOPLE.items():
         await setup.register(name, PASSWORD, display)
     await setup.close()
-    clients = {name: await client(port, name) for name in ("alice", "bob", "carol", "dave",
-                                                            "erin", "frank")}
+    clients = {name: await client(port, name) for name in ("alice", "bob", "carol", "dave", "erin", "frank")}
     for name in ("alice", "bob", "dave"):
         await clients[name].join("ops")
     await clients["carol"].join("design")
@@ -105,9 +113,12 @@ async def seed(port: int) -> dict[str, ChatClient]:
 
 
 def make_app(port: int, home: Path, size_note: str = "") -> ChinwagApp:
-    return ChinwagApp(server=f"127.0.0.1:{port}", username="alice", blink=False,
-                      config_path=home / f"config{size_note}.toml",
-                      link_options={"backoff_base": 3.0, "backoff_cap": 6.0, "rand": lambda: 1.0})
+    return ChinwagApp(
+        server=f"127.0.0.1:{port}",
+        username="alice",
+        config_path=home / f"config{size_note}.toml",
+        link_options={"backoff_base": 3.0, "backoff_cap": 6.0, "rand": lambda: 1.0},
+    )
 
 
 async def log_in(pilot: Pilot) -> ChatScreen:
@@ -127,9 +138,16 @@ async def shoot_all(out: Path) -> None:
         home = Path(tmp)
         redis = EmbeddedRedis(home / "redis")
         url = await redis.start()
-        settings = Settings(host="127.0.0.1", port=0, data_dir=home, argon2_time_cost=2,
-                            argon2_memory_kib=19_456, argon2_parallelism=1,
-                            send_rate=1000.0, send_burst=1000)
+        settings = Settings(
+            host="127.0.0.1",
+            port=0,
+            data_dir=home,
+            argon2_time_cost=2,
+            argon2_memory_kib=19_456,
+            argon2_parallelism=1,
+            send_rate=1000.0,
+            send_burst=1000,
+        )
         server = ChatServer(settings, url)
         await server.start()
         port = server.port
@@ -143,9 +161,14 @@ async def shoot_all(out: Path) -> None:
             await redis.stop()
 
 
-async def shoot_screens(shoot: Callable[[Pilot, str], Awaitable[None]], port: int, home: Path,
-                        online: dict[str, ChatClient], server: ChatServer,
-                        restarted: ChatServer) -> None:
+async def shoot_screens(
+    shoot: Callable[[Pilot, str], Awaitable[None]],
+    port: int,
+    home: Path,
+    online: dict[str, ChatClient],
+    server: ChatServer,
+    restarted: ChatServer,
+) -> None:
     app = make_app(port, home)
     async with app.run_test(size=(110, 32)) as pilot:
         await shoot(pilot, "login")
@@ -165,8 +188,7 @@ async def shoot_screens(shoot: Callable[[Pilot, str], Awaitable[None]], port: in
         online["bob"].typing("#lobby")
         await online["bob"].send("@alice", "got a minute? the backup job again")
         await online["dave"].send("#ops", "alice: db-2 is at 95% now")
-        await wait_until(pilot, lambda: "@bob" in chat.state.conversations
-                         and chat.state.conversations["@bob"].unread)
+        await wait_until(pilot, lambda: "@bob" in chat.state.conversations and chat.state.conversations["@bob"].unread)
         await wait_until(pilot, lambda: chat.state.typers("#lobby", chat.clock()))
         await shoot(pilot, "chat")
 

@@ -77,17 +77,22 @@ class Address(str):
         if text.startswith(ROOM_SIGIL):
             room = limits.normalize_room(text[1:])
             if room is None:
-                raise RequestError(f"'{text}' is not a valid room address "
-                                   f"({ROOM_SIGIL}name, {limits.ROOM_NAME_RULE})", ErrorCode.BAD_REQUEST)
+                raise RequestError(
+                    f"'{text}' is not a valid room address ({ROOM_SIGIL}name, {limits.ROOM_NAME_RULE})",
+                    ErrorCode.BAD_REQUEST,
+                )
             return cls("room", room)
         if text.startswith(USER_SIGIL):
             user = limits.normalize_username(text[1:])
             if user is None:
-                raise RequestError(f"'{text}' is not a valid user address ({USER_SIGIL}username)",
-                                   ErrorCode.BAD_REQUEST)
+                raise RequestError(
+                    f"'{text}' is not a valid user address ({USER_SIGIL}username)", ErrorCode.BAD_REQUEST
+                )
             return cls("user", user)
-        raise RequestError(f"'{text}' is not a conversation address: use {ROOM_SIGIL}room or "
-                           f"{USER_SIGIL}username", ErrorCode.BAD_REQUEST)
+        raise RequestError(
+            f"'{text}' is not a conversation address: use {ROOM_SIGIL}room or {USER_SIGIL}username",
+            ErrorCode.BAD_REQUEST,
+        )
 
 
 def bare_room(text: str) -> str:

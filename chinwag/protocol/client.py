@@ -79,8 +79,9 @@ class Requests:
         reply = await self.request("users", prefix=prefix, limit=limit)
         return [User.from_wire(u) for u in reply["users"]]
 
-    async def history(self, conv: str, before: str | None = None,
-                      limit: int | None = None) -> tuple[list[Message], bool]:
+    async def history(
+        self, conv: str, before: str | None = None, limit: int | None = None
+    ) -> tuple[list[Message], bool]:
         reply = await self.request("history", conv=conv, before=before, limit=limit)
         return [Message.from_wire(m) for m in reply["messages"]], bool(reply.get("more"))
 
@@ -100,9 +101,10 @@ class Requests:
         """(address, newest message) for each of the user's conversations,
         newest first. A chinwag extension: other servers answer unknown_type."""
         reply = await self.request("conversations")
-        return [(Address.of(c["conv"]),
-                 Message.from_wire({**c["last"], "type": "message"}) if c.get("last") else None)
-                for c in reply["conversations"]]
+        return [
+            (Address.of(c["conv"]), Message.from_wire({**c["last"], "type": "message"}) if c.get("last") else None)
+            for c in reply["conversations"]
+        ]
 
 
 class _Wire(asyncio.Protocol):
@@ -113,13 +115,13 @@ class _Wire(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's is one without subclassing asyncio's).
-        self.client._connection_made(cast(asyncio.Transport, transport))  # noqa: SLF001
+        self.client._connection_made(cast(asyncio.Transport, transport))
 
     def data_received(self, data: bytes) -> None:
-        self.client._data_received(data)  # noqa: SLF001
+        self.client._data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.client._connection_lost(exc)  # noqa: SLF001
+        self.client._connection_lost(exc)
 
 
 class ChatClient(Requests):
@@ -170,16 +172,17 @@ class ChatClient(Requests):
         try:
             await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _Wire(self), self.host, self.port, ssl=self._ssl,
+                    lambda: _Wire(self),
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
                     server_hostname=self.host if self._ssl else None,
                 ),
                 self.connect_timeout,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise ConnectionClosed(f"cannot reach {self.host}:{self.port} ({exc or 'timed out'})") from exc
-        self.server_info = await self.request(
-            "hello", version=PROTOCOL_VERSION, client=self.client_name
-        )
+        self.server_info = await self.request("hello", version=PROTOCOL_VERSION, client=self.client_name)
         return self.server_info
 
     async def close(self) -> None:
@@ -236,10 +239,13 @@ class ChatClient(Requests):
             future = self._pending.pop(re_id, None)
             if future is not None and not future.done():
                 if frame.get("type") == "error":
-                    future.set_exception(ServerError(
-                        str(frame.get("message", "")), str(frame.get("code", "internal")),
-                        retry_after=frame.get("retry_after"),
-                    ))
+                    future.set_exception(
+                        ServerError(
+                            str(frame.get("message", "")),
+                            str(frame.get("code", "internal")),
+                            retry_after=frame.get("retry_after"),
+                        )
+                    )
                 else:
                     future.set_result(frame)
             return
@@ -249,7 +255,7 @@ class ChatClient(Requests):
             return
         try:
             event = parse_event(frame)
-        except Exception as exc:  # noqa: BLE001 - whatever a server sends, the session goes on
+        except Exception as exc:  # whatever a server sends, the session goes on
             log.warning("ignored a malformed %r event from %s:%s: %s", kind, self.host, self.port, exc)
             return
         if event is not None:
@@ -280,8 +286,7 @@ class ChatClient(Requests):
         return await self.request_nowait(kind, **fields)
 
     async def register(self, username: str, password: str, display_name: str | None = None) -> User:
-        reply = await self.request("register", username=username, password=password,
-                                   display_name=display_name)
+        reply = await self.request("register", username=username, password=password, display_name=display_name)
         return User.from_wire(reply["user"])
 
     async def login(self, username: str, password: str) -> Session:

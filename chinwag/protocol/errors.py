@@ -35,7 +35,7 @@ class ErrorCode(StrEnum):
 class ProtocolError(Exception):
     """Base of every protocol failure; carries the code to put on the wire."""
 
-    code: ErrorCode = ErrorCode.INTERNAL
+    code: ErrorCode | str = ErrorCode.INTERNAL  # a str: a code this client does not know
 
     def __init__(
         self,
@@ -47,7 +47,7 @@ class ProtocolError(Exception):
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code  # type: ignore[assignment]
+            self.code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code
         self.retry_after = retry_after
 
     def to_fields(self) -> dict[str, object]:

@@ -67,7 +67,7 @@ class FrameDecoder:
     peer announcing a huge frame is refused after four bytes.
     """
 
-    __slots__ = ("max_frame", "_buf", "_error")
+    __slots__ = ("_buf", "_error", "max_frame")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         if not 1 <= max_frame <= _MAX_LENGTH:
@@ -94,8 +94,7 @@ class FrameDecoder:
         length = int.from_bytes(buf[:HEADER_SIZE], "big")
         if length == 0 or length > self.max_frame:
             self._error = FrameError(
-                "zero-length frame" if length == 0
-                else f"frame of {length} bytes exceeds max_frame {self.max_frame}"
+                "zero-length frame" if length == 0 else f"frame of {length} bytes exceeds max_frame {self.max_frame}"
             )
             self._buf = bytearray()
             raise self._error

@@ -30,7 +30,7 @@ class AckTracker:
     conversation, ACK_DELAY after the first falls due or at once when
     ACK_EVERY are due."""
 
-    __slots__ = ("_send", "_due", "_count", "_timer")
+    __slots__ = ("_count", "_due", "_send", "_timer")
 
     def __init__(self, send: Callable[[str, str], None]) -> None:
         self._send = send
@@ -65,7 +65,7 @@ class Inbox(Generic[E]):
     """Events in arrival order for one consumer. `close(error)` ends it:
     what is queued is still handed out, then `get` raises `error`."""
 
-    __slots__ = ("_events", "_waiter", "_closed", "_acks", "_handed")
+    __slots__ = ("_acks", "_closed", "_events", "_handed", "_waiter")
 
     def __init__(self, acks: AckTracker | None) -> None:
         self._events: deque[E] = deque()

@@ -300,8 +300,25 @@ class Pong(Request):
 
 REQUEST_TYPES: dict[str, type[Request]] = {
     cls.TYPE: cls
-    for cls in (Hello, Register, Login, Resume, Logout, Who, Users, Send, History,
-                Join, Leave, Rooms, Ping, Ack, Typing, Pong, Conversations)
+    for cls in (
+        Hello,
+        Register,
+        Login,
+        Resume,
+        Logout,
+        Who,
+        Users,
+        Send,
+        History,
+        Join,
+        Leave,
+        Rooms,
+        Ping,
+        Ack,
+        Typing,
+        Pong,
+        Conversations,
+    )
 }
 NOTIFICATION_TYPES = frozenset({"typing", "ack", "pong"})
 
@@ -365,16 +382,29 @@ class Message:
     cmid: str | None = None
 
     def to_wire(self) -> Frame:
-        return {"type": "message", "mid": self.mid, "conv": self.conv, "from": self.sender,
-                "text": self.text, "ts": self.ts, "cmid": self.cmid}
+        return {
+            "type": "message",
+            "mid": self.mid,
+            "conv": self.conv,
+            "from": self.sender,
+            "text": self.text,
+            "ts": self.ts,
+            "cmid": self.cmid,
+        }
 
     @classmethod
     def from_wire(cls, data: Frame) -> Message:
         ts = data.get("ts")
         if type(ts) is not int:
             raise _bad("'ts' must be an integer")
-        return cls(_req_str(data, "mid"), _wire_address(data, "conv"), _req_str(data, "from"),
-                   _req_str(data, "text"), ts, _str(data, "cmid", optional=True))
+        return cls(
+            _req_str(data, "mid"),
+            _wire_address(data, "conv"),
+            _req_str(data, "from"),
+            _req_str(data, "text"),
+            ts,
+            _str(data, "cmid", optional=True),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,11 +452,9 @@ def parse_event(frame: Frame) -> Event | None:
     if kind == "typing":
         return TypingEvent(_wire_address(frame, "conv"), _req_str(frame, "from"))
     if kind == "member":
-        return MemberEvent(_req_str(frame, "room"), User.from_wire(frame.get("user")),
-                           frame.get("joined") is True)
+        return MemberEvent(_req_str(frame, "room"), User.from_wire(frame.get("user")), frame.get("joined") is True)
     if kind == "bye":
         return ByeEvent(_str(frame, "reason", optional=True) or "")
     if kind == "error":
-        return ErrorEvent(_str(frame, "code", optional=True) or "internal",
-                          _str(frame, "message", optional=True) or "")
+        return ErrorEvent(_str(frame, "code", optional=True) or "internal", _str(frame, "message", optional=True) or "")
     return None

@@ -65,7 +65,7 @@ class _Outgoing:
 
 def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random."""
-    ceiling = min(cap, base * (2 ** attempt))
+    ceiling = min(cap, base * (2**attempt))
     return float(ceiling / 2 + rand() * ceiling / 2)
 
 
@@ -103,8 +103,9 @@ class ReconnectingClient(Requests):
         self._closing = False
 
     def _new_client(self) -> ChatClient:
-        return ChatClient(self.host, self.port, tls=self._tls, ca=self._ca,
-                          client_name=self._client_name, auto_ack=False)
+        return ChatClient(
+            self.host, self.port, tls=self._tls, ca=self._ca, client_name=self._client_name, auto_ack=False
+        )
 
     # --- life cycle ---------------------------------------------------------------
 
@@ -126,8 +127,9 @@ class ReconnectingClient(Requests):
         finally:
             await client.close()
 
-    async def start(self, *, username: str | None = None, password: str | None = None,
-                    token: str | None = None) -> Session:
+    async def start(
+        self, *, username: str | None = None, password: str | None = None, token: str | None = None
+    ) -> Session:
         """First connection and login; errors propagate so a login form can show
         them (`ConnectionClosed` if unreachable, `ServerError` otherwise)."""
         if username is not None and password is not None:
@@ -238,8 +240,7 @@ class ReconnectingClient(Requests):
 
     # --- events ---------------------------------------------------------------------
 
-    def _set_state(self, state: State, *, retry_in: float | None = None, detail: str = "",
-                   pending: int = 0) -> None:
+    def _set_state(self, state: State, *, retry_in: float | None = None, detail: str = "", pending: int = 0) -> None:
         self.state = state
         self._push(ConnectionStateEvent(state, retry_in, detail, pending))
         if state == "closed":
@@ -326,8 +327,7 @@ class ReconnectingClient(Requests):
         if isinstance(error, ServerError) and error.code == ErrorCode.RATE_LIMITED:
             self._one_at_a_time = True
             if self._paused is None:
-                self._paused = asyncio.get_running_loop().call_later(
-                    float(error.retry_after or 1.0), self._unpause)
+                self._paused = asyncio.get_running_loop().call_later(float(error.retry_after or 1.0), self._unpause)
             return
         if self._outbox.pop(serial, None) is None:
             return  # closed meanwhile: the caller has its ConnectionClosed

@@ -17,10 +17,15 @@ class FrameWriter:
     reading fast enough and `on_overflow()` is called. What one loop turn
     queues does not count: a burst of replies is not a slow reader."""
 
-    __slots__ = ("_transport", "_loop", "_pending", "_pending_size", "_scheduled", "_limit", "_on_overflow")
+    __slots__ = ("_limit", "_loop", "_on_overflow", "_pending", "_pending_size", "_scheduled", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop,
-                 limit: int | None = None, on_overflow: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        loop: asyncio.AbstractEventLoop,
+        limit: int | None = None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []

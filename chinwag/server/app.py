@@ -58,17 +58,22 @@ class ChatServer:
         self._own_clock = clock is None
         self.clock: Clock = self.loop.time if clock is None else clock
         self.node_id = settings.node_id or secrets.token_hex(6)
-        self.store = Store(redis_url, history_maxlen=settings.history_maxlen,
-                           timeout=settings.redis_timeout)
+        self.store = Store(redis_url, history_maxlen=settings.history_maxlen, timeout=settings.redis_timeout)
         self.hub = Hub(self.store, self.node_id)
         self.presence = NodePresence(self)
         self.passwords = PasswordService(settings)
         self.throttle = LoginThrottle(self.store, settings)
         self.counters = Counters()
         self.context = HandlerContext(
-            settings=settings, store=self.store, hub=self.hub, presence=self.presence,
-            throttle=self.throttle, passwords=self.passwords, counters=self.counters,
-            typing_gate=IntervalGate(limits.TYPING_INTERVAL_S, self._now))
+            settings=settings,
+            store=self.store,
+            hub=self.hub,
+            presence=self.presence,
+            throttle=self.throttle,
+            passwords=self.passwords,
+            counters=self.counters,
+            typing_gate=IntervalGate(limits.TYPING_INTERVAL_S, self._now),
+        )
         self.connections: set[Connection] = set()
         self._per_ip: Counter[str] = Counter()  # connections (and TLS handshakes) per client IP
         self._server: asyncio.Server | TlsListener | None = None
@@ -106,12 +111,14 @@ class ChatServer:
         context = server_ssl_context(self.settings)
         if context is None:
             self._server = await self.loop.create_server(
-                lambda: Connection(self), self.settings.host, self.settings.port,
-                reuse_address=True, backlog=4096,
+                lambda: Connection(self),
+                self.settings.host,
+                self.settings.port,
+                reuse_address=True,
+                backlog=4096,
             )
         else:  # not create_server(ssl=...): it hides a handshake until it is done (see tls.py)
-            self._server = await TlsListener.start(self, context, self.settings.host, self.settings.port,
-                                                   backlog=4096)
+            self._server = await TlsListener.start(self, context, self.settings.host, self.settings.port, backlog=4096)
         self._housekeeper = self.loop.create_task(self._housekeeping())
         # Start-up objects (modules, settings, scripts) never become garbage:
         # keep the cyclic collector from walking them, and let it run less
@@ -156,8 +163,9 @@ class ChatServer:
         self._refused += 1
         now = self.clock()
         if now - self._refusal_logged >= 1.0:
-            log.warning("refused %d connection(s) since the last such line, the latest from %s: %s",
-                        self._refused, ip, why)
+            log.warning(
+                "refused %d connection(s) since the last such line, the latest from %s: %s", self._refused, ip, why
+            )
             self._refused = 0
             self._refusal_logged = now
 
@@ -193,9 +201,14 @@ class ChatServer:
 
     def _log_stats(self) -> None:
         """One line an operator can graph: totals since start; rates are deltas."""
-        log.info("stats: node=%s connections=%d users=%d accepted=%d delivered=%d",
-                 self.node_id, len(self.connections), len(self.hub.by_user),
-                 self.accepted, self.hub.delivered)
+        log.info(
+            "stats: node=%s connections=%d users=%d accepted=%d delivered=%d",
+            self.node_id,
+            len(self.connections),
+            len(self.hub.by_user),
+            self.accepted,
+            self.hub.delivered,
+        )
 
     def sweep(self, now: float | None = None) -> None:
         """Close connections past the pre-login or idle timeout, and ping the
@@ -205,9 +218,8 @@ class ChatServer:
         s = self.settings
         for conn in list(self.connections):
             silent = now - conn.last_heard
-            if conn.state is not State.AUTHENTICATED and now - conn.opened > s.preauth_timeout:
-                conn.bye("idle")
-            elif silent > s.idle_timeout:
+            preauth_over = conn.state is not State.AUTHENTICATED and now - conn.opened > s.preauth_timeout
+            if preauth_over or silent > s.idle_timeout:
                 conn.bye("idle")
             elif silent > s.ping_interval and not conn.pinged:
                 conn.pinged = True
@@ -224,8 +236,11 @@ class ChatServer:
         if self._housekeeper is not None:
             self._housekeeper.cancel()
         deadline = self.loop.time() + self.settings.shutdown_grace
-        while any(c._worker is not None for c in self.connections) and self.loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        while (remaining := deadline - self.loop.time()) > 0:
+            working = [c.worker for c in self.connections if c.worker is not None]
+            if not working:
+                break
+            await asyncio.wait(working, timeout=remaining)
         for conn in list(self.connections):
             conn.bye("shutdown")
         with contextlib.suppress(Exception):

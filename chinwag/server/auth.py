@@ -17,14 +17,17 @@ guards, so concurrent attempts cannot slip past a limit together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import heapq
 import ipaddress
 import itertools
 import math
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar, TypeVarTuple
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -35,6 +38,8 @@ from .store import Store
 
 _TOKEN_BYTES = 32  # 256 bits
 BUSY_RETRY_S = 1.0
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 def _seconds(left: float) -> float:
@@ -129,14 +134,14 @@ class PasswordService:
                 return
         self._running -= 1
 
-    async def _run(self, priority: bool, func: object, *args: object) -> object:
+    async def _run(self, priority: bool, func: Callable[[*Ts], T], *args: *Ts) -> T:
         """Run `func` in the pool once a slot is free; `ServerBusy` at once if
         the queue is full."""
         self._admit(priority)
         try:
             await self._slot(priority)
             try:
-                return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)  # type: ignore[arg-type]
+                return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
             finally:
                 self._release()
         finally:
@@ -145,17 +150,15 @@ class PasswordService:
     # --- hashing -----------------------------------------------------------------
 
     async def hash(self, password: str, *, priority: bool = False) -> str:
-        return str(await self._run(priority, self.hasher.hash, password))
+        return await self._run(priority, self.hasher.hash, password)
 
     def _verify(self, stored: str | None, password: str) -> tuple[bool, bool]:
         if stored is None:  # an unknown user costs what a known one does
             if self._dummy_hash is None:
                 self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
             stored = self._dummy_hash
-            try:
+            with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
                 self.hasher.verify(stored, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                pass
             return False, False
         try:
             self.hasher.verify(stored, password)
@@ -168,7 +171,7 @@ class PasswordService:
         `ServerBusy` if the queue is full."""
         result = await self._run(priority, self._verify, stored, password)
         self.verifications += 1
-        return result  # type: ignore[return-value]
+        return result
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -211,18 +214,29 @@ class LoginThrottle:
         s = self.settings
         addr = throttle_address(address)
         which, wait = await self.store.login_take_address(
-            addr, s.logins_per_address, s.attempt_window, s.login_failures_per_address, s.login_window)
+            addr, s.logins_per_address, s.attempt_window, s.login_failures_per_address, s.login_window
+        )
         if which == 1:
             raise _throttled("too many logins from your address", wait)
         if which:
             raise _throttled("too many failed logins from your address", wait)
         attempt = LoginAttempt(name, addr, address_tag(addr), False)
         try:
-            status, wait, attempt.known = await self.store.login_take_user(name, addr, attempt.tag, [
-                s.login_failures_per_user, s.login_failures_per_user_address,
-                int(s.login_delay_base * 1000), int(s.login_delay_max * 1000), s.login_window,
-                s.known_address_ttl * 1000, s.logins_per_user, s.attempt_window,
-            ])
+            status, wait, attempt.known = await self.store.login_take_user(
+                name,
+                addr,
+                attempt.tag,
+                [
+                    s.login_failures_per_user,
+                    s.login_failures_per_user_address,
+                    int(s.login_delay_base * 1000),
+                    int(s.login_delay_max * 1000),
+                    s.login_window,
+                    s.known_address_ttl * 1000,
+                    s.logins_per_user,
+                    s.attempt_window,
+                ],
+            )
         except BaseException:
             await self.store.login_refund_address(addr, attempt=True)
             raise
@@ -235,8 +249,15 @@ class LoginThrottle:
 
     async def _settle(self, attempt: LoginAttempt, outcome: str) -> None:
         s = self.settings
-        await self.store.login_settle_user(attempt.name, attempt.address, attempt.tag, outcome,
-                                           attempt.known, s.known_address_ttl, s.known_addresses_per_user)
+        await self.store.login_settle_user(
+            attempt.name,
+            attempt.address,
+            attempt.tag,
+            outcome,
+            attempt.known,
+            s.known_address_ttl,
+            s.known_addresses_per_user,
+        )
 
     async def login_failed(self, attempt: LoginAttempt) -> None:
         await self._settle(attempt, "fail")
@@ -255,17 +276,21 @@ class LoginThrottle:
 
     async def resume_address(self, address: str) -> None:
         s = self.settings
-        wait = await self.store.resume_take_address(throttle_address(address), s.resumes_per_address,
-                                                    s.attempt_window)
+        wait = await self.store.resume_take_address(throttle_address(address), s.resumes_per_address, s.attempt_window)
         if wait:
             raise _throttled("too many resumes from your address", wait)
 
     async def resume_user(self, name: str, address: str) -> None:
         """Count a resume with a valid token; the address becomes known."""
         s = self.settings
-        wait = await self.store.resume_take_user(name, address_tag(throttle_address(address)),
-                                                 s.resumes_per_user, s.attempt_window,
-                                                 s.known_address_ttl, s.known_addresses_per_user)
+        wait = await self.store.resume_take_user(
+            name,
+            address_tag(throttle_address(address)),
+            s.resumes_per_user,
+            s.attempt_window,
+            s.known_address_ttl,
+            s.known_addresses_per_user,
+        )
         if wait:
             raise _throttled("too many resumes for this user", wait)
 
@@ -273,8 +298,9 @@ class LoginThrottle:
 
     async def registration(self, address: str) -> None:
         s = self.settings
-        wait = await self.store.take_registration(throttle_address(address), s.registrations_per_address,
-                                                  s.registration_window)
+        wait = await self.store.take_registration(
+            throttle_address(address), s.registrations_per_address, s.registration_window
+        )
         if wait:
             raise _throttled("too many registrations from your address", wait)
 

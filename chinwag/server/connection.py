@@ -15,6 +15,7 @@ cursors have not moved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import termios
@@ -128,8 +129,9 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else "local"
         if not self.server.admit(self):
-            self._send_error(None, RequestError(
-                "too many connections from your address", ErrorCode.RATE_LIMITED, retry_after=10))
+            self._send_error(
+                None, RequestError("too many connections from your address", ErrorCode.RATE_LIMITED, retry_after=10)
+            )
             self.close()
 
     def data_received(self, data: bytes) -> None:
@@ -148,6 +150,12 @@ class Connection(asyncio.Protocol):
             log.info("bad frame from %s: %s", self.peer_ip, exc.message)
             self._send_error(None, exc)
             self.close()
+
+    @property
+    def worker(self) -> asyncio.Task[None] | None:
+        """The task handling this connection's requests while one runs: the
+        server waits for it at shutdown, so no answer is cut off halfway."""
+        return self._worker
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -265,8 +273,9 @@ class Connection(asyncio.Protocol):
         else:
             await self._reply(request, reply)
 
-    async def _reply(self, request: Request | AckBatch, reply: Reply | None = None,
-                     error: Exception | None = None) -> None:
+    async def _reply(
+        self, request: Request | AckBatch, reply: Reply | None = None, error: Exception | None = None
+    ) -> None:
         """Answer one request: `ok` with the reply's fields, or the error the
         exception stands for; then run what the reply leaves for after it."""
         req_id = request.id
@@ -281,9 +290,14 @@ class Connection(asyncio.Protocol):
                     self.close()
             elif isinstance(error, StorageUnavailable):
                 log.warning("storage unavailable for %s from %s: %s", request.TYPE, self.peer_ip, error)
-                self._send_error(req_id, RequestError(
-                    "storage is unavailable right now; try again in a few seconds", ErrorCode.INTERNAL,
-                    retry_after=self.settings.storage_retry_after))
+                self._send_error(
+                    req_id,
+                    RequestError(
+                        "storage is unavailable right now; try again in a few seconds",
+                        ErrorCode.INTERNAL,
+                        retry_after=self.settings.storage_retry_after,
+                    ),
+                )
             else:
                 log.error("internal error handling %s from %s", request.TYPE, self.peer_ip, exc_info=error)
                 self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL))
@@ -360,7 +374,7 @@ class Connection(asyncio.Protocol):
                 writer.flush()
                 try:
                     await asyncio.wait_for(self._writable.wait(), self.settings.idle_timeout)
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     self.overflow()
                     return
 
@@ -442,10 +456,8 @@ class Connection(asyncio.Protocol):
             return 0
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 size += int.from_bytes(fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4), "little")
-            except (OSError, ValueError, AttributeError):
-                pass
         return size
 
     def _linger(self, unsent_before: int, still_since: float) -> None:

@@ -157,20 +157,17 @@ def running_url(data_dir: Path) -> str:
         url = (data_dir / URL_FILE).read_text().strip()
     except OSError:
         raise EmbeddedRedisError(
-            f"no embedded Redis runs in {data_dir} (no {URL_FILE}): is chinwag-server running "
-            "with this --data-dir?"
+            f"no embedded Redis runs in {data_dir} (no {URL_FILE}): is chinwag-server running with this --data-dir?"
         ) from None
     try:
         pid = int((data_dir / "redis.pid").read_text().strip())
     except (OSError, ValueError):
         raise EmbeddedRedisError(
-            f"the embedded Redis of {data_dir} is not running (no redis.pid): "
-            f"see {data_dir / 'redis.log'}"
+            f"the embedded Redis of {data_dir} is not running (no redis.pid): see {data_dir / 'redis.log'}"
         ) from None
     if not _pid_alive(pid):
         raise EmbeddedRedisError(
-            f"the embedded Redis of {data_dir} (pid {pid}) is not running: "
-            f"see {data_dir / 'redis.log'}"
+            f"the embedded Redis of {data_dir} (pid {pid}) is not running: see {data_dir / 'redis.log'}"
         )
     return url
 
@@ -186,8 +183,7 @@ class EmbeddedRedis:
     """One private redis-server child; `start()` returns the URL to reach it,
     and `supervise()` keeps it running at that same URL."""
 
-    def __init__(self, data_dir: Path, binary: str | None = None,
-                 search_path: str | None = None) -> None:
+    def __init__(self, data_dir: Path, binary: str | None = None, search_path: str | None = None) -> None:
         self.data_dir = data_dir
         self.binary = binary
         self.search_path = search_path
@@ -199,16 +195,26 @@ class EmbeddedRedis:
         d = self.data_dir
         args = [
             binary,
-            "--dir", str(d),
-            "--daemonize", "no",
-            "--pidfile", str(d / "redis.pid"),
-            "--logfile", str(d / "redis.log"),
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--maxmemory-policy", "noeviction",
-            "--protected-mode", "yes",
-            "--bind", "127.0.0.1",
+            "--dir",
+            str(d),
+            "--daemonize",
+            "no",
+            "--pidfile",
+            str(d / "redis.pid"),
+            "--logfile",
+            str(d / "redis.log"),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--maxmemory-policy",
+            "noeviction",
+            "--protected-mode",
+            "yes",
+            "--bind",
+            "127.0.0.1",
         ]
         sock = d / "redis.sock"
         if len(str(sock)) <= _SOCKET_PATH_MAX:
@@ -240,9 +246,12 @@ class EmbeddedRedis:
         try:
             # Popen on the event loop's thread, never in a worker thread: the
             # parent-death signal fires when the *thread* that forked ends.
-            self.process = subprocess.Popen(
-                self._args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            self.process = subprocess.Popen(  # noqa: ASYNC220 - on this thread on purpose, see above
+                self._args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise EmbeddedRedisError(f"cannot run {self._args[0]}: {exc}") from None
@@ -251,8 +260,7 @@ class EmbeddedRedis:
         while True:
             if process.poll() is not None:
                 raise EmbeddedRedisError(
-                    f"redis-server exited at start (status {process.returncode}): "
-                    f"see {self.data_dir / 'redis.log'}"
+                    f"redis-server exited at start (status {process.returncode}): see {self.data_dir / 'redis.log'}"
                 )
             try:
                 await ping(self.url, timeout=1)
@@ -262,13 +270,13 @@ class EmbeddedRedis:
                     process.kill()
                     await asyncio.to_thread(process.wait)
                     raise EmbeddedRedisError(
-                        f"redis-server did not answer within {timeout:.0f} s: "
-                        f"see {self.data_dir / 'redis.log'}"
+                        f"redis-server did not answer within {timeout:.0f} s: see {self.data_dir / 'redis.log'}"
                     ) from None
                 await asyncio.sleep(0.05)
 
-    async def supervise(self, max_deaths: int = 5, window: float = 60.0,
-                        poll_interval: float = 0.1, timeout: float = 15.0) -> None:
+    async def supervise(
+        self, max_deaths: int = 5, window: float = 60.0, poll_interval: float = 0.1, timeout: float = 15.0
+    ) -> None:
         """Restart redis-server whenever it dies, on the same data directory
         and address, so every client of `self.url` reconnects on its own. One
         WARNING line per death. Returns when `stop()` is called; raises
@@ -293,8 +301,12 @@ class EmbeddedRedis:
                     f"the embedded redis-server died {len(deaths)} times within {window:g} s "
                     f"(the last {_exit_reason(status)}); giving up: see {self.data_dir / 'redis.log'}"
                 )
-            log.warning("the embedded redis-server (pid %d) %s; restarting it on %s",
-                        process.pid, _exit_reason(status), self.data_dir)
+            log.warning(
+                "the embedded redis-server (pid %d) %s; restarting it on %s",
+                process.pid,
+                _exit_reason(status),
+                self.data_dir,
+            )
             try:
                 await self._launch(timeout)
             except EmbeddedRedisError as exc:
@@ -358,17 +370,40 @@ class LocalCluster:
             node_dir = self.data_dir / str(port)
             node_dir.mkdir()
             self.ports.append(port)
-            self.processes.append(subprocess.Popen(
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node_dir),
-                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                 "--cluster-node-timeout", "2000", "--appendonly", "no", "--save", "",
-                 "--daemonize", "no", "--logfile", str(node_dir / "redis.log")],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
-            ))
+            self.processes.append(
+                subprocess.Popen(  # noqa: ASYNC220 - a test cluster's start; fork+exec is a millisecond
+                    [
+                        binary,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--dir",
+                        str(node_dir),
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                        "--appendonly",
+                        "no",
+                        "--save",
+                        "",
+                        "--daemonize",
+                        "no",
+                        "--logfile",
+                        str(node_dir / "redis.log"),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    preexec_fn=_die_with_parent,
+                )
+            )
         urls = [f"redis://127.0.0.1:{p}" for p in self.ports]
         deadline = time.monotonic() + timeout
-        for url, process in zip(urls, self.processes):
+        for url, process in zip(urls, self.processes, strict=True):
             while True:
                 if process.poll() is not None:
                     raise EmbeddedRedisError("a cluster node exited at start: see its redis.log")
@@ -388,8 +423,9 @@ class LocalCluster:
             await command(urls[0], "CLUSTER MEET", "127.0.0.1", port)
         while True:
             states = [await command(url, "CLUSTER INFO") for url in urls]
-            if all(s.get("cluster_state") == "ok"
-                   and int(s.get("cluster_known_nodes", 0)) == self.masters for s in states):
+            if all(
+                s.get("cluster_state") == "ok" and int(s.get("cluster_known_nodes", 0)) == self.masters for s in states
+            ):
                 break
             if time.monotonic() > deadline:
                 raise EmbeddedRedisError("the local cluster did not reach cluster_state:ok")

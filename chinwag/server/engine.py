@@ -79,8 +79,7 @@ def connect_redis(url: str, *, decode: bool = True, timeout: float = 5.0) -> aio
         "socket_timeout": timeout,
     }
     if url.startswith(CLUSTER_SCHEME):
-        return RedisCluster.from_url(
-            "redis://" + url[len(CLUSTER_SCHEME):], max_connections=512, **common)
+        return RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :], max_connections=512, **common)
     # A blocking pool: under a burst, requests wait for a free connection
     # instead of failing with "Too many connections".
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=timeout, **common)
@@ -104,8 +103,9 @@ async def command(url: str, *args: Any, timeout: float = 5.0) -> Any:
     """One command on a connection of its own, closed after: for tools that
     are not the server (starting Redis, `--check`, setting up a cluster).
     StorageUnavailable if Redis does not answer within `timeout`."""
-    client = aioredis.Redis.from_url(url, protocol=2, decode_responses=True,
-                                     socket_connect_timeout=timeout, socket_timeout=timeout)
+    client = aioredis.Redis.from_url(
+        url, protocol=2, decode_responses=True, socket_connect_timeout=timeout, socket_timeout=timeout
+    )
     execute: Callable[..., Awaitable[Any]] = client.execute_command  # (untyped in redis-py)
     try:
         return await _bounded(execute(*args), timeout)
@@ -128,10 +128,17 @@ class Op:
     of the script's *_MANY form (placeholders for absent keys); `decode`
     turns its reply into its result (see `Decoder`)."""
 
-    __slots__ = ("script", "keys", "args", "future", "many_keys", "decode")
+    __slots__ = ("args", "decode", "future", "keys", "many_keys", "script")
 
-    def __init__(self, script: str, keys: list[str], args: list[Any], future: asyncio.Future[Any],
-                 many_keys: list[str] | None, decode: Decoder | None) -> None:
+    def __init__(
+        self,
+        script: str,
+        keys: list[str],
+        args: list[Any],
+        future: asyncio.Future[Any],
+        many_keys: list[str] | None,
+        decode: Decoder | None,
+    ) -> None:
         self.script, self.keys, self.args, self.future = script, keys, args, future
         self.many_keys, self.decode = many_keys, decode
 
@@ -154,7 +161,7 @@ class Coalesced:
 
 
 def _chunks(items: list[Op], size: int) -> list[list[Op]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _fail(ops: Iterable[Op], error: Exception) -> None:
@@ -188,8 +195,9 @@ class Engine:
     for the store's own reads and pipelines, always awaited under `guard`;
     `call` for one script call; `batched` for the queued ones."""
 
-    def __init__(self, url: str, scripts: Mapping[str, str], coalesced: Mapping[str, Coalesced], *,
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, scripts: Mapping[str, str], coalesced: Mapping[str, Coalesced], *, timeout: float = 5.0
+    ) -> None:
         self.url = url
         self.cluster = url.startswith(CLUSTER_SCHEME)
         # The bound on any one wait for Redis (Settings.redis_timeout): past
@@ -259,8 +267,15 @@ class Engine:
 
     # --- batched script calls ---------------------------------------------------------
 
-    def batched(self, script: str, keys: list[str], args: list[Any], *,
-                many_keys: list[str] | None = None, decode: Decoder | None = None) -> asyncio.Future[Any]:
+    def batched(
+        self,
+        script: str,
+        keys: list[str],
+        args: list[Any],
+        *,
+        many_keys: list[str] | None = None,
+        decode: Decoder | None = None,
+    ) -> asyncio.Future[Any]:
         """Queue a script call for the next batch; the write is queued before
         this returns, so calls are applied in the order they were made."""
         loop = self._loop or asyncio.get_running_loop()
@@ -321,8 +336,9 @@ class Engine:
             log.warning("Redis answered %d of %d commands; failing the batch", len(results), len(batch))
             _fail(batch, StorageUnavailable("Redis sent a malformed reply"))
             return []
-        return self._settle([([op], r if isinstance(r, Exception) else [r])
-                             for op, r in zip(batch, results, strict=True)])
+        return self._settle(
+            [([op], r if isinstance(r, Exception) else [r]) for op, r in zip(batch, results, strict=True)]
+        )
 
     async def _run_single(self, batch: list[Op], resp: RespConnection) -> list[Op]:
         """On a single Redis a batch is a few calls of the *_MANY scripts:
@@ -361,11 +377,11 @@ class Engine:
             failure, results = RespError(f"Redis sent {len(results)} replies to {len(commands)} commands"), []
         answered: list[tuple[list[Op], Exception | list[Any]]] = [  # the groups whose replies arrived
             (ops, result if isinstance(result, Exception) or each else [result] * len(ops))
-            for ops, each, result in zip(groups[:len(results)], reply_each[:len(results)], results, strict=True)
+            for ops, each, result in zip(groups[: len(results)], reply_each[: len(results)], results, strict=True)
         ]
         if failure is not None or len(results) < len(commands):
             error = StorageUnavailable(str(failure or "Redis sent too few replies"))
-            for ops in groups[len(answered):]:
+            for ops in groups[len(answered) :]:
                 _fail(ops, error)
         return self._settle(answered)
 
@@ -390,8 +406,8 @@ class Engine:
                 # The scripts answer one entry per operation, in order: a short
                 # list answers the operations it covers, and the rest fail.
                 log.warning("Redis answered %d of %d operations", len(replies), len(ops))
-                _fail(ops[len(replies):], StorageUnavailable("Redis sent a malformed reply"))
-                ops = ops[:len(replies)]
+                _fail(ops[len(replies) :], StorageUnavailable("Redis sent a malformed reply"))
+                ops = ops[: len(replies)]
             for op, reply in zip(ops, replies, strict=True):
                 if op.future.done():
                     continue
@@ -438,6 +454,15 @@ class Engine:
 
 
 __all__ = [
-    "CLUSTER_SCHEME", "Coalesced", "Decoder", "Engine", "MalformedReply", "Op", "StorageUnavailable",
-    "Subscription", "command", "connect_redis", "ping",
+    "CLUSTER_SCHEME",
+    "Coalesced",
+    "Decoder",
+    "Engine",
+    "MalformedReply",
+    "Op",
+    "StorageUnavailable",
+    "Subscription",
+    "command",
+    "connect_redis",
+    "ping",
 ]

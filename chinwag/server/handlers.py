@@ -9,6 +9,7 @@ allowed in which state is session.py's table, not theirs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,8 +20,23 @@ from ..protocol import PROTOCOL_VERSION, limits
 from ..protocol.errors import ErrorCode, RequestError
 from ..protocol.frames import FrameTooLarge, encode_frame
 from ..protocol.messages import (
-    Ack, Address, Hello, History, Join, Leave, Login, Logout, Ping, Register, Request, Resume,
-    Rooms, Send, Typing, Users, Who,
+    Ack,
+    Address,
+    Hello,
+    History,
+    Join,
+    Leave,
+    Login,
+    Logout,
+    Ping,
+    Register,
+    Request,
+    Resume,
+    Rooms,
+    Send,
+    Typing,
+    Users,
+    Who,
 )
 from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, HandlerContext, Reply, SessionView
@@ -57,8 +73,14 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
         )
     conn.apply(Greeted())
     s = ctx.settings
-    return Reply({"server": f"chinwag/{__version__}", "version": PROTOCOL_VERSION,
-                  "max_frame": s.max_frame, "max_text": s.max_text})
+    return Reply(
+        {
+            "server": f"chinwag/{__version__}",
+            "version": PROTOCOL_VERSION,
+            "max_frame": s.max_frame,
+            "max_text": s.max_text,
+        }
+    )
 
 
 async def register(ctx: HandlerContext, conn: SessionView, req: Register) -> Reply:
@@ -84,8 +106,7 @@ async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
     attempt = await ctx.throttle.begin_login(throttle_name, conn.peer_ip)
     user = await ctx.store.get_user(name) if name else None
     try:
-        ok, rehash = await ctx.passwords.verify(user.get("pw") if user else None, req.password,
-                                                priority=attempt.known)
+        ok, rehash = await ctx.passwords.verify(user.get("pw") if user else None, req.password, priority=attempt.known)
     except ServerBusy:
         raise await ctx.throttle.login_busy(attempt) from None
     if not ok or user is None:
@@ -93,10 +114,8 @@ async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
         raise RequestError(BAD_CREDENTIALS, ErrorCode.BAD_CREDENTIALS)
     await ctx.throttle.login_succeeded(attempt)
     if rehash:
-        try:
+        with contextlib.suppress(ServerBusy):  # if busy, upgraded at a later login
             await ctx.store.set_password_hash(name, await ctx.passwords.hash(req.password, priority=True))
-        except ServerBusy:
-            pass  # upgraded at a later login
     token = new_token()
     await ctx.store.store_token(token, name, ctx.settings.token_ttl)
     return await _start_session(ctx, conn, Authenticated(name, user.get("dn", name), token))
@@ -106,8 +125,7 @@ async def resume(ctx: HandlerContext, conn: SessionView, req: Resume) -> Reply:
     await ctx.throttle.resume_address(conn.peer_ip)
     name = await ctx.store.token_user(req.token, ctx.settings.token_ttl)
     if name is None:
-        raise RequestError("unknown, expired or revoked token; log in with your password",
-                           ErrorCode.BAD_CREDENTIALS)
+        raise RequestError("unknown, expired or revoked token; log in with your password", ErrorCode.BAD_CREDENTIALS)
     await ctx.throttle.resume_user(name, conn.peer_ip)
     display = (await ctx.store.display_names([name]))[name]
     return await _start_session(ctx, conn, Authenticated(name, display, req.token))
@@ -145,8 +163,10 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
         for msg in entries:
             frames.append(message_frame(msg, name))
 
-    return Reply({"user": _user(name, who.display_name), "token": who.token, "unread": unread},
-                 after=lambda: conn.end_replay(frames, replayed_upto))
+    return Reply(
+        {"user": _user(name, who.display_name), "token": who.token, "unread": unread},
+        after=lambda: conn.end_replay(frames, replayed_upto),
+    )
 
 
 async def logout(ctx: HandlerContext, conn: SessionView, req: Logout) -> Reply:
@@ -198,8 +218,9 @@ async def _create_room(ctx: HandlerContext, conn: SessionView, room: str) -> Non
     if created != 1:  # someone else created it meanwhile, or the server is full
         await ctx.store.refund_room_creation(conn.username)
     if created < 0:
-        raise RequestError(f"this server has reached its limit of {most:,} rooms; join an existing room",
-                           ErrorCode.FORBIDDEN)
+        raise RequestError(
+            f"this server has reached its limit of {most:,} rooms; join an existing room", ErrorCode.FORBIDDEN
+        )
 
 
 async def leave(ctx: HandlerContext, conn: SessionView, req: Leave) -> Reply:
@@ -216,13 +237,13 @@ async def leave(ctx: HandlerContext, conn: SessionView, req: Leave) -> Reply:
 async def rooms(ctx: HandlerContext, conn: SessionView, req: Rooms) -> Reply:
     joined = [room_of(cid) for cid in conn.convs if is_room(cid)]
     listing, total = await ctx.store.rooms(joined, ctx.settings.max_frame // ROOM_ENTRY_MIN_BYTES)
-    out: list[dict[str, Any]] = [{"name": r, "members": n, "joined": room_id(r) in conn.convs}
-                                 for r, n in listing]
+    out: list[dict[str, Any]] = [{"name": r, "members": n, "joined": room_id(r) in conn.convs} for r, n in listing]
     # If they cannot all fit in one frame, the ones that matter come first:
     # the lobby, the caller's rooms, then the busiest; `more` says some are cut.
     out.sort(key=lambda r: (r["name"] != limits.LOBBY, not r["joined"], -r["members"], r["name"]))
-    fitted = _fit_start(out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True},
-                        ctx.settings.max_frame)
+    fitted = _fit_start(
+        out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True}, ctx.settings.max_frame
+    )
     return Reply({"rooms": fitted, "more": len(fitted) < total})
 
 
@@ -231,10 +252,16 @@ async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) ->
     conversations started by either side) with its newest message, so a
     client can list the people it has talked to without probing."""
     me = conn.username
-    listing = [{"conv": address_for(cid, me), "last": message_wire(msg, me) if msg else None}
-               for cid, msg in await ctx.store.conversations(me)]
-    fitted = _fit(listing, lambda part: {"type": "ok", "re": req.id, "conversations": part, "more": True},
-                  ctx.settings.max_frame, keep="start")
+    listing = [
+        {"conv": address_for(cid, me), "last": message_wire(msg, me) if msg else None}
+        for cid, msg in await ctx.store.conversations(me)
+    ]
+    fitted = _fit(
+        listing,
+        lambda part: {"type": "ok", "re": req.id, "conversations": part, "more": True},
+        ctx.settings.max_frame,
+        keep="start",
+    )
     return Reply({"conversations": fitted, "more": len(fitted) < len(listing)})
 
 
@@ -261,15 +288,15 @@ async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple
     wait = conn.send_bucket.take()
     if wait:
         wait = max(wait, 0.01)
-        raise RequestError(f"sending too fast; wait {wait:.2f} s", ErrorCode.RATE_LIMITED,
-                           retry_after=round(wait, 3))
+        raise RequestError(f"sending too fast; wait {wait:.2f} s", ErrorCode.RATE_LIMITED, retry_after=round(wait, 3))
     me = conn.username
     cid = conv_id(me, req.to) if req.to.is_room else await _check_dm_peer(ctx, conn, req.to)
     return cid, ctx.store.send(cid, me, req.text, req.cmid)
 
 
-async def send_finish(ctx: HandlerContext, conn: SessionView, req: Send, cid: str,
-                      stored: Awaitable[SendResult]) -> Reply:
+async def send_finish(
+    ctx: HandlerContext, conn: SessionView, req: Send, cid: str, stored: Awaitable[SendResult]
+) -> Reply:
     me = conn.username
     result = await stored
     mid = result.mid
@@ -299,8 +326,12 @@ async def history(ctx: HandlerContext, conn: SessionView, req: History) -> Reply
         cid = conv_id(me, req.conv)
     messages, more = await ctx.store.history(cid, req.before, req.limit)
     wire = [message_wire(m, me) for m in messages]
-    fitted = _fit(wire, lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},
-                  ctx.settings.max_frame, keep="end")
+    fitted = _fit(
+        wire,
+        lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},
+        ctx.settings.max_frame,
+        keep="end",
+    )
     return Reply({"messages": fitted, "more": more or len(fitted) < len(wire)})
 
 
@@ -324,18 +355,19 @@ def _fit_start(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]]
     return items[:n]
 
 
-def _fit(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int,
-         keep: str) -> list[Any]:
+def _fit(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int, keep: str) -> list[Any]:
     """The longest run of `items` (from the end or the start) whose reply fits
     in one frame; a history page of long messages is cut, never refused."""
     lo, hi = 0, len(items)
+
     def fits(n: int) -> bool:
-        part = items[len(items) - n:] if keep == "end" else items[:n]
+        part = items[len(items) - n :] if keep == "end" else items[:n]
         try:
             encode_frame(frame_of(part), max_frame)
         except FrameTooLarge:
             return False
         return True
+
     if fits(hi):
         return items
     while lo < hi:
@@ -344,7 +376,7 @@ def _fit(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_
             lo = mid
         else:
             hi = mid - 1
-    return items[len(items) - lo:] if keep == "end" else items[:lo]
+    return items[len(items) - lo :] if keep == "end" else items[:lo]
 
 
 class AckBatch:
@@ -402,9 +434,21 @@ async def typing(ctx: HandlerContext, conn: SessionView, req: Typing) -> Reply:
 # --- dispatch -----------------------------------------------------------------------
 
 HANDLERS: dict[str, Handler] = {
-    "hello": hello, "ping": ping, "register": register, "login": login, "resume": resume,
-    "logout": logout, "who": who, "users": users, "history": history, "join": join, "leave": leave,
-    "rooms": rooms, "ack": ack, "typing": typing, "conversations": conversations,
+    "hello": hello,
+    "ping": ping,
+    "register": register,
+    "login": login,
+    "resume": resume,
+    "logout": logout,
+    "who": who,
+    "users": users,
+    "history": history,
+    "join": join,
+    "leave": leave,
+    "rooms": rooms,
+    "ack": ack,
+    "typing": typing,
+    "conversations": conversations,
 }
 """Every request type but `send`, which the connection runs in batches
 (`send_begin`, `send_finish`), and `pong`, which needs no answer."""

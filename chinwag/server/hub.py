@@ -42,8 +42,14 @@ class Peer(Protocol):
 
 def message_wire(msg: StoredMessage, viewer: str) -> dict[str, Any]:
     """A stored message as PROTOCOL.md's message object, as `viewer` sees it."""
-    return {"mid": msg.mid, "conv": address_for(msg.conv_id, viewer), "from": msg.sender,
-            "text": msg.text, "ts": mid_ts(msg.mid), "cmid": msg.cmid}
+    return {
+        "mid": msg.mid,
+        "conv": address_for(msg.conv_id, viewer),
+        "from": msg.sender,
+        "text": msg.text,
+        "ts": mid_ts(msg.mid),
+        "cmid": msg.cmid,
+    }
 
 
 def message_frame(msg: StoredMessage, viewer: str) -> bytes:

@@ -155,8 +155,13 @@ class NodePresence:
         finally:
             self._open.set()
         self.repairs += 1
-        log.info("presence of node %s repaired: %d users counted, %d back online, %d gone offline",
-                 self.node_id, len(counts), len(came), len(went))
+        log.info(
+            "presence of node %s repaired: %d users counted, %d back online, %d gone offline",
+            self.node_id,
+            len(counts),
+            len(came),
+            len(went),
+        )
         if came or went:
             displays = await self.store.display_names([*came, *went])
             for name in came:
@@ -191,8 +196,11 @@ class NodePresence:
         now = loop.time()
         if self.healthy_since is None or self._last_beat is None or now - self._last_beat > self._gap_limit():
             if self._last_beat is not None:
-                log.warning("heartbeats were stalled for %.1f s; not judging other nodes for %.0f s",
-                            now - self._last_beat, s.node_ttl)
+                log.warning(
+                    "heartbeats were stalled for %.1f s; not judging other nodes for %.0f s",
+                    now - self._last_beat,
+                    s.node_ttl,
+                )
             self.healthy_since = now
         self._last_beat = now
         if absent:

@@ -69,11 +69,19 @@ class ServerProcess:
     ones run them in a thread, for tests whose event loop must keep going.
     """
 
-    def __init__(self, data_dir: Path, *, port: int | None = None,
-                 settings: Mapping[str, object] | None = None, extra_args: Sequence[str] = (),
-                 env: Mapping[str, str] | None = None, command: Sequence[str] | None = None,
-                 log_level: str | None = "WARNING", log_path: Path | None = None,
-                 die_with_parent: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        settings: Mapping[str, object] | None = None,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        command: Sequence[str] | None = None,
+        log_level: str | None = "WARNING",
+        log_path: Path | None = None,
+        die_with_parent: bool = False,
+    ) -> None:
         self.data_dir = data_dir
         self.fixed_port = port is None or port != 0
         self.port = free_port() if port is None else port
@@ -104,8 +112,18 @@ class ServerProcess:
 
     def args(self) -> list[str]:
         level = ["--log-level", self.log_level] if self.log_level else []
-        return [*self.command, "--host", HOST, "--port", str(self.port if self.fixed_port else 0),
-                "--data-dir", str(self.data_dir), *level, *flags(self.settings), *self.extra_args]
+        return [
+            *self.command,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port if self.fixed_port else 0),
+            "--data-dir",
+            str(self.data_dir),
+            *level,
+            *flags(self.settings),
+            *self.extra_args,
+        ]
 
     def redis_pid(self) -> int | None:
         """The embedded redis-server's pid (it changes when the server
@@ -140,9 +158,13 @@ class ServerProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                self.args(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                self.args(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
-                preexec_fn=_die_with_parent if self.die_with_parent else None)
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.output().splitlines():
@@ -150,8 +172,7 @@ class ServerProcess:
                     self.port = int(line.split(READY, 1)[1].split()[0].rsplit(":", 1)[1])
                     return self
             if self.process.poll() is not None:
-                raise RuntimeError(f"chinwag-server exited with {self.process.returncode} at start:\n"
-                                   f"{self.log_tail()}")
+                raise RuntimeError(f"chinwag-server exited with {self.process.returncode} at start:\n{self.log_tail()}")
             time.sleep(0.02)
         tail = self.log_tail()
         self.kill()

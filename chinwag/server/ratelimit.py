@@ -12,7 +12,7 @@ K = TypeVar("K", bound=Hashable)
 
 
 class TokenBucket:
-    __slots__ = ("rate", "burst", "tokens", "updated", "clock")
+    __slots__ = ("burst", "clock", "rate", "tokens", "updated")
 
     def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic) -> None:
         self.rate = rate
@@ -37,7 +37,7 @@ class IntervalGate(Generic[K]):
     Past `max_keys` remembered keys, the ones whose interval is over are
     forgotten, so the table stays bounded by the keys active lately."""
 
-    __slots__ = ("interval", "clock", "max_keys", "_last")
+    __slots__ = ("_last", "clock", "interval", "max_keys")
 
     def __init__(self, interval: float, clock: Clock = time.monotonic, max_keys: int = 100_000) -> None:
         self.interval = interval

@@ -199,8 +199,7 @@ class RespConnection:
             raise RespError(f"cannot reach Redis ({exc or 'timed out'})") from None
         setup: list[list[Any]] = []
         if parsed.password:
-            setup.append(["AUTH", *([unquote(parsed.username)] if parsed.username else []),
-                          unquote(parsed.password)])
+            setup.append(["AUTH", *([unquote(parsed.username)] if parsed.username else []), unquote(parsed.password)])
         db = parsed.path.strip("/") if parsed.scheme != "unix" else ""
         if db and db != "0":
             setup.append(["SELECT", db])

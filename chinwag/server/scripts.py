@@ -20,7 +20,9 @@ def _codes(prefix: str, enum: type[IntEnum]) -> dict[str, int]:
 
 # Every placeholder a script may use, and its value.
 STATUS_CODES: dict[str, int] = {
-    **_codes("SEND", SendStatus), **_codes("ROOM", RoomCreation), **_codes("LOGIN", LoginStatus),
+    **_codes("SEND", SendStatus),
+    **_codes("ROOM", RoomCreation),
+    **_codes("LOGIN", LoginStatus),
 }
 
 
@@ -31,6 +33,7 @@ def render(source: str, codes: dict[str, int] = STATUS_CODES) -> str:
     """A script's Lua with its status placeholders filled in. An unknown
     placeholder is a KeyError here, at import, not a bad script in Redis."""
     return _PLACEHOLDER.sub(lambda m: str(codes[m.group(1)]), source)
+
 
 _SEND_ONE = """
 local function send_one(stream, cmkey, members, from, text, maxlen, ttl, cmid, conv)
@@ -61,19 +64,24 @@ end
 # original's), or the sender is not a member of the room.  A cmid record
 # holds "conv mid".
 # Keeps to the keys of one slot, so it also runs on a cluster.
-SEND = render(_SEND_ONE + """
+SEND = render(
+    _SEND_ONE
+    + """
 local i = 2
 local cmkey, members
 if ARGV[5] == '1' then cmkey = KEYS[i]; i = i + 1 end
 if ARGV[6] == '1' then members = KEYS[i] end
 return send_one(KEYS[1], cmkey, members, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7], ARGV[8])
-""")
+"""
+)
 
 # A whole batch of sends in one call, on a single Redis (the keys span
 # slots). KEYS: per message stream, cmid record or '', members or ''; ARGV:
 # per message the 8 arguments of SEND. Returns one SEND result per message,
 # or {'', SEND_FAILED, error} for a message whose write failed, alone.
-SEND_MANY = render(_SEND_ONE + """
+SEND_MANY = render(
+    _SEND_ONE
+    + """
 local out = {}
 for m = 0, #KEYS / 3 - 1 do
   local k, a = 3 * m, 8 * m
@@ -85,7 +93,8 @@ for m = 0, #KEYS / 3 - 1 do
   if ok then out[m + 1] = res else out[m + 1] = {'', ${SEND_FAILED}, tostring(res)} end
 end
 return out
-""")
+"""
+)
 
 _CMP = """
 local function newer(a, b)
@@ -96,7 +105,9 @@ local function newer(a, b)
 end
 """
 
-_ACK_ONE = _CMP + """
+_ACK_ONE = (
+    _CMP
+    + """
 local function ack_one(key, conv, mid)
   local cur = redis.call('HGET', key, conv)
   if not cur or newer(mid, cur) then
@@ -104,16 +115,22 @@ local function ack_one(key, conv, mid)
   end
 end
 """
+)
 
 # KEYS: cursor hash; ARGV: conv, mid, conv, mid, ...  Cursors never move back.
-ACK = render(_ACK_ONE + """
+ACK = render(
+    _ACK_ONE
+    + """
 for i = 1, #ARGV, 2 do ack_one(KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 0
-""")
+"""
+)
 
 # Every cursor move of a batch, on a single Redis. KEYS: cursor hashes;
 # ARGV: for each key, the number of pairs, then conv, mid pairs.
-ACK_MANY = render(_ACK_ONE + """
+ACK_MANY = render(
+    _ACK_ONE
+    + """
 local a = 1
 for k = 1, #KEYS do
   local n = tonumber(ARGV[a])
@@ -121,7 +138,8 @@ for k = 1, #KEYS do
   a = a + 1 + 2 * n
 end
 return 0
-""")
+"""
+)
 
 # One page of the login replay's unread count. KEYS: stream; ARGV: range
 # start (an id, or '(' id), range end ('(' id: exclusive), me, page size.
@@ -247,7 +265,9 @@ end
 # counted as a failure up front (a success gives it back), so concurrent
 # attempts cannot all pass the check.  Returns {status, ms to wait, known},
 # status a LoginStatus: go ahead, failures (growing delay), too many logins.
-LOGIN_USER = render(_DELAY + """
+LOGIN_USER = render(
+    _DELAY
+    + """
 local tag, now = ARGV[1], tonumber(ARGV[2])
 local base, maxd, forget = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[8]))
@@ -263,7 +283,8 @@ if redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], ARGV[10])
 count_failure(KEYS[2], now, forget)
 if known == 0 then count_failure(KEYS[1], now, forget) end
 return {${LOGIN_GO}, 0, known}
-""")
+"""
+)
 
 # After the verification (or instead of it), in the user's slot.  KEYS as
 # LOGIN_USER.  ARGV: address tag, outcome ('ok', 'fail' or 'cancel'), known
@@ -271,7 +292,9 @@ return {${LOGIN_GO}, 0, known}
 # address's failures, gives back the user failure the attempt took and
 # records the address as known; 'fail' keeps the failure and gives back the
 # login; 'cancel' (never verified) gives back both.
-LOGIN_SETTLE = render(_DELAY + """
+LOGIN_SETTLE = render(
+    _DELAY
+    + """
 local tag, outcome, known = ARGV[1], ARGV[2], ARGV[3] == '1'
 if outcome == 'ok' then
   redis.call('DEL', KEYS[2])
@@ -288,7 +311,8 @@ if outcome == 'cancel' then
   if not known then give_back(KEYS[1]) end
 end
 return 0
-""")
+"""
+)
 
 # KEYS: resumes counter, known addresses (the user's slot); ARGV: limit,
 # window s, address tag, now ms, known ttl s, most known addresses.  A
@@ -361,8 +385,20 @@ return {came, went}
 
 # Every script by name, as the engine loads them into Redis.
 SCRIPTS: dict[str, str] = {
-    "SEND": SEND, "SEND_MANY": SEND_MANY, "ACK": ACK, "ACK_MANY": ACK_MANY, "REPLAY": REPLAY,
-    "REGISTER": REGISTER, "PRESENCE": PRESENCE, "REAP": REAP, "TAKE": TAKE, "REFUND": REFUND,
-    "LOGIN_USER": LOGIN_USER, "LOGIN_SETTLE": LOGIN_SETTLE, "RESUME_USER": RESUME_USER,
-    "CREATE_ROOM": CREATE_ROOM, "HEARTBEAT": HEARTBEAT, "PRESENCE_SYNC": PRESENCE_SYNC,
+    "SEND": SEND,
+    "SEND_MANY": SEND_MANY,
+    "ACK": ACK,
+    "ACK_MANY": ACK_MANY,
+    "REPLAY": REPLAY,
+    "REGISTER": REGISTER,
+    "PRESENCE": PRESENCE,
+    "REAP": REAP,
+    "TAKE": TAKE,
+    "REFUND": REFUND,
+    "LOGIN_USER": LOGIN_USER,
+    "LOGIN_SETTLE": LOGIN_SETTLE,
+    "RESUME_USER": RESUME_USER,
+    "CREATE_ROOM": CREATE_ROOM,
+    "HEARTBEAT": HEARTBEAT,
+    "PRESENCE_SYNC": PRESENCE_SYNC,
 }

@@ -38,11 +38,25 @@ class Kind(enum.Enum):
 KIND_OF: dict[str, Kind] = {
     "hello": Kind.HELLO,
     "ping": Kind.ANYTIME,
-    "register": Kind.SIGN_IN, "login": Kind.SIGN_IN, "resume": Kind.SIGN_IN,
-    **{kind: Kind.SIGNED_IN for kind in (
-        "logout", "who", "users", "send", "history", "join", "leave", "rooms", "ack", "typing",
-        "conversations",
-    )},
+    "register": Kind.SIGN_IN,
+    "login": Kind.SIGN_IN,
+    "resume": Kind.SIGN_IN,
+    **{
+        kind: Kind.SIGNED_IN
+        for kind in (
+            "logout",
+            "who",
+            "users",
+            "send",
+            "history",
+            "join",
+            "leave",
+            "rooms",
+            "ack",
+            "typing",
+            "conversations",
+        )
+    },
 }
 """Every request type a session dispatches (`pong` never reaches it)."""
 
@@ -67,10 +81,8 @@ GONE = Refusal(ErrorCode.BAD_REQUEST, "this connection is closed")
 ALLOWED: dict[State, dict[Kind, Refusal | None]] = {
     # None: served. A Refusal: answered with its error, the state unchanged.
     State.NEW: {Kind.HELLO: None, Kind.ANYTIME: None, Kind.SIGN_IN: HELLO_FIRST, Kind.SIGNED_IN: HELLO_FIRST},
-    State.READY: {Kind.HELLO: HELLO_AGAIN, Kind.ANYTIME: None, Kind.SIGN_IN: None,
-                  Kind.SIGNED_IN: LOG_IN_FIRST},
-    State.AUTHENTICATED: {Kind.HELLO: HELLO_AGAIN, Kind.ANYTIME: None, Kind.SIGN_IN: LOGGED_IN,
-                          Kind.SIGNED_IN: None},
+    State.READY: {Kind.HELLO: HELLO_AGAIN, Kind.ANYTIME: None, Kind.SIGN_IN: None, Kind.SIGNED_IN: LOG_IN_FIRST},
+    State.AUTHENTICATED: {Kind.HELLO: HELLO_AGAIN, Kind.ANYTIME: None, Kind.SIGN_IN: LOGGED_IN, Kind.SIGNED_IN: None},
     State.CLOSED: {Kind.HELLO: GONE, Kind.ANYTIME: GONE, Kind.SIGN_IN: GONE, Kind.SIGNED_IN: GONE},
 }
 
@@ -121,7 +133,7 @@ class SessionError(Exception):
 class Session:
     """One connection's state and identity, moved only by `apply`."""
 
-    __slots__ = ("state", "username", "display_name", "token")
+    __slots__ = ("display_name", "state", "token", "username")
 
     def __init__(self) -> None:
         self.state = State.NEW

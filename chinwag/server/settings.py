@@ -113,7 +113,7 @@ def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
     out = {}
     for key, value in environ.items():
         if key.startswith("CHINWAG_"):
-            name = key[len("CHINWAG_"):].lower()
+            name = key[len("CHINWAG_") :].lower()
             if name in names:
                 out[name] = value
     return out

@@ -48,4 +48,4 @@ class LoginStatus(IntEnum):
     TOO_MANY = 2  # too many logins for the user in the window
 
 
-__all__ = ["SendStatus", "SendResult", "RoomCreation", "LoginStatus"]
+__all__ = ["LoginStatus", "RoomCreation", "SendResult", "SendStatus"]

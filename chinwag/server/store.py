@@ -51,7 +51,7 @@ def hash_token(token: str) -> str:
 
 def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
     mid, raw = entry[0], entry[1]
-    fields = dict(zip(raw[::2], raw[1::2])) if isinstance(raw, list) else raw
+    fields = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
     return StoredMessage(mid, conv_id, fields.get("f", ""), fields.get("t", ""), fields.get("c"))
 
 
@@ -147,8 +147,7 @@ class Store:
         slot so a crash between the steps still stores the message once."""
         if cmid is not None and self.cluster:
             return asyncio.ensure_future(self._send_on_cluster(conv_id, sender, text, cmid))
-        return self._store_message(conv_id, sender, text, cmid,
-                                   keys.cmid(sender, cmid) if cmid is not None else None)
+        return self._store_message(conv_id, sender, text, cmid, keys.cmid(sender, cmid) if cmid is not None else None)
 
     async def _send_on_cluster(self, conv_id: str, sender: str, text: str, cmid: str) -> SendResult:
         record = keys.cmid(sender, cmid)
@@ -156,22 +155,34 @@ class Store:
         if previous:
             prev_conv, _, prev_mid = previous.partition(" ")
             return SendResult(prev_mid, SendStatus.DUPLICATE, prev_conv)
-        result = await self._store_message(conv_id, sender, text, cmid,
-                                           keys.cmid_in_conv(conv_id, sender, cmid))
+        result = await self._store_message(conv_id, sender, text, cmid, keys.cmid_in_conv(conv_id, sender, cmid))
         if result.status != SendStatus.NOT_MEMBER:
             await self._guard(self.redis.set(record, f"{result.conv} {result.mid}", ex=limits.CMID_TTL_S))
         return result
 
-    def _store_message(self, conv_id: str, sender: str, text: str, cmid: str | None,
-                       record: str | None) -> asyncio.Future[SendResult]:
+    def _store_message(
+        self, conv_id: str, sender: str, text: str, cmid: str | None, record: str | None
+    ) -> asyncio.Future[SendResult]:
         stream = keys.stream(conv_id)
         room = is_room(conv_id)
         members = keys.members(conv_id) if room else None
         keys_ = [k for k in (stream, record, members) if k is not None]
-        return self.engine.batched("SEND", keys_, [
-            sender, text, self.history_maxlen, limits.CMID_TTL_S,
-            "1" if cmid is not None else "0", "1" if room else "0", cmid or "", conv_id,
-        ], many_keys=[stream, record or "", members or ""], decode=_send_result)
+        return self.engine.batched(
+            "SEND",
+            keys_,
+            [
+                sender,
+                text,
+                self.history_maxlen,
+                limits.CMID_TTL_S,
+                "1" if cmid is not None else "0",
+                "1" if room else "0",
+                cmid or "",
+                conv_id,
+            ],
+            many_keys=[stream, record or "", members or ""],
+            decode=_send_result,
+        )
 
     def ack(self, user: str, upto: dict[str, str]) -> asyncio.Future[Any]:
         """Move `user`'s cursors forward (batched; never backwards)."""
@@ -184,9 +195,14 @@ class Store:
         upper = "+" if before is None else mid_before(before)
         if upper is None:
             return [], False
-        entries = await self._guard(self.redis.xrevrange(
-            keys.stream(conv_id), max=upper, min="-", count=limit + 1,
-        ))
+        entries = await self._guard(
+            self.redis.xrevrange(
+                keys.stream(conv_id),
+                max=upper,
+                min="-",
+                count=limit + 1,
+            )
+        )
         more = len(entries) > limit
         entries = entries[:limit]
         entries.reverse()
@@ -199,7 +215,7 @@ class Store:
         for cid in conv_ids:
             pipe.xrevrange(keys.stream(cid), count=1)
         lasts = await self._guard(pipe.execute()) if conv_ids else []
-        out = [(cid, _entry_message(cid, last[0]) if last else None) for cid, last in zip(conv_ids, lasts)]
+        out = [(cid, _entry_message(cid, last[0]) if last else None) for cid, last in zip(conv_ids, lasts, strict=True)]
         out.sort(key=lambda item: mid_key(item[1].mid) if item[1] else (0, 0), reverse=True)
         return out
 
@@ -207,8 +223,9 @@ class Store:
         entries = await self._guard(self.redis.xrevrange(keys.stream(conv_id), count=1))
         return entries[0][0] if entries else "0-0"
 
-    async def replay(self, user: str, conv_ids: Sequence[str], cursors: dict[str, str],
-                     max_per_conv: int = limits.REPLAY_MAX) -> dict[str, tuple[int, list[StoredMessage]]]:
+    async def replay(
+        self, user: str, conv_ids: Sequence[str], cursors: dict[str, str], max_per_conv: int = limits.REPLAY_MAX
+    ) -> dict[str, tuple[int, list[StoredMessage]]]:
         """For each conversation: (unread from others, newest entries after the cursor).
 
         Paged so that no single command holds Redis for long, whatever the
@@ -219,17 +236,18 @@ class Store:
         short calls that everyone else's commands interleave with."""
         starts = {cid: mid_after(cursors.get(cid, "0-0")) for cid in conv_ids}
         out: dict[str, tuple[int, list[StoredMessage]]] = {
-            cid: (0, []) for cid, start in starts.items() if start is None}
+            cid: (0, []) for cid, start in starts.items() if start is None
+        }
         todo = {cid: start for cid, start in starts.items() if start is not None}
         per_round = max(1, REPLAY_ROUND_ENTRIES // max(1, max_per_conv))
         older: list[tuple[str, str, str]] = []  # (conv, range start, range end) still to count
         pending = list(todo)
         for i in range(0, len(pending), per_round):
-            group = pending[i:i + per_round]
+            group = pending[i : i + per_round]
             pipe = self.redis.pipeline(transaction=False)
             for cid in group:
                 pipe.xrevrange(keys.stream(cid), max="+", min=todo[cid], count=max_per_conv)
-            for cid, newest in zip(group, await self._guard(pipe.execute())):
+            for cid, newest in zip(group, await self._guard(pipe.execute()), strict=True):
                 entries = [_entry_message(cid, e) for e in reversed(newest)]
                 out[cid] = (sum(1 for m in entries if m.sender != user), entries)
                 if len(entries) == max_per_conv:
@@ -237,8 +255,7 @@ class Store:
         for cid, start, end in older:
             unread, entries = out[cid]
             while True:
-                others, scanned, last = await self._call(
-                    "REPLAY", [keys.stream(cid)], [start, end, user, REPLAY_PAGE])
+                others, scanned, last = await self._call("REPLAY", [keys.stream(cid)], [start, end, user, REPLAY_PAGE])
                 unread += int(others)
                 if int(scanned) < REPLAY_PAGE:
                     break
@@ -251,8 +268,11 @@ class Store:
     async def create_user(self, name: str, display_name: str, password_hash: str) -> bool:
         lobby = room_id(limits.LOBBY)
         lobby_last = await self.last_mid(lobby)
-        created = await self._call("REGISTER", [keys.user(name), keys.user_convs(name), keys.cursors(name)],
-                                   [display_name, password_hash, int(time.time() * 1000), lobby, lobby_last])
+        created = await self._call(
+            "REGISTER",
+            [keys.user(name), keys.user_convs(name), keys.cursors(name)],
+            [display_name, password_hash, int(time.time() * 1000), lobby, lobby_last],
+        )
         if not created:
             return False
         await self._guard(self._index_user(name))
@@ -297,7 +317,7 @@ class Store:
             pipe = self.redis.pipeline(transaction=False)
             for n in missing:
                 pipe.hget(keys.user(n), "dn")
-            for n, dn in zip(missing, await self._guard(pipe.execute())):
+            for n, dn in zip(missing, await self._guard(pipe.execute()), strict=True):
                 if dn is not None:
                     self._display[n] = dn
         return {n: self._display.get(n, n) for n in names}
@@ -398,12 +418,12 @@ class Store:
         if not has_index and count > 1:
             names = [r for r in await self._guard(self.redis.smembers(keys.ROOMS)) if r != limits.LOBBY]
             for start in range(0, len(names), 1000):
-                part = names[start:start + 1000]
+                part = names[start : start + 1000]
                 pipe = self.redis.pipeline(transaction=False)
                 for room in part:
                     pipe.scard(keys.members(room_id(room)))
                 sizes = await self._guard(pipe.execute())
-                await self._guard(self.redis.zadd(keys.ROOMS_BY_SIZE, dict(zip(part, map(int, sizes)))))
+                await self._guard(self.redis.zadd(keys.ROOMS_BY_SIZE, dict(zip(part, map(int, sizes), strict=True))))
         self._rooms_indexed = True
 
     async def rooms(self, joined: Sequence[str], most: int) -> tuple[list[tuple[str, int]], int]:
@@ -420,7 +440,7 @@ class Store:
         for room in mine:
             pipe.scard(keys.members(room_id(room)))
         busiest, total, *counts = await self._guard(pipe.execute())
-        out = [(room, int(c)) for room, c in zip(mine, counts)]
+        out = [(room, int(c)) for room, c in zip(mine, counts, strict=True)]
         seen = set(mine)
         out += [(room, max(0, int(score))) for room, score in busiest if room not in seen]
         return out, max(int(total), len(out))
@@ -429,8 +449,7 @@ class Store:
 
     async def presence_change(self, node_id: str, name: str, delta: int) -> int:
         """Count a connection in or out; returns the user's connections on all nodes."""
-        return int(await self._call("PRESENCE", [keys.PRESENCE_ONLINE, keys.presence_node(node_id)],
-                                    [name, delta]))
+        return int(await self._call("PRESENCE", [keys.PRESENCE_ONLINE, keys.presence_node(node_id)], [name, delta]))
 
     async def online_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
         if names is None:
@@ -439,7 +458,7 @@ class Store:
         if not names:
             return {}
         values = await self._guard(self.redis.hmget(keys.PRESENCE_ONLINE, list(names)))
-        return {n: int(v) for n, v in zip(names, values) if v is not None and int(v) > 0}
+        return {n: int(v) for n, v in zip(names, values, strict=True) if v is not None and int(v) > 0}
 
     async def heartbeat(self, node_id: str, ttl: float) -> tuple[bool, list[str]]:
         """Mark the node alive for `ttl` s by Redis's clock. Returns (the node
@@ -459,9 +478,11 @@ class Store:
 
     async def reap_node(self, node_id: str) -> list[str]:
         """Remove a node's connections from presence; returns users now offline."""
-        return list(await self._call(
-            "REAP", [keys.PRESENCE_ONLINE, keys.PRESENCE_NODES, keys.presence_node(node_id)], [node_id]
-        ))
+        return list(
+            await self._call(
+                "REAP", [keys.PRESENCE_ONLINE, keys.PRESENCE_NODES, keys.presence_node(node_id)], [node_id]
+            )
+        )
 
     # --- throttles -------------------------------------------------------------------
     # Every check-and-count is one script, run before the work it guards.
@@ -479,12 +500,17 @@ class Store:
     async def _refund(self, counters: Sequence[str]) -> None:
         await self._call("REFUND", list(counters), [])
 
-    async def login_take_address(self, address: str, attempts: int, attempts_window: int,
-                                 failures: int, failures_window: int) -> tuple[int, float]:
+    async def login_take_address(
+        self, address: str, attempts: int, attempts_window: int, failures: int, failures_window: int
+    ) -> tuple[int, float]:
         """Reserve a login attempt and a failure for the address: (0, 0), or
         (1 too many attempts | 2 too many failures, seconds to wait)."""
-        return await self._take([(keys.login_attempts_address(address), attempts, attempts_window),
-                                 (keys.login_failures_address(address), failures, failures_window)])
+        return await self._take(
+            [
+                (keys.login_attempts_address(address), attempts, attempts_window),
+                (keys.login_failures_address(address), failures, failures_window),
+            ]
+        )
 
     async def login_refund_address(self, address: str, *, attempt: bool) -> None:
         """Give back the failure (and, if `attempt`, the attempt) reserved above."""
@@ -495,32 +521,44 @@ class Store:
 
     @staticmethod
     def _login_user_keys(name: str, address: str) -> list[str]:
-        return [keys.login_failures_user(name), keys.login_failures_pair(name, address),
-                keys.known_addresses(name), keys.logins_user(name)]
+        return [
+            keys.login_failures_user(name),
+            keys.login_failures_pair(name, address),
+            keys.known_addresses(name),
+            keys.logins_user(name),
+        ]
 
-    async def login_take_user(self, name: str, address: str, address_tag: str, args: Sequence[Any]
-                              ) -> tuple[LoginStatus, float, bool]:
+    async def login_take_user(
+        self, name: str, address: str, address_tag: str, args: Sequence[Any]
+    ) -> tuple[LoginStatus, float, bool]:
         """LOGIN_USER (see scripts.py): (status, seconds to wait, address known)."""
         status, wait_ms, known = await self._call(
-            "LOGIN_USER", self._login_user_keys(name, address),
-            [address_tag, int(time.time() * 1000), *args])
+            "LOGIN_USER", self._login_user_keys(name, address), [address_tag, int(time.time() * 1000), *args]
+        )
         return LoginStatus(int(status)), int(wait_ms) / 1000, bool(known)
 
-    async def login_settle_user(self, name: str, address: str, address_tag: str, outcome: str,
-                                known: bool, known_ttl: int, known_max: int) -> None:
-        await self._call("LOGIN_SETTLE", self._login_user_keys(name, address),
-                         [address_tag, outcome, 1 if known else 0, int(time.time() * 1000),
-                          known_ttl, known_max])
+    async def login_settle_user(
+        self, name: str, address: str, address_tag: str, outcome: str, known: bool, known_ttl: int, known_max: int
+    ) -> None:
+        await self._call(
+            "LOGIN_SETTLE",
+            self._login_user_keys(name, address),
+            [address_tag, outcome, 1 if known else 0, int(time.time() * 1000), known_ttl, known_max],
+        )
 
     async def resume_take_address(self, address: str, limit: int, window: int) -> float:
         """Seconds to wait, 0 when the resume is counted."""
         which, wait = await self._take([(keys.resumes_address(address), limit, window)])
         return wait if which else 0.0
 
-    async def resume_take_user(self, name: str, address_tag: str, limit: int, window: int,
-                               known_ttl: int, known_max: int) -> float:
-        wait_ms = await self._call("RESUME_USER", [keys.resumes_user(name), keys.known_addresses(name)],
-                                   [limit, window, address_tag, int(time.time() * 1000), known_ttl, known_max])
+    async def resume_take_user(
+        self, name: str, address_tag: str, limit: int, window: int, known_ttl: int, known_max: int
+    ) -> float:
+        wait_ms = await self._call(
+            "RESUME_USER",
+            [keys.resumes_user(name), keys.known_addresses(name)],
+            [limit, window, address_tag, int(time.time() * 1000), known_ttl, known_max],
+        )
         return int(wait_ms) / 1000
 
     async def take_registration(self, address: str, limit: int, window: int) -> float:
@@ -547,7 +585,17 @@ class Store:
 
 
 __all__ = [
-    "Store", "StoredMessage", "StorageUnavailable", "connect_redis", "hash_token", "CLUSTER_SCHEME",
-    "SendResult", "SendStatus", "RoomCreation", "LoginStatus",
-    "SEND_NEW", "SEND_DUPLICATE", "SEND_NOT_MEMBER",
+    "CLUSTER_SCHEME",
+    "SEND_DUPLICATE",
+    "SEND_NEW",
+    "SEND_NOT_MEMBER",
+    "LoginStatus",
+    "RoomCreation",
+    "SendResult",
+    "SendStatus",
+    "StorageUnavailable",
+    "Store",
+    "StoredMessage",
+    "connect_redis",
+    "hash_token",
 ]

@@ -47,6 +47,7 @@ class TlsHost(Node, Protocol):
     def release(self, ip: str) -> None: ...
     def note_refused(self, ip: str, why: str) -> None: ...
 
+
 log = logging.getLogger(__name__)
 
 # Accept errors that mean "out of resources right now", not "the listener is
@@ -125,8 +126,7 @@ class TlsListener:
         return max(0.001, timeout)
 
     @classmethod
-    async def start(cls, server: TlsHost, context: ssl.SSLContext, host: str, port: int,
-                    backlog: int) -> TlsListener:
+    async def start(cls, server: TlsHost, context: ssl.SSLContext, host: str, port: int, backlog: int) -> TlsListener:
         return cls(server, context, await listening_sockets(host, port, backlog))
 
     # --- accepting -------------------------------------------------------------------
@@ -182,7 +182,8 @@ class TlsListener:
 
         try:
             await self.loop.connect_accepted_socket(
-                connection, pending.sock, ssl=self.context, ssl_handshake_timeout=self.timeout)
+                connection, pending.sock, ssl=self.context, ssl_handshake_timeout=self.timeout
+            )
         except Exception as exc:  # timed out, not TLS, reset: the client's doing
             log.debug("TLS handshake with %s failed: %r", pending.address, exc)
             pending.sock.close()  # the transport has let it go, or never took it

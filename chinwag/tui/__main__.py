@@ -18,19 +18,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chinwag",
         description="The chinwag terminal chat client. The last server and username are "
-                    "remembered in ~/.config/chinwag/config.toml (never the password).",
+        "remembered in ~/.config/chinwag/config.toml (never the password).",
     )
     parser.add_argument("--version", action="version", version=f"chinwag {__version__}")
-    parser.add_argument("--server", metavar="HOST:PORT",
-                        help=f"the server to connect to (default: the last one, or "
-                             f"127.0.0.1:{DEFAULT_PORT})")
-    parser.add_argument("--user", metavar="NAME",
-                        help="log in as NAME (the login screen then asks only for the password)")
+    parser.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help=f"the server to connect to (default: the last one, or 127.0.0.1:{DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--user", metavar="NAME", help="log in as NAME (the login screen then asks only for the password)"
+    )
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
-    parser.add_argument("--ca", metavar="FILE",
-                        help="PEM file of the certificate authority to trust (implies --tls)")
-    parser.add_argument("--config", metavar="FILE", type=Path,
-                        help="settings file (default: ~/.config/chinwag/config.toml)")
+    parser.add_argument("--ca", metavar="FILE", help="PEM file of the certificate authority to trust (implies --tls)")
+    parser.add_argument(
+        "--config", metavar="FILE", type=Path, help="settings file (default: ~/.config/chinwag/config.toml)"
+    )
     return parser
 
 
@@ -41,7 +44,7 @@ def run(app: ChinwagApp, *, headless: bool = False, log_path: Path | None = None
 
     try:
         app.run(headless=headless)
-    except Exception as exc:  # noqa: BLE001 - reported, never a silent 0
+    except Exception as exc:  # reported, never a silent 0
         error: BaseException | None = exc
     else:
         error = app.crash
@@ -55,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .app import ChinwagApp  # imported late so --help stays fast
 
-    app = ChinwagApp(server=args.server, username=args.user, tls=args.tls or bool(args.ca),
-                     ca=args.ca, config_path=args.config)
+    app = ChinwagApp(
+        server=args.server, username=args.user, tls=args.tls or bool(args.ca), ca=args.ca, config_path=args.config
+    )
     return run(app)
 
 

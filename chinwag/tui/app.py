@@ -8,17 +8,17 @@ them (link settings, the clock)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from textual import events, on
+from textual import on
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
-from textual.widgets import Input
 
 from ..protocol.reconnect import ReconnectingClient
 from .config import Config, default_config_path, load_config, save_config
@@ -36,11 +36,18 @@ class ChinwagApp(App[None]):
     CSS_PATH = Path(__file__).with_name("chinwag.tcss")  # absolute: subclasses elsewhere find it
     TITLE = "chinwag"
     COMMAND_PALETTE_BINDING = "ctrl+k"
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    # Textual declares this an instance variable, so mypy refuses a ClassVar here.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "quit", priority=True),
-        Binding("ctrl+k", "command_palette", "switch", show=False, priority=True,
-                tooltip="Jump to a conversation, or run a command"),
+        Binding(
+            "ctrl+k",
+            "command_palette",
+            "switch",
+            show=False,
+            priority=True,
+            tooltip="Jump to a conversation, or run a command",
+        ),
     ]
 
     def __init__(
@@ -53,7 +60,6 @@ class ChinwagApp(App[None]):
         config_path: Path | None = None,
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
-        blink: bool = True,
         link_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -64,7 +70,6 @@ class ChinwagApp(App[None]):
         self.link_settings = LinkSettings(tls, ca, link_options or {})
         self.clock = clock
         self.tz = tz
-        self.blink = blink
         self.link: ReconnectingClient | None = None
         self.window_title = "chinwag"
         self.bells = 0  # rung so far (tests read it; a headless app cannot ring)
@@ -83,22 +88,18 @@ class ChinwagApp(App[None]):
     def _login_screen(self, server: str, username: str, message: str = "") -> LoginScreen:
         return LoginScreen(server, username, message, settings=self.link_settings, clock=self.clock)
 
-    def on_descendant_mount(self, event: events.DescendantMount) -> None:
-        if not self.blink and isinstance(event.control, Input):
-            event.control.cursor_blink = False
-
     @on(LoginScreen.RegisterWanted)
     def _open_register(self, message: LoginScreen.RegisterWanted) -> None:
-        self.push_screen(RegisterScreen(message.server, message.username,
-                                        settings=self.link_settings, clock=self.clock))
+        self.push_screen(
+            RegisterScreen(message.server, message.username, settings=self.link_settings, clock=self.clock)
+        )
 
     @on(LoggedIn)
     def _start_chat(self, message: LoggedIn) -> None:
         """Logged in: remember where and as whom, and open the lobby."""
         session = message.session
         self.link = message.link
-        self.config = self.config.with_changes(server=str(message.address),
-                                               username=session.user.username)
+        self.config = self.config.with_changes(server=str(message.address), username=session.user.username)
         save_config(self.config_path, self.config)
         state = ChatState(session.user)
         state.begin_session(session.unread)
@@ -118,20 +119,23 @@ class ChinwagApp(App[None]):
     def action_command_palette(self) -> None:
         """On the chat screen, ctrl+k is the quick switcher (which also lists
         Textual's commands); elsewhere it is Textual's palette."""
-        if isinstance(self.screen, ChatScreen) and not CommandPalette.is_open(self):
-            self.push_screen(CommandPalette(
-                providers=[ConversationProvider], id="--command-palette",
-                placeholder="Go to a room or a person, or run a command…"))
+        # is_open takes an App[object]; App is invariant in its result type.
+        if isinstance(self.screen, ChatScreen) and not CommandPalette.is_open(cast("App[object]", self)):
+            self.push_screen(
+                CommandPalette(
+                    providers=[ConversationProvider],
+                    id="--command-palette",
+                    placeholder="Go to a room or a person, or run a command…",
+                )
+            )
         else:
             super().action_command_palette()
 
     async def action_quit(self) -> None:
         link, self.link = self.link, None
         if link is not None:
-            try:
+            with contextlib.suppress(Exception):  # quitting must not fail
                 await link.close()
-            except Exception:  # noqa: BLE001 - quitting must not fail
-                pass
         self._write_terminal("\x1b[23;0t")
         self.exit()
 

@@ -63,5 +63,6 @@ class LinkSettings:
     def open(self, address: ServerAddress) -> ReconnectingClient:
         """A link to `address`, not yet connected: `register` and `start` are
         the screens' to call."""
-        return ReconnectingClient(address.host, address.port, tls=self.tls or None, ca=self.ca,
-                                  client_name=CLIENT_NAME, **self.options)
+        return ReconnectingClient(
+            address.host, address.port, tls=self.tls or None, ca=self.ca, client_name=CLIENT_NAME, **self.options
+        )

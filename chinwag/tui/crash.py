@@ -29,9 +29,11 @@ def log_text(error: BaseException) -> str:
     import textual
 
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    header = (f"chinwag {__version__} crashed at {when}\n"
-              f"Python {platform.python_version()}, Textual {textual.__version__}, "
-              f"{platform.platform()}\n\n")
+    header = (
+        f"chinwag {__version__} crashed at {when}\n"
+        f"Python {platform.python_version()}, Textual {textual.__version__}, "
+        f"{platform.platform()}\n\n"
+    )
     return header + "".join(traceback.format_exception(error))
 
 
@@ -53,9 +55,11 @@ def report(error: BaseException, path: Path | None = None) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        return (f"chinwag stopped after an unexpected error ({summary(error)}); "
-                f"the log could not be written to {path} ({exc.strerror or exc}), "
-                f"so here it is:\n{shown(text, lines=True)}")
+        return (
+            f"chinwag stopped after an unexpected error ({summary(error)}); "
+            f"the log could not be written to {path} ({exc.strerror or exc}), "
+            f"so here it is:\n{shown(text, lines=True)}"
+        )
     return f"chinwag stopped after an unexpected error ({summary(error)}); details are in {path}"
 
 

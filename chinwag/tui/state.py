@@ -16,6 +16,8 @@ from ..protocol.address import Address
 from ..protocol.client import Sent
 from ..protocol.messages import Message, User
 
+NoticeLevel = Literal["info", "error", "event"]  # how a notice line is drawn
+
 LOBBY = Address.room(limits.LOBBY)
 TYPING_SHOWN_S = 6.0
 Key = tuple[int, int, int]
@@ -45,7 +47,7 @@ class Notice:
     """A line only this client shows: command output, errors, joins."""
 
     text: str
-    level: Literal["info", "error", "event"]
+    level: NoticeLevel
     key: Key
     ts: int
 
@@ -136,7 +138,7 @@ class Conversation:
         self.version += 1
         return len(fresh)
 
-    def add_notice(self, text: str, level: Literal["info", "error", "event"], ts: int) -> Notice:
+    def add_notice(self, text: str, level: NoticeLevel, ts: int) -> Notice:
         self._notices += 1
         last = self.keys[-1] if self.keys else (ts, 0, 0)
         notice = Notice(text, level, (last[0], last[1], last[2] + 1), ts)
@@ -370,8 +372,9 @@ class ChatState:
         for room in sorted(self.rooms, key=lambda r: (r != limits.LOBBY, r)):
             address = Address.room(room)
             conv = self.conversations.get(address)
-            out.append(SidebarEntry(address, room, conv.unread if conv else 0,
-                                    conv.mentions if conv else 0, None, "rooms"))
+            out.append(
+                SidebarEntry(address, room, conv.unread if conv else 0, conv.mentions if conv else 0, None, "rooms")
+            )
 
         def listed(p: Person) -> bool:
             address = Address.user(p.username)
@@ -385,8 +388,11 @@ class ChatState:
         for p in people:
             address = Address.user(p.username)
             conv = self.conversations.get(address)
-            out.append(SidebarEntry(address, p.username, conv.unread if conv else 0,
-                                    conv.mentions if conv else 0, p.online, "people"))
+            out.append(
+                SidebarEntry(
+                    address, p.username, conv.unread if conv else 0, conv.mentions if conv else 0, p.online, "people"
+                )
+            )
         return out
 
     def step(self, delta: int) -> Address:

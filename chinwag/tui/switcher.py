@@ -11,9 +11,10 @@ string (see text.py)."""
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.types import IgnoreReturnCallbackType
 
 from ..protocol import limits
 from ..protocol.address import ROOM_SIGIL, USER_SIGIL, Address
@@ -34,25 +35,26 @@ def _label(address: str, unread: int = 0, online: bool | None = None) -> str:
 def _help(text: str) -> str:
     """A help line for the palette. The palette's type says `str`, but it
     hands a `Content` through unparsed, which is the point."""
-    return literal_content(text)  # type: ignore[return-value]
+    return cast(str, literal_content(text))
 
 
 class ConversationProvider(Provider):
     @property
     def chat(self) -> ChatScreen:
-        return self.screen  # type: ignore[return-value]
+        # The app gives this provider only to palettes opened on the chat screen.
+        return cast("ChatScreen", self.screen)
 
     def _known(self) -> list[tuple[Address, str, str]]:
         """(address, display text, help) for every conversation the client knows."""
         state = self.chat.state
         out: list[tuple[Address, str, str]] = []
-        ranked = sorted(enumerate(state.sidebar()),
-                        key=lambda pair: (not (pair[1].unread or pair[1].mentions), pair[0]))
+        ranked = sorted(
+            enumerate(state.sidebar()), key=lambda pair: (not (pair[1].unread or pair[1].mentions), pair[0])
+        )
         for _, entry in ranked:
             if entry.address == state.current:
                 continue
-            helptext = "room" if entry.section == "rooms" else (
-                "online" if entry.online else "offline")
+            helptext = "room" if entry.section == "rooms" else ("online" if entry.online else "offline")
             if entry.section == "people":
                 person = state.people.get(entry.label)
                 if person and person.display_name != person.username:
@@ -68,17 +70,20 @@ class ConversationProvider(Provider):
                 out.append((address, _label(address, 0, False), "start a conversation"))
         return out
 
-    def _system(self) -> list[tuple[str, str, object]]:
+    def _system(self) -> list[tuple[str, str, IgnoreReturnCallbackType]]:
         """Textual's own commands (theme, keys, ...), after the conversations."""
-        return [(name, help_text, callback) for name, help_text, callback, *_ in
-                sorted(self.app.get_system_commands(self.screen), key=lambda c: c[0])]
+        return [
+            (name, help_text, callback)
+            for name, help_text, callback, *_ in sorted(self.app.get_system_commands(self.screen), key=lambda c: c[0])
+        ]
 
     async def discover(self) -> Hits:
         for address, text, helptext in self._known():
-            yield DiscoveryHit(literal_content(text), partial(self.chat.switch_to, address),
-                               text=text, help=_help(helptext))
+            yield DiscoveryHit(
+                literal_content(text), partial(self.chat.switch_to, address), text=text, help=_help(helptext)
+            )
         for name, help_text, callback in self._system():
-            yield DiscoveryHit(name, callback, text=name, help=help_text)  # type: ignore[arg-type]
+            yield DiscoveryHit(name, callback, text=name, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -87,20 +92,35 @@ class ConversationProvider(Provider):
             score = matcher.match(text)
             if score > 0:
                 seen.add(address)
-                yield Hit(score, highlighted(matcher, text), partial(self.chat.switch_to, address),
-                          text=text, help=_help(helptext))
+                yield Hit(
+                    score,
+                    highlighted(matcher, text),
+                    partial(self.chat.switch_to, address),
+                    text=text,
+                    help=_help(helptext),
+                )
         for name, help_text, callback in self._system():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score * 0.9, matcher.highlight(name), callback,  # type: ignore[arg-type]
-                          text=name, help=help_text)
+                yield Hit(
+                    score * 0.9,
+                    matcher.highlight(name),
+                    callback,
+                    text=name,
+                    help=help_text,
+                )
         bare = query.strip()
         if bare.startswith(ROOM_SIGIL):
             room = limits.normalize_room(bare.removeprefix(ROOM_SIGIL))
             if room and Address.room(room) not in seen:
                 address = Address.room(room)
-                yield Hit(0.5, literal_content(f"join {address}"), partial(self.chat.switch_to, address),
-                          text=f"join {address}", help="join (or create) this room")
+                yield Hit(
+                    0.5,
+                    literal_content(f"join {address}"),
+                    partial(self.chat.switch_to, address),
+                    text=f"join {address}",
+                    help="join (or create) this room",
+                )
             return
         username = limits.normalize_username(bare.lstrip(USER_SIGIL))
         if username is None:
@@ -111,9 +131,13 @@ class ConversationProvider(Provider):
                 continue
             seen.add(address)
             text = _label(address, 0, bool(user.online))
-            yield Hit(matcher.match(text) or 0.4, highlighted(matcher, text),
-                      partial(self.chat.switch_to, address), text=text,
-                      help=_help(f"{user.display_name} · start a conversation"))
+            yield Hit(
+                matcher.match(text) or 0.4,
+                highlighted(matcher, text),
+                partial(self.chat.switch_to, address),
+                text=text,
+                help=_help(f"{user.display_name} · start a conversation"),
+            )
 
     async def _lookup(self, prefix: str) -> list[User]:
         link = self.chat.link

@@ -12,8 +12,9 @@ from bench.chaos import run_chaos
 
 
 async def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    result = await run_chaos(clients=4, duration=4.0, kills=1, rate=8.0, stalls=1, stall_seconds=1.0,
-                             data_dir=tmp_path / "data")
+    result = await run_chaos(
+        clients=4, duration=4.0, kills=1, rate=8.0, stalls=1, stall_seconds=1.0, data_dir=tmp_path / "data"
+    )
     assert result["kills"] == 1
     assert result["redis_stalls"] == 1
     assert result["acked"] > 20

@@ -22,6 +22,7 @@ async def _state(client: ReconnectingClient, state: str, timeout: float = 10.0) 
             event = await client.next_event()
             if isinstance(event, ConnectionStateEvent) and event.state == state:
                 return event
+
     return await asyncio.wait_for(wait(), timeout)
 
 

@@ -47,8 +47,9 @@ async def test_port_in_use(tmp_path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        status, out, err = await run_cli("--port", str(port), "--data-dir", str(tmp_path / "d"),
-                                          "--log-level", "WARNING", *FAST_ARGON2_FLAGS)
+        status, out, err = await run_cli(
+            "--port", str(port), "--data-dir", str(tmp_path / "d"), "--log-level", "WARNING", *FAST_ARGON2_FLAGS
+        )
     line = assert_one_line_failure(status, out, err, str(port), "--port")
     assert "in use" in line
     # The embedded Redis it had started is gone again.
@@ -57,17 +58,26 @@ async def test_port_in_use(tmp_path) -> None:
 
 
 async def test_unreachable_redis_url(tmp_path) -> None:
-    status, out, err = await run_cli("--port", str(free_port()), "--redis-url", "redis://127.0.0.1:1",
-                                     "--data-dir", str(tmp_path / "d"), "--log-level", "WARNING",
-                                     timeout=20)
+    status, out, err = await run_cli(
+        "--port",
+        str(free_port()),
+        "--redis-url",
+        "redis://127.0.0.1:1",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--log-level",
+        "WARNING",
+        timeout=20,
+    )
     assert_one_line_failure(status, out, err, "redis://127.0.0.1:1")
 
 
 async def test_unwritable_data_dir(tmp_path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("I am a file")
-    status, out, err = await run_cli("--port", str(free_port()), "--data-dir", str(not_a_dir / "data"),
-                                     "--log-level", "WARNING")
+    status, out, err = await run_cli(
+        "--port", str(free_port()), "--data-dir", str(not_a_dir / "data"), "--log-level", "WARNING"
+    )
     line = assert_one_line_failure(status, out, err, str(not_a_dir / "data"))
     assert "--data-dir" in line
 
@@ -75,9 +85,18 @@ async def test_unwritable_data_dir(tmp_path) -> None:
 async def test_port_out_of_range_is_refused(tmp_path) -> None:
     """--port 99999 must be an error, not a server on some other port."""
     proc = await asyncio.create_subprocess_exec(
-        SERVER, "--port", "99999", "--data-dir", str(tmp_path / "d"), "--log-level", "WARNING",
-        *FAST_ARGON2_FLAGS, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        SERVER,
+        "--port",
+        "99999",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--log-level",
+        "WARNING",
+        *FAST_ARGON2_FLAGS,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         first_line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
@@ -91,7 +110,7 @@ async def test_port_out_of_range_is_refused(tmp_path) -> None:
 
 
 async def test_invalid_flag_value_exits_with_usage_error(tmp_path) -> None:
-    status, out, err = await run_cli("--port", "seventy", "--data-dir", str(tmp_path / "d"))
+    status, _out, err = await run_cli("--port", "seventy", "--data-dir", str(tmp_path / "d"))
     assert status == 2
     assert "Traceback" not in err
     assert "--port" in err.strip().splitlines()[-1]
@@ -104,8 +123,16 @@ async def test_no_redis_server_binary(tmp_path) -> None:
     whatever this machine has installed."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    status, out, err = await run_cli("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
-                                     "--log-level", "WARNING", "--redis-search-path", str(empty))
+    status, out, err = await run_cli(
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--log-level",
+        "WARNING",
+        "--redis-search-path",
+        str(empty),
+    )
     line = assert_one_line_failure(status, out, err, "redis-server", str(empty))
     assert "--redis-url" in line
     assert not (tmp_path / "d" / "redis.pid").exists()
@@ -113,8 +140,16 @@ async def test_no_redis_server_binary(tmp_path) -> None:
 
 async def test_redis_server_flag_that_is_not_a_binary(tmp_path) -> None:
     missing = tmp_path / "no-such-redis-server"
-    status, out, err = await run_cli("--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
-                                     "--log-level", "WARNING", "--redis-server", str(missing))
+    status, out, err = await run_cli(
+        "--port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--log-level",
+        "WARNING",
+        "--redis-server",
+        str(missing),
+    )
     line = assert_one_line_failure(status, out, err, str(missing), "--redis-server")
     assert status == 1 and "not an executable file" in line
 

@@ -66,8 +66,10 @@ async def test_sigterm_restart_keeps_everything(spawn, tmp_path) -> None:
     per_conv = defaultdict(list)
     for m in replay:
         per_conv[m.conv].append((m.mid, m.text, m.cmid))
-    assert per_conv == {"@alice": [(d.mid, f"dm {i}", f"c{i}") for i, d in enumerate(dms)],
-                        "#lobby": [(lobby.mid, "lobby post", None)]}
+    assert per_conv == {
+        "@alice": [(d.mid, f"dm {i}", f"c{i}") for i, d in enumerate(dms)],
+        "#lobby": [(lobby.mid, "lobby post", None)],
+    }
     assert await history_mids(bob, "@alice") == [d.mid for d in dms]
 
     # Alice's token, rooms and history survived too.

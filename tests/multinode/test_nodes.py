@@ -90,11 +90,15 @@ async def test_offline_replay_and_cmid_across_nodes(make_server, user, connect) 
     await bob.close()
 
 
-async def test_killed_node_users_go_offline_and_get_messages_later(clean_redis: str, tmp_path: Path,
-                                                                    make_server) -> None:
+async def test_killed_node_users_go_offline_and_get_messages_later(
+    clean_redis: str, tmp_path: Path, make_server
+) -> None:
     survivor = await make_server(node_ttl=2.0, heartbeat_interval=0.5)
-    doomed = ServerProcess(tmp_path / "node-b", settings=FAST_ARGON2, extra_args=[
-        "--redis-url", clean_redis, "--node-ttl", "2", "--heartbeat-interval", "0.5"])
+    doomed = ServerProcess(
+        tmp_path / "node-b",
+        settings=FAST_ARGON2,
+        extra_args=["--redis-url", clean_redis, "--node-ttl", "2", "--heartbeat-interval", "0.5"],
+    )
     doomed.start()
     try:
         carol = ChatClient("127.0.0.1", survivor.port)

@@ -11,11 +11,8 @@ users' presence from its connections."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +23,7 @@ from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
 from ..support.events import drain
+from ..support.redis import own_redis
 from ..support.settings import PASSWORD, fast_settings
 
 TTL, BEAT = 2.0, 0.5
@@ -33,16 +31,8 @@ TTL, BEAT = 2.0, 0.5
 
 @pytest.fixture
 async def stoppable_redis() -> AsyncIterator[EmbeddedRedis]:
-    data_dir = Path(tempfile.mkdtemp(prefix="cw-stall-", dir="/tmp"))
-    redis = EmbeddedRedis(data_dir)
-    await redis.start()
-    try:
+    async with own_redis("cw-stall-") as redis:
         yield redis
-    finally:
-        if redis.process is not None and redis.process.poll() is None:
-            redis.process.send_signal(signal.SIGCONT)
-        await redis.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -69,8 +59,12 @@ async def log_in(server: ChatServer, name: str) -> ChatClient:
 
 async def everyone(nodes: tuple[ChatServer, ChatServer]) -> dict[str, ChatClient]:
     a, b = nodes
-    clients = {"alice": await log_in(a, "alice"), "bob": await log_in(a, "bob"),
-               "carol": await log_in(b, "carol"), "dave": await log_in(b, "dave")}
+    clients = {
+        "alice": await log_in(a, "alice"),
+        "bob": await log_in(a, "bob"),
+        "carol": await log_in(b, "carol"),
+        "dave": await log_in(b, "dave"),
+    }
     await asyncio.sleep(0.3)
     for client in clients.values():
         await drain(client, 0.1)
@@ -99,7 +93,8 @@ async def check_all_online(clients: dict[str, ChatClient]) -> None:
 
 @pytest.mark.parametrize("stall", [2 * TTL, 3.5 * TTL], ids=["stall-4s", "stall-7s-past-socket-timeout"])
 async def test_a_redis_stall_longer_than_the_node_ttl_kills_no_node(
-        stoppable_redis: EmbeddedRedis, two_nodes: tuple[ChatServer, ChatServer], stall: float) -> None:
+    stoppable_redis: EmbeddedRedis, two_nodes: tuple[ChatServer, ChatServer], stall: float
+) -> None:
     clients = await everyone(two_nodes)
     try:
         process = stoppable_redis.process
@@ -115,8 +110,7 @@ async def test_a_redis_stall_longer_than_the_node_ttl_kills_no_node(
             await client.close()
 
 
-async def test_a_node_reaped_while_alive_puts_its_users_back_online(
-        two_nodes: tuple[ChatServer, ChatServer]) -> None:
+async def test_a_node_reaped_while_alive_puts_its_users_back_online(two_nodes: tuple[ChatServer, ChatServer]) -> None:
     a, b = two_nodes
     clients = await everyone(two_nodes)
     try:

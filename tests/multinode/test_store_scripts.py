@@ -26,7 +26,8 @@ def forget_scripts(request: pytest.FixtureRequest, url: str) -> None:
 
 
 async def test_batched_and_single_calls_survive_redis_losing_its_scripts(
-        clean_redis: str, request: pytest.FixtureRequest) -> None:
+    clean_redis: str, request: pytest.FixtureRequest
+) -> None:
     store = Store(clean_redis, timeout=2.0)
     await asyncio.wait_for(store.start(), 10)
     try:
@@ -34,12 +35,15 @@ async def test_batched_and_single_calls_survive_redis_losing_its_scripts(
         assert first.status is SendStatus.NEW
         forget_scripts(request, clean_redis)
         # one batch: sends with and without a cmid, a retried cmid, an ack
-        results = await asyncio.wait_for(asyncio.gather(
-            store.send("@a:b", "a", "after", "c2"),
-            store.send("@a:b", "b", "no cmid", None),
-            store.send("@a:b", "a", "before, again", "c1"),
-            store.ack("a", {"@a:b": first.mid}),
-        ), 10)
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                store.send("@a:b", "a", "after", "c2"),
+                store.send("@a:b", "b", "no cmid", None),
+                store.send("@a:b", "a", "before, again", "c1"),
+                store.ack("a", {"@a:b": first.mid}),
+            ),
+            10,
+        )
         assert [r.status for r in results[:3]] == [SendStatus.NEW, SendStatus.NEW, SendStatus.DUPLICATE]
         assert results[2].mid == first.mid
         _, cursors = await store.session_state("a")

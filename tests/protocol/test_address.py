@@ -63,7 +63,8 @@ def test_the_rule_in_errors_comes_from_the_limits() -> None:
 
 
 def test_events_carry_addresses() -> None:
-    event = parse_event({"type": "message", "mid": "1-0", "conv": USER_SIGIL + "bob", "from": "bob",
-                         "text": "hi", "ts": 1})
+    event = parse_event(
+        {"type": "message", "mid": "1-0", "conv": USER_SIGIL + "bob", "from": "bob", "text": "hi", "ts": 1}
+    )
     assert isinstance(event, Message) and type(event.conv) is Address and not event.conv.is_room
     assert bare_room("#rust") == bare_room("rust") == "rust"

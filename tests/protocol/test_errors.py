@@ -14,9 +14,26 @@ from chinwag.protocol.errors import (
 )
 from chinwag.protocol.messages import UnknownType
 
-SPEC_CODES = """bad_frame bad_request unknown_type unsupported_version not_authenticated
-already_authenticated invalid_username user_exists weak_password bad_credentials throttled
-no_such_user no_such_room not_member forbidden too_large rate_limited internal""".split()
+SPEC_CODES = [
+    "bad_frame",
+    "bad_request",
+    "unknown_type",
+    "unsupported_version",
+    "not_authenticated",
+    "already_authenticated",
+    "invalid_username",
+    "user_exists",
+    "weak_password",
+    "bad_credentials",
+    "throttled",
+    "no_such_user",
+    "no_such_room",
+    "not_member",
+    "forbidden",
+    "too_large",
+    "rate_limited",
+    "internal",
+]
 
 
 def test_error_codes_are_exactly_those_of_protocol_md() -> None:
@@ -27,8 +44,13 @@ def test_error_codes_are_exactly_those_of_protocol_md() -> None:
 
 @pytest.mark.parametrize(
     ("cls", "code"),
-    [(ProtocolError, "internal"), (FrameError, "bad_frame"), (RequestError, "bad_request"),
-     (UnknownType, "unknown_type"), (ServerError, "internal")],
+    [
+        (ProtocolError, "internal"),
+        (FrameError, "bad_frame"),
+        (RequestError, "bad_request"),
+        (UnknownType, "unknown_type"),
+        (ServerError, "internal"),
+    ],
 )
 def test_default_codes(cls: type[ProtocolError], code: str) -> None:
     err = cls("something")

@@ -160,9 +160,7 @@ def test_default_max_frame_is_65536() -> None:
 def test_binary_values_pass_framing() -> None:
     # Binary values are a request-level error (bad_request, connection stays),
     # not a framing error, so the decoder must hand them on.
-    assert FrameDecoder().feed(framed(packed({"type": "send", "text": b"raw"}))) == [
-        {"type": "send", "text": b"raw"}
-    ]
+    assert FrameDecoder().feed(framed(packed({"type": "send", "text": b"raw"}))) == [{"type": "send", "text": b"raw"}]
 
 
 def test_unknown_fields_and_nested_values_survive() -> None:
@@ -234,7 +232,7 @@ def test_oversize_by_one() -> None:
         pytest.param(b"\xdb\xff\xff\xff\xff", id="str32-claims-4GiB"),
         pytest.param(b"\xdd\xff\xff\xff\xff", id="array32-claims-4G-items"),
         pytest.param(b"\x91" * 5000, id="deeply-nested-arrays"),
-        pytest.param(b"{\"type\": \"ping\"}", id="json-not-msgpack"),
+        pytest.param(b'{"type": "ping"}', id="json-not-msgpack"),
     ],
 )
 def test_bytes_that_are_not_msgpack(body: bytes) -> None:
@@ -374,7 +372,7 @@ def test_encode_frame_without_max_frame_does_not_check() -> None:
     assert FrameDecoder(max_frame=len(data)).feed(data) == [big]
 
 
-@pytest.mark.parametrize("msg", SAMPLES + [{}, {"list": [], "map": {}, "u": "\u0000\U0010ffff"}])
+@pytest.mark.parametrize("msg", [*SAMPLES, {}, {"list": [], "map": {}, "u": "\x00\U0010ffff"}])
 def test_round_trip(msg: dict) -> None:
     assert FrameDecoder().feed(encode_frame(msg)) == [msg]
     assert decode_payload(encode_payload(msg)) == msg

@@ -7,6 +7,7 @@ the bytes are chunked never changes the result.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import msgpack
@@ -70,7 +71,7 @@ def check_frames(frames: list[dict]) -> None:
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def same_outcome(a: tuple[list[dict], FrameError | None], b: tuple[list[dict], FrameError | None]) -> bool:
@@ -124,7 +125,9 @@ def test_feed_raises_only_frame_error(data: bytes) -> None:
 # --- mutated valid frames ---------------------------------------------------------------
 
 
-mutation = st.tuples(st.sampled_from(["flip", "insert", "delete", "set"]), st.integers(min_value=0), st.integers(0, 255))
+mutation = st.tuples(
+    st.sampled_from(["flip", "insert", "delete", "set"]), st.integers(min_value=0), st.integers(0, 255)
+)
 
 
 def mutate(data: bytes, ops: list[tuple[str, int, int]]) -> bytes:
@@ -172,7 +175,7 @@ def equal(a: object, b: object) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
 
 

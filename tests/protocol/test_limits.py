@@ -84,8 +84,14 @@ def test_register_accepts_exactly_the_normalizable_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "problem"),
-    [("a", "2 to 32"), ("a" * 33, "2 to 32"), ("1ab", "starts with a letter"), ("éab", "starts with a letter"),
-     ("ab cd", "only letters"), ("ab!", "only letters")],
+    [
+        ("a", "2 to 32"),
+        ("a" * 33, "2 to 32"),
+        ("1ab", "starts with a letter"),
+        ("éab", "starts with a letter"),
+        ("ab cd", "only letters"),
+        ("ab!", "only letters"),
+    ],
 )
 def test_username_problem_sentences(name: str, problem: str) -> None:
     sentence = limits.username_problem(name)
@@ -146,9 +152,20 @@ def test_password_problem_is_about_length_only(password: str) -> None:
 
 @pytest.mark.parametrize(
     ("mid", "ok"),
-    [("0-0", True), ("1700000000000-12", True), (f"{2**64 - 1}-{2**64 - 1}", True),
-     (f"{2**64}-0", False), (f"0-{2**64}", False), ("9" * 20 + "-" + "9" * 20, False), ("9" * 21 + "-0", False),
-     ("1", False), ("a-b", False), ("1-2\n", False), ("-", False), ("", False)],
+    [
+        ("0-0", True),
+        ("1700000000000-12", True),
+        (f"{2**64 - 1}-{2**64 - 1}", True),
+        (f"{2**64}-0", False),
+        (f"0-{2**64}", False),
+        ("9" * 20 + "-" + "9" * 20, False),
+        ("9" * 21 + "-0", False),
+        ("1", False),
+        ("a-b", False),
+        ("1-2\n", False),
+        ("-", False),
+        ("", False),
+    ],
 )
 def test_valid_mid(mid: str, ok: bool) -> None:
     """Two unsigned 64-bit numbers: the range Redis stream ids can hold."""
@@ -157,8 +174,13 @@ def test_valid_mid(mid: str, ok: bool) -> None:
 
 # --- control characters (the rule display names use, and status/topics will) -----
 
-CONTROLS = ([chr(c) for c in range(0x20)] + ["\x7f"] + [chr(c) for c in range(0x80, 0xA0)]
-            + [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)])
+CONTROLS = (
+    [chr(c) for c in range(0x20)]
+    + ["\x7f"]
+    + [chr(c) for c in range(0x80, 0xA0)]
+    + [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+)
 
 
 def test_every_control_character_is_named_by_its_unicode_alias() -> None:
@@ -171,8 +193,9 @@ def test_every_control_character_is_named_by_its_unicode_alias() -> None:
         assert unicodedata.lookup(name) == ch  # Unicode's own name or formal alias
 
 
-@pytest.mark.parametrize("ch", ["a", " ", "\u200d", "\u00e9", "\u0301", "\ufe0f", "\u2028", "\u200f",
-                                "文", "🚀", "["], ids=repr)
+@pytest.mark.parametrize(
+    "ch", ["a", " ", "\u200d", "\u00e9", "\u0301", "\ufe0f", "\u2028", "\u200f", "文", "🚀", "["], ids=repr
+)
 def test_what_is_not_a_control_character(ch: str) -> None:
     assert not limits.is_control(ch)
     assert limits.control_problem("status", f"x{ch}y") is None
@@ -184,25 +207,29 @@ def test_control_problem_names_the_first_control_character(before: str, ch: str,
     text = before + ch + after
     first = next(c for c in text if limits.is_control(c))
     assert limits.control_problem("topic", text) == (
-        f"topic contains {limits.character_name(first)}, a control character")
+        f"topic contains {limits.character_name(first)}, a control character"
+    )
 
 
-@pytest.mark.parametrize(("name", "sentence"), [
-    ("Bob\u202eevil", "display_name contains U+202E RIGHT-TO-LEFT OVERRIDE, a control character"),
-    ("a\u009bb", "display_name contains U+009B CONTROL SEQUENCE INTRODUCER, a control character"),
-    ("a\u0085b", "display_name contains U+0085 NEXT LINE, a control character"),
-    ("a\u009db", "display_name contains U+009D OPERATING SYSTEM COMMAND, a control character"),
-    ("bell\x07", "display_name contains U+0007 ALERT, a control character"),
-    ("zero\u200bwidth", "display_name contains U+200B ZERO WIDTH SPACE, which is not a printable character"),
-    ("", "a display name has 1 to 64 printable characters"),
-    ("   ", "a display name has 1 to 64 printable characters"),
-    ("d" * 65, "a display name has 1 to 64 printable characters"),
-], ids=repr)
+@pytest.mark.parametrize(
+    ("name", "sentence"),
+    [
+        ("Bob\u202eevil", "display_name contains U+202E RIGHT-TO-LEFT OVERRIDE, a control character"),
+        ("a\u009bb", "display_name contains U+009B CONTROL SEQUENCE INTRODUCER, a control character"),
+        ("a\u0085b", "display_name contains U+0085 NEXT LINE, a control character"),
+        ("a\u009db", "display_name contains U+009D OPERATING SYSTEM COMMAND, a control character"),
+        ("bell\x07", "display_name contains U+0007 ALERT, a control character"),
+        ("zero\u200bwidth", "display_name contains U+200B ZERO WIDTH SPACE, which is not a printable character"),
+        ("", "a display name has 1 to 64 printable characters"),
+        ("   ", "a display name has 1 to 64 printable characters"),
+        ("d" * 65, "a display name has 1 to 64 printable characters"),
+    ],
+    ids=repr,
+)
 def test_display_name_problem_says_which_character(name: str, sentence: str) -> None:
     assert limits.display_name_problem(name) == sentence
     with pytest.raises(RequestError) as refused:
-        parse_request({"type": "register", "id": 1, "username": "bob", "password": "p" * 8,
-                       "display_name": name})
+        parse_request({"type": "register", "id": 1, "username": "bob", "password": "p" * 8, "display_name": name})
     assert refused.value.code == ErrorCode.BAD_REQUEST
     assert refused.value.message == sentence
 

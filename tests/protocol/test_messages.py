@@ -200,9 +200,7 @@ def test_resume() -> None:
     assert parse_request(VALID["resume"]) == Resume(4, "opaque-token")
 
 
-@pytest.mark.parametrize(
-    ("kind", "cls"), [("logout", Logout), ("who", Who), ("rooms", Rooms), ("ping", Ping)]
-)
+@pytest.mark.parametrize(("kind", "cls"), [("logout", Logout), ("who", Who), ("rooms", Rooms), ("ping", Ping)])
 def test_field_less_requests(kind: str, cls: type[Request]) -> None:
     req = parse_request(VALID[kind])
     assert type(req) is cls
@@ -226,9 +224,7 @@ def test_users_empty_prefix_means_everyone() -> None:
     assert parse_request(frame("users", prefix="")).prefix is None
 
 
-@pytest.mark.parametrize(
-    ("given", "expected"), [(200, 200), (201, 200), (10**9, 200), (1, 1), (0, 1), (-5, 1)]
-)
+@pytest.mark.parametrize(("given", "expected"), [(200, 200), (201, 200), (10**9, 200), (1, 1), (0, 1), (-5, 1)])
 def test_users_limit_is_clamped(given: int, expected: int) -> None:
     assert parse_request(frame("users", limit=given)).limit == expected
 
@@ -293,7 +289,9 @@ def test_join_and_leave(kind: str, cls: type[Request]) -> None:
 
 
 @pytest.mark.parametrize("kind", ["join", "leave"])
-@pytest.mark.parametrize(("raw", "name"), [("Rust", "rust"), ("#Room", "room"), ("#lobby", "lobby"), ("a_b-9", "a_b-9")])
+@pytest.mark.parametrize(
+    ("raw", "name"), [("Rust", "rust"), ("#Room", "room"), ("#lobby", "lobby"), ("a_b-9", "a_b-9")]
+)
 def test_room_names_are_normalized(kind: str, raw: str, name: str) -> None:
     assert parse_request(frame(kind, room=raw)).room == name
 
@@ -339,9 +337,7 @@ def test_request_without_id_is_bad_request(kind: str) -> None:
     assert code_of(frame(kind, id=...)) == ErrorCode.BAD_REQUEST
 
 
-@pytest.mark.parametrize(
-    "bad_id", [0, -1, True, False, "1", 1.0, b"1", [1], None], ids=repr
-)
+@pytest.mark.parametrize("bad_id", [0, -1, True, False, "1", 1.0, b"1", [1], None], ids=repr)
 def test_invalid_ids_are_bad_request(bad_id: object) -> None:
     assert code_of(frame("who", id=bad_id)) == ErrorCode.BAD_REQUEST
 
@@ -387,9 +383,7 @@ def test_missing_type_is_bad_request() -> None:
 # --- missing and mistyped fields --------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("kind", "key"), [(k, f) for k, fs in REQUIRED.items() for f in fs]
-)
+@pytest.mark.parametrize(("kind", "key"), [(k, f) for k, fs in REQUIRED.items() for f in fs])
 def test_missing_required_field(kind: str, key: str) -> None:
     assert code_of(frame(kind, **{key: ...})) == ErrorCode.BAD_REQUEST
 
@@ -441,7 +435,22 @@ def test_a_str_subclass_is_not_a_string_on_the_wire() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["a", "", "1abc", "_abc", ".abc", "-abc", "a" * 33, "al ice", "alice!", "al@ice", "ålice", "alic€", "ali\nce", "alice\n"],
+    [
+        "a",
+        "",
+        "1abc",
+        "_abc",
+        ".abc",
+        "-abc",
+        "a" * 33,
+        "al ice",
+        "alice!",
+        "al@ice",
+        "ålice",
+        "alic€",
+        "ali\nce",
+        "alice\n",
+    ],
     ids=repr,
 )
 def test_register_invalid_username(name: str) -> None:
@@ -489,7 +498,9 @@ def test_register_valid_display_names(display: str) -> None:
     assert parse_request(frame("register", display_name=display)).display_name == display
 
 
-@pytest.mark.parametrize("display", ["", "d" * 65, "bell\x07", "new\nline", "tab\t", "\x00", "del\x7f", "   "], ids=repr)
+@pytest.mark.parametrize(
+    "display", ["", "d" * 65, "bell\x07", "new\nline", "tab\t", "\x00", "del\x7f", "   "], ids=repr
+)
 def test_register_invalid_display_names(display: str) -> None:
     assert code_of(frame("register", display_name=display)) == ErrorCode.BAD_REQUEST
 
@@ -574,8 +585,26 @@ def test_valid_addresses(text: str, kind: str, name: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "#", "@", "lobby", "bob", "#" + "r" * 33, "#a.b", "#a b", "@1bob", "@b", "@" + "u" * 33,
-     "@bob!", "#@bob", "@#room", " #lobby", "#lobby ", "##lobby", "!room"],
+    [
+        "",
+        "#",
+        "@",
+        "lobby",
+        "bob",
+        "#" + "r" * 33,
+        "#a.b",
+        "#a b",
+        "@1bob",
+        "@b",
+        "@" + "u" * 33,
+        "@bob!",
+        "#@bob",
+        "@#room",
+        " #lobby",
+        "#lobby ",
+        "##lobby",
+        "!room",
+    ],
     ids=repr,
 )
 def test_invalid_addresses(text: str) -> None:
@@ -640,7 +669,10 @@ def test_constructed_requests_round_trip(req: Request) -> None:
 
 def test_to_frame_shape() -> None:
     assert Send(8, Address("user", "bob"), "hi").to_frame() == {
-        "type": "send", "id": 8, "to": "@bob", "text": "hi",
+        "type": "send",
+        "id": 8,
+        "to": "@bob",
+        "text": "hi",
     }
     assert Typing(None, Address("room", "lobby")).to_frame() == {"type": "typing", "to": "#lobby"}
     assert Leave(1, "rust").to_frame() == {"type": "leave", "id": 1, "room": "rust"}
@@ -663,7 +695,15 @@ def test_requests_are_frozen() -> None:
 # --- events (server -> client) ------------------------------------------------------------------
 
 
-MESSAGE_EVENT = {"type": "message", "mid": MID, "conv": "@alice", "from": "alice", "text": "hi", "ts": 1_700_000_000_000, "cmid": None}
+MESSAGE_EVENT = {
+    "type": "message",
+    "mid": MID,
+    "conv": "@alice",
+    "from": "alice",
+    "text": "hi",
+    "ts": 1_700_000_000_000,
+    "cmid": None,
+}
 
 
 def test_message_event() -> None:
@@ -687,7 +727,17 @@ def test_message_wire_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "change",
-    [{"ts": "5"}, {"ts": True}, {"ts": None}, {"ts": 1.5}, {"mid": 1}, {"conv": None}, {"from": b"x"}, {"text": None}, {"cmid": 3}],
+    [
+        {"ts": "5"},
+        {"ts": True},
+        {"ts": None},
+        {"ts": 1.5},
+        {"mid": 1},
+        {"conv": None},
+        {"from": b"x"},
+        {"text": None},
+        {"cmid": 3},
+    ],
     ids=repr,
 )
 def test_malformed_message_event(change: dict[str, Any]) -> None:
@@ -729,7 +779,9 @@ def test_typing_event_missing_from() -> None:
 
 
 def test_member_event() -> None:
-    event = parse_event({"type": "member", "room": "rust", "user": {"username": "bob", "display_name": "B"}, "joined": True})
+    event = parse_event(
+        {"type": "member", "room": "rust", "user": {"username": "bob", "display_name": "B"}, "joined": True}
+    )
     assert event == MemberEvent("rust", User("bob", "B"), True)
     left = parse_event({"type": "member", "room": "rust", "user": {"username": "bob"}, "joined": False})
     assert isinstance(left, MemberEvent) and left.joined is False

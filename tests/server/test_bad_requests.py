@@ -89,16 +89,26 @@ BAD_PREAUTH: list[tuple[str, dict[str, Any]]] = [
     ("register username int", {"type": "register", "username": 12, "password": PASSWORD}),
     ("register missing password", {"type": "register", "username": "alice"}),
     ("register missing username", {"type": "register", "password": PASSWORD}),
-    ("register display_name binary", {"type": "register", "username": "alice", "password": PASSWORD,
-                                      "display_name": b"Alice"}),
-    ("register display_name control char", {"type": "register", "username": "alice",
-                                            "password": PASSWORD, "display_name": "Al\x07ice"}),
-    ("register display_name newline", {"type": "register", "username": "alice",
-                                       "password": PASSWORD, "display_name": "Al\nice"}),
-    ("register display_name 65 chars", {"type": "register", "username": "alice",
-                                        "password": PASSWORD, "display_name": "A" * 65}),
-    ("register display_name empty", {"type": "register", "username": "alice",
-                                     "password": PASSWORD, "display_name": ""}),
+    (
+        "register display_name binary",
+        {"type": "register", "username": "alice", "password": PASSWORD, "display_name": b"Alice"},
+    ),
+    (
+        "register display_name control char",
+        {"type": "register", "username": "alice", "password": PASSWORD, "display_name": "Al\x07ice"},
+    ),
+    (
+        "register display_name newline",
+        {"type": "register", "username": "alice", "password": PASSWORD, "display_name": "Al\nice"},
+    ),
+    (
+        "register display_name 65 chars",
+        {"type": "register", "username": "alice", "password": PASSWORD, "display_name": "A" * 65},
+    ),
+    (
+        "register display_name empty",
+        {"type": "register", "username": "alice", "password": PASSWORD, "display_name": ""},
+    ),
     ("login username binary", {"type": "login", "username": b"alice", "password": PASSWORD}),
     ("login password int", {"type": "login", "username": "alice", "password": 1234567890}),
     ("login missing password", {"type": "login", "username": "alice"}),
@@ -124,8 +134,11 @@ async def test_bad_requests_before_login_keep_the_connection(raw) -> None:
     await conn.login("alice", PASSWORD)
 
 
-@pytest.mark.parametrize("bad_id", [True, False, 0, -3, 1.5, "7", b"7", [1], None],
-                         ids=["true", "false", "zero", "negative", "float", "str", "binary", "list", "nil"])
+@pytest.mark.parametrize(
+    "bad_id",
+    [True, False, 0, -3, 1.5, "7", b"7", [1], None],
+    ids=["true", "false", "zero", "negative", "float", "str", "binary", "list", "nil"],
+)
 async def test_request_without_a_valid_id_is_bad_request_without_re(raw, bad_id) -> None:
     conn = await raw()
     await conn.send({"type": "ping", "id": bad_id})
@@ -145,9 +158,11 @@ async def test_request_type_sent_without_id_is_bad_request(raw, kind: str) -> No
     assert (await conn.request("who"))["type"] == "ok"
 
 
-@pytest.mark.parametrize("frame", [{"id": 3}, {"type": 5, "id": 3}, {"type": b"ping", "id": 3},
-                                   {"type": None, "id": 3}],
-                         ids=["missing", "int", "binary", "nil"])
+@pytest.mark.parametrize(
+    "frame",
+    [{"id": 3}, {"type": 5, "id": 3}, {"type": b"ping", "id": 3}, {"type": None, "id": 3}],
+    ids=["missing", "int", "binary", "nil"],
+)
 async def test_frame_without_string_type_is_bad_request(raw, frame) -> None:
     conn = await raw()
     await conn.send(frame)
@@ -197,11 +212,16 @@ async def test_unsupported_version_answers_then_closes(raw, version: int) -> Non
     assert frames[0]["message"]
 
 
-@pytest.mark.parametrize("frame", [{"type": "hello", "id": 1},
-                                   {"type": "hello", "id": 1, "version": True},
-                                   {"type": "hello", "id": 1, "version": "1"},
-                                   {"type": "hello", "id": 1, "version": 1, "client": b"raw"}],
-                         ids=["missing-version", "bool-version", "str-version", "binary-client"])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "hello", "id": 1},
+        {"type": "hello", "id": 1, "version": True},
+        {"type": "hello", "id": 1, "version": "1"},
+        {"type": "hello", "id": 1, "version": 1, "client": b"raw"},
+    ],
+    ids=["missing-version", "bool-version", "str-version", "binary-client"],
+)
 async def test_malformed_hello_is_bad_request_and_hello_can_be_retried(raw, frame) -> None:
     conn = await raw(hello=False)
     await conn.send(frame)
@@ -221,14 +241,17 @@ async def test_hello_reply_fields(raw) -> None:
     assert reply["max_text"] == 4_000
 
 
-@pytest.mark.parametrize("kind,fields", [
-    ("register", {"username": "alice", "password": PASSWORD}),
-    ("login", {"username": "alice", "password": PASSWORD}),
-    ("resume", {"token": "abc"}),
-    ("who", {}),
-    ("send", {"to": "#lobby", "text": "hi"}),
-    ("logout", {}),
-])
+@pytest.mark.parametrize(
+    "kind,fields",
+    [
+        ("register", {"username": "alice", "password": PASSWORD}),
+        ("login", {"username": "alice", "password": PASSWORD}),
+        ("resume", {"token": "abc"}),
+        ("who", {}),
+        ("send", {"to": "#lobby", "text": "hi"}),
+        ("logout", {}),
+    ],
+)
 async def test_requests_before_hello_are_bad_request(raw, kind: str, fields: dict) -> None:
     conn = await raw(hello=False)
     reply = await conn.request(kind, **fields)
@@ -243,11 +266,13 @@ async def test_requests_before_hello_are_bad_request(raw, kind: str, fields: dic
 async def test_bad_notifications_get_an_error_without_re(raw, user) -> None:
     bob = await user("bob")
     conn = await _logged_in_raw(raw)
-    for frame in ({"type": "ack", "conv": "#lobby", "upto": "latest"},
-                  {"type": "ack", "conv": "#lobby"},
-                  {"type": "ack", "conv": b"#lobby", "upto": "1-0"},
-                  {"type": "typing", "to": 5},
-                  {"type": "typing"}):
+    for frame in (
+        {"type": "ack", "conv": "#lobby", "upto": "latest"},
+        {"type": "ack", "conv": "#lobby"},
+        {"type": "ack", "conv": b"#lobby", "upto": "1-0"},
+        {"type": "typing", "to": 5},
+        {"type": "typing"},
+    ):
         await conn.send(frame)
         error = await conn.recv()
         assert (error["type"], error["code"], error.get("re")) == ("error", "bad_request", None), (frame, error)

@@ -32,8 +32,9 @@ def by_conv(msgs: list[Message]) -> dict[str, list[str]]:
 async def send_many(client, to: str, texts: list[str], window: int = 50) -> list[str]:
     mids: list[str] = []
     for start in range(0, len(texts), window):
-        replies = await asyncio.gather(*(client.request_nowait("send", to=to, text=t)
-                                         for t in texts[start:start + window]))
+        replies = await asyncio.gather(
+            *(client.request_nowait("send", to=to, text=t) for t in texts[start : start + window])
+        )
         mids += [r["mid"] for r in replies]
     return mids
 
@@ -44,7 +45,7 @@ async def events_until_quiet(client, quiet: float) -> tuple[list, str | None]:
     while True:
         try:
             events.append(await client.next_event(timeout=quiet))
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return events, None
         except ConnectionClosed as exc:
             return events, exc.reason
@@ -66,7 +67,10 @@ async def test_offline_scenario_from_the_issue(user) -> None:
     assert len(got) == 4
     assert by_conv(got) == {"@alice": [d.mid for d in dms], "#lobby": [lobby.mid]}
     assert [(m.sender, m.text) for m in got if m.conv == "@alice"] == [
-        ("alice", "dm 0"), ("alice", "dm 1"), ("alice", "dm 2")]
+        ("alice", "dm 0"),
+        ("alice", "dm 1"),
+        ("alice", "dm 2"),
+    ]
     assert [(m.sender, m.text) for m in got if m.conv == "#lobby"] == [("carol", "lobby news")]
     await bob.ping()  # the acks took effect before this reply
 
@@ -157,8 +161,7 @@ async def test_live_messages_during_login_neither_lost_nor_duplicated(make_serve
             n += 1
         return n
 
-    senders = [asyncio.create_task(stream(alice, "@bob", "a")),
-               asyncio.create_task(stream(carol, "#lobby", "c"))]
+    senders = [asyncio.create_task(stream(alice, "@bob", "a")), asyncio.create_task(stream(carol, "#lobby", "c"))]
     bobs = []
     for _ in range(8):
         await asyncio.sleep(0.02)
@@ -173,7 +176,7 @@ async def test_live_messages_during_login_neither_lost_nor_duplicated(make_serve
     assert 0 < len(dm_history) < 500 and 0 < len(lobby_history) < 500
     expected = len(dm_history) + len(lobby_history)
     received = await asyncio.gather(*(collect(c, expected, timeout=10) for c in bobs))
-    for i, (client, got) in enumerate(zip(bobs, received)):
+    for i, (client, got) in enumerate(zip(bobs, received, strict=True)):
         assert not await settled_messages(client), f"bob connection {i}: extra messages"
         seen = by_conv(got)
         assert seen.get("@alice", []) == dm_history, f"bob connection {i}: DM gap, duplicate or reorder"
@@ -219,8 +222,9 @@ async def test_first_dm_sent_while_the_receiver_logs_in(make_server, user, conne
         await client.resume(token)
         clients.append(client)
 
-    await asyncio.gather(*(s.send("@bob", f"first from s{i}") for i, s in enumerate(senders)),
-                         *(resume_once() for _ in range(4)))
+    await asyncio.gather(
+        *(s.send("@bob", f"first from s{i}") for i, s in enumerate(senders)), *(resume_once() for _ in range(4))
+    )
     for client in clients:
         got = await collect(client, 6)
         assert sorted(m.conv for m in got) == [f"@s{i}" for i in range(6)]
@@ -256,8 +260,9 @@ async def test_replay_of_a_big_backlog_to_a_prompt_reader_is_not_overflow(make_s
     events, closed = await events_until_quiet(bob, quiet=1.0)
     got = [m.mid for m in events if isinstance(m, Message)]
     byes = [e.reason for e in events if isinstance(e, ByeEvent)]
-    assert (closed, byes) == (None, []), \
+    assert (closed, byes) == (None, []), (
         f"the server dropped a prompt reader after {len(got)} of 300 messages: {closed} {byes}"
+    )
     assert got == mids
 
 
@@ -293,7 +298,7 @@ async def test_overflow_drops_a_stalled_reader_and_loses_nothing(make_server, us
     stalled.close()
     assert frames and frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-1:]
     delivered = [f["mid"] for f in frames if f["type"] == "message"]
-    assert 0 < len(delivered) < len(mids) and delivered == mids[:len(delivered)]
+    assert 0 < len(delivered) < len(mids) and delivered == mids[: len(delivered)]
     ev = await next_of(watcher, PresenceEvent)
     assert (ev.user.username, ev.online) == ("bob", False)
 

@@ -11,16 +11,19 @@ from chinwag.protocol.errors import ErrorCode, ServerError
 from ..support.settings import PASSWORD
 
 
-@pytest.mark.parametrize(("display", "sentence"), [
-    ("Bob\u202eevil", "display_name contains U+202E RIGHT-TO-LEFT OVERRIDE, a control character"),
-    ("csi\u009b31m", "display_name contains U+009B CONTROL SEQUENCE INTRODUCER, a control character"),
-    ("nel\u0085", "display_name contains U+0085 NEXT LINE, a control character"),
-    ("esc\x1b[2J", "display_name contains U+001B ESCAPE, a control character"),
-    ("\u2066iso", "display_name contains U+2066 LEFT-TO-RIGHT ISOLATE, a control character"),
-    ("del\x7f", "display_name contains U+007F DELETE, a control character"),
-], ids=["rlo", "csi", "nel", "esc", "lri", "del"])
-async def test_register_with_a_control_character_in_the_display_name(
-        connect, display: str, sentence: str) -> None:
+@pytest.mark.parametrize(
+    ("display", "sentence"),
+    [
+        ("Bob\u202eevil", "display_name contains U+202E RIGHT-TO-LEFT OVERRIDE, a control character"),
+        ("csi\u009b31m", "display_name contains U+009B CONTROL SEQUENCE INTRODUCER, a control character"),
+        ("nel\u0085", "display_name contains U+0085 NEXT LINE, a control character"),
+        ("esc\x1b[2J", "display_name contains U+001B ESCAPE, a control character"),
+        ("\u2066iso", "display_name contains U+2066 LEFT-TO-RIGHT ISOLATE, a control character"),
+        ("del\x7f", "display_name contains U+007F DELETE, a control character"),
+    ],
+    ids=["rlo", "csi", "nel", "esc", "lri", "del"],
+)
+async def test_register_with_a_control_character_in_the_display_name(connect, display: str, sentence: str) -> None:
     client = await connect()
     with pytest.raises(ServerError) as refused:
         await client.register("mallory", PASSWORD, display)

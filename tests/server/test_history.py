@@ -12,8 +12,9 @@ from ..support.events import error_of, full_history
 async def _send_many(client, to: str, texts: list[str]) -> list[str]:
     mids = []
     for start in range(0, len(texts), 50):
-        replies = await asyncio.gather(*(client.request_nowait("send", to=to, text=t)
-                                         for t in texts[start:start + 50]))
+        replies = await asyncio.gather(
+            *(client.request_nowait("send", to=to, text=t) for t in texts[start : start + 50])
+        )
         mids += [r["mid"] for r in replies]
     return mids
 
@@ -64,8 +65,9 @@ async def test_history_messages_carry_full_fields_as_seen_by_the_reader(user) ->
     sent = await alice.send("@bob", "hello", cmid="h1")
     reply = await bob.request("history", conv="@alice")
     assert reply["more"] is False
-    assert reply["messages"] == [{"mid": sent.mid, "conv": "@alice", "from": "alice", "text": "hello",
-                                  "ts": sent.ts, "cmid": "h1"}]
+    assert reply["messages"] == [
+        {"mid": sent.mid, "conv": "@alice", "from": "alice", "text": "hello", "ts": sent.ts, "cmid": "h1"}
+    ]
     mine, _ = await alice.history("@bob")
     assert [(m.mid, m.conv, m.sender) for m in mine] == [(sent.mid, "@bob", "alice")]
     both, _ = await alice.history("@BOB")
@@ -126,7 +128,7 @@ async def test_page_of_long_messages_is_cut_to_fit_a_frame_and_paging_still_comp
     assert len(encode_frame(reply)) <= alice.server_info["max_frame"]
     page = reply["messages"]
     assert 0 < len(page) < 30 and reply["more"] is True
-    assert [m["mid"] for m in page] == mids[-len(page):], "the newest messages, oldest first"
+    assert [m["mid"] for m in page] == mids[-len(page) :], "the newest messages, oldest first"
     walked = await full_history(alice, "#lobby")
     assert [m.mid for m in walked] == mids
     assert [m.text for m in walked] == texts

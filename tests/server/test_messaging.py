@@ -36,8 +36,15 @@ async def test_send_dm_reply_and_event_shape(user, raw) -> None:
     assert isinstance(sent.mid, str) and sent.mid
     assert before - 2000 <= sent.ts <= after + 2000
     event = await bob.recv()
-    assert event == {"type": "message", "mid": sent.mid, "conv": "@alice", "from": "alice",
-                     "text": "héllo wörld 👋", "ts": sent.ts, "cmid": "c-1"}
+    assert event == {
+        "type": "message",
+        "mid": sent.mid,
+        "conv": "@alice",
+        "from": "alice",
+        "text": "héllo wörld 👋",
+        "ts": sent.ts,
+        "cmid": "c-1",
+    }
 
 
 async def test_send_without_cmid_has_nil_cmid(user, raw) -> None:
@@ -69,8 +76,7 @@ async def test_send_to_room_reaches_members_only(user) -> None:
 async def test_mids_are_unique_and_in_acceptance_order(user) -> None:
     alice = await user("alice")
     bob = await user("bob")
-    replies = await asyncio.gather(*(alice.request_nowait("send", to="@bob", text=f"m{i}")
-                                     for i in range(30)))
+    replies = await asyncio.gather(*(alice.request_nowait("send", to="@bob", text=f"m{i}") for i in range(30)))
     mids = [r["mid"] for r in replies]
     assert len(set(mids)) == 30
     history = await full_history(bob, "@alice")
@@ -100,7 +106,7 @@ async def test_send_to_room_that_does_not_exist(user) -> None:
     alice = await user("alice")
     try:
         await alice.send("#nowhere", "hello?")
-    except Exception as exc:  # noqa: BLE001 - checked below
+    except Exception as exc:  # checked below
         assert getattr(exc, "code", None) in ("not_member", "no_such_room"), exc
     else:
         raise AssertionError("send to a room that does not exist succeeded")
@@ -184,8 +190,7 @@ async def test_cmid_is_per_sender(user) -> None:
     a = await alice.send("#lobby", "from alice", cmid="same")
     b = await bob.send("#lobby", "from bob", cmid="same")
     assert a.mid != b.mid
-    assert [(m.sender, m.cmid) for m in await full_history(alice, "#lobby")] == [
-        ("alice", "same"), ("bob", "same")]
+    assert [(m.sender, m.cmid) for m in await full_history(alice, "#lobby")] == [("alice", "same"), ("bob", "same")]
 
 
 async def test_different_cmids_are_different_messages(user) -> None:

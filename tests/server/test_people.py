@@ -30,8 +30,7 @@ async def test_who_shows_display_names_and_updates_when_people_leave(user, conne
     await c.register("dora", PASSWORD, "Dora the Explorer")
     await c.login("dora", PASSWORD)
     bob = await user("bob")
-    assert {u.username: u.display_name for u in await bob.who()} == {
-        "dora": "Dora the Explorer", "bob": "bob"}
+    assert {u.username: u.display_name for u in await bob.who()} == {"dora": "Dora the Explorer", "bob": "bob"}
     await c.close()
     assert (await next_of(bob, PresenceEvent)).online is False
     assert [u.username for u in await bob.who()] == ["bob"]
@@ -80,8 +79,9 @@ async def test_presence_online_and_offline_to_everyone_else(user) -> None:
     bob = await user("bob")
     ev = await next_of(alice, PresenceEvent)
     assert (ev.user.username, ev.online) == ("bob", True)
-    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], \
+    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], (
         "a user is not told about their own presence"
+    )
     carol = await user("carol")
     for client in (alice, bob):
         ev = await next_of(client, PresenceEvent)
@@ -130,15 +130,17 @@ async def test_multi_device_presence_first_in_last_out(user) -> None:
     assert (ev.user.username, ev.online) == ("alice", True)
     a2 = await user("alice")
     a3 = await user("alice")
-    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], \
+    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], (
         "no presence event for a second or third connection"
+    )
     assert sorted(u.username for u in await bob.who()) == ["alice", "bob"]
 
     await a1.logout()
     assert (await next_of(a1, ByeEvent)).reason == "logout"
     await a2.close()
-    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], \
+    assert not [e for e in await drain(bob, 0.1) if isinstance(e, PresenceEvent)], (
         "alice still has a connection: she is still online"
+    )
     assert sorted(u.username for u in await bob.who()) == ["alice", "bob"]
     sent = await bob.send("@alice", "still there?")
     got = await next_of(a3, Message)

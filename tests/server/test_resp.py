@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import hiredis
@@ -25,6 +22,9 @@ from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.resp import RespConnection, RespError
 from chinwag.server.statuses import SendResult, SendStatus
 from chinwag.server.store import StorageUnavailable, Store
+
+from ..support.redis import own_redis
+from ..support.waits import eventually
 
 BOUND = 5.0  # hang guard for one step of a test (the connections under test use 0.5 s)
 
@@ -151,8 +151,8 @@ async def test_late_replies_go_to_nobody(fake, caplog) -> None:
     error = await fails(late)
     assert "did not answer" in str(error)
     second = asyncio.ensure_future(echo(conn, "new"))
-    while len(server.commands) < 2 or ["ECHO", "new"] not in server.commands[1]:
-        await asyncio.sleep(0.01)  # the new batch is written on connection 1 ...
+    # the new batch is written on connection 1 ...
+    assert await eventually(lambda: len(server.commands) >= 2 and ["ECHO", "new"] in server.commands[1])
     release.set()  # ... and connection 0 pours out its late replies
     assert await second == ["new"]
     assert await echo(conn, "again") == ["again"]
@@ -212,6 +212,7 @@ async def test_a_reply_nobody_asked_for_kills_only_that_connection(fake, caplog)
 async def test_a_silent_new_connection_is_given_no_commands(fake) -> None:
     """A Redis that accepts but does not answer PING gets nothing else; the
     batch fails within the bound, so it certainly was not applied."""
+
     async def behaviour(index: int, words: list[str]) -> bytes | None:
         return None
 
@@ -245,16 +246,8 @@ async def test_connection_closed_mid_batch(fake) -> None:
 
 @pytest.fixture
 async def stoppable() -> AsyncIterator[EmbeddedRedis]:
-    data_dir = Path(tempfile.mkdtemp(prefix="cw-resp-", dir="/tmp"))
-    redis = EmbeddedRedis(data_dir)
-    await redis.start()
-    try:
+    async with own_redis("cw-resp-") as redis:
         yield redis
-    finally:
-        if redis.process is not None and redis.process.poll() is None:
-            os.kill(redis.process.pid, signal.SIGCONT)
-        await redis.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def test_stopped_redis_times_out_and_its_late_replies_are_never_read(stoppable, caplog) -> None:
@@ -286,6 +279,7 @@ async def test_stopped_redis_times_out_and_its_late_replies_are_never_read(stopp
 def fake_store_redis(send_many: Callable[[int], bytes]) -> Behaviour:
     """Just enough Redis for Store: SCRIPT LOAD answers a sha, EVALSHA of
     SEND_MANY answers `send_many(number of messages)`."""
+
     async def behaviour(index: int, words: list[str]) -> bytes | None:
         if words[0] == "SCRIPT":
             return bulk("0" * 40)
@@ -303,8 +297,9 @@ async def _sends(store: Store, count: int) -> list[Any]:
 
 async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> None:
     def send_many(n: int) -> bytes:  # one result fewer than messages
-        return array(*(array(bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b"))
-                       for i in range(n - 1)))
+        return array(
+            *(array(bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b")) for i in range(n - 1))
+        )
 
     _, url = await fake(fake_store_redis(send_many))
     store = Store(url)
@@ -332,6 +327,7 @@ async def test_a_script_redis_keeps_forgetting_is_loaded_again_once_then_the_cal
     """The one "script missing -> load and retry" path, for the batch and
     for a single call alike: one reload, one retry, then StorageUnavailable
     (never a loop of reloads)."""
+
     def send_many(n: int) -> bytes:  # every EVALSHA: Redis does not know the script
         return b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
 

@@ -28,8 +28,10 @@ async def test_join_creates_the_room_and_rooms_lists_it(user) -> None:
     room = await alice.join("Dev")
     assert room == {"name": "dev", "members": 1}
     listing = {r["name"]: r for r in await alice.rooms()}
-    assert listing == {"lobby": {"name": "lobby", "members": 2, "joined": True},
-                       "dev": {"name": "dev", "members": 1, "joined": True}}
+    assert listing == {
+        "lobby": {"name": "lobby", "members": 2, "joined": True},
+        "dev": {"name": "dev", "members": 1, "joined": True},
+    }
     listing = {r["name"]: (r["members"], r["joined"]) for r in await bob.rooms()}
     assert listing == {"lobby": (2, True), "dev": (1, False)}
     assert (await bob.join("dev")) == {"name": "dev", "members": 2}
@@ -137,8 +139,9 @@ async def test_cursor_starts_at_newest_on_join(user) -> None:
     await settled(bob)
     await bob.join("dev")
     assert not await settled_messages(bob), "joining does not replay old room messages"
-    assert [m.mid for m in await full_history(bob, "#dev")] == [s.mid for s in old], \
+    assert [m.mid for m in await full_history(bob, "#dev")] == [s.mid for s in old], (
         "but a member may read the room's history"
+    )
     await bob.close()
     new = await carol.send("#dev", "new one")
     again = await user("bob")
@@ -209,12 +212,12 @@ async def test_rooms_lists_every_room_even_when_there_are_many(make_server, user
     alice = await user("alice", to=srv)
     names = [f"{i:04d}-" + "r" * 27 for i in range(1200)]
     for start in range(0, len(names), 100):
-        replies = await asyncio.gather(*(alice.request_nowait("join", room=n)
-                                         for n in names[start:start + 100]))
+        replies = await asyncio.gather(*(alice.request_nowait("join", room=n) for n in names[start : start + 100]))
         assert all(r["room"]["members"] == 1 for r in replies)
     reply = await alice.request("rooms")
     listed = {r["name"] for r in reply["rooms"]}
     missing = (set(names) | {"lobby"}) - listed
-    assert not missing or reply.get("more") is True, \
-        f"{len(missing)} of {len(names) + 1} rooms silently left out of `rooms` " \
+    assert not missing or reply.get("more") is True, (
+        f"{len(missing)} of {len(names) + 1} rooms silently left out of `rooms` "
         f"(lobby {'missing' if 'lobby' in missing else 'listed'}; e.g. {sorted(missing)[:2]})"
+    )

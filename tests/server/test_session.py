@@ -50,10 +50,29 @@ async def test_username_is_case_insensitive(connect) -> None:
     assert session.user.username == "alice"
 
 
-@pytest.mark.parametrize("name", [
-    "a", "x" * 33, "1abc", "_abc", "-abc", ".abc", "ab cd", "ab:cd", "ab@cd", "ab#cd", "al/ice",
-    "", "caf\u00e9", "\u00e9cole", "ab\x00c", "\u212aate", "\u0130stanbul",
-], ids=lambda n: repr(n))
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a",
+        "x" * 33,
+        "1abc",
+        "_abc",
+        "-abc",
+        ".abc",
+        "ab cd",
+        "ab:cd",
+        "ab@cd",
+        "ab#cd",
+        "al/ice",
+        "",
+        "caf\u00e9",
+        "\u00e9cole",
+        "ab\x00c",
+        "\u212aate",
+        "\u0130stanbul",
+    ],
+    ids=lambda n: repr(n),
+)
 async def test_invalid_usernames_are_refused(connect, name: str) -> None:
     client = await connect()
     error = await error_of(client.register(name, PASSWORD), "invalid_username")
@@ -90,8 +109,9 @@ async def test_weak_password(connect, password: str) -> None:
     await error_of(client.login("alice", password or "x"), "bad_credentials")  # not created
 
 
-@pytest.mark.parametrize("password", ["12345678", "p" * 1024, "пароль-пароль"],
-                         ids=["8-chars", "1024-chars", "unicode"])
+@pytest.mark.parametrize(
+    "password", ["12345678", "p" * 1024, "пароль-пароль"], ids=["8-chars", "1024-chars", "unicode"]
+)
 async def test_password_length_bounds_accepted(connect, password: str) -> None:
     client = await connect()
     await client.register("alice", password)
@@ -120,16 +140,21 @@ async def test_each_login_gets_its_own_token(connect) -> None:
     assert first.token != second.token
 
 
-@pytest.mark.parametrize("username,password", [
-    ("alice", "wrong password"),
-    ("nobody", PASSWORD),
-    ("NOBODY", PASSWORD),
-    ("1-not-a-valid-name", PASSWORD),
-    ("x", PASSWORD),
-    ("alice", ""),
-], ids=["wrong-password", "unknown-user", "unknown-upper", "invalid-name", "too-short", "empty-password"])
+@pytest.mark.parametrize(
+    "username,password",
+    [
+        ("alice", "wrong password"),
+        ("nobody", PASSWORD),
+        ("NOBODY", PASSWORD),
+        ("1-not-a-valid-name", PASSWORD),
+        ("x", PASSWORD),
+        ("alice", ""),
+    ],
+    ids=["wrong-password", "unknown-user", "unknown-upper", "invalid-name", "too-short", "empty-password"],
+)
 async def test_bad_credentials_same_answer_for_unknown_user_and_wrong_password(
-        connect, username: str, password: str) -> None:
+    connect, username: str, password: str
+) -> None:
     client = await connect()
     await client.register("alice", PASSWORD)
     error = await error_of(client.login(username, password), "bad_credentials")
@@ -275,11 +300,19 @@ async def test_logout_of_a_resumed_session_revokes_the_resumed_token(user, conne
 # --- stage rules ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,fields", [
-    ("who", {}), ("users", {}), ("send", {"to": "#lobby", "text": "hi"}),
-    ("history", {"conv": "#lobby"}), ("join", {"room": "dev"}), ("leave", {"room": "dev"}),
-    ("rooms", {}), ("logout", {}),
-])
+@pytest.mark.parametrize(
+    "kind,fields",
+    [
+        ("who", {}),
+        ("users", {}),
+        ("send", {"to": "#lobby", "text": "hi"}),
+        ("history", {"conv": "#lobby"}),
+        ("join", {"room": "dev"}),
+        ("leave", {"room": "dev"}),
+        ("rooms", {}),
+        ("logout", {}),
+    ],
+)
 async def test_not_authenticated(raw, kind: str, fields: dict) -> None:
     conn = await raw()
     reply = await conn.request(kind, **fields)
@@ -297,11 +330,14 @@ async def test_notifications_before_login_do_nothing(raw, user) -> None:
     assert not [e for e in await settled(bob) if not isinstance(e, PresenceEvent)]
 
 
-@pytest.mark.parametrize("kind,fields", [
-    ("register", {"username": "carol", "password": PASSWORD}),
-    ("login", {"username": "alice", "password": PASSWORD}),
-    ("resume", {"token": "whatever"}),
-])
+@pytest.mark.parametrize(
+    "kind,fields",
+    [
+        ("register", {"username": "carol", "password": PASSWORD}),
+        ("login", {"username": "alice", "password": PASSWORD}),
+        ("resume", {"token": "whatever"}),
+    ],
+)
 async def test_already_authenticated(raw, kind: str, fields: dict) -> None:
     conn = await raw()
     assert (await conn.request("register", username="alice", password=PASSWORD))["type"] == "ok"

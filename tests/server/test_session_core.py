@@ -112,12 +112,15 @@ def test_close_from_any_open_state(state: State) -> None:
     assert session.state is State.CLOSED
 
 
-@pytest.mark.parametrize(("state", "outcome"), [
-    (State.NEW, Authenticated("a", "a", "t")),  # login before hello
-    (State.READY, Greeted()),  # hello twice
-    (State.AUTHENTICATED, Greeted()),
-    (State.AUTHENTICATED, Authenticated("b", "b", "u")),  # a second login on one session
-])
+@pytest.mark.parametrize(
+    ("state", "outcome"),
+    [
+        (State.NEW, Authenticated("a", "a", "t")),  # login before hello
+        (State.READY, Greeted()),  # hello twice
+        (State.AUTHENTICATED, Greeted()),
+        (State.AUTHENTICATED, Authenticated("b", "b", "u")),  # a second login on one session
+    ],
+)
 def test_moves_the_table_does_not_have_are_refused(state: State, outcome: object) -> None:
     session = session_in(state)
     before = (session.username, session.token)

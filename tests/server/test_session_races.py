@@ -10,8 +10,9 @@ import pytest
 from chinwag.server.app import ChatServer
 from chinwag.server.connection import State
 
-from ..support.settings import PASSWORD
 from ..support.raw import RawClient
+from ..support.settings import PASSWORD
+from ..support.waits import eventually
 
 
 async def test_a_login_finishing_after_the_client_left_does_not_authenticate_it(server: ChatServer) -> None:
@@ -28,19 +29,17 @@ async def test_a_login_finishing_after_the_client_left_does_not_authenticate_it(
     [conn] = list(server.connections)
     await client.send({"type": "login", "id": client.next_id(), "username": "alice", "password": PASSWORD})
     client.close()  # gone before the (thread-pool) password check is over
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while (conn._worker is not None or not server.passwords.verifications) and loop.time() < deadline:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: conn.worker is None and server.passwords.verifications > 0)
     assert server.passwords.verifications == 1, "the login ran to its end"
-    assert conn._worker is None
+    assert conn.worker is None
     assert conn.state is State.CLOSED
     assert "alice" not in server.hub.by_user, "a closed connection stayed registered for delivery"
     assert not server.hub.by_token
 
 
 async def test_the_last_ack_of_a_closed_connection_leaves_no_unretrieved_failure(
-        server: ChatServer, caplog: pytest.LogCaptureFixture) -> None:
+    server: ChatServer, caplog: pytest.LogCaptureFixture
+) -> None:
     """An `ack` notification is answered by no reply, so its cursor write is
     only awaited before the connection's next reply. When the client leaves
     right after it and the write fails (here: storage gone), the failure
@@ -55,10 +54,7 @@ async def test_the_last_ack_of_a_closed_connection_leaves_no_unretrieved_failure
     await server.store.close()  # every later Redis call fails
     await client.send({"type": "ack", "conv": "@alice", "upto": sent["mid"]})
     client.close()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while (server.connections or any(c._worker for c in server.connections)) and loop.time() < deadline:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: not server.connections)
     await asyncio.sleep(0.1)
     gc.collect()
     await asyncio.sleep(0)

@@ -21,8 +21,11 @@ PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 def test_every_status_code_is_an_enum_member_and_every_member_is_answered_by_a_script() -> None:
     source = inspect.getsource(scripts)
     used = set(PLACEHOLDER.findall(source))
-    members = {f"{prefix}_{m.name}" for prefix, enum in
-               (("SEND", SendStatus), ("ROOM", RoomCreation), ("LOGIN", LoginStatus)) for m in enum}
+    members = {
+        f"{prefix}_{m.name}"
+        for prefix, enum in (("SEND", SendStatus), ("ROOM", RoomCreation), ("LOGIN", LoginStatus))
+        for m in enum
+    }
     assert used == members == set(scripts.STATUS_CODES)
     assert scripts.STATUS_CODES["SEND_NOT_MEMBER"] == SendStatus.NOT_MEMBER
     assert scripts.STATUS_CODES["ROOM_FULL"] == RoomCreation.FULL

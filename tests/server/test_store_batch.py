@@ -40,9 +40,11 @@ async def test_acks_of_many_users_in_one_batch_never_move_back(clean_redis: str)
     store = Store(clean_redis)
     await store.start()
     try:
-        await asyncio.gather(store.ack("alice", {"#lobby": "5-0", "@a:b": "7-1"}),
-                             store.ack("bob", {"#lobby": "3-0"}),
-                             store.ack("alice", {"#lobby": "4-0"}))
+        await asyncio.gather(
+            store.ack("alice", {"#lobby": "5-0", "@a:b": "7-1"}),
+            store.ack("bob", {"#lobby": "3-0"}),
+            store.ack("alice", {"#lobby": "4-0"}),
+        )
         _, cursors_a = await store.session_state("alice")
         _, cursors_b = await store.session_state("bob")
         assert cursors_a == {"#lobby": "5-0", "@a:b": "7-1"}

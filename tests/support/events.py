@@ -69,7 +69,7 @@ async def drain(client: ChatClient, quiet: float = 0.2) -> list[Event]:
     while True:
         try:
             events.append(await client.next_event(timeout=quiet))
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return events
 
 
@@ -78,8 +78,7 @@ async def messages(client: ChatClient, quiet: float = 0.15) -> list[Message]:
     return [e for e in await drain(client, quiet) if isinstance(e, Message)]
 
 
-async def collect(client: ChatClient, count: int, timeout: float = TIMEOUT,
-                  conv: str | None = None) -> list[Message]:
+async def collect(client: ChatClient, count: int, timeout: float = TIMEOUT, conv: str | None = None) -> list[Message]:
     """Exactly the next `count` message events (of `conv`, if given)."""
     out: list[Message] = []
     loop = asyncio.get_running_loop()
@@ -90,7 +89,7 @@ async def collect(client: ChatClient, count: int, timeout: float = TIMEOUT,
             raise AssertionError(f"only {len(out)} of {count} messages arrived")
         try:
             event = await client.next_event(timeout=left)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise AssertionError(f"only {len(out)} of {count} messages arrived") from None
         if isinstance(event, Message) and (conv is None or event.conv == conv):
             out.append(event)

@@ -15,8 +15,9 @@ SERVER = str(Path(sys.executable).with_name("chinwag-server"))
 FAST_ARGON2_FLAGS = flags(FAST_ARGON2)
 
 
-def console_server(data_dir: Path, extra_args: Sequence[str] = (),
-                   env: Mapping[str, str] | None = None) -> ServerProcess:
+def console_server(
+    data_dir: Path, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> ServerProcess:
     """The installed `chinwag-server` on `data_dir` (its embedded Redis
     there), argon2id at FAST_ARGON2, logging at WARNING."""
     return ServerProcess(data_dir, command=[SERVER], settings=FAST_ARGON2, extra_args=extra_args, env=env)
@@ -37,13 +38,19 @@ def pid_alive(pid: int) -> bool:
 async def run_cli(*args: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """Run chinwag-server to completion; (status, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        SERVER, *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})})
+        SERVER,
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
-        raise AssertionError(f"chinwag-server {' '.join(args)} still running after {timeout} s: "
-                             f"{out.decode()!r} {err.decode()!r}") from None
+        raise AssertionError(
+            f"chinwag-server {' '.join(args)} still running after {timeout} s: {out.decode()!r} {err.decode()!r}"
+        ) from None
     return int(proc.returncode or 0), out.decode(), err.decode()

@@ -92,8 +92,9 @@ class RawClient:
         self._next_id = FIRST_ID
 
     @classmethod
-    async def open(cls, port: int, *, host: str = "127.0.0.1", rcvbuf: int | None = None,
-                   streams: bool = False) -> RawClient:
+    async def open(
+        cls, port: int, *, host: str = "127.0.0.1", rcvbuf: int | None = None, streams: bool = False
+    ) -> RawClient:
         """Connect to `host:port`; `rcvbuf` sets SO_RCVBUF before connecting
         (so it shrinks the TCP window)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -237,7 +238,7 @@ class RawClient:
         while loop.time() < deadline:
             try:
                 await self._fill(period)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 break
         frames, self.frames = self.frames, []
         return frames

@@ -16,7 +16,6 @@ PASSWORD = "correct horse battery"
 def fast_settings(**overrides: Any) -> Settings:
     """Settings for a server on an ephemeral loopback port with argon2id at
     OWASP's minimum (FAST_ARGON2); `overrides` are any other Settings fields."""
-    values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": Path("/nonexistent"),
-                              **FAST_ARGON2}
+    values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "data_dir": Path("/nonexistent"), **FAST_ARGON2}
     values.update(overrides)
     return Settings(**values)

@@ -59,8 +59,7 @@ async def redis_contents(url: str) -> list[tuple[bytes, list[bytes]]]:
 
 
 async def stored_password_hashes(url: str) -> list[str]:
-    return [v.decode() for _, values in await redis_contents(url) for v in values
-            if v.startswith(b"$argon2")]
+    return [v.decode() for _, values in await redis_contents(url) for v in values if v.startswith(b"$argon2")]
 
 
 def argon2_params(encoded: str) -> dict[str, int]:
@@ -82,16 +81,19 @@ class CallCounter:
 
     def _wrap(self, name: str, func: Any) -> Any:
         if asyncio.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def async_counting(*args: Any, **kwargs: Any) -> Any:
                 self.calls[name] += 1
                 return await func(*args, **kwargs)
+
             return async_counting
 
         @functools.wraps(func)
         def counting(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
             return func(*args, **kwargs)
+
         return counting
 
     @property
@@ -231,8 +233,7 @@ async def test_resume_never_hashes_a_password(make_server, connect) -> None:
 # --- password hashing ---------------------------------------------------------------------
 
 
-async def test_password_hash_is_argon2id_with_the_configured_parameters(make_server, connect,
-                                                                       clean_redis) -> None:
+async def test_password_hash_is_argon2id_with_the_configured_parameters(make_server, connect, clean_redis) -> None:
     server = await make_server(argon2_time_cost=2, argon2_memory_kib=19_456, argon2_parallelism=1)
     a = await connect(to=server)
     await a.register("alice", PASSWORD)
@@ -242,6 +243,7 @@ async def test_password_hash_is_argon2id_with_the_configured_parameters(make_ser
     assert argon2_params(hashes[0]) == {"m": 19_456, "t": 2, "p": 1}
     # OWASP's minimum for argon2id is m=19 MiB, t=2, p=1; the defaults are above it
     from chinwag.server.settings import Settings
+
     defaults = Settings()
     assert defaults.argon2_memory_kib >= 19_456 and defaults.argon2_time_cost >= 2
     assert defaults.argon2_parallelism >= 1

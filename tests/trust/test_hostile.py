@@ -8,6 +8,7 @@ connection count returns to where it was."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from typing import Any
@@ -53,7 +54,7 @@ def mutate(rng: random.Random, frame: bytes) -> bytes:
         for _ in range(rng.randint(1, 4)):
             data[rng.randrange(4, len(data))] = rng.randrange(256)
     elif choice == 2:  # truncate the body, keeping the header's length
-        data = data[:rng.randrange(4, len(data))]
+        data = data[: rng.randrange(4, len(data))]
     elif choice == 3:  # insert junk inside the body, fixing up the length
         at = rng.randrange(4, len(data))
         body = bytes(data[4:at]) + rng.randbytes(rng.randint(1, 8)) + bytes(data[at:])
@@ -138,8 +139,10 @@ async def wrong_types(port: int, name: str) -> int:
         await conn.login(name)
         answered = 0
         for frame, codes in WRONG_TYPES:
-            reply = await conn.request(frame["type"] if isinstance(frame["type"], str) else "x",
-                                       **{k: v for k, v in frame.items() if k != "type"})
+            reply = await conn.request(
+                frame["type"] if isinstance(frame["type"], str) else "x",
+                **{k: v for k, v in frame.items() if k != "type"},
+            )
             assert reply["type"] == "error" and reply["code"] in codes, (frame, reply)
             assert isinstance(reply.get("message"), str) and reply["message"]
             answered += 1
@@ -182,10 +185,8 @@ async def mutated(port: int, rng: random.Random, count: int, name: str) -> None:
                 await conn.login(name)
             frame = encode_frame(rng.choice(VALID))
             await conn.try_send_bytes(mutate(rng, frame), timeout=2)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await conn.until_closed(timeout=0.15)
-            except TimeoutError:
-                pass
         finally:
             conn.close()
 
@@ -218,7 +219,7 @@ async def slowloris(port: int, seconds: float = 2.4, every: float = 0.2) -> bool
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
         while sent < len(data) and loop.time() < end:
-            if not await conn.try_send_bytes(data[sent:sent + 1], timeout=1):
+            if not await conn.try_send_bytes(data[sent : sent + 1], timeout=1):
                 return False
             sent += 1
             await asyncio.sleep(every)
@@ -244,8 +245,9 @@ async def flood(port: int, name: str, total: int = 1000, chunk: int = 100) -> tu
             for i in range(base, base + chunk):
                 req_id = conn.next_id()
                 ids.append(req_id)
-                await conn.send_bytes(encode_frame({"type": "send", "id": req_id, "to": "#lobby",
-                                                    "text": f"flood {i}"}))
+                await conn.send_bytes(
+                    encode_frame({"type": "send", "id": req_id, "to": "#lobby", "text": f"flood {i}"})
+                )
             for req_id in ids:
                 reply = await conn.reply(req_id, timeout=10)
                 if reply["type"] == "ok":
@@ -299,16 +301,19 @@ async def test_hostile_clients_do_not_hurt_a_legitimate_pair(make_server, user, 
     stop = asyncio.Event()
     worst = {"decoder": 0, "backlog": 0, "connections": 0}
     watcher = asyncio.create_task(watch_buffers(server, stop, worst))
-    tasks = [asyncio.create_task(coro) for coro in (
-        legit(),
-        wrong_types(port, "mallory"),
-        random_bytes(port, random.Random(rng.random()), 30),
-        mutated(port, random.Random(rng.random()), 40, "mutant"),
-        huge_lengths(port, max_frame),
-        slowloris(port),
-        slowloris(port, seconds=2.0, every=0.25),
-        flood(port, "flooder"),
-    )]
+    tasks = [
+        asyncio.create_task(coro)
+        for coro in (
+            legit(),
+            wrong_types(port, "mallory"),
+            random_bytes(port, random.Random(rng.random()), 30),
+            mutated(port, random.Random(rng.random()), 40, "mutant"),
+            huge_lengths(port, max_frame),
+            slowloris(port),
+            slowloris(port, seconds=2.0, every=0.25),
+            flood(port, "flooder"),
+        )
+    ]
     try:
         results = await asyncio.wait_for(asyncio.gather(*tasks), 30)
     finally:
@@ -317,7 +322,7 @@ async def test_hostile_clients_do_not_hurt_a_legitimate_pair(make_server, user, 
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await watcher
-    mids, answered, *_, slow_ok, _, (flood_ok, flood_limited, flood_seconds) = results
+    mids, answered, *_, _slow_ok, _, (flood_ok, flood_limited, flood_seconds) = results
     assert answered == len(WRONG_TYPES)
     assert flood_limited > 0
     assert flood_ok <= SEND_BURST + SEND_RATE * flood_seconds + 5, (flood_ok, flood_seconds)
@@ -340,9 +345,10 @@ async def test_hostile_clients_do_not_hurt_a_legitimate_pair(make_server, user, 
     assert worst["backlog"] <= server.settings.outgoing_limit, worst
 
     # the server's count returns to the legitimate pair
-    assert await eventually(lambda: live_connections(server) == baseline, 5), \
-        [(c.username, c.state) for c in server.connections]
-    assert sum(server._per_ip.values()) == baseline  # noqa: SLF001
+    assert await eventually(lambda: live_connections(server) == baseline, 5), [
+        (c.username, c.state) for c in server.connections
+    ]
+    assert sum(server._per_ip.values()) == baseline
 
     problems = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not problems, [(r.name, r.getMessage()) for r in problems]

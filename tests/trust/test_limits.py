@@ -195,8 +195,7 @@ async def test_send_rate_limit_slows_only_the_sender(make_server, user) -> None:
     await alice.send("#lobby", "after waiting")
 
     history, _ = await bob.history("#lobby")
-    assert [m.text for m in history] == ["burst 0", "burst 1", "burst 2", "bob is not limited",
-                                         "after waiting"]
+    assert [m.text for m in history] == ["burst 0", "burst 1", "burst 2", "bob is not limited", "after waiting"]
 
 
 async def test_typing_is_rate_limited_silently_and_relayed_once_per_3_s(make_server, user) -> None:

@@ -27,8 +27,7 @@ async def open_from(server: ChatServer, local: str) -> RawClient:
     sock.bind((local, 0))
     sock.setblocking(False)
     try:
-        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port)),
-                               TIMEOUT)
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port)), TIMEOUT)
     except BaseException:
         sock.close()
         raise
@@ -71,8 +70,9 @@ async def test_guesses_from_a_hundred_addresses_do_not_lock_the_owner_out(make_s
     before = server.passwords.verifications
 
     guessers = await asyncio.gather(*(open_from(server, address(i)) for i in range(100)))
-    results = await asyncio.gather(*(
-        logins(g, [("bob", f"guess {i}-{j}") for j in range(10)]) for i, g in enumerate(guessers)))
+    results = await asyncio.gather(
+        *(logins(g, [("bob", f"guess {i}-{j}") for j in range(10)]) for i, g in enumerate(guessers))
+    )
     tally = codes([r for replies in results for r in replies])
     assert sum(tally.values()) == 1000
     assert set(tally) == {"bad_credentials", "throttled"}, tally
@@ -95,8 +95,9 @@ async def test_guesses_from_a_hundred_addresses_do_not_lock_the_owner_out(make_s
 
 
 async def test_a_guesser_from_one_address_waits_longer_and_longer(make_server) -> None:
-    server = await make_server(login_failures_per_user_address=3, login_failures_per_user=100,
-                               login_delay_base=0.5, login_delay_max=60)
+    server = await make_server(
+        login_failures_per_user_address=3, login_failures_per_user=100, login_delay_base=0.5, login_delay_max=60
+    )
     setup = await open_from(server, "127.0.0.1")
     await setup.register("bob")
     await setup.login("bob")  # 127.0.0.1 is bob's: the pair limit still applies to it
@@ -121,8 +122,7 @@ async def test_a_burst_from_one_address_gets_no_more_verifications_than_its_limi
     server = await make_server(login_failures_per_address=20, verify_queue=1000)
     conns = await asyncio.gather(*(open_from(server, "127.0.0.1") for _ in range(200)))
     before = server.passwords.verifications
-    results = await asyncio.gather(*(logins(c, [(f"ghost{i}", "wrong password")])
-                                     for i, c in enumerate(conns)))
+    results = await asyncio.gather(*(logins(c, [(f"ghost{i}", "wrong password")]) for i, c in enumerate(conns)))
     tally = codes([r for replies in results for r in replies])
     assert tally == {"bad_credentials": 20, "throttled": 180}, tally
     assert server.passwords.verifications - before == 20
@@ -134,8 +134,13 @@ async def test_a_login_flood_leaves_the_queue_bounded_and_lets_a_known_user_in(m
     """A flood of wrong logins from many addresses fills the verification
     queue; beyond it they are told `throttled` at once (server busy), and
     bob, from his usual address, jumps the queue and gets in."""
-    server = await make_server(verify_queue=4, verify_queue_reserved=2, hash_threads=1,
-                               logins_per_address=10**6, login_failures_per_address=10**6)
+    server = await make_server(
+        verify_queue=4,
+        verify_queue_reserved=2,
+        hash_threads=1,
+        logins_per_address=10**6,
+        login_failures_per_address=10**6,
+    )
     bob = await connect(to=server)
     await bob.register("bob", PASSWORD)
     await bob.login("bob", PASSWORD)
@@ -172,8 +177,9 @@ async def test_a_login_flood_leaves_the_queue_bounded_and_lets_a_known_user_in(m
 
 
 async def test_resume_and_login_have_rates_per_user_and_per_address(make_server, connect) -> None:
-    server = await make_server(resumes_per_user=3, resumes_per_address=5, logins_per_user=2,
-                               logins_per_address=4, attempt_window=60)
+    server = await make_server(
+        resumes_per_user=3, resumes_per_address=5, logins_per_user=2, logins_per_address=4, attempt_window=60
+    )
     setup = await connect(to=server)
     await setup.register("alice", PASSWORD)
     await setup.register("carol", PASSWORD)
@@ -196,8 +202,9 @@ async def test_resume_and_login_have_rates_per_user_and_per_address(make_server,
     assert reply["code"] == "throttled" and 0 < reply["retry_after"] <= 60, reply
 
     # alice's 2nd successful login is allowed, her 3rd is not (the right password, a known address)
-    assert (await (await open_from(server, "127.0.0.1")).request(
-        "login", username="alice", password=PASSWORD))["type"] == "ok"
+    assert (await (await open_from(server, "127.0.0.1")).request("login", username="alice", password=PASSWORD))[
+        "type"
+    ] == "ok"
     reply = await (await open_from(server, "127.0.0.1")).request("login", username="alice", password=PASSWORD)
     assert reply["code"] == "throttled" and "logins" in reply["message"], reply
     # 127.0.0.1 has made 4 login attempts (carol, alice x3): the next is refused whoever it is
@@ -210,8 +217,10 @@ async def test_user_exists_is_throttled_with_registration(make_server) -> None:
     setup = await open_from(server, address(0))
     await setup.register("alice")
     prober = await open_from(server, "127.0.0.1")
-    answers = [await prober.request("register", username=name, password=PASSWORD)
-               for name in ("alice", "bob", "carol", "dave", "erin")]
+    answers = [
+        await prober.request("register", username=name, password=PASSWORD)
+        for name in ("alice", "bob", "carol", "dave", "erin")
+    ]
     assert [a.get("code") for a in answers[:3]] == ["user_exists", None, None], answers
     for a in answers[3:]:  # the 4th attempt from this address, taken name or not
         assert a["code"] == "throttled" and 0 < a["retry_after"] <= 60, a

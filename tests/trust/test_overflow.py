@@ -6,6 +6,7 @@ for all of it, replay of the newest 500 per conversation)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from typing import Any
 
@@ -39,9 +40,16 @@ async def open_slow_reader(server: ChatServer, name: str) -> RawClient:
     return slow
 
 
-async def flood(flooder: ChatClient, sent: dict[str, list[tuple[str, str]]], counter: Any,
-                rounds: int, per_round: int = 10, text: str = BIG, dm_to: str = "@slowpoke",
-                until: Any = None) -> int:
+async def flood(
+    flooder: ChatClient,
+    sent: dict[str, list[tuple[str, str]]],
+    counter: Any,
+    rounds: int,
+    per_round: int = 10,
+    text: str = BIG,
+    dm_to: str = "@slowpoke",
+    until: Any = None,
+) -> int:
     """Pipelined sends to the lobby and DMs to `dm_to`, `per_round` at a time;
     records (mid, text) per conversation in `sent`; stops early when `until()`."""
     for done in range(1, rounds + 1):
@@ -52,7 +60,7 @@ async def flood(flooder: ChatClient, sent: dict[str, list[tuple[str, str]]], cou
         body = f"D{next(counter):05d} {text[:500]}"
         pending.append((dm_to, body, flooder.request_nowait("send", to=dm_to, text=body)))
         replies = await asyncio.wait_for(asyncio.gather(*(p[2] for p in pending)), 10)
-        for (conv, body, _), reply in zip(pending, replies):
+        for (conv, body, _), reply in zip(pending, replies, strict=True):
             sent[conv].append((reply["mid"], body))
         if until is not None and until():
             return done
@@ -72,8 +80,7 @@ async def test_slow_reader_is_dropped_with_bye_overflow_while_others_get_everyth
         slow_conn = connection_of(server, "slowpoke")
         sent: dict[str, list[tuple[str, str]]] = {"#lobby": [], "@slowpoke": []}
         counter = itertools.count()
-        rounds = await flood(flooder, sent, counter, rounds=60,
-                             until=lambda: slow_conn.state is State.CLOSED)
+        rounds = await flood(flooder, sent, counter, rounds=60, until=lambda: slow_conn.state is State.CLOSED)
         assert slow_conn.state is State.CLOSED, f"not dropped after {rounds} rounds"
         dropped_after = len(sent["#lobby"])
         await flood(flooder, sent, counter, rounds=3)  # the flood goes on without it
@@ -85,10 +92,10 @@ async def test_slow_reader_is_dropped_with_bye_overflow_while_others_get_everyth
         assert frames, "nothing at all arrived on the slow connection"
         assert frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-3:]
         got = message_frames(frames, "#lobby")
-        assert got == sent["#lobby"][:len(got)]
+        assert got == sent["#lobby"][: len(got)]
         assert len(got) <= dropped_after  # what was queued before the drop drains, nothing after
         got_dm = message_frames(frames, "@flooder")
-        assert got_dm == [(mid, text) for mid, text in sent["@slowpoke"]][:len(got_dm)]
+        assert got_dm == [(mid, text) for mid, text in sent["@slowpoke"]][: len(got_dm)]
         assert await eventually(lambda: slow_conn not in server.connections, 5)
 
         # the reading user got every lobby message, exactly once, in order
@@ -128,13 +135,15 @@ async def test_dropped_reader_gets_everything_it_missed_at_next_login(make_serve
     assert not byes, (
         f"dropped at login ({byes!r}): attempt 1 got {len(attempts[0][1])} of {total} replayed "
         f"messages, attempt 2 got {len(attempts[1][1])} (the same first ones: "
-        f"{attempts[0][1][:3] == attempts[1][1][:3]}) and {attempts[1][2]!r}")
+        f"{attempts[0][1][:3] == attempts[1][1][:3]}) and {attempts[1][2]!r}"
+    )
     assert [(m.mid, m.text) for m in messages if m.conv == "#lobby"] == sent["#lobby"]
     assert [(m.mid, m.text) for m in messages if m.conv == "@flooder"] == sent["@slowpoke"]
 
 
-async def login_and_replay(server: ChatServer, name: str, expected: int,
-                           token: str | None = None) -> tuple[dict[str, int], list[Message], list[Any]]:
+async def login_and_replay(
+    server: ChatServer, name: str, expected: int, token: str | None = None
+) -> tuple[dict[str, int], list[Message], list[Any]]:
     """Log in (or resume) and read the replay: (unread, messages, how it
     ended early: bye events or the ConnectionClosed)."""
     client = ChatClient("127.0.0.1", server.port, connect_timeout=5)
@@ -154,7 +163,7 @@ async def login_and_replay(server: ChatServer, name: str, expected: int,
             except ConnectionClosed as exc:
                 byes.append(exc)
                 break
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 byes.append("nothing more arrived within 8 s")
                 break
             if isinstance(event, Message):
@@ -201,8 +210,10 @@ async def test_replay_at_login_is_capped_at_500_per_conversation_with_full_unrea
     lobby: list[tuple[str, str]] = []
     dms: list[tuple[str, str]] = []
     for start in range(0, 520, 40):
-        futures = [(i, sender.request_nowait("send", to="#lobby", text=f"lobby {i}"))
-                   for i in range(start, min(start + 40, 520))]
+        futures = [
+            (i, sender.request_nowait("send", to="#lobby", text=f"lobby {i}"))
+            for i in range(start, min(start + 40, 520))
+        ]
         for i, future in futures:
             lobby.append(((await asyncio.wait_for(future, 10))["mid"], f"lobby {i}"))
     for i in range(30):
@@ -251,8 +262,10 @@ async def test_bye_overflow_reaches_a_slow_reader_that_keeps_writing(make_server
         except Closed:
             frames = []
         last = (slow.frames or frames or [{}])[-1]
-        assert not slow.reset, (f"connection reset after {slow.received} bytes; the last frame read "
-                                f"was {last.get('type')} {last.get('mid', '')}, no bye")
+        assert not slow.reset, (
+            f"connection reset after {slow.received} bytes; the last frame read "
+            f"was {last.get('type')} {last.get('mid', '')}, no bye"
+        )
         assert frames and frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-2:]
     finally:
         slow.close()
@@ -265,8 +278,7 @@ def held_for(conn: Connection) -> int:
     return conn.writer.backlog + sum(len(frame) for _, _, frame in conn._replay_buffer or ())
 
 
-async def test_a_client_that_logs_in_while_its_lobby_is_busy_and_does_not_read_is_bounded(
-        make_server, user) -> None:
+async def test_a_client_that_logs_in_while_its_lobby_is_busy_and_does_not_read_is_bounded(make_server, user) -> None:
     """Live messages held back during a login replay count against the
     outgoing limit: a client that logs in and never reads gets `bye
     overflow` once the limit is reached, instead of a pile that grows as
@@ -304,7 +316,7 @@ async def test_a_client_that_logs_in_while_its_lobby_is_busy_and_does_not_read_i
         assert not slow.reset
         assert frames[-1] == {"type": "bye", "reason": "overflow"}, frames[-2:]
         got = message_frames(slow.frames + frames, "#lobby")
-        assert got == offline["#lobby"][:len(got)]  # in order, nothing live before the replay's end
+        assert got == offline["#lobby"][: len(got)]  # in order, nothing live before the replay's end
     finally:
         slow.close()
     # nothing was acked: the next login owes all of it
@@ -329,10 +341,8 @@ async def slow_read_to_the_end(sock: Any, keep_writing: bool) -> tuple[list[dict
     deadline = loop.time() + 20
     while loop.time() < deadline:
         if keep_writing and reads % 8 == 0:
-            try:
+            with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(loop.sock_sendall(sock, encode_frame({"type": "pong"})), 1)
-            except (OSError, TimeoutError):
-                pass
         try:
             data = await asyncio.wait_for(loop.sock_recv(sock, 32768), 5)
         except (ConnectionResetError, BrokenPipeError):
@@ -369,11 +379,13 @@ async def test_a_dropped_client_reads_its_bye_overflow_every_time(make_server, u
         conns = [c for c in server.connections if c.username == "slowpoke"]
         assert len(conns) == 20
         sent: dict[str, list[tuple[str, str]]] = {"#lobby": [], "@slowpoke": []}
-        await flood(flooder, sent, itertools.count(), rounds=80,
-                    until=lambda: all(c.state is State.CLOSED for c in conns))
+        await flood(
+            flooder, sent, itertools.count(), rounds=80, until=lambda: all(c.state is State.CLOSED for c in conns)
+        )
         assert all(c.state is State.CLOSED for c in conns)
-        results = await asyncio.gather(*(slow_read_to_the_end(s.sock, keep_writing=i % 2 == 1)
-                                         for i, s in enumerate(slows)))
+        results = await asyncio.gather(
+            *(slow_read_to_the_end(s.sock, keep_writing=i % 2 == 1) for i, s in enumerate(slows))
+        )
         for i, (frames, reset) in enumerate(results):
             assert not reset, f"connection {i} was reset after {len(frames)} frames; no bye"
             assert frames and frames[-1] == {"type": "bye", "reason": "overflow"}, (i, frames[-2:])

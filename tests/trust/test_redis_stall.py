@@ -171,8 +171,9 @@ async def _history(probe: Probe, viewer: str, address: str) -> list[dict[str, An
         before = page[0]["mid"]
 
 
-async def _stored(readers: dict[str, Probe]) -> tuple[
-        dict[tuple[tuple[str, ...], str], dict[str, Any]], dict[tuple[str, str], list[tuple[tuple[str, ...], str]]]]:
+async def _stored(
+    readers: dict[str, Probe],
+) -> tuple[dict[tuple[tuple[str, ...], str], dict[str, Any]], dict[tuple[str, str], list[tuple[tuple[str, ...], str]]]]:
     """Every stored message of the test's conversations, by (conversation,
     mid); and where each (sender, cmid) is stored."""
     stored: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
@@ -216,8 +217,10 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
             # requests on redis-py's paths (login, history) are bounded too
             newcomer = await Probe.open(server.port)
             try:
-                for probe, kind, fields in ((newcomer, "login", {"username": "idle", "password": PASSWORD}),
-                                            (probes["idle"], "history", {"conv": "#lobby"})):
+                for probe, kind, fields in (
+                    (newcomer, "login", {"username": "idle", "password": PASSWORD}),
+                    (probes["idle"], "history", {"conv": "#lobby"}),
+                ):
                     error = await probe.call(kind, timeout=bound, **fields)
                     assert error["type"] == "error" and error["code"] == "internal", error
                     assert isinstance(error.get("retry_after"), (int, float)) and error["retry_after"] > 0, error
@@ -245,13 +248,16 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
                 wedged.append(name)
         await asyncio.sleep(0.2)  # a late second reply would have arrived by now
 
-        acked = [s for s in log if s.future.done() and not s.future.exception()
-                 and s.future.result()["type"] == "ok"]
-        failed = [s for s in log if s.future.done() and not s.future.exception()
-                  and s.future.result()["type"] == "error"]
+        acked = [s for s in log if s.future.done() and not s.future.exception() and s.future.result()["type"] == "ok"]
+        failed = [
+            s for s in log if s.future.done() and not s.future.exception() and s.future.result()["type"] == "error"
+        ]
         not_internal = [s.future.result() for s in failed if s.future.result()["code"] != "internal"]
-        no_retry_after = [e for e in (s.future.result() for s in failed)
-                          if not isinstance(e.get("retry_after"), (int, float)) or e["retry_after"] <= 0]
+        no_retry_after = [
+            e
+            for e in (s.future.result() for s in failed)
+            if not isinstance(e.get("retry_after"), (int, float)) or e["retry_after"] <= 0
+        ]
 
         # fresh connections, in case one of the old ones is wedged
         for name in USERS:
@@ -260,15 +266,19 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
         # an `internal` send may have been stored all the same (Redis ran the
         # script after the server stopped waiting): which ones, before retrying
         _, copies_before = await _stored(fresh)
-        stored_anyway = {s.cmid: copies_before[(s.sender, s.cmid)] for s in failed
-                         if (s.sender, s.cmid) in copies_before}
+        stored_anyway = {
+            s.cmid: copies_before[(s.sender, s.cmid)] for s in failed if (s.sender, s.cmid) in copies_before
+        }
         # retry every `internal` with the same cmid: the stored mid if it was stored
         retried: dict[str, dict[str, Any]] = {}
         for s in failed:
             by = fresh[s.sender] if s.sender in wedged else probes[s.sender]
             retried[s.cmid] = await by.ok("send", to=s.to, text=s.text, cmid=s.cmid)
-        retry_moved = [(cmid, where, retried[cmid]) for cmid, where in stored_anyway.items()
-                       if len(where) != 1 or where[0][1] != retried[cmid]["mid"]]
+        retry_moved = [
+            (cmid, where, retried[cmid])
+            for cmid, where in stored_anyway.items()
+            if len(where) != 1 or where[0][1] != retried[cmid]["mid"]
+        ]
 
         # what is stored now, read back through history
         stored, copies = await _stored(fresh)
@@ -285,8 +295,12 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
             if m is None or (m["from"], m["text"], m["cmid"]) != (s.sender, s.text, s.cmid):
                 wrong.append((s, reply, m))
         doubled = {k: where for k, where in copies.items() if len(where) != 1}
-        not_once = [(name, rid, len(p.replies.get(rid, ()))) for name, p in [*probes.items(), *fresh.items()]
-                    for rid in sorted(p.sent | set(p.replies)) if len(p.replies.get(rid, ())) != 1]
+        not_once = [
+            (name, rid, len(p.replies.get(rid, ())))
+            for name, p in [*probes.items(), *fresh.items()]
+            for rid in sorted(p.sent | set(p.replies))
+            if len(p.replies.get(rid, ())) != 1
+        ]
         bad_events = []
         for name, probe in probes.items():
             for e in probe.events:
@@ -295,9 +309,19 @@ async def _stall_run(redis: EmbeddedRedis, stall_s: float, caplog: pytest.LogCap
                     bad_events.append((name, e, m))
         problems = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
-        figures = {"stall_s": int(stall_s), "sends": len(log), "acked": len(acked), "internal": len(failed),
-                   "internal_stored_anyway": len(stored_anyway), "lost": len(lost), "wedged": len(wedged), "wrong": len(wrong), "doubled": len(doubled),
-                   "bad_events": len(bad_events), "events": sum(len(p.events) for p in probes.values())}
+        figures = {
+            "stall_s": int(stall_s),
+            "sends": len(log),
+            "acked": len(acked),
+            "internal": len(failed),
+            "internal_stored_anyway": len(stored_anyway),
+            "lost": len(lost),
+            "wedged": len(wedged),
+            "wrong": len(wrong),
+            "doubled": len(doubled),
+            "bad_events": len(bad_events),
+            "events": sum(len(p.events) for p in probes.values()),
+        }
         print("stall figures:", figures)
         assert not not_internal, not_internal[:3]
         assert not no_retry_after, f"`internal` without retry_after: {no_retry_after[:3]}"

@@ -26,7 +26,7 @@ OTHERS, OWN = 3_200, 100
 async def send_many(client: ChatClient, to: str, texts: list[str]) -> list[str]:
     mids: list[str] = []
     for start in range(0, len(texts), 100):
-        futures = [client.request_nowait("send", to=to, text=t) for t in texts[start:start + 100]]
+        futures = [client.request_nowait("send", to=to, text=t) for t in texts[start : start + 100]]
         mids += [(await asyncio.wait_for(f, 10))["mid"] for f in futures]
     return mids
 
@@ -42,8 +42,7 @@ def replay_script_calls(admin: sync_redis.Redis, stream: str) -> list[list[Any]]
     return calls
 
 
-async def test_a_huge_never_acked_backlog_is_counted_in_bounded_pages(clean_redis: str, make_server,
-                                                                      user) -> None:
+async def test_a_huge_never_acked_backlog_is_counted_in_bounded_pages(clean_redis: str, make_server, user) -> None:
     server = await make_server(send_rate=100_000, send_burst=100_000)
     away = await user("away", to=server, auto_ack=False)
     token = away.session.token
@@ -54,9 +53,9 @@ async def test_a_huge_never_acked_backlog_is_counted_in_bounded_pages(clean_redi
     sent: list[tuple[str, str]] = []
     step = OTHERS // OWN
     for i in range(OWN):
-        chunk = texts[i * step:(i + 1) * step]
-        sent += zip(await send_many(sender, "#lobby", chunk), chunk)
-        sent += zip(await send_many(away, "#lobby", own_texts[i:i + 1]), own_texts[i:i + 1])
+        chunk = texts[i * step : (i + 1) * step]
+        sent += zip(await send_many(sender, "#lobby", chunk), chunk, strict=True)
+        sent += zip(await send_many(away, "#lobby", own_texts[i : i + 1]), own_texts[i : i + 1], strict=True)
     dm_mids = await send_many(sender, "@away", ["a dm"] * 3)
     await away.close()
     assert len(sent) == OTHERS + OWN

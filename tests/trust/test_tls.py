@@ -63,7 +63,7 @@ async def test_chat_over_tls_end_to_end(make_server, pems) -> None:
         sent = await alice.send("@bob", "over tls")
         got = await collect(bob, 1, conv="@alice")
         assert (got[0].mid, got[0].text, got[0].sender) == (sent.mid, "over tls", "alice")
-        assert alice._transport.get_extra_info("ssl_object") is not None  # noqa: SLF001
+        assert alice._transport.get_extra_info("ssl_object") is not None
         # a token issued over TLS resumes over TLS
         carol = await tls_client(server.port, tls=True, ca=str(pems.ca))
         assert (await carol.resume(alice.session.token)).user.username == "alice"

@@ -74,8 +74,9 @@ async def honest_user(port: int, pems: Pems, name: str) -> None:
 async def test_stalled_handshakes_count_against_the_per_address_cap(make_server, pems, caplog) -> None:
     caplog.set_level(logging.INFO, logger="chinwag")
     cap = 50
-    server = await make_server(tls_cert=pems.cert, tls_key=pems.key, max_connections_per_address=cap,
-                               tls_handshake_timeout=30)
+    server = await make_server(
+        tls_cert=pems.cert, tls_key=pems.key, max_connections_per_address=cap, tls_handshake_timeout=30
+    )
     socks = await half_open(server.port, 1000, ["127.0.0.2"])
     try:
         # the first `cap` are held, the rest reset at accept
@@ -112,8 +113,7 @@ async def test_the_preauth_timeout_bounds_the_handshake_too(make_server, pems) -
     """With a pre-login timeout shorter than the handshake timeout, a
     stalled handshake goes when the pre-login time is up, and so does a
     TLS connection that finished its handshake but never logs in."""
-    server = await make_server(tls_cert=pems.cert, tls_key=pems.key, tls_handshake_timeout=30,
-                               preauth_timeout=1)
+    server = await make_server(tls_cert=pems.cert, tls_key=pems.key, tls_handshake_timeout=30, preauth_timeout=1)
     socks = await half_open(server.port, 10, ["127.0.0.2"])
     idle = ChatClient("127.0.0.1", server.port, tls=True, ca=str(pems.ca), connect_timeout=5)
     try:
@@ -130,8 +130,13 @@ async def test_the_preauth_timeout_bounds_the_handshake_too(make_server, pems) -
 
 async def test_handshakes_from_many_addresses_are_bounded_and_the_oldest_make_way(make_server, pems) -> None:
     limit = 40
-    server = await make_server(tls_cert=pems.cert, tls_key=pems.key, max_connections_per_address=30,
-                               max_tls_handshakes=limit, tls_handshake_timeout=30)
+    server = await make_server(
+        tls_cert=pems.cert,
+        tls_key=pems.key,
+        max_connections_per_address=30,
+        max_tls_handshakes=limit,
+        tls_handshake_timeout=30,
+    )
     attackers = [f"127.0.0.{i}" for i in range(2, 12)]
     held = max_held = 0
 
@@ -193,14 +198,27 @@ async def test_thousands_of_half_open_handshakes_against_a_server_process(tmp_pa
     one, others = int(2000 * scale), int(500 * scale)
     assert one > cap and others > cap // 2, f"open-files limit {soft} is too low for this test"
     certs = make_pems(tmp_path, "127.0.0.1")
-    server = ServerProcess(tmp_path / "data", settings=FAST_ARGON2, extra_args=[
-        "--tls-cert", str(certs.cert), "--tls-key", str(certs.key),
-        "--max-connections-per-address", str(cap), "--max-tls-handshakes", str(limit),
-        "--tls-handshake-timeout", str(timeout)])
+    server = ServerProcess(
+        tmp_path / "data",
+        settings=FAST_ARGON2,
+        extra_args=[
+            "--tls-cert",
+            str(certs.cert),
+            "--tls-key",
+            str(certs.key),
+            "--max-connections-per-address",
+            str(cap),
+            "--max-tls-handshakes",
+            str(limit),
+            "--tls-handshake-timeout",
+            str(timeout),
+        ],
+    )
     server.start()
     socks: list[socket.socket] = []
     try:
-        assert "uvloop" in Path(f"/proc/{server.pid}/maps").read_text()  # the loop it really runs
+        maps = await asyncio.to_thread(Path(f"/proc/{server.pid}/maps").read_text)
+        assert "uvloop" in maps  # the loop it really runs
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 2 * (one + 3 * others)
         await honest_user(server.port, certs, "warmup")  # argon2's memory, Redis connections
         rss_before, sockets_before = rss_kib(server.pid), open_sockets(server.pid)

@@ -1,5 +1,5 @@
 """Helpers for the TUI tests: an app pointed at a test server, with a
-throwaway config file, no cursor blink and fast reconnects."""
+throwaway config file and fast reconnects."""
 
 from __future__ import annotations
 
@@ -24,17 +24,20 @@ FAST_RECONNECT = {"backoff_base": 0.05, "backoff_cap": 0.3}
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Callable[..., ChinwagApp]:
-    def factory(server: ChatServer | None = None, username: str | None = None,
-                **kwargs: Any) -> ChinwagApp:
+    def factory(server: ChatServer | None = None, username: str | None = None, **kwargs: Any) -> ChinwagApp:
         address = f"127.0.0.1:{server.port}" if server is not None else kwargs.pop("address", "")
-        return ChinwagApp(server=address, username=username, config_path=tmp_path / "config.toml",
-                          blink=False, link_options=FAST_RECONNECT, **kwargs)
+        return ChinwagApp(
+            server=address,
+            username=username,
+            config_path=tmp_path / "config.toml",
+            link_options=FAST_RECONNECT,
+            **kwargs,
+        )
 
     return factory
 
 
-async def wait_for(pilot: Pilot, predicate: Callable[[], Any], timeout: float = 5.0,
-                   what: str = "condition") -> Any:
+async def wait_for(pilot: Pilot, predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
     """Let the app run until `predicate()` is truthy."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -58,8 +61,7 @@ async def log_in(pilot: Pilot, password: str = PASSWORD) -> ChatScreen:
     assert app.focused is app.screen.query_one("#password", Input)
     fill(app, password=password)
     await pilot.press("enter")
-    return await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen,
-                          what="the chat screen")
+    return await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat screen")
 
 
 def log_lines(app: ChinwagApp) -> list[str]:

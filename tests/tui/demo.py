@@ -17,8 +17,7 @@ from chinwag.tui.widgets.conversation import ConversationView
 
 NOW = datetime(2026, 3, 3, 14, 30, tzinfo=UTC).timestamp()
 ME = User("alice", "Alice Liddell")
-PEOPLE = {"bob": "Bob Marley", "carol": "Carol Danvers", "dave": "Dave Grohl",
-          "erin": "Erin Brockovich"}
+PEOPLE = {"bob": "Bob Marley", "carol": "Carol Danvers", "dave": "Dave Grohl", "erin": "Erin Brockovich"}
 
 
 def at(day: int, hour: int, minute: int) -> int:
@@ -35,10 +34,20 @@ LOBBY = [
     message(0, "#lobby", "dave", "morning all ☕", at(3, 9, 2)),
     message(1, "#lobby", "alice", "morning! deploy went fine overnight", at(3, 9, 4)),
     message(2, "#lobby", "erin", "/me brings croissants", at(3, 9, 15)),
-    message(3, "#lobby", "bob", "[bold]not markup[/bold] shows as typed, even "
-                                "[link=https://example.org]links[/link]", at(3, 10, 41)),
-    message(4, "#lobby", "carol", "alice, could you look at the backup job? it paged twice "
-                                  "overnight and the second page did not say which disk", at(3, 14, 2)),
+    message(
+        3,
+        "#lobby",
+        "bob",
+        "[bold]not markup[/bold] shows as typed, even [link=https://example.org]links[/link]",
+        at(3, 10, 41),
+    ),
+    message(
+        4,
+        "#lobby",
+        "carol",
+        "alice, could you look at the backup job? it paged twice overnight and the second page did not say which disk",
+        at(3, 14, 2),
+    ),
 ]
 ELSEWHERE = [
     message(0, "@bob", "bob", "got a minute?", at(3, 14, 20)),
@@ -50,8 +59,13 @@ ELSEWHERE = [
 
 
 def snapshot_app(tmp_path: Path) -> ChinwagApp:
-    return ChinwagApp(server="chat.example.org:7878", username="alice",
-                      config_path=tmp_path / "config.toml", clock=lambda: NOW, tz=UTC, blink=False)
+    return ChinwagApp(
+        server="chat.example.org:7878",
+        username="alice",
+        config_path=tmp_path / "config.toml",
+        clock=lambda: NOW,
+        tz=UTC,
+    )
 
 
 async def open_demo_chat(pilot: Pilot, connection: ConnectionStateEvent | None = None) -> ChatScreen:
@@ -61,8 +75,7 @@ async def open_demo_chat(pilot: Pilot, connection: ConnectionStateEvent | None =
     screen = ChatScreen(state, None, clock=app.clock, tz=app.tz)  # type: ignore[attr-defined]
     await app.switch_screen(screen)
     await pilot.pause()
-    events: list = [PresenceEvent(User(name, display), name in ("bob", "carol"))
-                    for name, display in PEOPLE.items()]
+    events: list = [PresenceEvent(User(name, display), name in ("bob", "carol")) for name, display in PEOPLE.items()]
     events += [*LOBBY, *ELSEWHERE, connection or ConnectionStateEvent("connected")]
     state.joined("ops", 4)
     screen.post_message(ServerEvents(events))

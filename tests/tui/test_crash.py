@@ -29,11 +29,10 @@ class CrashingApp(ChinwagApp):
 
 def test_a_crash_in_the_app_is_one_line_a_log_and_status_1(tmp_path, capsys) -> None:
     log = tmp_path / "state" / "crash.log"
-    app = CrashingApp(server="127.0.0.1:9", config_path=tmp_path / "config.toml", blink=False)
+    app = CrashingApp(server="127.0.0.1:9", config_path=tmp_path / "config.toml")
     assert run(app, headless=True, log_path=log) == 1
     err = capsys.readouterr().err
-    assert err == (f"chinwag stopped after an unexpected error (RuntimeError: {SHOWN}); "
-                   f"details are in {log}\n")
+    assert err == (f"chinwag stopped after an unexpected error (RuntimeError: {SHOWN}); details are in {log}\n")
     text = log.read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in text
     assert "in _fail" in text and f"RuntimeError: {HOSTILE}" in text
@@ -42,11 +41,13 @@ def test_a_crash_in_the_app_is_one_line_a_log_and_status_1(tmp_path, capsys) -> 
 def test_an_unwritable_log_still_shows_the_traceback(tmp_path, capsys) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    app = CrashingApp(server="127.0.0.1:9", config_path=tmp_path / "config.toml", blink=False)
+    app = CrashingApp(server="127.0.0.1:9", config_path=tmp_path / "config.toml")
     assert run(app, headless=True, log_path=blocker / "crash.log") == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"chinwag stopped after an unexpected error (RuntimeError: {SHOWN}); "
-                          f"the log could not be written to {blocker / 'crash.log'}")
+    assert err.startswith(
+        f"chinwag stopped after an unexpected error (RuntimeError: {SHOWN}); "
+        f"the log could not be written to {blocker / 'crash.log'}"
+    )
     assert "Traceback (most recent call last)" in err and "in _fail" in err
     assert "\x1b" not in err and "\x07" not in err and "\x9b" not in err
 
@@ -57,7 +58,7 @@ def test_a_clean_quit_is_status_0(tmp_path, capsys) -> None:
             super().on_mount()
             self.call_later(self.exit)
 
-    app = Quitting(server="127.0.0.1:9", config_path=tmp_path / "config.toml", blink=False)
+    app = Quitting(server="127.0.0.1:9", config_path=tmp_path / "config.toml")
     assert run(app, headless=True, log_path=tmp_path / "crash.log") == 0
     assert capsys.readouterr().err == ""
     assert not (tmp_path / "crash.log").exists()
@@ -78,12 +79,19 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_the_chinwag_command_exits_non_zero_with_one_line(tmp_path: Path) -> None:
-    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color",
-           "COLUMNS": "80", "LINES": "24", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {
+        **os.environ,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TERM": "xterm-256color",
+        "COLUMNS": "80",
+        "LINES": "24",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], stdin=terminal, stdout=terminal,
-                            stderr=terminal, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], stdin=terminal, stdout=terminal, stderr=terminal, env=env, close_fds=True
+    )
     os.close(terminal)
     output = b""
     while True:
@@ -102,8 +110,7 @@ def test_the_chinwag_command_exits_non_zero_with_one_line(tmp_path: Path) -> Non
     status = proc.wait(timeout=30)
     log = tmp_path / "state" / "chinwag" / "crash.log"
     assert status == 1, output
-    line = (f"chinwag stopped after an unexpected error (RuntimeError: forced failure); "
-            f"details are in {log}")
+    line = f"chinwag stopped after an unexpected error (RuntimeError: forced failure); details are in {log}"
     assert line in output.decode(errors="replace")
     assert b"Traceback" not in output  # the screenful is in the log, not on the terminal
     assert "RuntimeError: forced failure" in log.read_text(encoding="utf-8")

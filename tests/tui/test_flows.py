@@ -28,8 +28,7 @@ async def test_register_then_logged_in(server, make_app, tmp_path) -> None:
         assert "@carol" in hint
         fill(app, display="Carol C", password=PASSWORD, again=PASSWORD)
         await pilot.press("enter")
-        chat = await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen,
-                              what="the chat screen")
+        chat = await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat screen")
         assert chat.state.me.username == "carol"
         assert chat.state.current == "#lobby"
         assert isinstance(app.focused, Composer)
@@ -81,8 +80,11 @@ async def test_login_opens_lobby_ready_to_type(server, user, make_app) -> None:
         assert chat.state.current == "#lobby"
         assert isinstance(app.focused, Composer)
         await pilot.press(*"hello", "space", *"[bold]x", "enter")
-        await wait_for(pilot, lambda: texts(app, "#lobby") == ["hello [bold]x"] and
-                       not chat.state.conversations["#lobby"].pending, what="the confirmed line")
+        await wait_for(
+            pilot,
+            lambda: texts(app, "#lobby") == ["hello [bold]x"] and not chat.state.conversations["#lobby"].pending,
+            what="the confirmed line",
+        )
         got = await next_of(bob, Message)
         assert (got.sender, got.text) == ("alice", "hello [bold]x")
         await pilot.pause(0.2)
@@ -102,8 +104,7 @@ async def test_dm_via_quick_switcher(server, user, make_app) -> None:
         await pilot.press("ctrl+k")
         await pilot.pause()
         await pilot.press(*"bob")
-        await wait_for(pilot, lambda: any("@bob" in hit for hit in palette_hits(app)),
-                       what="the bob hit")
+        await wait_for(pilot, lambda: any("@bob" in hit for hit in palette_hits(app)), what="the bob hit")
         await pilot.pause(0.1)
         await pilot.press("enter")
         await wait_for(pilot, lambda: chat.state.current == "@bob", what="the DM to open")
@@ -122,8 +123,11 @@ async def test_live_message_elsewhere_raises_badge_and_rings(server, user, make_
         await pilot.pause(0.2)
         await bob.send("@alice", "are you there?")
         await bob.send("@alice", "ping")
-        await wait_for(pilot, lambda: chat.state.conversations.get("@bob") and
-                       chat.state.conversations["@bob"].unread == 2, what="the badge")
+        await wait_for(
+            pilot,
+            lambda: chat.state.conversations.get("@bob") and chat.state.conversations["@bob"].unread == 2,
+            what="the badge",
+        )
         entry = next(e for e in app.screen.query_one(Sidebar).entries if e.address == "@bob")
         assert entry.unread == 2 and entry.online
         assert app.window_title.startswith("(2)")
@@ -149,9 +153,16 @@ async def test_offline_messages_fill_conversations_at_login(server, user, make_a
     async with app.run_test(size=(100, 32)) as pilot:
         chat = await log_in(pilot)
         state = chat.state
-        await wait_for(pilot, lambda: "@bob" in state.conversations and
-                       len(texts(app, "@bob")) == 2 and "#rust" in state.conversations and
-                       texts(app, "#rust"), what="the offline messages")
+        await wait_for(
+            pilot,
+            lambda: (
+                "@bob" in state.conversations
+                and len(texts(app, "@bob")) == 2
+                and "#rust" in state.conversations
+                and texts(app, "#rust")
+            ),
+            what="the offline messages",
+        )
         assert state.conversations["@bob"].unread == 2
         assert (state.conversations["#rust"].unread, state.conversations["#rust"].mentions) == (1, 1)
         assert state.conversations["#lobby"].unread == 0  # in view
@@ -179,8 +190,9 @@ async def test_history_loads_on_scroll(make_server, user, make_app) -> None:
         view = chat.query_one("#log")
         for expected in (200, 250):
             view.scroll_home(animate=False)
-            await wait_for(pilot, lambda: len(texts(app, "#lobby")) == expected,
-                           what=f"{expected} messages")
+            await wait_for(
+                pilot, lambda expected=expected: len(texts(app, "#lobby")) == expected, what=f"{expected} messages"
+            )
         assert texts(app, "#lobby") == [f"old {n}" for n in range(250)]
         assert lobby.more is False
         await pilot.pause(0.1)
@@ -204,8 +216,7 @@ async def test_reconnect_after_restart_loses_and_doubles_nothing(make_server, ma
         await wait_for(pilot, lambda: texts(app, "#lobby") == ["before"])
 
         await server.stop()
-        await wait_for(pilot, lambda: status.state.state in ("reconnecting", "connecting"),
-                       what="the link to drop")
+        await wait_for(pilot, lambda: status.state.state in ("reconnecting", "connecting"), what="the link to drop")
         await pilot.press(*"during1", "enter", *"during2", "enter")
         assert len(chat.state.conversations["#lobby"].pending) == 2
 
@@ -215,13 +226,15 @@ async def test_reconnect_after_restart_loses_and_doubles_nothing(make_server, ma
         await bob.login("bob", PASSWORD)
         await bob.send("#lobby", "from bob after restart")
         await wait_for(pilot, lambda: status.state.state == "connected", timeout=10)
-        await wait_for(pilot, lambda: not chat.state.conversations["#lobby"].pending and
-                       len(texts(app, "#lobby")) == 4, what="every line", timeout=10)
-        assert sorted(texts(app, "#lobby")) == sorted(
-            ["before", "during1", "during2", "from bob after restart"])
+        await wait_for(
+            pilot,
+            lambda: not chat.state.conversations["#lobby"].pending and len(texts(app, "#lobby")) == 4,
+            what="every line",
+            timeout=10,
+        )
+        assert sorted(texts(app, "#lobby")) == sorted(["before", "during1", "during2", "from bob after restart"])
         assert texts(app, "#lobby").index("during1") < texts(app, "#lobby").index("during2")
-        got = [e.text for e in await drain(bob, 0.5)
-               if isinstance(e, Message) and e.sender == "alice"]
+        got = [e.text for e in await drain(bob, 0.5) if isinstance(e, Message) and e.sender == "alice"]
         assert got == ["before", "during1", "during2"]  # each stored exactly once
         history, _ = await bob.history("#lobby")
         assert sorted(m.text for m in history) == sorted(texts(app, "#lobby"))
@@ -242,7 +255,6 @@ async def test_throttled_login_shows_the_wait(make_server, user, make_app) -> No
         for _ in range(2):
             fill(app, password="wrong password")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: "connecting" not in str(message.render())
-                           and str(message.render()))
+            await wait_for(pilot, lambda: "connecting" not in str(message.render()) and str(message.render()))
             await pilot.pause(0.1)
         assert "too many failed attempts — try again in" in str(message.render())

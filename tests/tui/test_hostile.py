@@ -30,8 +30,7 @@ def switcher_lines(app) -> list[str]:
     found = app.screen.query(CommandList)
     if not found:
         return []
-    return [line for option in found.first().options
-            for line in option.prompt.plain.split("\n")]
+    return [line for option in found.first().options for line in option.prompt.plain.split("\n")]
 
 
 async def _open_switcher(pilot) -> list[str]:
@@ -40,8 +39,7 @@ async def _open_switcher(pilot) -> list[str]:
     return await wait_for(pilot, lambda: switcher_lines(app), what="the switcher's hits")
 
 
-async def test_markup_display_name_in_the_switcher_of_who_talked_to_her(
-        server, user, connect, make_app) -> None:
+async def test_markup_display_name_in_the_switcher_of_who_talked_to_her(server, user, connect, make_app) -> None:
     await (await user("alice")).close()
     mallory = await _registered(connect, "mallory", EVIL)
     await mallory.send("@alice", "hi alice")
@@ -49,11 +47,17 @@ async def test_markup_display_name_in_the_switcher_of_who_talked_to_her(
     for _ in range(2):  # and again after logging in once more: never locked out
         async with app.run_test(size=(120, 32)) as pilot:
             chat = await log_in(pilot)
-            await wait_for(pilot, lambda: "mallory" in chat.state.people and
-                           chat.state.people["mallory"].talked, what="the talk with mallory")
+            await wait_for(
+                pilot,
+                lambda chat=chat: "mallory" in chat.state.people and chat.state.people["mallory"].talked,
+                what="the talk with mallory",
+            )
             await _open_switcher(pilot)
-            await wait_for(pilot, lambda: any(EVIL in line for line in switcher_lines(app)),
-                           what="mallory's display name, as typed")
+            await wait_for(
+                pilot,
+                lambda app=app: any(EVIL in line for line in switcher_lines(app)),
+                what="mallory's display name, as typed",
+            )
             assert f"{EVIL} · online" in switcher_lines(app)
             await pilot.press("escape")
             await pilot.pause()
@@ -65,8 +69,7 @@ async def test_markup_display_name_in_the_switcher_of_who_talked_to_her(
         app = make_app(server, username="alice")
 
 
-async def test_markup_display_name_in_the_switcher_of_a_stranger(
-        server, user, connect, make_app) -> None:
+async def test_markup_display_name_in_the_switcher_of_a_stranger(server, user, connect, make_app) -> None:
     await (await user("bob")).close()
     await _registered(connect, "mallory", EVIL)
     app = make_app(server, username="bob")
@@ -74,11 +77,13 @@ async def test_markup_display_name_in_the_switcher_of_a_stranger(
         chat = await log_in(pilot)
         await wait_for(pilot, lambda: "mallory" in chat.state.people, what="mallory online")
         await _open_switcher(pilot)
-        await wait_for(pilot, lambda: f"{EVIL} · online" in switcher_lines(app),
-                       what="mallory's display name, as typed")
+        await wait_for(
+            pilot, lambda: f"{EVIL} · online" in switcher_lines(app), what="mallory's display name, as typed"
+        )
         await pilot.press(*"mall")
-        await wait_for(pilot, lambda: f"{EVIL} · online" in switcher_lines(app),
-                       what="mallory's display name in a search hit")
+        await wait_for(
+            pilot, lambda: f"{EVIL} · online" in switcher_lines(app), what="mallory's display name in a search hit"
+        )
         assert app.is_running
 
 
@@ -89,11 +94,13 @@ async def test_closing_tag_and_bracketed_word_display_names(server, user, connec
     app = make_app(server, username="alice")
     async with app.run_test(size=(120, 32)) as pilot:
         chat = await log_in(pilot)
-        await wait_for(pilot, lambda: {"closer", "bob"} <= set(chat.state.people),
-                       what="both online")
+        await wait_for(pilot, lambda: {"closer", "bob"} <= set(chat.state.people), what="both online")
         await _open_switcher(pilot)
-        await wait_for(pilot, lambda: {"[/] · online", "[AFK] Bob · online"}
-                       <= set(switcher_lines(app)), what="both display names, as typed")
+        await wait_for(
+            pilot,
+            lambda: {"[/] · online", "[AFK] Bob · online"} <= set(switcher_lines(app)),
+            what="both display names, as typed",
+        )
 
 
 C1 = "csi\u009b31mred nel\u0085 osc\u009d0;pwned\u0007 end"
@@ -129,7 +136,6 @@ async def test_a_long_line_of_controls_is_shown_whole(server, user, make_app) ->
         await log_in(pilot)
         await pilot.pause(0.2)
         await bob.send("#lobby", "\u009b" * 600 + "end")
-        await wait_for(pilot, lambda: any("end" in line for line in log_lines(app)),
-                       what="the end of bob's line")
+        await wait_for(pilot, lambda: any("end" in line for line in log_lines(app)), what="the end of bob's line")
         shown = "".join(log_lines(app))
         assert shown.count("\ufffd") == 600

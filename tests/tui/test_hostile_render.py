@@ -45,19 +45,71 @@ GUARD_S = 150  # this test's own hang guard (the root conftest's is 60 s)
 SIZE = (200, 60)  # tall and wide enough that a 4,000-character message is all on screen
 
 PIECES = [
-    "[", "]", "[/]", "[b]", "[/b]", "[bold red]", "[AFK]", "[#ff0000]", "[$accent]", "$accent",
-    "[link=https://evil.example]", "[/link]", "[@click=app.quit]", "[@click=app.bell]x[/]",
-    "\\[b]", "\\", "[on red]", ":smile:", "\x1b", "\x1b[2J", "\x1b]0;title\x07", "\x1b]8;;x\x1b\\",
-    "\x00", "\x07", "\x08", "\r", "\t", "\n", "\x7f", "\x80", "\x85", "\x9b", "\x9b31m", "\x9d",
-    "\x9c", "\u2028", "\u202a", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
-    "\u200d", "\u200b", "\u200e", "\ufeff", "\u00ad", "e" + "\u0301\u0302\u0303\u0304\u0305" * 6,
-    "\u0301", "文字化け", "ｗｉｄｅ", "👩\u200d👩\u200d👧\u200d👦", "🏳️\u200d🌈", "🇫🇷", "\U0001f600",
-    " ", "  ", "x",
+    "[",
+    "]",
+    "[/]",
+    "[b]",
+    "[/b]",
+    "[bold red]",
+    "[AFK]",
+    "[#ff0000]",
+    "[$accent]",
+    "$accent",
+    "[link=https://evil.example]",
+    "[/link]",
+    "[@click=app.quit]",
+    "[@click=app.bell]x[/]",
+    "\\[b]",
+    "\\",
+    "[on red]",
+    ":smile:",
+    "\x1b",
+    "\x1b[2J",
+    "\x1b]0;title\x07",
+    "\x1b]8;;x\x1b\\",
+    "\x00",
+    "\x07",
+    "\x08",
+    "\r",
+    "\t",
+    "\n",
+    "\x7f",
+    "\x80",
+    "\x85",
+    "\x9b",
+    "\x9b31m",
+    "\x9d",
+    "\x9c",
+    "\u2028",
+    "\u202a",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u200d",
+    "\u200b",
+    "\u200e",
+    "\ufeff",
+    "\u00ad",
+    "e" + "\u0301\u0302\u0303\u0304\u0305" * 6,
+    "\u0301",
+    "文字化け",
+    "\uff57\uff49\uff44\uff45",
+    "👩\u200d👩\u200d👧\u200d👦",
+    "🏳️\u200d🌈",
+    "🇫🇷",
+    "\U0001f600",
+    " ",
+    "  ",
+    "x",
 ]
 pieces = st.sampled_from(PIECES)
 hostile = st.lists(st.one_of(pieces, st.text(max_size=6)), min_size=1, max_size=10).map("".join)
-long_word = st.builds(lambda piece, n: (piece * n)[:4000], st.sampled_from(["a", "文", "[b]", "\x9b", "e\u0301"]),
-                      st.integers(500, 4000))
+long_word = st.builds(
+    lambda piece, n: (piece * n)[:4000], st.sampled_from(["a", "文", "[b]", "\x9b", "e\u0301"]), st.integers(500, 4000)
+)
 message_text = st.one_of(hostile, hostile, long_word).filter(lambda s: s.strip())
 short = hostile.filter(lambda s: s.strip() and len(s) <= 64)
 usernames = short.filter(lambda s: s != ME.username)
@@ -70,7 +122,7 @@ def expected(text: str, *, lines: bool = False) -> str:
     """The placeholders the TUI promises (docs/reliability.md), written out
     independently of chinwag/tui/text.py."""
     out = []
-    for ch in (text.expandtabs(4) if lines else text):
+    for ch in text.expandtabs(4) if lines else text:
         code = ord(ch)
         if lines and ch == "\n":
             out.append(ch)
@@ -78,8 +130,7 @@ def expected(text: str, *, lines: bool = False) -> str:
             out.append(chr(0x2400 + code))
         elif code == 0x7F:
             out.append("\u2421")
-        elif 0x80 <= code <= 0x9F or code in (0x2028, 0x2029) or 0x202A <= code <= 0x202E \
-                or 0x2066 <= code <= 0x2069:
+        elif 0x80 <= code <= 0x9F or code in (0x2028, 0x2029) or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
             out.append("\ufffd")
         else:
             out.append(ch)
@@ -127,11 +178,15 @@ async def render_and_check(pilot: Pilot, username: str, display: str, text: str,
     await app.switch_screen(screen)
     await pilot.pause()
     address = "@" + username
-    screen.post_message(ServerEvents([
-        PresenceEvent(User(username, display), True),
-        Message("1-0", address, username, text, SENT),
-        ConnectionStateEvent("reconnecting", retry_in=5, detail=error),
-    ]))
+    screen.post_message(
+        ServerEvents(
+            [
+                PresenceEvent(User(username, display), True),
+                Message("1-0", address, username, text, SENT),
+                ConnectionStateEvent("reconnecting", retry_in=5, detail=error),
+            ]
+        )
+    )
     await pilot.pause()
     state.conversations[address].more = False
     screen.open(address)
@@ -149,8 +204,8 @@ async def render_and_check(pilot: Pilot, username: str, display: str, text: str,
     segments = list(rows[first])
     at = next(i for i, segment in enumerate(segments) if segment.style and segment.style.bold)
     fits_or_cut(segments[at].text.strip(), expected(username).strip())
-    body = "".join(segment.text for segment in segments[at + 1:])
-    body += "".join(row.text[prefix_w:] for row in rows[first + 1:])
+    body = "".join(segment.text for segment in segments[at + 1 :])
+    body += "".join(row.text[prefix_w:] for row in rows[first + 1 :])
     assert squash(body) == squash(expected(text, lines=True))
 
     # The sidebar: the person, by username.
@@ -160,8 +215,7 @@ async def render_and_check(pilot: Pilot, username: str, display: str, text: str,
 
     # The header: the address, the display name and the presence.
     title = screen.query_one(ConversationHeader).query_one("#title")
-    full = f"@{expected(username)}" + (f"  {expected(display)} · online" if display != username
-                                       else "  online")
+    full = f"@{expected(username)}" + (f"  {expected(display)} · online" if display != username else "  online")
     fits_or_cut(region_lines(app, title)[0], full)
 
     # The connection status' tooltip and the error toast: the server's words.
@@ -176,8 +230,14 @@ async def render_and_check(pilot: Pilot, username: str, display: str, text: str,
     # than its own CSI sequences (colours, cursor moves).
     for written in (terminal_output(app),):
         rest = CSI.sub("", written)
-        assert not [ch for ch in rest if (ord(ch) < 0x20 and ch != "\n") or 0x7F <= ord(ch) <= 0x9F
-                    or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069]
+        assert not [
+            ch
+            for ch in rest
+            if (ord(ch) < 0x20 and ch != "\n")
+            or 0x7F <= ord(ch) <= 0x9F
+            or 0x202A <= ord(ch) <= 0x202E
+            or 0x2066 <= ord(ch) <= 0x2069
+        ]
 
     # The ctrl+k switcher: the display name in the person's help line.
     screen.state.current = "#lobby"  # the switcher lists every conversation but the current
@@ -207,13 +267,16 @@ async def test_every_widget_shows_other_peoples_strings_literally(tmp_path) -> N
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         loop = asyncio.get_running_loop()
 
-        @settings(max_examples=EXAMPLES, deadline=None, phases=NO_SHRINK, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-        @given(username=usernames, display=short, text=message_text,
-               error=st.one_of(st.just(""), hostile))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            phases=NO_SHRINK,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+        @given(username=usernames, display=short, text=message_text, error=st.one_of(st.just(""), hostile))
         def check(username: str, display: str, text: str, error: str) -> None:
-            future = asyncio.run_coroutine_threadsafe(
-                render_and_check(pilot, username, display, text, error), loop)
+            future = asyncio.run_coroutine_threadsafe(render_and_check(pilot, username, display, text, error), loop)
             future.result(timeout=60)
 
         await asyncio.to_thread(check)

@@ -33,8 +33,9 @@ async def test_page_keys_scroll_and_the_header_says_newer_lines_wait(tmp_path) -
     async with app.run_test(size=(110, 30)) as pilot:
         screen = await open_demo_chat(pilot)
         base = at(3, 14, 10)
-        screen.post_message(ServerEvents([
-            Message(f"{base + n}-0", "#lobby", "bob", f"line {n}", base + n) for n in range(200)]))
+        screen.post_message(
+            ServerEvents([Message(f"{base + n}-0", "#lobby", "bob", f"line {n}", base + n) for n in range(200)])
+        )
         await pilot.pause(0.2)
         view = screen.query_one(ConversationView)
         assert view.is_vertical_scroll_end

@@ -109,8 +109,7 @@ def test_sidebar_order_and_navigation() -> None:
     state.receive(msg(1, "@bob", "bob"))  # offline, but talked to
     state.set_presence(User("erin", "Erin"), False)  # offline, never talked to: not listed
     state.receive(msg(2, "#zed", "carol", "ping me"))
-    assert [e.address for e in state.sidebar()] == [
-        "#lobby", "#alpha", "#zed", "@carol", "@dave", "@bob"]
+    assert [e.address for e in state.sidebar()] == ["#lobby", "#alpha", "#zed", "@carol", "@dave", "@bob"]
     assert state.step(1) == "#alpha" and state.step(-1) == "@bob"
     assert state.next_unread() == "#zed"  # a mention, then direct messages, then the rest
     state.open("#zed")
@@ -127,16 +126,19 @@ def test_typing_expires() -> None:
 # --- the composer's lines ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("line", "name", "target", "text"), [
-    ("hello", "say", "", "hello"),
-    ("//slash at the start", "say", "", "/slash at the start"),
-    ("/me waves", "say", "", "/me waves"),
-    ("/join #Rust", "join", "rust", ""),
-    ("/leave", "leave", "", ""),
-    ("/msg @Bob how are you", "msg", "bob", "how are you"),
-    ("/who", "who", "", ""),
-    ("/help", "help", "", ""),
-])
+@pytest.mark.parametrize(
+    ("line", "name", "target", "text"),
+    [
+        ("hello", "say", "", "hello"),
+        ("//slash at the start", "say", "", "/slash at the start"),
+        ("/me waves", "say", "", "/me waves"),
+        ("/join #Rust", "join", "rust", ""),
+        ("/leave", "leave", "", ""),
+        ("/msg @Bob how are you", "msg", "bob", "how are you"),
+        ("/who", "who", "", ""),
+        ("/help", "help", "", ""),
+    ],
+)
 def test_lines_and_commands(line: str, name: str, target: str, text: str) -> None:
     command = parse_line(line)
     assert command is not None
@@ -157,11 +159,14 @@ def test_a_blank_line_is_nothing() -> None:
 # --- server address and config ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "host", "port"), [
-    ("chat.example.org", "chat.example.org", 7878),
-    ("127.0.0.1:7999", "127.0.0.1", 7999),
-    ("[::1]:7000", "::1", 7000),
-])
+@pytest.mark.parametrize(
+    ("text", "host", "port"),
+    [
+        ("chat.example.org", "chat.example.org", 7878),
+        ("127.0.0.1:7999", "127.0.0.1", 7999),
+        ("[::1]:7000", "::1", 7000),
+    ],
+)
 def test_server_addresses(text: str, host: str, port: int) -> None:
     address = ServerAddress.parse(text)
     assert (address.host, address.port) == (host, port)

@@ -69,8 +69,7 @@ def test_quick_switcher_open(snap_compare, tmp_path) -> None:
 
 def test_reconnecting_footer(snap_compare, tmp_path) -> None:
     async def run_before(pilot: Pilot) -> None:
-        screen = await open_demo_chat(
-            pilot, ConnectionStateEvent("reconnecting", 3.0, "connection closed by server"))
+        screen = await open_demo_chat(pilot, ConnectionStateEvent("reconnecting", 3.0, "connection closed by server"))
         lobby = screen.state.conversations["#lobby"]
         lobby.add_pending("c1", "typed while the link was down", int(screen.clock() * 1000))
         screen.query_one("#log").sync()

@@ -43,7 +43,7 @@ from ...protocol.messages import (
 )
 from ...protocol.reconnect import ConnectionStateEvent, LinkEvent, ReconnectingClient
 from ..commands import HELP, CommandError, parse_line
-from ..state import LOBBY, ChatState, Conversation
+from ..state import LOBBY, ChatState, Conversation, NoticeLevel
 from ..text import shown
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
@@ -130,8 +130,9 @@ class ChatScreen(Screen[None]):
 
         reason: str
 
-    def __init__(self, state: ChatState, link: ReconnectingClient | None, *,
-                 clock: Callable[[], float], tz: tzinfo | None = None) -> None:
+    def __init__(
+        self, state: ChatState, link: ReconnectingClient | None, *, clock: Callable[[], float], tz: tzinfo | None = None
+    ) -> None:
         super().__init__()
         self.state = state
         self.link = link
@@ -149,8 +150,9 @@ class ChatScreen(Screen[None]):
             yield Sidebar(id="sidebar")
             with Vertical(id="pane"):
                 yield ConversationHeader(id="header")
-                yield ConversationView(self.state.me.username, clock=self.clock, tz=self.tz,
-                                       mention=self.state.mention_re, id="log")
+                yield ConversationView(
+                    self.state.me.username, clock=self.clock, tz=self.tz, mention=self.state.mention_re, id="log"
+                )
                 yield Composer(id="composer")
         with Horizontal(id="statusbar"):
             yield Footer(compact=True)
@@ -189,8 +191,7 @@ class ChatScreen(Screen[None]):
         link = self.link
         assert link is not None
         try:
-            rooms, online, users = await asyncio.gather(
-                link.rooms(), link.who(), link.users(limit=limits.USERS_MAX))
+            rooms, online, users = await asyncio.gather(link.rooms(), link.who(), link.users(limit=limits.USERS_MAX))
         except (ServerError, ConnectionClosed):
             return
         self.post_message(DirectoryLoaded(rooms, online, users))
@@ -205,15 +206,21 @@ class ChatScreen(Screen[None]):
         except ConnectionClosed:
             return
         if listing is not None:
-            found = [conv.name for conv, last in listing if not conv.is_room and last is not None
-                     and conv.name != self.state.me.username]
+            found = [
+                conv.name
+                for conv, last in listing
+                if not conv.is_room and last is not None and conv.name != self.state.me.username
+            ]
             if found:
                 self.post_message(TalkedTo(found))
             return
         # A server without the extension: ask history (limit 1) about everyone
         # else, a few at a time.
-        candidates = [u.username for u in users if u.username != self.state.me.username
-                      and not (u.username in people and people[u.username].talked)]
+        candidates = [
+            u.username
+            for u in users
+            if u.username != self.state.me.username and not (u.username in people and people[u.username].talked)
+        ]
         gate = asyncio.Semaphore(PROBE_CONCURRENCY)
 
         async def probe(name: str) -> str | None:
@@ -388,7 +395,10 @@ class ChatScreen(Screen[None]):
         if message.error is not None:
             error = message.error
             if isinstance(error, ServerError) and error.code in (
-                    ErrorCode.NO_SUCH_USER, ErrorCode.NO_SUCH_ROOM, ErrorCode.FORBIDDEN):
+                ErrorCode.NO_SUCH_USER,
+                ErrorCode.NO_SUCH_ROOM,
+                ErrorCode.FORBIDDEN,
+            ):
                 conv.missing = error.message
                 conv.version += 1
             elif isinstance(error, ServerError):
@@ -497,8 +507,7 @@ class ChatScreen(Screen[None]):
             self._notice(address, "not connected", "error")
             return
         if len(text) > self.link.max_text:
-            self._notice(address, f"that line has {len(text)} characters; the limit is "
-                                  f"{self.link.max_text}", "error")
+            self._notice(address, f"that line has {len(text)} characters; the limit is {self.link.max_text}", "error")
             return
         cmid, future = self.link.send_nowait(address, text)
         conv.add_pending(cmid, text, int(self.clock() * 1000))
@@ -517,9 +526,9 @@ class ChatScreen(Screen[None]):
         if address == self.state.current:
             self.query_one(ConversationView).sync()
 
-    def _notice(self, address: str, text: str, level: str, sync: bool = True) -> None:
+    def _notice(self, address: str, text: str, level: NoticeLevel, sync: bool = True) -> None:
         conv = self.state.conversation(address)
-        conv.add_notice(text, level, int(self.clock() * 1000))  # type: ignore[arg-type]
+        conv.add_notice(text, level, int(self.clock() * 1000))
         if sync and address == self.state.current:
             self.query_one(ConversationView).sync()
 

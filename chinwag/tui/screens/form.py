@@ -47,17 +47,18 @@ def unreachable_reason(error: BaseException) -> str:
 
 class Brand(Static):
     def on_mount(self) -> None:
-        self.update(Text.assemble(("chinwag", "bold"), "\n",
-                                  ("chat for people who live in the terminal", "dim"),
-                                  justify="center"))
+        self.update(
+            Text.assemble(
+                ("chinwag", "bold"), "\n", ("chat for people who live in the terminal", "dim"), justify="center"
+            )
+        )
 
 
 class FormScreen(Screen[None]):
     """Fields in rows, an error line, a countdown. `settings` open the link;
     `clock` drives the countdown (a fixed one keeps snapshots still)."""
 
-    def __init__(self, *, settings: LinkSettings | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, *, settings: LinkSettings | None = None, clock: Callable[[], float] | None = None) -> None:
         super().__init__()
         self.settings = settings or LinkSettings()
         self.clock = clock or time.time

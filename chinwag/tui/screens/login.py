@@ -41,8 +41,15 @@ class LoginScreen(FormScreen):
         server: str
         username: str
 
-    def __init__(self, server: str = "", username: str = "", message: str = "", *,
-                 settings: LinkSettings | None = None, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        server: str = "",
+        username: str = "",
+        message: str = "",
+        *,
+        settings: LinkSettings | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__(settings=settings, clock=clock)
         self._server = server
         self._username = username
@@ -53,15 +60,15 @@ class LoginScreen(FormScreen):
         with Center(), Vertical(id="form"):
             yield Brand(id="brand")
             yield self.field("Server", Input(self._server, placeholder="host:port", id="server"))
-            yield self.field("Username", Input(self._username, placeholder="your username",
-                                               id="username"))
-            yield self.field("Password", Input(placeholder="your password", password=True,
-                                               id="password"))
+            yield self.field("Username", Input(self._username, placeholder="your username", id="username"))
+            yield self.field("Password", Input(placeholder="your password", password=True, id="password"))
             with Horizontal(classes="actions"):
                 yield Button("Log in", variant="primary", id="login")
             yield Static(id="message")
-            yield Label(Text.assemble("new here? ", ("ctrl+r", "bold"), " registers · ",
-                                      ("ctrl+q", "bold"), " quits"), id="hint")
+            yield Label(
+                Text.assemble("new here? ", ("ctrl+r", "bold"), " registers · ", ("ctrl+q", "bold"), " quits"),
+                id="hint",
+            )
 
     def on_mount(self) -> None:
         self.focus_first_empty()
@@ -90,8 +97,7 @@ class LoginScreen(FormScreen):
             self.say(self._wait_words.format(n=max(1, round(self.waiting))))
             return
         self.stop_countdown()
-        server, username, password = (self.value("#server"), self.value("#username"),
-                                      self.value("#password"))
+        server, username, password = (self.value("#server"), self.value("#username"), self.value("#password"))
         if not (server and username and password):
             self.say("fill in the server, your username and your password")
             self.focus_first_empty()
@@ -114,8 +120,9 @@ class LoginScreen(FormScreen):
             self.set_busy(False)
             self._attempt = 0
             if exc.code == ErrorCode.THROTTLED:
-                self.start_countdown(float(exc.retry_after or 30),
-                                     "too many failed attempts — try again in {n} s", retry=False)
+                self.start_countdown(
+                    float(exc.retry_after or 30), "too many failed attempts — try again in {n} s", retry=False
+                )
             else:
                 self.say(server_error_text(exc))
                 self.query_one("#password", Input).focus()
@@ -125,8 +132,11 @@ class LoginScreen(FormScreen):
             delay = RETRY_DELAYS[min(self._attempt, len(RETRY_DELAYS) - 1)]
             self._attempt += 1
             self.start_countdown(
-                delay, f"cannot reach server at {address} ({unreachable_reason(exc)}) — "
-                       "retrying in {n} s; enter retries now", retry=True)
+                delay,
+                f"cannot reach server at {address} ({unreachable_reason(exc)}) — "
+                "retrying in {n} s; enter retries now",
+                retry=True,
+            )
             return
         self._attempt = 0
         self.post_message(LoggedIn(address, link, session))

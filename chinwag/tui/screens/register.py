@@ -47,8 +47,14 @@ class RegisterScreen(FormScreen):
         Binding("ctrl+q", "app.quit", "quit", priority=True),
     ]
 
-    def __init__(self, server: str = "", username: str = "", *,
-                 settings: LinkSettings | None = None, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        server: str = "",
+        username: str = "",
+        *,
+        settings: LinkSettings | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__(settings=settings, clock=clock)
         self._server = server
         self._username = username
@@ -58,21 +64,21 @@ class RegisterScreen(FormScreen):
         with Center(), Vertical(id="form", classes="register"):
             yield Brand(id="brand")
             yield self.field("Server", Input(self._server, placeholder="host:port", id="server"))
-            yield self.field("Username", Input(self._username, placeholder="pick a username",
-                                               id="username", max_length=limits.USERNAME_MAX))
+            yield self.field(
+                "Username",
+                Input(self._username, placeholder="pick a username", id="username", max_length=limits.USERNAME_MAX),
+            )
             yield Static(id="username-hint", classes="hint")
-            yield self.field("Name", Input(placeholder="display name (optional)", id="display",
-                                           max_length=limits.DISPLAY_NAME_MAX))
-            yield self.field("Password", Input(placeholder="a password", password=True,
-                                               id="password"))
-            yield self.field("Again", Input(placeholder="the same password", password=True,
-                                            id="again"))
+            yield self.field(
+                "Name", Input(placeholder="display name (optional)", id="display", max_length=limits.DISPLAY_NAME_MAX)
+            )
+            yield self.field("Password", Input(placeholder="a password", password=True, id="password"))
+            yield self.field("Again", Input(placeholder="the same password", password=True, id="again"))
             yield Static(id="password-hint", classes="hint")
             with Horizontal(classes="actions"):
                 yield Button("Register", variant="primary", id="register")
             yield Static(id="message")
-            yield Label(Text.assemble(("escape", "bold"), " back to login · ",
-                                      ("ctrl+q", "bold"), " quits"), id="hint")
+            yield Label(Text.assemble(("escape", "bold"), " back to login · ", ("ctrl+q", "bold"), " quits"), id="hint")
 
     def on_mount(self) -> None:
         self._update_hints()
@@ -109,8 +115,11 @@ class RegisterScreen(FormScreen):
             self.say(self._wait_words.format(n=max(1, round(self.waiting))))
             return
         username, password = self.value("#username").strip(), self.value("#password")
-        problem = (limits.username_problem(username) or limits.password_problem(password)
-                   or (None if password == self.value("#again") else "the two passwords differ"))
+        problem = (
+            limits.username_problem(username)
+            or limits.password_problem(password)
+            or (None if password == self.value("#again") else "the two passwords differ")
+        )
         display = self.value("#display").strip()
         if problem is None and display:
             problem = limits.display_name_problem(display, "the display name")
@@ -126,8 +135,7 @@ class RegisterScreen(FormScreen):
         self._register(address, username, display, password)
 
     @work(group="register", exclusive=True)
-    async def _register(self, address: ServerAddress, username: str, display: str,
-                        password: str) -> None:
+    async def _register(self, address: ServerAddress, username: str, display: str, password: str) -> None:
         link = self.settings.open(address)
         try:
             if self._registered != (str(address), username.lower()):
@@ -138,20 +146,24 @@ class RegisterScreen(FormScreen):
         except ServerError as exc:
             self.set_busy(False)
             if exc.code == ErrorCode.THROTTLED:
-                self.start_countdown(float(exc.retry_after or 60),
-                                     "too many registrations from here — try again in {n} s",
-                                     retry=False)
+                self.start_countdown(
+                    float(exc.retry_after or 60), "too many registrations from here — try again in {n} s", retry=False
+                )
                 return
             self.say(exc.message)
-            target = "#username" if exc.code in (ErrorCode.USER_EXISTS, ErrorCode.INVALID_USERNAME) \
-                else "#password" if exc.code == ErrorCode.WEAK_PASSWORD else None
+            target = (
+                "#username"
+                if exc.code in (ErrorCode.USER_EXISTS, ErrorCode.INVALID_USERNAME)
+                else "#password"
+                if exc.code == ErrorCode.WEAK_PASSWORD
+                else None
+            )
             if target:
                 self.query_one(target, Input).focus()
             return
         except (ConnectionClosed, OSError) as exc:
             self.set_busy(False)
-            self.say(f"cannot reach server at {address} ({unreachable_reason(exc)}) — "
-                     "press enter to try again")
+            self.say(f"cannot reach server at {address} ({unreachable_reason(exc)}) — press enter to try again")
             return
         self.post_message(LoggedIn(address, link, session))
 

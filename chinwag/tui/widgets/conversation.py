@@ -36,10 +36,34 @@ MARGIN = 1  # drawn here rather than as CSS padding: padding costs a strip copy 
 DRAWN_ROWS_KEPT = 600  # rows whose rendered strips are kept (a few screens' worth)
 
 # Sender colours: readable on dark backgrounds, and darker twins for light themes.
-DARK_PALETTE = ("#e06c75", "#98c379", "#e5c07b", "#61afef", "#c678dd", "#56b6c2",
-                "#d19a66", "#ff8fab", "#7fd1ae", "#a9b1ff", "#f4a259", "#b5e48c")
-LIGHT_PALETTE = ("#b3262f", "#3d7a1f", "#8a6100", "#1f5fa8", "#7b2fa3", "#17707a",
-                 "#9a4b00", "#b0305c", "#1d7a56", "#4650b8", "#a3500c", "#53761f")
+DARK_PALETTE = (
+    "#e06c75",
+    "#98c379",
+    "#e5c07b",
+    "#61afef",
+    "#c678dd",
+    "#56b6c2",
+    "#d19a66",
+    "#ff8fab",
+    "#7fd1ae",
+    "#a9b1ff",
+    "#f4a259",
+    "#b5e48c",
+)
+LIGHT_PALETTE = (
+    "#b3262f",
+    "#3d7a1f",
+    "#8a6100",
+    "#1f5fa8",
+    "#7b2fa3",
+    "#17707a",
+    "#9a4b00",
+    "#b0305c",
+    "#1d7a56",
+    "#4650b8",
+    "#a3500c",
+    "#53761f",
+)
 
 
 def sender_colour(username: str, dark: bool = True) -> str:
@@ -84,10 +108,17 @@ class Row:
 
 class ConversationView(ScrollView, can_focus=True):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "conversation--time", "conversation--own", "conversation--mention",
-        "conversation--mention-word", "conversation--day", "conversation--new",
-        "conversation--pending", "conversation--failed", "conversation--notice",
-        "conversation--error", "conversation--top",
+        "conversation--time",
+        "conversation--own",
+        "conversation--mention",
+        "conversation--mention-word",
+        "conversation--day",
+        "conversation--new",
+        "conversation--pending",
+        "conversation--failed",
+        "conversation--notice",
+        "conversation--error",
+        "conversation--top",
     }
 
     class Away(TextualMessage):
@@ -104,8 +135,15 @@ class ConversationView(ScrollView, can_focus=True):
             super().__init__()
             self.address = address
 
-    def __init__(self, me: str, *, clock: Callable[[], float], tz: tzinfo | None,
-                 mention: re.Pattern[str] | None = None, id: str | None = None) -> None:
+    def __init__(
+        self,
+        me: str,
+        *,
+        clock: Callable[[], float],
+        tz: tzinfo | None,
+        mention: re.Pattern[str] | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.me = me
         self.clock = clock
@@ -255,15 +293,15 @@ class ConversationView(ScrollView, can_focus=True):
         if width != self._wrap_width:
             self._rebuild(keep_position=True)
             return
-        del self.rows[self._confirmed_rows:]
-        del self._starts[self._confirmed_rows:]
+        del self.rows[self._confirmed_rows :]
+        del self._starts[self._confirmed_rows :]
         new_rows = self._rows_for_lines(conv, self._seen_lines)
         self._seen_lines = len(conv.lines)
         self.rows.extend(new_rows)
         self._confirmed_rows = len(self.rows)
         self.rows.extend(self._pending(conv))
         total = self._starts[-1] + self.rows[len(self._starts) - 1].height if self._starts else 0
-        for row in self.rows[len(self._starts):]:
+        for row in self.rows[len(self._starts) :]:
             self._starts.append(total)
             total += self._height(row, width)
         self._total = total
@@ -312,12 +350,12 @@ class ConversationView(ScrollView, can_focus=True):
 
     def _body(self, row: Row) -> str:
         item = row.item
-        if row.kind == "msg":
-            text = item.text
-            return f"{item.sender} {text[4:]}" if is_action(text) else text
-        if row.kind in ("notice", "pending"):
-            return item.text
-        return ""
+        if row.kind not in ("msg", "notice", "pending"):
+            return ""
+        text: str = item.text  # a Message, Notice or Pending: each has its text
+        if row.kind == "msg" and is_action(text):
+            return f"{item.sender} {text[4:]}"
+        return text
 
     def _height(self, row: Row, width: int) -> int:
         if row.width == width and row.generation == self._generation:
@@ -350,8 +388,7 @@ class ConversationView(ScrollView, can_focus=True):
         style = self._styles.get(name)
         if style is None:
             full = self.get_component_rich_style(name)
-            style = self._styles[name] = Style(color=full.color, bold=full.bold,
-                                               italic=full.italic, dim=full.dim)
+            style = self._styles[name] = Style(color=full.color, bold=full.bold, italic=full.italic, dim=full.dim)
         return style
 
     def _background(self, name: str) -> Style:
@@ -404,8 +441,13 @@ class ConversationView(ScrollView, can_focus=True):
             own = message.sender == self.me
             colour = Style(color=sender_colour(message.sender, self._dark), bold=True)
             nick_style = self._style("conversation--own") if own else colour
-            mentioned = (not own and self.mention is not None and self.conversation is not None
-                         and self.conversation.is_room and self.mention.search(message.text))
+            mentioned = (
+                not own
+                and self.mention is not None
+                and self.conversation is not None
+                and self.conversation.is_room
+                and self.mention.search(message.text)
+            )
             if mentioned:
                 line_style = base + self._background("conversation--mention")
             time_text = self._time(message.ts)
@@ -481,7 +523,7 @@ class ConversationView(ScrollView, can_focus=True):
         self._generation += 1
         try:
             self._dark = self.app.current_theme.dark
-        except Exception:  # noqa: BLE001 - before the app has a theme
+        except Exception:  # before the app has a theme
             self._dark = True
         if self.rows:
             self._layout_rows()

@@ -24,8 +24,14 @@ from .strips import text_strip
 
 class Sidebar(ScrollView, can_focus=False):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "sidebar--heading", "sidebar--current", "sidebar--unread", "sidebar--read",
-        "sidebar--badge", "sidebar--mention", "sidebar--online", "sidebar--offline",
+        "sidebar--heading",
+        "sidebar--current",
+        "sidebar--unread",
+        "sidebar--read",
+        "sidebar--badge",
+        "sidebar--mention",
+        "sidebar--online",
+        "sidebar--offline",
         "sidebar--room",
     }
 
@@ -99,8 +105,7 @@ class Sidebar(ScrollView, can_focus=False):
         fg = self._fg
         if isinstance(row, str):
             heading = row in ("Rooms", "People")
-            text = Text(" " + row, style=base + fg("sidebar--heading" if heading else "sidebar--read"),
-                        end="")
+            text = Text(" " + row, style=base + fg("sidebar--heading" if heading else "sidebar--read"), end="")
             text.truncate(width)
             return text_strip(text, self.app.console).extend_cell_length(width, base)
         current = row.address == self.current
