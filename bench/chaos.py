@@ -32,18 +32,13 @@ from pathlib import Path
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.protocol.reconnect import ReconnectingClient
-from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
+from chinwag.server.process import ServerProcess
+
+from .servers import FAULT_RUN_ARGS
 
 PASSWORD = "chaos-password-1"
-# OWASP's argon2id minimum keeps registration of many users quick.
 SERVER_ARGS = [
-    "--log-level",
-    "WARNING",
-    "--send-rate",
-    "10000",
-    "--send-burst",
-    "10000",
-    *flags(FAST_ARGON2),
+    *FAULT_RUN_ARGS,
     "--login-failures-per-address",
     "100000",
     "--registrations-per-address",

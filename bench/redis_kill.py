@@ -30,17 +30,13 @@ from pathlib import Path
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed, ServerError
-from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
+from chinwag.server.process import ServerProcess
+
+from .servers import FAULT_RUN_ARGS
 
 PASSWORD = "redis-kill-bench-pw"
 SERVER_ARGS = [
-    "--log-level",
-    "WARNING",
-    "--send-rate",
-    "10000",
-    "--send-burst",
-    "10000",
-    *flags(FAST_ARGON2),
+    *FAULT_RUN_ARGS,
     "--redis-max-deaths",
     "1000",
 ]

@@ -21,10 +21,21 @@ from typing import Any
 import redis
 
 from chinwag.server.embedded_redis import EmbeddedRedis
-from chinwag.server.process import ServerProcess
+from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 from .machine import cpu_seconds, rss_kib, run_delay_seconds
 
+# The server of a fault run (chaos, Redis kills): quiet logs, a send rate no
+# client of the run reaches, argon2 at the test suite's cost.
+FAULT_RUN_ARGS = [
+    "--log-level",
+    "WARNING",
+    "--send-rate",
+    "10000",
+    "--send-burst",
+    "10000",
+    *flags(FAST_ARGON2),
+]
 # Limits raised so that the server's protections against abuse (per-connection
 # send rate, per-address connection cap, registrations, logins and resumes per
 # address and user, the password-hashing queue) do not
