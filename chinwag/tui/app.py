@@ -25,10 +25,9 @@ from textual.command import CommandPalette
 from textual.widgets import Input
 
 from ..protocol.reconnect import ReconnectingClient
+from . import hangup
 from .config import Config, default_config_path, load_config, save_config
 from .connection import LinkSettings
-from .hangup import (CHECK_EVERY_S, CLOSE_WAIT_S, HANGUP_STATUS, hung_up, leave, leave_by,
-                     silence_output)
 from .screens.chat import Alerts, ChatScreen
 from .screens.form import LoggedIn
 from .screens.login import LoginScreen
@@ -148,10 +147,11 @@ class ChinwagApp(App[None]):
 
     def _watch_for_hangup(self) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
-        self.set_interval(CHECK_EVERY_S, self._check_terminal)
+        self.set_interval(hangup.CHECK_EVERY_S, self._check_terminal)
 
     def _terminal_gone(self) -> bool:
-        return sys.__stdin__ is not None and hung_up(sys.__stdin__.fileno())  # Textual reads it
+        stdin = sys.__stdin__  # the file Textual reads keys from
+        return stdin is not None and hangup.hung_up(stdin.fileno())
 
     def _check_terminal(self) -> None:
         if self._terminal_gone():
@@ -165,19 +165,19 @@ class ChinwagApp(App[None]):
         self._hung_up = True
         gone = self._terminal_gone()
         if gone:
-            silence_output()
-            leave_by(CLOSE_WAIT_S)
+            hangup.silence_output()
+            hangup.leave_by(hangup.DEADLINE_S)
         self.run_worker(self._leave_after_hangup(gone), exit_on_error=False)
 
     async def _leave_after_hangup(self, gone: bool) -> None:
         link, self.link = self.link, None
         if link is not None:
             with contextlib.suppress(Exception):  # a slow or failing close must not keep us
-                await asyncio.wait_for(link.close(), CLOSE_WAIT_S)
+                await asyncio.wait_for(link.close(), hangup.CLOSE_WAIT_S)
         if gone:
-            leave()
+            hangup.leave()
         self._write_terminal("\x1b[23;0t")
-        self.exit(return_code=HANGUP_STATUS)
+        self.exit(return_code=hangup.HANGUP_STATUS)
 
     def _handle_exception(self, error: Exception) -> None:
         """Textual's hook for an exception nothing caught (private, but the

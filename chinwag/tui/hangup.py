@@ -33,6 +33,7 @@ from typing import NoReturn
 HANGUP_STATUS = 128 + signal.SIGHUP  # 129, what a shell reports for a job ended by SIGHUP
 CHECK_EVERY_S = 0.5  # how often the app looks for a hung-up terminal
 CLOSE_WAIT_S = 1.0  # the longest a hung-up client waits for its connection to close
+DEADLINE_S = 2.0  # a hung-up client has ended by then, even if its main thread is stuck
 
 
 def hung_up(fd: int) -> bool:

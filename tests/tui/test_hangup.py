@@ -60,7 +60,8 @@ class Client:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + EXIT_WITHIN_S
         while loop.time() < deadline:
-            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            # WNOHANG: never blocks
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)  # noqa: ASYNC222
             if pid:
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
                 return self.proc.returncode, usage.ru_utime + usage.ru_stime
@@ -92,8 +93,9 @@ async def start(registered: ChatServer, tmp_path: Path) -> AsyncIterator[object]
         args = ["-m", "chinwag.tui", "--server", f"127.0.0.1:{registered.port}", "--user", NAME]
         command = [sys.executable, *(["-c", CONTROLLING] if controlling else []), *args]
         controller, terminal = pty.openpty()
-        proc = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal,
-                                env=env, close_fds=True, start_new_session=True)
+        proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+            command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, close_fds=True,
+            start_new_session=True)
         os.close(terminal)
         client = Client(proc, controller)
         started.append(client)
@@ -130,7 +132,7 @@ async def assert_ends(client: Client, server: ChatServer, cpu_before: float) -> 
     assert await eventually(lambda: not server.connections)
 
 
-async def test_a_terminal_that_goes_away_without_a_sighup_ends_the_client(start, registered) -> None:
+async def test_a_terminal_gone_without_a_sighup_ends_the_client(start, registered) -> None:
     """The pty is not the client's controlling terminal: no signal comes, as
     when a wrapper between the shell and the client outlives the hangup;
     every read of the terminal now returns end of file."""
