@@ -8,7 +8,10 @@ them (link settings, the clock)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
+import sys
 import time
 from collections.abc import Callable
 from datetime import tzinfo
@@ -21,6 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 
 from ..protocol.reconnect import ReconnectingClient
+from . import hangup
 from .config import Config, default_config_path, load_config, save_config
 from .connection import LinkSettings
 from .screens.chat import Alerts, ChatScreen
@@ -75,6 +79,7 @@ class ChinwagApp(App[None]):
         self.bells = 0  # rung so far (tests read it; a headless app cannot ring)
         self.crash: BaseException | None = None  # the first error nothing caught
         self._alerts = -1
+        self._hung_up = False
         if self.config.theme and self.config.theme in self.available_themes:
             self.theme = self.config.theme
 
@@ -84,6 +89,8 @@ class ChinwagApp(App[None]):
         self._write_terminal("\x1b[22;0t")  # save the terminal's title, restored at exit
         self.set_window_title("chinwag")
         self.push_screen(self._login_screen(self.server, self.username))
+        if not self.is_headless:
+            self._watch_for_hangup()
 
     def _login_screen(self, server: str, username: str, message: str = "") -> LoginScreen:
         return LoginScreen(server, username, message, settings=self.link_settings, clock=self.clock)
@@ -138,6 +145,42 @@ class ChinwagApp(App[None]):
                 await link.close()
         self._write_terminal("\x1b[23;0t")
         self.exit()
+
+    # --- the terminal going away (hangup.py says why both signs) -------------------------
+
+    def _watch_for_hangup(self) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
+        self.set_interval(hangup.CHECK_EVERY_S, self._check_terminal)
+
+    def _terminal_gone(self) -> bool:
+        stdin = sys.__stdin__  # the file Textual reads keys from
+        return stdin is not None and hangup.hung_up(stdin.fileno())
+
+    def _check_terminal(self) -> None:
+        if self._terminal_gone():
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        """SIGHUP, or the terminal hung up: close the connection and exit
+        with status 129, as a shell's job ended by SIGHUP would."""
+        if self._hung_up:
+            return
+        self._hung_up = True
+        gone = self._terminal_gone()
+        if gone:
+            hangup.silence_output()
+            hangup.leave_by(hangup.DEADLINE_S)
+        self.run_worker(self._leave_after_hangup(gone), exit_on_error=False)
+
+    async def _leave_after_hangup(self, gone: bool) -> None:
+        link, self.link = self.link, None
+        if link is not None:
+            with contextlib.suppress(Exception):  # a slow or failing close must not keep us
+                await asyncio.wait_for(link.close(), hangup.CLOSE_WAIT_S)
+        if gone:
+            hangup.leave()
+        self._write_terminal("\x1b[23;0t")
+        self.exit(return_code=hangup.HANGUP_STATUS)
 
     def _handle_exception(self, error: Exception) -> None:
         """Textual's hook for an exception nothing caught (private, but the
