@@ -4,15 +4,15 @@ what happened and where the log is, the log has the traceback, status is 1."""
 from __future__ import annotations
 
 import os
-import pty
 import select
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 from chinwag.tui.__main__ import run
 from chinwag.tui.app import ChinwagApp
+
+from ..support.terminal import spawn_in_pty
 
 HOSTILE = "boom \x1b]0;pwned\x07 [/] \u009b2J"
 SHOWN = "boom \u241b]0;pwned\u2407 [/] \ufffd2J"
@@ -79,20 +79,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_the_chinwag_command_exits_non_zero_with_one_line(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "TERM": "xterm-256color",
-        "COLUMNS": "80",
-        "LINES": "24",
-        "PYTHONPATH": os.pathsep.join(sys.path),
-    }
-    controller, terminal = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT], stdin=terminal, stdout=terminal, stderr=terminal, env=env, close_fds=True
-    )
-    os.close(terminal)
+    proc, controller = spawn_in_pty([sys.executable, "-c", SCRIPT], tmp_path)
     output = b""
     while True:
         ready, _, _ = select.select([controller], [], [], 30)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pty
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from chinwag.server.app import ChatServer
 from chinwag.tui.hangup import HANGUP_STATUS
 
 from ..support.settings import PASSWORD
+from ..support.terminal import spawn_in_pty
 from ..support.waits import eventually
 
 EXIT_WITHIN_S = 10.0  # generous: an exit is asserted, not its speed
@@ -90,22 +90,9 @@ async def start(registered: ChatServer, tmp_path: Path) -> AsyncIterator[object]
     async def factory(*, controlling: bool) -> Client:
         """`chinwag --user NAME` in a new session on a new pty (its
         controlling terminal if `controlling`), logged in by typing."""
-        env = {
-            **os.environ,
-            "XDG_STATE_HOME": str(tmp_path / "state"),
-            "XDG_CONFIG_HOME": str(tmp_path / "config"),
-            "TERM": "xterm-256color",
-            "COLUMNS": "80",
-            "LINES": "24",
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
         args = ["-m", "chinwag.tui", "--server", f"127.0.0.1:{registered.port}", "--user", NAME]
         command = [sys.executable, *(["-c", CONTROLLING] if controlling else []), *args]
-        controller, terminal = pty.openpty()
-        proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-            command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, close_fds=True, start_new_session=True
-        )
-        os.close(terminal)
+        proc, controller = spawn_in_pty(command, tmp_path, new_session=True)  # returns at once
         client = Client(proc, controller)
         started.append(client)
 
