@@ -458,16 +458,16 @@ class ChatScreen(Screen[None]):
 
     # --- the composer ----------------------------------------------------------------------
 
-    @on(Input.Submitted, "#composer")
-    def _submitted(self, event: Input.Submitted) -> None:
-        composer = self.query_one(Composer)
-        line = event.value
+    @on(Composer.Sent, "#composer")
+    def _submitted(self, event: Composer.Sent) -> None:
+        composer = event.composer
+        line = event.line
         try:
             command = parse_line(line)
         except CommandError as exc:
             self._notice(self.state.current, str(exc), "error")
-            return  # the line stays in the composer to be fixed
-        composer.value = ""
+            composer.give_back(line)  # to be fixed
+            return
         if command is None:
             return
         composer.remember(line)

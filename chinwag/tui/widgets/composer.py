@@ -4,10 +4,13 @@ line means); up/down walk back through the lines already sent, like a shell.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import Reactive
 from textual.widgets import Input
 
@@ -26,11 +29,48 @@ class Composer(Input):
         Binding("down", "recall(1)", "next line", show=False),
     ]
 
+    @dataclass
+    class Sent(Message):
+        """Enter was pressed on `line`; the composer is already empty."""
+
+        composer: Composer
+        line: str
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
+
     def __init__(self, *, id: str | None = None, placeholder: str = "") -> None:
         super().__init__(id=id, placeholder=placeholder, select_on_focus=False)
         self.sent: list[str] = []
         self._recall_at: int | None = None
         self._draft = ""
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Enter is handled here, in order with the characters around it: as a
+        # binding it would run only once the key has bubbled up, after every
+        # character already queued behind it (a fast typist, or a terminal
+        # sending a burst of keys) had been added to this line.
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            await self.action_submit()
+            return
+        await super()._on_key(event)
+
+    async def action_submit(self) -> None:
+        """Take the line and empty the composer at once: keys after this
+        Enter start a new line, rather than being wiped when the screen gets
+        to this one."""
+        line, self.value = self.value, ""
+        self.post_message(self.Sent(self, line))
+
+    def give_back(self, line: str) -> None:
+        """A line the screen refused (a bad command) comes back to be fixed,
+        unless a new one has been started meanwhile."""
+        if not self.value:
+            self.value = line
+            self.cursor_position = len(line)
 
     def remember(self, line: str) -> None:
         """Keep a sent line for recall (consecutive repeats once)."""
