@@ -159,6 +159,11 @@ async def run(kills: int = 10, senders: int = 4, interval: float = 2.0) -> dict[
     }
 
 
+def _aof_bytes(data: Path) -> int:
+    """The size of Redis's append-only files under `data`, the cost of durability."""
+    return sum(f.stat().st_size for f in data.rglob("appendonly*") if f.is_file())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=10)
@@ -170,8 +175,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _aof_bytes(data: Path) -> int:
-    """The size of Redis's append-only files under `data`, the cost of durability."""
-    return sum(f.stat().st_size for f in data.rglob("appendonly*") if f.is_file())
