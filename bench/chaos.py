@@ -32,6 +32,7 @@ from pathlib import Path
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.protocol.reconnect import ReconnectingClient
+from chinwag.server.embedded_redis import recorded_pid
 from chinwag.server.process import ServerProcess
 
 from .servers import FAULT_RUN_ARGS
@@ -121,9 +122,8 @@ def _schedule(kills: int, stalls: int) -> list[str]:
 
 async def _stall_redis(data_dir: Path, seconds: float) -> bool:
     """SIGSTOP the server's embedded redis-server for `seconds`, then SIGCONT."""
-    try:
-        pid = int((data_dir / "redis.pid").read_text().strip())
-    except (OSError, ValueError):
+    pid = recorded_pid(data_dir)
+    if pid is None:
         return False
     os.kill(pid, signal.SIGSTOP)
     try:

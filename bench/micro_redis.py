@@ -128,7 +128,8 @@ async def main_async(batch: int, rounds: int) -> dict[str, Any]:
         redis = EmbeddedRedis(Path(tmp))
         url = await redis.start()
         try:
-            pid = int((Path(tmp) / "redis.pid").read_text().strip())
+            assert redis.process is not None
+            pid = redis.process.pid
             return await measure(url, pid, batch, rounds)
         finally:
             await redis.stop()

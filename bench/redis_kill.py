@@ -112,7 +112,8 @@ async def run(kills: int = 10, senders: int = 4, interval: float = 2.0) -> dict[
         tasks = [asyncio.create_task(_sender(server.port, n, "@sink", acked, refused, stop)) for n in names[:senders]]
         await asyncio.sleep(interval)
         for _ in range(kills):
-            pid = int((data / "redis.pid").read_text().strip())
+            pid = server.redis_pid()
+            assert pid is not None, "the server's embedded Redis wrote no pid"
             killed_at = time.monotonic()
             os.kill(pid, signal.SIGKILL)
             await asyncio.sleep(0.005)  # let the death be seen: the probe measures recovery

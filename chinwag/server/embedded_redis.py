@@ -123,11 +123,22 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _stop_leftover(pidfile: Path, timeout: float = 10.0) -> None:
-    """Stop a redis-server an earlier, killed run left on this data directory."""
+PID_FILE = "redis.pid"  # written by redis-server itself (--pidfile)
+
+
+def recorded_pid(data_dir: Path) -> int | None:
+    """The pid the embedded redis-server wrote in `data_dir` (it changes when
+    the server restarts it), or None: no such file, or not a number."""
     try:
-        pid = int(pidfile.read_text().strip())
+        return int((data_dir / PID_FILE).read_text().strip())
     except (OSError, ValueError):
+        return None
+
+
+def _stop_leftover(data_dir: Path, timeout: float = 10.0) -> None:
+    """Stop a redis-server an earlier, killed run left on this data directory."""
+    pid = recorded_pid(data_dir)
+    if pid is None:
         return
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -163,12 +174,11 @@ def running_url(data_dir: Path) -> str:
         raise EmbeddedRedisError(
             f"no embedded Redis runs in {data_dir} (no {URL_FILE}): is chinwag-server running with this --data-dir?"
         ) from None
-    try:
-        pid = int((data_dir / "redis.pid").read_text().strip())
-    except (OSError, ValueError):
+    pid = recorded_pid(data_dir)
+    if pid is None:
         raise EmbeddedRedisError(
-            f"the embedded Redis of {data_dir} is not running (no redis.pid): see {data_dir / 'redis.log'}"
-        ) from None
+            f"the embedded Redis of {data_dir} is not running (no {PID_FILE}): see {data_dir / 'redis.log'}"
+        )
     if not _pid_alive(pid):
         raise EmbeddedRedisError(
             f"the embedded Redis of {data_dir} (pid {pid}) is not running: see {data_dir / 'redis.log'}"
@@ -204,7 +214,7 @@ class EmbeddedRedis:
             "--daemonize",
             "no",
             "--pidfile",
-            str(d / "redis.pid"),
+            str(d / PID_FILE),
             "--logfile",
             str(d / "redis.log"),
             "--appendonly",
@@ -244,7 +254,7 @@ class EmbeddedRedis:
         On failure the process is left dead in `self.process` (for the
         supervisor to count) and EmbeddedRedisError says why."""
         assert self._args is not None and self.url is not None
-        await asyncio.to_thread(_stop_leftover, self.data_dir / "redis.pid")
+        await asyncio.to_thread(_stop_leftover, self.data_dir)
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "redis.sock").unlink()
         try:

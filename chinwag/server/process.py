@@ -20,6 +20,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .embedded_redis import recorded_pid
+
 HOST = "127.0.0.1"
 READY = "listening on"
 
@@ -128,10 +130,7 @@ class ServerProcess:
     def redis_pid(self) -> int | None:
         """The embedded redis-server's pid (it changes when the server
         restarts it), or None with an external Redis or none running."""
-        try:
-            return int((self.data_dir / "redis.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
+        return recorded_pid(self.data_dir)
 
     def output(self) -> str:
         """What the current (or last) run wrote to stdout and stderr."""

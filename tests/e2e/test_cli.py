@@ -9,7 +9,7 @@ import shutil
 import signal
 import socket
 
-from chinwag.server.embedded_redis import find_redis_server
+from chinwag.server.embedded_redis import PID_FILE, find_redis_server, recorded_pid
 from chinwag.server.process import free_port
 
 from ..support.processes import (
@@ -53,7 +53,7 @@ async def test_port_in_use(tmp_path) -> None:
     line = assert_one_line_failure(status, out, err, str(port), "--port")
     assert "in use" in line
     # The embedded Redis it had started is gone again.
-    pid = int((tmp_path / "d" / "redis.pid").read_text()) if (tmp_path / "d" / "redis.pid").exists() else None
+    pid = recorded_pid(tmp_path / "d")
     assert pid is None or not pid_alive(pid)
 
 
@@ -135,7 +135,7 @@ async def test_no_redis_server_binary(tmp_path) -> None:
     )
     line = assert_one_line_failure(status, out, err, "redis-server", str(empty))
     assert "--redis-url" in line
-    assert not (tmp_path / "d" / "redis.pid").exists()
+    assert not (tmp_path / "d" / PID_FILE).exists()
 
 
 async def test_redis_server_flag_that_is_not_a_binary(tmp_path) -> None:

@@ -23,7 +23,7 @@ import pytest
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed, ServerError
-from chinwag.server.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+from chinwag.server.embedded_redis import EmbeddedRedis, EmbeddedRedisError, find_redis_server, recorded_pid
 
 from ..support.processes import console_server, pid_alive, run_cli
 
@@ -41,17 +41,10 @@ def data_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     try:
         yield path
     finally:
-        pid = _redis_pid(path)
+        pid = recorded_pid(path)
         if pid is not None and pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _redis_pid(data_dir: Path) -> int | None:
-    try:
-        return int((data_dir / "redis.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 async def _logged_in(port: int, name: str, register: bool = False) -> ChatClient:
@@ -65,7 +58,7 @@ async def _logged_in(port: int, name: str, register: bool = False) -> ChatClient
 
 async def _kill_redis(data_dir: Path) -> int:
     """SIGKILL the embedded redis-server; returns once it is gone."""
-    pid = _redis_pid(data_dir)
+    pid = recorded_pid(data_dir)
     assert pid is not None and pid_alive(pid)
     os.kill(pid, signal.SIGKILL)
     for _ in range(200):
@@ -105,7 +98,7 @@ async def test_kill_9_of_the_embedded_redis_is_survived(data_dir: Path) -> None:
 
         old_pid = await _kill_redis(data_dir)
         alice, _ = await _until_served(server.port, "after")  # within 10 s, or it fails
-        new_pid = _redis_pid(data_dir)
+        new_pid = recorded_pid(data_dir)
         assert new_pid is not None and new_pid != old_pid and pid_alive(new_pid)
 
         messages, _ = await asyncio.wait_for(alice.history("@bob"), 5)
@@ -162,7 +155,7 @@ async def test_check_in_embedded_mode(data_dir: Path) -> None:
         assert out.startswith("ok: Redis ") and str(data_dir) in out, out
         assert len(out.strip().splitlines()) == 1
 
-        pid = _redis_pid(data_dir)
+        pid = recorded_pid(data_dir)
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)  # a Redis that does not answer
         try:
