@@ -16,11 +16,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
-from .support.events import drain, next_of
 from .support.settings import PASSWORD, fast_settings
-
-# tests/tui and tests/client still import these from here
-__all__ = ["PASSWORD", "drain", "next_of"]
 
 TEST_DEADLINE_S = 60
 

@@ -12,7 +12,8 @@ from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.protocol.reconnect import ReconnectingClient
 
-from ..conftest import PASSWORD, next_of
+from ..support.events import next_of
+from ..support.settings import PASSWORD
 from .relay import Relay
 
 FAST = {"backoff_base": 0.02, "backoff_cap": 0.1}

@@ -13,7 +13,8 @@ from chinwag.protocol.reconnect import (
     backoff_delay,
 )
 
-from ..conftest import PASSWORD, drain
+from ..support.events import drain
+from ..support.settings import PASSWORD
 
 
 async def _state(client: ReconnectingClient, state: str, timeout: float = 10.0) -> ConnectionStateEvent:

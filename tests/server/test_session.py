@@ -16,9 +16,10 @@ from ..support.events import (
     next_of,
     settled,
 )
-from ..support.fakeclock import install_clock, tick, until
+from ..support.fakeclock import install_clock, tick
 from ..support.raw import RawClient
 from ..support.settings import PASSWORD
+from ..support.waits import eventually
 
 BAD_CREDENTIALS_MESSAGE = "unknown user or wrong password; register first if you are new"
 
@@ -383,7 +384,7 @@ async def test_server_pings_a_silent_connection_and_pong_keeps_it(make_server) -
             assert frame == {"type": "ping"}, frame
             pings += 1
             await conn.send({"type": "pong"})
-            await until(lambda: not held.pinged)  # the server has heard the pong
+            assert await eventually(lambda: not held.pinged, 5.0, step=0.005)  # the server has heard the pong
         assert pings >= 2
         assert (await conn.request("ping"))["type"] == "ok"
     finally:

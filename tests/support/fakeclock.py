@@ -4,9 +4,6 @@ typing interval then take no wall time to test."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 from chinwag.server.app import ChatServer
 
 
@@ -33,13 +30,3 @@ def tick(server: ChatServer, clock: FakeClock, seconds: float) -> None:
     """Move time on and run the sweep, as the housekeeper would."""
     clock.advance(seconds)
     server.sweep()
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait (a few ms on loopback) for the server to have reached a state."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("the server did not get there in time")
-        await asyncio.sleep(0.005)

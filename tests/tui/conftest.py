@@ -17,7 +17,7 @@ from chinwag.tui.app import ChinwagApp
 from chinwag.tui.screens.chat import ChatScreen
 from chinwag.tui.widgets.conversation import ConversationView
 
-from ..conftest import PASSWORD
+from ..support.settings import PASSWORD
 
 FAST_RECONNECT = {"backoff_base": 0.05, "backoff_cap": 0.3}
 

@@ -13,7 +13,8 @@ from chinwag.tui.widgets.composer import Composer
 from chinwag.tui.widgets.sidebar import Sidebar
 from chinwag.tui.widgets.status import ConnectionStatus
 
-from ..conftest import PASSWORD, drain, next_of
+from ..support.events import drain, next_of
+from ..support.settings import PASSWORD
 from .conftest import fill, log_in, log_lines, palette_hits, texts, wait_for
 
 

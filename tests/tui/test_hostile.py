@@ -10,7 +10,8 @@ from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.tui.widgets.header import ConversationHeader
 
-from ..conftest import PASSWORD, next_of
+from ..support.events import next_of
+from ..support.settings import PASSWORD
 from .conftest import log_in, log_lines, terminal_output, texts, wait_for
 
 EVIL = "[bold red]EVIL[/] [link=https://evil.example]x[/link]"
