@@ -34,7 +34,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from ..protocol.errors import ErrorCode, RequestError
 from .settings import Settings
-from .store import Store
+from .store import LoginStatus, Store
 
 _TOKEN_BYTES = 32  # 256 bits
 BUSY_RETRY_S = 1.0
@@ -240,9 +240,9 @@ class LoginThrottle:
         except BaseException:
             await self.store.login_refund_address(addr, attempt=True)
             raise
-        if status:
+        if status is not LoginStatus.GO:
             await self.store.login_refund_address(addr, attempt=False)
-            if status == 1:
+            if status is LoginStatus.DELAYED:
                 raise _throttled("too many failed logins", wait)
             raise _throttled("too many logins for this user", wait)
         return attempt

@@ -43,7 +43,7 @@ from .context import NO_FIELDS, HandlerContext, Reply, SessionView
 from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id, room_of
 from .hub import message_frame, message_wire
 from .session import Authenticated, Greeted
-from .store import SendResult, SendStatus, StoredMessage
+from .store import RoomCreation, SendResult, SendStatus, StoredMessage
 
 Handler = Callable[[HandlerContext, SessionView, Any], Awaitable[Reply]]
 
@@ -215,9 +215,9 @@ async def _create_room(ctx: HandlerContext, conn: SessionView, room: str) -> Non
     most = ctx.settings.max_rooms
     await ctx.throttle.room_creation(conn.username)
     created = await ctx.store.create_room(room, most)
-    if created != 1:  # someone else created it meanwhile, or the server is full
+    if created is not RoomCreation.CREATED:  # someone else created it meanwhile, or the server is full
         await ctx.store.refund_room_creation(conn.username)
-    if created < 0:
+    if created is RoomCreation.FULL:
         raise RequestError(
             f"this server has reached its limit of {most:,} rooms; join an existing room", ErrorCode.FORBIDDEN
         )
