@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Collection, Coroutine
+from collections.abc import AsyncIterator, Collection, Coroutine, Sequence
 from typing import Any, Protocol
 
 from .hub import Hub
@@ -162,11 +162,19 @@ class NodePresence:
             len(came),
             len(went),
         )
-        if came or went:
-            displays = await self.store.display_names([*came, *went])
-            for name in came:
-                self.hub.presence({"username": name, "display_name": displays[name]}, True)
-            for name in went:
+        await self._announce(came, went)
+
+    async def _announce(self, came: Sequence[str], went: Sequence[str], *, still_here: bool = False) -> None:
+        """Tell everyone these users came online and those went offline
+        (their display names read once); with `still_here`, a user who
+        still has a connection on this node is not said to have gone."""
+        if not came and not went:
+            return
+        displays = await self.store.display_names([*came, *went])
+        for name in came:
+            self.hub.presence({"username": name, "display_name": displays[name]}, True)
+        for name in went:
+            if not (still_here and name in self.hub.by_user):
                 self.hub.presence({"username": name, "display_name": displays[name]}, False)
 
     # --- heartbeat and peers --------------------------------------------------------------
@@ -224,10 +232,7 @@ class NodePresence:
         gone = await self.store.reap_node(node)
         if gone:
             log.info("node %s is gone; %d users went offline", node, len(gone))
-            displays = await self.store.display_names(gone)
-            for name in gone:
-                if name not in self.hub.by_user:
-                    self.hub.presence({"username": name, "display_name": displays[name]}, False)
+            await self._announce([], gone, still_here=True)
 
     async def start(self) -> None:
         """The first heartbeat (before accepting anyone), then one every interval."""
@@ -250,7 +255,4 @@ class NodePresence:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 2)
-        gone = await self.store.reap_node(self.node_id)
-        displays = await self.store.display_names(gone)
-        for name in gone:
-            self.hub.presence({"username": name, "display_name": displays[name]}, False)
+        await self._announce([], await self.store.reap_node(self.node_id))
