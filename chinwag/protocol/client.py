@@ -17,7 +17,7 @@ import asyncio
 import itertools
 import logging
 import ssl as ssl_module
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -28,6 +28,10 @@ from .frames import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from .inbox import AckTracker, Inbox
 from .messages import Event, Message, User, parse_event
 from .writer import FrameWriter
+
+# The extensions this client understands (PROTOCOL-EXTENSIONS.md); a caller
+# asks for the ones it wants in `ChatClient(features=...)`.
+KNOWN_FEATURES = (limits.FEATURE_MESSAGES, limits.FEATURE_READ, limits.FEATURE_SEARCH)
 
 CLIENT_NAME = "chinwag-py/0.1"
 log = logging.getLogger(__name__)
@@ -40,6 +44,15 @@ class Session:
     user: User
     token: str
     unread: dict[str, int] = field(default_factory=dict)
+    read: dict[str, str] = field(default_factory=dict)  # `read`: conv -> the read marker's mid
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of `search`: messages newest first; `next` for the page after, or None."""
+
+    results: list[Message]
+    next: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +110,42 @@ class Requests:
     async def ping(self) -> None:
         await self.request("ping")
 
+    # --- `messages`, `read`, `search` (PROTOCOL-EXTENSIONS.md) ---------------------
+
+    async def edit(self, conv: str, mid: str, text: str) -> int:
+        """Replace the text of your message; returns the edit's timestamp (ms)."""
+        return int((await self.request("edit", conv=conv, mid=mid, text=text))["edited"])
+
+    async def delete(self, conv: str, mid: str) -> None:
+        """Erase a message (yours, or as a room's moderator); its tombstone stays."""
+        await self.request("delete", conv=conv, mid=mid)
+
+    async def react(self, conv: str, mid: str, emoji: str, on: bool = True) -> None:
+        await self.request("react", conv=conv, mid=mid, emoji=emoji, on=on)
+
+    async def mark_read(self, conv: str, upto: str) -> None:
+        """Move your read marker in `conv` to `upto` and wait for the server's ok."""
+        await self.request("read", conv=conv, upto=upto)
+
+    async def search(
+        self,
+        query: str,
+        *,
+        conv: str | None = None,
+        sender: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> SearchPage:
+        fields: dict[str, Any] = {"query": query, "conv": conv, "before": before, "after": after}
+        fields.update(limit=limit, page=page)
+        if sender is not None:
+            fields["from"] = sender
+        reply = await self.request("search", **fields)
+        nxt = reply.get("next")
+        return SearchPage([Message.from_wire(m) for m in reply.get("results") or ()], nxt if type(nxt) is str else None)
+
     async def conversations(self) -> list[tuple[Address, Message | None]]:
         """(address, newest message) for each of the user's conversations,
         newest first. A chinwag extension: other servers answer unknown_type."""
@@ -138,8 +187,10 @@ class ChatClient(Requests):
         auto_ack: bool = True,
         max_frame: int = DEFAULT_MAX_FRAME,
         connect_timeout: float = 10.0,
+        features: Sequence[str] = (),
     ) -> None:
         self.host = host
+        self.wanted_features = tuple(features)
         self.port = port
         self.client_name = client_name
         self.auto_ack = auto_ack
@@ -166,6 +217,12 @@ class ChatClient(Requests):
     def max_text(self) -> int:
         return int(self.server_info.get("max_text", limits.DEFAULT_MAX_TEXT))
 
+    @property
+    def features(self) -> frozenset[str]:
+        """The extensions in effect on this connection (the server's answer to `hello`)."""
+        raw = self.server_info.get("features")
+        return frozenset(f for f in raw if type(f) is str) if isinstance(raw, list) else frozenset()
+
     async def connect(self) -> dict[str, Any]:
         """Open the connection and say hello; returns the server's hello reply."""
         loop = asyncio.get_running_loop()
@@ -182,7 +239,10 @@ class ChatClient(Requests):
             )
         except (TimeoutError, OSError) as exc:
             raise ConnectionClosed(f"cannot reach {self.host}:{self.port} ({exc or 'timed out'})") from exc
-        self.server_info = await self.request("hello", version=PROTOCOL_VERSION, client=self.client_name)
+        hello: dict[str, Any] = {"version": PROTOCOL_VERSION, "client": self.client_name}
+        if self.wanted_features:  # else the very hello of version 1
+            hello["features"] = list(self.wanted_features)
+        self.server_info = await self.request("hello", **hello)
         return self.server_info
 
     async def close(self) -> None:
@@ -297,19 +357,32 @@ class ChatClient(Requests):
 
     def _session(self, reply: dict[str, Any]) -> Session:
         unread = reply.get("unread") or {}
-        self.session = Session(User.from_wire(reply["user"]), str(reply["token"]), dict(unread))
+        read = reply.get("read")
+        self.session = Session(
+            User.from_wire(reply["user"]),
+            str(reply["token"]),
+            dict(unread),
+            {c: m for c, m in read.items() if type(c) is str and type(m) is str} if isinstance(read, dict) else {},
+        )
         return self.session
 
     async def logout(self) -> None:
         await self.request("logout")
 
-    def send_nowait(self, to: str, text: str, cmid: str | None = None) -> asyncio.Future[dict[str, Any]]:
+    def send_nowait(
+        self, to: str, text: str, cmid: str | None = None, reply_to: str | None = None
+    ) -> asyncio.Future[dict[str, Any]]:
         """Send a message without waiting; the future of the server's reply
         (`Sent.from_reply` reads it). Sends pipelined this way keep their order."""
-        return self.request_nowait("send", to=to, text=text, cmid=cmid)
+        return self.request_nowait("send", to=to, text=text, cmid=cmid, reply_to=reply_to)
 
-    async def send(self, to: str, text: str, cmid: str | None = None) -> Sent:
-        return Sent.from_reply(await self.send_nowait(to, text, cmid))
+    async def send(self, to: str, text: str, cmid: str | None = None, reply_to: str | None = None) -> Sent:
+        return Sent.from_reply(await self.send_nowait(to, text, cmid, reply_to))
+
+    def read(self, conv: str, upto: str) -> None:
+        """`read`: move your read marker in `conv` to `upto` (a notification;
+        `mark_read` waits for the answer)."""
+        self._send({"type": "read", "conv": conv, "upto": upto})
 
     def typing(self, to: str) -> None:
         self._send({"type": "typing", "to": to})

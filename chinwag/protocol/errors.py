@@ -30,6 +30,9 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
+    # PROTOCOL-EXTENSIONS.md
+    NO_SUCH_MESSAGE = "no_such_message"
+    UNAVAILABLE = "unavailable"
 
 
 class ProtocolError(Exception):

@@ -3,8 +3,10 @@ hand them out to one waiting caller, and acknowledge messages once the
 caller has seen them. `ChatClient` and `ReconnectingClient` each own one
 `Inbox`; neither has a queue or a waiter of its own.
 
-A message counts as seen when the caller asks for what comes after it (the
-next event or the next batch). Acks cost the server a cursor write each, so
+Messages and the `messages` feature's change events are acknowledged alike
+(a change's `id` is a place in the same order as mids). An event counts as
+seen when the caller asks for what comes after it (the next event or the
+next batch). Acks cost the server a cursor write each, so
 they are coalesced: the newest `mid` per conversation, sent `ACK_DELAY`
 seconds after the first falls due, or at once when `ACK_EVERY` are due.
 """
@@ -17,8 +19,10 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from .errors import ConnectionClosed
-from .messages import Message
+from .limits import mid_order
+from .messages import DeletedEvent, EditedEvent, Message, ReactionEvent
 
+_CHANGES = (EditedEvent, DeletedEvent, ReactionEvent)
 ACK_EVERY = 64
 ACK_DELAY = 0.1
 
@@ -38,8 +42,13 @@ class AckTracker:
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
 
-    def seen(self, message: Message) -> None:
-        self._due[message.conv] = message.mid
+    def seen(self, conv: str, upto: str) -> None:
+        """`upto` (a mid, or a change's id) of `conv` was seen. The newest
+        per conversation is what is acknowledged: a login replay sends a
+        conversation's older changes after its newer messages."""
+        due = self._due.get(conv)
+        if due is None or mid_order(upto) > mid_order(due):
+            self._due[conv] = upto
         self._count += 1
         if self._count >= ACK_EVERY:
             self.flush()
@@ -72,7 +81,7 @@ class Inbox(Generic[E]):
         self._waiter: asyncio.Future[None] | None = None
         self._closed: ConnectionClosed | None = None
         self._acks = acks  # None: the caller acknowledges by itself
-        self._handed: list[Message] = []  # handed out, not yet seen
+        self._handed: list[tuple[str, str]] = []  # (conv, mid or change id) handed out, not yet seen
 
     def __len__(self) -> int:
         return len(self._events)
@@ -101,8 +110,8 @@ class Inbox(Generic[E]):
         if handed:
             self._handed = []
             if self._acks is not None:
-                for message in handed:
-                    self._acks.seen(message)
+                for conv, upto in handed:
+                    self._acks.seen(conv, upto)
 
     async def _wait(self, timeout: float | None) -> None:
         while not self._events:
@@ -116,8 +125,11 @@ class Inbox(Generic[E]):
 
     def _take(self) -> E:
         event = self._events.popleft()
-        if self._acks is not None and isinstance(event, Message):
-            self._handed.append(event)
+        if self._acks is not None:
+            if isinstance(event, Message):
+                self._handed.append((event.conv, event.mid))
+            elif isinstance(event, _CHANGES):
+                self._handed.append((event.conv, event.id))
         return event
 
     async def get(self, timeout: float | None = None) -> E:

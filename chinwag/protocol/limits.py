@@ -20,6 +20,21 @@ TYPING_INTERVAL_S = 3.0  # a client sends `typing` at most this often per conver
 LOBBY = "lobby"
 MID_PART_MAX = 2**64 - 1  # a message id is two unsigned 64-bit numbers, `ms-seq`
 
+# The extensions (PROTOCOL-EXTENSIONS.md), negotiated in `hello`.
+FEATURE_MESSAGES, FEATURE_READ, FEATURE_SEARCH, FEATURE_ROOMS, FEATURE_PEOPLE = (
+    "messages",
+    "read",
+    "search",
+    "rooms",
+    "people",
+)
+FEATURES_MAX = 32  # names a `hello` may list (unknown ones are ignored)
+EMOJI_MAX = 16  # code points of one reaction
+REACTIONS_MAX = 20  # distinct emoji on one message
+SEARCH_QUERY_MAX = 200
+SEARCH_DEFAULT, SEARCH_MAX = 20, 50
+SEARCH_PAGE_MAX = 512  # characters of an opaque `page`
+
 # The name rules, and the words that state them, both built from the limits above.
 _USERNAME = re.compile(rf"[a-z][a-z0-9_.\-]{{{USERNAME_MIN - 1},{USERNAME_MAX - 1}}}")
 _ROOM = re.compile(rf"[a-z0-9_\-]{{{ROOM_NAME_MIN},{ROOM_NAME_MAX}}}")
@@ -171,6 +186,27 @@ def display_name_problem(name: str, field: str = "display_name") -> str | None:
 
 def valid_display_name(name: str) -> bool:
     return display_name_problem(name) is None
+
+
+def emoji_problem(emoji: str) -> str | None:
+    """A sentence saying what is wrong with a reaction, or None: 1-16 code
+    points, no whitespace, no control or other unprintable character."""
+    if not 1 <= len(emoji) <= EMOJI_MAX:
+        return f"a reaction has 1 to {EMOJI_MAX} characters"
+    for ch in emoji:
+        if ch.isspace():
+            return f"a reaction contains {character_name(ch)}, a space"
+        # ZWJ (U+200D) and the variation selectors join emoji; they are
+        # "format" characters but belong in a reaction.
+        if is_control(ch) or (not ch.isprintable() and ch != "\u200d" and not "\ufe00" <= ch <= "\ufe0f"):
+            return f"a reaction contains {character_name(ch)}, which is not a printable character"
+    return None
+
+
+def mid_order(mid: str) -> tuple[int, int]:
+    """A stream id's place in its conversation's order: (ms, sequence)."""
+    ms, _, seq = mid.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def valid_mid(mid: str) -> bool:

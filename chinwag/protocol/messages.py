@@ -118,18 +118,61 @@ class Request:
         return cls(req_id)
 
 
+def _text(frame: Frame, max_text: int, key: str = "text") -> str:
+    """A message's text: the one rule for `send` and `edit`."""
+    text = _req_str(frame, key)
+    if not text:
+        raise _bad(f"'{key}' must not be empty")
+    if len(text) > max_text:
+        raise _bad(f"text has {len(text)} characters; the limit is {max_text}", ErrorCode.TOO_LARGE)
+    return text
+
+
+def _bool(frame: Frame, key: str) -> bool:
+    value = frame.get(key)
+    if type(value) is not bool:
+        raise _bad(f"'{key}' is required and must be true or false")
+    return value
+
+
+def _timestamp(frame: Frame, key: str) -> int | None:
+    value = frame.get(key)
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise _bad(f"'{key}' must be a timestamp in milliseconds")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Hello(Request):
     TYPE: ClassVar[str] = "hello"
     version: int = 1
     client: str | None = None
+    # The extensions asked for (PROTOCOL-EXTENSIONS.md); None: none, and
+    # `hello` goes on the wire exactly as in version 1.
+    features: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Hello:
         version = frame.get("version")
         if type(version) is not int:
             raise _bad("'version' is required and must be an integer")
-        return cls(req_id, version, _str(frame, "client", optional=True))
+        raw = frame.get("features")
+        features: tuple[str, ...] | None = None
+        if raw is not None:
+            if not isinstance(raw, list) or not all(type(f) is str for f in raw):
+                raise _bad("'features' must be a list of strings")
+            if len(raw) > limits.FEATURES_MAX:
+                raise _bad(f"'features' lists at most {limits.FEATURES_MAX} names")
+            features = tuple(dict.fromkeys(raw))
+        return cls(req_id, version, _str(frame, "client", optional=True), features)
+
+    def to_frame(self) -> Frame:
+        out = Request.to_frame(self)
+        if self.features is not None:
+            out["features"] = list(self.features)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,19 +266,16 @@ class Send(Request):
     to: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
     text: str = ""
     cmid: str | None = None
+    reply_to: str | None = None  # `messages`: the mid of a message of the same conversation
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Send:
         to = _address(frame, "to")
-        text = _req_str(frame, "text")
-        if not text:
-            raise _bad("'text' must not be empty")
-        if len(text) > max_text:
-            raise _bad(f"text has {len(text)} characters; the limit is {max_text}", ErrorCode.TOO_LARGE)
+        text = _text(frame, max_text)
         cmid = _str(frame, "cmid", optional=True)
         if cmid is not None and not 1 <= len(cmid) <= limits.CMID_MAX:
             raise _bad(f"'cmid' has 1 to {limits.CMID_MAX} characters")
-        return cls(req_id, to, text, cmid)
+        return cls(req_id, to, text, cmid, _mid(frame, "reply_to", optional=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +338,112 @@ class Pong(Request):
     TYPE: ClassVar[str] = "pong"
 
 
+# --- `messages`, `read`, `search` (PROTOCOL-EXTENSIONS.md) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Edit(Request):
+    TYPE: ClassVar[str] = "edit"
+    conv: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+    mid: str = ""
+    text: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Edit:
+        mid = _mid(frame, "mid")
+        assert mid is not None
+        return cls(req_id, _address(frame, "conv"), mid, _text(frame, max_text))
+
+
+@dataclass(frozen=True, slots=True)
+class Delete(Request):
+    TYPE: ClassVar[str] = "delete"
+    conv: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+    mid: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Delete:
+        mid = _mid(frame, "mid")
+        assert mid is not None
+        return cls(req_id, _address(frame, "conv"), mid)
+
+
+@dataclass(frozen=True, slots=True)
+class React(Request):
+    TYPE: ClassVar[str] = "react"
+    conv: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+    mid: str = ""
+    emoji: str = ""
+    on: bool = True
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> React:
+        mid = _mid(frame, "mid")
+        assert mid is not None
+        emoji = _req_str(frame, "emoji")
+        if (problem := limits.emoji_problem(emoji)) is not None:
+            raise _bad(problem)
+        return cls(req_id, _address(frame, "conv"), mid, emoji, _bool(frame, "on"))
+
+
+@dataclass(frozen=True, slots=True)
+class Read(Request):
+    """Move the read marker (a notification, or a request with an `id`)."""
+
+    TYPE: ClassVar[str] = "read"
+    conv: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+    upto: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Read:
+        upto = _mid(frame, "upto")
+        assert upto is not None
+        return cls(req_id, _address(frame, "conv"), upto)
+
+
+@dataclass(frozen=True, slots=True)
+class Search(Request):
+    TYPE: ClassVar[str] = "search"
+    query: str = ""
+    conv: Address | None = None
+    sender: str | None = None  # the wire's `from`
+    before: int | None = None
+    after: int | None = None
+    limit: int = limits.SEARCH_DEFAULT
+    page: str | None = None
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Search:
+        query = _req_str(frame, "query")
+        if not query.strip():
+            raise _bad("'query' must not be empty")
+        if len(query) > limits.SEARCH_QUERY_MAX:
+            raise _bad(f"'query' has at most {limits.SEARCH_QUERY_MAX} characters")
+        conv = _address(frame, "conv") if frame.get("conv") is not None else None
+        sender = _str(frame, "from", optional=True)
+        if sender is not None:
+            sender = limits.normalize_username(sender) or sender.lower()
+        page = _str(frame, "page", optional=True)
+        if page is not None and not 1 <= len(page) <= limits.SEARCH_PAGE_MAX:
+            raise _bad("'page' is not a page of this search")
+        return cls(
+            req_id,
+            query,
+            conv,
+            sender,
+            _timestamp(frame, "before"),
+            _timestamp(frame, "after"),
+            _int(frame, "limit", limits.SEARCH_DEFAULT, 1, limits.SEARCH_MAX),
+            page,
+        )
+
+    def to_frame(self) -> Frame:
+        out = Request.to_frame(self)
+        if "sender" in out:
+            out["from"] = out.pop("sender")
+        return out
+
+
 REQUEST_TYPES: dict[str, type[Request]] = {
     cls.TYPE: cls
     for cls in (
@@ -318,9 +464,14 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         Typing,
         Pong,
         Conversations,
+        Edit,
+        Delete,
+        React,
+        Read,
+        Search,
     )
 }
-NOTIFICATION_TYPES = frozenset({"typing", "ack", "pong"})
+NOTIFICATION_TYPES = frozenset({"typing", "ack", "pong", "read"})
 
 
 class UnknownType(RequestError):
@@ -370,9 +521,29 @@ class User:
         )
 
 
+Reactions = dict[str, tuple[str, ...]]  # emoji -> usernames, in the order they reacted
+
+
+def _reactions(data: Frame) -> Reactions:
+    """A message's `reactions`, taken leniently: an entry that is not
+    emoji -> list of names is left out, not fatal."""
+    raw = data.get("reactions")
+    if not isinstance(raw, dict):
+        return {}
+    out: Reactions = {}
+    for emoji, users in raw.items():
+        if type(emoji) is str and isinstance(users, list):
+            names = tuple(u for u in users if type(u) is str)
+            if names:
+                out[emoji] = names
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A chat message as a receiver sees it; `conv` is the receiver's address."""
+    """A chat message as a receiver sees it; `conv` is the receiver's address.
+    The last four fields are the `messages` feature's (their defaults on a
+    connection without it): a deleted message has `deleted` and text ""."""
 
     mid: str
     conv: Address
@@ -380,6 +551,10 @@ class Message:
     text: str
     ts: int
     cmid: str | None = None
+    reply_to: str | None = None
+    edited: int | None = None
+    deleted: bool = False
+    reactions: Reactions = field(default_factory=dict)
 
     def to_wire(self) -> Frame:
         return {
@@ -397,6 +572,8 @@ class Message:
         ts = data.get("ts")
         if type(ts) is not int:
             raise _bad("'ts' must be an integer")
+        edited = data.get("edited")
+        reply_to = data.get("reply_to")
         return cls(
             _req_str(data, "mid"),
             _wire_address(data, "conv"),
@@ -404,7 +581,52 @@ class Message:
             _req_str(data, "text"),
             ts,
             _str(data, "cmid", optional=True),
+            reply_to if type(reply_to) is str else None,
+            edited if type(edited) is int else None,
+            data.get("deleted") is True,
+            _reactions(data),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class EditedEvent:
+    """`messages`: a message's new text. `id` is the change's place in the
+    conversation's order, acknowledged like a mid."""
+
+    conv: Address
+    mid: str
+    text: str
+    edited: int
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedEvent:
+    conv: Address
+    mid: str
+    by: str
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionEvent:
+    conv: Address
+    mid: str
+    emoji: str
+    sender: str  # the wire's `from`
+    on: bool
+    id: str
+
+
+ChangeEvent = EditedEvent | DeletedEvent | ReactionEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ReadEvent:
+    """`read`: the user's read marker moved on another of their connections."""
+
+    conv: Address
+    upto: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,7 +661,40 @@ class ErrorEvent:
     message: str
 
 
-Event = Message | PresenceEvent | TypingEvent | MemberEvent | ByeEvent | ErrorEvent
+Event = (
+    Message
+    | PresenceEvent
+    | TypingEvent
+    | MemberEvent
+    | ByeEvent
+    | ErrorEvent
+    | EditedEvent
+    | DeletedEvent
+    | ReactionEvent
+    | ReadEvent
+)
+
+
+def _change_id(frame: Frame) -> str:
+    value = _mid(frame, "id")
+    assert value is not None
+    return value
+
+
+def _parse_change(kind: str, frame: Frame) -> Event | None:
+    conv, mid = _wire_address(frame, "conv"), _req_str(frame, "mid")
+    if kind == "edited":
+        edited = frame.get("edited")
+        if type(edited) is not int:
+            raise _bad("'edited' must be an integer")
+        return EditedEvent(conv, mid, _req_str(frame, "text"), edited, _change_id(frame))
+    if kind == "deleted":
+        return DeletedEvent(conv, mid, _str(frame, "by", optional=True) or "", _change_id(frame))
+    if kind == "reaction":
+        return ReactionEvent(
+            conv, mid, _req_str(frame, "emoji"), _req_str(frame, "from"), frame.get("on") is True, _change_id(frame)
+        )
+    return None
 
 
 def parse_event(frame: Frame) -> Event | None:
@@ -457,4 +712,10 @@ def parse_event(frame: Frame) -> Event | None:
         return ByeEvent(_str(frame, "reason", optional=True) or "")
     if kind == "error":
         return ErrorEvent(_str(frame, "code", optional=True) or "internal", _str(frame, "message", optional=True) or "")
+    if kind in ("edited", "deleted", "reaction"):
+        return _parse_change(kind, frame)
+    if kind == "read":
+        upto = _mid(frame, "upto")
+        assert upto is not None
+        return ReadEvent(_wire_address(frame, "conv"), upto)
     return None

@@ -25,7 +25,7 @@ import itertools
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,10 +33,11 @@ from . import DEFAULT_PORT, limits
 from .client import CLIENT_NAME, ChatClient, Requests, Sent, Session
 from .errors import ConnectionClosed, ErrorCode, ServerError
 from .inbox import AckTracker, Inbox
-from .messages import ByeEvent, Event, Message, User
+from .messages import ByeEvent, DeletedEvent, EditedEvent, Event, Message, ReactionEvent, User
 
 State = Literal["connecting", "connected", "reconnecting", "catching_up", "closed"]
 _DEDUPE_PER_CONV = 2_000
+_CHANGES = (EditedEvent, DeletedEvent, ReactionEvent)
 SEND_WINDOW = 32  # sends on the wire at once; under the server's default burst (60)
 
 
@@ -61,6 +62,7 @@ class _Outgoing:
     cmid: str
     future: asyncio.Future[Sent]
     reply: asyncio.Future[dict[str, Any]] | None = None  # the attempt on the wire now
+    reply_to: str | None = None
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
@@ -82,8 +84,10 @@ class ReconnectingClient(Requests):
         backoff_cap: float = 30.0,
         rand: Callable[[], float] = random.random,
         send_window: int = SEND_WINDOW,
+        features: Sequence[str] = (),
     ) -> None:
         self.host, self.port = host, port
+        self._features = tuple(features)
         self._tls, self._ca, self._client_name = tls, ca, client_name
         self.backoff_base, self.backoff_cap, self._rand = backoff_base, backoff_cap, rand
         self.send_window = send_window
@@ -104,8 +108,19 @@ class ReconnectingClient(Requests):
 
     def _new_client(self) -> ChatClient:
         return ChatClient(
-            self.host, self.port, tls=self._tls, ca=self._ca, client_name=self._client_name, auto_ack=False
+            self.host,
+            self.port,
+            tls=self._tls,
+            ca=self._ca,
+            client_name=self._client_name,
+            auto_ack=False,
+            features=self._features,
         )
+
+    @property
+    def features(self) -> frozenset[str]:
+        """The extensions in effect on the live connection (empty while disconnected)."""
+        return self.client.features if self.client is not None else frozenset()
 
     # --- life cycle ---------------------------------------------------------------
 
@@ -247,11 +262,15 @@ class ReconnectingClient(Requests):
             self._inbox.close(ConnectionClosed("client closed"))
 
     def _push(self, event: LinkEvent) -> None:
-        if type(event) is Message:
+        # Messages and changes share one order (a change's id is a stream id
+        # like a mid), so one record per conversation dedupes both.
+        key = event.mid if type(event) is Message else event.id if isinstance(event, _CHANGES) else None
+        if key is not None:
+            assert isinstance(event, (Message, *_CHANGES))
             seen = self._seen.setdefault(event.conv, OrderedDict())
-            if event.mid in seen:
+            if key in seen:
                 return
-            seen[event.mid] = None
+            seen[key] = None
             if len(seen) > _DEDUPE_PER_CONV:
                 seen.popitem(last=False)
         self._inbox.put(event)
@@ -280,18 +299,28 @@ class ReconnectingClient(Requests):
 
     # --- sending ------------------------------------------------------------------------
 
-    def send_nowait(self, to: str, text: str, cmid: str | None = None) -> tuple[str, asyncio.Future[Sent]]:
+    def send_nowait(
+        self, to: str, text: str, cmid: str | None = None, reply_to: str | None = None
+    ) -> tuple[str, asyncio.Future[Sent]]:
         """Queue a message; returns its cmid and the future of its `ok`. Sent
         in order, and again with the same cmid after a reconnect, until the
         server accepts or refuses it."""
         cmid = cmid or uuid.uuid4().hex
         future: asyncio.Future[Sent] = asyncio.get_running_loop().create_future()
-        self._outbox[next(self._serial)] = _Outgoing(to, text, cmid, future)
+        self._outbox[next(self._serial)] = _Outgoing(to, text, cmid, future, reply_to=reply_to)
         self._pump_sends()
         return cmid, future
 
-    async def send(self, to: str, text: str, cmid: str | None = None) -> Sent:
-        return await self.send_nowait(to, text, cmid)[1]
+    async def send(self, to: str, text: str, cmid: str | None = None, reply_to: str | None = None) -> Sent:
+        return await self.send_nowait(to, text, cmid, reply_to)[1]
+
+    def read(self, conv: str, upto: str) -> None:
+        """`read`: move the read marker; dropped while disconnected (the next
+        one carries it, since markers only move forward)."""
+        client = self.client
+        if client is not None and client.connected:
+            with contextlib.suppress(ConnectionClosed):
+                client.read(conv, upto)
 
     def pending_sends(self) -> int:
         """Sends queued and not yet answered."""
@@ -309,7 +338,7 @@ class ReconnectingClient(Requests):
             if item.reply is not None:
                 continue
             try:
-                reply = client.send_nowait(item.to, item.text, item.cmid)
+                reply = client.send_nowait(item.to, item.text, item.cmid, item.reply_to)
             except ConnectionClosed:
                 return  # the supervisor reconnects, then this runs again
             item.reply = reply

@@ -8,7 +8,7 @@ Bob's `@alice` are the same stream.
 
 from __future__ import annotations
 
-from ..protocol.limits import MID_PART_MAX
+from ..protocol.limits import MID_PART_MAX, mid_order
 from ..protocol.messages import Address
 
 DM_PREFIX = "@"  # of a direct conversation's id, "@a:b" (server-internal, never on the wire)
@@ -50,10 +50,7 @@ def address_for(cid: str, viewer: str) -> str:
     return str(Address("user", b if a == viewer else a))
 
 
-def mid_key(mid: str) -> tuple[int, int]:
-    """Stream ids order as (milliseconds, sequence)."""
-    ms, _, seq = mid.partition("-")
-    return int(ms), int(seq or 0)
+mid_key = mid_order  # stream ids order as (milliseconds, sequence); the rule is the protocol's
 
 
 def mid_ts(mid: str) -> int:

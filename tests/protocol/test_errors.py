@@ -1,4 +1,4 @@
-"""The error family: one code per failure, as PROTOCOL.md lists them."""
+"""The error family: one code per failure, as PROTOCOL.md and PROTOCOL-EXTENSIONS.md list them."""
 
 from __future__ import annotations
 
@@ -34,10 +34,11 @@ SPEC_CODES = [
     "rate_limited",
     "internal",
 ]
+EXTENSION_CODES = ["no_such_message", "unavailable"]
 
 
-def test_error_codes_are_exactly_those_of_protocol_md() -> None:
-    assert sorted(code.value for code in ErrorCode) == sorted(SPEC_CODES)
+def test_error_codes_are_exactly_those_of_the_contract() -> None:
+    assert sorted(code.value for code in ErrorCode) == sorted(SPEC_CODES + EXTENSION_CODES)
     for code in ErrorCode:
         assert str(code) == code.value  # usable as a wire string as is
 

@@ -137,13 +137,15 @@ def code_of(f: dict[str, Any], max_text: int = limits.DEFAULT_MAX_TEXT) -> Error
 # --- the registry -------------------------------------------------------------------
 
 
-# chinwag's compatible extensions (docs/protocol.md), beyond PROTOCOL.md's list
+# chinwag's compatible extensions (docs/protocol.md), beyond PROTOCOL.md's list,
+# and the requests of PROTOCOL-EXTENSIONS.md's features
 EXTENSIONS = {"conversations"}
+FEATURE_REQUESTS = {"edit", "delete", "react", "read", "search"}
 
 
 def test_every_request_type_of_the_protocol_is_known() -> None:
-    assert set(REQUEST_TYPES) == set(VALID) | EXTENSIONS
-    assert NOTIFICATION_TYPES == {"typing", "ack", "pong"}
+    assert set(REQUEST_TYPES) == set(VALID) | EXTENSIONS | FEATURE_REQUESTS
+    assert NOTIFICATION_TYPES == {"typing", "ack", "pong", "read"}
     for kind, cls in REQUEST_TYPES.items():
         assert cls.TYPE == kind
 
@@ -319,7 +321,7 @@ def test_pong_notification() -> None:
     assert req == Pong(None)
 
 
-@pytest.mark.parametrize("kind", sorted(NOTIFICATION_TYPES))
+@pytest.mark.parametrize("kind", sorted(NOTIFICATION_TYPES & VALID.keys()))  # `read`: tests/protocol/test_features.py
 def test_notifications_may_also_be_requests(kind: str) -> None:
     assert parse_request(frame(kind, id=42)).id == 42
 
