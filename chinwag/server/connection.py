@@ -116,6 +116,11 @@ class Connection(asyncio.Protocol):
     def token(self) -> str | None:
         return self.session.token
 
+    @property
+    def features(self) -> frozenset[str]:
+        """The extensions negotiated in `hello` (empty: pure version 1)."""
+        return self.session.features
+
     def apply(self, outcome: Outcome) -> None:
         """A handler's outcome (hello or login done): the session moves."""
         self.session.apply(outcome)

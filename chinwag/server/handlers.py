@@ -38,6 +38,7 @@ from ..protocol.messages import (
     Users,
     Who,
 )
+from . import changes
 from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, HandlerContext, Reply, SessionView
 from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id, room_of
@@ -71,7 +72,9 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
             f"protocol version {req.version} is not supported; this server speaks {PROTOCOL_VERSION}",
             ErrorCode.UNSUPPORTED_VERSION,
         )
-    conn.apply(Greeted())
+    # The intersection, in the client's order; an unknown name is ignored.
+    features = [f for f in req.features or () if f in ctx.features]
+    conn.apply(Greeted(frozenset(features)))
     s = ctx.settings
     return Reply(
         {
@@ -79,6 +82,7 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
             "version": PROTOCOL_VERSION,
             "max_frame": s.max_frame,
             "max_text": s.max_text,
+            "features": features,  # always, an empty list included
         }
     )
 
@@ -449,6 +453,9 @@ HANDLERS: dict[str, Handler] = {
     "ack": ack,
     "typing": typing,
     "conversations": conversations,
+    # PROTOCOL-EXTENSIONS.md's `messages`, `read`, `search` (changes.py)
+    "search": changes.search,
 }
+
 """Every request type but `send`, which the connection runs in batches
 (`send_begin`, `send_finish`), and `pong`, which needs no answer."""

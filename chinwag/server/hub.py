@@ -32,6 +32,9 @@ class Peer(Protocol):
     def username(self) -> str: ...
     @property
     def token(self) -> str | None: ...
+    @property
+    def features(self) -> frozenset[str]:
+        """The extensions negotiated in `hello`: which events and fields it gets."""
 
     convs: set[str]
 
