@@ -90,6 +90,8 @@ class Connection(asyncio.Protocol):
         self.reserved_address: str | None = None
         self._inbox: deque[Request] = deque()
         self._worker: asyncio.Task[None] | None = None
+        # what arrives during a login replay: (conv, mid or change id, frame),
+        # or ("", "", frame) for an event outside a conversation's order
         self._replay_buffer: list[tuple[str, str, bytes]] | None = None
         self._replay_bytes = 0  # bytes in _replay_buffer
         self._lost = False  # the transport reported connection_lost
@@ -360,6 +362,15 @@ class Connection(asyncio.Protocol):
             self.delivered_upto[conv] = mid
             self.send_bytes(frame)
 
+    def send_event(self, frame: bytes) -> None:
+        """An event outside any conversation's order (a `read`): held back
+        during a login replay like messages, so it follows the login's
+        reply, then sent; counted against the outgoing limit the same way."""
+        if self._replay_buffer is not None:
+            self.deliver("", "", frame)
+        else:
+            self.send_bytes(frame)
+
     def begin_replay(self) -> None:
         self._replay_buffer = []
         self._replay_bytes = 0
@@ -393,6 +404,9 @@ class Connection(asyncio.Protocol):
                 self._replay_bytes = 0
                 live = []
                 for conv, mid, frame in buffered:
+                    if not conv:
+                        live.append(frame)
+                        continue
                     upto = replayed_upto.get(conv)
                     if upto is None or mid_key(mid) > mid_key(upto):
                         live.append(frame)
