@@ -469,6 +469,10 @@ HANDLERS: dict[str, Handler] = {
     "typing": typing,
     "conversations": conversations,
     # PROTOCOL-EXTENSIONS.md's `messages`, `read`, `search` (changes.py)
+    "edit": changes.edit,
+    "delete": changes.delete,
+    "react": changes.react,
+    "read": changes.read,
     "search": changes.search,
 }
 
