@@ -97,7 +97,11 @@ class Connection(asyncio.Protocol):
         self._lost = False  # the transport reported connection_lost
         self._writable = asyncio.Event()
         self._writable.set()
-        self.delivered_upto: dict[str, str] = {}  # conv id -> newest mid sent to this connection
+        # conv id -> the newest entry whose effect this connection was sent (a
+        # login replay folds the changes to the messages it replays into them)
+        self.delivered_upto: dict[str, str] = {}
+        # conv id -> the newest mid or change id an event sent to it named
+        self.sent_upto: dict[str, str] = {}
         self._cursor_write: Awaitable[Any] | None = None  # the last ack's write, until done
 
     # --- the session (session.py owns the rules) ----------------------------------
@@ -359,7 +363,7 @@ class Connection(asyncio.Protocol):
             if self.buffered_bytes > self.settings.outgoing_limit:
                 self.overflow()
         else:
-            self.delivered_upto[conv] = mid
+            self.delivered_upto[conv] = self.sent_upto[conv] = mid
             self.send_bytes(frame)
 
     def send_event(self, frame: bytes) -> None:
@@ -394,9 +398,14 @@ class Connection(asyncio.Protocol):
                     self.overflow()
                     return
 
-    async def end_replay(self, replay: list[bytes], replayed_upto: dict[str, str]) -> None:
+    async def end_replay(
+        self, replay: list[bytes], replayed_upto: dict[str, str], sent_upto: dict[str, str] | None = None
+    ) -> None:
         """Send the replay, then the live messages that arrived meanwhile,
-        skipping any the replay already carried: nothing lost or doubled."""
+        skipping any the replay already carried: nothing lost or doubled.
+        `replayed_upto`: per conversation the newest entry the replay covers;
+        `sent_upto`: the newest id its events name."""
+        sent = dict(sent_upto or {})
         try:
             await self.send_paced(replay)
             while self._replay_buffer and self.state is not State.CLOSED:
@@ -410,12 +419,13 @@ class Connection(asyncio.Protocol):
                     upto = replayed_upto.get(conv)
                     if upto is None or mid_key(mid) > mid_key(upto):
                         live.append(frame)
-                        replayed_upto[conv] = mid
+                        replayed_upto[conv] = sent[conv] = mid
                 await self.send_paced(live)
         finally:
             self._replay_buffer = None
             self._replay_bytes = 0
             self.delivered_upto.update(replayed_upto)
+            self.sent_upto.update(sent)
 
     # --- closing -------------------------------------------------------------------
 

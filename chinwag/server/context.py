@@ -80,13 +80,16 @@ class SessionView(Peer, Protocol):
     counted_online: bool
     send_bucket: TokenBucket
     typing_bucket: TokenBucket
-    delivered_upto: dict[str, str]
+    delivered_upto: dict[str, str]  # conv id -> the newest entry covered by what was sent
+    sent_upto: dict[str, str]  # conv id -> the newest id an event sent named
 
     def apply(self, outcome: Outcome) -> None:
         """Hand the session an outcome (see session.py); it moves the state."""
 
     def begin_replay(self) -> None: ...
-    async def end_replay(self, replay: list[bytes], replayed_upto: dict[str, str]) -> None: ...
+    async def end_replay(
+        self, replay: list[bytes], replayed_upto: dict[str, str], sent_upto: dict[str, str] | None = None
+    ) -> None: ...
 
 
 AfterReply = Callable[[], Awaitable[None] | None]

@@ -167,6 +167,7 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
 
     unread: dict[str, int] = {}
     replayed_upto: dict[str, str] = {}
+    sent_upto: dict[str, str] = {}
     frames: list[bytes] = []
     for cid, part in replay.items():
         address = address_for(cid, name)
@@ -177,11 +178,14 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
             frames.append(message_frame(msg, name, rich))
         for change in part.changes:
             frames.append(change_frame(change, name))
+        named = [m.mid for m in part.messages[-1:]] + [c.id for c in part.changes[-1:]]
+        if named:
+            sent_upto[cid] = max(named, key=mid_key)
 
     fields: dict[str, Any] = {"user": _user(name, who.display_name), "token": who.token, "unread": unread}
     if read:
         fields["read"] = {address_for(cid, name): mid for cid, mid in state.markers.items() if cid in conn.convs}
-    return Reply(fields, after=lambda: conn.end_replay(frames, replayed_upto))
+    return Reply(fields, after=lambda: conn.end_replay(frames, replayed_upto, sent_upto))
 
 
 async def logout(ctx: HandlerContext, conn: SessionView, req: Logout) -> Reply:
@@ -419,8 +423,12 @@ class AckBatch:
         sent = conn.delivered_upto.get(cid)
         if sent is None:
             return  # nothing was delivered here: there is nothing to acknowledge
-        if mid_key(upto) > mid_key(sent):
-            upto = sent  # never past what this connection was sent
+        named = conn.sent_upto.get(cid)
+        if mid_key(upto) > mid_key(sent) or (named is not None and mid_key(upto) >= mid_key(named)):
+            # never past what this connection was sent; and the ack of the last
+            # event it was sent covers what those events carried (a replayed
+            # message's folded changes, a deleted message a v1 view left out)
+            upto = sent
         current = self.upto.get(cid)
         if current is None or mid_key(upto) > mid_key(current):
             self.upto[cid] = upto
