@@ -286,7 +286,13 @@ class SearchIndex:
         upper = before if before is not None and before <= _I64_MAX else None
         if lower is not None or upper is not None:
             ts = tantivy.Query.range_query(
-                schema, "ts", tantivy.FieldType.Integer, lower, upper, include_lower=False, include_upper=False
+                schema,
+                "ts",
+                tantivy.FieldType.Integer,
+                lower,
+                upper,
+                include_lower=lower is None,  # an open side must say "inclusive"
+                include_upper=upper is None,
             )
             out.append((must, ts))
         return out
