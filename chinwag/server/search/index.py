@@ -207,6 +207,8 @@ class SearchIndex:
         QueryError for a limit outside 1..SEARCH_MAX or a bad `page`."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SEARCH_MAX:
             raise QueryError(f"limit is 1 to {SEARCH_MAX}")
+        if isinstance(convs, str) or isinstance(exclude_senders, str):
+            raise TypeError("convs and exclude_senders are collections of ids, not one string")
         cursor = decode_page(page) if page is not None else None
         scope = set(convs) if conv is None else {conv} & set(convs)
         filters = self._filters(scope, exclude_senders, sender, before, after)
