@@ -209,3 +209,11 @@ def test_progress_is_set_with_a_commit(corpus: Corpus) -> None:
     corpus.index.commit({"#ops": "8-0"})
     assert corpus.index.progress() == {"#ops": "8-0", "@alice:bob": "6-1"}
     assert corpus.index.num_messages == 0
+
+
+def test_a_single_string_is_not_a_set_of_conversations(corpus: Corpus) -> None:
+    corpus.add("deploy", conv="#")
+    with pytest.raises(TypeError):
+        corpus.page("deploy", convs="#ops")  # would be the set {"#", "o", "p", "s"}
+    with pytest.raises(TypeError):
+        corpus.page("deploy", exclude_senders="bob")
