@@ -33,8 +33,6 @@ FEATURE_MESSAGES, FEATURE_READ, FEATURE_SEARCH, FEATURE_ROOMS, FEATURE_PEOPLE = 
 FEATURES_MAX = 32  # names a `hello` may list (unknown ones are ignored)
 EMOJI_MAX = 16  # code points of one reaction
 REACTIONS_MAX = 20  # distinct emoji on one message
-SEARCH_QUERY_MAX = 200
-SEARCH_DEFAULT, SEARCH_MAX = 20, 50
 SEARCH_PAGE_MAX = 512  # characters of an opaque `page`
 
 # The name rules, and the words that state them, both built from the limits above.
