@@ -391,6 +391,16 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
                 await asyncio.wait_for(self._reader, 2)
 
+    def _regained(self) -> None:
+        """The subscription is back after a loss (ours, or the client's own
+        reconnect): tell the resubscription hooks."""
+        log.info("bus subscription made again; events published meanwhile were missed")
+        for callback in self._resubscribed:
+            try:
+                callback()
+            except Exception:
+                log.exception("a resubscription hook failed")
+
     async def _read_bus(self) -> None:
         """One reader task; resubscribes after Redis goes away and comes back."""
         delay = 0.1
@@ -398,16 +408,12 @@ class Hub:
         while True:
             pubsub = None
             try:
-                pubsub = await self.store.subscribe_bus()
+                pubsub = await self.store.subscribe_bus(on_reconnect=self._regained)
                 self._subscribed.set()
                 delay = 0.1
                 if lost:
                     lost = False
-                    for callback in self._resubscribed:
-                        try:
-                            callback()
-                        except Exception:
-                            log.exception("a resubscription hook failed")
+                    self._regained()
                 while True:
                     item = await pubsub.get_message(timeout=None)
                     if item is None:
