@@ -293,15 +293,15 @@ class SearchService:
         after = self._new_marks.get(cid) or self._marks.get(cid)
         read = 0
         while True:
-            items, more = await self.store.entries_after(cid, after)
-            read += len(items)
+            page = await self.store.entries_after(cid, after)
+            read += len(page.items)
             live = self._live_ids.get(cid, set())
-            for item in items:
+            for item in page.items:
                 if _entry_id(item) not in live:
                     self._apply(item)
-            self.applied += len(items)
-            last = more or (_entry_id(items[-1]) if items else None)
-            if last is not None:
+            self.applied += len(page.items)
+            last = page.last
+            if last is not None and last != after:
                 upto = mid_key(last)
                 if upto > self._read_upto.get(cid, (-1, -1)):
                     self._read_upto[cid] = upto
@@ -312,7 +312,7 @@ class SearchService:
             if len(self._actions) >= WRITE_BATCH or self._commit_due():
                 self._drain_queue()  # the live feed keeps going while a long pass runs
                 await self._write(commit=self._commit_due())
-            if more is None:
+            if not page.more:
                 return read
 
     def _take_live(self, item: Stored) -> None:
