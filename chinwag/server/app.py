@@ -214,13 +214,17 @@ class ChatServer:
 
     def _log_stats(self) -> None:
         """One line an operator can graph: totals since start; rates are deltas."""
+        search = self.search
         log.info(
-            "stats: node=%s connections=%d users=%d accepted=%d delivered=%d",
+            "stats: node=%s connections=%d users=%d accepted=%d delivered=%d%s",
             self.node_id,
             len(self.connections),
             len(self.hub.by_user),
             self.accepted,
             self.hub.delivered,
+            ""
+            if search is None
+            else f" indexed_live={search.indexed_live} index_read={search.read_back} index_queue={search.queued}",
         )
 
     def sweep(self, now: float | None = None) -> None:

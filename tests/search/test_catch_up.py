@@ -75,7 +75,7 @@ async def test_a_restarted_node_catches_up_after_its_marks(make_server, tmp_path
     reader = await _login(a, "alice")
     await found(reader, "fresh", "fresh while the node was down", "old news rewritten as fresh")
     assert texts_of(await reader.search('"old news 1"')) == []
-    assert a.search.applied == 3  # what came after its marks, not the conversation again
+    assert a.search.read_back == 3  # what came after its marks, not the conversation again
     await reader.close()
     await alice.close()
 

@@ -67,7 +67,7 @@ async def test_the_index_lives_in_the_data_dir_and_is_rebuilt(started: list[Serv
 
     status, out, err = await run_cli("--data-dir", str(data), "--reindex")
     assert status == 0, err
-    assert "reindexed 2 messages" in out
+    assert "reindexed 2 messages of 2 conversations (2 entries read)" in out
     server = await _start(started, data)
     alice = await _client(server, "alice")
     page = await alice.search("harbour")  # a built index answers at once

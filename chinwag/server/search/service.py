@@ -148,7 +148,9 @@ class SearchService:
         self._task: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()  # one write at a time: marks never committed ahead of their documents
         self._writing: asyncio.Future[None] | None = None  # the write in its thread (outlives a cancel)
-        self.applied = 0  # entries applied (live and read), for the stats and the bench
+        # for the stats line and the bench
+        self.indexed_live = 0  # live entries taken (not those a pass had read already)
+        self.read_back = 0  # entries read from Redis by passes
         self.commits = 0
 
     # --- the feed -----------------------------------------------------------------
@@ -282,7 +284,8 @@ class SearchService:
             nonlocal read
             while todo:
                 cid = todo.pop()
-                read += await self._read_conversation(cid)
+                entries = await self._read_conversation(cid)
+                read += entries  # (not `read += await ...`: that reads `read` before the await)
 
         await asyncio.gather(*(reader() for _ in range(min(PASS_READERS, len(todo)))))
         self._prune_changes()
@@ -299,7 +302,7 @@ class SearchService:
             for item in page.items:
                 if _entry_id(item) not in live:
                     self._apply(item)
-            self.applied += len(page.items)
+            self.read_back += len(page.items)
             last = page.last
             if last is not None and last != after:
                 upto = mid_key(last)
@@ -324,7 +327,7 @@ class SearchService:
         self._live_ids.setdefault(cid, set()).add(eid)
         self._touched.add(cid)
         self._apply(item)
-        self.applied += 1
+        self.indexed_live += 1
 
     def _apply(self, item: Stored) -> None:
         """What `item` does to the index, under the order rules above."""
