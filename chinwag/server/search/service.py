@@ -450,8 +450,7 @@ class SearchService:
         by_conv: dict[str, list[str]] = {}
         for hit in hits:
             by_conv.setdefault(hit.conv, []).append(hit.mid)
-        states = await asyncio.gather(*(self.store.messages(cid, mids) for cid, mids in by_conv.items()))
-        now = dict(zip(by_conv, states, strict=True))
+        now = await self.store.messages_each(by_conv)
         out: list[StoredMessage] = []
         gone: list[Key] = []
         for hit in hits:
