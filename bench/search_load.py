@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,11 @@ def log(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
-def fill(url: str, corpus: Corpus, messages: int, convs: list[str], start_ms: int) -> dict[str, Any]:
-    """What SEND leaves in Redis for each message, written in pipelines."""
+def fill(
+    url: str, corpus: Corpus, messages: int, convs: list[str], start_ms: int, last: dict[str, str]
+) -> dict[str, Any]:
+    """What SEND leaves in Redis for each message, written in pipelines;
+    `last` gets each conversation's newest id."""
     client = redis.Redis.from_url(url)
     rng = random.Random(3)
     t0 = time.perf_counter()
@@ -81,6 +85,7 @@ def fill(url: str, corpus: Corpus, messages: int, convs: list[str], start_ms: in
             if len(corpus.sample_texts) < 2_000 and rng.random() < 0.01:
                 corpus.sample_texts.append(text)
             pipe.xadd(keys.stream(cid), {"f": f"poster{rng.randrange(SENDERS)}"}, id=mid)
+            last[cid] = mid
             pipe.hset(keys.texts(cid), mid, text)
         pipe.execute()
         if first // FILL_CHUNK % 20 == 0:
@@ -111,12 +116,18 @@ def reindex(url: str, search_dir: Path) -> dict[str, Any]:
     }
 
 
-def join_rooms(url: str, user: str, convs: list[str]) -> None:
+def join_rooms(url: str, user: str, convs: list[str], last: dict[str, str]) -> None:
+    """What `join` writes: membership both ways, and the cursor and read
+    marker at the room's newest message (so a login replays nothing)."""
     client = redis.Redis.from_url(url)
     pipe = client.pipeline(transaction=False)
     pipe.sadd(keys.user_convs(user), *convs)
     for cid in convs:
         pipe.sadd(keys.members(cid), user)
+    upto = {cid: last[cid] for cid in convs if cid in last}
+    if upto:
+        pipe.hset(keys.cursors(user), mapping=upto)
+        pipe.hset(keys.markers(user), mapping=upto)
     pipe.execute()
     client.close()
 
@@ -172,6 +183,13 @@ async def idle_latency(port: int, searchers: dict[str, list[str]], queries: Quer
     every: dict[str, list[float]] = {"50_rooms": [], "all_rooms": []}
     clients = {name: await _client(port, name) for name in searchers}
     try:
+        for _ in range(3):  # not measured: the index's pages into the page cache
+            for make in queries.kinds.values():
+                for name, client in clients.items():
+                    fields = make(rng)
+                    if "conv" in fields:
+                        fields["conv"] = rng.choice(searchers[name])
+                    await client.search(**fields)
         for kind, make in queries.kinds.items():
             for scope, names in (("50_rooms", list(searchers)[:-1]), ("all_rooms", list(searchers)[-1:])):
                 first: list[float] = []
@@ -213,15 +231,18 @@ class Background:
     ) -> None:
         self.port, self.searchers, self.queries, self.rate = port, searchers, queries, rate
         self.kinds = {k: v for k, v in queries.kinds.items() if hostile or not k.startswith("hostile")}
-        self.latencies: dict[str, list[float]] = {"50_rooms": [], "all_rooms": []}
-        self.lags: list[float] = []
+        self.latencies: dict[str, list[tuple[float, float]]] = {"50_rooms": [], "all_rooms": []}  # (when, s)
+        self.lags: list[tuple[float, float]] = []
         self.not_found: int = 0
         self.errors: int = 0
         self._stop = threading.Event()
+        self._ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
     def __enter__(self) -> Background:
         self._thread.start()
+        if not self._ready.wait(60):
+            raise RuntimeError("the searchers did not log in within 60 s")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -230,6 +251,7 @@ class Background:
 
     async def _main(self) -> None:
         clients = {name: await _client(self.port, name) for name in self.searchers}
+        self._ready.set()
         try:
             first = next(iter(clients))
             await asyncio.gather(self._search(clients), self._probe(clients[first], first))
@@ -252,7 +274,7 @@ class Background:
             t = time.perf_counter()
             try:
                 await clients[name].search(**fields)
-                self.latencies[scope].append(time.perf_counter() - t)
+                self.latencies[scope].append((time.time(), time.perf_counter() - t))
             except Exception:
                 self.errors += 1
             next_at += interval
@@ -269,28 +291,54 @@ class Background:
             sent = time.perf_counter()
             while time.perf_counter() - sent < 10:
                 if (await client.search(word)).results:
-                    self.lags.append(time.perf_counter() - sent)
+                    self.lags.append((time.time(), time.perf_counter() - sent))
                     break
                 await asyncio.sleep(0.01)
             else:
                 self.not_found += 1
             await asyncio.sleep(0.5)
 
-    def report(self) -> dict[str, Any]:
+    def report(self, begin: float, end: float) -> dict[str, Any]:
+        """What was measured between `begin` and `end` (wall clock)."""
+
+        def inside(samples: list[tuple[float, float]]) -> list[float]:
+            return [s for when, s in samples if begin <= when <= end]
+
         return {
-            "search": {scope: _summary(v) for scope, v in self.latencies.items()},
+            "search": {scope: _summary(inside(v)) for scope, v in self.latencies.items()},
             "search_errors": self.errors,
-            "findable_after_ok": _summary(self.lags),
+            "findable_after_ok": _summary(inside(self.lags)),
             "probe_not_found_in_10_s": self.not_found,
         }
 
 
-_STATS = re.compile(r"accepted=(\d+) .*indexed_live=(\d+) index_read=(\d+) index_queue=(\d+)")
+_STATS = re.compile(r"^(\S+ \S+) .*accepted=(\d+) .*indexed_live=(\d+) index_read=(\d+) index_queue=(\d+)")
 
 
-def stats_lines(node: BenchServer) -> list[tuple[int, int, int]]:
-    """(accepted, indexed live, queue) from each `stats:` line of the node's log."""
-    return [(int(m[1]), int(m[2]), int(m[4])) for line in node.output().splitlines() if (m := _STATS.search(line))]
+def stats_lines(node: BenchServer) -> list[tuple[float, int, int, int]]:
+    """(time, accepted, indexed live, queue) from each `stats:` line of the node's log."""
+    out = []
+    for line in node.output().splitlines():
+        if m := _STATS.search(line):
+            when = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            out.append((when, int(m[2]), int(m[3]), int(m[5])))
+    return out
+
+
+def indexing_rates(lines: list[tuple[float, int, int, int]], start: float, end: float) -> dict[str, Any]:
+    """Messages accepted and entries indexed per second between the first and
+    the last stats line in [start, end] (wall clock), and the index's queue."""
+    inside = [line for line in lines if start <= line[0] <= end]
+    if len(inside) < 2:
+        return {"stats_lines": len(inside)}
+    seconds = inside[-1][0] - inside[0][0]
+    return {
+        "accepted_per_s": round((inside[-1][1] - inside[0][1]) / seconds),
+        "indexed_per_s": round((inside[-1][2] - inside[0][2]) / seconds),
+        "index_queue_max": max(q for *_, q in inside),
+        "index_queue_after": lines[-1][3],
+        "stats_span_s": round(seconds, 1),
+    }
 
 
 def dm_phase(
@@ -352,7 +400,8 @@ def main() -> None:
             deployment.url = asyncio.run(deployment.redis.start())
             assert deployment.redis.process is not None
             deployment.redis_pid = deployment.redis.process.pid
-            result |= fill(deployment.url, corpus, args.messages, convs, start_ms)
+            last: dict[str, str] = {}
+            result |= fill(deployment.url, corpus, args.messages, convs, start_ms, last)
             result |= reindex(deployment.url, search_dir)
             size = disk_bytes(search_dir)
             result["index_disk_mib"] = round(size / 2**20, 1)
@@ -375,7 +424,7 @@ def main() -> None:
             searchers["searcher_all"] = convs
             asyncio.run(register_users(port, [*dm_users, *searchers]))
             for name, rooms in searchers.items():
-                join_rooms(deployment.url, name, rooms)
+                join_rooms(deployment.url, name, rooms, last)
             result["server_rss_mib_with_index"] = round(node.rss()["server"] / 1024, 1)
             queries = Queries(corpus, convs, start_ms)
             log("idle searches")
@@ -387,38 +436,19 @@ def main() -> None:
                 pool.recv_all(Ready, timeout=120)
                 pool.send_all(Settle())
                 pool.recv_all(Settled, timeout=60)
-                log(f"searches while {args.rate:g} DMs/s are offered")
-                with Background(port, searchers, queries, args.search_rate, hostile=False) as bg:
-                    dm = dm_phase(
-                        deployment, pool, parts, args.clients, "rate", args.rate, args.warmup, args.duration, "sr"
-                    )
-                result["under_dm_rate"] = {"offered_dm_per_s": args.rate, **dm, **bg.report()}
-                log(result["under_dm_rate"])
-
-                log("indexing under closed-loop sends")
-                before = stats_lines(node)
-                with Background(port, searchers, queries, args.search_rate, hostile=False) as bg:
-                    t0 = time.monotonic()
-                    dm = dm_phase(deployment, pool, parts, args.clients, "closed", 0, args.warmup, args.duration, "sc")
-                    elapsed = time.monotonic() - t0
-                after = stats_lines(node)
-                window = after[len(before) :]
-                if len(window) >= 2:
-                    seconds = len(window) - 1  # one line a second
-                    accepted = window[-1][0] - window[0][0]
-                    indexed = window[-1][1] - window[0][1]
-                    indexing = {
-                        "accepted_per_s": round(accepted / seconds),
-                        "indexed_per_s": round(indexed / seconds),
-                        "index_queue_max": max(q for _, _, q in window),
-                        "index_queue_last": window[-1][2],
-                        "stats_seconds": seconds,
-                        "phase_seconds": round(elapsed, 1),
-                    }
-                else:
-                    indexing = {"stats_lines": len(window)}
-                result["under_closed_loop"] = {**dm, **indexing, **bg.report()}
-                log(result["under_closed_loop"])
+                for label, mode, rate in (("under_dm_rate", "rate", args.rate), ("under_closed_loop", "closed", 0)):
+                    log(label)
+                    with Background(port, searchers, queries, args.search_rate, hostile=False) as bg:
+                        begin = time.time() + 0.5 + args.warmup  # drive_phase's start and warm-up
+                        dm = dm_phase(
+                            deployment, pool, parts, args.clients, mode, rate, args.warmup, args.duration, label
+                        )
+                        end = time.time()
+                    time.sleep(2)  # the stats line after the drain
+                    indexing = indexing_rates(stats_lines(node), begin, end)
+                    offered = {"offered_dm_per_s": rate} if rate else {}
+                    result[label] = {**offered, **dm, **indexing, **bg.report(begin, end)}
+                    log(result[label])
             result["index_disk_mib_after"] = round(disk_bytes(search_dir) / 2**20, 1)
             result["server_warnings"] = node.errors_logged()[:5]
         finally:

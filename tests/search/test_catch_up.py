@@ -41,14 +41,14 @@ async def test_a_search_during_the_first_build_is_unavailable(clean_redis: str, 
 
     node = ChatServer(fast_settings(search_dir=str(tmp_path / "search")), clean_redis)
     assert node.search is not None
-    node.search.index._lock.acquire()  # the build's first write waits: the build cannot finish
+    await node.search._write_lock.acquire()  # the build's first write waits: the build cannot finish
     try:
         await node.start()
         alice = await _login(node, "alice")
         error = await error_of(alice.search("written"), "unavailable")
         assert error.message == "the search index is being built; try again shortly"
     finally:
-        node.search.index._lock.release()
+        node.search._write_lock.release()
     await found(alice, "written", "written before any index existed")
     await alice.close()
     await node.stop()

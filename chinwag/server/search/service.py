@@ -4,9 +4,10 @@ and the answer to `search`.
 Feeding. The hub tells the service of every message and change stored by
 any node (`Hub.add_listener`); they queue, and one indexer task applies
 them in batches (a message or an edit: its text replaces what the index
-had; a delete: the message leaves the index) and commits at most every
-COMMIT_INTERVAL_S, in a thread (tantivy releases the GIL), so a message is
-findable a fraction of a second after its `ok`.
+had; a delete: the message leaves the index), making the documents on the
+event loop in short slices and committing at most every COMMIT_INTERVAL_S
+in a thread (tantivy releases the GIL there), so a message is findable a
+fraction of a second after its `ok`.
 
 The bus may drop events (a lost subscription, a failed publish, a node
 dying between its write and its publish), so the live feed alone proves
@@ -62,7 +63,8 @@ from .tokens import tokenize
 log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 0.15  # at most this long between a stored message and its commit, under load
-WRITE_BATCH = 5_000  # documents handed to the index in one thread call
+WRITE_BATCH = 5_000  # actions a pass applies before it writes them (and lets the live feed in)
+UPSERT_SLICE = 40  # documents made in one go on the event loop (about 1 ms)
 SETTLE_S = 30.0  # the conversations the live feed touched are read from Redis this often
 FULL_PASS_S = 600.0  # and every conversation this often (a lost event in a quiet conversation)
 PASS_READERS = 8  # conversations read from Redis at once in a pass
@@ -384,11 +386,17 @@ class SearchService:
         return asyncio.get_running_loop().time() - self._last_commit >= COMMIT_INTERVAL_S
 
     async def _write(self, *, commit: bool) -> None:
-        """Hand the applied actions to the index in a thread, and commit them
-        (with the marks they cover) if `commit`. Writes take turns, and the
-        marks are read once the writes before have landed."""
+        """Hand the applied actions to the index and commit them (with the
+        marks they cover) if `commit`. Writes take turns, and the marks are
+        read once the writes before have landed.
+
+        The documents are made on the event loop, UPSERT_SLICE at a time
+        with a yield between: tokenizing is Python, which in a thread holds
+        the GIL against the loop and makes every wake-up of the loop wait
+        for it (the convoy effect). The commit, tantivy's own work, runs in
+        a thread."""
         async with self._write_lock:
-            if self._writing is not None:  # a write cancelled with its task, still in its thread
+            if self._writing is not None:  # a commit cancelled with its task, still in its thread
                 await asyncio.shield(self._writing)
                 self._writing = None
             actions, self._actions = self._actions, {}
@@ -397,18 +405,29 @@ class SearchService:
                 return
             upserts = [a for a in actions.values() if isinstance(a, IndexedMessage)]
             deletes = [key for key, a in actions.items() if not isinstance(a, IndexedMessage)]
-            self._writing = asyncio.ensure_future(
-                asyncio.to_thread(_write, self.index, upserts, deletes, commit, marks)
-            )
+            if deletes:
+                self.index.delete_many(deletes)
+            done = 0
+            try:
+                while done < len(upserts):
+                    self.index.upsert(upserts[done : done + UPSERT_SLICE])
+                    done += UPSERT_SLICE
+                    await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                for rest in upserts[done:]:  # for the last write at stop; newer actions win
+                    self._actions.setdefault((rest.conv, rest.mid), rest)
+                raise
+            if not commit:
+                return
+            self._writing = asyncio.ensure_future(asyncio.to_thread(self.index.commit, marks))
             await asyncio.shield(self._writing)
             self._writing = None
-            if commit:
-                self._last_commit = asyncio.get_running_loop().time()
-                self.commits += 1
-                self._marks.update(marks)
-                for cid, mark in marks.items():
-                    if self._new_marks.get(cid) == mark:
-                        del self._new_marks[cid]
+            self._last_commit = asyncio.get_running_loop().time()
+            self.commits += 1
+            self._marks.update(marks)
+            for cid, mark in marks.items():
+                if self._new_marks.get(cid) == mark:
+                    del self._new_marks[cid]
 
     def forget(self, keys: Iterable[Key]) -> None:
         """Take messages a search found deleted or gone (trimmed) out of the
@@ -437,8 +456,10 @@ class SearchService:
         found: list[StoredMessage] = []
         page = req.page
         for _ in range(REFILL_ROUNDS):
-            hits = await asyncio.to_thread(
-                self.index.search,
+            # On the loop, not in a thread: a search takes a few ms, and a
+            # thread would wait for the GIL at each of tantivy's returns
+            # while the loop runs (docs/performance.md, "Search").
+            hits = self.index.search(
                 query,
                 convs,
                 hidden,
@@ -478,17 +499,6 @@ class SearchService:
 
 def _entry_id(item: Stored) -> str:
     return item.mid if isinstance(item, StoredMessage) else item.id
-
-
-def _write(
-    index: SearchIndex, upserts: list[IndexedMessage], deletes: list[Key], commit: bool, marks: dict[str, str]
-) -> None:
-    if deletes:
-        index.delete_many(deletes)
-    if upserts:
-        index.upsert(upserts)
-    if commit:
-        index.commit(marks)
 
 
 def remove_index(path: Path) -> None:
