@@ -65,6 +65,10 @@ log = logging.getLogger(__name__)
 COMMIT_INTERVAL_S = 0.15  # at most this long between a stored message and its commit, under load
 WRITE_BATCH = 5_000  # actions a pass applies before it writes them (and lets the live feed in)
 UPSERT_SLICE = 40  # documents made in one go on the event loop (about 1 ms)
+# The indexer yields to the loop after this much of it. Per turn of the loop,
+# not per document: a loaded loop takes long turns, and the index must keep
+# up with every message the loop accepts in them.
+YIELD_AFTER_S = 0.003
 SETTLE_S = 30.0  # the conversations the live feed touched are read from Redis this often
 FULL_PASS_S = 600.0  # and every conversation this often (a lost event in a quiet conversation)
 PASS_READERS = 8  # conversations read from Redis at once in a pass
@@ -390,8 +394,8 @@ class SearchService:
         marks they cover) if `commit`. Writes take turns, and the marks are
         read once the writes before have landed.
 
-        The documents are made on the event loop, UPSERT_SLICE at a time
-        with a yield between: tokenizing is Python, which in a thread holds
+        The documents are made on the event loop, a yield every
+        YIELD_AFTER_S of it: tokenizing is Python, which in a thread holds
         the GIL against the loop and makes every wake-up of the loop wait
         for it (the convoy effect). The commit, tantivy's own work, runs in
         a thread."""
@@ -409,10 +413,13 @@ class SearchService:
                 self.index.delete_many(deletes)
             done = 0
             try:
+                since = time.perf_counter()
                 while done < len(upserts):
                     self.index.upsert(upserts[done : done + UPSERT_SLICE])
                     done += UPSERT_SLICE
-                    await asyncio.sleep(0)
+                    if time.perf_counter() - since >= YIELD_AFTER_S and done < len(upserts):
+                        await asyncio.sleep(0)
+                        since = time.perf_counter()
             except asyncio.CancelledError:
                 for rest in upserts[done:]:  # for the last write at stop; newer actions win
                     self._actions.setdefault((rest.conv, rest.mid), rest)
