@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -48,6 +49,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server import keys
 
 from .clients import HOST, PASSWORD, register_users, user_names
+from .machine import cpu_seconds
 from .search_index import Corpus, disk_bytes, query_kinds
 from .servers import CHEAP_ARGON2, BenchServer, Deployment
 from .stats import percentile, rounded
@@ -365,15 +367,39 @@ def dm_phase(
         )
         for i, p in enumerate(parts)
     ]
+    index_pids = children(deployment.nodes[0].pid)
+    samples: list[float] = []
+
+    def sample() -> None:
+        samples.append(sum(cpu_seconds(pid) for pid in index_pids))
+
+    timers = [threading.Timer(0.5 + warmup, sample), threading.Timer(0.5 + warmup + duration, sample)]
+    for timer in timers:
+        timer.start()
     window, results = drive_phase(deployment, pool, specs, warmup, duration)
+    for timer in timers:
+        timer.join()
     delivered = sum(r.in_window for r in results)
     merged = sorted(x for r in results for x in r.latencies)
+    index_cpu = samples[1] - samples[0] if len(samples) == 2 else 0.0
     return {
         "delivered_per_s": round(delivered / duration),
         "dm_p50_ms": rounded(percentile(merged, 50)),
         "dm_p99_ms": rounded(percentile(merged, 99)),
+        # the index process is the server's child: not in the window's "server" (it counts as "other")
+        "index_process_cores": round(index_cpu / duration, 2),
+        "index_process_cpu_us_per_msg": round(index_cpu / max(1, delivered) * 1e6, 1),
         **window.report(delivered),
     }
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (its index process)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
 
 
 def main() -> None:

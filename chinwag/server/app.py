@@ -31,7 +31,8 @@ from .fdlimit import raise_open_files_limit
 from .hub import Hub
 from .presence import NodePresence
 from .ratelimit import Clock, IntervalGate
-from .search.service import SearchService, open_index
+from .search.service import SearchService
+from .search.worker import ChildIndex
 from .session import State
 from .settings import Settings, search_path
 from .store import Store
@@ -65,12 +66,12 @@ class ChatServer:
         self.passwords = PasswordService(settings)
         self.throttle = LoginThrottle(self.store, settings)
         self.counters = Counters()
-        # This node's search index (SearchSetupError for a directory it cannot use).
+        # This node's search index, a process of its own started with the node
+        # (start() raises SearchSetupError for a directory it cannot use).
         self.search: SearchService | None = None
         path = search_path(settings)
         if path is not None:
-            index, where = open_index(path)
-            self.search = SearchService(self.store, index, where)
+            self.search = SearchService(self.store, ChildIndex(path))
             self.search.attach(self.hub)
         self.context = HandlerContext(
             settings=settings,

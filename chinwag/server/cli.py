@@ -33,6 +33,7 @@ from .embedded_redis import (
 from .engine import ping
 from .search.index import IndexLocked, SearchIndex
 from .search.service import SearchService, SearchSetupError, remove_index
+from .search.worker import ChildIndex
 from .settings import Settings, env_overrides, search_path
 from .store import StorageUnavailable, Store
 
@@ -235,12 +236,7 @@ async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     url, embedded = await _redis_for(settings)
-    try:
-        server = ChatServer(settings, url)
-    except SearchSetupError as exc:
-        if embedded is not None:
-            await embedded.stop()
-        raise Fatal(str(exc)) from None
+    server = ChatServer(settings, url)
     supervisor: asyncio.Task[None] | None = None
     try:
         try:
@@ -254,6 +250,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             raise Fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
         except StorageUnavailable as exc:
             raise Fatal(f"Redis failed at start: {exc}") from None
+        except SearchSetupError as exc:
+            raise Fatal(str(exc)) from None
         # signal handlers first: whoever reads "listening" may SIGTERM at once
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -338,10 +336,11 @@ async def reindex(settings: Settings) -> int:
     try:
         await store.start()
         await asyncio.to_thread(remove_index, path)
-        service = SearchService(store, await asyncio.to_thread(SearchIndex, path), f"in {path}")
+        service = SearchService(store, ChildIndex(path))
+        await service.start_without_feed()
         try:
             report = await service.build()
-            messages = service.index.num_messages
+            messages = service.messages
         finally:
             await service.stop()
     except StorageUnavailable as exc:

@@ -5,8 +5,11 @@ subscription returns, and a directory another server holds."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -36,22 +39,40 @@ async def test_a_search_during_the_first_build_is_unavailable(clean_redis: str, 
     await seed.start()
     alice = await _login(seed, "alice", register=True)
     await alice.send("#lobby", "written before any index existed")
+    # more than one page of catch-up: the build is still reading when its index process is stopped
+    await asyncio.gather(*(seed.store.send("#lobby", "alice", f"filler {n}", None) for n in range(1_500)))
     await alice.close()
     await seed.stop()
 
     node = ChatServer(fast_settings(search_dir=str(tmp_path / "search")), clean_redis)
     assert node.search is not None
-    await node.search._write_lock.acquire()  # the build's first write waits: the build cannot finish
+    await node.start()
+    child = node.search.index.pid
+    assert child is not None
+    os.kill(child, signal.SIGSTOP)  # the build's writes wait: it cannot finish
     try:
-        await node.start()
         alice = await _login(node, "alice")
         error = await error_of(alice.search("written"), "unavailable")
         assert error.message == "the search index is being built; try again shortly"
     finally:
-        node.search._write_lock.release()
+        os.kill(child, signal.SIGCONT)
     await found(alice, "written", "written before any index existed")
     await alice.close()
     await node.stop()
+
+
+async def test_the_index_process_is_restarted_when_it_dies(make_server, tmp_path: Path) -> None:
+    node = await make_server(search_dir=str(tmp_path / "search"))
+    assert node.search is not None
+    alice = await _login(node, "alice", register=True)
+    await alice.send("#lobby", "before the crash")
+    await found(alice, "crash", "before the crash")
+    first = node.search.index.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    await alice.send("#lobby", "crash while it was down")
+    await found(alice, "crash", "crash while it was down", "before the crash")
+    assert node.search.index.pid not in (None, first)
 
 
 async def test_a_restarted_node_catches_up_after_its_marks(make_server, tmp_path: Path) -> None:

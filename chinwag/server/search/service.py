@@ -4,10 +4,11 @@ and the answer to `search`.
 Feeding. The hub tells the service of every message and change stored by
 any node (`Hub.add_listener`); they queue, and one indexer task applies
 them in batches (a message or an edit: its text replaces what the index
-had; a delete: the message leaves the index), making the documents on the
-event loop in short slices and committing at most every COMMIT_INTERVAL_S
-in a thread (tantivy releases the GIL there), so a message is findable a
-fraction of a second after its `ok`.
+had; a delete: the message leaves the index), handing them to the index
+process (worker.py: the tokenizer and tantivy, out of the event loop's way)
+and committing at most every COMMIT_INTERVAL_S, so a message is findable a
+fraction of a second after its `ok`. If that process dies, the service
+starts another and reads again from the committed marks.
 
 The bus may drop events (a lost subscription, a failed publish, a node
 dying between its write and its publish), so the live feed alone proves
@@ -56,19 +57,15 @@ from ..conv import conv_id, mid_key, mid_ts
 from ..hub import Hub, message_wire
 from ..statuses import ChangeKind
 from ..store import StorageUnavailable, Store, Stored, StoredMessage
-from .index import IndexedMessage, IndexLocked, SearchHit, SearchIndex
+from .index import SearchHit
 from .query import ParsedQuery, parse_query
 from .tokens import tokenize
+from .worker import ChildIndex, IndexGone, IndexUnusable, Upsert
 
 log = logging.getLogger(__name__)
 
 COMMIT_INTERVAL_S = 0.15  # at most this long between a stored message and its commit, under load
 WRITE_BATCH = 5_000  # actions a pass applies before it writes them (and lets the live feed in)
-UPSERT_SLICE = 40  # documents made in one go on the event loop (about 1 ms)
-# The indexer yields to the loop after this much of it. Per turn of the loop,
-# not per document: a loaded loop takes long turns, and the index must keep
-# up with every message the loop accepts in them.
-YIELD_AFTER_S = 0.003
 SETTLE_S = 30.0  # the conversations the live feed touched are read from Redis this often
 FULL_PASS_S = 600.0  # and every conversation this often (a lost event in a quiet conversation)
 PASS_READERS = 8  # conversations read from Redis at once in a pass
@@ -77,6 +74,7 @@ START_WAIT_S = 2.0  # a search while a restarted index catches up waits this lon
 REFILL_ROUNDS = 4  # index pages one request reads at most to fill a page past dropped hits
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 10.0  # a pass that failed on Redis is retried after this (doubling)
 BUILDING = "the search index is being built; try again shortly"
+RESTARTING = "the search index is restarting; try again shortly"
 
 Key = tuple[str, str]  # (conv id, mid)
 
@@ -92,13 +90,7 @@ async def hidden_senders(store: Store, user: str) -> frozenset[str]:
     return frozenset()
 
 
-@dataclass(slots=True)
-class _Delete:
-    """A message to take out of the index."""
-
-
-_DELETE = _Delete()
-Action = IndexedMessage | _Delete
+Action = Upsert | None  # the message's document with this text, or None: out of the index
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,63 +100,39 @@ class BuildReport:
     seconds: float
 
 
-def open_index(path: Path | None) -> tuple[SearchIndex, str]:
-    """This node's index and a phrase saying where it is. A directory another
-    server holds (IndexLocked) falls back to an index in RAM, rebuilt from
-    Redis: search keeps answering over every message, at the cost of memory
-    and a rebuild at every start, and one warning says how to fix it."""
-    if path is None:
-        return SearchIndex(None), "in RAM"
-    try:
-        return SearchIndex(path), f"in {path}"
-    except IndexLocked:
-        log.warning(
-            "the search index in %s is in use by another server; this node keeps its index in RAM, rebuilt "
-            "from Redis at every start (give each node its own --search-dir)",
-            path,
-        )
-        return SearchIndex(None), f"in RAM ({path} is in use by another server)"
-    except (OSError, ValueError) as exc:
-        raise SearchSetupError(
-            f"cannot open the search index in {path} ({exc}): fix or delete that directory, "
-            "or run with --search-dir '' to serve without search"
-        ) from None
-
-
 class SearchService:
     """One per node: owns the index, feeds it, answers `search` (`answer`)."""
 
     def __init__(
         self,
         store: Store,
-        index: SearchIndex,
-        where: str = "",
+        index: ChildIndex,
         *,
         settle_s: float = SETTLE_S,
         full_pass_s: float = FULL_PASS_S,
     ) -> None:
         self.store = store
         self.index = index
-        self.where = where
+        self.where = "in RAM" if index.path is None else f"in {index.path}"
         self.settle_s = settle_s
         self.full_pass_s = full_pass_s
         self._queue: list[Stored] = []  # live entries, not yet applied
         self._wake = asyncio.Event()
         self._actions: dict[Key, Action] = {}  # applied, not yet handed to the index
-        self._marks = index.progress()  # committed: everything up to the mark is in the index
+        self._marks: dict[str, str] = {}  # committed: everything up to the mark is in the index
         self._new_marks: dict[str, str] = {}  # read and applied, committed with the next commit
-        self._read_upto: dict[str, tuple[int, int]] = {cid: mid_key(m) for cid, m in self._marks.items()}
+        self._read_upto: dict[str, tuple[int, int]] = {}  # per conversation, the newest entry a pass read
         self._live_ids: dict[str, set[str]] = {}  # entries applied live above the conversation's mark
         self._touched: set[str] = set()  # conversations with live entries since the last settle pass
         self._changed: dict[Key, tuple[tuple[int, int], bool]] = {}  # newest change applied: (id, deleted)
         self._full_wanted = True
-        self._empty_at_start = not self._marks
+        self._empty_at_start = True
         self._built = asyncio.Event()  # the first pass is done and committed
         self._last_commit = 0.0
+        self._uncommitted = False  # writes sent without a commit since the last one
         self._task: asyncio.Task[None] | None = None
-        self._write_lock = asyncio.Lock()  # one write at a time: marks never committed ahead of their documents
-        self._writing: asyncio.Future[None] | None = None  # the write in its thread (outlives a cancel)
-        # for the stats line and the bench
+        # for the stats line, the bench and --reindex
+        self.messages = 0  # in the index at its last commit
         self.indexed_live = 0  # live entries taken (not those a pass had read already)
         self.read_back = 0  # entries read from Redis by passes
         self.commits = 0
@@ -196,18 +164,59 @@ class SearchService:
     def queued(self) -> int:
         return len(self._queue) + len(self._actions)
 
+    @property
+    def marks(self) -> dict[str, str]:
+        """The committed marks (conv -> the entry up to which it is indexed)."""
+        return dict(self._marks)
+
     async def start(self) -> None:
+        """Start the index process and the indexer. SearchSetupError for a
+        directory the index cannot use."""
+        await self._open()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def start_without_feed(self) -> None:
+        """Start the index process only, for `build` (--reindex)."""
+        await self._open()
+
+    async def _open(self) -> None:
+        """(Re)start the index process and take its committed state. A
+        directory another server holds falls back to an index in RAM,
+        rebuilt from Redis: search keeps answering over every message, at
+        the cost of memory and a rebuild at every start; one warning says
+        how to fix it."""
+        try:
+            opened = await self.index.start()
+        except IndexUnusable as exc:
+            raise SearchSetupError(
+                f"cannot open the search index {self.where} ({exc}): fix or delete that directory, "
+                "or run with --search-dir '' to serve without search"
+            ) from None
+        except IndexGone as exc:
+            raise SearchSetupError(f"{exc}; run with --search-dir '' to serve without search") from None
+        if opened.where == "locked":
+            self.where = f"in RAM ({self.index.path} is in use by another server)"
+            log.warning(
+                "the search index in %s is in use by another server; this node keeps its index in RAM, rebuilt "
+                "from Redis at every start (give each node its own --search-dir)",
+                self.index.path,
+            )
+        self._marks = dict(opened.marks)
+        self.messages = opened.messages
+        self._restart_from_marks()
+        self._empty_at_start = not self._marks
+        if self._empty_at_start:
+            self._built.clear()
         log.info(
             "search index %s: %d messages, %d conversations marked; catching up from Redis",
             self.where,
-            self.index.num_messages,
+            opened.messages,
             len(self._marks),
         )
-        self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop feeding, commit what was applied (with its marks) and free the
-        directory."""
+        """Stop feeding, commit what was applied (with its marks), end the
+        index process (which frees the directory)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -215,7 +224,7 @@ class SearchService:
         with contextlib.suppress(Exception):
             self._drain_queue()
             await self._write(commit=True)
-        await asyncio.to_thread(self.index.close)
+        await self.index.close()
 
     # --- the indexer task ------------------------------------------------------------
 
@@ -250,6 +259,12 @@ class SearchService:
                     await asyncio.sleep(wait)  # a batch: what else arrives meanwhile
             except asyncio.CancelledError:
                 raise
+            except IndexGone:
+                log.warning("search index: restarting the index process in %.1f s", retry)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, RETRY_MAX_S)
+                with contextlib.suppress(IndexGone, SearchSetupError):
+                    await self._open()
             except StorageUnavailable as exc:
                 log.warning("search index: Redis failed during a catch-up (%s); retrying in %.1f s", exc, retry)
                 self._full_wanted = True
@@ -354,9 +369,9 @@ class SearchService:
             if key in self._changed:
                 return  # a change to it came first: it holds the newer state
             if item.deleted:
-                self._actions[key] = _DELETE
+                self._actions[key] = None
             else:
-                self._actions[key] = IndexedMessage(item.conv_id, item.mid, item.sender, mid_ts(item.mid), item.text)
+                self._actions[key] = (item.conv_id, item.mid, item.sender, mid_ts(item.mid), item.text)
             return
         if item.kind is ChangeKind.REACTION:
             return
@@ -368,9 +383,9 @@ class SearchService:
             return  # deleted already, or a newer edit is applied
         self._changed[key] = (order, deleted)
         if deleted:
-            self._actions[key] = _DELETE
+            self._actions[key] = None
         else:
-            self._actions[key] = IndexedMessage(item.conv_id, item.mid, item.actor, mid_ts(item.mid), item.text)
+            self._actions[key] = (item.conv_id, item.mid, item.actor, mid_ts(item.mid), item.text)
 
     def _restart_from_marks(self) -> None:
         """After a failed write: what was applied since the last commit may
@@ -390,51 +405,27 @@ class SearchService:
         return asyncio.get_running_loop().time() - self._last_commit >= COMMIT_INTERVAL_S
 
     async def _write(self, *, commit: bool) -> None:
-        """Hand the applied actions to the index and commit them (with the
-        marks they cover) if `commit`. Writes take turns, and the marks are
-        read once the writes before have landed.
-
-        The documents are made on the event loop, a yield every
-        YIELD_AFTER_S of it: tokenizing is Python, which in a thread holds
-        the GIL against the loop and makes every wake-up of the loop wait
-        for it (the convoy effect). The commit, tantivy's own work, runs in
-        a thread."""
-        async with self._write_lock:
-            if self._writing is not None:  # a commit cancelled with its task, still in its thread
-                await asyncio.shield(self._writing)
-                self._writing = None
-            actions, self._actions = self._actions, {}
-            marks = dict(self._new_marks) if commit else {}
-            if not actions and not (commit and (marks or self.index.pending)):
-                return
-            upserts = [a for a in actions.values() if isinstance(a, IndexedMessage)]
-            deletes = [key for key, a in actions.items() if not isinstance(a, IndexedMessage)]
-            if deletes:
-                self.index.delete_many(deletes)
-            done = 0
-            try:
-                since = time.perf_counter()
-                while done < len(upserts):
-                    self.index.upsert(upserts[done : done + UPSERT_SLICE])
-                    done += UPSERT_SLICE
-                    if time.perf_counter() - since >= YIELD_AFTER_S and done < len(upserts):
-                        await asyncio.sleep(0)
-                        since = time.perf_counter()
-            except asyncio.CancelledError:
-                for rest in upserts[done:]:  # for the last write at stop; newer actions win
-                    self._actions.setdefault((rest.conv, rest.mid), rest)
-                raise
-            if not commit:
-                return
-            self._writing = asyncio.ensure_future(asyncio.to_thread(self.index.commit, marks))
-            await asyncio.shield(self._writing)
-            self._writing = None
-            self._last_commit = asyncio.get_running_loop().time()
-            self.commits += 1
-            self._marks.update(marks)
-            for cid, mark in marks.items():
-                if self._new_marks.get(cid) == mark:
-                    del self._new_marks[cid]
+        """Hand the applied actions to the index process, and commit them
+        (with the marks they cover) if `commit`. The process applies writes
+        in the order they are sent, so the marks read here are committed
+        after every document sent before them."""
+        actions, self._actions = self._actions, {}
+        marks = dict(self._new_marks) if commit else {}
+        if not actions and not (commit and (marks or self._uncommitted)):
+            return
+        upserts = [a for a in actions.values() if a is not None]
+        deletes = [key for key, a in actions.items() if a is None]
+        self._uncommitted = not commit
+        messages = await self.index.write(upserts, deletes, commit, marks)
+        if not commit:
+            return
+        self.messages = messages
+        self._last_commit = asyncio.get_running_loop().time()
+        self.commits += 1
+        self._marks.update(marks)
+        for cid, mark in marks.items():
+            if self._new_marks.get(cid) == mark:
+                del self._new_marks[cid]
 
     def forget(self, keys: Iterable[Key]) -> None:
         """Take messages a search found deleted or gone (trimmed) out of the
@@ -442,7 +433,7 @@ class SearchService:
         for key in keys:
             before = self._changed.get(key)
             self._changed[key] = (before[0] if before else mid_key(key[1]), True)
-            self._actions[key] = _DELETE
+            self._actions[key] = None
         self._wake.set()
 
     # --- answering -------------------------------------------------------------------
@@ -450,6 +441,8 @@ class SearchService:
     async def answer(self, ctx: HandlerContext, conn: SessionView, req: Search) -> Reply:
         """`search` (context.Searcher): the caller's conversations at this
         moment, read from Redis; every hit checked against Redis."""
+        if not self.index.alive:
+            raise RequestError(RESTARTING, ErrorCode.UNAVAILABLE)
         if not self._built.is_set():
             if self._empty_at_start:
                 raise RequestError(BUILDING, ErrorCode.UNAVAILABLE)
@@ -463,20 +456,20 @@ class SearchService:
         found: list[StoredMessage] = []
         page = req.page
         for _ in range(REFILL_ROUNDS):
-            # On the loop, not in a thread: a search takes a few ms, and a
-            # thread would wait for the GIL at each of tantivy's returns
-            # while the loop runs (docs/performance.md, "Search").
-            hits = self.index.search(
-                query,
-                convs,
-                hidden,
-                conv=only,
-                sender=req.sender,
-                before=req.before,
-                after=req.after,
-                limit=req.limit - len(found),
-                page=page,
-            )
+            try:
+                hits = await self.index.search(
+                    req.query,
+                    convs,
+                    sorted(hidden),
+                    conv=only,
+                    sender=req.sender,
+                    before=req.before,
+                    after=req.after,
+                    limit=req.limit - len(found),
+                    page=page,
+                )
+            except IndexGone:
+                raise RequestError(RESTARTING, ErrorCode.UNAVAILABLE) from None
             found += await self._current(hits.hits, query)
             page = hits.next
             if page is None or len(found) >= req.limit:
