@@ -16,8 +16,9 @@ import pytest
 from chinwag.protocol.client import ChatClient
 from chinwag.server.process import ServerProcess
 
-from ..support.processes import console_server, run_cli
+from ..support.processes import console_server, pid_alive, run_cli
 from ..support.settings import PASSWORD
+from ..support.waits import eventually
 from .helpers import found
 
 SEARCH = ["messages", "search"]
@@ -81,7 +82,18 @@ async def test_the_index_lives_in_the_data_dir_and_is_rebuilt(started: list[Serv
     status, _, err = await run_cli("--data-dir", str(data), "--reindex")
     assert status == 1
     assert "in use by a running server" in err and "Traceback" not in err
-    await _stop(server, alice)
+    (worker,) = [pid for pid in _children(server.pid) if "chinwag.server.search.worker" in _cmdline(pid)]
+    await alice.close()
+    server.kill()  # the index process dies with the server, however it ends
+    assert await eventually(lambda: not pid_alive(worker))
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
 async def test_two_nodes_on_one_directory_and_none(
