@@ -97,11 +97,12 @@ class Connection(asyncio.Protocol):
         self._lost = False  # the transport reported connection_lost
         self._writable = asyncio.Event()
         self._writable.set()
-        # conv id -> the newest entry whose effect this connection was sent (a
-        # login replay folds the changes to the messages it replays into them)
-        self.delivered_upto: dict[str, str] = {}
         # conv id -> the newest mid or change id an event sent to it named
-        self.sent_upto: dict[str, str] = {}
+        self.delivered_upto: dict[str, str] = {}
+        # conv id -> the newest entry a login replay covered, where that is past
+        # what its events named (the changes folded into the replayed
+        # messages; messages a version 1 view leaves out); until a live event
+        self.covered_upto: dict[str, str] = {}
         self._cursor_write: Awaitable[Any] | None = None  # the last ack's write, until done
 
     # --- the session (session.py owns the rules) ----------------------------------
@@ -363,7 +364,9 @@ class Connection(asyncio.Protocol):
             if self.buffered_bytes > self.settings.outgoing_limit:
                 self.overflow()
         else:
-            self.delivered_upto[conv] = self.sent_upto[conv] = mid
+            self.delivered_upto[conv] = mid
+            if self.covered_upto:
+                self.covered_upto.pop(conv, None)
             self.send_bytes(frame)
 
     def send_event(self, frame: bytes) -> None:
@@ -404,7 +407,7 @@ class Connection(asyncio.Protocol):
         """Send the replay, then the live messages that arrived meanwhile,
         skipping any the replay already carried: nothing lost or doubled.
         `replayed_upto`: per conversation the newest entry the replay covers;
-        `sent_upto`: the newest id its events name."""
+        `sent_upto`: the newest id its events name (where it names any)."""
         sent = dict(sent_upto or {})
         try:
             await self.send_paced(replay)
@@ -424,8 +427,11 @@ class Connection(asyncio.Protocol):
         finally:
             self._replay_buffer = None
             self._replay_bytes = 0
-            self.delivered_upto.update(replayed_upto)
-            self.sent_upto.update(sent)
+            for conv, covered in replayed_upto.items():
+                named = sent.get(conv, covered)
+                self.delivered_upto[conv] = named
+                if named != covered:
+                    self.covered_upto[conv] = covered
 
     # --- closing -------------------------------------------------------------------
 

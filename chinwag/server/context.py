@@ -80,8 +80,8 @@ class SessionView(Peer, Protocol):
     counted_online: bool
     send_bucket: TokenBucket
     typing_bucket: TokenBucket
-    delivered_upto: dict[str, str]  # conv id -> the newest entry covered by what was sent
-    sent_upto: dict[str, str]  # conv id -> the newest id an event sent named
+    delivered_upto: dict[str, str]  # conv id -> the newest id an event sent named
+    covered_upto: dict[str, str]  # conv id -> past that, what a login replay covered
 
     def apply(self, outcome: Outcome) -> None:
         """Hand the session an outcome (see session.py); it moves the state."""

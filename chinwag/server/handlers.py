@@ -423,12 +423,11 @@ class AckBatch:
         sent = conn.delivered_upto.get(cid)
         if sent is None:
             return  # nothing was delivered here: there is nothing to acknowledge
-        named = conn.sent_upto.get(cid)
-        if mid_key(upto) > mid_key(sent) or (named is not None and mid_key(upto) >= mid_key(named)):
+        if mid_key(upto) >= mid_key(sent):
             # never past what this connection was sent; and the ack of the last
             # event it was sent covers what those events carried (a replayed
             # message's folded changes, a deleted message a v1 view left out)
-            upto = sent
+            upto = conn.covered_upto.get(cid, sent)
         current = self.upto.get(cid)
         if current is None or mid_key(upto) > mid_key(current):
             self.upto[cid] = upto
