@@ -109,12 +109,16 @@ class ChinwagApp(App[None]):
         self.config = self.config.with_changes(server=str(message.address), username=session.user.username)
         save_config(self.config_path, self.config)
         state = ChatState(session.user)
-        state.begin_session(session.unread)
+        state.begin_session(session.unread, session.read, message.link.features)
         while len(self.screen_stack) > 2:
             self.pop_screen()
         chat = ChatScreen(state, message.link, clock=self.clock, tz=self.tz)
         chat.alerts.subscribe(self, self._show_alerts, immediate=True)
         self.switch_screen(chat)
+
+    @on(ChatScreen.CopyWanted)
+    def _copy(self, message: ChatScreen.CopyWanted) -> None:
+        self.copy_to_clipboard(message.text)
 
     @on(ChatScreen.SessionEnded)
     def _session_ended(self, message: ChatScreen.SessionEnded) -> None:

@@ -196,8 +196,8 @@ async def render_and_check(pilot: Pilot, username: str, display: str, text: str,
     # The conversation: the sender's nick and the body, as typed.
     view = screen.query_one(ConversationView)
     rows = region_strips(app, view)
-    prefix_w = view._prefix_width(view._width())
-    stamp = view._time(SENT)
+    prefix_w = view.prefix_width(view._width())
+    stamp = view.time(SENT)
     first = next(i for i, row in enumerate(rows) if row.crop(1, 6).text == stamp)  # after the rules
     # The first row is " HH:MM ", the nick (bold, in the sender's colour),
     # a space and the body; the rows after it are an indent and the body.
