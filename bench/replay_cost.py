@@ -81,7 +81,7 @@ async def run(messages: int, parallel: int) -> dict[str, Any]:
             started = time.perf_counter()
             result = await store.replay(ME, [CONV], {})
             one_wall = time.perf_counter() - started
-            unread, tail = result[CONV]
+            unread, tail = result[CONV].unread, result[CONV].messages
             slow = await slowest_commands(admin)
             commands = len(slow)
 

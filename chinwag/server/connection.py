@@ -90,12 +90,18 @@ class Connection(asyncio.Protocol):
         self.reserved_address: str | None = None
         self._inbox: deque[Request] = deque()
         self._worker: asyncio.Task[None] | None = None
+        # what arrives during a login replay: (conv, mid or change id, frame),
+        # or ("", "", frame) for an event outside a conversation's order
         self._replay_buffer: list[tuple[str, str, bytes]] | None = None
         self._replay_bytes = 0  # bytes in _replay_buffer
         self._lost = False  # the transport reported connection_lost
         self._writable = asyncio.Event()
         self._writable.set()
-        self.delivered_upto: dict[str, str] = {}  # conv id -> newest mid sent to this connection
+        # conv id -> the newest entry whose effect this connection was sent (a
+        # login replay folds the changes to the messages it replays into them)
+        self.delivered_upto: dict[str, str] = {}
+        # conv id -> the newest mid or change id an event sent to it named
+        self.sent_upto: dict[str, str] = {}
         self._cursor_write: Awaitable[Any] | None = None  # the last ack's write, until done
 
     # --- the session (session.py owns the rules) ----------------------------------
@@ -115,6 +121,11 @@ class Connection(asyncio.Protocol):
     @property
     def token(self) -> str | None:
         return self.session.token
+
+    @property
+    def features(self) -> frozenset[str]:
+        """The extensions negotiated in `hello` (empty: pure version 1)."""
+        return self.session.features
 
     def apply(self, outcome: Outcome) -> None:
         """A handler's outcome (hello or login done): the session moves."""
@@ -352,7 +363,16 @@ class Connection(asyncio.Protocol):
             if self.buffered_bytes > self.settings.outgoing_limit:
                 self.overflow()
         else:
-            self.delivered_upto[conv] = mid
+            self.delivered_upto[conv] = self.sent_upto[conv] = mid
+            self.send_bytes(frame)
+
+    def send_event(self, frame: bytes) -> None:
+        """An event outside any conversation's order (a `read`): held back
+        during a login replay like messages, so it follows the login's
+        reply, then sent; counted against the outgoing limit the same way."""
+        if self._replay_buffer is not None:
+            self.deliver("", "", frame)
+        else:
             self.send_bytes(frame)
 
     def begin_replay(self) -> None:
@@ -378,9 +398,14 @@ class Connection(asyncio.Protocol):
                     self.overflow()
                     return
 
-    async def end_replay(self, replay: list[bytes], replayed_upto: dict[str, str]) -> None:
+    async def end_replay(
+        self, replay: list[bytes], replayed_upto: dict[str, str], sent_upto: dict[str, str] | None = None
+    ) -> None:
         """Send the replay, then the live messages that arrived meanwhile,
-        skipping any the replay already carried: nothing lost or doubled."""
+        skipping any the replay already carried: nothing lost or doubled.
+        `replayed_upto`: per conversation the newest entry the replay covers;
+        `sent_upto`: the newest id its events name."""
+        sent = dict(sent_upto or {})
         try:
             await self.send_paced(replay)
             while self._replay_buffer and self.state is not State.CLOSED:
@@ -388,15 +413,19 @@ class Connection(asyncio.Protocol):
                 self._replay_bytes = 0
                 live = []
                 for conv, mid, frame in buffered:
+                    if not conv:
+                        live.append(frame)
+                        continue
                     upto = replayed_upto.get(conv)
                     if upto is None or mid_key(mid) > mid_key(upto):
                         live.append(frame)
-                        replayed_upto[conv] = mid
+                        replayed_upto[conv] = sent[conv] = mid
                 await self.send_paced(live)
         finally:
             self._replay_buffer = None
             self._replay_bytes = 0
             self.delivered_upto.update(replayed_upto)
+            self.sent_upto.update(sent)
 
     # --- closing -------------------------------------------------------------------
 

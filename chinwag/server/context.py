@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..protocol import limits
+from ..protocol.messages import Search
 from .auth import LoginThrottle, PasswordService
 from .hub import Hub, Peer
 from .presence import NodePresence
@@ -44,12 +46,26 @@ class HandlerContext:
     counters: Counters
     typing_gate: IntervalGate[tuple[str, str]]  # one typing relay per sender and conversation per interval
     known_dms: set[str] = field(default_factory=set)  # direct conversations recorded for both users
+    # The extensions this node offers in `hello` (the intersection with what a
+    # client asks for is what it gets). `search` is added by whoever wires a
+    # search index into the node (with `searcher`); without one a `search`
+    # request is answered `unavailable` and the feature is not offered.
+    features: set[str] = field(default_factory=lambda: {limits.FEATURE_MESSAGES, limits.FEATURE_READ})
+    searcher: Searcher | None = None
 
     def typing_allowed(self, name: str, cid: str) -> bool:
         """At most one typing relay every `limits.TYPING_INTERVAL_S` per
         sender and conversation, whichever of the sender's connections on
         this node it comes from."""
         return self.typing_gate.allow((name, cid))
+
+
+class Searcher(Protocol):
+    """A search index's answer to one `search` request (the `ok` fields),
+    for the handler in changes.py to return; it raises RequestError for a
+    bad page or `unavailable`."""
+
+    async def __call__(self, ctx: HandlerContext, conn: SessionView, req: Search) -> Reply: ...
 
 
 class SessionView(Peer, Protocol):
@@ -64,13 +80,16 @@ class SessionView(Peer, Protocol):
     counted_online: bool
     send_bucket: TokenBucket
     typing_bucket: TokenBucket
-    delivered_upto: dict[str, str]
+    delivered_upto: dict[str, str]  # conv id -> the newest entry covered by what was sent
+    sent_upto: dict[str, str]  # conv id -> the newest id an event sent named
 
     def apply(self, outcome: Outcome) -> None:
         """Hand the session an outcome (see session.py); it moves the state."""
 
     def begin_replay(self) -> None: ...
-    async def end_replay(self, replay: list[bytes], replayed_upto: dict[str, str]) -> None: ...
+    async def end_replay(
+        self, replay: list[bytes], replayed_upto: dict[str, str], sent_upto: dict[str, str] | None = None
+    ) -> None: ...
 
 
 AfterReply = Callable[[], Awaitable[None] | None]

@@ -38,10 +38,11 @@ from ..protocol.messages import (
     Users,
     Who,
 )
+from . import changes
 from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, HandlerContext, Reply, SessionView
 from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id, room_of
-from .hub import message_frame, message_wire
+from .hub import change_frame, message_frame, message_wire
 from .session import Authenticated, Greeted
 from .store import RoomCreation, SendResult, SendStatus, StoredMessage
 
@@ -71,7 +72,9 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
             f"protocol version {req.version} is not supported; this server speaks {PROTOCOL_VERSION}",
             ErrorCode.UNSUPPORTED_VERSION,
         )
-    conn.apply(Greeted())
+    # The intersection, in the client's order; an unknown name is ignored.
+    features = [f for f in req.features or () if f in ctx.features]
+    conn.apply(Greeted(frozenset(features)))
     s = ctx.settings
     return Reply(
         {
@@ -79,6 +82,7 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
             "version": PROTOCOL_VERSION,
             "max_frame": s.max_frame,
             "max_text": s.max_text,
+            "features": features,  # always, an empty list included
         }
     )
 
@@ -134,9 +138,16 @@ async def resume(ctx: HandlerContext, conn: SessionView, req: Resume) -> Reply:
 async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authenticated) -> Reply:
     """Subscribe to live delivery first, then read what is after the cursors,
     then release live messages past what the replay sent. So the session is
-    authenticated here, before the replay is read, not when the reply goes."""
+    authenticated here, before the replay is read, not when the reply goes.
+
+    With `messages` the replay carries each message's current state and,
+    after a conversation's messages, the changes since the cursor to older
+    messages (deduped); without it, the version 1 view (deleted messages
+    left out, changes skipped). With `read`, `unread` counts from the read
+    marker, and the reply lists the markers."""
     name = who.username
-    convs, cursors = await ctx.store.session_state(name)
+    state = await ctx.store.login_state(name)
+    convs, cursors = state.convs, state.cursors
     lobby = room_id(limits.LOBBY)
     if lobby not in convs:
         await ctx.store.ensure_lobby(name)
@@ -145,8 +156,10 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
     conn.convs = set(convs)
     conn.begin_replay()
     ctx.hub.add(conn)
+    rich = limits.FEATURE_MESSAGES in conn.features
+    read = limits.FEATURE_READ in conn.features
     try:
-        replay = await ctx.store.replay(name, convs, cursors)
+        replay = await ctx.store.replay(name, convs, cursors, markers=state.markers if read else None, changes=rich)
         await ctx.presence.count_in(conn)
     except BaseException:
         await conn.end_replay([], {})
@@ -154,19 +167,25 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
 
     unread: dict[str, int] = {}
     replayed_upto: dict[str, str] = {}
+    sent_upto: dict[str, str] = {}
     frames: list[bytes] = []
-    for cid, (count, entries) in replay.items():
+    for cid, part in replay.items():
         address = address_for(cid, name)
-        if count:
-            unread[address] = count
-        replayed_upto[cid] = entries[-1].mid if entries else cursors.get(cid, "0-0")
-        for msg in entries:
-            frames.append(message_frame(msg, name))
+        if part.unread:
+            unread[address] = part.unread
+        replayed_upto[cid] = part.upto or cursors.get(cid, "0-0")
+        for msg in part.messages:
+            frames.append(message_frame(msg, name, rich))
+        for change in part.changes:
+            frames.append(change_frame(change, name))
+        named = [m.mid for m in part.messages[-1:]] + [c.id for c in part.changes[-1:]]
+        if named:
+            sent_upto[cid] = max(named, key=mid_key)
 
-    return Reply(
-        {"user": _user(name, who.display_name), "token": who.token, "unread": unread},
-        after=lambda: conn.end_replay(frames, replayed_upto),
-    )
+    fields: dict[str, Any] = {"user": _user(name, who.display_name), "token": who.token, "unread": unread}
+    if read:
+        fields["read"] = {address_for(cid, name): mid for cid, mid in state.markers.items() if cid in conn.convs}
+    return Reply(fields, after=lambda: conn.end_replay(frames, replayed_upto, sent_upto))
 
 
 async def logout(ctx: HandlerContext, conn: SessionView, req: Logout) -> Reply:
@@ -252,9 +271,10 @@ async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) ->
     conversations started by either side) with its newest message, so a
     client can list the people it has talked to without probing."""
     me = conn.username
+    rich = limits.FEATURE_MESSAGES in conn.features
     listing = [
-        {"conv": address_for(cid, me), "last": message_wire(msg, me) if msg else None}
-        for cid, msg in await ctx.store.conversations(me)
+        {"conv": address_for(cid, me), "last": message_wire(msg, me, rich) if msg else None}
+        for cid, msg in await ctx.store.conversations(me, deleted=rich)
     ]
     fitted = _fit(
         listing,
@@ -291,7 +311,7 @@ async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple
         raise RequestError(f"sending too fast; wait {wait:.2f} s", ErrorCode.RATE_LIMITED, retry_after=round(wait, 3))
     me = conn.username
     cid = conv_id(me, req.to) if req.to.is_room else await _check_dm_peer(ctx, conn, req.to)
-    return cid, ctx.store.send(cid, me, req.text, req.cmid)
+    return cid, ctx.store.send(cid, me, req.text, req.cmid, req.reply_to)
 
 
 async def send_finish(
@@ -304,11 +324,13 @@ async def send_finish(
         if not await ctx.store.room_exists(req.to.name):
             raise RequestError(f"there is no room {req.to}; /join creates it", ErrorCode.NO_SUCH_ROOM)
         raise RequestError(f"you are not in {req.to}; join it first", ErrorCode.NOT_MEMBER)
+    if result.status is SendStatus.NO_SUCH_MESSAGE:
+        raise RequestError(f"reply_to {req.reply_to} is not a message of {req.to}", ErrorCode.NO_SUCH_MESSAGE)
     if result.status is SendStatus.DUPLICATE:  # the original, wherever it was sent
         return Reply({"mid": mid, "ts": mid_ts(mid), "conv": address_for(result.conv, me)})
     ctx.counters.accepted += 1
     conn.convs.add(cid)
-    ctx.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid))
+    ctx.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid, req.reply_to))
     return Reply({"mid": mid, "ts": mid_ts(mid), "conv": str(req.to)})
 
 
@@ -324,8 +346,9 @@ async def history(ctx: HandlerContext, conn: SessionView, req: History) -> Reply
         if not await ctx.store.user_exists(req.conv.name):
             raise RequestError(f"there is no user '{req.conv.name}'", ErrorCode.NO_SUCH_USER)
         cid = conv_id(me, req.conv)
-    messages, more = await ctx.store.history(cid, req.before, req.limit)
-    wire = [message_wire(m, me) for m in messages]
+    rich = limits.FEATURE_MESSAGES in conn.features
+    messages, more = await ctx.store.history(cid, req.before, req.limit, deleted=rich)
+    wire = [message_wire(m, me, rich) for m in messages]
     fitted = _fit(
         wire,
         lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},
@@ -400,8 +423,12 @@ class AckBatch:
         sent = conn.delivered_upto.get(cid)
         if sent is None:
             return  # nothing was delivered here: there is nothing to acknowledge
-        if mid_key(upto) > mid_key(sent):
-            upto = sent  # never past what this connection was sent
+        named = conn.sent_upto.get(cid)
+        if mid_key(upto) > mid_key(sent) or (named is not None and mid_key(upto) >= mid_key(named)):
+            # never past what this connection was sent; and the ack of the last
+            # event it was sent covers what those events carried (a replayed
+            # message's folded changes, a deleted message a v1 view left out)
+            upto = sent
         current = self.upto.get(cid)
         if current is None or mid_key(upto) > mid_key(current):
             self.upto[cid] = upto
@@ -449,6 +476,13 @@ HANDLERS: dict[str, Handler] = {
     "ack": ack,
     "typing": typing,
     "conversations": conversations,
+    # PROTOCOL-EXTENSIONS.md's `messages`, `read`, `search` (changes.py)
+    "edit": changes.edit,
+    "delete": changes.delete,
+    "react": changes.react,
+    "read": changes.read,
+    "search": changes.search,
 }
+
 """Every request type but `send`, which the connection runs in batches
 (`send_begin`, `send_finish`), and `pong`, which needs no answer."""

@@ -1,11 +1,18 @@
 """Who is connected where, and getting events to them.
 
 Local fan-out: a message is encoded once per view (one frame for a room, two
-for a direct conversation) and written to each recipient connection's
-bounded outgoing queue. Other nodes learn of messages, presence, typing and
-membership through one Redis pub/sub channel; events published in one loop
-turn travel as one pub/sub message. Pub/sub may drop a message: the streams
-and cursors in Redis are the truth, and replay at login repairs any gap.
+for a direct conversation; a reply has a second, `messages` form) and
+written to each recipient connection's bounded outgoing queue. Change
+events (`edited`, `deleted`, `reaction`) go the same way, only to
+connections that negotiated `messages`; a `read` event only to the user's
+other connections with `read`. Other nodes learn of messages, changes,
+read markers, presence, typing and membership through one Redis pub/sub
+channel; events published in one loop turn travel as one pub/sub message.
+Pub/sub may drop a message: the streams and cursors in Redis are the truth,
+and replay at login repairs any gap.
+
+Listeners (`add_listener`) are told of every stored message and change,
+this node's and the others', as they arrive: a search index feeds from them.
 """
 
 from __future__ import annotations
@@ -14,13 +21,16 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgpack
 
 from ..protocol.frames import encode_frame
+from ..protocol.limits import FEATURE_MESSAGES, FEATURE_READ
 from .conv import address_for, dm_parties, is_room, mid_ts, room_id
-from .store import StorageUnavailable, Store, StoredMessage, hash_token
+from .statuses import ChangeKind
+from .store import StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +42,27 @@ class Peer(Protocol):
     def username(self) -> str: ...
     @property
     def token(self) -> str | None: ...
+    @property
+    def features(self) -> frozenset[str]:
+        """The extensions negotiated in `hello`: which events and fields it gets."""
 
     convs: set[str]
 
     def deliver(self, conv_id: str, mid: str, frame: bytes) -> None: ...
+    def send_event(self, frame: bytes) -> None:
+        """An event that is not in a conversation's order (held back, like
+        messages, while the connection's login replays)."""
+
     def send_bytes(self, frame: bytes) -> None: ...
     def bye(self, reason: str) -> None: ...
 
 
-def message_wire(msg: StoredMessage, viewer: str) -> dict[str, Any]:
-    """A stored message as PROTOCOL.md's message object, as `viewer` sees it."""
-    return {
+def message_wire(msg: StoredMessage, viewer: str, rich: bool = False) -> dict[str, Any]:
+    """A stored message as PROTOCOL.md's message object, as `viewer` sees it.
+    `rich` (a connection with `messages`) adds the fields that apply:
+    `reply_to`, `edited`, `deleted` (text ""), `reactions`; absent ones mean
+    none. Without it, the version 1 object with the current text."""
+    out: dict[str, Any] = {
         "mid": msg.mid,
         "conv": address_for(msg.conv_id, viewer),
         "from": msg.sender,
@@ -50,11 +70,45 @@ def message_wire(msg: StoredMessage, viewer: str) -> dict[str, Any]:
         "ts": mid_ts(msg.mid),
         "cmid": msg.cmid,
     }
+    if rich:
+        if msg.reply_to is not None:
+            out["reply_to"] = msg.reply_to
+        if msg.deleted_by is not None:
+            out["deleted"] = True
+        elif msg.edited is not None:
+            out["edited"] = msg.edited
+        if msg.reactions:
+            out["reactions"] = {emoji: list(users) for emoji, users in msg.reactions}
+    return out
 
 
-def message_frame(msg: StoredMessage, viewer: str) -> bytes:
+def message_frame(msg: StoredMessage, viewer: str, rich: bool = False) -> bytes:
     """The `message` event frame of a stored message, as `viewer` sees it."""
-    return encode_frame({"type": "message", **message_wire(msg, viewer)})
+    return encode_frame({"type": "message", **message_wire(msg, viewer, rich)})
+
+
+def change_wire(change: StoredChange, viewer: str) -> dict[str, Any]:
+    """A change as its event (`edited`, `deleted`, `reaction`), as `viewer` sees it."""
+    out: dict[str, Any] = {"type": str(change.kind), "conv": address_for(change.conv_id, viewer), "mid": change.mid}
+    if change.kind is ChangeKind.EDITED:
+        out.update(text=change.text, edited=change.edited)
+    elif change.kind is ChangeKind.DELETED:
+        out["by"] = change.actor
+    else:
+        out.update({"emoji": change.emoji, "from": change.actor, "on": change.on})
+    out["id"] = change.id
+    return out
+
+
+def change_frame(change: StoredChange, viewer: str) -> bytes:
+    return encode_frame(change_wire(change, viewer))
+
+
+def read_frame(cid: str, viewer: str, upto: str) -> bytes:
+    return encode_frame({"type": "read", "conv": address_for(cid, viewer), "upto": upto})
+
+
+Listener = Callable[[Stored], None]
 
 
 class Hub:
@@ -74,6 +128,24 @@ class Hub:
         self.delivered = 0  # message events handed to local connections
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` with every message (StoredMessage) and change
+        (StoredChange, an edit with its new text) stored by any node, as this
+        node learns of it: its own at once, the others' from the bus. Pub/sub
+        may drop events, so a listener that must see everything (a search
+        index) also catches up from Redis (Store.entries_after). A listener
+        runs on the event loop and must not block; its exceptions are logged
+        and swallowed."""
+        self._listeners.append(listener)
+
+    def _tell(self, item: Stored) -> None:
+        for listener in self._listeners:
+            try:
+                listener(item)
+            except Exception:
+                log.exception("a hub listener failed on %s", item)
 
     # --- registry -------------------------------------------------------------
 
@@ -114,15 +186,18 @@ class Hub:
 
     def deliver_local(self, msg: StoredMessage) -> None:
         cid = msg.conv_id
+        # A new message differs between the views only if it is a reply.
+        reply = msg.reply_to is not None
         if is_room(cid):
             users = self.room_local.get(cid)
             if not users:
                 return
             frame = message_frame(msg, "")
+            rich = message_frame(msg, "", True) if reply else frame
             # snapshots: a delivery can drop an overflowing peer mid-loop
             for name in tuple(users):
                 for peer in tuple(self.by_user.get(name, ())):
-                    peer.deliver(cid, msg.mid, frame)
+                    peer.deliver(cid, msg.mid, rich if reply and FEATURE_MESSAGES in peer.features else frame)
                     self.delivered += 1
             return
         a, b = dm_parties(cid)
@@ -130,10 +205,31 @@ class Hub:
             peers = self.by_user.get(name)
             if peers:
                 frame = message_frame(msg, name)
+                rich = message_frame(msg, name, True) if reply else frame
                 for peer in tuple(peers):
                     peer.convs.add(cid)
-                    peer.deliver(cid, msg.mid, frame)
+                    peer.deliver(cid, msg.mid, rich if reply and FEATURE_MESSAGES in peer.features else frame)
                     self.delivered += 1
+
+    def _change_local(self, change: StoredChange) -> None:
+        """A change event to the members' connections with `messages`; it
+        counts as delivered like a message (`ack` may name its id)."""
+        cid = change.conv_id
+        names = self.room_local.get(cid, ()) if is_room(cid) else set(dm_parties(cid))
+        room_frame = change_frame(change, "") if is_room(cid) else None
+        for name in tuple(names):
+            peers = [p for p in self.by_user.get(name, ()) if FEATURE_MESSAGES in p.features]
+            if peers:
+                frame = room_frame or change_frame(change, name)
+                for peer in peers:
+                    peer.deliver(cid, change.id, frame)
+
+    def _read_local(self, user: str, cid: str, upto: str, origin: Peer | None) -> None:
+        peers = [p for p in self.by_user.get(user, ()) if p is not origin and FEATURE_READ in p.features]
+        if peers:
+            frame = read_frame(cid, user, upto)
+            for peer in peers:
+                peer.send_event(frame)
 
     def _members_local(self, cid: str) -> set[str]:
         if is_room(cid):
@@ -183,7 +279,25 @@ class Hub:
 
     def message(self, msg: StoredMessage) -> None:
         self.deliver_local(msg)
-        self._publish(["m", msg.conv_id, msg.mid, msg.sender, msg.text, msg.cmid])
+        if msg.reply_to is None:  # the version 1 event's shape, as nodes before replies read it
+            self._publish(["m", msg.conv_id, msg.mid, msg.sender, msg.text, msg.cmid])
+        else:
+            self._publish(["m", msg.conv_id, msg.mid, msg.sender, msg.text, msg.cmid, msg.reply_to])
+        if self._listeners:
+            self._tell(msg)
+
+    def change(self, change: StoredChange) -> None:
+        """A stored change: its event to the members' `messages` connections, everywhere."""
+        self._change_local(change)
+        self._publish(["c", *_change_fields(change)])
+        if self._listeners:
+            self._tell(change)
+
+    def read(self, user: str, cid: str, upto: str, origin: Peer | None = None) -> None:
+        """The user's read marker moved (from `origin`): tell their other
+        connections with `read`, on every node."""
+        self._read_local(user, cid, upto, origin)
+        self._publish(["r", user, cid, upto])
 
     def typing(self, cid: str, sender: str) -> None:
         self._typing_local(cid, sender)
@@ -235,8 +349,18 @@ class Hub:
         for event in events:
             kind = event[0]
             if kind == "m":
-                _, cid, mid, sender, text, cmid = event
-                self.deliver_local(StoredMessage(mid, cid, sender, text, cmid))
+                _, cid, mid, sender, text, cmid, *rest = event
+                msg = StoredMessage(mid, cid, sender, text, cmid, rest[0] if rest else None)
+                self.deliver_local(msg)
+                if self._listeners:
+                    self._tell(msg)
+            elif kind == "c":
+                change = _change_of(event[1:])
+                self._change_local(change)
+                if self._listeners:
+                    self._tell(change)
+            elif kind == "r":
+                self._read_local(event[1], event[2], event[3], None)
             elif kind == "t":
                 self._typing_local(event[1], event[2])
             elif kind == "p":
@@ -291,3 +415,16 @@ class Hub:
                 if pubsub is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(pubsub.aclose(), 1)
+
+
+def _change_fields(change: StoredChange) -> list[Any]:
+    c = change
+    return [c.conv_id, c.id, c.kind.code, c.mid, c.actor, c.text, c.edited, c.emoji, c.on, c.author]
+
+
+_KINDS = {kind.code: kind for kind in ChangeKind}
+
+
+def _change_of(fields: list[Any]) -> StoredChange:
+    cid, change_id, code, mid, actor, text, edited, emoji, on, author = fields
+    return StoredChange(change_id, cid, _KINDS[code], mid, actor, text, edited, emoji, on, author)

@@ -2,8 +2,9 @@
 
 Every multi-key operation stays inside one hash slot (the `{...}` tag), so
 the same layout works on a single Redis and on a Redis Cluster:
-a conversation's stream and members share its tag; a user's profile,
-conversation set, cursors and cmid records share the user's tag; all presence keys
+a conversation's stream, texts, states, members and rebuild copies share its
+tag; a user's profile, conversation set, cursors, read markers and cmid
+records share the user's tag; all presence keys
 share `{presence}`; the room index shares the slot of the room set; an
 address's or a user's throttle counters share its tag.
 """
@@ -32,12 +33,38 @@ def cursors(name: str) -> str:
     return f"cur:{{{name}}}"
 
 
+def markers(name: str) -> str:
+    """Hash conv id -> the user's read marker there (a mid); next to the cursors."""
+    return f"rd:{{{name}}}"
+
+
 def token(token_hash: str) -> str:
     return f"tok:{{{token_hash}}}"
 
 
 def stream(conv_id: str) -> str:
     return f"c:{{{conv_id}}}"
+
+
+def conv_of_stream(key: str) -> str:
+    """The conversation id of a stream's key (the inverse of `stream`)."""
+    return key[3:-1]
+
+
+def texts(conv_id: str) -> str:
+    """Hash mid -> the message's current text: out of the stream, so an edit
+    replaces it and a delete erases it (a stream entry cannot be erased)."""
+    return f"t:{{{conv_id}}}"
+
+
+def states(conv_id: str) -> str:
+    """Hash mid -> the state of a message that changed (edited, deleted, reactions)."""
+    return f"s:{{{conv_id}}}"
+
+
+def rebuild(conv_id: str, tag: str) -> str:
+    """A copy of the stream being rebuilt without its legacy texts (see Store.delete)."""
+    return f"c:{{{conv_id}}}:rebuild:{tag}"
 
 
 def members(conv_id: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-from .statuses import LoginStatus, RoomCreation, SendStatus
+from .statuses import ChangeStatus, LoginStatus, RoomCreation, SendStatus
 
 
 def _codes(prefix: str, enum: type[IntEnum]) -> dict[str, int]:
@@ -23,6 +23,7 @@ STATUS_CODES: dict[str, int] = {
     **_codes("SEND", SendStatus),
     **_codes("ROOM", RoomCreation),
     **_codes("LOGIN", LoginStatus),
+    **_codes("CHANGE", ChangeStatus),
 }
 
 
@@ -35,8 +36,42 @@ def render(source: str, codes: dict[str, int] = STATUS_CODES) -> str:
     return _PLACEHOLDER.sub(lambda m: str(codes[m.group(1)]), source)
 
 
-_SEND_ONE = """
-local function send_one(stream, cmkey, members, from, text, maxlen, ttl, cmid, conv)
+# A send trims the stream itself (not XADD MAXLEN, whose trimmed entries would
+# leave their texts and states behind): once it holds more than the history
+# to keep plus a slack, the oldest entries go, with their t:/s: fields, at
+# most TRIM_BATCH per send, so a script stays short whatever the backlog.
+TRIM_BATCH = 256
+
+_ENTRY = """
+-- A stream entry's fields: a change entry's first field is 'k' (its kind);
+-- a message entry has 'f' sender, then maybe 'c' cmid, 'r' reply_to, and,
+-- written before this version, 't' its text.
+local function is_message(f) return f[1] ~= 'k' end
+local function field(f, name)
+  for j = 1, #f, 2 do if f[j] == name then return f[j + 1] end end
+  return nil
+end
+"""
+
+_SEND_ONE = (
+    _ENTRY
+    + """
+local TRIM_BATCH = """
+    + str(TRIM_BATCH)
+    + """
+local function trim(stream, texts, states, keep, trim_at)
+  local n = redis.call('XLEN', stream)
+  if n <= trim_at then return end
+  local drop = math.min(n - keep, TRIM_BATCH)
+  local old = redis.call('XRANGE', stream, '-', '+', 'COUNT', drop)
+  local mids = {}
+  for i, e in ipairs(old) do mids[i] = e[1] end
+  redis.call('HDEL', texts, unpack(mids))
+  redis.call('HDEL', states, unpack(mids))
+  redis.call('XTRIM', stream, 'MAXLEN', n - drop)
+end
+
+local function send_one(stream, texts, states, cmkey, members, from, text, keep, trim_at, ttl, cmid, conv, reply)
   if cmkey then
     local prev = redis.call('GET', cmkey)
     if prev then
@@ -48,48 +83,63 @@ local function send_one(stream, cmkey, members, from, text, maxlen, ttl, cmid, c
     return {'', ${SEND_NOT_MEMBER}, conv}
   end
   local id
-  if cmkey then
-    id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'f', from, 't', text, 'c', cmid)
-    redis.call('SET', cmkey, conv .. ' ' .. id, 'EX', ttl)
+  if reply ~= '' then
+    local parent = redis.call('XRANGE', stream, reply, reply)
+    if #parent == 0 or not is_message(parent[1][2]) then return {'', ${SEND_NO_SUCH_MESSAGE}, conv} end
+    if cmkey then
+      id = redis.call('XADD', stream, '*', 'f', from, 'c', cmid, 'r', reply)
+    else
+      id = redis.call('XADD', stream, '*', 'f', from, 'r', reply)
+    end
+  elseif cmkey then
+    id = redis.call('XADD', stream, '*', 'f', from, 'c', cmid)
   else
-    id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'f', from, 't', text)
+    id = redis.call('XADD', stream, '*', 'f', from)
   end
+  if cmkey then redis.call('SET', cmkey, conv .. ' ' .. id, 'EX', ttl) end
+  redis.call('HSET', texts, id, text)
+  trim(stream, texts, states, tonumber(keep), tonumber(trim_at))
   return {id, ${SEND_NEW}, conv}
 end
 """
+)
 
-# KEYS: stream, [cmid record], [members]; ARGV: from, text, maxlen, cmid ttl,
-# has_cmid, is_room, cmid, conv id.  Returns {mid, status, conv id}, status
-# a SendStatus: stored, the cmid was already used (mid and conv id are the
-# original's), or the sender is not a member of the room.  A cmid record
-# holds "conv mid".
+# KEYS: stream, texts, states, [cmid record], [members]; ARGV: from, text,
+# keep, trim at, cmid ttl, has_cmid, is_room, cmid, conv id, reply_to ('' for
+# none).  Returns {mid, status, conv id}, status a SendStatus: stored, the
+# cmid was already used (mid and conv id are the original's), the sender is
+# not a member of the room, or reply_to is no message of this conversation.
+# A cmid record holds "conv mid". The stream entry holds no text: the text
+# goes to the texts hash, where a delete can erase it.
 # Keeps to the keys of one slot, so it also runs on a cluster.
 SEND = render(
     _SEND_ONE
     + """
-local i = 2
+local i = 4
 local cmkey, members
-if ARGV[5] == '1' then cmkey = KEYS[i]; i = i + 1 end
-if ARGV[6] == '1' then members = KEYS[i] end
-return send_one(KEYS[1], cmkey, members, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7], ARGV[8])
+if ARGV[6] == '1' then cmkey = KEYS[i]; i = i + 1 end
+if ARGV[7] == '1' then members = KEYS[i] end
+return send_one(KEYS[1], KEYS[2], KEYS[3], cmkey, members, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+                ARGV[8], ARGV[9], ARGV[10])
 """
 )
 
 # A whole batch of sends in one call, on a single Redis (the keys span
-# slots). KEYS: per message stream, cmid record or '', members or ''; ARGV:
-# per message the 8 arguments of SEND. Returns one SEND result per message,
-# or {'', SEND_FAILED, error} for a message whose write failed, alone.
+# slots). KEYS: per message stream, texts, states, cmid record or '',
+# members or ''; ARGV: per message the 10 arguments of SEND. Returns one SEND
+# result per message, or {'', SEND_FAILED, error} for a message whose write
+# failed, alone.
 SEND_MANY = render(
     _SEND_ONE
     + """
 local out = {}
-for m = 0, #KEYS / 3 - 1 do
-  local k, a = 3 * m, 8 * m
-  local cmkey, members = KEYS[k + 2], KEYS[k + 3]
+for m = 0, #KEYS / 5 - 1 do
+  local k, a = 5 * m, 10 * m
+  local cmkey, members = KEYS[k + 4], KEYS[k + 5]
   if cmkey == '' then cmkey = nil end
   if members == '' then members = nil end
-  local ok, res = pcall(send_one, KEYS[k + 1], cmkey, members, ARGV[a + 1], ARGV[a + 2],
-                        ARGV[a + 3], ARGV[a + 4], ARGV[a + 7], ARGV[a + 8])
+  local ok, res = pcall(send_one, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], cmkey, members, ARGV[a + 1],
+                        ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10])
   if ok then out[m + 1] = res else out[m + 1] = {'', ${SEND_FAILED}, tostring(res)} end
 end
 return out
@@ -141,35 +191,301 @@ return 0
 """
 )
 
-# One page of the login replay's unread count. KEYS: stream; ARGV: range
-# start (an id, or '(' id), range end ('(' id: exclusive), me, page size.
-# Returns {entries not from me, entries scanned, last id scanned or ''}.
+# One page of the login replay's unread count: the messages not from me,
+# less those deleted since, and (optionally) the change entries of the range.
+# KEYS: stream; ARGV: range start (an id, or '(' id), range end ('(' id:
+# exclusive, or '+'), me, page size, count from (the whole count's first id:
+# a delete counts against it only if its message was counted), collect
+# changes ('1'/'0').  Returns {unread in this page, entries scanned, last id
+# scanned or '', changes}; each change as SCAN gives them. A deleted
+# message is counted where it stands and taken off where its delete stands
+# (a delete entry carries 'a', the message's author).
 # A page of 1,000 entries holds Redis about 1.5 ms, whatever the backlog: the
 # caller pages on until fewer than `page` come back (see Store.replay).
-REPLAY = render("""
+REPLAY = render(
+    _ENTRY
+    + _CMP
+    + """
 local batch = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[4]))
-local me, others = ARGV[3], 0
+local me, from, collect, others = ARGV[3], ARGV[5], ARGV[6] == '1', 0
+local first, changes = nil, {}
 for _, e in ipairs(batch) do
   local f = e[2]
-  local from = f[2]
-  if f[1] ~= 'f' then
-    from = nil
-    for j = 1, #f, 2 do if f[j] == 'f' then from = f[j + 1]; break end end
+  if is_message(f) then
+    local sender = f[2]
+    if f[1] ~= 'f' then sender = field(f, 'f') end
+    if sender ~= me then others = others + 1 end
+  else
+    if f[2] == 'd' then
+      local target = field(f, 'm')
+      if field(f, 'a') ~= me and not newer(from, target) then
+        if not first then first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][1] end
+        if not newer(first, target) then others = others - 1 end
+      end
+    end
+    if collect then
+      changes[#changes + 1] = {e[1], f[2], field(f, 'm') or '', field(f, 'f') or '', field(f, 'e') or '',
+                               field(f, 'o') or '', field(f, 'a') or ''}
+    end
   end
-  if from ~= me then others = others + 1 end
 end
 local last = ''
 if #batch > 0 then last = batch[#batch][1] end
-return {others, #batch, last}
+return {others, #batch, last, changes}
+"""
+)
+
+# The read side of a conversation: entries in order (backward with '<',
+# forward with '>'), messages with their current text and state, changes as
+# they are. KEYS: stream, texts, states; ARGV: direction, from, to (as
+# XREVRANGE/XRANGE take them), messages wanted (0: no limit), entries to
+# scan at most, skip deleted messages ('1'/'0').  Returns {messages,
+# changes, last id scanned or '', 1 if the range was scanned to its end,
+# the stream's first id or '', the first id scanned or ''}: a message as {mid, sender, cmid, reply_to,
+# text, state} ('' where absent; state is the s: JSON), a change as {id,
+# kind code, target mid, actor, emoji, on, author}. It stops after the
+# wanted messages or the budget, whichever comes first; the caller goes on
+# from '(' last.
+SCAN = render(
+    _ENTRY
+    + """
+local cmd = 'XRANGE'
+if ARGV[1] == '<' then cmd = 'XREVRANGE' end
+local from, to = ARGV[2], ARGV[3]
+local want, budget, skipdel = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
+local hasstate = redis.call('EXISTS', KEYS[3]) == 1
+local msgs, changes = {}, {}
+local scanned, last, top, reached, full = 0, '', '', 0, false
+while scanned < budget and not full do
+  local n = budget - scanned
+  if want > 0 then n = math.min(n, want - #msgs + 16) end
+  local batch = redis.call(cmd, KEYS[1], from, to, 'COUNT', n)
+  for _, e in ipairs(batch) do
+    local id, f = e[1], e[2]
+    scanned = scanned + 1
+    last = id
+    if top == '' then top = id end
+    if is_message(f) then
+      local state = false
+      if hasstate then state = redis.call('HGET', KEYS[3], id) end
+      -- a deleted message's state is exactly {"d": who}
+      if not (skipdel and state and string.sub(state, 1, 5) == '{"d":') then
+        local sender, legacy, cmid, reply = '', nil, '', ''
+        for j = 1, #f, 2 do
+          local k = f[j]
+          if k == 'f' then sender = f[j + 1] elseif k == 't' then legacy = f[j + 1]
+          elseif k == 'c' then cmid = f[j + 1] elseif k == 'r' then reply = f[j + 1] end
+        end
+        local text = redis.call('HGET', KEYS[2], id) or legacy or ''
+        msgs[#msgs + 1] = {id, sender, cmid, reply, text, state or ''}
+        if want > 0 and #msgs >= want then full = true; break end
+      end
+    else
+      changes[#changes + 1] = {id, f[2], field(f, 'm') or '', field(f, 'f') or '', field(f, 'e') or '',
+                               field(f, 'o') or '', field(f, 'a') or ''}
+    end
+  end
+  if not full and #batch < n then reached = 1; break end
+  from = '(' .. last
+end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+first = first[1] and first[1][1] or ''
+return {msgs, changes, last, reached, first, top}
+"""
+)
+
+# Messages by mid, with their current text and state. KEYS: stream, texts,
+# states; ARGV: mids.  Returns one entry per mid that names a message of the
+# stream, as SCAN gives them (unknown mids and change ids are left out).
+STATES = render(
+    _ENTRY
+    + """
+local out = {}
+for _, mid in ipairs(ARGV) do
+  local e = redis.call('XRANGE', KEYS[1], mid, mid)[1]
+  if e and is_message(e[2]) then
+    local f = e[2]
+    local text = redis.call('HGET', KEYS[2], mid) or field(f, 't') or ''
+    out[#out + 1] = {mid, field(f, 'f') or '', field(f, 'c') or '', field(f, 'r') or '', text,
+                     redis.call('HGET', KEYS[3], mid) or ''}
+  end
+end
+return out
+"""
+)
+
+_TARGET = (
+    _ENTRY
+    + """
+-- The message a change targets: its fields and its state (a table), or nil.
+local function target(stream, states, mid)
+  local e = redis.call('XRANGE', stream, mid, mid)[1]
+  if not e or not is_message(e[2]) then return nil end
+  local raw = redis.call('HGET', states, mid)
+  local state = {}
+  if raw then state = cjson.decode(raw) end
+  return e[2], state
+end
+local function save(states, mid, state)
+  if next(state) == nil then redis.call('HDEL', states, mid)
+  else redis.call('HSET', states, mid, cjson.encode(state)) end
+end
+"""
+)
+
+# KEYS: stream, texts, states; ARGV: mid, editor, text.  Returns
+# {ChangeStatus, change id, edited ms}: the author replaces the text (the
+# old one is gone: the texts hash holds only the current one); a change
+# entry {k e, m mid, f editor} records it. A deleted message is no message.
+EDIT = render(
+    _TARGET
+    + """
+local f, state = target(KEYS[1], KEYS[3], ARGV[1])
+if not f or state.d then return {${CHANGE_NO_SUCH_MESSAGE}} end
+if field(f, 'f') ~= ARGV[2] then return {${CHANGE_FORBIDDEN}} end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local id = redis.call('XADD', KEYS[1], '*', 'k', 'e', 'm', ARGV[1], 'f', ARGV[2])
+state.e = string.match(id, '^(%d+)-')
+save(KEYS[3], ARGV[1], state)
+return {${CHANGE_DONE}, id, state.e}
+"""
+)
+
+# KEYS: stream, texts, states; ARGV: mid, actor, may moderate ('1'/'0').
+# Returns {ChangeStatus, change id}: the author (or a moderator) erases the
+# text and the state becomes exactly {"d": actor}, a tombstone; a change
+# entry {k d, m mid, f actor, a author} records it. Deleting a deleted
+# message changes nothing (a retry is safe). A message whose text is still
+# in its stream entry (written before this version) is LEGACY: the caller
+# rebuilds the stream without texts (REBUILD) and asks again.
+DELETE = render(
+    _TARGET
+    + """
+local f, state = target(KEYS[1], KEYS[3], ARGV[1])
+if not f then return {${CHANGE_NO_SUCH_MESSAGE}} end
+local author = field(f, 'f')
+if author ~= ARGV[2] and ARGV[3] ~= '1' then return {${CHANGE_FORBIDDEN}} end
+if state.d then return {${CHANGE_UNCHANGED}} end
+if field(f, 't') then return {${CHANGE_LEGACY}} end
+redis.call('HDEL', KEYS[2], ARGV[1])
+local id = redis.call('XADD', KEYS[1], '*', 'k', 'd', 'm', ARGV[1], 'f', ARGV[2], 'a', author)
+redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({d = ARGV[2]}))
+return {${CHANGE_DONE}, id}
+"""
+)
+
+# KEYS: stream, texts, states; ARGV: mid, user, emoji, on ('1'/'0'), most
+# distinct emoji.  Returns {ChangeStatus, change id}. The state's "r" is a
+# list of [emoji, [user, ...]] in the order of first reaction, users in the
+# order they reacted; an emoji nobody holds any more leaves the list. A
+# change entry {k r, m mid, f user, e emoji, o on} records a real change;
+# setting a set reaction or clearing an absent one is UNCHANGED.
+REACT = render(
+    _TARGET
+    + """
+local f, state = target(KEYS[1], KEYS[3], ARGV[1])
+if not f or state.d then return {${CHANGE_NO_SUCH_MESSAGE}} end
+local user, emoji, on = ARGV[2], ARGV[3], ARGV[4] == '1'
+local r = state.r or {}
+local slot
+for i, pair in ipairs(r) do if pair[1] == emoji then slot = i; break end end
+local at
+if slot then
+  for i, u in ipairs(r[slot][2]) do if u == user then at = i; break end end
+end
+if on then
+  if at then return {${CHANGE_UNCHANGED}} end
+  if slot then
+    table.insert(r[slot][2], user)
+  else
+    if #r >= tonumber(ARGV[5]) then return {${CHANGE_TOO_MANY}} end
+    r[#r + 1] = {emoji, {user}}
+  end
+else
+  if not at then return {${CHANGE_UNCHANGED}} end
+  table.remove(r[slot][2], at)
+  if #r[slot][2] == 0 then table.remove(r, slot) end
+end
+if #r == 0 then state.r = nil else state.r = r end
+save(KEYS[3], ARGV[1], state)
+local id = redis.call('XADD', KEYS[1], '*', 'k', 'r', 'm', ARGV[1], 'f', user, 'e', emoji, 'o', ARGV[4])
+return {${CHANGE_DONE}, id}
+"""
+)
+
+# One page of rebuilding a stream without the texts its entries still
+# carry (written before this version): each entry is copied to the rebuild
+# key with the same id, its 't' moved into the texts hash (unless an edit
+# put a newer text there). KEYS: stream, rebuild copy, texts; ARGV: after
+# ('-' or '(' id), page size, copy ttl ms.  Returns {1, ''} once the copy
+# has the whole stream and has replaced it (in this same call, so no entry
+# written meanwhile is lost), else {0, last id copied}. What a send trimmed
+# meanwhile is trimmed from the copy too. Several rebuilds of one stream at
+# once each use their own copy; each copy holds the same entries.
+REBUILD = render("""
+local page = tonumber(ARGV[2])
+local batch = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', page)
+for _, e in ipairs(batch) do
+  local id, f, out = e[1], e[2], {}
+  for j = 1, #f, 2 do
+    if f[j] == 't' and f[1] ~= 'k' then
+      redis.call('HSETNX', KEYS[3], id, f[j + 1])
+    else
+      out[#out + 1] = f[j]
+      out[#out + 1] = f[j + 1]
+    end
+  end
+  redis.call('XADD', KEYS[2], id, unpack(out))
+end
+if #batch == page then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  return {0, batch[#batch][1]}
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  if first then redis.call('XTRIM', KEYS[2], 'MINID', first[1]) end
+  redis.call('RENAME', KEYS[2], KEYS[1])
+  redis.call('PERSIST', KEYS[1])
+end
+return {1, ''}
 """)
 
-# KEYS: user hash, user convs, cursors; ARGV: display, pwhash, created ms,
-# lobby conv id, lobby cursor.  Returns 1 if created, 0 if the name is taken.
+# KEYS: user hash, user convs, cursors, read markers; ARGV: display,
+# pwhash, created ms, lobby conv id, lobby cursor, lobby read marker ('':
+# none, the lobby is empty).  Returns 1 if created, 0 if the name is taken.
+# A new user's markers need no migration ('rm').
 REGISTER = render("""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'dn', ARGV[1], 'pw', ARGV[2], 'ct', ARGV[3])
+redis.call('HSET', KEYS[1], 'dn', ARGV[1], 'pw', ARGV[2], 'ct', ARGV[3], 'rm', '1')
 redis.call('SADD', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], ARGV[6]) end
+return 1
+""")
+
+# KEYS: read markers; ARGV: conv, mid.  Moves the user's read marker in
+# conv to mid, never backwards. Returns 1 if it moved.
+READ = render(
+    _CMP
+    + """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and not newer(ARGV[2], cur) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+)
+
+# Once per user from before read markers existed: KEYS: user hash, cursors,
+# read markers.  Each conversation without a marker gets the cursor's place
+# (what was delivered counts as read, as it did before), then the user hash
+# says it is done ('rm'). Returns 1 if it ran.
+MIGRATE_MARKERS = render("""
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'rm') == 1 then return 0 end
+local cur = redis.call('HGETALL', KEYS[2])
+for i = 1, #cur, 2 do
+  if cur[i + 1] ~= '0-0' then redis.call('HSETNX', KEYS[3], cur[i], cur[i + 1]) end
+end
+redis.call('HSET', KEYS[1], 'rm', '1')
 return 1
 """)
 
@@ -390,7 +706,15 @@ SCRIPTS: dict[str, str] = {
     "ACK": ACK,
     "ACK_MANY": ACK_MANY,
     "REPLAY": REPLAY,
+    "SCAN": SCAN,
+    "STATES": STATES,
+    "EDIT": EDIT,
+    "DELETE": DELETE,
+    "REACT": REACT,
+    "REBUILD": REBUILD,
     "REGISTER": REGISTER,
+    "READ": READ,
+    "MIGRATE_MARKERS": MIGRATE_MARKERS,
     "PRESENCE": PRESENCE,
     "REAP": REAP,
     "TAKE": TAKE,

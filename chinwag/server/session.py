@@ -55,6 +55,11 @@ KIND_OF: dict[str, Kind] = {
             "ack",
             "typing",
             "conversations",
+            "edit",
+            "delete",
+            "react",
+            "read",
+            "search",
         )
     },
 }
@@ -92,7 +97,10 @@ ALLOWED: dict[State, dict[Kind, Refusal | None]] = {
 
 @dataclass(frozen=True, slots=True)
 class Greeted:
-    """`hello` succeeded."""
+    """`hello` succeeded, with these extensions in effect on the connection
+    (PROTOCOL-EXTENSIONS.md, "Feature negotiation")."""
+
+    features: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +141,14 @@ class SessionError(Exception):
 class Session:
     """One connection's state and identity, moved only by `apply`."""
 
-    __slots__ = ("display_name", "state", "token", "username")
+    __slots__ = ("display_name", "features", "state", "token", "username")
 
     def __init__(self) -> None:
         self.state = State.NEW
         self.username = ""
         self.display_name = ""
         self.token: str | None = None
+        self.features: frozenset[str] = frozenset()  # negotiated in hello; fixed for the connection
 
     def refusal(self, kind: str) -> RequestError | None:
         """The error for a request of `kind` now, or None if it is served."""
@@ -164,6 +173,8 @@ class Session:
             raise SessionError(f"no transition from {self.state.name} on {type(outcome).__name__}")
         if isinstance(outcome, Authenticated):
             self.username, self.display_name, self.token = outcome.username, outcome.display_name, outcome.token
+        elif isinstance(outcome, Greeted):
+            self.features = outcome.features
         self.state = target
 
     @property

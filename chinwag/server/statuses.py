@@ -8,7 +8,7 @@ turns replies into these types; nothing else reads raw script replies.
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import NamedTuple
 
 
@@ -18,6 +18,7 @@ class SendStatus(IntEnum):
     NEW = 0  # stored; the mid is the new entry's
     DUPLICATE = 1  # the cmid was already used: mid and conversation are the original's
     NOT_MEMBER = 2  # the sender is not a member of the room; nothing stored
+    NO_SUCH_MESSAGE = 3  # reply_to names no message of this conversation; nothing stored
     FAILED = -1  # SEND_MANY only: this message's write failed (alone); never a result
 
 
@@ -30,6 +31,39 @@ class SendResult(NamedTuple):
     mid: str
     status: SendStatus
     conv: str
+
+
+class ChangeStatus(IntEnum):
+    """What EDIT, DELETE and REACT did."""
+
+    DONE = 0  # applied; a change entry was added
+    NO_SUCH_MESSAGE = 1  # no message with that mid in the conversation (or, for edit and react, deleted)
+    FORBIDDEN = 2  # the actor may not do it
+    UNCHANGED = 3  # nothing to do (a reaction already set or absent, a message already deleted): ok
+    TOO_MANY = 4  # react: the message has the most distinct emoji it may
+    LEGACY = 5  # delete: the stream still holds the text (round 1 data); rebuild it first
+
+
+class ChangeKind(StrEnum):
+    """A change entry's kind: the wire name of its event, and the one-letter
+    code the stream stores (`k`)."""
+
+    EDITED = "edited"
+    DELETED = "deleted"
+    REACTION = "reaction"
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+
+class ChangeResult(NamedTuple):
+    """The outcome of Store.edit/delete/react: `id` is the change entry's
+    (empty unless DONE); `edited` is an edit's timestamp (ms)."""
+
+    status: ChangeStatus
+    id: str = ""
+    edited: int = 0
 
 
 class RoomCreation(IntEnum):
@@ -48,4 +82,4 @@ class LoginStatus(IntEnum):
     TOO_MANY = 2  # too many logins for the user in the window
 
 
-__all__ = ["LoginStatus", "RoomCreation", "SendResult", "SendStatus"]
+__all__ = ["ChangeKind", "ChangeResult", "ChangeStatus", "LoginStatus", "RoomCreation", "SendResult", "SendStatus"]

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import secrets
 import time
 from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..protocol import limits
 from . import keys, scripts
-from .conv import is_room, mid_after, mid_before, mid_key, room_id
+from .conv import DM_PREFIX, is_room, mid_after, mid_before, mid_key, mid_ts, room_id
 from .engine import (
     CLUSTER_SCHEME,
     Coalesced,
@@ -29,16 +31,52 @@ from .engine import (
     Subscription,
     connect_redis,
 )
-from .statuses import LoginStatus, RoomCreation, SendResult, SendStatus
+from .statuses import ChangeKind, ChangeResult, ChangeStatus, LoginStatus, RoomCreation, SendResult, SendStatus
+
+Reactions = tuple[tuple[str, tuple[str, ...]], ...]  # (emoji, users in the order they reacted), in order
 
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
+    """A message with its current state: `text` is the current text ("" once
+    deleted); `edited` the last edit's ms; `deleted_by` who deleted it."""
+
     mid: str
     conv_id: str
     sender: str
     text: str
     cmid: str | None
+    reply_to: str | None = None
+    edited: int | None = None
+    deleted_by: str | None = None
+    reactions: Reactions = ()
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_by is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    """A change entry of a conversation: `id` is its place in the
+    conversation's order (the event's `id`), `mid` the message it changed,
+    `actor` who made it. `text` and `edited` are an edit's (the new text, live;
+    the current text, in a replay); `emoji` and `on` a reaction's; `author`
+    a delete's (whose message it was)."""
+
+    id: str
+    conv_id: str
+    kind: ChangeKind
+    mid: str
+    actor: str
+    text: str = ""
+    edited: int = 0
+    emoji: str = ""
+    on: bool = False
+    author: str = ""
+
+
+Stored = StoredMessage | StoredChange
 
 
 # The old names of the send statuses (statuses.SendStatus is the one definition).
@@ -49,23 +87,167 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _entry_message(conv_id: str, entry: Sequence[Any]) -> StoredMessage:
-    mid, raw = entry[0], entry[1]
-    fields = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
-    return StoredMessage(mid, conv_id, fields.get("f", ""), fields.get("t", ""), fields.get("c"))
+def _message(conv_id: str, raw: Sequence[str]) -> StoredMessage:
+    """A message as SCAN and STATES give it: {mid, sender, cmid, reply_to, text, state JSON}."""
+    mid, sender, cmid, reply, text, state = raw
+    if not state:
+        return StoredMessage(mid, conv_id, sender, text, cmid or None, reply or None)
+    st = json.loads(state)
+    deleted = st.get("d")
+    if deleted is not None:
+        return StoredMessage(mid, conv_id, sender, "", cmid or None, reply or None, None, str(deleted))
+    edited = st.get("e")
+    reactions = tuple((str(emoji), tuple(str(u) for u in users)) for emoji, users in st.get("r") or ())
+    return StoredMessage(
+        mid, conv_id, sender, text, cmid or None, reply or None, int(edited) if edited else None, None, reactions
+    )
+
+
+_KINDS = {kind.code: kind for kind in ChangeKind}
+
+
+def _change(conv_id: str, raw: Sequence[str]) -> StoredChange:
+    """A change as SCAN and REPLAY give it: {id, kind code, mid, actor, emoji, on, author}."""
+    cid, code, mid, actor, emoji, on, author = raw
+    kind = _KINDS.get(code)
+    if kind is None:
+        raise MalformedReply
+    return StoredChange(
+        cid,
+        conv_id,
+        kind,
+        mid,
+        actor,
+        edited=mid_ts(cid) if kind is ChangeKind.EDITED else 0,
+        emoji=emoji,
+        on=on == "1",
+        author=author,
+    )
 
 
 # The login replay's pages (see Store.replay): entries one REPLAY count call
-# scans (about 1.5 ms of Redis), and entries one round trip of XREVRANGEs may
-# return.
+# scans (about 1.5 ms of Redis), and entries one round trip of scans may
+# return. SCAN_BUDGET: entries one SCAN call reads at most (each with its
+# text and state), so a conversation of many changes is read in short calls.
 REPLAY_PAGE = 1_000
 REPLAY_ROUND_ENTRIES = 2_000
+SCAN_BUDGET = 1_000
+# A stream is trimmed once it holds this many entries more than it keeps.
+TRIM_SLACK = 64
+# How many times a delete rebuilds a stream of legacy entries before giving up
+# (another rebuild racing it only makes it go round once more).
+REBUILD_TRIES = 3
+REBUILD_TTL_MS = 600_000
+
+
+@dataclass(slots=True)
+class _Scan:
+    """One conversation's read in progress (see Store._scan): `start`, `end`
+    as XREVRANGE (direction '<') or XRANGE ('>') take them."""
+
+    cid: str
+    direction: str
+    start: str
+    end: str
+    want: int  # messages; 0: until the end of the range
+    skip_deleted: bool
+    messages: list[StoredMessage] = field(default_factory=list)
+    changes: list[StoredChange] = field(default_factory=list)
+    last: str = ""  # the last id scanned
+    top: str = ""  # the first id scanned
+    first: str = ""  # the stream's first id
+    reached: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.reached or (self.want > 0 and len(self.messages) >= self.want)
+
+    def call(self) -> tuple[list[str], list[Any]]:
+        cid = self.cid
+        args = [self.direction, self.start, self.end, self.want - len(self.messages) if self.want else 0]
+        return [keys.stream(cid), keys.texts(cid), keys.states(cid)], [
+            *args,
+            SCAN_BUDGET,
+            "1" if self.skip_deleted else "0",
+        ]
+
+    def take(self, reply: Any) -> None:
+        if not (isinstance(reply, list) and len(reply) == 6):
+            raise StorageUnavailable("Redis sent a malformed reply")
+        msgs, changes, last, reached, first, top = reply
+        cid = self.cid
+        self.messages += [_message(cid, m) for m in msgs]
+        self.changes += [_change(cid, c) for c in changes]
+        if not self.top:
+            self.top = top
+        if last:
+            self.last = last
+            self.start = "(" + last
+        self.first = first
+        self.reached = bool(reached) or not last
+
+
+@dataclass(frozen=True, slots=True)
+class ConvReplay:
+    """One conversation's part of the login replay: `unread` (exact), the
+    newest messages after the cursor (oldest first, current state), the
+    changes to send after them (deduped, in order of id; only when asked
+    for), and `upto`, the newest entry read (None when nothing is after the
+    cursor)."""
+
+    unread: int
+    messages: list[StoredMessage]
+    changes: list[StoredChange]
+    upto: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginState:
+    """A user's conversations, delivery cursors and read markers."""
+
+    convs: list[str]
+    cursors: dict[str, str]
+    markers: dict[str, str]
+
+
+def _dedupe(cid: str, changes: Sequence[StoredChange], now: dict[str, StoredMessage]) -> list[StoredChange]:
+    """The changes as their resulting state, in order of id: per message one
+    `deleted` (which supersedes the rest), else one `edited` carrying the
+    current text and the last reaction change per (emoji, user). `now` holds
+    the changed messages' current state; one missing was trimmed away."""
+    by_mid: dict[str, list[StoredChange]] = {}
+    for change in sorted(changes, key=lambda c: mid_key(c.id)):
+        by_mid.setdefault(change.mid, []).append(change)
+    out: list[StoredChange] = []
+    for mid, made in by_mid.items():
+        msg = now.get(mid)
+        if msg is None:
+            continue
+        if msg.deleted:
+            last = made[-1]
+            out.append(StoredChange(last.id, cid, ChangeKind.DELETED, mid, msg.deleted_by or last.actor))
+            continue
+        edits = [c for c in made if c.kind is ChangeKind.EDITED]
+        if edits:
+            last = edits[-1]
+            out.append(
+                StoredChange(last.id, cid, ChangeKind.EDITED, mid, last.actor, msg.text, msg.edited or last.edited)
+            )
+        reactions: dict[tuple[str, str], StoredChange] = {}
+        for c in made:
+            if c.kind is ChangeKind.REACTION:
+                reactions.pop((c.emoji, c.actor), None)
+                reactions[(c.emoji, c.actor)] = c
+        out.extend(reactions.values())
+    out.sort(key=lambda c: mid_key(c.id))
+    return out
 
 
 # --- the message path's batched scripts -----------------------------------------
-# SEND's arguments: sender, text, maxlen, cmid ttl, has cmid, is room, cmid,
-# conv id (see scripts.SEND); its keys in SEND_MANY's layout ride in the op.
-_SEND_CONV = 7  # the conv id's place in SEND's arguments
+# SEND's arguments: sender, text, keep, trim at, cmid ttl, has cmid, is room,
+# cmid, conv id, reply_to (see scripts.SEND); its keys in SEND_MANY's layout
+# ride in the op.
+_SEND_CONV = 8  # the conv id's place in SEND's arguments
 
 
 # A reply's code -> its status (a dict lookup: this runs once per message).
@@ -108,6 +290,22 @@ COALESCED = {
 }
 
 
+@dataclass(slots=True)
+class _Count:
+    """One range of the replay's count (REPLAY pages), with its running total
+    and the changes it collected."""
+
+    cid: str
+    start: str
+    end: str
+    me: str  # '' : not counting, only collecting
+    count_from: str | None
+    collect: bool
+    others: int = 0
+    changes: list[StoredChange] = field(default_factory=list)
+    done: bool = False
+
+
 class Store:
     def __init__(self, url: str, *, history_maxlen: int = 100_000, timeout: float = 5.0) -> None:
         self.engine = Engine(url, scripts.SCRIPTS, COALESCED, timeout=timeout)
@@ -116,6 +314,8 @@ class Store:
         self.timeout = timeout
         self.redis = self.engine.redis  # for the store's own reads; always awaited under _guard
         self.history_maxlen = history_maxlen
+        self._trim_slack = min(TRIM_SLACK, max(1, history_maxlen // 10))
+        self._migrated: set[str] = set()  # users whose read markers need no migration
         self._guard = self.engine.guard
         self._call = self.engine.call
         self._display: dict[str, str] = {}
@@ -134,144 +334,383 @@ class Store:
 
     # --- messages -------------------------------------------------------------
 
-    def send(self, conv_id: str, sender: str, text: str, cmid: str | None) -> Awaitable[SendResult]:
+    def send(
+        self, conv_id: str, sender: str, text: str, cmid: str | None, reply_to: str | None = None
+    ) -> Awaitable[SendResult]:
         """Append a message, batched with the other writes of this loop turn;
         the write is queued before this returns, so messages are stored in
         the order `send` was called. For a cmid the user already used, in any
         conversation, the result is DUPLICATE with the original's mid and
-        conv id.
+        conv id; for a `reply_to` that names no message of this conversation,
+        NO_SUCH_MESSAGE (nothing stored).
 
         On one Redis the whole check-and-store is one script; on a cluster,
         whose scripts keep to one slot, the user's record is read before and
         written after the script, which keeps a copy in the conversation's
         slot so a crash between the steps still stores the message once."""
         if cmid is not None and self.cluster:
-            return asyncio.ensure_future(self._send_on_cluster(conv_id, sender, text, cmid))
-        return self._store_message(conv_id, sender, text, cmid, keys.cmid(sender, cmid) if cmid is not None else None)
+            return asyncio.ensure_future(self._send_on_cluster(conv_id, sender, text, cmid, reply_to))
+        record = keys.cmid(sender, cmid) if cmid is not None else None
+        return self._store_message(conv_id, sender, text, cmid, record, reply_to)
 
-    async def _send_on_cluster(self, conv_id: str, sender: str, text: str, cmid: str) -> SendResult:
+    async def _send_on_cluster(
+        self, conv_id: str, sender: str, text: str, cmid: str, reply_to: str | None
+    ) -> SendResult:
         record = keys.cmid(sender, cmid)
         previous = await self._guard(self.redis.get(record))
         if previous:
             prev_conv, _, prev_mid = previous.partition(" ")
             return SendResult(prev_mid, SendStatus.DUPLICATE, prev_conv)
-        result = await self._store_message(conv_id, sender, text, cmid, keys.cmid_in_conv(conv_id, sender, cmid))
-        if result.status != SendStatus.NOT_MEMBER:
+        result = await self._store_message(
+            conv_id, sender, text, cmid, keys.cmid_in_conv(conv_id, sender, cmid), reply_to
+        )
+        if result.status in (SendStatus.NEW, SendStatus.DUPLICATE):
             await self._guard(self.redis.set(record, f"{result.conv} {result.mid}", ex=limits.CMID_TTL_S))
         return result
 
     def _store_message(
-        self, conv_id: str, sender: str, text: str, cmid: str | None, record: str | None
+        self, conv_id: str, sender: str, text: str, cmid: str | None, record: str | None, reply_to: str | None
     ) -> asyncio.Future[SendResult]:
-        stream = keys.stream(conv_id)
+        stream, texts, states = keys.stream(conv_id), keys.texts(conv_id), keys.states(conv_id)
         room = is_room(conv_id)
         members = keys.members(conv_id) if room else None
-        keys_ = [k for k in (stream, record, members) if k is not None]
+        keys_ = [stream, texts, states]
+        if record is not None:
+            keys_.append(record)
+        if members is not None:
+            keys_.append(members)
+        keep = self.history_maxlen
         return self.engine.batched(
             "SEND",
             keys_,
             [
                 sender,
                 text,
-                self.history_maxlen,
+                keep,
+                keep + self._trim_slack,
                 limits.CMID_TTL_S,
                 "1" if cmid is not None else "0",
                 "1" if room else "0",
                 cmid or "",
                 conv_id,
+                reply_to or "",
             ],
-            many_keys=[stream, record or "", members or ""],
+            many_keys=[stream, texts, states, record or "", members or ""],
             decode=_send_result,
         )
 
     def ack(self, user: str, upto: dict[str, str]) -> asyncio.Future[Any]:
-        """Move `user`'s cursors forward (batched; never backwards)."""
+        """Move `user`'s cursors forward (batched; never backwards). A
+        change's id is a place in the same order as a mid."""
         args: list[str] = []
         for cid, mid in upto.items():
             args += (cid, mid)
         return self.engine.batched("ACK", [keys.cursors(user)], args)
 
-    async def history(self, conv_id: str, before: str | None, limit: int) -> tuple[list[StoredMessage], bool]:
+    # --- changes: edit, delete, react ---------------------------------------------
+
+    async def _change_call(self, script: str, conv_id: str, args: list[Any]) -> ChangeResult:
+        reply = await self._call(script, [keys.stream(conv_id), keys.texts(conv_id), keys.states(conv_id)], args)
+        if not (isinstance(reply, list) and reply):
+            raise StorageUnavailable("Redis sent a malformed reply")
+        status = ChangeStatus(int(reply[0]))
+        if status is not ChangeStatus.DONE:
+            return ChangeResult(status)
+        change_id = str(reply[1])
+        return ChangeResult(status, change_id, int(reply[2]) if len(reply) > 2 else mid_ts(change_id))
+
+    async def edit(self, conv_id: str, mid: str, editor: str, text: str) -> ChangeResult:
+        """Replace the text of the editor's own message (FORBIDDEN for someone
+        else's, NO_SUCH_MESSAGE for a deleted or unknown one)."""
+        return await self._change_call("EDIT", conv_id, [mid, editor, text])
+
+    async def delete(self, conv_id: str, mid: str, actor: str, moderator: bool) -> ChangeResult:
+        """Erase a message's text and leave its tombstone: the author may, a
+        `moderator` (the caller's judgement) may for anyone. UNCHANGED for a
+        message already deleted. A stream still holding texts in its entries
+        (written before texts had a hash of their own) is rebuilt without
+        them first, so the erased text is in no key at all."""
+        args = [mid, actor, "1" if moderator else "0"]
+        for _ in range(REBUILD_TRIES):
+            result = await self._change_call("DELETE", conv_id, args)
+            if result.status is not ChangeStatus.LEGACY:
+                return result
+            await self._rebuild(conv_id)
+        raise StorageUnavailable("the conversation is being rebuilt; try again")
+
+    async def _rebuild(self, conv_id: str) -> None:
+        """Copy the stream, REPLAY_PAGE entries a call, into a key of this
+        rebuild's own, texts moved to the texts hash; the last call swaps it
+        in (see scripts.REBUILD)."""
+        copy = keys.rebuild(conv_id, secrets.token_hex(6))
+        after = "-"
+        script_keys = [keys.stream(conv_id), copy, keys.texts(conv_id)]
+        while True:
+            done, last = await self._call("REBUILD", script_keys, [after, REPLAY_PAGE, REBUILD_TTL_MS])
+            if int(done):
+                return
+            after = "(" + str(last)
+
+    async def react(self, conv_id: str, mid: str, user: str, emoji: str, on: bool) -> ChangeResult:
+        """Set or clear the user's reaction; UNCHANGED if it already was so,
+        TOO_MANY past the distinct emoji a message may have."""
+        return await self._change_call("REACT", conv_id, [mid, user, emoji, "1" if on else "0", limits.REACTIONS_MAX])
+
+    # --- reading: history, conversations, the login replay ---------------------------
+
+    async def _scan(self, scans: Sequence[_Scan], per_round: int = 8) -> None:
+        """Run the scans to their end (SCAN pages of at most SCAN_BUDGET
+        entries each), `per_round` conversations a round trip."""
+        pending = [s for s in scans if not s.done]
+        while pending:
+            for i in range(0, len(pending), per_round):
+                group = pending[i : i + per_round]
+                replies = await self.engine.call_each("SCAN", [scan.call() for scan in group])
+                for scan, reply in zip(group, replies, strict=True):
+                    scan.take(reply)
+            pending = [s for s in pending if not s.done]
+
+    async def history(
+        self, conv_id: str, before: str | None, limit: int, *, deleted: bool = False
+    ) -> tuple[list[StoredMessage], bool]:
+        """A page of messages (oldest first, current state) before `before`,
+        and whether older ones exist. Change entries are skipped (the page
+        still has `limit` messages when there are that many), and deleted
+        messages too unless `deleted` (their tombstones)."""
         upper = "+" if before is None else mid_before(before)
         if upper is None:
             return [], False
-        entries = await self._guard(
-            self.redis.xrevrange(
-                keys.stream(conv_id),
-                max=upper,
-                min="-",
-                count=limit + 1,
-            )
-        )
-        more = len(entries) > limit
-        entries = entries[:limit]
-        entries.reverse()
-        return [_entry_message(conv_id, e) for e in entries], more
+        scan = _Scan(conv_id, "<", upper, "-", limit + 1, skip_deleted=not deleted)
+        await self._scan([scan])
+        messages = scan.messages
+        more = len(messages) > limit
+        messages = messages[:limit]
+        messages.reverse()
+        return messages, more
 
-    async def conversations(self, name: str) -> list[tuple[str, StoredMessage | None]]:
-        """The user's conversations with their newest message, newest first."""
+    async def conversations(self, name: str, *, deleted: bool = False) -> list[tuple[str, StoredMessage | None]]:
+        """The user's conversations with their newest message, newest first
+        (a deleted one counts only with `deleted`)."""
         conv_ids = sorted(await self._guard(self.redis.smembers(keys.user_convs(name))))
-        pipe = self.redis.pipeline(transaction=False)
-        for cid in conv_ids:
-            pipe.xrevrange(keys.stream(cid), count=1)
-        lasts = await self._guard(pipe.execute()) if conv_ids else []
-        out = [(cid, _entry_message(cid, last[0]) if last else None) for cid, last in zip(conv_ids, lasts, strict=True)]
+        scans = [_Scan(cid, "<", "+", "-", 1, skip_deleted=not deleted) for cid in conv_ids]
+        await self._scan(scans, per_round=64)
+        out = [(s.cid, s.messages[0] if s.messages else None) for s in scans]
         out.sort(key=lambda item: mid_key(item[1].mid) if item[1] else (0, 0), reverse=True)
         return out
 
     async def last_mid(self, conv_id: str) -> str:
+        """The conversation's newest entry (message or change), "0-0" if none:
+        where a cursor starts."""
         entries = await self._guard(self.redis.xrevrange(keys.stream(conv_id), count=1))
         return entries[0][0] if entries else "0-0"
 
+    async def _tips(self, conv_id: str) -> tuple[str, str | None]:
+        """(the newest entry or "0-0", the newest message's mid or None): where
+        a cursor and a read marker start."""
+        scan = _Scan(conv_id, "<", "+", "-", 1, skip_deleted=False)
+        await self._scan([scan])
+        return scan.top or "0-0", scan.messages[0].mid if scan.messages else None
+
+    async def is_message(self, conv_id: str, mid: str) -> bool:
+        """`mid` names a message of the conversation (a tombstone too; not a change)."""
+        return mid in await self.messages(conv_id, [mid])
+
     async def replay(
-        self, user: str, conv_ids: Sequence[str], cursors: dict[str, str], max_per_conv: int = limits.REPLAY_MAX
-    ) -> dict[str, tuple[int, list[StoredMessage]]]:
-        """For each conversation: (unread from others, newest entries after the cursor).
+        self,
+        user: str,
+        conv_ids: Sequence[str],
+        cursors: dict[str, str],
+        max_per_conv: int = limits.REPLAY_MAX,
+        *,
+        markers: dict[str, str] | None = None,
+        changes: bool = False,
+    ) -> dict[str, ConvReplay]:
+        """For each conversation: the unread count, the newest messages after
+        the cursor, and (with `changes`) the changes after the cursor to
+        messages older than those, deduped (see `_dedupe`).
+
+        `unread` counts the messages from others after the read marker (with
+        `markers`; absent: from the start) or else after the cursor; deleted
+        messages are not counted, nor changes. Without `changes` deleted
+        messages are not replayed either (the version 1 view).
 
         Paged so that no single command holds Redis for long, whatever the
-        backlog: the newest `max_per_conv` entries come with XREVRANGE (a few
-        conversations per round trip), and only a conversation with more
-        than that behind its cursor has the rest counted, REPLAY_PAGE entries
-        per script call. The count stays exact; its cost is spread over many
-        short calls that everyone else's commands interleave with."""
+        backlog: the newest `max_per_conv` messages come with SCAN (a few
+        conversations per round trip), and the rest of the count range (and
+        of the changes) with REPLAY, REPLAY_PAGE entries per call. The count
+        stays exact; its cost is spread over many short calls that everyone
+        else's commands interleave with."""
         starts = {cid: mid_after(cursors.get(cid, "0-0")) for cid in conv_ids}
-        out: dict[str, tuple[int, list[StoredMessage]]] = {
-            cid: (0, []) for cid, start in starts.items() if start is None
+        count_starts = starts if markers is None else {cid: mid_after(markers.get(cid, "0-0")) for cid in conv_ids}
+        scans = {
+            cid: _Scan(cid, "<", "+", start, max_per_conv, skip_deleted=not changes)
+            for cid, start in starts.items()
+            if start is not None
         }
-        todo = {cid: start for cid, start in starts.items() if start is not None}
-        per_round = max(1, REPLAY_ROUND_ENTRIES // max(1, max_per_conv))
-        older: list[tuple[str, str, str]] = []  # (conv, range start, range end) still to count
-        pending = list(todo)
-        for i in range(0, len(pending), per_round):
-            group = pending[i : i + per_round]
-            pipe = self.redis.pipeline(transaction=False)
-            for cid in group:
-                pipe.xrevrange(keys.stream(cid), max="+", min=todo[cid], count=max_per_conv)
-            for cid, newest in zip(group, await self._guard(pipe.execute()), strict=True):
-                entries = [_entry_message(cid, e) for e in reversed(newest)]
-                out[cid] = (sum(1 for m in entries if m.sender != user), entries)
-                if len(entries) == max_per_conv:
-                    older.append((cid, todo[cid], "(" + entries[0].mid))
-        for cid, start, end in older:
-            unread, entries = out[cid]
-            while True:
-                others, scanned, last = await self._call("REPLAY", [keys.stream(cid)], [start, end, user, REPLAY_PAGE])
-                unread += int(others)
-                if int(scanned) < REPLAY_PAGE:
-                    break
-                start = "(" + last
-            out[cid] = (unread, entries)
+        await self._scan(list(scans.values()), per_round=max(1, REPLAY_ROUND_ENTRIES // max(1, max_per_conv)))
+
+        unread: dict[str, int] = {}
+        counts: list[_Count] = []  # the ranges still to count (and to collect changes from)
+        older_changes: dict[str, list[StoredChange]] = {}
+        for cid in conv_ids:
+            scan, start, count_start = scans.get(cid), starts[cid], count_starts[cid]
+            stop: str | None = None  # the scan read every entry from `stop` on (None: nothing to read)
+            n = 0
+            if scan is not None:
+                stop = scan.end if scan.reached else scan.last  # (a scan's end is its cursor's start)
+                if count_start is not None:
+                    low = mid_key(count_start)
+                    n = sum(1 for m in scan.messages if m.sender != user and not m.deleted and mid_key(m.mid) >= low)
+                    first = mid_key(scan.first) if scan.first else (0, 0)
+                    for c in scan.changes:
+                        # a message below the scan, counted there, deleted here
+                        if (
+                            c.kind is ChangeKind.DELETED
+                            and c.author != user
+                            and low <= mid_key(c.mid) < mid_key(stop)
+                            and mid_key(c.mid) >= first
+                        ):
+                            n -= 1
+            unread[cid] = n
+            end = "+" if stop is None else "(" + stop
+            counting = count_start is not None and (stop is None or mid_key(count_start) < mid_key(stop))
+            collecting = changes and scan is not None and not scan.reached
+            if counting and count_start is not None:
+                both = collecting and count_start == start
+                counts.append(_Count(cid, count_start, end, user, count_start, collect=both))
+                collecting = collecting and not both
+            if collecting and start is not None:
+                counts.append(_Count(cid, start, end, "", None, collect=True))
+        await self._count(counts)
+        for count in counts:
+            if count.me:
+                unread[count.cid] += count.others
+            if count.collect:
+                older_changes.setdefault(count.cid, []).extend(count.changes)
+
+        out: dict[str, ConvReplay] = {}
+        wanted: dict[str, list[StoredChange]] = {}
+        for cid in conv_ids:
+            scan = scans.get(cid)
+            if scan is None:
+                out[cid] = ConvReplay(max(0, unread[cid]), [], [], None)
+                continue
+            messages = scan.messages[::-1]
+            if changes:
+                oldest = mid_key(messages[0].mid) if messages else None
+                found = [c for c in scan.changes if oldest is None or mid_key(c.mid) < oldest]
+                found += older_changes.get(cid, ())
+                if found:
+                    wanted[cid] = found
+            out[cid] = ConvReplay(max(0, unread[cid]), messages, [], scan.top or None)
+        if wanted:
+            now = await self._messages_each({cid: {c.mid for c in found} for cid, found in wanted.items()})
+            for cid, found in wanted.items():
+                r = out[cid]
+                out[cid] = ConvReplay(r.unread, r.messages, _dedupe(cid, found, now[cid]), r.upto)
         return out
+
+    async def _count(self, counts: Sequence[_Count]) -> None:
+        """Run REPLAY pages for every range, one page of each a round trip."""
+        pending = list(counts)
+        while pending:
+            calls = [
+                (
+                    [keys.stream(c.cid)],
+                    [c.start, c.end, c.me, REPLAY_PAGE, c.count_from or "0-0", "1" if c.collect else "0"],
+                )
+                for c in pending
+            ]
+            replies = await self.engine.call_each("REPLAY", calls)
+            for count, reply in zip(pending, replies, strict=True):
+                others, scanned, last, found = reply
+                count.others += int(others)
+                count.changes += [_change(count.cid, c) for c in found]
+                count.done = int(scanned) < REPLAY_PAGE
+                count.start = "(" + str(last)
+            pending = [c for c in pending if not c.done]
+
+    async def messages(self, conv_id: str, mids: Iterable[str]) -> dict[str, StoredMessage]:
+        """The current state of messages of one conversation by mid, in one
+        round trip; a mid that names no message (unknown, trimmed, or a
+        change's id) is absent from the result. For search: the results'
+        current state (deleted ones have `deleted_by`, text "")."""
+        return (await self._messages_each({conv_id: set(mids)}))[conv_id]
+
+    async def _messages_each(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, StoredMessage]]:
+        calls = [
+            ([keys.stream(cid), keys.texts(cid), keys.states(cid)], sorted(mids, key=mid_key))
+            for cid, mids in wanted.items()
+        ]
+        out: dict[str, dict[str, StoredMessage]] = {cid: {} for cid in wanted}
+        todo = [(cid, call) for cid, call in zip(wanted, calls, strict=True) if call[1]]
+        replies = await self.engine.call_each("STATES", [call for _, call in todo])
+        for (cid, _), reply in zip(todo, replies, strict=True):
+            out[cid] = {m.mid: m for m in (_message(cid, raw) for raw in reply)}
+        return out
+
+    async def entries_after(
+        self, conv_id: str, after: str | None, limit: int = SCAN_BUDGET
+    ) -> tuple[list[Stored], str | None]:
+        """For a search index's catch-up: the conversation's entries after
+        `after` (None: from the start), oldest first, at most about `limit`:
+        messages in their current state (deleted ones with `deleted_by`),
+        changes with an edit's current text. Returns (entries, the id to pass
+        as `after` for the next page, or None when this page reached the
+        end)."""
+        start = "-" if after is None else "(" + after
+        scan = _Scan(conv_id, ">", start, "+", 0, skip_deleted=False)
+        reply = (await self.engine.call_each("SCAN", [self._page_call(scan, limit)]))[0]
+        scan.take(reply)
+        items: list[Stored] = [*scan.messages, *scan.changes]
+        items.sort(key=lambda e: mid_key(e.mid if isinstance(e, StoredMessage) else e.id))
+        edited = {c.mid for c in scan.changes if c.kind is ChangeKind.EDITED}
+        if edited:
+            now = await self.messages(conv_id, edited)
+            items = [
+                replace(e, text=now[e.mid].text, edited=now[e.mid].edited or e.edited)
+                if isinstance(e, StoredChange) and e.kind is ChangeKind.EDITED and e.mid in now
+                else e
+                for e in items
+            ]
+        return items, None if scan.reached else scan.last
+
+    @staticmethod
+    def _page_call(scan: _Scan, limit: int) -> tuple[list[str], list[Any]]:
+        keys_, args = scan.call()
+        args[4] = max(1, limit)  # the budget: entries of this one page
+        return keys_, args
+
+    async def conversation_ids(self) -> list[str]:
+        """Every conversation id: the rooms (from the room set) and every
+        direct conversation that has a stream (found by SCAN, on every
+        master of a cluster). For a search index that rebuilds from Redis.
+        A full keyspace walk: not for a request path."""
+        rooms = await self._guard(self.redis.smembers(keys.ROOMS))
+        out = {room_id(r) for r in rooms}
+        pattern = keys.stream(DM_PREFIX + "*")
+
+        async def walk() -> None:
+            async for key in self.redis.scan_iter(match=pattern, count=1000, _type="stream"):
+                out.add(keys.conv_of_stream(key))
+
+        await self._guard(walk())
+        return sorted(out)
+
+    async def move_marker(self, user: str, conv_id: str, mid: str) -> bool:
+        """Move the user's read marker in the conversation forward to `mid`
+        (never back); True if it moved. The caller checks `mid` first."""
+        return bool(await self._call("READ", [keys.markers(user)], [conv_id, mid]))
 
     # --- users and sessions ------------------------------------------------------
 
     async def create_user(self, name: str, display_name: str, password_hash: str) -> bool:
         lobby = room_id(limits.LOBBY)
-        lobby_last = await self.last_mid(lobby)
+        lobby_last, lobby_newest = await self._tips(lobby)
         created = await self._call(
             "REGISTER",
-            [keys.user(name), keys.user_convs(name), keys.cursors(name)],
-            [display_name, password_hash, int(time.time() * 1000), lobby, lobby_last],
+            [keys.user(name), keys.user_convs(name), keys.cursors(name), keys.markers(name)],
+            [display_name, password_hash, int(time.time() * 1000), lobby, lobby_last, lobby_newest or ""],
         )
         if not created:
             return False
@@ -346,6 +785,23 @@ class Store:
         convs, cursors = await self._guard(pipe.execute())
         return sorted(convs), cursors
 
+    async def login_state(self, name: str) -> LoginState:
+        """The user's conversations, cursors and read markers. A user from
+        before read markers gets them here, once: each from its cursor
+        (MIGRATE_MARKERS)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.smembers(keys.user_convs(name))
+        pipe.hgetall(keys.cursors(name))
+        pipe.hgetall(keys.markers(name))
+        pipe.hexists(keys.user(name), "rm")
+        convs, cursors, markers, migrated = await self._guard(pipe.execute())
+        if not migrated and name not in self._migrated:
+            user = [keys.user(name), keys.cursors(name), keys.markers(name)]
+            await self._call("MIGRATE_MARKERS", user, [])
+            markers = await self._guard(self.redis.hgetall(keys.markers(name)))
+        self._migrated.add(name)
+        return LoginState(sorted(convs), cursors, markers)
+
     async def add_dm(self, a: str, b: str, conv_id: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.sadd(keys.user_convs(a), conv_id)
@@ -372,14 +828,19 @@ class Store:
 
     async def join(self, room: str, name: str) -> tuple[bool, int]:
         """Returns (newly joined, member count). The cursor starts at the room's
-        newest message, so joining does not flood the user with old history.
+        newest entry and the read marker at its newest message, so joining
+        does not flood the user with old history nor count it unread.
         The room must exist (`create_room`)."""
         cid = room_id(room)
         if await self.is_member(cid, name):
             return False, int(await self._guard(self.redis.scard(keys.members(cid))))
-        last = await self.last_mid(cid)
+        last, newest = await self._tips(cid)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(keys.cursors(name), cid, last)
+        if newest is not None:
+            pipe.hset(keys.markers(name), cid, newest)
+        else:
+            pipe.hdel(keys.markers(name), cid)
         pipe.sadd(keys.user_convs(name), cid)
         pipe.sadd(keys.members(cid), name)
         pipe.scard(keys.members(cid))
@@ -394,6 +855,7 @@ class Store:
         pipe.srem(keys.members(cid), name)
         pipe.srem(keys.user_convs(name), cid)
         pipe.hdel(keys.cursors(name), cid)
+        pipe.hdel(keys.markers(name), cid)
         removed, *_ = await self._guard(pipe.execute())
         if removed:
             await self._room_size_changed(room, -1)
@@ -589,12 +1051,19 @@ __all__ = [
     "SEND_DUPLICATE",
     "SEND_NEW",
     "SEND_NOT_MEMBER",
+    "ChangeKind",
+    "ChangeResult",
+    "ChangeStatus",
+    "ConvReplay",
+    "LoginState",
     "LoginStatus",
     "RoomCreation",
     "SendResult",
     "SendStatus",
     "StorageUnavailable",
     "Store",
+    "Stored",
+    "StoredChange",
     "StoredMessage",
     "connect_redis",
     "hash_token",

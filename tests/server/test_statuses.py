@@ -10,9 +10,10 @@ import inspect
 import re
 
 import pytest
+import redis as sync_redis
 
-from chinwag.server import scripts
-from chinwag.server.statuses import LoginStatus, RoomCreation, SendResult, SendStatus
+from chinwag.server import keys, scripts
+from chinwag.server.statuses import ChangeResult, ChangeStatus, LoginStatus, RoomCreation, SendResult, SendStatus
 from chinwag.server.store import Store
 
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -23,7 +24,12 @@ def test_every_status_code_is_an_enum_member_and_every_member_is_answered_by_a_s
     used = set(PLACEHOLDER.findall(source))
     members = {
         f"{prefix}_{m.name}"
-        for prefix, enum in (("SEND", SendStatus), ("ROOM", RoomCreation), ("LOGIN", LoginStatus))
+        for prefix, enum in (
+            ("SEND", SendStatus),
+            ("ROOM", RoomCreation),
+            ("LOGIN", LoginStatus),
+            ("CHANGE", ChangeStatus),
+        )
         for m in enum
     }
     assert used == members == set(scripts.STATUS_CODES)
@@ -52,6 +58,32 @@ async def test_each_send_outcome_is_its_enum_member(clean_redis: str) -> None:
         assert again == SendResult(new.mid, SendStatus.DUPLICATE, "@a:b")
         outsider = await store.send("#dev", "a", "let me in", None)
         assert outsider == SendResult("", SendStatus.NOT_MEMBER, "#dev")
+        stray = await store.send("@a:b", "a", "to nothing", None, reply_to="1-1")
+        assert stray == SendResult("", SendStatus.NO_SUCH_MESSAGE, "@a:b")
+    finally:
+        await store.close()
+
+
+async def test_each_change_outcome_is_its_enum_member(clean_redis: str) -> None:
+    store = Store(clean_redis)
+    await store.start()
+    try:
+        mid = (await store.send("@a:b", "a", "hello", None)).mid
+        edited = await store.edit("@a:b", mid, "a", "hello!")
+        assert isinstance(edited, ChangeResult) and edited.status is ChangeStatus.DONE and edited.id
+        assert (await store.edit("@a:b", mid, "b", "mine now")).status is ChangeStatus.FORBIDDEN
+        assert (await store.edit("@a:b", "1-1", "a", "x")).status is ChangeStatus.NO_SUCH_MESSAGE
+        assert (await store.react("@a:b", mid, "b", "👍", False)).status is ChangeStatus.UNCHANGED
+        for i in range(20):
+            assert (await store.react("@a:b", mid, "b", f"e{i}", True)).status is ChangeStatus.DONE
+        assert (await store.react("@a:b", mid, "b", "one more", True)).status is ChangeStatus.TOO_MANY
+        assert (await store.delete("@a:b", mid, "a", False)).status is ChangeStatus.DONE
+        assert (await store.delete("@a:b", mid, "a", False)).status is ChangeStatus.UNCHANGED
+        client = sync_redis.Redis.from_url(clean_redis)
+        legacy = client.xadd(keys.stream("@a:b"), {"f": "a", "t": "round 1"}).decode()
+        client.close()
+        args = [legacy, "a", "0"]
+        assert (await store._change_call("DELETE", "@a:b", args)).status is ChangeStatus.LEGACY
     finally:
         await store.close()
 

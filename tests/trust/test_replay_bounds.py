@@ -9,14 +9,15 @@ and its arguments."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from typing import Any
 
 import redis as sync_redis
 
 from chinwag.protocol.client import ChatClient
-from chinwag.server import keys
-from chinwag.server.store import REPLAY_PAGE
+from chinwag.server import keys, scripts
+from chinwag.server.store import REPLAY_PAGE, SCAN_BUDGET
 
 from ..support.events import collect
 
@@ -31,15 +32,22 @@ async def send_many(client: ChatClient, to: str, texts: list[str]) -> list[str]:
     return mids
 
 
-def replay_script_calls(admin: sync_redis.Redis, stream: str) -> list[list[Any]]:
-    """The EVALSHA calls on `stream` in the slow log (oldest first), as argument lists."""
+def script_calls(admin: sync_redis.Redis, stream: str, script: str) -> list[list[Any]]:
+    """The EVALSHA calls of one script on `stream` in the slow log (oldest
+    first), as argument lists."""
+    sha = hashlib.sha1(scripts.SCRIPTS[script].encode()).hexdigest()
     calls = []
     for entry in admin.execute_command("SLOWLOG", "GET", 1_000_000):
         args = [a.decode(errors="replace") for a in entry[3]]
-        if args[0].upper() == "EVALSHA" and len(args) > 3 and args[3] == stream:
+        if args[0].upper() == "EVALSHA" and len(args) > 3 and args[1] == sha and args[3] == stream:
             calls.append(args)
     calls.reverse()
     return calls
+
+
+def replay_script_calls(admin: sync_redis.Redis, stream: str) -> list[list[Any]]:
+    """The count's calls (REPLAY): [EVALSHA, sha, 1, stream, start, end, me, page, ...]."""
+    return script_calls(admin, stream, "REPLAY")
 
 
 async def test_a_huge_never_acked_backlog_is_counted_in_bounded_pages(clean_redis: str, make_server, user) -> None:
@@ -72,6 +80,7 @@ async def test_a_huge_never_acked_backlog_is_counted_in_bounded_pages(clean_redi
         session = await asyncio.wait_for(back.resume(token), 10)
         calls = replay_script_calls(admin, keys.stream("#lobby"))
         dm_calls = replay_script_calls(admin, keys.stream("@away:sender"))
+        scans = script_calls(admin, keys.stream("#lobby"), "SCAN")
     finally:
         admin.config_set("slowlog-log-slower-than", previous)
         admin.config_set("slowlog-max-len", previous_len)
@@ -86,8 +95,10 @@ async def test_a_huge_never_acked_backlog_is_counted_in_bounded_pages(clean_redi
         # the part older than the replayed 500 was counted a page per call
         older = len(sent) - 500
         assert len(calls) == math.ceil(older / REPLAY_PAGE), [c[4:] for c in calls]
-        assert all(int(c[-1]) <= REPLAY_PAGE for c in calls), [c[4:] for c in calls]
+        assert all(int(c[7]) <= REPLAY_PAGE for c in calls), [c[4:] for c in calls]
         assert REPLAY_PAGE <= 1_000
+        # the newest 500 were read by SCAN calls of a bounded budget each
+        assert scans and all(int(c[10]) <= SCAN_BUDGET <= 1_000 for c in scans), [c[4:] for c in scans]
         assert not dm_calls  # a small backlog needs no counting script at all
     finally:
         await back.close()
