@@ -130,10 +130,6 @@ class ChatState:
         server's read marker, shared by the user's devices."""
         return limits.FEATURE_READ in self.features
 
-    @property
-    def searchable(self) -> bool:
-        return limits.FEATURE_SEARCH in self.features
-
     def may_edit(self, message: Message) -> bool:
         return message.sender == self.me.username and not message.deleted
 

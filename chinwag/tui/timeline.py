@@ -319,22 +319,48 @@ class Conversation:
                 out.append(Gap(known_hi, gap.hi))
         return out
 
-    def probe_before(self, gap: Gap, attempt: int = 0) -> str:
-        """The `before` of a page that fills `gap` from its lower end: a
-        time a little past `gap.lo`, chosen from how dense the history just
-        below it is so that the page holds the messages right after `lo`
-        (history only pages backwards). Each further attempt looks closer."""
+    def probe_step(self, gap: Gap) -> int:
+        """How far past `gap.lo` (ms) a page's `before` should aim to hold
+        about PROBE_FILL of a page: from how dense the history just below
+        the gap is (or else just above it)."""
         at = bisect.bisect_right(self.keys, gap.lo)
         sample = [k for k, line in zip(self.keys[:at], self.lines[:at], strict=True) if type(line) is Message]
         sample = sample[-PROBE_SAMPLE:]
-        if len(sample) >= 2:
-            span = max(1, sample[-1][0] - sample[0][0])
-            step = int(PROBE_FILL * PAGE_HINT * span / (len(sample) - 1))
-        else:
-            step = PROBE_DEFAULT_MS
-        step = max(1, step >> (2 * attempt))
-        until = (gap.lo[0] + step, 0, 0)
+        if len(sample) < 2:  # nothing below to go by (the gap starts at the first message): what is above
+            start = bisect.bisect_left(self.keys, gap.hi)
+            above = zip(self.keys[start:], self.lines[start:], strict=True)
+            sample = [k for k, line in above if type(line) is Message][:PROBE_SAMPLE]
+        if len(sample) < 2:
+            return PROBE_DEFAULT_MS
+        span = max(1, sample[-1][0] - sample[0][0])
+        return max(1, int(PROBE_FILL * PAGE_HINT * span / (len(sample) - 1)))
+
+    def probe_before(self, gap: Gap, step: int) -> str:
+        """The `before` of a page that fills `gap` from its lower end, `step`
+        ms past its start (history only pages backwards, so a page that is
+        to start at `lo` must end a little after it); the gap's own upper
+        end if that is nearer."""
+        until = (gap.lo[0] + max(1, step), 0, 0)
         return gap.hi_mid if until >= gap.hi else key_mid(until)
+
+    def reaches(self, gap: Gap, page: list[Message], limit: int) -> bool:
+        """A page (asked with `limit`) goes back to the start of `gap`."""
+        return len(page) < limit or order_key(page[0]) <= gap.lo
+
+    def gap_after(self, mid: str) -> Gap | None:
+        """The gap right after message `mid`, if there is one."""
+        at = self.index_of(mid)
+        if at is None:
+            return None
+        key = self.keys[at]
+        following = next(
+            (k for k, line in zip(self.keys[at + 1 :], self.lines[at + 1 :], strict=True) if type(line) is Message),
+            None,
+        )
+        for gap in self.gaps:
+            if key <= gap.lo and (following is None or gap.hi == following):
+                return gap
+        return None
 
     def gap_at(self, hi: Key) -> Gap | None:
         for gap in self.gaps:

@@ -94,12 +94,13 @@ def test_filling_a_gap_from_below_aims_just_past_its_start() -> None:
     conv = loaded(190, 191, 192)
     conv.add_page([m(n) for n in range(40, 51)], more=True, before=next_mid(m(50).mid))
     gap = conv.gaps[0]
-    before = conv.probe_before(gap)
-    # 10 ms a message below the gap: a page of 100 aims 70 messages (700 ms) on.
+    step = conv.probe_step(gap)
+    assert step == 700  # 10 ms a message below the gap: a page of 100 aims 70 messages on
+    before = conv.probe_before(gap, step)
     assert before == f"{1000 + 10 * 50 + 700}-0"
-    closer = conv.probe_before(gap, attempt=1)
+    closer = conv.probe_before(gap, step // 4)
     assert key(190) > mid_key(before) > mid_key(closer) > gap.lo  # type: ignore[operator]
-    assert closer == "1675-0"  # a quarter of the way
+    assert closer == "1675-0"
     conv.add_page([m(n) for n in range(45, 68)], more=True, before=closer)  # everything before 1675 ms
     (left,) = conv.gaps
     assert left.hi == key(190) and left.lo == below(mid_key(closer))  # type: ignore[arg-type]
@@ -107,9 +108,17 @@ def test_filling_a_gap_from_below_aims_just_past_its_start() -> None:
 
 
 def test_a_probe_past_the_gap_asks_for_the_gap_itself() -> None:
-    conv = loaded(52, 53)
+    conv = loaded(52)
     conv.add_page([m(50)], more=True, before=next_mid(m(50).mid))
-    assert conv.probe_before(conv.gaps[0]) == m(52).mid  # nothing to estimate from: an hour, past the gap
+    gap = conv.gaps[0]
+    assert conv.probe_step(gap) == 3_600_000  # nothing to estimate from: an hour,
+    assert conv.probe_before(gap, conv.probe_step(gap)) == m(52).mid  # past the gap: the gap itself
+
+
+def test_a_gap_after_the_first_message_is_probed_by_the_history_above_it() -> None:
+    conv = loaded(*range(300, 310))
+    conv.add_page([m(0)], more=False, before=next_mid(m(0).mid))
+    assert conv.probe_step(conv.gaps[0]) == 700  # 10 ms a message up there too
 
 
 def test_a_page_inside_a_gap_splits_it() -> None:
@@ -124,6 +133,15 @@ def test_a_page_that_reaches_the_beginning_closes_the_top() -> None:
     conv.add_page([m(n) for n in range(0, 10)], more=False, before=next_mid(m(9).mid))
     assert conv.more is False
     assert [(g.lo, g.hi) for g in conv.gaps] == [(past(9), key(50))]
+
+
+def test_a_page_reaches_a_gaps_start_when_it_holds_less_than_asked_or_goes_back_to_it() -> None:
+    conv = loaded(90)
+    conv.add_page([m(n) for n in range(40, 51)], more=True, before=next_mid(m(50).mid))
+    gap = conv.gaps[0]
+    assert conv.reaches(gap, [m(n) for n in range(50, 60)], limit=100)  # less than a page: all there is
+    assert conv.reaches(gap, [m(n) for n in range(50, 60)], limit=10)  # goes back to 50, the gap's start
+    assert not conv.reaches(gap, [m(n) for n in range(51, 61)], limit=10)  # 51..60 of more: 50..51 unknown
 
 
 def test_the_smallest_id_after_a_mid() -> None:

@@ -68,7 +68,7 @@ from .search import SearchScreen
 
 PAGE = 100
 AROUND = PAGE // 2  # messages before a message jumped to (the gap after it fills next)
-PROBE_ATTEMPTS = 3  # pages tried to fill a gap from below before taking a dense one
+PROBE_ATTEMPTS = 5  # pages tried to fill a gap from below
 BATCH_MAX = 512  # events in one ServerEvents message
 READ_DELAY_S = 0.3  # a read marker goes to the server this long after it last moved
 PROBE_CONCURRENCY = 16
@@ -325,26 +325,43 @@ class ChatScreen(Screen[None]):
     @work(group="history")
     async def _fill_gap(self, address: str, gap: Gap, downward: bool) -> None:
         """A page into a gap: from its upper end (history pages backwards
-        from there), or from its lower end, aiming `before` at a time just
-        past it (`Conversation.probe_before`) and looking closer if that
-        page does not reach back to the gap's start."""
+        from there), or from its lower end, aiming `before` a little past
+        the gap's start: closer when the page does not reach back to it,
+        further when it brings too little (`Conversation.probe_before`)."""
         link = self.link
         conv = self.state.conversations.get(address)
         assert link is not None
         if conv is None:
             return
-        before = gap.hi_mid
         try:
+            before = gap.hi_mid
+            messages: list[Message] = []
+            more = True
             if downward:
-                for attempt in range(PROBE_ATTEMPTS):
-                    before = conv.probe_before(gap, attempt)
+                step = conv.probe_step(gap)
+                best: tuple[str, list[Message], bool] | None = None
+                for _ in range(PROBE_ATTEMPTS):
+                    before = conv.probe_before(gap, step)
                     messages, more = await link.history(address, before, PAGE)
-                    if before == gap.hi_mid or len(messages) < PAGE or order_key(messages[0]) <= gap.lo:
-                        break
+                    if conv.reaches(gap, messages, PAGE):
+                        best = (before, messages, more)
+                        fresh = sum(1 for m in messages if order_key(m) > gap.lo)
+                        if before == gap.hi_mid or fresh >= PAGE // 2:
+                            break
+                        step *= 4
+                    elif best is not None or step == 1:
+                        break  # wider reached too far, or a millisecond holds more than a page
+                    else:
+                        step = max(1, step // 4)
+                if best is None:  # no page went back to the gap's start: fill it from its upper end
+                    before = gap.hi_mid
+                    messages, more = await link.history(address, before, PAGE)
+                else:
+                    before, messages, more = best
             else:
                 messages, more = await link.history(address, before, PAGE)
         except (ServerError, ConnectionClosed) as exc:
-            self.post_message(HistoryLoaded(address, [], True, exc, before, gap.hi, downward))
+            self.post_message(HistoryLoaded(address, [], True, exc, gap.hi_mid, gap.hi, downward))
             return
         self.post_message(HistoryLoaded(address, messages, more, None, before, gap.hi, downward))
 
@@ -570,7 +587,12 @@ class ChatScreen(Screen[None]):
         view.refresh_gaps()
         self._refresh_header()
         if message.jump is not None and message.error is None:
-            self._select(message.jump, center=True, missing_note=True)
+            if self._select(message.jump, center=True, missing_note=True):
+                after = conv.gap_after(message.jump)  # read on from there: what follows it comes next
+                if after is not None and not after.loading and self.link is not None:
+                    after.loading = True
+                    view.refresh_gaps()
+                    self._fill_gap(conv.address, after, True)
         elif self._jump_wanted is not None and message.gap is None and message.before is None:
             address, mid = self._jump_wanted  # the conversation's first page, awaited by a jump
             self._jump_wanted = None
@@ -924,8 +946,11 @@ class ChatScreen(Screen[None]):
         self.query_one(ConversationView).select(None)
 
     def action_search(self, query: str = "") -> None:
-        """ctrl+f or /search: the search panel; Enter on a result goes there."""
-        if not self.state.searchable:
+        """ctrl+f or /search: the search panel; Enter on a result goes there.
+        A server that speaks the extensions answers a search even when it
+        has not granted `search` (`unavailable`, saying why); a version 1
+        server would not know the request."""
+        if not self.state.features:
             self.notify("this server does not offer search", timeout=3)
             return
 

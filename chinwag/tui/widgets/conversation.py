@@ -286,7 +286,7 @@ class ConversationView(ScrollView, can_focus=True):
             return True
         if action == "quoted":
             message = self.selected_message
-            return message is not None and message.reply_to is not None and self.changes
+            return message is not None and message.reply_to is not None and not message.deleted and self.changes
         return True
 
     def action_move(self, step: int) -> None:
@@ -334,7 +334,7 @@ class ConversationView(ScrollView, can_focus=True):
             self.post_message(self.NeedGap(self._address(), row.item.hi, downward=False))
         elif row.kind == "msg":
             message: Message = row.item
-            if y == self._starts[index] and message.reply_to is not None and self.changes:
+            if y == self._starts[index] and message.reply_to is not None and not message.deleted and self.changes:
                 self.post_message(self.ShowQuoted(self._address(), message.reply_to))
             else:
                 self.select(message.mid)
@@ -674,8 +674,9 @@ class ConversationView(ScrollView, can_focus=True):
             self.post_message(self.NeedOlder(conv.address))
 
     def _maybe_fill_gaps(self) -> None:
-        """A gap on screen is to be loaded: from below when it is in the
-        lower half (the user reads down towards it), else from above."""
+        """A gap on screen is to be loaded: from below when the user reads
+        down towards it (it is in the lower half, or the selected message
+        is above it, or this is the very top), else from above."""
         conv = self.conversation
         if conv is None or not conv.gaps or not self.rows:
             return
@@ -685,8 +686,13 @@ class ConversationView(ScrollView, can_focus=True):
         top = int(self.scroll_y)
         first = max(0, bisect_right(self._starts, top) - 1)
         last = min(len(self.rows), bisect_right(self._starts, top + height - 1))
+        selected = self._index_of.get(self.selected) if self.selected is not None else None
         for index in range(first, last):
             row = self.rows[index]
             if row.kind == "gap" and not row.item.loading:
-                downward = self._starts[index] - top >= height // 2
+                downward = (
+                    self._starts[index] - top >= height // 2
+                    or top == 0
+                    or (selected is not None and selected < index and self._starts[selected] >= top)
+                )
                 self.post_message(self.NeedGap(conv.address, row.item.hi, downward))

@@ -231,7 +231,7 @@ class RowPainter:
         if message.edited is not None and not message.deleted:
             body.append(" (edited)", style=view.style("conversation--edited"))
         lines: list[Text] = []
-        if message.reply_to is not None:
+        if message.reply_to is not None and not message.deleted:
             lines.append(self.quote(message.reply_to, width))
         lines += self._lines(view.time(message.ts), view.style("conversation--time"), nick, nick_style, body, width)
         if message.reactions and not message.deleted:
