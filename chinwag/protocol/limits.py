@@ -19,6 +19,8 @@ CMID_TTL_S = 24 * 3600
 TYPING_INTERVAL_S = 3.0  # a client sends `typing` at most this often per conversation
 LOBBY = "lobby"
 MID_PART_MAX = 2**64 - 1  # a message id is two unsigned 64-bit numbers, `ms-seq`
+SEARCH_QUERY_MIN, SEARCH_QUERY_MAX = 1, 200  # characters of a `search` query
+SEARCH_DEFAULT, SEARCH_MAX = 20, 50  # results of one `search` page
 
 # The extensions (PROTOCOL-EXTENSIONS.md), negotiated in `hello`.
 FEATURE_MESSAGES, FEATURE_READ, FEATURE_SEARCH, FEATURE_ROOMS, FEATURE_PEOPLE = (
@@ -31,8 +33,6 @@ FEATURE_MESSAGES, FEATURE_READ, FEATURE_SEARCH, FEATURE_ROOMS, FEATURE_PEOPLE = 
 FEATURES_MAX = 32  # names a `hello` may list (unknown ones are ignored)
 EMOJI_MAX = 16  # code points of one reaction
 REACTIONS_MAX = 20  # distinct emoji on one message
-SEARCH_QUERY_MAX = 200
-SEARCH_DEFAULT, SEARCH_MAX = 20, 50
 SEARCH_PAGE_MAX = 512  # characters of an opaque `page`
 
 # The name rules, and the words that state them, both built from the limits above.

@@ -30,7 +30,7 @@ from ..protocol.frames import encode_frame
 from ..protocol.limits import FEATURE_MESSAGES, FEATURE_READ
 from .conv import address_for, dm_parties, is_room, mid_ts, room_id
 from .statuses import ChangeKind
-from .store import StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
+from .store import Reactions, StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,35 @@ def message_wire(msg: StoredMessage, viewer: str, rich: bool = False) -> dict[st
         elif msg.edited is not None:
             out["edited"] = msg.edited
         if msg.reactions:
-            out["reactions"] = {emoji: list(users) for emoji, users in msg.reactions}
+            _add_reactions(out, msg.reactions)
     return out
+
+
+# The usernames a message object lists in `reactions`, in bytes at most: a
+# room's thousands of 👍 must not make a message too large for one frame.
+REACTIONS_WIRE_BYTES = 16 * 1024
+
+
+def _add_reactions(out: dict[str, Any], reactions: Reactions) -> None:
+    """`reactions` as the wire has it; past REACTIONS_WIRE_BYTES each emoji
+    lists only its first reactors, and `reaction_counts` gives every emoji's
+    full count (a chinwag extension, docs/protocol.md)."""
+    size = sum(len(u) + 2 for _, users in reactions for u in users)
+    if size <= REACTIONS_WIRE_BYTES:
+        out["reactions"] = {emoji: list(users) for emoji, users in reactions}
+        return
+    share = REACTIONS_WIRE_BYTES // len(reactions)
+    listed: dict[str, list[str]] = {}
+    for emoji, users in reactions:
+        kept, used = [], 0
+        for u in users:
+            used += len(u) + 2
+            if used > share:
+                break
+            kept.append(u)
+        listed[emoji] = kept
+    out["reactions"] = listed
+    out["reaction_counts"] = {emoji: len(users) for emoji, users in reactions}
 
 
 def message_frame(msg: StoredMessage, viewer: str, rich: bool = False) -> bytes:

@@ -36,10 +36,12 @@ from .statuses import ChangeKind, ChangeResult, ChangeStatus, LoginStatus, RoomC
 Reactions = tuple[tuple[str, tuple[str, ...]], ...]  # (emoji, users in the order they reacted), in order
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredMessage:
     """A message with its current state: `text` is the current text ("" once
-    deleted); `edited` the last edit's ms; `deleted_by` who deleted it."""
+    deleted); `edited` the last edit's ms; `deleted_by` who deleted it.
+    Treated as immutable, but not a frozen dataclass: one is made per
+    message sent, and a frozen one costs five times as much to build."""
 
     mid: str
     conv_id: str
@@ -199,6 +201,17 @@ class ConvReplay:
     messages: list[StoredMessage]
     changes: list[StoredChange]
     upto: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    """A page of Store.entries_after: `last` is the last id read (the `after`
+    of the next page; None for an empty conversation read from its start),
+    `more` whether entries may follow."""
+
+    items: list[Stored]
+    last: str | None
+    more: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,15 +662,13 @@ class Store:
             out[cid] = {m.mid: m for m in (_message(cid, raw) for raw in reply)}
         return out
 
-    async def entries_after(
-        self, conv_id: str, after: str | None, limit: int = SCAN_BUDGET
-    ) -> tuple[list[Stored], str | None]:
-        """For a search index's catch-up: the conversation's entries after
-        `after` (None: from the start), oldest first, at most about `limit`:
-        messages in their current state (deleted ones with `deleted_by`),
-        changes with an edit's current text. Returns (entries, the id to pass
-        as `after` for the next page, or None when this page reached the
-        end)."""
+    async def entries_after(self, conv_id: str, after: str | None, limit: int = SCAN_BUDGET) -> EntryPage:
+        """For a search index's catch-up and rebuild: one page of the
+        conversation's entries after `after` (None: from its start), oldest
+        first, about `limit` entries (one short script call): messages in
+        their current state (deleted ones with `deleted_by` and text ""),
+        changes with an edit's current text. Page on with `after=page.last`
+        while `page.more`."""
         start = "-" if after is None else "(" + after
         scan = _Scan(conv_id, ">", start, "+", 0, skip_deleted=False)
         reply = (await self.engine.call_each("SCAN", [self._page_call(scan, limit)]))[0]
@@ -673,7 +684,7 @@ class Store:
                 else e
                 for e in items
             ]
-        return items, None if scan.reached else scan.last
+        return EntryPage(items, scan.last or after, not scan.reached)
 
     @staticmethod
     def _page_call(scan: _Scan, limit: int) -> tuple[list[str], list[Any]]:
@@ -1055,6 +1066,7 @@ __all__ = [
     "ChangeResult",
     "ChangeStatus",
     "ConvReplay",
+    "EntryPage",
     "LoginState",
     "LoginStatus",
     "RoomCreation",

@@ -5,6 +5,7 @@ Redis, not hidden."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -387,3 +388,20 @@ async def test_bad_change_requests_are_bad_request_and_change_nothing(raw, label
     page = await conn.ok("history", conv="#lobby")
     assert [(m["mid"], m["text"]) for m in page["messages"]] == [(sent["mid"], "safe")]
     await conn.barrier()  # the connection stays
+
+
+async def test_a_message_with_thousands_of_reactions_still_fits_a_frame(clean_redis: str, user) -> None:
+    alice = await user("alice", features=MESSAGES)
+    sent = await alice.send("#lobby", "popular")
+    crowd = [f"user-number-{i:05d}" for i in range(3_000)]
+    state = {"r": [[f"e{j}", crowd] for j in range(limits.REACTIONS_MAX)]}
+    admin = sync_redis.Redis.from_url(clean_redis)
+    admin.hset(keys.states("#lobby"), sent.mid, json.dumps(state))  # as 3,000 people reacting 20 ways would leave it
+    admin.close()
+    reply = await alice.request("history", conv="#lobby")
+    (msg,) = reply["messages"]
+    assert msg["reaction_counts"] == {f"e{j}": 3_000 for j in range(limits.REACTIONS_MAX)}
+    for j in range(limits.REACTIONS_MAX):
+        listed = msg["reactions"][f"e{j}"]
+        assert 0 < len(listed) < 3_000 and listed == crowd[: len(listed)]  # the first to react
+    await alice.react("#lobby", sent.mid, "e3")  # and it still takes more
