@@ -36,6 +36,7 @@ class SearchQuery:
     sender: str | None = None
     before: int | None = None
     after: int | None = None
+    filters: tuple[str, ...] = ()  # as typed, to say what was searched
 
     @property
     def terms(self) -> list[str]:
@@ -70,6 +71,7 @@ def parse_query(line: str, *, tz: tzinfo | None = None, today: date | None = Non
     """The search a typed line asks for; raises QueryError with what to type."""
     today = today or datetime.now(tz).date()
     words: list[str] = []
+    filters: list[str] = []
     conv = sender = None
     before = after = None
     for token in _TOKEN.findall(line):
@@ -80,6 +82,7 @@ def parse_query(line: str, *, tz: tzinfo | None = None, today: date | None = Non
             continue
         if not value:
             raise QueryError(f"{name}: needs a value ({FILTER_HELP})")
+        filters.append(token)
         if name == "from":
             sender = limits.normalize_username(value.removeprefix(USER_SIGIL))
             if sender is None:
@@ -96,7 +99,7 @@ def parse_query(line: str, *, tz: tzinfo | None = None, today: date | None = Non
     text = " ".join(words)
     if len(text) > limits.SEARCH_QUERY_MAX:
         raise QueryError(f"a search has at most {limits.SEARCH_QUERY_MAX} characters")
-    return SearchQuery(text, conv, sender, before, after)
+    return SearchQuery(text, conv, sender, before, after, tuple(filters))
 
 
 def _conversation(value: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
@@ -214,6 +214,18 @@ class ChatScreen(Screen[None]):
         with Horizontal(id="statusbar"):
             yield Footer(compact=True)
             yield ConnectionStatus(self.clock, id="status")
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """What the footer shows (Textual asks this for display only): while
+        a message is selected, the keys for it, and room for them; the
+        others (ctrl+n, ctrl+q...) still work."""
+        bindings = super().active_bindings
+        view = self.query(ConversationView)
+        if view and self.focused is view.first() and view.first().selected is not None:
+            keep = self.app.COMMAND_PALETTE_BINDING
+            return {k: b for k, b in bindings.items() if b.node is view.first() or k == keep}
+        return bindings
 
     def on_mount(self) -> None:
         self.query_one(Composer).max_length = self.link.max_text if self.link else limits.DEFAULT_MAX_TEXT
@@ -762,6 +774,7 @@ class ChatScreen(Screen[None]):
         was_edit = self._draft.kind == "edit"
         self._draft = None
         self.query_one(DraftLine).clear()
+        self.query_one(ConversationView).select(None)  # it showed what the draft was about
         composer = self.query_one(Composer)
         composer.editing = False
         if was_edit:

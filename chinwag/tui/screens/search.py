@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -38,7 +39,7 @@ from ..widgets.rows import sender_colour
 
 DEBOUNCE_S = 0.25
 MORE_AT = 3  # fetch the next page when the highlight is this close to the end
-SNIPPET_LEAD = 12  # characters kept before the first match when a text is cut
+SNIPPET_LEAD = 12  # characters kept (at least) before the first match when a text is cut
 
 
 @dataclass
@@ -67,8 +68,10 @@ def snippet(text: str, terms: list[str], cells: int) -> Content:
     flat = text.replace("\n", " ").replace("\t", " ")  # one character for one: offsets hold
     spans = match_spans(flat, terms)
     start = 0
-    if spans and spans[0][0] > SNIPPET_LEAD and len(flat) > cells:
-        start = spans[0][0] - SNIPPET_LEAD
+    lead = max(SNIPPET_LEAD, cells // 3)
+    if spans and spans[0][0] > lead and cell_len(flat) > cells:
+        space = flat.rfind(" ", 0, spans[0][0] - lead)  # start at a word
+        start = space + 1 if space >= 0 else spans[0][0] - lead
     shown_text = ("…" if start else "") + shown(flat[start:])
     shift = 1 - start if start else 0
     content = Content(shown_text)
@@ -186,19 +189,28 @@ class SearchScreen(ModalScreen[Message | None]):
             return  # an answer to something no longer typed
         self._fetching = False
         if message.error is not None:
-            self._say(self._failure(message.error), error=True)
-            if not message.more:
-                self._show([], None)
-            return
-        page = message.page
-        assert page is not None
-        found = self.results + page.results if message.more else page.results
+            self.show_failure(message.error, keep=message.more)
+        else:
+            assert message.page is not None
+            self.show_page(message.query, message.page, more=message.more)
+
+    def show_page(self, query: SearchQuery, page: SearchPage, *, more: bool = False) -> None:
+        """Show a page of results for `query` (`more`: after those shown)."""
+        self._query = query
+        found = self.results + page.results if more else page.results
         self._show(found, page.next)
         if not found:
-            self._say(f"no messages match {shown(message.query.text)}")
+            filters = f" ({' '.join(query.filters)})" if query.filters else ""
+            self._say(f"no messages match “{query.text}”{filters}")
         else:
             count = f"{len(found)}+" if page.next else str(len(found))
             self._say(f"{count} result{'s' if len(found) != 1 else ''} · ↑↓ choose · enter goes there · esc back")
+
+    def show_failure(self, error: BaseException, *, keep: bool = False) -> None:
+        """Say why the search failed (`keep`: the results shown stay)."""
+        self._say(self._failure(error), error=True)
+        if not keep:
+            self._show([], None)
 
     @staticmethod
     def _failure(error: BaseException) -> str:

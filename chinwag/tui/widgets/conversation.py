@@ -69,7 +69,7 @@ class ConversationView(ScrollView, can_focus=True):
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "move(-1)", "move", key_display="↑↓"),
+        Binding("up,k", "move(-1)", "up", show=False),  # how the user got here: the footer keeps its room
         Binding("down,j", "move(1)", "down", show=False),
         Binding("r", "act('reply')", "reply"),
         Binding("e", "act('edit')", "edit"),

@@ -4,6 +4,7 @@ are another party's strings: drawn with `literal`."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 from ..text import literal
@@ -14,18 +15,20 @@ QUOTED_CELLS = 60
 
 class DraftLine(Static):
     def show_reply(self, author: str | None, text: str) -> None:
-        line = literal("↳ replying to ", "bold")
+        line = Text(end="")
+        line.append("↳ replying to ", style="bold")
         if author is not None:
             line.append_text(literal(one_line(author, 24), "bold"))
-            line.append_text(literal(": "))
+            line.append(": ")
         line.append_text(literal(one_line(text, QUOTED_CELLS)))
-        line.append_text(literal("   esc cancels", "dim"))
+        line.append("   esc cancels", style="dim")
         self.update(line)
         self.add_class("-active")
 
     def show_edit(self) -> None:
-        line = literal("✎ editing your message", "bold")
-        line.append_text(literal("   enter saves · esc cancels", "dim"))
+        line = Text(end="")
+        line.append("✎ editing your message", style="bold")
+        line.append("   enter saves · esc cancels", style="dim")
         self.update(line)
         self.add_class("-active")
 

@@ -176,7 +176,8 @@ class RowPainter:
     def gap(self, gap: Gap, width: int) -> Strip:
         view = self.view
         label = " loading messages… " if gap.loading else " messages not loaded here "
-        text = Text(label.center(width, "·")[:width], style=view.base + view.style("conversation--gap"), end="")
+        line = " " * MARGIN + label.center(width - MARGIN, "·")[: width - MARGIN]
+        text = Text(line, style=view.base + view.style("conversation--gap"), end="")
         return text_strip(text, self.console)
 
     def top(self, conv: Conversation | None, width: int) -> Strip:
