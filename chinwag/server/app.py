@@ -31,8 +31,9 @@ from .fdlimit import raise_open_files_limit
 from .hub import Hub
 from .presence import NodePresence
 from .ratelimit import Clock, IntervalGate
+from .search.service import SearchService, open_index
 from .session import State
-from .settings import Settings
+from .settings import Settings, search_path
 from .store import Store
 from .tls import TlsListener
 
@@ -64,6 +65,13 @@ class ChatServer:
         self.passwords = PasswordService(settings)
         self.throttle = LoginThrottle(self.store, settings)
         self.counters = Counters()
+        # This node's search index (SearchSetupError for a directory it cannot use).
+        self.search: SearchService | None = None
+        path = search_path(settings)
+        if path is not None:
+            index, where = open_index(path)
+            self.search = SearchService(self.store, index, where)
+            self.search.attach(self.hub)
         self.context = HandlerContext(
             settings=settings,
             store=self.store,
@@ -73,7 +81,10 @@ class ChatServer:
             passwords=self.passwords,
             counters=self.counters,
             typing_gate=IntervalGate(limits.TYPING_INTERVAL_S, self._now),
+            searcher=self.search.answer if self.search is not None else None,
         )
+        if self.search is not None:
+            self.context.features.add(limits.FEATURE_SEARCH)
         self.connections: set[Connection] = set()
         self._per_ip: Counter[str] = Counter()  # connections (and TLS handshakes) per client IP
         self._server: asyncio.Server | TlsListener | None = None
@@ -107,6 +118,8 @@ class ChatServer:
         await self.store.start()
         await self.presence.start()
         await self.hub.start()
+        if self.search is not None:
+            await self.search.start()
         raise_open_files_limit()
         context = server_ssl_context(self.settings)
         if context is None:
@@ -201,13 +214,17 @@ class ChatServer:
 
     def _log_stats(self) -> None:
         """One line an operator can graph: totals since start; rates are deltas."""
+        search = self.search
         log.info(
-            "stats: node=%s connections=%d users=%d accepted=%d delivered=%d",
+            "stats: node=%s connections=%d users=%d accepted=%d delivered=%d%s",
             self.node_id,
             len(self.connections),
             len(self.hub.by_user),
             self.accepted,
             self.hub.delivered,
+            ""
+            if search is None
+            else f" indexed_live={search.indexed_live} index_read={search.read_back} index_queue={search.queued}",
         )
 
     def sweep(self, now: float | None = None) -> None:
@@ -249,6 +266,8 @@ class ChatServer:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=2)
         await self.hub.stop()
+        if self.search is not None:
+            await self.search.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.store.close(), 2)
         self.passwords.close()

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import errno
 import logging
 import signal
@@ -30,7 +31,9 @@ from .embedded_redis import (
     running_url,
 )
 from .engine import ping
-from .settings import Settings, env_overrides
+from .search.index import IndexLocked, SearchIndex
+from .search.service import SearchService, SearchSetupError, remove_index
+from .settings import Settings, env_overrides, search_path
 from .store import StorageUnavailable, Store
 
 log = logging.getLogger("chinwag.server")
@@ -82,6 +85,8 @@ _FLAGS: dict[str, str] = {
     "argon2_memory_kib": "argon2id memory in KiB",
     "argon2_parallelism": "argon2id lanes",
     "hash_threads": "threads for password hashing",
+    "search_dir": "directory of this node's search index (default: <data-dir>/search with the embedded "
+    "Redis, none with --redis-url; '' = no search)",
     "history_maxlen": "messages kept per conversation (approximate)",
     "node_ttl": "seconds before a silent node is declared dead",
     "heartbeat_interval": "seconds between node heartbeats",
@@ -139,10 +144,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="check that Redis answers (--redis-url's, or the embedded one of the server "
         "running on --data-dir), print a line, and exit (0 = healthy)",
     )
+    parser.add_argument(
+        "--reindex",
+        action="store_true",
+        help="delete this node's search index (--search-dir) and rebuild it from Redis, then exit; "
+        "the server must not be running on that directory",
+    )
     return parser
 
 
-def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> tuple[Settings, bool]:
+class Command(enum.Enum):
+    SERVE = "serve"
+    CHECK = "check"
+    REINDEX = "reindex"
+
+
+def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> tuple[Settings, Command]:
     parser = build_parser()
     args = parser.parse_args(argv)
     values: dict[str, Any] = {}
@@ -156,10 +173,15 @@ def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None 
             parser.error(f"--{name.replace('_', '-')}: '{value}' is not a valid value")
     if values.get("log_level"):
         values["log_level"] = str(values["log_level"]).upper()
+    if values.get("search_dir") is None and not values.get("redis_url"):
+        # the embedded Redis's node keeps its index beside the Redis data
+        values["search_dir"] = str(Path(values.get("data_dir") or Settings().data_dir) / "search")
     settings = Settings(**values)
     if (problem := settings_problem(settings)) is not None:
         parser.error(problem)
-    return settings, bool(args.check)
+    if args.check and args.reindex:
+        parser.error("--check and --reindex are two different runs")
+    return settings, Command.CHECK if args.check else Command.REINDEX if args.reindex else Command.SERVE
 
 
 def settings_problem(settings: Settings) -> str | None:
@@ -213,7 +235,12 @@ async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     url, embedded = await _redis_for(settings)
-    server = ChatServer(settings, url)
+    try:
+        server = ChatServer(settings, url)
+    except SearchSetupError as exc:
+        if embedded is not None:
+            await embedded.stop()
+        raise Fatal(str(exc)) from None
     supervisor: asyncio.Task[None] | None = None
     try:
         try:
@@ -291,6 +318,47 @@ async def check(settings: Settings) -> int:
             await asyncio.wait_for(store.close(), CHECK_TIMEOUT_S)
 
 
+async def reindex(settings: Settings) -> int:
+    """Delete this node's index directory and build it again from Redis. The
+    directory must be free: a server using it holds its lock."""
+    path = search_path(settings)
+    if path is None:
+        raise Fatal("--reindex needs a search index directory (--search-dir)")
+    try:
+        await asyncio.to_thread(lambda: SearchIndex(path).close())
+    except IndexLocked:
+        raise Fatal(
+            f"the search index in {path} is in use by a running server: stop it first (or delete the "
+            "directory while it is stopped: a server rebuilds a missing index at start)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        log.warning("the search index in %s cannot be opened (%s); deleting it", path, exc)
+    url, embedded = await _redis_for(settings)
+    store = Store(url, history_maxlen=settings.history_maxlen, timeout=settings.redis_timeout)
+    try:
+        await store.start()
+        await asyncio.to_thread(remove_index, path)
+        service = SearchService(store, await asyncio.to_thread(SearchIndex, path), f"in {path}")
+        try:
+            report = await service.build()
+            messages = service.index.num_messages
+        finally:
+            await service.stop()
+    except StorageUnavailable as exc:
+        raise Fatal(f"Redis failed during the rebuild: {exc}; run --reindex again") from None
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(store.close(), CHECK_TIMEOUT_S)
+        if embedded is not None:
+            await embedded.stop()
+    print(
+        f"reindexed {messages} messages of {report.conversations} conversations "
+        f"({report.entries} entries read) into {path} in {report.seconds:.1f} s",
+        flush=True,
+    )
+    return 0
+
+
 def _install_loop() -> None:
     with contextlib.suppress(ImportError):
         import uvloop
@@ -299,15 +367,17 @@ def _install_loop() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings, want_check = settings_from(argv)
+    settings, command = settings_from(argv)
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _install_loop()
     try:
-        if want_check:
+        if command is Command.CHECK:
             return asyncio.run(check(settings))
+        if command is Command.REINDEX:
+            return asyncio.run(reindex(settings))
         asyncio.run(serve(settings))
     except Fatal as exc:
         print(f"chinwag-server: {exc}", file=sys.stderr)

@@ -172,10 +172,20 @@ def _fail(ops: Iterable[Op], error: Exception) -> None:
 
 class Subscription:
     """A pub/sub subscription on a connection of its own. Redis errors come
-    out of `get_message` as StorageUnavailable."""
+    out of `get_message` as StorageUnavailable. redis-py reconnects a broken
+    subscription by itself inside `get_message` (and subscribes again); what
+    was published in between is lost, so `on_reconnect` is told."""
 
-    def __init__(self, pubsub: Any) -> None:
+    def __init__(self, pubsub: Any, on_reconnect: Callable[[], None] | None = None) -> None:
         self._pubsub = pubsub
+        self._on_reconnect = on_reconnect
+        connection = getattr(pubsub, "connection", None)
+        if on_reconnect is not None and connection is not None:
+            connection.register_connect_callback(self._reconnected)  # kept as a weak method: lives with self
+
+    def _reconnected(self, connection: Any) -> None:
+        if self._on_reconnect is not None:
+            self._on_reconnect()
 
     async def get_message(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The next message; with `timeout=None` it waits as long as the
@@ -461,9 +471,9 @@ class Engine:
             return
         await self.guard(self.bus_client.publish(channel, payload))
 
-    async def subscribe(self, channel: str) -> Subscription:
+    async def subscribe(self, channel: str, on_reconnect: Callable[[], None] | None = None) -> Subscription:
         """A subscription to `channel` on a connection of its own; the caller
-        closes it with `aclose()`."""
+        closes it with `aclose()`. `on_reconnect`: see Subscription."""
         initialize = getattr(self.bus_client, "initialize", None)
         if initialize is not None:  # a cluster client learns the slot map first
             await self.guard(initialize())
@@ -475,7 +485,7 @@ class Engine:
             if isinstance(exc, RedisError):
                 raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
             raise
-        return Subscription(pubsub)
+        return Subscription(pubsub, on_reconnect)
 
 
 __all__ = [

@@ -156,6 +156,7 @@ class Hub:
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._listeners: list[Listener] = []
+        self._resubscribed: list[Callable[[], None]] = []
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener` with every message (StoredMessage) and change
@@ -166,6 +167,12 @@ class Hub:
         runs on the event loop and must not block; its exceptions are logged
         and swallowed."""
         self._listeners.append(listener)
+
+    def on_resubscribed(self, callback: Callable[[], None]) -> None:
+        """Call `callback` each time the bus subscription is made again after
+        it was lost: what was published meanwhile never arrives, so a
+        listener that must see everything catches up from Redis then."""
+        self._resubscribed.append(callback)
 
     def _tell(self, item: Stored) -> None:
         for listener in self._listeners:
@@ -411,15 +418,29 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
                 await asyncio.wait_for(self._reader, 2)
 
+    def _regained(self) -> None:
+        """The subscription is back after a loss (ours, or the client's own
+        reconnect): tell the resubscription hooks."""
+        log.info("bus subscription made again; events published meanwhile were missed")
+        for callback in self._resubscribed:
+            try:
+                callback()
+            except Exception:
+                log.exception("a resubscription hook failed")
+
     async def _read_bus(self) -> None:
         """One reader task; resubscribes after Redis goes away and comes back."""
         delay = 0.1
+        lost = False
         while True:
             pubsub = None
             try:
-                pubsub = await self.store.subscribe_bus()
+                pubsub = await self.store.subscribe_bus(on_reconnect=self._regained)
                 self._subscribed.set()
                 delay = 0.1
+                if lost:
+                    lost = False
+                    self._regained()
                 while True:
                     item = await pubsub.get_message(timeout=None)
                     if item is None:
@@ -435,6 +456,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except (OSError, StorageUnavailable) as exc:
+                lost = True
                 log.warning("bus subscription lost (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -78,6 +78,12 @@ class Settings:
     argon2_parallelism: int = 4
     hash_threads: int = 2
 
+    # search: the directory of this node's index (derived data, rebuilt from
+    # Redis when deleted). None: no index, unless the CLI fills in its default
+    # (`<data_dir>/search` with the embedded Redis; none with --redis-url);
+    # "": no index (`search` is answered `unavailable`).
+    search_dir: str | None = None
+
     # storage
     history_maxlen: int = 100_000  # approximate MAXLEN per conversation stream
     # A node silent for node_ttl is dead and its users go offline; others look
@@ -104,6 +110,13 @@ class Settings:
     # max_tls_handshakes in progress at once, the oldest is dropped.
     tls_handshake_timeout: float = 5.0
     max_tls_handshakes: int = 1024
+
+
+def search_path(settings: Settings) -> Path | None:
+    """Where this node keeps its search index, or None for no index."""
+    if not settings.search_dir:
+        return None
+    return Path(settings.search_dir).expanduser()
 
 
 def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:

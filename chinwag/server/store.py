@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -1050,11 +1050,12 @@ class Store:
     async def publish(self, payload: bytes) -> None:
         await self.engine.publish(keys.BUS_CHANNEL, payload)
 
-    async def subscribe_bus(self) -> Subscription:
+    async def subscribe_bus(self, on_reconnect: Callable[[], None] | None = None) -> Subscription:
         """A pub/sub subscription to the node bus on a connection of its own;
         the caller closes it with `aclose()`. Its `get_message` raises
-        StorageUnavailable when the subscription breaks."""
-        return await self.engine.subscribe(keys.BUS_CHANNEL)
+        StorageUnavailable when the subscription breaks; `on_reconnect` is
+        called when the client made it again by itself (events were lost)."""
+        return await self.engine.subscribe(keys.BUS_CHANNEL, on_reconnect)
 
 
 __all__ = [

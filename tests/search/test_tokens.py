@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from chinwag.server.search.tokens import GAP, MAX_WORD, PREFIX_GRAMS, normalize, tokenize
+from chinwag.server.search.tokens import (
+    GAP,
+    MAX_WORD,
+    PREFIX_GRAMS,
+    Tokens,
+    grams,
+    normalize,
+    pieces,
+    positioned,
+    tokenize,
+)
 
 
 def terms(text: str) -> list[str]:
@@ -85,3 +97,17 @@ def test_symbols_emoji_and_controls_are_no_terms() -> None:
 
 def test_variation_selectors_do_not_split_a_run() -> None:
     assert terms("葛\U000e0100城") == ["葛城"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=120))
+def test_the_ascii_path_gives_the_general_paths_tokens(text: str) -> None:
+    parts = pieces(text)
+    assert tokenize(text) == Tokens(tuple(positioned(parts)), frozenset(grams(parts)))
+    assert tokenize(text).spaced_terms() == " ".join(term for _, term in positioned(parts))
+
+
+@pytest.mark.parametrize("text", ["a_b-c.d", "MIXED case 42x", "x" * (MAX_WORD + 5), "", "  ", "\x00\x1f\x7f"])
+def test_the_ascii_path_on_edges(text: str) -> None:
+    parts = pieces(text)
+    assert tokenize(text) == Tokens(tuple(positioned(parts)), frozenset(grams(parts)))

@@ -217,6 +217,9 @@ class Tokens:
     def spaced_terms(self) -> str:
         """The terms as one space-separated string, GAP at skipped positions:
         what the index's whitespace analyzer turns back into these positions."""
+        terms = self.terms
+        if not terms or terms[-1][0] == len(terms) - 1:  # no gaps (increasing positions from 0)
+            return " ".join([term for _, term in terms])
         out: list[str] = []
         for position, term in self.terms:
             out.extend(GAP for _ in range(position - len(out)))
@@ -231,6 +234,23 @@ def _is_word_term(term: str) -> bool:
     return not _in_ranges(_NO_SPACE_RANGES, ord(term[0]))
 
 
+_ASCII_WORD = re.compile("[a-z0-9]+")
+_PREFIX_LENGTHS = tuple(range(1, PREFIX_GRAMS + 1))
+
+
 def tokenize(text: str) -> Tokens:
+    if text.isascii():
+        return _tokenize_ascii(text)
     parts = pieces(text)
     return Tokens(tuple(positioned(parts)), frozenset(grams(parts)))
+
+
+def _tokenize_ascii(text: str) -> Tokens:
+    """The same tokens for ASCII text in a quarter of the time (most messages
+    are ASCII, and the server tokenizes every one it indexes): ASCII has no
+    invisible or combining characters and no no-space script, its NFKD and
+    NFC forms are itself, its case folding is `lower`, and its word
+    characters (`\\w` less `_`) are the letters and digits."""
+    words = [word[:MAX_WORD] for word in _ASCII_WORD.findall(text.lower())]
+    prefixes = {word[:n] for word in words for n in _PREFIX_LENGTHS[: len(word)]}
+    return Tokens(tuple(enumerate(words)), frozenset(prefixes))
