@@ -120,6 +120,12 @@ class ChinwagApp(App[None]):
     def _copy(self, message: ChatScreen.CopyWanted) -> None:
         self.copy_to_clipboard(message.text)
 
+    def _flush_reads(self) -> None:
+        """Read markers moved in the last moment go out before the link closes."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                screen.flush_reads()
+
     @on(ChatScreen.SessionEnded)
     def _session_ended(self, message: ChatScreen.SessionEnded) -> None:
         link, self.link = self.link, None
@@ -143,6 +149,7 @@ class ChinwagApp(App[None]):
             super().action_command_palette()
 
     async def action_quit(self) -> None:
+        self._flush_reads()
         link, self.link = self.link, None
         if link is not None:
             with contextlib.suppress(Exception):  # quitting must not fail
@@ -177,6 +184,7 @@ class ChinwagApp(App[None]):
         self.run_worker(self._leave_after_hangup(gone), exit_on_error=False)
 
     async def _leave_after_hangup(self, gone: bool) -> None:
+        self._flush_reads()
         link, self.link = self.link, None
         if link is not None:
             with contextlib.suppress(Exception):  # a slow or failing close must not keep us

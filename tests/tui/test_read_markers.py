@@ -127,3 +127,19 @@ async def test_lines_arriving_while_scrolled_up_stay_unread(make_server, user, m
         seen = await next_of(phone, ReadEvent)
         assert seen.upto == late.mid and conv.unread == 0
         assert isinstance(conv.newest(), Message)
+
+
+async def test_a_message_read_just_before_quitting_stays_read(server, user, make_app) -> None:
+    await (await user("alice")).close()
+    bob = await user("bob")
+    last = await bob.send("@alice", "read me and go")
+    app = make_app(server, username="alice")
+    async with app.run_test(size=(110, 32)) as pilot:
+        await log_in(pilot)
+        await wait_for(pilot, lambda: badge(app, "@bob") == 1, what="the badge")
+        await pilot.press("alt+u")
+        await wait_for(pilot, lambda: app.screen.state.conversations["@bob"].read_upto == last.mid, what="seen")
+        await pilot.press("ctrl+q")  # at once: the read has not gone out yet
+    phone = await user("alice", features=READ)
+    assert phone.session is not None and phone.session.read.get("@bob") == last.mid
+    assert "@bob" not in phone.session.unread

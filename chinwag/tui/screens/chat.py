@@ -1005,6 +1005,12 @@ class ChatScreen(Screen[None]):
         if self._reads and self._read_timer is None:
             self._read_timer = self.set_timer(READ_DELAY_S, self._send_reads)
 
+    def flush_reads(self) -> None:
+        """Send the read markers that are waiting, now (the link is about to close)."""
+        if self._read_timer is not None:
+            self._read_timer.stop()
+        self._send_reads()
+
     def _send_reads(self) -> None:
         self._read_timer = None
         reads, self._reads = self._reads, {}
