@@ -27,7 +27,8 @@ from ..protocol.reconnect import ReconnectingClient
 from . import hangup
 from .config import Config, default_config_path, load_config, save_config
 from .connection import LinkSettings
-from .screens.chat import Alerts, ChatScreen
+from .screens.chat import ChatScreen
+from .screens.chat_messages import Alerts
 from .screens.form import LoggedIn
 from .screens.login import LoginScreen
 from .screens.register import RegisterScreen

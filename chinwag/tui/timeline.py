@@ -32,7 +32,6 @@ ORPHANS_KEPT = 500  # changes to messages not loaded yet, kept per conversation
 PROBE_SAMPLE = 50  # loaded messages that estimate how dense a gap's history is
 PROBE_FILL = 0.7  # aim a probe at this share of a page
 PROBE_DEFAULT_MS = 3_600_000  # with nothing to estimate from: an hour
-PAGE_HINT = 100  # the page size probes aim at (the chat screen's PAGE)
 
 
 def mid_key(mid: str) -> Key | None:
@@ -319,9 +318,9 @@ class Conversation:
                 out.append(Gap(known_hi, gap.hi))
         return out
 
-    def probe_step(self, gap: Gap) -> int:
+    def probe_step(self, gap: Gap, page: int) -> int:
         """How far past `gap.lo` (ms) a page's `before` should aim to hold
-        about PROBE_FILL of a page: from how dense the history just below
+        about PROBE_FILL of a `page`: from how dense the history just below
         the gap is (or else just above it)."""
         at = bisect.bisect_right(self.keys, gap.lo)
         sample = [k for k, line in zip(self.keys[:at], self.lines[:at], strict=True) if type(line) is Message]
@@ -333,7 +332,7 @@ class Conversation:
         if len(sample) < 2:
             return PROBE_DEFAULT_MS
         span = max(1, sample[-1][0] - sample[0][0])
-        return max(1, int(PROBE_FILL * PAGE_HINT * span / (len(sample) - 1)))
+        return max(1, int(PROBE_FILL * page * span / (len(sample) - 1)))
 
     def probe_before(self, gap: Gap, step: int) -> str:
         """The `before` of a page that fills `gap` from its lower end, `step`

@@ -11,7 +11,8 @@ from textual.pilot import Pilot
 from chinwag.protocol.messages import Message, PresenceEvent, User
 from chinwag.protocol.reconnect import ConnectionStateEvent
 from chinwag.tui.app import ChinwagApp
-from chinwag.tui.screens.chat import ChatScreen, ServerEvents
+from chinwag.tui.screens.chat import ChatScreen
+from chinwag.tui.screens.chat_messages import ServerEvents
 from chinwag.tui.state import ChatState
 from chinwag.tui.widgets.conversation import ConversationView
 

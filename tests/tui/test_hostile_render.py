@@ -30,7 +30,8 @@ from textual.widgets._toast import Toast
 from chinwag.protocol.client import SearchPage
 from chinwag.protocol.messages import ErrorEvent, Message, PresenceEvent, User
 from chinwag.protocol.reconnect import ConnectionStateEvent
-from chinwag.tui.screens.chat import ChatScreen, ServerEvents
+from chinwag.tui.screens.chat import ChatScreen
+from chinwag.tui.screens.chat_messages import ServerEvents
 from chinwag.tui.screens.confirm import ConfirmScreen
 from chinwag.tui.screens.login import LoginScreen
 from chinwag.tui.screens.search import SearchScreen

@@ -178,18 +178,18 @@ async def test_the_quote_goes_to_its_message_loading_history_around_it(make_serv
         assert any("╭ an earlier message" in line for line in log_lines(app))
         await pilot.press("up", "enter")
         view = chat.query_one(ConversationView)
-        await wait_for(pilot, lambda: view.selected == parent.mid, what="the quoted message")
+        await wait_for(pilot, lambda: view.selected == parent.mid, timeout=15, what="the quoted message")
         assert conv.get(parent.mid) is not None and conv.more is False
         assert texts(app, "#lobby")[0] == "the question, long ago"
         assert any("╭ bob: the question, long ago" in line for line in log_lines(app))
         # The history after it fills in as it comes on screen, in order, from its start.
-        await wait_for(pilot, lambda: "chatter 0" in texts(app, "#lobby"), what="the page after it")
+        await wait_for(pilot, lambda: "chatter 0" in texts(app, "#lobby"), timeout=15, what="the page after it")
         assert texts(app, "#lobby")[:3] == ["the question, long ago", "chatter 0", "chatter 1"]
         for _ in range(40):
             if not conv.gaps:
                 break
             await pilot.press("pagedown")
-            await wait_for(pilot, lambda: not any(g.loading for g in conv.gaps), what="a page")
+            await wait_for(pilot, lambda: not any(g.loading for g in conv.gaps), timeout=15, what="a page")
         assert not conv.gaps
         assert texts(app, "#lobby") == ["the question, long ago", *(f"chatter {n}" for n in range(300)), "the answer"]
 

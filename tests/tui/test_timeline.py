@@ -94,7 +94,7 @@ def test_filling_a_gap_from_below_aims_just_past_its_start() -> None:
     conv = loaded(190, 191, 192)
     conv.add_page([m(n) for n in range(40, 51)], more=True, before=next_mid(m(50).mid))
     gap = conv.gaps[0]
-    step = conv.probe_step(gap)
+    step = conv.probe_step(gap, 100)
     assert step == 700  # 10 ms a message below the gap: a page of 100 aims 70 messages on
     before = conv.probe_before(gap, step)
     assert before == f"{1000 + 10 * 50 + 700}-0"
@@ -111,14 +111,14 @@ def test_a_probe_past_the_gap_asks_for_the_gap_itself() -> None:
     conv = loaded(52)
     conv.add_page([m(50)], more=True, before=next_mid(m(50).mid))
     gap = conv.gaps[0]
-    assert conv.probe_step(gap) == 3_600_000  # nothing to estimate from: an hour,
-    assert conv.probe_before(gap, conv.probe_step(gap)) == m(52).mid  # past the gap: the gap itself
+    assert conv.probe_step(gap, 100) == 3_600_000  # nothing to estimate from: an hour,
+    assert conv.probe_before(gap, conv.probe_step(gap, 100)) == m(52).mid  # past the gap: the gap itself
 
 
 def test_a_gap_after_the_first_message_is_probed_by_the_history_above_it() -> None:
     conv = loaded(*range(300, 310))
     conv.add_page([m(0)], more=False, before=next_mid(m(0).mid))
-    assert conv.probe_step(conv.gaps[0]) == 700  # 10 ms a message up there too
+    assert conv.probe_step(conv.gaps[0], 100) == 700  # 10 ms a message up there too
 
 
 def test_a_page_inside_a_gap_splits_it() -> None:

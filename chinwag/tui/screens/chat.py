@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any, ClassVar, Literal
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -48,13 +48,13 @@ from ...protocol.messages import (
     ReactionEvent,
     ReadEvent,
     TypingEvent,
-    User,
 )
-from ...protocol.reconnect import ConnectionStateEvent, LinkEvent, ReconnectingClient
+from ...protocol.reconnect import ConnectionStateEvent, ReconnectingClient
+from .. import history
 from ..commands import HELP, CommandError, parse_line
 from ..state import LOBBY, ChatState, Conversation, NoticeLevel
 from ..text import shown
-from ..timeline import Gap, Key, is_action, mid_key, next_mid, order_key
+from ..timeline import Gap, is_action, mid_key
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
 from ..widgets.draft import DraftLine
@@ -62,97 +62,26 @@ from ..widgets.header import ConversationHeader
 from ..widgets.rows import quote_text
 from ..widgets.sidebar import Sidebar
 from ..widgets.status import ConnectionStatus
+from .chat_messages import (
+    Alerts,
+    ChangeDone,
+    DirectoryLoaded,
+    Draft,
+    HistoryLoaded,
+    SendDone,
+    ServerEvents,
+    TalkedTo,
+    reason,
+)
 from .confirm import ConfirmScreen
 from .react import ReactScreen
 from .search import SearchScreen
 
-PAGE = 100
-AROUND = PAGE // 2  # messages before a message jumped to (the gap after it fills next)
-PROBE_ATTEMPTS = 5  # pages tried to fill a gap from below
 BATCH_MAX = 512  # events in one ServerEvents message
 READ_DELAY_S = 0.3  # a read marker goes to the server this long after it last moved
 PROBE_CONCURRENCY = 16
 VIEW_FRAME_S = 0.05
 FREEZE_EVERY = 2_000  # lines received between gc.freeze() calls
-
-
-class ServerEvents(TextualMessage):
-    """A burst of events from the server, in order."""
-
-    def __init__(self, events: list[LinkEvent]) -> None:
-        super().__init__()
-        self.events = events
-
-
-@dataclass(frozen=True, slots=True)
-class Alerts:
-    """What the window title and the bell show: unread direct messages plus
-    mentions, and whether this batch brought one worth a bell."""
-
-    count: int
-    ring: bool
-
-
-@dataclass
-class HistoryLoaded(TextualMessage):
-    """A page of `history(before=before)`: older history (the top), the
-    page around a message jumped to (`jump`), or a page into a gap."""
-
-    address: str
-    messages: list[Message]
-    more: bool
-    error: Exception | None = None
-    before: str | None = None
-    gap: Key | None = None
-    downward: bool = False
-    jump: str | None = None
-
-
-@dataclass
-class ChangeDone(TextualMessage):
-    """The answer to an edit, delete or reaction this user made."""
-
-    address: str
-    what: str
-    change: EditedEvent | DeletedEvent | ReactionEvent | None
-    error: BaseException | None
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """A reply or an edit being written in the composer."""
-
-    kind: Literal["reply", "edit"]
-    address: Address
-    message: Message
-
-
-@dataclass
-class SendDone(TextualMessage):
-    address: str
-    cmid: str
-    sent: Sent | None
-    error: BaseException | None
-
-
-@dataclass
-class DirectoryLoaded(TextualMessage):
-    rooms: list[dict[str, Any]]
-    online: list[User]
-    users: list[User]
-
-
-@dataclass
-class TalkedTo(TextualMessage):
-    usernames: list[str]
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, ServerError):
-        return error.message
-    if isinstance(error, ConnectionClosed):
-        return "not connected; try again once the link is back"
-    return str(error) or type(error).__name__
 
 
 class ChatScreen(Screen[None]):
@@ -241,6 +170,10 @@ class ChatScreen(Screen[None]):
             self._pump()
             self._load_directory()
 
+    def on_screen_resume(self) -> None:
+        """Back from the search panel or a dialog: what is on screen is seen again."""
+        self._check_read()
+
     def _window_focus(self, focused: bool) -> None:
         self.state.window_focused = focused
         if focused:
@@ -312,70 +245,37 @@ class ChatScreen(Screen[None]):
 
     @work(group="history")
     async def _fetch_history(self, address: str, before: str | None) -> None:
-        link = self.link
-        assert link is not None
+        assert self.link is not None
         try:
-            messages, more = await link.history(address, before, PAGE)
+            found = await history.page(self.link, address, before)
         except (ServerError, ConnectionClosed) as exc:
             self.post_message(HistoryLoaded(address, [], True, exc, before))
             return
-        self.post_message(HistoryLoaded(address, messages, more, before=before))
+        self.post_message(HistoryLoaded(address, found.messages, found.more, before=before))
 
     @work(group="history")
     async def _fetch_around(self, address: str, mid: str) -> None:
         """The page that ends with `mid`; the gap after it fills next, as it is on screen."""
-        link = self.link
-        assert link is not None
-        before = next_mid(mid)
+        assert self.link is not None
         try:
-            messages, more = await link.history(address, before, AROUND)
+            found = await history.around(self.link, address, mid)
         except (ServerError, ConnectionClosed) as exc:
             self.post_message(HistoryLoaded(address, [], True, exc, jump=mid))
             return
-        self.post_message(HistoryLoaded(address, messages, more, before=before, jump=mid))
+        self.post_message(HistoryLoaded(address, found.messages, found.more, before=found.before, jump=mid))
 
     @work(group="history")
     async def _fill_gap(self, address: str, gap: Gap, downward: bool) -> None:
-        """A page into a gap: from its upper end (history pages backwards
-        from there), or from its lower end, aiming `before` a little past
-        the gap's start: closer when the page does not reach back to it,
-        further when it brings too little (`Conversation.probe_before`)."""
-        link = self.link
         conv = self.state.conversations.get(address)
-        assert link is not None
+        assert self.link is not None
         if conv is None:
             return
         try:
-            before = gap.hi_mid
-            messages: list[Message] = []
-            more = True
-            if downward:
-                step = conv.probe_step(gap)
-                best: tuple[str, list[Message], bool] | None = None
-                for _ in range(PROBE_ATTEMPTS):
-                    before = conv.probe_before(gap, step)
-                    messages, more = await link.history(address, before, PAGE)
-                    if conv.reaches(gap, messages, PAGE):
-                        best = (before, messages, more)
-                        fresh = sum(1 for m in messages if order_key(m) > gap.lo)
-                        if before == gap.hi_mid or fresh >= PAGE // 2:
-                            break
-                        step *= 4
-                    elif best is not None or step == 1:
-                        break  # wider reached too far, or a millisecond holds more than a page
-                    else:
-                        step = max(1, step // 4)
-                if best is None:  # no page went back to the gap's start: fill it from its upper end
-                    before = gap.hi_mid
-                    messages, more = await link.history(address, before, PAGE)
-                else:
-                    before, messages, more = best
-            else:
-                messages, more = await link.history(address, before, PAGE)
+            found = await history.into_gap(self.link, conv, gap, downward)
         except (ServerError, ConnectionClosed) as exc:
             self.post_message(HistoryLoaded(address, [], True, exc, gap.hi_mid, gap.hi, downward))
             return
-        self.post_message(HistoryLoaded(address, messages, more, None, before, gap.hi, downward))
+        self.post_message(HistoryLoaded(address, found.messages, found.more, None, found.before, gap.hi, downward))
 
     @work(group="changes")
     async def _change(self, what: str, message: Message, emoji: str = "", on: bool = True, text: str = "") -> None:
@@ -435,7 +335,7 @@ class ChatScreen(Screen[None]):
                 names = ", ".join(u.username for u in users)
                 self._notice(origin, f"online ({len(users)}): {names}", "info")
         except (ServerError, ConnectionClosed) as exc:
-            self._notice(origin, _reason(exc), "error")
+            self._notice(origin, reason(exc), "error")
 
     # --- events ----------------------------------------------------------------------------
 
@@ -548,6 +448,9 @@ class ChatScreen(Screen[None]):
         if event.state == "connected":
             self.state.catching_up = False
             session = self.link.session if self.link is not None else None
+            if self.link is not None and self.link.features != self.state.features:
+                self.state.features = self.link.features  # another node, or the server was upgraded
+                self.query_one(ConversationView).changes = self.state.changes
             if session is not None:
                 for address, mid in self.state.resumed(session.unread, session.read):
                     self._reads[address] = mid
@@ -618,7 +521,7 @@ class ChatScreen(Screen[None]):
         if message.sent is not None:
             conv.confirm(message.cmid, message.sent, self.state.me.username)
         else:
-            conv.fail(message.cmid, _reason(message.error or Exception("failed")))
+            conv.fail(message.cmid, reason(message.error or Exception("failed")))
         if conv.address == self.state.current:
             self.query_one(ConversationView).sync()
 
@@ -709,7 +612,7 @@ class ChatScreen(Screen[None]):
 
     def on_change_done(self, message: ChangeDone) -> None:
         if message.error is not None:
-            self._notice(message.address, f"could not {message.what}: {_reason(message.error)}", "error")
+            self._notice(message.address, f"could not {message.what}: {reason(message.error)}", "error")
             return
         assert message.change is not None
         conv = self.state.apply_change(message.change)
