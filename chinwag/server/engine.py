@@ -230,8 +230,13 @@ class Engine:
     async def close(self) -> None:
         if self._resp is not None:
             self._resp.close()
-        await self.redis.aclose()
-        await self.bus_client.aclose()
+        for client in (self.redis, self.bus_client):
+            await client.aclose()
+            # A client given its pool (connect_redis) leaves it open on aclose;
+            # after the server's gc.freeze() nothing would ever close its sockets.
+            pool = getattr(client, "connection_pool", None)
+            if pool is not None:
+                await pool.disconnect()
 
     async def load_scripts(self) -> None:
         async def load() -> None:

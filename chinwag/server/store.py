@@ -108,12 +108,14 @@ def _message(conv_id: str, raw: Sequence[str]) -> StoredMessage:
 _KINDS = {kind.code: kind for kind in ChangeKind}
 
 
-def _change(conv_id: str, raw: Sequence[str]) -> StoredChange:
-    """A change as SCAN and REPLAY give it: {id, kind code, mid, actor, emoji, on, author}."""
+def _change(conv_id: str, raw: Sequence[str]) -> StoredChange | None:
+    """A change as SCAN and REPLAY give it: {id, kind code, mid, actor, emoji,
+    on, author}; None for a kind this version does not know (skipped, as a
+    version 1 reader skips them all)."""
     cid, code, mid, actor, emoji, on, author = raw
     kind = _KINDS.get(code)
     if kind is None:
-        raise MalformedReply
+        return None
     return StoredChange(
         cid,
         conv_id,
@@ -159,19 +161,18 @@ class _Scan:
     top: str = ""  # the first id scanned
     first: str = ""  # the stream's first id
     reached: bool = False
+    budget: int = SCAN_BUDGET  # entries one call reads at most
 
     @property
     def done(self) -> bool:
         return self.reached or (self.want > 0 and len(self.messages) >= self.want)
 
     def call(self) -> tuple[list[str], list[Any]]:
+        """This scan's next SCAN call: (keys, args)."""
         cid = self.cid
-        args = [self.direction, self.start, self.end, self.want - len(self.messages) if self.want else 0]
-        return [keys.stream(cid), keys.texts(cid), keys.states(cid)], [
-            *args,
-            SCAN_BUDGET,
-            "1" if self.skip_deleted else "0",
-        ]
+        want = self.want - len(self.messages) if self.want else 0
+        args = [self.direction, self.start, self.end, want, self.budget, "1" if self.skip_deleted else "0"]
+        return [keys.stream(cid), keys.texts(cid), keys.states(cid)], args
 
     def take(self, reply: Any) -> None:
         if not (isinstance(reply, list) and len(reply) == 6):
@@ -179,7 +180,7 @@ class _Scan:
         msgs, changes, last, reached, first, top = reply
         cid = self.cid
         self.messages += [_message(cid, m) for m in msgs]
-        self.changes += [_change(cid, c) for c in changes]
+        self.changes += [c for c in (_change(cid, raw) for raw in changes) if c is not None]
         if not self.top:
             self.top = top
         if last:
@@ -638,7 +639,7 @@ class Store:
             for count, reply in zip(pending, replies, strict=True):
                 others, scanned, last, found = reply
                 count.others += int(others)
-                count.changes += [_change(count.cid, c) for c in found]
+                count.changes += [c for c in (_change(count.cid, raw) for raw in found) if c is not None]
                 count.done = int(scanned) < REPLAY_PAGE
                 count.start = "(" + str(last)
             pending = [c for c in pending if not c.done]
@@ -670,8 +671,8 @@ class Store:
         changes with an edit's current text. Page on with `after=page.last`
         while `page.more`."""
         start = "-" if after is None else "(" + after
-        scan = _Scan(conv_id, ">", start, "+", 0, skip_deleted=False)
-        reply = (await self.engine.call_each("SCAN", [self._page_call(scan, limit)]))[0]
+        scan = _Scan(conv_id, ">", start, "+", 0, skip_deleted=False, budget=max(1, limit))
+        reply = (await self.engine.call_each("SCAN", [scan.call()]))[0]
         scan.take(reply)
         items: list[Stored] = [*scan.messages, *scan.changes]
         items.sort(key=lambda e: mid_key(e.mid if isinstance(e, StoredMessage) else e.id))
@@ -685,12 +686,6 @@ class Store:
                 for e in items
             ]
         return EntryPage(items, scan.last or after, not scan.reached)
-
-    @staticmethod
-    def _page_call(scan: _Scan, limit: int) -> tuple[list[str], list[Any]]:
-        keys_, args = scan.call()
-        args[4] = max(1, limit)  # the budget: entries of this one page
-        return keys_, args
 
     async def conversation_ids(self) -> list[str]:
         """Every conversation id: the rooms (from the room set) and every

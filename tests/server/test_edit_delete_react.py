@@ -405,3 +405,18 @@ async def test_a_message_with_thousands_of_reactions_still_fits_a_frame(clean_re
         listed = msg["reactions"][f"e{j}"]
         assert 0 < len(listed) < 3_000 and listed == crowd[: len(listed)]  # the first to react
     await alice.react("#lobby", sent.mid, "e3")  # and it still takes more
+
+
+@pytest.mark.parametrize("emoji", ['"d":', '{"d":', '"},{"d":"x', "\\u0000", "]]", "');--"])
+async def test_hostile_emoji_are_data_not_state(user, emoji: str) -> None:
+    """An emoji that looks like the state's own JSON (or like Lua, or an
+    escape) is stored as a string and never taken for a tombstone."""
+    alice = await user("alice", features=MESSAGES)
+    sent = await alice.send("#lobby", "hi")
+    await alice.react("#lobby", sent.mid, emoji)
+    (msg,) = (await alice.history("#lobby"))[0]
+    assert (msg.text, msg.deleted, msg.reactions) == ("hi", False, {emoji: ("alice",)})
+    await alice.edit("#lobby", sent.mid, "still here")
+    await alice.react("#lobby", sent.mid, emoji, on=False)
+    (msg,) = (await alice.history("#lobby"))[0]
+    assert (msg.text, msg.deleted, msg.reactions) == ("still here", False, {})
