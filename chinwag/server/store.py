@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -650,6 +650,11 @@ class Store:
         change's id) is absent from the result. For search: the results'
         current state (deleted ones have `deleted_by`, text "")."""
         return (await self._messages_each({conv_id: set(mids)}))[conv_id]
+
+    async def messages_each(self, wanted: Mapping[str, Iterable[str]]) -> dict[str, dict[str, StoredMessage]]:
+        """`messages` of several conversations (conv id -> mids) in one round
+        trip: a search's hits, whichever conversations they are in."""
+        return await self._messages_each({cid: set(mids) for cid, mids in wanted.items()})
 
     async def _messages_each(self, wanted: dict[str, set[str]]) -> dict[str, dict[str, StoredMessage]]:
         calls = [

@@ -128,10 +128,20 @@ def open_index(path: Path | None) -> tuple[SearchIndex, str]:
 class SearchService:
     """One per node: owns the index, feeds it, answers `search` (`answer`)."""
 
-    def __init__(self, store: Store, index: SearchIndex, where: str = "") -> None:
+    def __init__(
+        self,
+        store: Store,
+        index: SearchIndex,
+        where: str = "",
+        *,
+        settle_s: float = SETTLE_S,
+        full_pass_s: float = FULL_PASS_S,
+    ) -> None:
         self.store = store
         self.index = index
         self.where = where
+        self.settle_s = settle_s
+        self.full_pass_s = full_pass_s
         self._queue: list[Stored] = []  # live entries, not yet applied
         self._wake = asyncio.Event()
         self._actions: dict[Key, Action] = {}  # applied, not yet handed to the index
@@ -152,6 +162,7 @@ class SearchService:
         self.indexed_live = 0  # live entries taken (not those a pass had read already)
         self.read_back = 0  # entries read from Redis by passes
         self.commits = 0
+        self.rounds = 0  # of the indexer's loop
 
     # --- the feed -----------------------------------------------------------------
 
@@ -205,24 +216,26 @@ class SearchService:
     async def _run(self) -> None:
         await asyncio.to_thread(tokenize, "")  # the tokenizer's tables (~0.3 s), off the loop, before any message
         loop = asyncio.get_running_loop()
-        next_settle = loop.time() + SETTLE_S
-        next_full = loop.time() + FULL_PASS_S
+        next_settle = loop.time() + self.settle_s
+        next_full = loop.time() + self.full_pass_s
         retry = RETRY_MIN_S
         while True:
+            self.rounds += 1
             try:
+                await self._flush_live()
                 now = loop.time()
                 if self._full_wanted or now >= next_full:
                     self._full_wanted = False
-                    next_full = now + FULL_PASS_S
+                    next_full = now + self.full_pass_s
                     await self._full_pass()
-                elif now >= next_settle and self._touched:
-                    touched, self._touched = self._touched, set()
-                    next_settle = now + SETTLE_S
-                    await self._pass(sorted(touched))
-                await self._flush_live()
+                elif now >= next_settle:
+                    next_settle = now + self.settle_s
+                    if self._touched:
+                        touched, self._touched = self._touched, set()
+                        await self._pass(sorted(touched))
                 retry = RETRY_MIN_S
-                timeout = max(0.0, min(next_settle, next_full) - loop.time())
                 if not self._queue:
+                    timeout = max(0.0, min(next_settle, next_full) - loop.time())
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout)
                 self._wake.clear()
@@ -234,7 +247,6 @@ class SearchService:
             except StorageUnavailable as exc:
                 log.warning("search index: Redis failed during a catch-up (%s); retrying in %.1f s", exc, retry)
                 self._full_wanted = True
-                await self._flush_live()
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, RETRY_MAX_S)
             except Exception:
@@ -450,8 +462,7 @@ class SearchService:
         by_conv: dict[str, list[str]] = {}
         for hit in hits:
             by_conv.setdefault(hit.conv, []).append(hit.mid)
-        states = await asyncio.gather(*(self.store.messages(cid, mids) for cid, mids in by_conv.items()))
-        now = dict(zip(by_conv, states, strict=True))
+        now = await self.store.messages_each(by_conv)
         out: list[StoredMessage] = []
         gone: list[Key] = []
         for hit in hits:
