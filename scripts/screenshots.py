@@ -105,11 +105,39 @@ async def seed(port: int) -> dict[str, ChatClient]:
     for sender, text in LOBBY:
         await clients[sender].send("#lobby", text)
     await clients["frank"].send("@alice", "thanks for the review yesterday!")
-    await clients["alice"].send("@frank", "any time")
+    answer = await clients["alice"].send("@frank", "any time")
+    await clients["alice"].mark_read("@frank", answer.mid)  # read where she answered
     await clients["dave"].send("#ops", "backup job: disk 91% full on db-2")
+    await seed_release(clients)
     for name in ("alice", "erin", "frank"):
         await clients.pop(name).close()
     return clients
+
+
+async def seed_release(clients: dict[str, ChatClient]) -> None:
+    """#release: replies, an edit, a deletion and reactions."""
+    for name in ("alice", "bob", "carol", "dave", "erin"):
+        await clients[name].join("release")
+    tagged = await clients["carol"].send("#release", "0.4 is tagged: search, replies, reactions, read markers")
+    await clients["dave"].send("#release", "the changelog is in the wiki", reply_to=tagged.mid)
+    migration = await clients["bob"].send("#release", "the migration ran in 40 s")
+    await clients["bob"].edit("#release", migration.mid, "the migration ran in 40 s, no errors, index rebuilt")
+    oops = await clients["erin"].send("#release", "oops, that was meant for #ops")
+    await clients["erin"].delete("#release", oops.mid)
+    await clients["alice"].send("#release", "great work, everyone 🎉", reply_to=tagged.mid)
+    for name, emoji in (("bob", "🎉"), ("dave", "🎉"), ("alice", "🎉"), ("erin", "👍"), ("dave", "🚀")):
+        await clients[name].react("#release", tagged.mid, emoji)
+    await clients["carol"].react("#release", migration.mid, "👍")
+    await clients["alice"].react("#release", migration.mid, "👍")
+
+
+async def indexed(client: ChatClient, query: str, count: int) -> None:
+    """Wait until the server's index finds `count` messages for `query`."""
+    for _ in range(200):
+        if len((await client.search(query)).results) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"the index never found {count} messages for {query!r}")
 
 
 def make_app(port: int, home: Path, size_note: str = "") -> ChinwagApp:
@@ -147,11 +175,12 @@ async def shoot_all(out: Path) -> None:
             argon2_parallelism=1,
             send_rate=1000.0,
             send_burst=1000,
+            search_dir=str(home / "search"),
         )
         server = ChatServer(settings, url)
         await server.start()
         port = server.port
-        restarted = ChatServer(dataclasses.replace(settings, port=port), url)
+        restarted = ChatServer(dataclasses.replace(settings, port=port, search_dir=str(home / "search-after")), url)
         try:
             online = await seed(port)
             await shoot_screens(shoot, port, home, online, server, restarted)
@@ -200,6 +229,18 @@ async def shoot_screens(
         await pilot.press("alt+u", "alt+u")
         await pilot.press(*"on my way", "enter")
         await shoot(pilot, "direct")
+
+        chat.switch_to("#release")
+        await wait_until(pilot, lambda: len(list(chat.state.conversations["#release"].messages())) >= 5)
+        await pilot.press("alt+k", "up", "up", "up", "up")  # carol's, with its reactions
+        await shoot(pilot, "messages")
+        await pilot.press("escape")
+
+        await indexed(online["bob"], "backup", 2)
+        await pilot.press("ctrl+f", *"backup")
+        await wait_until(pilot, lambda: "result" in getattr(app.screen, "status", ""))
+        await shoot(pilot, "search")
+        await pilot.press("escape")
 
         status = chat.query_one(ConnectionStatus)
         await server.stop()

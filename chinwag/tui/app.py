@@ -27,7 +27,8 @@ from ..protocol.reconnect import ReconnectingClient
 from . import hangup
 from .config import Config, default_config_path, load_config, save_config
 from .connection import LinkSettings
-from .screens.chat import Alerts, ChatScreen
+from .screens.chat import ChatScreen
+from .screens.chat_messages import Alerts
 from .screens.form import LoggedIn
 from .screens.login import LoginScreen
 from .screens.register import RegisterScreen
@@ -109,12 +110,22 @@ class ChinwagApp(App[None]):
         self.config = self.config.with_changes(server=str(message.address), username=session.user.username)
         save_config(self.config_path, self.config)
         state = ChatState(session.user)
-        state.begin_session(session.unread)
+        state.begin_session(session.unread, session.read, message.link.features)
         while len(self.screen_stack) > 2:
             self.pop_screen()
         chat = ChatScreen(state, message.link, clock=self.clock, tz=self.tz)
         chat.alerts.subscribe(self, self._show_alerts, immediate=True)
         self.switch_screen(chat)
+
+    @on(ChatScreen.CopyWanted)
+    def _copy(self, message: ChatScreen.CopyWanted) -> None:
+        self.copy_to_clipboard(message.text)
+
+    def _flush_reads(self) -> None:
+        """Read markers moved in the last moment go out before the link closes."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                screen.flush_reads()
 
     @on(ChatScreen.SessionEnded)
     def _session_ended(self, message: ChatScreen.SessionEnded) -> None:
@@ -139,6 +150,7 @@ class ChinwagApp(App[None]):
             super().action_command_palette()
 
     async def action_quit(self) -> None:
+        self._flush_reads()
         link, self.link = self.link, None
         if link is not None:
             with contextlib.suppress(Exception):  # quitting must not fail
@@ -173,6 +185,7 @@ class ChinwagApp(App[None]):
         self.run_worker(self._leave_after_hangup(gone), exit_on_error=False)
 
     async def _leave_after_hangup(self, gone: bool) -> None:
+        self._flush_reads()
         link, self.link = self.link, None
         if link is not None:
             with contextlib.suppress(Exception):  # a slow or failing close must not keep us

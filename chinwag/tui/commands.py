@@ -16,15 +16,18 @@ HELP = """\
 /msg USER TEXT  send a direct message
 /me ACTION      say what you do: * you wave
 /who            who is online
+/search WORDS   search messages (also ctrl+f)
 /help           this help · //text sends "/text"
 ctrl+k switch · ctrl+n/ctrl+p next/previous
 alt+u next unread · pageup/pagedown scroll
-up/down sent lines · escape composer · ctrl+q quit"""
+up (empty line) or alt+k select a message, then
+  r reply · e edit · d delete · + react · y copy
+ctrl+up/down sent lines · escape composer · ctrl+q quit"""
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # "say", "join", "leave", "msg", "who", "help"
+    name: str  # "say", "join", "leave", "msg", "who", "search", "help"
     target: str = ""
     text: str = ""
 
@@ -70,6 +73,8 @@ def parse_line(line: str) -> Command | None:
         return Command("msg", target=name, text=text.strip())
     if word == "who":
         return Command("who")
+    if word in ("search", "find"):
+        return Command("search", text=rest)
     if word in ("help", "?"):
         return Command("help")
     raise CommandError(f"unknown command /{word}: /help lists the commands (// sends a line starting with /)")

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol import DEFAULT_PORT
+from ..protocol import DEFAULT_PORT, limits
 from ..protocol.reconnect import ReconnectingClient
 
 CLIENT_NAME = "chinwag-tui/0.1"
+# The extensions the TUI asks for; it works with any subset the server grants.
+FEATURES = (limits.FEATURE_MESSAGES, limits.FEATURE_READ, limits.FEATURE_SEARCH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,5 +66,11 @@ class LinkSettings:
         """A link to `address`, not yet connected: `register` and `start` are
         the screens' to call."""
         return ReconnectingClient(
-            address.host, address.port, tls=self.tls or None, ca=self.ca, client_name=CLIENT_NAME, **self.options
+            address.host,
+            address.port,
+            tls=self.tls or None,
+            ca=self.ca,
+            client_name=CLIENT_NAME,
+            features=FEATURES,
+            **self.options,
         )

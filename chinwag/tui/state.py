@@ -7,170 +7,39 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..protocol import limits
 from ..protocol.address import Address
-from ..protocol.client import Sent
-from ..protocol.messages import Message, User
+from ..protocol.messages import ChangeEvent, Message, User
+from .timeline import Conversation, Key, Line, Notice, NoticeLevel, Pending, is_action, mid_key, order_key
 
-NoticeLevel = Literal["info", "error", "event"]  # how a notice line is drawn
+__all__ = [
+    "LOBBY",
+    "Arrival",
+    "ChatState",
+    "Conversation",
+    "Key",
+    "Line",
+    "Notice",
+    "NoticeLevel",
+    "Pending",
+    "Person",
+    "SidebarEntry",
+    "is_action",
+    "mention_pattern",
+    "order_key",
+]
 
 LOBBY = Address.room(limits.LOBBY)
 TYPING_SHOWN_S = 6.0
-Key = tuple[int, int, int]
-
-
-def order_key(message: Message) -> Key:
-    """Where a message sorts in its conversation. Server mids are Redis stream
-    ids (`ms-seq`); anything else falls back to the timestamp."""
-    head, _, tail = message.mid.partition("-")
-    if head.isdigit() and tail.isdigit():
-        return (int(head), int(tail), 0)
-    return (message.ts, 0, 0)
 
 
 def mention_pattern(username: str) -> re.Pattern[str]:
     """`@alice` or `alice` as a whole word, any case."""
     return re.compile(rf"(?<![\w.-])@?{re.escape(username)}(?![\w-])", re.IGNORECASE)
-
-
-def is_action(text: str) -> bool:
-    """`/me waves` is sent as text and shown as an action by chinwag clients."""
-    return text.startswith("/me ") and len(text) > 4
-
-
-@dataclass(slots=True)
-class Notice:
-    """A line only this client shows: command output, errors, joins."""
-
-    text: str
-    level: NoticeLevel
-    key: Key
-    ts: int
-
-
-@dataclass(slots=True)
-class Pending:
-    """A line the user sent that the server has not accepted yet."""
-
-    cmid: str
-    text: str
-    ts: int
-    error: str | None = None
-
-
-Line = Message | Notice
-
-
-class Conversation:
-    """One conversation's lines in order, its unsent lines, and its counters."""
-
-    def __init__(self, address: str) -> None:
-        self.address = Address.of(address)
-        self.lines: list[Line] = []
-        self.keys: list[Key] = []
-        self.mids: set[str] = set()
-        self.pending: dict[str, Pending] = {}
-        self.unread = 0
-        self.mentions = 0
-        self.marker: str | None = None  # mid of the first unread message
-        self.more: bool | None = None  # None: history not fetched yet
-        self.loading = False
-        self.missing: str | None = None  # why this conversation cannot be read
-        self.version = 0  # bumped by every change that is not an append at the end
-        self.replay_left = 0  # offline messages still to come, already counted
-        self._notices = 0
-
-    @property
-    def is_room(self) -> bool:
-        return self.address.is_room
-
-    @property
-    def name(self) -> str:
-        return self.address.name
-
-    @property
-    def oldest_mid(self) -> str | None:
-        for line in self.lines:
-            if type(line) is Message:
-                return line.mid
-        return None
-
-    def add(self, message: Message) -> bool:
-        """Insert a message once; False if it is already here."""
-        if message.mid in self.mids:
-            return False
-        self.mids.add(message.mid)
-        key = order_key(message)
-        if not self.keys or key > self.keys[-1]:
-            self.lines.append(message)
-            self.keys.append(key)
-        else:
-            at = bisect.bisect_right(self.keys, key)
-            self.lines.insert(at, message)
-            self.keys.insert(at, key)
-            self.version += 1
-        if message.cmid is not None and message.cmid in self.pending:
-            del self.pending[message.cmid]
-        return True
-
-    def add_history(self, messages: Iterable[Message], more: bool) -> int:
-        """Merge a page of older messages (oldest first); how many were new."""
-        fresh = [m for m in messages if m.mid not in self.mids]
-        self.more = more
-        if not fresh:
-            self.version += 1
-            return 0
-        keys = [order_key(m) for m in fresh]
-        if not self.keys or keys[-1] < self.keys[0]:
-            self.lines[:0] = fresh
-            self.keys[:0] = keys
-            self.mids.update(m.mid for m in fresh)
-            for m in fresh:
-                if m.cmid is not None:
-                    self.pending.pop(m.cmid, None)
-        else:
-            for m in fresh:
-                self.add(m)
-        self.version += 1
-        return len(fresh)
-
-    def add_notice(self, text: str, level: NoticeLevel, ts: int) -> Notice:
-        self._notices += 1
-        last = self.keys[-1] if self.keys else (ts, 0, 0)
-        notice = Notice(text, level, (last[0], last[1], last[2] + 1), ts)
-        self.lines.append(notice)
-        self.keys.append(notice.key)
-        return notice
-
-    def add_pending(self, cmid: str, text: str, ts: int) -> Pending:
-        pending = Pending(cmid, text, ts)
-        self.pending[cmid] = pending
-        return pending
-
-    def confirm(self, cmid: str, sent: Sent, sender: str) -> bool:
-        """The server's `ok` for a pending line; True if the line moved."""
-        pending = self.pending.pop(cmid, None)
-        if pending is None:
-            return False
-        if sent.mid not in self.mids:
-            self.add(Message(sent.mid, self.address, sender, pending.text, sent.ts, cmid))
-        return True
-
-    def fail(self, cmid: str, reason: str) -> bool:
-        pending = self.pending.get(cmid)
-        if pending is None:
-            return False
-        pending.error = reason
-        return True
-
-    def clear_marker(self) -> None:
-        if self.marker is not None:
-            self.marker = None
-            self.version += 1
 
 
 @dataclass(slots=True)
@@ -213,6 +82,8 @@ class ChatState:
     typing: dict[str, dict[str, float]] = field(default_factory=dict)
     catching_up: bool = False
     window_focused: bool = True  # the terminal window is in front (the screen keeps it current)
+    features: frozenset[str] = frozenset()  # the extensions in effect (PROTOCOL-EXTENSIONS.md)
+    replaying: bool = False  # `read`: what arrives now was counted by login/resume already
 
     def __post_init__(self) -> None:
         self._mention = mention_pattern(self.me.username)
@@ -248,15 +119,75 @@ class ChatState:
     def mention_re(self) -> re.Pattern[str]:
         return self._mention
 
+    @property
+    def changes(self) -> bool:
+        """`messages`: messages can be edited, deleted, replied to and reacted to."""
+        return limits.FEATURE_MESSAGES in self.features
+
+    @property
+    def read_markers(self) -> bool:
+        """`read`: unread counts and the "new messages" line follow the
+        server's read marker, shared by the user's devices."""
+        return limits.FEATURE_READ in self.features
+
+    def may_edit(self, message: Message) -> bool:
+        return message.sender == self.me.username and not message.deleted
+
+    def may_delete(self, message: Message) -> bool:
+        """The one rule for who may delete a message here: its author (room
+        moderators come with roles)."""
+        return message.sender == self.me.username and not message.deleted
+
     # --- session ---------------------------------------------------------------------------
 
-    def begin_session(self, unread: dict[str, int]) -> None:
-        """Counts from `login`: the offline messages that follow are already counted."""
+    def begin_session(
+        self, unread: Mapping[str, int], read: Mapping[str, str] | None = None, features: Iterable[str] = ()
+    ) -> None:
+        """Counts from `login`: the offline messages that follow are already
+        counted. With `read` the counts are from the read markers, exact."""
+        self.features = frozenset(features)
         self.catching_up = bool(unread)
+        if self.read_markers:
+            self.replaying = True
+            for address, mid in (read or {}).items():
+                if _is_address(address):
+                    self.conversation(address).read_upto = mid
+            for address, count in unread.items():
+                self.conversation(address).unread = count
+            return
         for address, count in unread.items():
             conv = self.conversation(address)
             conv.unread += count if address != self.current else 0
             conv.replay_left = min(count, limits.REPLAY_MAX)
+
+    def reconnecting(self) -> None:
+        """The link is being made again: with `read`, what the resume
+        replays is counted by its reply, not one by one."""
+        if self.read_markers:
+            self.replaying = True
+
+    def resumed(self, unread: Mapping[str, int], read: Mapping[str, str]) -> list[tuple[Address, str]]:
+        """The link is up and its catch-up done: with `read`, take the
+        server's markers (a device may have read meanwhile) and exact counts.
+        Returns the markers this client moved that the server has not heard
+        of (sent while the link was down), to send again."""
+        self.replaying = False
+        if not self.read_markers:
+            return []
+        again: list[tuple[Address, str]] = []
+        for address, conv in self.conversations.items():
+            server = read.get(address)
+            if server is not None:
+                self.mark_read(address, server)
+            local = conv.read_upto
+            local_key = mid_key(local) if local is not None else None
+            server_key = mid_key(server) if server is not None else None
+            if local is not None and local_key is not None and (server_key is None or local_key > server_key):
+                again.append((conv.address, local))
+                conv.unread = self._unread_after(conv, local_key)
+            else:
+                conv.unread = unread.get(address, 0)
+        return again
 
     # --- events -------------------------------------------------------------------------------
 
@@ -279,6 +210,8 @@ class ChatState:
         if message.sender == self.me.username:
             return arrival
         self.stop_typing(message.conv, message.sender)
+        if self.read_markers:
+            return self._receive_unread(conv, message, arrival)
         replayed = conv.replay_left > 0
         if replayed:
             conv.replay_left -= 1
@@ -298,6 +231,80 @@ class ChatState:
         else:
             arrival.alert = for_me and not self.window_focused and not self.catching_up
         return arrival
+
+    def _receive_unread(self, conv: Conversation, message: Message, arrival: Arrival) -> Arrival:
+        """`receive` with read markers: a message at or before the marker
+        was read on another device; one after it is unread until it has been
+        on screen, in view or not (the screen moves the marker)."""
+        if conv.read_upto is not None and order_key(message) <= (mid_key(conv.read_upto) or (0, 0, 0)):
+            return arrival
+        in_view = conv.address == self.current
+        replayed = self.replaying
+        mention = conv.is_room and self.mentions_me(message.text)
+        arrival.mention = mention
+        if not replayed:
+            conv.unread += 1
+            arrival.counted = not in_view
+        if mention:
+            conv.mentions += 1
+        if conv.marker is None and (replayed or not in_view or not self.window_focused):
+            conv.marker = message.mid
+        for_me = mention or not conv.is_room
+        arrival.alert = for_me and not replayed and (not in_view or not self.window_focused)
+        return arrival
+
+    def apply_change(self, change: ChangeEvent) -> Conversation:
+        """An edit, deletion or reaction (never counted as unread)."""
+        conv = self.conversation(change.conv)
+        conv.apply(change)
+        return conv
+
+    def mark_read(self, address: str, mid: str) -> bool:
+        """Move the read marker of `address` forward to `mid` (seen here, or
+        on another device); the messages it passes are no longer unread.
+        False if it did not move."""
+        conv = self.conversations.get(address)
+        key = mid_key(mid)
+        if conv is None or key is None:
+            return False
+        old = mid_key(conv.read_upto) if conv.read_upto is not None else None
+        if old is not None and key <= old:
+            return False
+        conv.read_upto = mid
+        newest = conv.newest()
+        if newest is None or order_key(newest) <= key:
+            conv.unread = conv.mentions = 0
+            return True
+        passed = mentions = 0
+        start = bisect.bisect_right(conv.keys, old) if old is not None else 0
+        for line in conv.lines[start : bisect.bisect_right(conv.keys, key)]:
+            if type(line) is Message and line.sender != self.me.username:
+                passed += 1
+                mentions += conv.is_room and self.mentions_me(line.text)
+        conv.unread = max(0, conv.unread - passed)
+        conv.mentions = max(0, conv.mentions - mentions)
+        return True
+
+    def _unread_after(self, conv: Conversation, key: Key) -> int:
+        start = bisect.bisect_right(conv.keys, key)
+        return sum(1 for line in conv.lines[start:] if type(line) is Message and line.sender != self.me.username)
+
+    def first_unread(self, conv: Conversation) -> str | None:
+        """The first loaded message from someone else after the read marker."""
+        key = mid_key(conv.read_upto) if conv.read_upto is not None else None
+        start = bisect.bisect_right(conv.keys, key) if key is not None else 0
+        for line in conv.lines[start:]:
+            if type(line) is Message and line.sender != self.me.username:
+                return line.mid
+        return None
+
+    def history_loaded(self, conv: Conversation) -> None:
+        """With `read`: a page loaded into the conversation in view may hold
+        where its unread messages start."""
+        if self.read_markers and conv.address == self.current and conv.marker is None and conv.unread:
+            conv.marker = self.first_unread(conv)
+            if conv.marker is not None:
+                conv.version += 1
 
     def set_presence(self, user: User, online: bool) -> None:
         if user.username == self.me.username:
@@ -356,12 +363,17 @@ class ChatState:
 
     def open(self, address: str) -> Conversation:
         """Make `address` the conversation in view; the one left loses its
-        "new messages" line, the one opened loses its badge."""
+        "new messages" line, the one opened loses its badge (with `read`,
+        the badge is not shown while in view, and counts down as lines are seen)."""
         previous = self.conversations.get(self.current)
         if previous is not None and previous.address != address:
             previous.clear_marker()
         conv = self.conversation(address)
         self.current = conv.address
+        if self.read_markers:  # the count stays until the lines have been seen
+            if conv.marker is None and conv.unread:
+                conv.marker = self.first_unread(conv)
+            return conv
         conv.unread = 0
         conv.mentions = 0
         return conv
@@ -369,12 +381,16 @@ class ChatState:
     def sidebar(self) -> list[SidebarEntry]:
         """Rooms (lobby first) then people: online, then offline ones talked to."""
         out: list[SidebarEntry] = []
+
+        def counts(address: Address) -> tuple[int, int]:
+            conv = self.conversations.get(address)
+            if conv is None or (address == self.current and self.read_markers):
+                return 0, 0
+            return conv.unread, conv.mentions
+
         for room in sorted(self.rooms, key=lambda r: (r != limits.LOBBY, r)):
             address = Address.room(room)
-            conv = self.conversations.get(address)
-            out.append(
-                SidebarEntry(address, room, conv.unread if conv else 0, conv.mentions if conv else 0, None, "rooms")
-            )
+            out.append(SidebarEntry(address, room, *counts(address), None, "rooms"))
 
         def listed(p: Person) -> bool:
             address = Address.user(p.username)
@@ -387,12 +403,7 @@ class ChatState:
         people.sort(key=lambda p: (not p.online, p.username))
         for p in people:
             address = Address.user(p.username)
-            conv = self.conversations.get(address)
-            out.append(
-                SidebarEntry(
-                    address, p.username, conv.unread if conv else 0, conv.mentions if conv else 0, p.online, "people"
-                )
-            )
+            out.append(SidebarEntry(address, p.username, *counts(address), p.online, "people"))
         return out
 
     def step(self, delta: int) -> Address:
@@ -422,3 +433,11 @@ class ChatState:
         for conv in self.conversations.values():
             total += conv.mentions if conv.is_room else conv.unread
         return total
+
+
+def _is_address(text: str) -> bool:
+    try:
+        Address.of(text)
+    except ValueError:
+        return False
+    return True

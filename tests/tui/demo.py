@@ -11,7 +11,8 @@ from textual.pilot import Pilot
 from chinwag.protocol.messages import Message, PresenceEvent, User
 from chinwag.protocol.reconnect import ConnectionStateEvent
 from chinwag.tui.app import ChinwagApp
-from chinwag.tui.screens.chat import ChatScreen, ServerEvents
+from chinwag.tui.screens.chat import ChatScreen
+from chinwag.tui.screens.chat_messages import ServerEvents
 from chinwag.tui.state import ChatState
 from chinwag.tui.widgets.conversation import ConversationView
 
@@ -68,10 +69,13 @@ def snapshot_app(tmp_path: Path) -> ChinwagApp:
     )
 
 
-async def open_demo_chat(pilot: Pilot, connection: ConnectionStateEvent | None = None) -> ChatScreen:
+async def open_demo_chat(
+    pilot: Pilot, connection: ConnectionStateEvent | None = None, features: tuple[str, ...] = ()
+) -> ChatScreen:
     """Switch the app to a chat screen fed with the demo events (no server)."""
     app = pilot.app
     state = ChatState(ME)
+    state.features = frozenset(features)
     screen = ChatScreen(state, None, clock=app.clock, tz=app.tz)  # type: ignore[attr-defined]
     await app.switch_screen(screen)
     await pilot.pause()
@@ -87,5 +91,44 @@ async def open_demo_chat(pilot: Pilot, connection: ConnectionStateEvent | None =
     lobby.version += 1
     screen.query_one(ConversationView).sync()
     screen.query_one(ConversationView).refresh_top()
+    await pilot.pause()
+    return screen
+
+
+# What `messages` adds: a reply, an edit, a tombstone, reactions (some of them alice's).
+LIVING_FEATURES = ("messages", "read")
+LIVING = [
+    Message(
+        f"{at(3, 14, 10)}-0", "#lobby", "bob", "on it, looking at the disk now", at(3, 14, 10), reply_to=LOBBY[-1].mid
+    ),
+    Message(
+        f"{at(3, 14, 12)}-0",
+        "#lobby",
+        "dave",
+        "db-2 disk replaced, backups green again",
+        at(3, 14, 12),
+        edited=at(3, 14, 13),
+        reactions={"👍": ("bob", "alice", "carol"), "🎉": ("erin",)},
+    ),
+    Message(f"{at(3, 14, 14)}-0", "#lobby", "erin", "", at(3, 14, 14), deleted=True),
+    Message(
+        f"{at(3, 14, 16)}-0",
+        "#lobby",
+        "alice",
+        "thanks dave!",
+        at(3, 14, 16),
+        reply_to=f"{at(3, 14, 12)}-0",
+        reactions={"❤️": ("dave",)},
+    ),
+]
+
+
+async def open_living_chat(pilot: Pilot) -> ChatScreen:
+    """The demo chat on a server with `messages` and `read`, its lobby
+    ending with replies, an edit, a deleted message and reactions."""
+    screen = await open_demo_chat(pilot, features=LIVING_FEATURES)
+    screen.post_message(ServerEvents(list(LIVING)))
+    await pilot.pause()
+    screen.query_one(ConversationView).sync()
     await pilot.pause()
     return screen

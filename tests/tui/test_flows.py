@@ -10,6 +10,7 @@ from chinwag.tui.config import load_config
 from chinwag.tui.screens.chat import ChatScreen
 from chinwag.tui.screens.login import LoginScreen
 from chinwag.tui.widgets.composer import Composer
+from chinwag.tui.widgets.conversation import ConversationView
 from chinwag.tui.widgets.sidebar import Sidebar
 from chinwag.tui.widgets.status import ConnectionStatus
 
@@ -92,7 +93,15 @@ async def test_login_opens_lobby_ready_to_type(server, user, make_app) -> None:
         shown = [line for line in log_lines(app) if "hello [bold]x" in line]
         assert len(shown) == 1  # the markup is shown literally, and once
         assert not [e for e in await drain(bob) if isinstance(e, Message)]
-        await pilot.press("up")
+        await pilot.press("up")  # an empty composer: up selects the newest message
+        view = app.screen.query_one(ConversationView)
+        assert app.focused is view and view.selected_message is not None
+        assert view.selected_message.text == "hello [bold]x"
+        await pilot.press("escape")
+        assert isinstance(app.focused, Composer) and view.selected is None
+        await pilot.press("ctrl+up")  # the lines sent, like a shell's history
+        assert app.focused.value == "hello [bold]x"
+        await pilot.press("up")  # recalling: up goes on through them
         assert app.focused.value == "hello [bold]x"
 
 

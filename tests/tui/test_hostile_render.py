@@ -24,12 +24,18 @@ from rich.cells import cell_len
 from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.strip import Strip
+from textual.widgets import OptionList
 from textual.widgets._toast import Toast
 
+from chinwag.protocol.client import SearchPage
 from chinwag.protocol.messages import ErrorEvent, Message, PresenceEvent, User
 from chinwag.protocol.reconnect import ConnectionStateEvent
-from chinwag.tui.screens.chat import ChatScreen, ServerEvents
+from chinwag.tui.screens.chat import ChatScreen
+from chinwag.tui.screens.chat_messages import ServerEvents
+from chinwag.tui.screens.confirm import ConfirmScreen
 from chinwag.tui.screens.login import LoginScreen
+from chinwag.tui.screens.search import SearchScreen
+from chinwag.tui.search import parse_query
 from chinwag.tui.state import ChatState
 from chinwag.tui.widgets.conversation import ConversationView
 from chinwag.tui.widgets.header import ConversationHeader
@@ -196,8 +202,8 @@ async def render_and_check(pilot: Pilot, username: str, display: str, text: str,
     # The conversation: the sender's nick and the body, as typed.
     view = screen.query_one(ConversationView)
     rows = region_strips(app, view)
-    prefix_w = view._prefix_width(view._width())
-    stamp = view._time(SENT)
+    prefix_w = view.prefix_width(view._width())
+    stamp = view.time(SENT)
     first = next(i for i, row in enumerate(rows) if row.crop(1, 6).text == stamp)  # after the rules
     # The first row is " HH:MM ", the nick (bold, in the sender's colour),
     # a space and the body; the rows after it are an indent and the body.
@@ -288,3 +294,67 @@ def test_the_window_title_never_carries_a_control_character(tmp_path) -> None:
     app.set_window_title("(1) chinwag · \x07\x1b]0;evil\x9c")
     assert app.window_title == "(1) chinwag · \u2407\u241b]0;evil\ufffd"
     assert cell_len(app.window_title) == len(app.window_title)
+
+
+UNSAFE_OUT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def no_controls(written: str) -> None:
+    rest = CSI.sub("", written)
+    assert not UNSAFE_OUT.findall(rest), sorted(set(UNSAFE_OUT.findall(rest)))
+
+
+async def test_quotes_reactions_drafts_and_search_results_show_strings_literally(tmp_path) -> None:
+    """The places `messages` and `search` add: a reply's quote of a hostile
+    message, reactions with hostile "emoji" (a server may send anything),
+    the reply draft, the delete question and a search result."""
+    hostile = "".join(PIECES[:40])
+    name = "\x1b]0;x\x07[b]eve"
+    app = snapshot_app(tmp_path)
+    async with app.run_test(size=(200, 60)) as pilot:
+        state = ChatState(ME)
+        state.features = frozenset({"messages", "read", "search"})
+        screen = ChatScreen(state, None, clock=app.clock, tz=app.tz)
+        await app.switch_screen(screen)
+        await pilot.pause()
+        parent = Message("1-0", "#lobby", name, hostile, SENT)
+        reply = Message(
+            "2-0",
+            "#lobby",
+            ME.username,
+            "re",
+            SENT + 1,
+            reply_to="1-0",
+            reactions={"\x1b[2J": (name,), "[b]x": ("alice",)},
+        )
+        screen.post_message(ServerEvents([parent, reply]))
+        await pilot.pause()
+        state.conversations["#lobby"].more = False
+        screen.open("#lobby")
+        await pilot.pause()
+        lines = "\n".join(region_lines(app, screen.query_one(ConversationView)))
+        assert expected("\x1b[2J") + " 1" in lines and "[b]x 1" in lines
+        assert "╭ " + expected(name)[:8] in lines
+        no_controls(terminal_output(app))
+
+        await pilot.press("alt+k", "up", "r")  # reply to the hostile one
+        await pilot.pause()
+        draft = str(screen.query_one("#draft").render())
+        assert "replying to " + expected(name) in draft
+        no_controls(terminal_output(app))
+        await pilot.press("escape", "alt+k", "up", "y")  # copying is the text as it is, not as shown
+        assert app.clipboard == hostile
+
+        app.push_screen(ConfirmScreen("Delete this message?", hostile, "Delete"))
+        await pilot.pause()
+        no_controls(terminal_output(app))
+        app.pop_screen()
+
+        search = SearchScreen(None, clock=app.clock, tz=app.tz)
+        app.push_screen(search)
+        await pilot.pause()
+        search.show_page(parse_query("b"), SearchPage([parent], None))
+        await pilot.pause()
+        shown_lines = "\n".join(region_lines(app, search.query_one(OptionList)))
+        assert expected(name) in shown_lines
+        no_controls(terminal_output(app))

@@ -9,7 +9,8 @@ from textual.app import App
 
 from chinwag.protocol.messages import Message
 from chinwag.protocol.reconnect import ConnectionStateEvent
-from chinwag.tui.screens.chat import Alerts, ChatScreen, ServerEvents
+from chinwag.tui.screens.chat import ChatScreen
+from chinwag.tui.screens.chat_messages import Alerts, ServerEvents
 from chinwag.tui.screens.login import LoginScreen
 from chinwag.tui.state import ChatState
 

@@ -41,8 +41,8 @@ def test_history_pages_merge_in_order_without_duplicates() -> None:
     conv = Conversation("#lobby")
     for n in (5, 6):
         conv.add(msg(n, "#lobby", "bob"))
-    conv.add_history([msg(n, "#lobby", "bob") for n in range(3, 7)], more=True)
-    conv.add_history([msg(n, "#lobby", "bob") for n in range(0, 3)], more=False)
+    conv.add_page([msg(n, "#lobby", "bob") for n in range(3, 7)], more=True, before=None)
+    conv.add_page([msg(n, "#lobby", "bob") for n in range(0, 3)], more=False, before="1003-0")
     assert [line.mid for line in conv.lines] == [f"{1000 + n}-0" for n in range(7)]
     assert conv.more is False
 
@@ -188,3 +188,70 @@ def test_config_round_trip_and_never_a_password(tmp_path) -> None:
     assert set(tomllib.loads(path.read_text())) == {"server", "username", "theme"}
     path.write_text("this is [not toml")
     assert load_config(path) == Config()
+
+
+# --- read markers (`read`) --------------------------------------------------------------------------
+
+READ = ("read",)
+
+
+def test_with_read_markers_the_counts_come_from_the_server_and_follow_the_marker() -> None:
+    state = ChatState(User("me", "Me"))
+    state.begin_session({"@bob": 3}, {"@bob": "1000-0", "#lobby": "1004-0"}, READ)
+    for n in (1, 2, 3):
+        state.receive(msg(n, "@bob", "bob"))  # the replay: counted by login already
+    bob = state.conversations["@bob"]
+    assert bob.unread == 3 and bob.marker == "1001-0"
+    state.resumed({"@bob": 3}, {"@bob": "1000-0"})  # the catch-up is over
+    assert state.receive(msg(4, "@bob", "bob")).counted and bob.unread == 4
+    assert not state.receive(msg(4, "#lobby", "bob")).alert  # at the lobby's marker: read elsewhere
+    assert state.mark_read("@bob", "1002-0") and bob.unread == 2
+    assert not state.mark_read("@bob", "1001-0")  # never backwards
+    assert state.mark_read("@bob", "1004-0") and bob.unread == 0
+    assert bob.read_upto == "1004-0"
+
+
+def test_with_read_markers_the_conversation_in_view_keeps_its_count_until_seen() -> None:
+    state = ChatState(User("me", "Me"))
+    state.begin_session({"@bob": 2}, {"@bob": "1000-0"}, READ)
+    state.receive(msg(1, "@bob", "bob"))
+    state.receive(msg(2, "@bob", "bob"))
+    state.resumed({"@bob": 2}, {"@bob": "1000-0"})
+    state.open("@bob")
+    conv = state.conversations["@bob"]
+    assert conv.unread == 2 and conv.marker == "1001-0"
+    assert next(e for e in state.sidebar() if e.address == "@bob").unread == 0  # not shown in view
+    assert state.alerts() == 2  # but the window title counts what has not been seen
+    state.mark_read("@bob", "1002-0")
+    assert state.alerts() == 0
+
+
+def test_a_marker_moved_elsewhere_while_disconnected_is_taken_and_ours_sent_again() -> None:
+    state = ChatState(User("me", "Me"))
+    state.begin_session({}, {"@bob": "1000-0", "@carol": "1000-0"}, READ)
+    state.resumed({}, {"@bob": "1000-0", "@carol": "1000-0"})
+    for n in (1, 2, 3):
+        state.receive(msg(n, "@bob", "bob"))
+        state.receive(msg(n, "@carol", "carol"))
+    state.mark_read("@carol", "1003-0")  # read here; the `read` was dropped with the link
+    state.reconnecting()
+    again = state.resumed({"@bob": 1}, {"@bob": "1002-0", "@carol": "1000-0"})
+    assert again == [("@carol", "1003-0")]
+    assert state.conversations["@bob"].read_upto == "1002-0"
+    assert (state.conversations["@bob"].unread, state.conversations["@carol"].unread) == (1, 0)
+
+
+def test_without_read_markers_nothing_changes() -> None:
+    state = ChatState(User("me", "Me"))
+    state.begin_session({"@bob": 1}, {"@bob": "1005-0"}, ())
+    assert not state.read_markers and state.conversations["@bob"].read_upto is None
+    assert state.resumed({}, {}) == []
+
+
+def test_who_may_change_a_message() -> None:
+    state = ChatState(User("me", "Me"))
+    mine, theirs = msg(1, "#lobby", "me"), msg(2, "#lobby", "bob")
+    assert state.may_edit(mine) and state.may_delete(mine)
+    assert not state.may_edit(theirs) and not state.may_delete(theirs)
+    gone = Message(mine.mid, mine.conv, "me", "", mine.ts, deleted=True)
+    assert not state.may_edit(gone) and not state.may_delete(gone)

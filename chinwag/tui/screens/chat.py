@@ -3,9 +3,14 @@
 Server events arrive as `ServerEvents` messages (one per burst) from the pump
 worker; every request runs in a worker and reports back with a message. The
 screen updates `ChatState` and then tells each widget what to show. What
-concerns the app goes up: `SessionEnded` as a message, and `alerts` (a
-signal, so the window title and the bell follow the very batch that changed
-them) for the app to ring and retitle the terminal.
+concerns the app goes up: `SessionEnded` and `CopyWanted` as messages, and
+`alerts` (a signal, so the window title and the bell follow the very batch
+that changed them) for the app to ring and retitle the terminal.
+
+With `messages`, a selected message can be replied to, edited, deleted or
+reacted to (the view asks, this screen does it); with `read`, what has been
+on screen while the terminal had focus moves the read marker, sent to the
+server a moment later so that scrolling sends one `read`, not fifty.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message as TextualMessage
 from textual.screen import Screen
@@ -34,81 +39,49 @@ from ...protocol.client import Sent
 from ...protocol.errors import ConnectionClosed, ErrorCode, ServerError
 from ...protocol.messages import (
     ByeEvent,
+    DeletedEvent,
+    EditedEvent,
     ErrorEvent,
     MemberEvent,
     Message,
     PresenceEvent,
+    ReactionEvent,
+    ReadEvent,
     TypingEvent,
-    User,
 )
-from ...protocol.reconnect import ConnectionStateEvent, LinkEvent, ReconnectingClient
+from ...protocol.reconnect import ConnectionStateEvent, ReconnectingClient
+from .. import history
 from ..commands import HELP, CommandError, parse_line
 from ..state import LOBBY, ChatState, Conversation, NoticeLevel
 from ..text import shown
+from ..timeline import Gap, is_action, mid_key
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
+from ..widgets.draft import DraftLine
 from ..widgets.header import ConversationHeader
+from ..widgets.rows import quote_text
 from ..widgets.sidebar import Sidebar
 from ..widgets.status import ConnectionStatus
+from .chat_messages import (
+    Alerts,
+    ChangeDone,
+    DirectoryLoaded,
+    Draft,
+    HistoryLoaded,
+    SendDone,
+    ServerEvents,
+    TalkedTo,
+    reason,
+)
+from .confirm import ConfirmScreen
+from .react import ReactScreen
+from .search import SearchScreen
 
-PAGE = 100
 BATCH_MAX = 512  # events in one ServerEvents message
+READ_DELAY_S = 0.3  # a read marker goes to the server this long after it last moved
 PROBE_CONCURRENCY = 16
 VIEW_FRAME_S = 0.05
 FREEZE_EVERY = 2_000  # lines received between gc.freeze() calls
-
-
-class ServerEvents(TextualMessage):
-    """A burst of events from the server, in order."""
-
-    def __init__(self, events: list[LinkEvent]) -> None:
-        super().__init__()
-        self.events = events
-
-
-@dataclass(frozen=True, slots=True)
-class Alerts:
-    """What the window title and the bell show: unread direct messages plus
-    mentions, and whether this batch brought one worth a bell."""
-
-    count: int
-    ring: bool
-
-
-@dataclass
-class HistoryLoaded(TextualMessage):
-    address: str
-    messages: list[Message]
-    more: bool
-    error: Exception | None = None
-
-
-@dataclass
-class SendDone(TextualMessage):
-    address: str
-    cmid: str
-    sent: Sent | None
-    error: BaseException | None
-
-
-@dataclass
-class DirectoryLoaded(TextualMessage):
-    rooms: list[dict[str, Any]]
-    online: list[User]
-    users: list[User]
-
-
-@dataclass
-class TalkedTo(TextualMessage):
-    usernames: list[str]
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, ServerError):
-        return error.message
-    if isinstance(error, ConnectionClosed):
-        return "not connected; try again once the link is back"
-    return str(error) or type(error).__name__
 
 
 class ChatScreen(Screen[None]):
@@ -118,6 +91,8 @@ class ChatScreen(Screen[None]):
         Binding("alt+down", "step(1)", "next conversation", show=False, priority=True),
         Binding("alt+up", "step(-1)", "previous conversation", show=False, priority=True),
         Binding("alt+u", "next_unread", "unread", priority=True),
+        Binding("alt+k", "select_message", "select a message", show=False, priority=True),
+        Binding("ctrl+f", "search", "search", show=False, priority=True),
         Binding("escape", "focus_composer", "composer", show=False),
         Binding("pageup", "page(-1)", "scroll up", show=False, priority=True),
         Binding("pagedown", "page(1)", "scroll down", show=False, priority=True),
@@ -129,6 +104,12 @@ class ChatScreen(Screen[None]):
         """The link closed for good (logged out, session expired): back to login."""
 
         reason: str
+
+    @dataclass
+    class CopyWanted(TextualMessage):
+        """Put `text` on the clipboard (the app owns the terminal)."""
+
+        text: str
 
     def __init__(
         self, state: ChatState, link: ReconnectingClient | None, *, clock: Callable[[], float], tz: tzinfo | None = None
@@ -144,6 +125,10 @@ class ChatScreen(Screen[None]):
         self._view_timer: Timer | None = None
         self._view_synced = 0.0
         self._unfrozen = 0
+        self._draft: Draft | None = None
+        self._jump_wanted: tuple[Address, str] | None = None  # waits for the first page of its conversation
+        self._reads: dict[Address, str] = {}  # read markers moved and not sent yet
+        self._read_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -153,13 +138,30 @@ class ChatScreen(Screen[None]):
                 yield ConversationView(
                     self.state.me.username, clock=self.clock, tz=self.tz, mention=self.state.mention_re, id="log"
                 )
+                yield DraftLine(id="draft")
                 yield Composer(id="composer")
         with Horizontal(id="statusbar"):
             yield Footer(compact=True)
             yield ConnectionStatus(self.clock, id="status")
 
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        """What the footer shows (Textual asks this for display only): while
+        a message is selected, the keys for it, and room for them; the
+        others (ctrl+n, ctrl+q...) still work."""
+        bindings = super().active_bindings
+        view = self.query(ConversationView)
+        if view and self.focused is view.first() and view.first().selected is not None:
+            keep = self.app.COMMAND_PALETTE_BINDING
+            return {k: b for k, b in bindings.items() if b.node is view.first() or k == keep}
+        return bindings
+
     def on_mount(self) -> None:
         self.query_one(Composer).max_length = self.link.max_text if self.link else limits.DEFAULT_MAX_TEXT
+        view = self.query_one(ConversationView)
+        view.changes = self.state.changes
+        view.may_edit = self.state.may_edit
+        view.may_delete = self.state.may_delete
         self.watch(self.app, "app_focus", self._window_focus)
         self.open(self.state.current)
         self.query_one(Composer).focus()
@@ -168,8 +170,14 @@ class ChatScreen(Screen[None]):
             self._pump()
             self._load_directory()
 
+    def on_screen_resume(self) -> None:
+        """Back from the search panel or a dialog: what is on screen is seen again."""
+        self._check_read()
+
     def _window_focus(self, focused: bool) -> None:
         self.state.window_focused = focused
+        if focused:
+            self._check_read()
 
     # --- the network -----------------------------------------------------------------------
 
@@ -237,14 +245,62 @@ class ChatScreen(Screen[None]):
 
     @work(group="history")
     async def _fetch_history(self, address: str, before: str | None) -> None:
-        link = self.link
-        assert link is not None
+        assert self.link is not None
         try:
-            messages, more = await link.history(address, before, PAGE)
+            found = await history.page(self.link, address, before)
         except (ServerError, ConnectionClosed) as exc:
-            self.post_message(HistoryLoaded(address, [], True, exc))
+            self.post_message(HistoryLoaded(address, [], True, exc, before))
             return
-        self.post_message(HistoryLoaded(address, messages, more))
+        self.post_message(HistoryLoaded(address, found.messages, found.more, before=before))
+
+    @work(group="history")
+    async def _fetch_around(self, address: str, mid: str) -> None:
+        """The page that ends with `mid`; the gap after it fills next, as it is on screen."""
+        assert self.link is not None
+        try:
+            found = await history.around(self.link, address, mid)
+        except (ServerError, ConnectionClosed) as exc:
+            self.post_message(HistoryLoaded(address, [], True, exc, jump=mid))
+            return
+        self.post_message(HistoryLoaded(address, found.messages, found.more, before=found.before, jump=mid))
+
+    @work(group="history")
+    async def _fill_gap(self, address: str, gap: Gap, downward: bool) -> None:
+        conv = self.state.conversations.get(address)
+        assert self.link is not None
+        if conv is None:
+            return
+        try:
+            found = await history.into_gap(self.link, conv, gap, downward)
+        except (ServerError, ConnectionClosed) as exc:
+            self.post_message(HistoryLoaded(address, [], True, exc, gap.hi_mid, gap.hi, downward))
+            return
+        self.post_message(HistoryLoaded(address, found.messages, found.more, None, found.before, gap.hi, downward))
+
+    @work(group="changes")
+    async def _change(self, what: str, message: Message, emoji: str = "", on: bool = True, text: str = "") -> None:
+        """Edit, delete or react; the change is applied here at once when
+        the server accepts it (its event, which also comes, changes nothing more)."""
+        link = self.link
+        address = message.conv
+        if link is None:
+            self.post_message(ChangeDone(address, what, None, ConnectionClosed("not connected")))
+            return
+        change: EditedEvent | DeletedEvent | ReactionEvent
+        try:
+            if what == "edit":
+                at = await link.edit(address, message.mid, text)
+                change = EditedEvent(address, message.mid, text, at, "")
+            elif what == "delete":
+                await link.delete(address, message.mid)
+                change = DeletedEvent(address, message.mid, self.state.me.username, "")
+            else:
+                await link.react(address, message.mid, emoji, on)
+                change = ReactionEvent(address, message.mid, emoji, self.state.me.username, on, "")
+        except (ServerError, ConnectionClosed) as exc:
+            self.post_message(ChangeDone(address, what, None, exc))
+            return
+        self.post_message(ChangeDone(address, what, change, None))
 
     def _want_history(self, conv: Conversation, older: bool) -> None:
         if self.link is None or conv.loading or conv.missing:
@@ -279,7 +335,7 @@ class ChatScreen(Screen[None]):
                 names = ", ".join(u.username for u in users)
                 self._notice(origin, f"online ({len(users)}): {names}", "info")
         except (ServerError, ConnectionClosed) as exc:
-            self._notice(origin, _reason(exc), "error")
+            self._notice(origin, reason(exc), "error")
 
     # --- events ----------------------------------------------------------------------------
 
@@ -301,6 +357,14 @@ class ChatScreen(Screen[None]):
                 if arrival.counted or arrival.mention or not known:
                     sidebar_dirty = True
                 alert = alert or arrival.alert
+            elif type(event) in (EditedEvent, DeletedEvent, ReactionEvent):
+                assert isinstance(event, (EditedEvent, DeletedEvent, ReactionEvent))
+                state.apply_change(event)
+                view_dirty = view_dirty or event.conv == current
+                self._drop_draft_of(event)
+            elif type(event) is ReadEvent:
+                assert isinstance(event, ReadEvent)
+                sidebar_dirty = state.mark_read(event.conv, event.upto) or sidebar_dirty
             elif type(event) is PresenceEvent:
                 state.set_presence(event.user, event.online)
                 sidebar_dirty = header_dirty = True
@@ -319,6 +383,10 @@ class ChatScreen(Screen[None]):
                 self._notice(current, f"the server closed the link ({event.reason}); reconnecting", "event")
                 view_dirty = True
         self._freeze_gc(len(message.events))
+        if view_dirty and self._following():
+            newest = state.conversation(current).newest()
+            if newest is not None and self._read(current, newest.mid):
+                sidebar_dirty = True
         if view_dirty:
             self._sync_view_soon()
         if sidebar_dirty:
@@ -375,8 +443,19 @@ class ChatScreen(Screen[None]):
 
     def _connection(self, event: ConnectionStateEvent) -> None:
         self.query_one(ConnectionStatus).state = event
+        if event.state in ("connecting", "reconnecting", "catching_up"):
+            self.state.reconnecting()
         if event.state == "connected":
             self.state.catching_up = False
+            session = self.link.session if self.link is not None else None
+            if self.link is not None and self.link.features != self.state.features:
+                self.state.features = self.link.features  # another node, or the server was upgraded
+                self.query_one(ConversationView).changes = self.state.changes
+            if session is not None:
+                for address, mid in self.state.resumed(session.unread, session.read):
+                    self._reads[address] = mid
+                self._send_reads_soon()
+                self._check_read()
             if self._connected_once:
                 self._load_directory()  # presence may have changed while away
                 conv = self.state.conversations.get(self.state.current)
@@ -390,7 +469,11 @@ class ChatScreen(Screen[None]):
         conv = self.state.conversations.get(message.address)
         if conv is None:
             return
-        conv.loading = False
+        gap = conv.gap_at(message.gap) if message.gap else None
+        if gap is not None:
+            gap.loading = False
+        elif message.jump is None:
+            conv.loading = False
         self._refresh_sidebar()
         if message.error is not None:
             error = message.error
@@ -404,14 +487,32 @@ class ChatScreen(Screen[None]):
             elif isinstance(error, ServerError):
                 self._notice(conv.address, f"could not load history: {error.message}", "error", sync=False)
         else:
-            self._freeze_gc(conv.add_history(message.messages, message.more))
+            self._freeze_gc(conv.add_page(message.messages, message.more, message.before))
             if message.messages:
                 self.state.talked_in(conv.address)
-        if conv.address == self.state.current:
-            view = self.query_one(ConversationView)
-            view.sync()
-            view.refresh_top()
-            self._refresh_header()
+            self.state.history_loaded(conv)
+        if conv.address != self.state.current:
+            return
+        view = self.query_one(ConversationView)
+        anchor = None
+        if message.gap and gap is not None:
+            anchor = gap.hi_mid if not message.downward else view.first_visible()
+        view.sync(anchor=anchor)
+        view.refresh_top()
+        view.refresh_gaps()
+        self._refresh_header()
+        if message.jump is not None and message.error is None:
+            if self._select(message.jump, center=True, missing_note=True):
+                after = conv.gap_after(message.jump)  # read on from there: what follows it comes next
+                if after is not None and not after.loading and self.link is not None:
+                    after.loading = True
+                    view.refresh_gaps()
+                    self._fill_gap(conv.address, after, True)
+        elif self._jump_wanted is not None and message.gap is None and message.before is None:
+            address, mid = self._jump_wanted  # the conversation's first page, awaited by a jump
+            self._jump_wanted = None
+            if address == conv.address:
+                self.jump_to(address, mid)
 
     def on_send_done(self, message: SendDone) -> None:
         conv = self.state.conversations.get(message.address)
@@ -420,7 +521,7 @@ class ChatScreen(Screen[None]):
         if message.sent is not None:
             conv.confirm(message.cmid, message.sent, self.state.me.username)
         else:
-            conv.fail(message.cmid, _reason(message.error or Exception("failed")))
+            conv.fail(message.cmid, reason(message.error or Exception("failed")))
         if conv.address == self.state.current:
             self.query_one(ConversationView).sync()
 
@@ -456,6 +557,139 @@ class ChatScreen(Screen[None]):
         self.switch_to(message.address)
         self.action_focus_composer()
 
+    @on(ConversationView.NeedGap)
+    def _need_gap(self, message: ConversationView.NeedGap) -> None:
+        conv = self.state.conversations.get(message.address)
+        gap = conv.gap_at(message.hi) if conv is not None else None
+        if self.link is None or conv is None or gap is None or gap.loading:
+            return
+        gap.loading = True
+        self.query_one(ConversationView).refresh_gaps()
+        self._fill_gap(conv.address, gap, message.downward)
+
+    @on(ConversationView.Viewed)
+    def _viewed(self, message: ConversationView.Viewed) -> None:
+        self._check_read()
+
+    @on(ConversationView.Leave)
+    def _leave_selection(self, message: ConversationView.Leave) -> None:
+        self.action_focus_composer()
+
+    @on(ConversationView.ShowQuoted)
+    def _show_quoted(self, message: ConversationView.ShowQuoted) -> None:
+        self.jump_to(message.address, message.mid)
+
+    @on(ConversationView.Act)
+    def _act(self, message: ConversationView.Act) -> None:
+        """What the user asked of the selected message."""
+        target = message.message
+        if message.kind == "copy":
+            self.post_message(self.CopyWanted(target.text))
+            self.notify("copied the message", timeout=2)
+        elif message.kind == "reply":
+            self._start_draft(Draft("reply", target.conv, target))
+        elif message.kind == "edit":
+            self._start_draft(Draft("edit", target.conv, target))
+        elif message.kind == "delete":
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._change("delete", target)
+
+            preview = target.text if len(target.text) <= 200 else target.text[:200] + "…"
+            question = "Delete this message? Its text is erased for everyone."
+            self.app.push_screen(ConfirmScreen(question, preview, "Delete"), confirmed)
+        elif message.kind == "react":
+            mine = frozenset(e for e, users in target.reactions.items() if self.state.me.username in users)
+
+            def picked(emoji: str | None) -> None:
+                if emoji:
+                    current = self.state.conversation(target.conv).get(target.mid) or target
+                    on = self.state.me.username not in current.reactions.get(emoji, ())
+                    self._change("react", target, emoji=emoji, on=on)
+
+            self.app.push_screen(ReactScreen(mine), picked)
+
+    def on_change_done(self, message: ChangeDone) -> None:
+        if message.error is not None:
+            self._notice(message.address, f"could not {message.what}: {reason(message.error)}", "error")
+            return
+        assert message.change is not None
+        conv = self.state.apply_change(message.change)
+        if conv.address == self.state.current:
+            self.query_one(ConversationView).sync()
+
+    # --- selecting, replying, editing ------------------------------------------------------
+
+    def action_select_message(self) -> None:
+        view = self.query_one(ConversationView)
+        if view.select_newest():
+            view.focus()
+
+    @on(Composer.SelectWanted)
+    def _select_wanted(self, message: Composer.SelectWanted) -> None:
+        self.action_select_message()
+
+    def _select(self, mid: str, *, center: bool = False, missing_note: bool = False) -> bool:
+        view = self.query_one(ConversationView)
+        if view.select(mid, center=center):
+            view.focus()
+            return True
+        if missing_note:
+            self._notice(self.state.current, "that message is no longer in the history", "info")
+        return False
+
+    def jump_to(self, address: str, mid: str) -> None:
+        """Show a message in its conversation and select it, loading the
+        history around it if it is not loaded."""
+        target = Address.of(address)
+        if target != self.state.current:
+            self.switch_to(target)
+            if target != self.state.current:
+                return  # a room to join first
+        conv = self.state.conversation(target)
+        if self._select(mid, center=True):
+            return
+        if self.link is None or mid_key(mid) is None:
+            self._notice(target, "that message is not loaded", "info")
+        elif conv.more is None:
+            self._jump_wanted = (target, mid)  # its first page is on the way
+        else:
+            self._fetch_around(target, mid)
+
+    def _start_draft(self, draft: Draft) -> None:
+        self._draft = draft
+        composer = self.query_one(Composer)
+        line = self.query_one(DraftLine)
+        if draft.kind == "reply":
+            author, words = quote_text(draft.message)
+            line.show_reply(author, words)
+        else:
+            text = draft.message.text
+            composer.set_line("/" + text if text.startswith("/") and not is_action(text) else text)
+            composer.editing = True
+            line.show_edit()
+        composer.focus()
+
+    def _end_draft(self) -> None:
+        if self._draft is None:
+            return
+        was_edit = self._draft.kind == "edit"
+        self._draft = None
+        self.query_one(DraftLine).clear()
+        self.query_one(ConversationView).select(None)  # it showed what the draft was about
+        composer = self.query_one(Composer)
+        composer.editing = False
+        if was_edit:
+            composer.value = ""
+
+    def _drop_draft_of(self, change: EditedEvent | DeletedEvent | ReactionEvent) -> None:
+        """A message being answered or edited was deleted meanwhile."""
+        draft = self._draft
+        if draft is not None and type(change) is DeletedEvent and draft.message.mid == change.mid:
+            self._end_draft()
+            self._notice(draft.address, "the message you were writing about was deleted", "info", sync=False)
+
     # --- the composer ----------------------------------------------------------------------
 
     @on(Composer.Sent, "#composer")
@@ -470,9 +704,17 @@ class ChatScreen(Screen[None]):
             return
         if command is None:
             return
+        draft = self._draft
+        if draft is not None and draft.kind == "edit":
+            self._finish_edit(draft, command.text if command.name == "say" else None, line)
+            return
         composer.remember(line)
         if command.name == "say":
-            self.say(self.state.current, command.text)
+            reply_to = draft.message.mid if draft is not None and draft.address == self.state.current else None
+            self._end_draft()
+            self.say(self.state.current, command.text, reply_to=reply_to)
+        elif command.name == "search":
+            self.action_search(command.text)
         elif command.name == "msg":
             self.switch_to(Address.user(command.target))
             if command.text:
@@ -501,7 +743,25 @@ class ChatScreen(Screen[None]):
             self._typing_sent[address] = now
             self.link.typing(address)
 
-    def say(self, address: str, text: str) -> None:
+    def _finish_edit(self, draft: Draft, text: str | None, line: str) -> None:
+        composer = self.query_one(Composer)
+        if text is None:
+            self._notice(draft.address, "an edit is the message's new text; escape cancels it", "error")
+            composer.give_back(line)
+        elif not text.strip():
+            self._notice(draft.address, "an edit cannot be empty (d deletes a message)", "error")
+            composer.give_back(line)
+        elif self.link is not None and len(text) > self.link.max_text:
+            self._notice(
+                draft.address, f"that text has {len(text)} characters; the limit is {self.link.max_text}", "error"
+            )
+            composer.give_back(line)
+        else:
+            self._end_draft()
+            if text != draft.message.text:
+                self._change("edit", draft.message, text=text)
+
+    def say(self, address: str, text: str, reply_to: str | None = None) -> None:
         conv = self.state.conversation(address)
         if self.link is None:
             self._notice(address, "not connected", "error")
@@ -509,8 +769,8 @@ class ChatScreen(Screen[None]):
         if len(text) > self.link.max_text:
             self._notice(address, f"that line has {len(text)} characters; the limit is {self.link.max_text}", "error")
             return
-        cmid, future = self.link.send_nowait(address, text)
-        conv.add_pending(cmid, text, int(self.clock() * 1000))
+        cmid, future = self.link.send_nowait(address, text, reply_to=reply_to)
+        conv.add_pending(cmid, text, int(self.clock() * 1000), reply_to)
         self.state.talked_in(address)
         self._typing_sent.pop(address, None)
 
@@ -543,6 +803,8 @@ class ChatScreen(Screen[None]):
         self.open(target)
 
     def open(self, address: str) -> None:
+        if self._draft is not None and self._draft.address != address:
+            self._end_draft()
         conv = self.state.open(address)
         self.query_one(ConversationView).show(conv)
         composer = self.query_one(Composer)
@@ -591,7 +853,73 @@ class ChatScreen(Screen[None]):
             self.open(address)
 
     def action_focus_composer(self) -> None:
-        self.query_one(Composer).focus()
+        """Escape: from anywhere back to the composer; in the composer, drop
+        the reply or edit being written."""
+        composer = self.query_one(Composer)
+        if composer.has_focus:
+            self._end_draft()
+        composer.focus()
+        self.query_one(ConversationView).select(None)
+
+    def action_search(self, query: str = "") -> None:
+        """ctrl+f or /search: the search panel; Enter on a result goes there.
+        A server that speaks the extensions answers a search even when it
+        has not granted `search` (`unavailable`, saying why); a version 1
+        server would not know the request."""
+        if not self.state.features:
+            self.notify("this server does not offer search", timeout=3)
+            return
+
+        def chosen(found: Message | None) -> None:
+            if found is not None:
+                self.jump_to(found.conv, found.mid)
+
+        self.app.push_screen(SearchScreen(self.link, query=query, clock=self.clock, tz=self.tz), chosen)
+
+    # --- read markers ------------------------------------------------------------------------
+
+    def _following(self) -> bool:
+        """The conversation in view shows its newest lines to someone at
+        the terminal: lines arriving now are seen as they come."""
+        return (
+            self.state.read_markers
+            and self.app.app_focus
+            and self.is_current
+            and self.query_one(ConversationView).is_vertical_scroll_end
+        )
+
+    def _check_read(self) -> None:
+        """The newest message on screen while the terminal has focus is read."""
+        if not self.state.read_markers or not self.app.app_focus or not self.is_current:
+            return
+        newest = self.query_one(ConversationView).newest_visible()
+        if newest is not None and self._read(self.state.current, newest.mid):
+            self._refresh_sidebar()
+            self.alerts.publish(Alerts(self.state.alerts(), False))
+
+    def _read(self, address: Address, mid: str) -> bool:
+        if not self.state.mark_read(address, mid):
+            return False
+        self._reads[address] = mid
+        self._send_reads_soon()
+        return True
+
+    def _send_reads_soon(self) -> None:
+        if self._reads and self._read_timer is None:
+            self._read_timer = self.set_timer(READ_DELAY_S, self._send_reads)
+
+    def flush_reads(self) -> None:
+        """Send the read markers that are waiting, now (the link is about to close)."""
+        if self._read_timer is not None:
+            self._read_timer.stop()
+        self._send_reads()
+
+    def _send_reads(self) -> None:
+        self._read_timer = None
+        reads, self._reads = self._reads, {}
+        if self.link is not None:
+            for address, mid in reads.items():
+                self.link.read(address, mid)  # dropped while disconnected; `resumed` sends it again
 
     def action_page(self, direction: int) -> None:
         view = self.query_one(ConversationView)

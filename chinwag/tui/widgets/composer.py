@@ -1,5 +1,7 @@
 """The composer: one line of input. Enter sends (the screen decides what the
-line means); up/down walk back through the lines already sent, like a shell.
+line means). Up in an empty composer selects the newest message (as in most
+chat clients); ctrl+up/ctrl+down walk back through the lines already sent,
+and so do up/down once a line is being recalled or typed, like a shell.
 """
 
 from __future__ import annotations
@@ -25,9 +27,14 @@ class Composer(Input):
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "recall(-1)", "previous line", show=False),
+        Binding("up", "up", "select a message", show=False),
         Binding("down", "recall(1)", "next line", show=False),
+        Binding("ctrl+up", "recall(-1)", "previous line", show=False),
+        Binding("ctrl+down", "recall(1)", "next line", show=False),
     ]
+
+    class SelectWanted(Message):
+        """Up in an empty composer: the user wants to pick a message."""
 
     @dataclass
     class Sent(Message):
@@ -43,6 +50,7 @@ class Composer(Input):
     def __init__(self, *, id: str | None = None, placeholder: str = "") -> None:
         super().__init__(id=id, placeholder=placeholder, select_on_focus=False)
         self.sent: list[str] = []
+        self.editing = False  # the line is an edit of a message: no recall over it
         self._recall_at: int | None = None
         self._draft = ""
 
@@ -72,6 +80,12 @@ class Composer(Input):
             self.value = line
             self.cursor_position = len(line)
 
+    def set_line(self, line: str) -> None:
+        """Put `line` in the composer to be edited, the cursor at its end."""
+        self.value = line
+        self.cursor_position = len(line)
+        self._recall_at = None
+
     def remember(self, line: str) -> None:
         """Keep a sent line for recall (consecutive repeats once)."""
         if line and (not self.sent or self.sent[-1] != line):
@@ -80,8 +94,14 @@ class Composer(Input):
         self._recall_at = None
         self._draft = ""
 
+    def action_up(self) -> None:
+        if not self.value and self._recall_at is None:
+            self.post_message(self.SelectWanted())
+        else:
+            self.action_recall(-1)
+
     def action_recall(self, step: int) -> None:
-        if not self.sent:
+        if not self.sent or self.editing:
             return
         if self._recall_at is None:
             if step > 0:

@@ -1,109 +1,48 @@
-"""The conversation log: a line-API ScrollView over the model's lines.
+"""The conversation log: a line-API ScrollView over the model's lines, with
+a selected message that the keyboard (and the mouse) moves and acts on.
 
 Nothing is mounted per message. Each line of the model becomes a `Row` that
 knows its height at the current width and renders its strips only when it
 is on screen (then caches them), so a conversation with thousands of
 messages costs a list of rows and a list of offsets, and appending one
-message costs one row.
+message costs one row. How a row looks is rows.py's.
+
+What the user asks of a message goes up as a message (`Act`, `ShowQuoted`,
+`Leave`); what the screen must load (`NeedOlder`, `NeedGap`) and what is on
+screen now (`Viewed`, for the read marker) too.
 """
 
 from __future__ import annotations
 
 import re
-import zlib
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, ClassVar
+from datetime import date, datetime, tzinfo
+from typing import ClassVar, Literal
 
 from rich.cells import cell_len
 from rich.style import Style
-from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message as TextualMessage
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...protocol.messages import Message
-from ..state import Conversation, Notice, Pending, is_action
 from ..text import cut, shown
-from .strips import text_strip
+from ..timeline import Conversation, Gap, Key, is_action
+from .rows import MARGIN, TIME_WIDTH, Row, RowPainter, clean, has_extras
 
-TIME_WIDTH = 5
-MARGIN = 1  # drawn here rather than as CSS padding: padding costs a strip copy per line
 DRAWN_ROWS_KEPT = 600  # rows whose rendered strips are kept (a few screens' worth)
-
-# Sender colours: readable on dark backgrounds, and darker twins for light themes.
-DARK_PALETTE = (
-    "#e06c75",
-    "#98c379",
-    "#e5c07b",
-    "#61afef",
-    "#c678dd",
-    "#56b6c2",
-    "#d19a66",
-    "#ff8fab",
-    "#7fd1ae",
-    "#a9b1ff",
-    "#f4a259",
-    "#b5e48c",
-)
-LIGHT_PALETTE = (
-    "#b3262f",
-    "#3d7a1f",
-    "#8a6100",
-    "#1f5fa8",
-    "#7b2fa3",
-    "#17707a",
-    "#9a4b00",
-    "#b0305c",
-    "#1d7a56",
-    "#4650b8",
-    "#a3500c",
-    "#53761f",
-)
+ActKind = Literal["reply", "edit", "delete", "react", "copy"]
+LINE_KINDS = ("msg", "notice")
 
 
-def sender_colour(username: str, dark: bool = True) -> str:
-    """A colour per user that is the same on every screen and every run."""
-    palette = DARK_PALETTE if dark else LIGHT_PALETTE
-    return palette[zlib.crc32(username.encode()) % len(palette)]
-
-
-def clean(text: str) -> str:
-    """A message body made safe to draw (see text.py): tabs expanded,
-    newlines kept, every other control character a placeholder."""
-    return shown(text, lines=True)
-
-
-def _rjust(text: str, cells: int) -> str:
-    """`str.rjust` counts characters; a nick of wide characters (or with
-    combining marks) must be padded by the columns it takes."""
-    return " " * max(0, cells - cell_len(text)) + text
-
-
-def day_label(day: date, today: date) -> str:
-    if day == today:
-        return "Today"
-    if day == today - timedelta(days=1):
-        return "Yesterday"
-    label = f"{day:%A} {day.day} {day:%B}"
-    return label if day.year == today.year else f"{label} {day.year}"
-
-
-@dataclass(slots=True)
-class Row:
-    """One entry of the log: a message, a notice, a pending line, a day
-    separator, the "new messages" line or the top line."""
-
-    kind: str
-    item: Any = None
-    width: int = -1
-    generation: int = -1
-    height: int = 1
-    strips: list[Strip] | None = None
+def _always(message: Message) -> bool:
+    return True
 
 
 class ConversationView(ScrollView, can_focus=True):
@@ -119,7 +58,27 @@ class ConversationView(ScrollView, can_focus=True):
         "conversation--notice",
         "conversation--error",
         "conversation--top",
+        "conversation--gap",
+        "conversation--selected",
+        "conversation--selected-mark",
+        "conversation--quote",
+        "conversation--edited",
+        "conversation--deleted",
+        "conversation--reaction",
+        "conversation--reaction-mine",
     }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "move(-1)", "up", show=False),  # how the user got here: the footer keeps its room
+        Binding("down,j", "move(1)", "down", show=False),
+        Binding("r", "act('reply')", "reply"),
+        Binding("e", "act('edit')", "edit"),
+        Binding("d", "act('delete')", "delete"),
+        Binding("plus", "act('react')", "react", key_display="+"),
+        Binding("y", "act('copy')", "copy"),
+        Binding("enter", "quoted", "quoted", key_display="⏎"),
+        Binding("escape", "leave", "back"),
+    ]
 
     class Away(TextualMessage):
         """The view left (or came back to) the newest line."""
@@ -134,6 +93,35 @@ class ConversationView(ScrollView, can_focus=True):
         def __init__(self, address: str) -> None:
             super().__init__()
             self.address = address
+
+    @dataclass
+    class NeedGap(TextualMessage):
+        """A gap in the loaded history is on screen: fill it from its lower
+        end (`downward`: the user reads towards it from above) or its upper."""
+
+        address: str
+        hi: Key
+        downward: bool
+
+    class Viewed(TextualMessage):
+        """What is on screen changed (the read marker may move)."""
+
+    @dataclass
+    class Act(TextualMessage):
+        """The user asked for something done to the selected message."""
+
+        kind: ActKind
+        message: Message
+
+    @dataclass
+    class ShowQuoted(TextualMessage):
+        """Go to the message a reply quotes."""
+
+        address: str
+        mid: str
+
+    class Leave(TextualMessage):
+        """Done with selecting: back to the composer."""
 
     def __init__(
         self,
@@ -150,10 +138,15 @@ class ConversationView(ScrollView, can_focus=True):
         self.tz = tz
         self.mention = mention
         self.conversation: Conversation | None = None
+        self.selected: str | None = None  # mid of the selected message
+        self.changes = False  # `messages` is in effect: reply, edit, delete, react
+        self.may_edit: Callable[[Message], bool] = _always
+        self.may_delete: Callable[[Message], bool] = _always
         self.rows: list[Row] = []
         self._starts: list[int] = []
         self._total = 0
         self._row_of: dict[int, Row] = {}
+        self._index_of: dict[str, int] = {}  # mid -> index in rows
         self._drawn: OrderedDict[int, Row] = OrderedDict()
         self._pending_rows: dict[str, tuple[str | None, Row]] = {}
         self._confirmed_rows = 0
@@ -164,38 +157,52 @@ class ConversationView(ScrollView, can_focus=True):
         self._generation = 0
         self._styles: dict[str, Style] = {}
         self._wrap_width = 0
-        self._dark = True
+        self.dark = True
         self._away = False
+        self.painter = RowPainter(self, lambda: self.app.console)
 
     # --- public ------------------------------------------------------------------------
 
     def show(self, conversation: Conversation) -> None:
         """Display another conversation, scrolled to its end."""
         self.conversation = conversation
+        self.selected = None
         self._row_of.clear()
         self._pending_rows.clear()
         self._drawn.clear()
         self._rebuild()
         self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
-        self._maybe_need_older()
+        self._check_edges()
+        self.refresh_bindings()
 
-    def sync(self) -> None:
-        """Bring the view up to date with the model after any change."""
+    def sync(self, anchor: str | None = None) -> None:
+        """Bring the view up to date with the model after any change; with
+        `anchor` (a mid), that message stays where it is on screen."""
         conv = self.conversation
         if conv is None:
             return
         pending_sig = tuple((c, p.error) for c, p in conv.pending.items())
         if conv.version != self._seen_version or len(conv.lines) < self._seen_lines:
-            self._rebuild(keep_position=True)
+            self._rebuild(keep_position=True, anchor=anchor)
         elif len(conv.lines) != self._seen_lines or pending_sig != self._seen_pending:
             self._append()
-        self._maybe_need_older()
+        if self.selected is not None and self.selected not in self._index_of:
+            self.selected = None
+        self._check_edges()
+        self.refresh_bindings()
 
     def refresh_top(self) -> None:
         """The top line's text depends on loading state; redraw it."""
         if self.rows and self.rows[0].kind == "top":
             self.rows[0].strips = None
             self.refresh()
+
+    def refresh_gaps(self) -> None:
+        """A gap's line says whether it is loading; redraw those."""
+        for row in self.rows:
+            if row.kind == "gap":
+                row.strips = None
+        self.refresh()
 
     def plain_lines(self) -> list[str]:
         """Every line as plain text (for tests and copying)."""
@@ -205,6 +212,137 @@ class ConversationView(ScrollView, can_focus=True):
             out.extend(strip.text.rstrip() for strip in self._strips(row, width))
         return out
 
+    def newest_visible(self) -> Message | None:
+        """The newest message with a line on screen now."""
+        height = self.scrollable_content_region.height
+        if not self.rows or height <= 0:
+            return None
+        top = int(self.scroll_y)
+        index = min(bisect_right(self._starts, top + height - 1), self._confirmed_rows) - 1
+        while index >= 0 and self._starts[index] + self.rows[index].height > top:
+            row = self.rows[index]
+            if row.kind == "msg":
+                message: Message = row.item
+                return message
+            index -= 1
+        return None
+
+    def first_visible(self) -> str | None:
+        """The mid of the first message at or below the top of the screen."""
+        if not self.rows:
+            return None
+        top = int(self.scroll_y)
+        index = max(0, bisect_right(self._starts, top) - 1)
+        while index < self._confirmed_rows:
+            row = self.rows[index]
+            if row.kind == "msg" and self._starts[index] + row.height > top:
+                mid: str = row.item.mid
+                return mid
+            index += 1
+        return None
+
+    @property
+    def selected_message(self) -> Message | None:
+        if self.selected is None or self.conversation is None:
+            return None
+        return self.conversation.get(self.selected)
+
+    def select(self, mid: str | None, *, center: bool = False) -> bool:
+        """Select a message (None: none); False if it is not in the view."""
+        if mid is not None and mid not in self._index_of:
+            return False
+        for old in (self.selected, mid):
+            if old is not None and old in self._index_of:
+                self.rows[self._index_of[old]].strips = None
+        self.selected = mid
+        if mid is not None:
+            self._reveal(self._index_of[mid], center=center)
+        self.refresh()
+        self.refresh_bindings()
+        return True
+
+    def select_newest(self) -> bool:
+        for row in reversed(self.rows[: self._confirmed_rows]):
+            if row.kind == "msg":
+                return self.select(row.item.mid)
+        return False
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act":
+            message = self.selected_message
+            if message is None:
+                return False
+            kind = parameters[0] if parameters else ""
+            if kind == "copy":
+                return not message.deleted
+            if not self.changes or message.deleted:
+                return False
+            if kind == "edit":
+                return self.may_edit(message)
+            if kind == "delete":
+                return self.may_delete(message)
+            return True
+        if action == "quoted":
+            message = self.selected_message
+            return message is not None and message.reply_to is not None and not message.deleted and self.changes
+        return True
+
+    def action_move(self, step: int) -> None:
+        """Select the message `step` places up or down; down from the
+        newest goes back to the composer."""
+        messages = [i for i in range(self._confirmed_rows) if self.rows[i].kind == "msg"]
+        if not messages:
+            if step > 0:
+                self.post_message(self.Leave())
+            return
+        if self.selected is None or self.selected not in self._index_of:
+            self.select(self.rows[messages[-1]].item.mid)
+            return
+        at = messages.index(self._index_of[self.selected]) + step
+        if at >= len(messages):
+            self.post_message(self.Leave())
+            return
+        self.select(self.rows[messages[max(0, at)]].item.mid)
+        if at <= 0:
+            self.scroll_to(y=0, animate=False, immediate=True)
+            self._check_edges()
+
+    def action_act(self, kind: ActKind) -> None:
+        message = self.selected_message
+        if message is not None:
+            self.post_message(self.Act(kind, message))
+
+    def action_quoted(self) -> None:
+        message = self.selected_message
+        if message is not None and message.reply_to is not None and self.conversation is not None:
+            self.post_message(self.ShowQuoted(self.conversation.address, message.reply_to))
+
+    def action_leave(self) -> None:
+        self.post_message(self.Leave())
+
+    def on_click(self, event: events.Click) -> None:
+        """A click selects the message under it; on a reply's quote line, it
+        goes to the quoted message; on a gap, loads it."""
+        y = event.y + int(self.scroll_y)
+        if not self.rows or y >= self._total:
+            return
+        index = bisect_right(self._starts, y) - 1
+        row = self.rows[index]
+        if row.kind == "gap":
+            self.post_message(self.NeedGap(self._address(), row.item.hi, downward=False))
+        elif row.kind == "msg":
+            message: Message = row.item
+            if y == self._starts[index] and message.reply_to is not None and not message.deleted and self.changes:
+                self.post_message(self.ShowQuoted(self._address(), message.reply_to))
+            else:
+                self.select(message.mid)
+
+    def _address(self) -> str:
+        assert self.conversation is not None
+        return self.conversation.address
+
     # --- building rows -------------------------------------------------------------------
 
     def _width(self) -> int:
@@ -213,18 +351,23 @@ class ConversationView(ScrollView, can_focus=True):
     def _day(self, ts: int) -> date:
         return datetime.fromtimestamp(ts / 1000, self.tz).date()
 
-    def _row(self, kind: str, item: Any) -> Row:
+    def _row(self, kind: str, item: object, rows_of: dict[int, Row]) -> Row:
         row = self._row_of.get(id(item))
-        if row is None or row.kind != kind:
+        if row is None or row.kind != kind or row.item is not item:
             row = Row(kind, item)
-            self._row_of[id(item)] = row
+        rows_of[id(item)] = row
         return row
 
-    def _rows_for_lines(self, conv: Conversation, start: int) -> list[Row]:
+    def _rows_for_lines(self, conv: Conversation, start: int, rows_of: dict[int, Row]) -> list[Row]:
         rows: list[Row] = []
         day = self._last_day
         marker = conv.marker
-        for line in conv.lines[start:]:
+        gaps: dict[Key, Gap] = {gap.hi: gap for gap in conv.gaps}
+        keys = conv.keys
+        for at in range(start, len(conv.lines)):
+            line = conv.lines[at]
+            if type(line) is Message and gaps and keys[at] in gaps:
+                rows.append(Row("gap", gaps[keys[at]]))
             line_day = self._day(line.ts)
             if line_day != day:
                 rows.append(Row("day", line_day))
@@ -232,9 +375,12 @@ class ConversationView(ScrollView, can_focus=True):
             if type(line) is Message:
                 if line.mid == marker:
                     rows.append(Row("new"))
-                rows.append(self._row("msg", line))
+                row = self._row("msg", line, rows_of)
+                if line.reply_to is not None:
+                    row.strips = None  # its quote shows another message, which may have changed
+                rows.append(row)
             else:
-                rows.append(self._row("notice", line))
+                rows.append(self._row("notice", line, rows_of))
         self._last_day = day
         return rows
 
@@ -250,35 +396,48 @@ class ConversationView(ScrollView, can_focus=True):
         self._seen_pending = tuple((c, p.error) for c, p in conv.pending.items())
         return rows
 
-    def _rebuild(self, keep_position: bool = False) -> None:
+    def _anchor(self, keep_position: bool, anchor: str | None) -> tuple[Row, int] | None:
+        """The row to keep in place across a rebuild, and its offset from
+        the top of the screen: `anchor`'s, or the first line at the top."""
+        if anchor is not None and anchor in self._index_of:
+            index = self._index_of[anchor]
+            return self.rows[index], self._starts[index] - int(self.scroll_y)
+        if not keep_position or self.is_vertical_scroll_end or not self.rows:
+            return None
+        top = int(self.scroll_y)
+        i = max(0, bisect_right(self._starts, top) - 1)
+        while i < len(self.rows) and self.rows[i].kind not in LINE_KINDS:
+            i += 1
+        if i < len(self.rows):
+            return self.rows[i], self._starts[i] - top
+        return None
+
+    def _rebuild(self, keep_position: bool = False, anchor: str | None = None) -> None:
         conv = self.conversation
         if conv is None:
             return
         at_end = self.is_vertical_scroll_end
-        anchor: tuple[Row, int] | None = None
-        if keep_position and not at_end and self.rows:
-            # Keep the first message or notice at or below the top line where it is.
-            top = int(self.scroll_y)
-            i = max(0, bisect_right(self._starts, top) - 1)
-            while i < len(self.rows) and self.rows[i].kind not in ("msg", "notice"):
-                i += 1
-            if i < len(self.rows):
-                anchor = (self.rows[i], top - self._starts[i])
+        kept = self._anchor(keep_position, anchor)
         self._last_day = None
         rows = [Row("top", None)] if not self.rows or self.rows[0].kind != "top" else [self.rows[0]]
         rows[0].strips = None
-        rows.extend(self._rows_for_lines(conv, 0))
+        rows_of: dict[int, Row] = {}
+        rows.extend(self._rows_for_lines(conv, 0, rows_of))
+        self._row_of = rows_of
         self._confirmed_rows = len(rows)
         rows.extend(self._pending(conv))
         self.rows = rows
+        self._index_of = {row.item.mid: i for i, row in enumerate(rows) if row.kind == "msg"}
         self._seen_version = conv.version
         self._seen_lines = len(conv.lines)
         self._layout_rows()
-        if anchor is not None:
-            row, offset = anchor
+        if kept is not None:
+            row, offset = kept
             for index, candidate in enumerate(self.rows):
-                if candidate is row:
-                    self.scroll_to(y=self._starts[index] + offset, animate=False, immediate=True, force=True)
+                if candidate is row or (
+                    row.kind == "msg" and candidate.kind == "msg" and candidate.item.mid == row.item.mid
+                ):
+                    self.scroll_to(y=self._starts[index] - offset, animate=False, immediate=True, force=True)
                     break
         elif at_end or not keep_position:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
@@ -295,9 +454,12 @@ class ConversationView(ScrollView, can_focus=True):
             return
         del self.rows[self._confirmed_rows :]
         del self._starts[self._confirmed_rows :]
-        new_rows = self._rows_for_lines(conv, self._seen_lines)
+        new_rows = self._rows_for_lines(conv, self._seen_lines, self._row_of)
         self._seen_lines = len(conv.lines)
-        self.rows.extend(new_rows)
+        for row in new_rows:
+            if row.kind == "msg":
+                self._index_of[row.item.mid] = len(self.rows)
+            self.rows.append(row)
         self._confirmed_rows = len(self.rows)
         self.rows.extend(self._pending(conv))
         total = self._starts[-1] + self.rows[len(self._starts) - 1].height if self._starts else 0
@@ -334,9 +496,24 @@ class ConversationView(ScrollView, can_focus=True):
         self._scroll_update(size)
         self.refresh(layout=self.show_vertical_scrollbar != had_scrollbar)
 
+    def _reveal(self, index: int, *, center: bool) -> None:
+        """Scroll so that row `index` is on screen (in the middle, with `center`)."""
+        start, height = self._starts[index], self.rows[index].height
+        view_h = self.scrollable_content_region.height or self.size.height
+        top = int(self.scroll_y)
+        if center:
+            y = start - max(0, (view_h - height) // 2)
+        elif start < top:
+            y = start
+        elif start + height > top + view_h:
+            y = start + height - view_h
+        else:
+            return
+        self.scroll_to(y=max(0, y), animate=False, immediate=True, force=True)
+
     # --- measuring and drawing ---------------------------------------------------------------
 
-    def _nick_width(self, width: int) -> int:
+    def nick_width(self, width: int) -> int:
         conv = self.conversation
         if conv is not None and not conv.is_room:
             nick = max(len(self.me), len(conv.name))
@@ -345,8 +522,8 @@ class ConversationView(ScrollView, can_focus=True):
             nick = 10
         return min(nick, 8) if width < 64 else nick
 
-    def _prefix_width(self, width: int) -> int:
-        return MARGIN + TIME_WIDTH + 1 + self._nick_width(width) + 1
+    def prefix_width(self, width: int) -> int:
+        return MARGIN + TIME_WIDTH + 1 + self.nick_width(width) + 1
 
     def _body(self, row: Row) -> str:
         item = row.item
@@ -363,9 +540,11 @@ class ConversationView(ScrollView, can_focus=True):
         if row.kind in ("msg", "notice", "pending"):
             body = clean(self._body(row))  # measured as drawn: a control character has no width
             extra = 0
-            if row.kind == "pending" and row.item.error:
-                extra = cell_len(shown(row.item.error)) + 16
-            if "\n" in body or cell_len(body) + extra > width - self._prefix_width(width):
+            if row.kind == "pending" and (row.item.error or row.item.reply_to):
+                extra = width
+            if row.kind == "msg" and has_extras(row.item):
+                extra = width
+            if "\n" in body or cell_len(body) + extra > width - self.prefix_width(width):
                 return len(self._strips(row, width))
         row.height = 1
         row.width = width
@@ -374,7 +553,7 @@ class ConversationView(ScrollView, can_focus=True):
         return 1
 
     @property
-    def _base(self) -> Style:
+    def base(self) -> Style:
         """This widget's own style (colour on background), cached: Textual
         computes `rich_style` from the whole DOM path on every call."""
         style = self._styles.get("")
@@ -382,7 +561,7 @@ class ConversationView(ScrollView, can_focus=True):
             style = self._styles[""] = self.rich_style
         return style
 
-    def _style(self, name: str) -> Style:
+    def style(self, name: str) -> Style:
         """A component's text attributes only (colour, bold, italic): rows keep
         their own background."""
         style = self._styles.get(name)
@@ -391,7 +570,7 @@ class ConversationView(ScrollView, can_focus=True):
             style = self._styles[name] = Style(color=full.color, bold=full.bold, italic=full.italic, dim=full.dim)
         return style
 
-    def _background(self, name: str) -> Style:
+    def background(self, name: str) -> Style:
         """A component's background, blended over this widget's."""
         key = "bg:" + name
         style = self._styles.get(key)
@@ -399,10 +578,10 @@ class ConversationView(ScrollView, can_focus=True):
             style = self._styles[key] = Style(bgcolor=self.get_component_rich_style(name).bgcolor)
         return style
 
-    def _time(self, ts: int) -> str:
+    def time(self, ts: int) -> str:
         return datetime.fromtimestamp(ts / 1000, self.tz).strftime("%H:%M")
 
-    def _nick(self, name: str, width: int) -> str:
+    def nick(self, name: str, width: int) -> str:
         name = shown(name)
         return name if cell_len(name) <= width else cut(name, width - 1) + "…"
 
@@ -420,100 +599,21 @@ class ConversationView(ScrollView, can_focus=True):
         return strips
 
     def _render_row(self, row: Row, width: int) -> list[Strip]:
-        base = self._base
-        console = self.app.console
+        painter = self.painter
         kind = row.kind
-        if kind == "day":
-            today = datetime.fromtimestamp(self.clock(), self.tz).date()
-            return [self._rule(f" {day_label(row.item, today)} ", base + self._style("conversation--day"), width)]
-        if kind == "new":
-            return [self._rule(" new messages ", base + self._style("conversation--new"), width)]
-        if kind == "top":
-            return [self._top_line(base, width)]
-
-        nick_w = self._nick_width(width)
-        prefix_w = MARGIN + TIME_WIDTH + 1 + nick_w + 1
-        line_style = base
-        time_style = self._style("conversation--time")
-        body_style = Style()
         if kind == "msg":
-            message: Message = row.item
-            own = message.sender == self.me
-            colour = Style(color=sender_colour(message.sender, self._dark), bold=True)
-            nick_style = self._style("conversation--own") if own else colour
-            mentioned = (
-                not own
-                and self.mention is not None
-                and self.conversation is not None
-                and self.conversation.is_room
-                and self.mention.search(message.text)
-            )
-            if mentioned:
-                line_style = base + self._background("conversation--mention")
-            time_text = self._time(message.ts)
-            if is_action(message.text):
-                nick = "*".rjust(nick_w)
-                body = Text(clean(message.text[4:]), style=Style(italic=True))
-                body = Text.assemble((shown(message.sender), nick_style + Style(italic=True)), " ", body)
-            else:
-                nick = _rjust(self._nick(message.sender, nick_w), nick_w)
-                body = Text(clean(message.text), style=body_style)
-            if mentioned and self.mention is not None:
-                body.highlight_regex(self.mention, self._style("conversation--mention-word"))
-        elif kind == "notice":
-            notice: Notice = row.item
-            level_style = self._style("conversation--error" if notice.level == "error" else "conversation--notice")
-            time_text = self._time(notice.ts)
-            nick_style = level_style
-            nick = ("!" if notice.level == "error" else "–").rjust(nick_w)
-            body = Text(clean(notice.text), style=level_style)
-        else:
-            pending: Pending = row.item
-            failed = pending.error is not None
-            state_style = self._style("conversation--failed" if failed else "conversation--pending")
-            time_text = "  ✗  " if failed else " ··· "
-            time_style = state_style
-            nick_style = self._style("conversation--own")
-            nick = _rjust(self._nick(self.me, nick_w), nick_w)
-            said = pending.text
-            if is_action(said):
-                said = f"* {self.me} {said[4:]}"
-            body = Text(clean(said), style=self._style("conversation--pending"))
-            if failed:
-                body.append(f"  not sent: {shown(pending.error or '')}", style=state_style)
-
-        prefix = Text.assemble(" " * MARGIN, (time_text, time_style), " ", (nick, nick_style), " ")
-        avail = max(8, width - prefix_w)
-        if "\n" not in body.plain and cell_len(body.plain) <= avail:
-            lines = [body]
-        else:
-            lines = list(body.wrap(console, avail, overflow="fold"))
-        strips: list[Strip] = []
-        indent = " " * prefix_w
-        for n, line in enumerate(lines):
-            full = Text.assemble(prefix if n == 0 else indent, line, style=line_style, end="")
-            full.rstrip()
-            strips.append(text_strip(full, console).extend_cell_length(width, line_style))
-        return strips
-
-    def _rule(self, label: str, style: Style, width: int) -> Strip:
-        text = Text(" " * MARGIN + label.center(width - MARGIN, "─")[: width - MARGIN], style=style, end="")
-        return text_strip(text, self.app.console)
-
-    def _top_line(self, base: Style, width: int) -> Strip:
-        conv = self.conversation
-        if conv is None:
-            label = ""
-        elif conv.missing:
-            label = shown(conv.missing)
-        elif conv.loading or conv.more is None:
-            label = "loading older messages…"
-        elif conv.more:
-            label = "↑ scroll up for older messages"
-        else:
-            label = f"beginning of {shown(conv.address)}"
-        text = Text(label.center(width)[:width], style=base + self._style("conversation--top"), end="")
-        return text_strip(text, self.app.console)
+            return painter.message(row.item, width, row.item.mid == self.selected)
+        if kind == "notice":
+            return painter.notice(row.item, width)
+        if kind == "pending":
+            return painter.pending(row.item, width)
+        if kind == "day":
+            return [painter.day(row.item, width, self.clock, self.tz)]
+        if kind == "new":
+            return [painter.new_line(width)]
+        if kind == "gap":
+            return [painter.gap(row.item, width)]
+        return [painter.top(self.conversation, width)]
 
     # --- Textual hooks ---------------------------------------------------------------------
 
@@ -522,9 +622,9 @@ class ConversationView(ScrollView, can_focus=True):
         self._styles.clear()
         self._generation += 1
         try:
-            self._dark = self.app.current_theme.dark
+            self.dark = self.app.current_theme.dark
         except Exception:  # before the app has a theme
-            self._dark = True
+            self.dark = True
         if self.rows:
             self._layout_rows()
 
@@ -534,29 +634,37 @@ class ConversationView(ScrollView, can_focus=True):
             self._layout_rows()
             if at_end:
                 self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        self.post_message(self.Viewed())
 
     def render_line(self, y: int) -> Strip:
         width = self._wrap_width or self.scrollable_content_region.width
         line_no = int(self.scroll_y) + y
         if line_no >= self._total or not self.rows:
-            return Strip.blank(width, self._base)
+            return Strip.blank(width, self.base)
         index = bisect_right(self._starts, line_no) - 1
         strips = self._strips(self.rows[index], width)
         offset = line_no - self._starts[index]
         if offset >= len(strips):  # the row grew since layout (rare): relayout next frame
             self.call_later(self._layout_rows)
-            return Strip.blank(width, self._base)
+            return Strip.blank(width, self.base)
         strip = strips[offset]
-        return strip if strip.cell_length == width else strip.crop_extend(0, width, self._base)
+        return strip if strip.cell_length == width else strip.crop_extend(0, width, self.base)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if new_value < 2 and old_value >= new_value:
             self._maybe_need_older()
+        self._maybe_fill_gaps()
         away = new_value < self.max_scroll_y - 1
         if away != self._away:
             self._away = away
             self.post_message(self.Away(away))
+        self.post_message(self.Viewed())
+
+    def _check_edges(self) -> None:
+        self._maybe_need_older()
+        self._maybe_fill_gaps()
+        self.post_message(self.Viewed())
 
     def _maybe_need_older(self) -> None:
         conv = self.conversation
@@ -564,3 +672,27 @@ class ConversationView(ScrollView, can_focus=True):
             return
         if self.scroll_y < 2 or self.max_scroll_y == 0:
             self.post_message(self.NeedOlder(conv.address))
+
+    def _maybe_fill_gaps(self) -> None:
+        """A gap on screen is to be loaded: from below when the user reads
+        down towards it (it is in the lower half, or the selected message
+        is above it, or this is the very top), else from above."""
+        conv = self.conversation
+        if conv is None or not conv.gaps or not self.rows:
+            return
+        height = self.scrollable_content_region.height
+        if height <= 0:
+            return
+        top = int(self.scroll_y)
+        first = max(0, bisect_right(self._starts, top) - 1)
+        last = min(len(self.rows), bisect_right(self._starts, top + height - 1))
+        selected = self._index_of.get(self.selected) if self.selected is not None else None
+        for index in range(first, last):
+            row = self.rows[index]
+            if row.kind == "gap" and not row.item.loading:
+                downward = (
+                    self._starts[index] - top >= height // 2
+                    or top == 0
+                    or (selected is not None and selected < index and self._starts[selected] >= top)
+                )
+                self.post_message(self.NeedGap(conv.address, row.item.hi, downward))
