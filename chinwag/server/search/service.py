@@ -132,6 +132,7 @@ class SearchService:
         self._uncommitted = False  # writes sent without a commit since the last one
         self._task: asyncio.Task[None] | None = None
         # for the stats line, the bench and --reindex
+        self.locked = False  # the directory is another server's: the index is in RAM
         self.messages = 0  # in the index at its last commit
         self.indexed_live = 0  # live entries taken (not those a pass had read already)
         self.read_back = 0  # entries read from Redis by passes
@@ -194,7 +195,8 @@ class SearchService:
             ) from None
         except IndexGone as exc:
             raise SearchSetupError(f"{exc}; run with --search-dir '' to serve without search") from None
-        if opened.where == "locked":
+        self.locked = opened.where == "locked"
+        if self.locked:
             self.where = f"in RAM ({self.index.path} is in use by another server)"
             log.warning(
                 "the search index in %s is in use by another server; this node keeps its index in RAM, rebuilt "
