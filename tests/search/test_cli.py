@@ -121,3 +121,15 @@ async def test_two_nodes_on_one_directory_and_none(
     await _stop(bare, carol)
     await _stop(b, bob)
     await _stop(a, alice)
+
+
+async def test_a_search_dir_that_cannot_be_used_is_one_line(tmp_path: Path, clean_redis: str) -> None:
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a directory")
+    status, _, err = await run_cli(
+        "--redis-url", clean_redis, "--port", "0", "--search-dir", str(occupied), "--log-level", "WARNING"
+    )
+    assert status == 1
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("chinwag-server: cannot open the search index") and "--search-dir ''" in line
