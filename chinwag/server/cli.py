@@ -33,7 +33,7 @@ from .embedded_redis import (
 from .engine import ping
 from .search.index import IndexLocked, SearchIndex
 from .search.service import SearchService, SearchSetupError, remove_index
-from .search.worker import ChildIndex
+from .search.worker import ChildIndex, IndexGone
 from .settings import Settings, env_overrides, search_path
 from .store import StorageUnavailable, Store
 
@@ -338,6 +338,9 @@ async def reindex(settings: Settings) -> int:
         await asyncio.to_thread(remove_index, path)
         service = SearchService(store, ChildIndex(path))
         await service.start_without_feed()
+        if service.locked:
+            await service.stop()
+            raise Fatal(f"the search index in {path} was taken by a server that started meanwhile: stop it first")
         try:
             report = await service.build()
             messages = service.messages
@@ -345,6 +348,10 @@ async def reindex(settings: Settings) -> int:
             await service.stop()
     except StorageUnavailable as exc:
         raise Fatal(f"Redis failed during the rebuild: {exc}; run --reindex again") from None
+    except SearchSetupError as exc:
+        raise Fatal(str(exc)) from None
+    except IndexGone as exc:
+        raise Fatal(f"{exc} during the rebuild; run --reindex again") from None
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(store.close(), CHECK_TIMEOUT_S)

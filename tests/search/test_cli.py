@@ -121,3 +121,35 @@ async def test_two_nodes_on_one_directory_and_none(
     await _stop(bare, carol)
     await _stop(b, bob)
     await _stop(a, alice)
+
+
+async def test_a_search_dir_that_cannot_be_used_is_one_line(tmp_path: Path, clean_redis: str) -> None:
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a directory")
+    status, _, err = await run_cli(
+        "--redis-url", clean_redis, "--port", "0", "--search-dir", str(occupied), "--log-level", "WARNING"
+    )
+    assert status == 1
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("chinwag-server: cannot open the search index") and "--search-dir ''" in line
+
+
+async def test_a_node_restarted_while_another_served_catches_up(
+    started: list[ServerProcess], tmp_path: Path, clean_redis: str
+) -> None:
+    a = await _start(started, tmp_path / "a", "--redis-url", clean_redis, "--search-dir", str(tmp_path / "a-index"))
+    b = await _start(started, tmp_path / "b", "--redis-url", clean_redis, "--search-dir", str(tmp_path / "b-index"))
+    alice = await _client(a, "alice", register=True)
+    await alice.send("#lobby", "seen by both nodes")
+    await found(alice, "nodes", "seen by both nodes")
+    await _stop(a, alice)
+    bob = await _client(b, "bob", register=True)
+    await bob.send("#lobby", "sent while node a was down")
+    await bob.send("@alice", "a direct one, also while a was down")
+    await a.start_async()
+    alice = await _client(a, "alice")
+    await found(alice, "down", "a direct one, also while a was down", "sent while node a was down")
+    await found(alice, "nodes", "seen by both nodes")
+    await _stop(a, alice)
+    await _stop(b, bob)

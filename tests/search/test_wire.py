@@ -258,3 +258,22 @@ async def test_searches_in_flight_with_sends(user) -> None:
     pages = await every_page(alice, "burst", limit=limits.SEARCH_MAX)
     assert sum(len(p.results) for p in pages) == 80
     assert page.next is not None
+
+
+async def test_membership_is_redis_s_not_the_connection_s(server: ChatServer, user) -> None:
+    """A membership change the connection never heard of (its bus event
+    lost): the search follows Redis both ways."""
+    alice = await user("alice", features=SEARCH)
+    bob = await user("bob", features=SEARCH)
+    await bob.join("ops")
+    await bob.join("dev")
+    await alice.join("ops")
+    await bob.send("#ops", "ops handover notes")
+    await bob.send("#dev", "dev handover notes")
+    await found(bob, "handover", "dev handover notes", "ops handover notes")
+    assert texts_of(await alice.search("handover")) == ["ops handover notes"]
+    await server.store.leave("ops", "alice")  # Redis only: her connection still lists #ops
+    assert texts_of(await alice.search("handover")) == []
+    await server.store.create_room("dev", 100)
+    await server.store.join("dev", "alice")  # Redis only: her connection does not list #dev
+    assert texts_of(await alice.search("handover")) == ["dev handover notes"]

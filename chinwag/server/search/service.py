@@ -45,7 +45,7 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,7 @@ from ..conv import conv_id, mid_key, mid_ts
 from ..hub import Hub, message_wire
 from ..statuses import ChangeKind
 from ..store import StorageUnavailable, Store, Stored, StoredMessage
-from .index import SearchHit
+from .index import SearchHit, SearchPage
 from .query import ParsedQuery, parse_query
 from .tokens import tokenize
 from .worker import ChildIndex, IndexGone, IndexUnusable, Upsert
@@ -132,6 +132,7 @@ class SearchService:
         self._uncommitted = False  # writes sent without a commit since the last one
         self._task: asyncio.Task[None] | None = None
         # for the stats line, the bench and --reindex
+        self.locked = False  # the directory is another server's: the index is in RAM
         self.messages = 0  # in the index at its last commit
         self.indexed_live = 0  # live entries taken (not those a pass had read already)
         self.read_back = 0  # entries read from Redis by passes
@@ -194,7 +195,8 @@ class SearchService:
             ) from None
         except IndexGone as exc:
             raise SearchSetupError(f"{exc}; run with --search-dir '' to serve without search") from None
-        if opened.where == "locked":
+        self.locked = opened.where == "locked"
+        if self.locked:
             self.where = f"in RAM ({self.index.path} is in use by another server)"
             log.warning(
                 "the search index in %s is in use by another server; this node keeps its index in RAM, rebuilt "
@@ -450,32 +452,53 @@ class SearchService:
                 await asyncio.wait_for(self._built.wait(), START_WAIT_S)
         query = parse_query(req.query)
         me = conn.username
-        convs, _ = await ctx.store.session_state(me)
         only = conv_id(me, req.conv) if req.conv is not None else None
-        hidden = await hidden_senders(ctx.store, me)
+        hidden = sorted(await hidden_senders(ctx.store, me))
+
+        def page_of(convs: Collection[str], page: str | None, limit: int) -> Awaitable[SearchPage]:
+            return self.index.search(
+                req.query,
+                sorted(convs),
+                hidden,
+                conv=only,
+                sender=req.sender,
+                before=req.before,
+                after=req.after,
+                limit=limit,
+                page=page,
+            )
+
+        # The caller's conversations are Redis's, read now. The first page is
+        # asked for meanwhile with the connection's own list (almost always
+        # the same): its hits outside Redis's list are dropped, and if Redis
+        # lists a conversation the connection does not, it is asked again.
+        guess = set(conn.convs)
+        first = asyncio.ensure_future(page_of(guess, req.page, req.limit))
+        try:
+            convs = set((await ctx.store.session_state(me))[0])
+            if not convs <= guess:
+                first.cancel()
+                first = asyncio.ensure_future(page_of(convs, req.page, req.limit))
+            hits = await first
+        except IndexGone:
+            raise RequestError(RESTARTING, ErrorCode.UNAVAILABLE) from None
+        finally:
+            if not first.done():
+                first.cancel()
         found: list[StoredMessage] = []
-        page = req.page
-        for _ in range(REFILL_ROUNDS):
-            try:
-                hits = await self.index.search(
-                    req.query,
-                    convs,
-                    sorted(hidden),
-                    conv=only,
-                    sender=req.sender,
-                    before=req.before,
-                    after=req.after,
-                    limit=req.limit - len(found),
-                    page=page,
-                )
-            except IndexGone:
-                raise RequestError(RESTARTING, ErrorCode.UNAVAILABLE) from None
-            found += await self._current(hits.hits, query)
+        page: str | None = req.page
+        for round_ in range(REFILL_ROUNDS):
+            if round_:
+                try:
+                    hits = await page_of(convs, page, req.limit - len(found))
+                except IndexGone:
+                    raise RequestError(RESTARTING, ErrorCode.UNAVAILABLE) from None
+            found += await self._current([h for h in hits.hits if h.conv in convs], query)
             page = hits.next
             if page is None or len(found) >= req.limit:
                 break
         rich = FEATURE_MESSAGES in conn.features
-        return Reply({"results": [message_wire(m, me, rich) for m in found], "next": page})
+        return Reply({"results": [message_wire(m, me, rich) for m in found[: req.limit]], "next": page})
 
     async def _current(self, hits: list[SearchHit], query: ParsedQuery) -> list[StoredMessage]:
         """The hits' messages in their current state, in the hits' order,
