@@ -10,19 +10,11 @@ from pathlib import Path
 from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 
-from ..search.helpers import CONTRACT_S, found, texts_of
-from ..support.settings import PASSWORD
-
-SEARCH = ["messages", "search"]
+from ..search.helpers import CONTRACT_S, found, search_client, texts_of
 
 
 async def _login(server: ChatServer, name: str, *, register: bool = False) -> ChatClient:
-    client = ChatClient("127.0.0.1", server.port, features=SEARCH)
-    await client.connect()
-    if register:
-        await client.register(name, PASSWORD)
-    await client.login(name, PASSWORD)
-    return client
+    return await search_client(server.port, name, register=register)
 
 
 async def test_every_node_finds_every_message(make_server, tmp_path: Path) -> None:

@@ -11,6 +11,9 @@ from typing import Any
 from chinwag.protocol.client import ChatClient, SearchPage
 from chinwag.protocol.errors import ServerError
 
+from ..support.settings import PASSWORD
+
+SEARCH = ["messages", "search"]  # the features a searching test client asks for
 DEADLINE_S = 5.0
 CONTRACT_S = 1.0  # "an accepted message is findable within 1 s of its ok"
 
@@ -56,3 +59,13 @@ async def every_page(client: ChatClient, query: str, page: str | None = None, **
     while pages[-1].next is not None:
         pages.append(await client.search(query, page=pages[-1].next, **fields))
     return pages
+
+
+async def search_client(port: int, name: str, *, register: bool = False) -> ChatClient:
+    """A client with `messages` and `search`, logged in as `name` (registered first if asked)."""
+    client = ChatClient("127.0.0.1", port, features=SEARCH)
+    await client.connect()
+    if register:
+        await client.register(name, PASSWORD)
+    await client.login(name, PASSWORD)
+    return client

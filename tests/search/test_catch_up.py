@@ -19,19 +19,12 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 
 from ..support.events import error_of
-from ..support.settings import PASSWORD, fast_settings
-from .helpers import found, search_until, texts_of
-
-SEARCH = ["messages", "search"]
+from ..support.settings import fast_settings
+from .helpers import found, search_client, search_until, texts_of
 
 
 async def _login(server: ChatServer, name: str, *, register: bool = False) -> ChatClient:
-    client = ChatClient("127.0.0.1", server.port, features=SEARCH)
-    await client.connect()
-    if register:
-        await client.register(name, PASSWORD)
-    await client.login(name, PASSWORD)
-    return client
+    return await search_client(server.port, name, register=register)
 
 
 async def test_a_search_during_the_first_build_is_unavailable(clean_redis: str, tmp_path: Path) -> None:

@@ -17,11 +17,8 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server.process import ServerProcess
 
 from ..support.processes import console_server, pid_alive, run_cli
-from ..support.settings import PASSWORD
 from ..support.waits import eventually
-from .helpers import found
-
-SEARCH = ["messages", "search"]
+from .helpers import SEARCH, found, search_client
 
 
 @pytest.fixture
@@ -40,12 +37,7 @@ async def _start(procs: list[ServerProcess], data: Path, *extra: str) -> ServerP
 
 
 async def _client(proc: ServerProcess, name: str, *, register: bool = False) -> ChatClient:
-    client = ChatClient("127.0.0.1", proc.port, features=SEARCH)
-    await client.connect()
-    if register:
-        await client.register(name, PASSWORD)
-    await client.login(name, PASSWORD)
-    return client
+    return await search_client(proc.port, name, register=register)
 
 
 async def _stop(proc: ServerProcess, *clients: ChatClient) -> None:
