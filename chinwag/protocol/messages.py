@@ -91,6 +91,12 @@ def _mid(frame: Frame, key: str, *, optional: bool = False) -> str | None:
     return value
 
 
+def _req_mid(frame: Frame, key: str) -> str:
+    value = _mid(frame, key)
+    assert value is not None
+    return value
+
+
 # --- client -> server ---------------------------------------------------------
 
 
@@ -318,8 +324,7 @@ class Ack(Request):
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Ack:
-        upto = _mid(frame, "upto")
-        assert upto is not None
+        upto = _req_mid(frame, "upto")
         return cls(req_id, _address(frame, "conv"), upto)
 
 
@@ -350,8 +355,7 @@ class Edit(Request):
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Edit:
-        mid = _mid(frame, "mid")
-        assert mid is not None
+        mid = _req_mid(frame, "mid")
         return cls(req_id, _address(frame, "conv"), mid, _text(frame, max_text))
 
 
@@ -363,8 +367,7 @@ class Delete(Request):
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Delete:
-        mid = _mid(frame, "mid")
-        assert mid is not None
+        mid = _req_mid(frame, "mid")
         return cls(req_id, _address(frame, "conv"), mid)
 
 
@@ -378,8 +381,7 @@ class React(Request):
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> React:
-        mid = _mid(frame, "mid")
-        assert mid is not None
+        mid = _req_mid(frame, "mid")
         emoji = _req_str(frame, "emoji")
         if (problem := limits.emoji_problem(emoji)) is not None:
             raise _bad(problem)
@@ -396,8 +398,7 @@ class Read(Request):
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Read:
-        upto = _mid(frame, "upto")
-        assert upto is not None
+        upto = _req_mid(frame, "upto")
         return cls(req_id, _address(frame, "conv"), upto)
 
 
@@ -675,24 +676,18 @@ Event = (
 )
 
 
-def _change_id(frame: Frame) -> str:
-    value = _mid(frame, "id")
-    assert value is not None
-    return value
-
-
 def _parse_change(kind: str, frame: Frame) -> Event | None:
     conv, mid = _wire_address(frame, "conv"), _req_str(frame, "mid")
     if kind == "edited":
         edited = frame.get("edited")
         if type(edited) is not int:
             raise _bad("'edited' must be an integer")
-        return EditedEvent(conv, mid, _req_str(frame, "text"), edited, _change_id(frame))
+        return EditedEvent(conv, mid, _req_str(frame, "text"), edited, _req_mid(frame, "id"))
     if kind == "deleted":
-        return DeletedEvent(conv, mid, _str(frame, "by", optional=True) or "", _change_id(frame))
+        return DeletedEvent(conv, mid, _str(frame, "by", optional=True) or "", _req_mid(frame, "id"))
     if kind == "reaction":
         return ReactionEvent(
-            conv, mid, _req_str(frame, "emoji"), _req_str(frame, "from"), frame.get("on") is True, _change_id(frame)
+            conv, mid, _req_str(frame, "emoji"), _req_str(frame, "from"), frame.get("on") is True, _req_mid(frame, "id")
         )
     return None
 
@@ -715,7 +710,5 @@ def parse_event(frame: Frame) -> Event | None:
     if kind in ("edited", "deleted", "reaction"):
         return _parse_change(kind, frame)
     if kind == "read":
-        upto = _mid(frame, "upto")
-        assert upto is not None
-        return ReadEvent(_wire_address(frame, "conv"), upto)
+        return ReadEvent(_wire_address(frame, "conv"), _req_mid(frame, "upto"))
     return None
