@@ -16,6 +16,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 
+from .support.raw import RawClient
 from .support.settings import PASSWORD, fast_settings
 
 TEST_DEADLINE_S = 60
@@ -118,3 +119,25 @@ async def user(connect: ClientFactory) -> Callable[..., Awaitable[ChatClient]]:
         return client
 
     return factory
+
+
+RawFactory = Callable[..., Awaitable[RawClient]]
+
+
+@pytest.fixture
+async def raw(server: ChatServer) -> AsyncIterator[RawFactory]:
+    """Open a raw connection to the default server (or `to=` another one);
+    says hello unless `hello=False`. The default is the `server` of the
+    test's directory: tests/search has its own, with an index."""
+    opened: list[RawClient] = []
+
+    async def factory(to: ChatServer | None = None, *, hello: bool = True) -> RawClient:
+        client = await RawClient.open((to or server).port)
+        opened.append(client)
+        if hello:
+            await client.hello()
+        return client
+
+    yield factory
+    for client in opened:
+        client.close()

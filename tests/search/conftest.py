@@ -11,8 +11,6 @@ import pytest
 
 from chinwag.server.search import IndexedMessage, SearchIndex, SearchPage, parse_query
 
-from ..support.raw import RawClient
-
 
 @dataclass
 class Corpus:
@@ -66,20 +64,3 @@ async def server(make_server: Any, tmp_path: Any) -> Any:
     """The default server of the wire tests here: one with a search index
     (in the test's own directory), on the test's clean Redis."""
     return await make_server(search_dir=str(tmp_path / "search"))
-
-
-@pytest.fixture
-async def raw(server: Any) -> Any:
-    """Raw connections to the default server (hello as the test says)."""
-    opened: list[RawClient] = []
-
-    async def factory(*, hello: bool = True) -> RawClient:
-        client = await RawClient.open(server.port)
-        opened.append(client)
-        if hello:
-            await client.hello()
-        return client
-
-    yield factory
-    for client in opened:
-        client.close()
