@@ -12,13 +12,23 @@ from ..protocol.address import USER_SIGIL, bare_room
 
 HELP = """\
 /join ROOM      join (or create) a room
+/create ROOM [private]  create a room (private: invitation only)
 /leave [ROOM]   leave a room (default: this one)
 /msg USER TEXT  send a direct message
 /me ACTION      say what you do: * you wave
 /who            who is online
 /search WORDS   search messages (also ctrl+f)
+/topic TEXT     set this room's topic (/topic - clears it)
+/invite USER    invite someone to this room
+/kick USER [REASON] · /ban USER [REASON] · /unban USER
+/role USER owner|moderator|member
+/away [TEXT] · /back   your status
+/block USER · /unblock USER   hide (or show again) all they send
+/nick NAME      change your display name
+/logout         sign out of this device
 /help           this help · //text sends "/text"
-ctrl+k switch · ctrl+n/ctrl+p next/previous
+ctrl+k switch (and "account") · ctrl+n/ctrl+p next/previous
+ctrl+g members of this room
 alt+u next unread · pageup/pagedown scroll
 up (empty line) or alt+k select a message, then
   r reply · e edit · d delete · + react · y copy
@@ -27,7 +37,9 @@ ctrl+up/down sent lines · escape composer · ctrl+q quit"""
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    name: str  # "say", "join", "leave", "msg", "who", "search", "help"
+    # "say", "join", "create", "leave", "msg", "who", "search", "help", "topic", "invite",
+    # "kick", "ban", "unban", "role", "away", "back", "block", "unblock", "nick", "logout"
+    name: str
     target: str = ""
     text: str = ""
 
@@ -41,6 +53,65 @@ def _room(arg: str, usage: str) -> str:
     if room is None:
         raise CommandError(f"'{arg}' is not a room name ({limits.ROOM_NAME_RULE}); usage: {usage}")
     return room
+
+
+def _user(arg: str, usage: str) -> str:
+    name = limits.normalize_username(arg.lstrip(USER_SIGIL))
+    if name is None:
+        raise CommandError(f"usage: {usage}" + (f" ('{arg}' is not a username)" if arg else ""))
+    return name
+
+
+def _no_args(word: str, rest: str) -> None:
+    if rest:
+        raise CommandError(f"usage: /{word} (it takes nothing after it)")
+
+
+# /word USER [REASON]: the person, then free text
+_USER_AND_REASON = {"kick": "/kick USER [REASON]", "ban": "/ban USER [REASON]"}
+_USER_ONLY = {"invite": "/invite USER", "unban": "/unban USER", "block": "/block USER", "unblock": "/unblock USER"}
+
+
+def _rooms_and_people(word: str, rest: str) -> Command | None:
+    """The commands of rooms (topic, moderation) and people (status, blocks, name)."""
+    if word == "create":
+        name, _, flag = rest.partition(" ")
+        flag = flag.strip().lower()
+        if not name or flag not in ("", "private"):
+            raise CommandError("usage: /create ROOM [private], for example /create ops private")
+        return Command("create", target=_room(name, "/create ROOM [private]"), text=flag)
+    if word in _USER_ONLY:
+        if " " in rest:
+            raise CommandError(f"usage: {_USER_ONLY[word]}")
+        return Command(word, target=_user(rest, _USER_ONLY[word]))
+    if word in _USER_AND_REASON:
+        user, _, why = rest.partition(" ")
+        return Command(word, target=_user(user, _USER_AND_REASON[word]), text=why.strip())
+    if word == "role":
+        user, _, role = rest.partition(" ")
+        role = role.strip().lower()
+        if role not in limits.ROLES:
+            raise CommandError("usage: /role USER " + "|".join(limits.ROLES))
+        return Command("role", target=_user(user, "/role USER " + "|".join(limits.ROLES)), text=role)
+    if word == "topic":
+        if len(rest) > limits.TOPIC_MAX:
+            raise CommandError(f"a topic has at most {limits.TOPIC_MAX} characters; this one has {len(rest)}")
+        return Command("topic", text=rest)
+    if word == "away":
+        if len(rest) > limits.STATUS_MAX:
+            raise CommandError(f"a status has at most {limits.STATUS_MAX} characters; this one has {len(rest)}")
+        return Command("away", text=rest)
+    if word == "nick":
+        if not rest:
+            raise CommandError("usage: /nick DISPLAY NAME, for example /nick Alice L.")
+        problem = limits.display_name_problem(rest, "a display name")
+        if problem:
+            raise CommandError(problem)
+        return Command("nick", text=rest)
+    if word in ("back", "logout"):
+        _no_args(word, rest)
+        return Command(word)
+    return None
 
 
 def parse_line(line: str) -> Command | None:
@@ -77,4 +148,7 @@ def parse_line(line: str) -> Command | None:
         return Command("search", text=rest)
     if word in ("help", "?"):
         return Command("help")
+    command = _rooms_and_people(word, rest)
+    if command is not None:
+        return command
     raise CommandError(f"unknown command /{word}: /help lists the commands (// sends a line starting with /)")

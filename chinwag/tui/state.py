@@ -13,7 +13,7 @@ from typing import Literal
 
 from ..protocol import limits
 from ..protocol.address import Address
-from ..protocol.messages import ChangeEvent, Message, User
+from ..protocol.messages import ChangeEvent, MemberEvent, Message, Room, RoomInfo, User
 from .timeline import Conversation, Key, Line, Notice, NoticeLevel, Pending, is_action, mid_key, order_key
 
 __all__ = [
@@ -26,7 +26,9 @@ __all__ = [
     "Notice",
     "NoticeLevel",
     "Pending",
+    "MemberRow",
     "Person",
+    "RoomDetail",
     "SidebarEntry",
     "is_action",
     "mention_pattern",
@@ -35,6 +37,8 @@ __all__ = [
 
 LOBBY = Address.room(limits.LOBBY)
 TYPING_SHOWN_S = 6.0
+MODERATORS = ("owner", "moderator")  # the roles that may moderate a room
+ROLE_GROUPS = (("owner", "Owner"), ("moderator", "Moderators"), ("member", "Members"))
 
 
 def mention_pattern(username: str) -> re.Pattern[str]:
@@ -48,6 +52,41 @@ class Person:
     display_name: str
     online: bool = False
     talked: bool = False  # there is a direct conversation with them
+    away: bool = False
+    status: str = ""  # their own words (`people`): another party's string
+
+    def take(self, user: User) -> None:
+        """What a user object says about them (display name, and with `people` away and status)."""
+        self.display_name = user.display_name or self.display_name
+        away, status = getattr(user, "away", None), getattr(user, "status", None)
+        if away is not None:
+            self.away = bool(away)
+        if status is not None:
+            self.status = str(status)
+
+
+@dataclass(slots=True)
+class RoomDetail:
+    """What `rooms` says about one room: its topic, privacy, this user's
+    role there, and (once `room_info` answered) who is in it with what role."""
+
+    topic: str = ""
+    private: bool = False
+    role: str | None = None  # this user's own; None if not a member (or unknown)
+    members: dict[str, str] = field(default_factory=dict)  # username -> role
+    loaded: bool = False  # members came from room_info (and events since)
+    more: bool = False  # room_info was cut to fit a frame: more members than listed
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    username: str
+    display_name: str
+    role: str
+    online: bool
+    away: bool
+    status: str
+    me: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +96,8 @@ class SidebarEntry:
     unread: int
     mentions: int
     online: bool | None  # None for rooms
-    section: Literal["rooms", "people"]
+    section: Literal["rooms", "people", "invitations"]
+    detail: str = ""  # invitations: who invited
 
 
 @dataclass(slots=True)
@@ -84,6 +124,12 @@ class ChatState:
     window_focused: bool = True  # the terminal window is in front (the screen keeps it current)
     features: frozenset[str] = frozenset()  # the extensions in effect (PROTOCOL-EXTENSIONS.md)
     replaying: bool = False  # `read`: what arrives now was counted by login/resume already
+    details: dict[str, RoomDetail] = field(default_factory=dict)  # room -> topic, privacy, roles
+    invitations: dict[str, str] = field(default_factory=dict)  # room -> who invited this user
+    blocked: set[str] = field(default_factory=set)
+    admin: bool = False  # a server admin (acts as owner of every room), if the server said so
+    away: bool = False  # this user's own status
+    status: str = ""
 
     def __post_init__(self) -> None:
         self._mention = mention_pattern(self.me.username)
@@ -134,9 +180,23 @@ class ChatState:
         return message.sender == self.me.username and not message.deleted
 
     def may_delete(self, message: Message) -> bool:
-        """The one rule for who may delete a message here: its author (room
-        moderators come with roles)."""
-        return message.sender == self.me.username and not message.deleted
+        """The one rule for who may delete a message here: its author, and in
+        a room its owner and moderators (this user's role there) and the
+        server's admins."""
+        if message.deleted:
+            return False
+        if message.sender == self.me.username:
+            return True
+        address = Address.of(message.conv)
+        return address.is_room and self.may_moderate(address.name)
+
+    def role_in(self, room: str) -> str | None:
+        detail = self.details.get(room)
+        return detail.role if detail is not None else None
+
+    def may_moderate(self, room: str) -> bool:
+        """Owner, moderator, or an admin (who acts as owner everywhere)."""
+        return self.admin or self.role_in(room) in MODERATORS
 
     # --- session ---------------------------------------------------------------------------
 
@@ -308,8 +368,11 @@ class ChatState:
 
     def set_presence(self, user: User, online: bool) -> None:
         if user.username == self.me.username:
+            self.me = User(user.username, user.display_name or self.me.display_name, self.me.online)
             return
-        self.person(user.username, user.display_name).online = online
+        person = self.person(user.username)
+        person.take(user)
+        person.online = online
         if not online:
             for typers in self.typing.values():
                 typers.pop(user.username, None)
@@ -335,11 +398,13 @@ class ChatState:
     def joined(self, room: str, members: int) -> None:
         self.rooms[room] = members
         self.other_rooms.pop(room, None)
+        self.invitations.pop(room, None)
         self.conversation(Address.room(room))
 
     def left(self, room: str) -> None:
         address = Address.room(room)
         self.rooms.pop(room, None)
+        self.details.pop(room, None)
         self.conversations.pop(address, None)
         self.typing.pop(address, None)
         if self.current == address:
@@ -349,15 +414,96 @@ class ChatState:
         """People online, this user included."""
         return 1 + sum(1 for p in self.people.values() if p.online and p.username != self.me.username)
 
-    def set_rooms(self, listing: Iterable[dict[str, object]]) -> None:
+    def set_rooms(self, listing: Iterable[Room]) -> None:
         for room in listing:
-            name, members = str(room.get("name")), room.get("members")
-            count = members if isinstance(members, int) else 0
-            if room.get("joined"):
-                self.rooms[name] = count
-                self.conversation(Address.room(name))
+            if room.joined:
+                self.rooms[room.name] = room.members
+                self.conversation(Address.room(room.name))
+                self.set_room(room)
             else:
-                self.other_rooms[name] = count
+                self.other_rooms[room.name] = room.members
+
+    # --- rooms (`rooms`): topic, privacy, roles, members ---------------------------------
+
+    def detail(self, room: str) -> RoomDetail:
+        found = self.details.get(room)
+        if found is None:
+            found = self.details[room] = RoomDetail()
+        return found
+
+    def set_room(self, room: Room) -> None:
+        """A room object (join, rooms, room_info, the `room` event)."""
+        detail = self.detail(room.name)
+        detail.topic, detail.private, detail.role = room.topic or "", bool(room.private), room.role
+        if room.name in self.rooms and room.members:
+            self.rooms[room.name] = room.members
+        if detail.loaded and room.role is not None:
+            detail.members[self.me.username] = room.role
+
+    def set_room_info(self, info: RoomInfo) -> None:
+        """`room_info`: the member list, replacing what was known."""
+        self.set_room(info.room)
+        detail = self.detail(info.room.name)
+        detail.members = {}
+        for member in info.members:
+            detail.members[member.user] = member.role
+            if member.user == self.me.username:
+                detail.role = member.role
+                continue
+            person = self.person(member.user, member.display_name or None)
+            person.online = bool(member.online)
+            if member.away is not None:
+                person.away = bool(member.away)
+            if member.status is not None:
+                person.status = member.status
+        detail.loaded, detail.more = True, info.more
+        if detail.role is not None and self.me.username not in detail.members:
+            detail.members[self.me.username] = detail.role
+
+    def member_changed(self, event: MemberEvent) -> str | None:
+        """A `member` event: who is in the room and with what role. Returns
+        the member's role before the event (None if they were not in it)."""
+        detail = self.details.get(event.room)
+        name = event.user.username
+        before = detail.members.get(name) if detail is not None else None
+        if name != self.me.username:
+            self.person(name).take(event.user)
+        if detail is None:
+            return before
+        if event.joined:
+            role = event.role or before or "member"
+            if detail.loaded or name == self.me.username:
+                detail.members[name] = role
+            if name == self.me.username:
+                detail.role = role
+        else:
+            detail.members.pop(name, None)
+        return before
+
+    def members(self, room: str) -> list[tuple[str, list[MemberRow]]]:
+        """The member list of `room` grouped by role (owner, moderators,
+        members), each group online first (not away before away), then by name."""
+        detail = self.details.get(room)
+        if detail is None:
+            return []
+        groups: dict[str, list[MemberRow]] = {role: [] for role, _ in ROLE_GROUPS}
+        for name, role in detail.members.items():
+            if name == self.me.username:
+                row = MemberRow(name, self.me.display_name, role, True, self.away, self.status, me=True)
+            else:
+                p = self.person(name)
+                row = MemberRow(name, p.display_name, role, p.online, p.away, p.status)
+            groups.get(role, groups["member"]).append(row)
+        out = []
+        for role, heading in ROLE_GROUPS:
+            rows = sorted(groups[role], key=lambda r: (not r.online, r.away, r.username))
+            if rows:
+                out.append((heading, rows))
+        return out
+
+    def invited(self, room: str, by: str) -> None:
+        if room not in self.rooms:
+            self.invitations[room] = by
 
     # --- navigation -------------------------------------------------------------------------
 
@@ -381,6 +527,8 @@ class ChatState:
     def sidebar(self) -> list[SidebarEntry]:
         """Rooms (lobby first) then people: online, then offline ones talked to."""
         out: list[SidebarEntry] = []
+        for room, by in sorted(self.invitations.items()):
+            out.append(SidebarEntry(Address.room(room), room, 0, 0, None, "invitations", by))
 
         def counts(address: Address) -> tuple[int, int]:
             conv = self.conversations.get(address)
@@ -408,7 +556,7 @@ class ChatState:
 
     def step(self, delta: int) -> Address:
         """The conversation `delta` places from the current one in sidebar order."""
-        addresses = [e.address for e in self.sidebar()]
+        addresses = [e.address for e in self.sidebar() if e.section != "invitations"]
         if self.current not in addresses:
             return addresses[0]
         return addresses[(addresses.index(self.current) + delta) % len(addresses)]
@@ -416,7 +564,7 @@ class ChatState:
     def next_unread(self) -> Address | None:
         """The next conversation with unread lines after the current one,
         preferring mentions and direct messages."""
-        entries = self.sidebar()
+        entries = [e for e in self.sidebar() if e.section != "invitations"]
         addresses = [e.address for e in entries]
         start = addresses.index(self.current) + 1 if self.current in addresses else 0
         ordered = entries[start:] + entries[:start]

@@ -1,5 +1,6 @@
-"""The sidebar: rooms (lobby first), then people with a presence dot, each with
-its unread badge and, apart, its mention count. A small line-API widget: it
+"""The sidebar: invitations waiting (if any), rooms (lobby first), then
+people with a presence dot, each with its unread badge and, apart, its
+mention count. A small line-API widget: it
 redraws from a list of `SidebarEntry` and never takes focus from the composer.
 """
 
@@ -33,12 +34,16 @@ class Sidebar(ScrollView, can_focus=False):
         "sidebar--online",
         "sidebar--offline",
         "sidebar--room",
+        "sidebar--invitation",
     }
 
     class Selected(Message):
-        def __init__(self, address: str) -> None:
+        """A row was clicked: a conversation to open, or an invitation to answer."""
+
+        def __init__(self, address: str, invitation: bool = False) -> None:
             super().__init__()
             self.address = address
+            self.invitation = invitation
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -51,7 +56,13 @@ class Sidebar(ScrollView, can_focus=False):
         if entries == self.entries and current == self.current:
             return
         self.entries, self.current = entries, current
-        rows: list[SidebarEntry | str] = ["Rooms"]
+        rows: list[SidebarEntry | str] = []
+        invitations = [e for e in entries if e.section == "invitations"]
+        if invitations:
+            rows.append("Invitations")
+            rows.extend(invitations)
+            rows.append("")
+        rows.append("Rooms")
         rows.extend(e for e in entries if e.section == "rooms")
         people = [e for e in entries if e.section == "people"]
         rows.append("")
@@ -84,7 +95,7 @@ class Sidebar(ScrollView, can_focus=False):
         if 0 <= y < len(self._rows):
             row = self._rows[y]
             if isinstance(row, SidebarEntry):
-                self.post_message(self.Selected(row.address))
+                self.post_message(self.Selected(row.address, row.section == "invitations"))
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -104,7 +115,7 @@ class Sidebar(ScrollView, can_focus=False):
     def _render_row(self, row: SidebarEntry | str, width: int, base: Style) -> Strip:
         fg = self._fg
         if isinstance(row, str):
-            heading = row in ("Rooms", "People")
+            heading = row in ("Invitations", "Rooms", "People")
             text = Text(" " + row, style=base + fg("sidebar--heading" if heading else "sidebar--read"), end="")
             text.truncate(width)
             return text_strip(text, self.app.console).extend_cell_length(width, base)
@@ -112,6 +123,8 @@ class Sidebar(ScrollView, can_focus=False):
         line_style = base
         if current:
             line_style = base + Style(bgcolor=self.get_component_rich_style("sidebar--current").bgcolor)
+        if row.section == "invitations":
+            return self._render_invitation(row, width, line_style)
         if row.section == "rooms":
             mark = Text(ROOM_SIGIL, style=fg("sidebar--room"))
         elif row.online:
@@ -132,4 +145,21 @@ class Sidebar(ScrollView, can_focus=False):
             gap = max(1, width - cell_len(text.plain) - cell_len(badge.plain) - 1)
             text.append(" " * gap)
             text.append_text(badge)
+        return text_strip(text, self.app.console).crop_extend(0, width, line_style)
+
+    def _render_invitation(self, row: SidebarEntry, width: int, line_style: Style) -> Strip:
+        """` ✉ #room · bob`: the room and who invited (both other people's words, cut to fit)."""
+        fg = self._fg
+        room = shown(ROOM_SIGIL + row.label)
+        by = shown(row.detail)
+        room_for_name = max(1, width - 4)
+        if cell_len(room) > room_for_name:
+            room, by = cut(room, max(1, room_for_name - 1)) + "…", ""
+        text = Text.assemble(
+            " ", ("✉", fg("sidebar--invitation")), " ", (room, fg("sidebar--unread")), style=line_style, end=""
+        )
+        space = width - cell_len(text.plain) - 4
+        if by and space >= 2:
+            by = by if cell_len(by) <= space else cut(by, space - 1) + "…"
+            text.append(" · " + by, style=fg("sidebar--read"))
         return text_strip(text, self.app.console).crop_extend(0, width, line_style)
