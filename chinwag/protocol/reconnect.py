@@ -35,6 +35,14 @@ from .errors import ConnectionClosed, ErrorCode, ServerError
 from .inbox import AckTracker, Inbox
 from .messages import ByeEvent, DeletedEvent, EditedEvent, Event, Message, ReactionEvent, User
 
+# A `bye` after which reconnecting would be wrong (a revoked session must not
+# log in again with the password it remembers), and the words the closed state carries.
+FINAL_BYES = {
+    "logout": "logged out",
+    "revoked": "this session was signed out (revoked) from another session or by an admin; log in again",
+    "disabled": "this account has been disabled by an admin",
+}
+
 State = Literal["connecting", "connected", "reconnecting", "catching_up", "closed"]
 _DEDUPE_PER_CONV = 2_000
 _CHANGES = (EditedEvent, DeletedEvent, ReactionEvent)
@@ -132,13 +140,24 @@ class ReconnectingClient(Requests):
     def max_text(self) -> int:
         return self.client.max_text if self.client else limits.DEFAULT_MAX_TEXT
 
-    async def register(self, username: str, password: str, display_name: str | None = None) -> User:
+    async def register(
+        self, username: str, password: str, display_name: str | None = None, invite: str | None = None
+    ) -> User:
         """Create the account on a connection of its own (`register` does not
-        log in; `start` does)."""
+        log in; `start` does). `invite`: the invitation code a server may need."""
         client = self._new_client()
         try:
             await client.connect()
-            return await client.register(username, password, display_name)
+            return await client.register(username, password, display_name, invite)
+        finally:
+            await client.close()
+
+    async def hello(self) -> dict[str, Any]:
+        """The server's answer to `hello`, on a connection of its own: what a
+        form needs to know before logging in (its `registration` policy)."""
+        client = self._new_client()
+        try:
+            return await client.connect()
         finally:
             await client.close()
 
@@ -222,9 +241,9 @@ class ReconnectingClient(Requests):
                 while True:
                     event = await client.next_event()
                     self._push(event)
-                    if isinstance(event, ByeEvent) and event.reason == "logout":
+                    if isinstance(event, ByeEvent) and event.reason in FINAL_BYES:
                         self._closing = True
-                        self._set_state("closed", detail="logged out")
+                        self._set_state("closed", detail=FINAL_BYES[event.reason])
                         return
             except ConnectionClosed as exc:
                 if self._closing:
@@ -247,6 +266,10 @@ class ReconnectingClient(Requests):
                 if exc.code == ErrorCode.BAD_CREDENTIALS:
                     self._closing = True
                     self._set_state("closed", detail="your session has expired; log in again")
+                    return
+                if exc.code == ErrorCode.FORBIDDEN:  # a disabled account: trying again changes nothing
+                    self._closing = True
+                    self._set_state("closed", detail=exc.message)
                     return
                 detail = exc.message
             except (ConnectionClosed, OSError) as exc:

@@ -13,15 +13,16 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from textual import on
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
+from textual.screen import Screen
 
 from ..protocol.reconnect import ReconnectingClient
 from . import hangup
@@ -148,6 +149,14 @@ class ChinwagApp(App[None]):
             )
         else:
             super().action_command_palette()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's commands, and on the chat screen the account screen."""
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, ChatScreen):
+            yield SystemCommand(
+                "Account", "Change your password or display name, see and revoke your sessions", screen.action_account
+            )
 
     async def action_quit(self) -> None:
         self._flush_reads()

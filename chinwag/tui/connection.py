@@ -18,7 +18,13 @@ from ..protocol.reconnect import ReconnectingClient
 
 CLIENT_NAME = "chinwag-tui/0.1"
 # The extensions the TUI asks for; it works with any subset the server grants.
-FEATURES = (limits.FEATURE_MESSAGES, limits.FEATURE_READ, limits.FEATURE_SEARCH)
+FEATURES = (
+    limits.FEATURE_MESSAGES,
+    limits.FEATURE_READ,
+    limits.FEATURE_SEARCH,
+    limits.FEATURE_ROOMS,
+    limits.FEATURE_PEOPLE,
+)
 
 
 @dataclass(frozen=True, slots=True)

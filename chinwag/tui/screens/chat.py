@@ -42,38 +42,49 @@ from ...protocol.messages import (
     DeletedEvent,
     EditedEvent,
     ErrorEvent,
+    InvitedEvent,
     MemberEvent,
     Message,
     PresenceEvent,
     ReactionEvent,
     ReadEvent,
+    Room,
+    RoomEvent,
     TypingEvent,
+    User,
 )
-from ...protocol.reconnect import ConnectionStateEvent, ReconnectingClient
+from ...protocol.reconnect import FINAL_BYES, ConnectionStateEvent, ReconnectingClient
 from .. import history
-from ..commands import HELP, CommandError, parse_line
+from ..commands import HELP, Command, CommandError, parse_line
+from ..room_commands import IN_A_ROOM, SERVER_COMMANDS, Result, carry_out, done_line, role_words
 from ..state import LOBBY, ChatState, Conversation, NoticeLevel
 from ..text import shown
 from ..timeline import Gap, is_action, mid_key
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
 from ..widgets.draft import DraftLine
-from ..widgets.header import ConversationHeader
+from ..widgets.header import ConversationHeader, RoomLine
+from ..widgets.members import MemberList
 from ..widgets.rows import quote_text
 from ..widgets.sidebar import Sidebar
 from ..widgets.status import ConnectionStatus
+from .account import AccountScreen
 from .chat_messages import (
     Alerts,
     ChangeDone,
+    CommandDone,
     DirectoryLoaded,
     Draft,
     HistoryLoaded,
+    RoomInfoLoaded,
     SendDone,
     ServerEvents,
     TalkedTo,
     reason,
 )
 from .confirm import ConfirmScreen
+from .invitation import InvitationScreen
+from .profile import ProfileScreen
 from .react import ReactScreen
 from .search import SearchScreen
 
@@ -91,6 +102,7 @@ class ChatScreen(Screen[None]):
         Binding("alt+down", "step(1)", "next conversation", show=False, priority=True),
         Binding("alt+up", "step(-1)", "previous conversation", show=False, priority=True),
         Binding("alt+u", "next_unread", "unread", priority=True),
+        Binding("ctrl+g", "toggle_members", "members", priority=True, tooltip="Who is in this room"),
         Binding("alt+k", "select_message", "select a message", show=False, priority=True),
         Binding("ctrl+f", "search", "search", show=False, priority=True),
         Binding("escape", "focus_composer", "composer", show=False),
@@ -129,6 +141,8 @@ class ChatScreen(Screen[None]):
         self._jump_wanted: tuple[Address, str] | None = None  # waits for the first page of its conversation
         self._reads: dict[Address, str] = {}  # read markers moved and not sent yet
         self._read_timer: Timer | None = None
+        self.members_shown = False
+        self._room_info_asked: set[str] = set()  # room_info requests on the way
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -140,6 +154,7 @@ class ChatScreen(Screen[None]):
                 )
                 yield DraftLine(id="draft")
                 yield Composer(id="composer")
+            yield MemberList(id="members")
         with Horizontal(id="statusbar"):
             yield Footer(compact=True)
             yield ConnectionStatus(self.clock, id="status")
@@ -202,7 +217,13 @@ class ChatScreen(Screen[None]):
             rooms, online, users = await asyncio.gather(link.rooms(), link.who(), link.users(limit=limits.USERS_MAX))
         except (ServerError, ConnectionClosed):
             return
-        self.post_message(DirectoryLoaded(rooms, online, users))
+        blocked: list[str] | None = None
+        if limits.FEATURE_PEOPLE in link.features:
+            try:
+                blocked = await link.blocks()
+            except (ServerError, ConnectionClosed):
+                blocked = None
+        self.post_message(DirectoryLoaded([Room.from_wire(r) for r in rooms], online, users, blocked))
         people = self.state.people
         try:
             # chinwag's `conversations` extension lists everyone talked to at once
@@ -322,8 +343,9 @@ class ChatScreen(Screen[None]):
             return
         try:
             if what == "join":
-                info = await link.join(target)
-                self.state.joined(target, int(info.get("members", 0)))
+                room = Room.from_wire(await link.join(target))
+                self.state.joined(target, room.members)
+                self.state.set_room(room)
                 self.open(Address.room(target))
             elif what == "leave":
                 await link.leave(target)
@@ -342,7 +364,7 @@ class ChatScreen(Screen[None]):
     def on_server_events(self, message: ServerEvents) -> None:
         state = self.state
         current = state.current
-        view_dirty = sidebar_dirty = header_dirty = alert = False
+        view_dirty = sidebar_dirty = header_dirty = members_dirty = alert = False
         now = self.clock()
         for event in message.events:
             if type(event) is Message:
@@ -367,19 +389,27 @@ class ChatScreen(Screen[None]):
                 sidebar_dirty = state.mark_read(event.conv, event.upto) or sidebar_dirty
             elif type(event) is PresenceEvent:
                 state.set_presence(event.user, event.online)
-                sidebar_dirty = header_dirty = True
+                sidebar_dirty = header_dirty = members_dirty = True
             elif type(event) is TypingEvent:
                 state.set_typing(event.conv, event.sender, now)
                 header_dirty = header_dirty or event.conv == current
             elif type(event) is MemberEvent:
                 view_dirty = self._member(event) or view_dirty
-                sidebar_dirty = header_dirty = True
+                sidebar_dirty = header_dirty = members_dirty = True
             elif type(event) is ConnectionStateEvent:
                 self._connection(event)
                 sidebar_dirty = True
             elif type(event) is ErrorEvent:
                 self.notify(shown(f"{event.code}: {event.message}"), severity="error", markup=False)
-            elif type(event) is ByeEvent and event.reason not in ("shutdown", "logout"):
+            elif type(event) is RoomEvent:
+                assert isinstance(event, RoomEvent)
+                view_dirty = self._room_changed(event.room) or view_dirty
+                header_dirty = True
+            elif type(event) is InvitedEvent:
+                assert isinstance(event, InvitedEvent)
+                self._invited(event)
+                sidebar_dirty = True
+            elif type(event) is ByeEvent and event.reason != "shutdown" and event.reason not in FINAL_BYES:
                 self._notice(current, f"the server closed the link ({event.reason}); reconnecting", "event")
                 view_dirty = True
         self._freeze_gc(len(message.events))
@@ -393,6 +423,8 @@ class ChatScreen(Screen[None]):
             self._refresh_sidebar()
         if header_dirty:
             self._refresh_header()
+        if members_dirty or header_dirty:
+            self._refresh_members()
         self.alerts.publish(Alerts(state.alerts(), alert))
 
     def _freeze_gc(self, lines: int) -> None:
@@ -423,23 +455,68 @@ class ChatScreen(Screen[None]):
         self.query_one(ConversationView).sync()
 
     def _member(self, event: MemberEvent) -> bool:
+        """Someone joined, left, was removed or got a new role: the log says
+        who did it and why (the reason is the moderator's own words)."""
         state = self.state
         address = Address.room(event.room)
-        if event.user.username == state.me.username:
+        name, me = event.user.username, state.me.username
+        by = event.by if event.by and event.by != name else None
+        before = state.member_changed(event)
+        role_change = event.joined and before is not None and event.role is not None and event.role != before
+        if name == me:
+            if role_change and by is not None and address in state.conversations:
+                self._notice(address, f"{by} made you {role_words(event.role or '')} of {address}", "event", sync=False)
+                return address == state.current
             if event.joined:
-                state.joined(event.room, state.rooms.get(event.room, 0))
+                if event.room not in state.rooms:
+                    state.joined(event.room, state.rooms.get(event.room, 0))
             elif event.room in state.rooms:
                 state.left(event.room)
+                if by is not None:
+                    why = f": {event.reason}" if event.reason else " (no reason given)"
+                    self._notice(LOBBY, f"{by} removed you from {address}{why}", "error", sync=False)
                 if self.query_one(ConversationView).conversation is not state.conversations.get(state.current):
                     self.open(state.current)
+                return state.current == LOBBY
             return False
-        if event.room in state.rooms:
+        if event.room in state.rooms and not role_change:
             state.rooms[event.room] = max(0, state.rooms[event.room] + (1 if event.joined else -1))
-        if address in state.conversations and event.room != limits.LOBBY:
-            verb = "joined" if event.joined else "left"
-            self._notice(address, f"{event.user.username} {verb} {address}", "event", sync=False)
-            return address == state.current
-        return False
+        if address not in state.conversations or event.room == limits.LOBBY or by == me:
+            return False  # what this user did was said when the server agreed
+        if role_change:
+            line = f"{by or name} made {name} {role_words(event.role or '')} of {address}"
+        elif event.joined:
+            line = f"{name} joined {address}"
+        elif by is not None:
+            line = f"{by} removed {name} from {address}" + (f": {event.reason}" if event.reason else "")
+        else:
+            line = f"{name} left {address}"
+        self._notice(address, line, "event", sync=False)
+        return address == state.current
+
+    def _room_changed(self, room: Room) -> bool:
+        """The `room` event: its topic or privacy changed."""
+        state = self.state
+        old = state.details.get(room.name)
+        old_topic, old_private = (old.topic, old.private) if old is not None else ("", False)
+        state.set_room(room)
+        address = Address.room(room.name)
+        if address not in state.conversations:
+            return False
+        new = state.detail(room.name)
+        if new.topic != old_topic:
+            self._notice(address, f"topic: {new.topic}" if new.topic else "the topic was cleared", "event", sync=False)
+        if new.private != old_private:
+            words = "private: only invited people may join" if new.private else "public: anyone may join"
+            self._notice(address, f"{address} is now {words}", "event", sync=False)
+        return address == state.current
+
+    def _invited(self, event: InvitedEvent) -> None:
+        if event.room in self.state.rooms:
+            return
+        self.state.invited(event.room, event.by)
+        note = f"{event.by} invited you to {Address.room(event.room)}: see Invitations in the sidebar"
+        self.notify(shown(note), title="invitation", timeout=6, markup=False)
 
     def _connection(self, event: ConnectionStateEvent) -> None:
         self.query_one(ConnectionStatus).state = event
@@ -457,7 +534,11 @@ class ChatScreen(Screen[None]):
                 self._send_reads_soon()
                 self._check_read()
             if self._connected_once:
+                for detail in self.state.details.values():
+                    detail.loaded = False  # members may have changed while away
+                self._room_info_asked.clear()
                 self._load_directory()  # presence may have changed while away
+                self._refresh_members()
                 conv = self.state.conversations.get(self.state.current)
                 if conv is not None and conv.more is None:
                     self._want_history(conv, older=False)
@@ -533,8 +614,11 @@ class ChatScreen(Screen[None]):
                 state.person(user.username, user.display_name).online = bool(user.online)
         for user in message.online:
             state.set_presence(user, True)
+        if message.blocked is not None:
+            state.blocked = set(message.blocked)
         self._refresh_sidebar()
         self._refresh_header()
+        self._refresh_members()
 
     def on_talked_to(self, message: TalkedTo) -> None:
         for name in message.usernames:
@@ -554,6 +638,9 @@ class ChatScreen(Screen[None]):
 
     @on(Sidebar.Selected)
     def _sidebar_selected(self, message: Sidebar.Selected) -> None:
+        if message.invitation:
+            self.answer_invitation(Address.of(message.address).name)
+            return
         self.switch_to(message.address)
         self.action_focus_composer()
 
@@ -732,6 +819,76 @@ class ChatScreen(Screen[None]):
             self._request("who")
         elif command.name == "help":
             self._notice(self.state.current, HELP, "info")
+        elif command.name in SERVER_COMMANDS:
+            self._server_command(command)
+
+    def _server_command(self, command: Command) -> None:
+        """A command of `rooms` or `people`: checked here for what needs a
+        room, then sent by a worker; the answer comes back as `CommandDone`."""
+        current = Address.of(self.state.current)
+        room = current.name if current.is_room else ""
+        if command.name in IN_A_ROOM and not room:
+            self._notice(current, f"/{command.name} works in a room: go to one first (ctrl+k)", "error")
+            return
+        if command.name == "topic" and not command.text:
+            topic = self.state.detail(room).topic
+            words = f"topic: {topic}" if topic else "this room has no topic"
+            self._notice(current, words + " · /topic TEXT sets it, /topic - clears it", "info")
+            return
+        self._run_command(command, room, current)
+
+    @work(group="commands")
+    async def _run_command(self, command: Command, room: str, origin: Address) -> None:
+        link = self.link
+        if link is None:
+            self.post_message(CommandDone(command, room, origin, None, ConnectionClosed("not connected")))
+            return
+        try:
+            result = await carry_out(link, command, room)
+        except (ServerError, ConnectionClosed) as exc:
+            self.post_message(CommandDone(command, room, origin, None, exc))
+            return
+        self.post_message(CommandDone(command, room, origin, result, None))
+
+    def on_command_done(self, message: CommandDone) -> None:
+        """The server's answer to a command: its refusal in its own words, or
+        the change made here at once (its events, if any, change nothing more)."""
+        command, origin = message.command, message.origin
+        if message.error is not None:
+            self._notice(origin, f"/{command.name} refused: {reason(message.error)}", "error")
+            return
+        result = message.result or Result()
+        state = self.state
+        name = command.name
+        if name == "create" and result.room is not None:
+            state.joined(command.target, result.room.members)
+            state.set_room(result.room)
+            self._notice(Address.room(command.target), done_line(command, message.room, result), "event", sync=False)
+            self.open(Address.room(command.target))
+            return
+        if name == "logout":
+            return  # the link closes; the app goes back to the login screen
+        if name == "topic":
+            state.detail(message.room).topic = "" if command.text == "-" else command.text
+        elif name in ("away", "back"):
+            state.away, state.status = name == "away", command.text
+        elif name in ("block", "unblock"):
+            (state.blocked.add if name == "block" else state.blocked.discard)(command.target)
+        elif name == "nick" and result.user is not None:
+            state.me = result.user
+        elif name == "role":
+            detail = state.details.get(message.room)
+            if detail is not None and detail.loaded and command.target in detail.members:
+                detail.members[command.target] = command.text
+            if command.target == state.me.username and detail is not None:
+                detail.role = command.text
+        elif name in ("kick", "ban"):
+            detail = state.details.get(message.room)
+            if detail is not None:
+                detail.members.pop(command.target, None)
+        self._notice(origin, done_line(command, message.room, result), "event")
+        self._refresh_header()
+        self._refresh_members()
 
     @on(Input.Changed, "#composer")
     def _typed(self, event: Input.Changed) -> None:
@@ -826,6 +983,11 @@ class ChatScreen(Screen[None]):
         elif address.is_room:
             members = state.rooms.get(address.name, 0)
             detail = f"{members} member{'s' if members != 1 else ''}" if members else ""
+            room = state.details.get(address.name)
+            if room is not None:
+                line = RoomLine(room.topic, room.private, room.role)
+                self.query_one(ConversationHeader).show(address, detail, state.typers(address, self.clock()), line)
+                return
         else:
             person = state.people.get(address.name)
             conv = state.conversations.get(address)
@@ -837,6 +999,141 @@ class ChatScreen(Screen[None]):
                 name = f"{person.display_name} · " if person.display_name != person.username else ""
                 detail = name + ("online" if person.online else "offline")
         self.query_one(ConversationHeader).show(address, detail, state.typers(address, self.clock()))
+
+    # --- the member panel ------------------------------------------------------------------
+
+    def action_toggle_members(self) -> None:
+        """ctrl+g: show or hide who is in the room; shown, it takes the keys."""
+        self.members_shown = not self.members_shown
+        panel = self.query_one(MemberList)
+        panel.set_class(self.members_shown, "-shown")
+        if self.members_shown:
+            self._refresh_members()
+            panel.focus()
+        else:
+            self.action_focus_composer()
+
+    def _refresh_members(self) -> None:
+        if not self.members_shown:
+            return
+        state = self.state
+        address = Address.of(state.current)
+        panel = self.query_one(MemberList)
+        if not address.is_room:
+            panel.show(str(address), [], False, "a direct conversation: no member list")
+            return
+        detail = state.detail(address.name)
+        count = state.rooms.get(address.name, 0)
+        title = f"{address} · {count} member{'s' if count != 1 else ''}" if count else str(address)
+        if not detail.loaded:
+            self._want_room_info(address.name)
+            panel.show(title, state.members(address.name), False, "loading the member list…")
+            return
+        panel.show(title, state.members(address.name), detail.more)
+
+    def _want_room_info(self, room: str) -> None:
+        if self.link is None or room in self._room_info_asked:
+            return
+        self._room_info_asked.add(room)
+        self._fetch_room_info(room)
+
+    @work(group="room_info")
+    async def _fetch_room_info(self, room: str) -> None:
+        assert self.link is not None
+        try:
+            info = await self.link.room_info(room)
+        except (ServerError, ConnectionClosed) as exc:
+            self.post_message(RoomInfoLoaded(room, None, exc))
+            return
+        self.post_message(RoomInfoLoaded(room, info, None))
+
+    def on_room_info_loaded(self, message: RoomInfoLoaded) -> None:
+        self._room_info_asked.discard(message.room)
+        if message.info is None:
+            error = message.error or Exception("failed")
+            self._notice(Address.room(message.room), f"could not load the member list: {reason(error)}", "error")
+            if message.room in self.state.rooms:
+                detail = self.state.detail(message.room)
+                detail.loaded = True  # shown empty, not asked again and again
+            self._refresh_members()
+            return
+        self.state.set_room_info(message.info)
+        self._refresh_header()
+        self._refresh_members()
+
+    @on(MemberList.Chosen)
+    def _member_chosen(self, message: MemberList.Chosen) -> None:
+        name = message.username
+        if message.what == "message":
+            if name == self.state.me.username:
+                self.notify("that is you", timeout=2)
+                return
+            self.switch_to(Address.user(name))
+            self.action_focus_composer()
+            return
+        current = Address.of(self.state.current)
+        role = self.state.details[current.name].members.get(name) if current.name in self.state.details else None
+        me = name == self.state.me.username
+        person = self.state.person(name) if not me else None
+
+        def answered(wants_message: bool | None) -> None:
+            if wants_message and not me:
+                self.switch_to(Address.user(name))
+                self.action_focus_composer()
+
+        self.app.push_screen(
+            ProfileScreen(
+                name,
+                self.state.me.display_name if me else person.display_name if person else name,
+                online=True if me else bool(person and person.online),
+                away=self.state.away if me else bool(person and person.away),
+                status=self.state.status if me else person.status if person else "",
+                role=role,
+                room=str(current) if current.is_room else "",
+                me=me,
+                blocked=name in self.state.blocked,
+            ),
+            answered,
+        )
+
+    # --- invitations, the account ----------------------------------------------------------
+
+    def answer_invitation(self, room: str) -> None:
+        """Accept (join) or decline an invitation. Declining is only local:
+        the protocol has no request for it; the invitation lapses by itself."""
+        by = self.state.invitations.get(room)
+        if by is None:
+            return
+
+        def answered(accept: bool | None) -> None:
+            if accept is None:
+                return
+            if accept:
+                self._request("join", room)
+            else:
+                self.state.invitations.pop(room, None)
+                self._notice(
+                    self.state.current,
+                    f"declined the invitation to {Address.room(room)}, here only: {by} is not told, "
+                    "and /join still works until it lapses",
+                    "info",
+                )
+                self._refresh_sidebar()
+
+        self.app.push_screen(InvitationScreen(room, by), answered)
+
+    def action_account(self) -> None:
+        """From the command palette: password, display name, sessions."""
+        if self.link is None:
+            self.notify("not connected", severity="error", timeout=3)
+            return
+
+        def closed(user: User | None) -> None:
+            if user is not None:
+                self.state.me = user
+                self._refresh_members()
+
+        self.app.push_screen(AccountScreen(self.link, self.state.me, clock=self.clock, tz=self.tz), closed)
 
     def _expire_typing(self) -> None:
         if self.state.typing.get(self.state.current):

@@ -5,15 +5,17 @@ values (alerts, the draft being written) the screen passes around."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from textual.message import Message as TextualMessage
 
 from ...protocol.address import Address
 from ...protocol.client import Sent
 from ...protocol.errors import ConnectionClosed, ServerError
-from ...protocol.messages import DeletedEvent, EditedEvent, Message, ReactionEvent, User
+from ...protocol.messages import DeletedEvent, EditedEvent, Message, ReactionEvent, Room, RoomInfo, User
 from ...protocol.reconnect import LinkEvent
+from ..commands import Command
+from ..room_commands import Result
 from ..timeline import Key
 
 
@@ -78,9 +80,30 @@ class SendDone(TextualMessage):
 
 @dataclass
 class DirectoryLoaded(TextualMessage):
-    rooms: list[dict[str, Any]]
+    rooms: list[Room]
     online: list[User]
     users: list[User]
+    blocked: list[str] | None = None  # `people`: whom this user blocks
+
+
+@dataclass
+class RoomInfoLoaded(TextualMessage):
+    """`room_info`'s answer (the member panel), or why there is none."""
+
+    room: str
+    info: RoomInfo | None
+    error: BaseException | None
+
+
+@dataclass
+class CommandDone(TextualMessage):
+    """The answer to a command of `rooms` or `people` typed in `origin`."""
+
+    command: Command
+    room: str
+    origin: Address
+    result: Result | None
+    error: BaseException | None
 
 
 @dataclass
