@@ -65,6 +65,13 @@ class _Outgoing:
     reply_to: str | None = None
 
 
+# The longest wait between two reconnection attempts (before jitter halves
+# part of it): long enough that a thousand clients of a restarted server do
+# not all knock at once, short enough that nobody waits long for a server
+# that is back. `retry_now()` skips the wait.
+BACKOFF_CAP_S = 10.0
+
+
 def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random."""
     ceiling = min(cap, base * (2**attempt))
@@ -81,7 +88,7 @@ class ReconnectingClient(Requests):
         ca: str | None = None,
         client_name: str = CLIENT_NAME,
         backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        backoff_cap: float = BACKOFF_CAP_S,
         rand: Callable[[], float] = random.random,
         send_window: int = SEND_WINDOW,
         features: Sequence[str] = (),
@@ -105,6 +112,7 @@ class ReconnectingClient(Requests):
         self._one_at_a_time = False
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._wake = asyncio.Event()  # set by retry_now: end the backoff wait
 
     def _new_client(self) -> ChatClient:
         return ChatClient(
@@ -237,7 +245,9 @@ class ReconnectingClient(Requests):
         while not self._closing:
             delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rand)
             self._set_state("reconnecting", retry_in=delay, detail=detail)
-            await asyncio.sleep(delay)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
             self._set_state("connecting")
             try:
                 token = self.session.token if self.session else None
@@ -252,6 +262,14 @@ class ReconnectingClient(Requests):
             except (ConnectionClosed, OSError) as exc:
                 detail = str(exc)
             attempt += 1
+
+    def retry_now(self) -> bool:
+        """Try to reconnect at once instead of waiting out the backoff (a
+        user's "retry" key). False if the client is not waiting to retry."""
+        if self.state != "reconnecting":
+            return False
+        self._wake.set()
+        return True
 
     # --- events ---------------------------------------------------------------------
 
