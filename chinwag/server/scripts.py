@@ -713,21 +713,36 @@ return 1
 """)
 
 # KEYS: the user's session index; ARGV: session id, its JSON, now ms, token
-# ttl ms, most entries before a prune.  Adds the session; once the index
-# holds more than that many, entries unused for longer than the ttl (their
-# tokens have expired) are dropped, so a user who logs in often and never
-# looks at the list does not grow it without end.
+# ttl ms, entries before a prune, most sessions kept.  Adds the session.
+# Once the index holds more than the prune mark, entries unused for longer
+# than the ttl (their tokens have expired) are dropped, and past the most
+# kept, the least recently used others are too: a user who logs in often and
+# never looks at the list does not grow it without end.  Returns the token
+# hashes of the sessions dropped that way while live (the caller ends them).
 SESSION_ADD = render("""
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[5]) then
-  local all = redis.call('HGETALL', KEYS[1])
-  local oldest = tonumber(ARGV[3]) - tonumber(ARGV[4])
-  for i = 1, #all, 2 do
-    local ok, s = pcall(cjson.decode, all[i + 1])
-    if not ok or tonumber(s.lu or '0') < oldest then redis.call('HDEL', KEYS[1], all[i]) end
+if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[5]) then return {} end
+local all = redis.call('HGETALL', KEYS[1])
+local oldest = tonumber(ARGV[3]) - tonumber(ARGV[4])
+local live = {}
+for i = 1, #all, 2 do
+  local ok, s = pcall(cjson.decode, all[i + 1])
+  if not ok or type(s) ~= 'table' or tonumber(s.lu or '0') < oldest then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif all[i] ~= ARGV[1] then
+    table.insert(live, {tonumber(s.lu or '0'), all[i], tostring(s.t or '')})
   end
 end
-return 0
+local evicted = {}
+local over = #live + 1 - tonumber(ARGV[6])
+if over > 0 then
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  for i = 1, over do
+    redis.call('HDEL', KEYS[1], live[i][2])
+    table.insert(evicted, live[i][3])
+  end
+end
+return evicted
 """)
 
 # KEYS: user hash, the user's session index; ARGV: session id, now ms,

@@ -140,8 +140,10 @@ class InviteRecord:
         return self.hash[:INVITE_ID_LEN]
 
 
-# A session index is pruned of expired entries at login once it holds this many.
+# A session index is pruned of expired entries at login once it holds this
+# many; past SESSIONS_MAX the least recently used sessions end.
 SESSIONS_PRUNE_AT = 64
+SESSIONS_MAX = 100
 # An expired invitation code stays listed (as expired) this long, then Redis drops it.
 INVITE_KEEP_EXPIRED_MS = 24 * 3600 * 1000
 
@@ -1141,16 +1143,24 @@ class Store:
                 out[n] = data
         return out
 
-    async def add_session(self, name: str, token: str, client: str, ttl: int) -> str:
-        """Store a new token and list it in the user's session index; the session id."""
-        sid = session_id(token)
+    async def add_session(self, name: str, token: str, client: str, ttl: int) -> list[str]:
+        """Store a new token and list it in the user's session index. Returns
+        the token hashes of live sessions dropped to keep at most
+        SESSIONS_MAX (their tokens are deleted here; the caller ends their
+        connections)."""
         now = _now_ms()
         entry = json.dumps({"t": hash_token(token), "c": client, "cr": str(now), "lu": str(now)})
-        await asyncio.gather(
-            self.store_token(token, name, ttl),
-            self._call("SESSION_ADD", [keys.sessions(name)], [sid, entry, now, ttl * 1000, SESSIONS_PRUNE_AT]),
+        args = [session_id(token), entry, now, ttl * 1000, SESSIONS_PRUNE_AT, SESSIONS_MAX]
+        _, evicted = await asyncio.gather(
+            self.store_token(token, name, ttl), self._call("SESSION_ADD", [keys.sessions(name)], args)
         )
-        return sid
+        dropped = [str(t) for t in evicted or () if t]
+        if dropped:
+            pipe = self.redis.pipeline(transaction=False)
+            for t in dropped:  # one key each: tokens are in slots of their own
+                pipe.delete(keys.token(t))
+            await self._guard(pipe.execute())
+        return dropped
 
     async def touch_session(self, name: str, token: str) -> SessionStatus:
         """A resume with a valid token: may it go on, and its last use is now."""
