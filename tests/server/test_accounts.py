@@ -14,7 +14,8 @@ import redis.asyncio as async_redis
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.messages import ByeEvent
-from chinwag.server import accounts, keys, store as store_module
+from chinwag.server import accounts, keys
+from chinwag.server import store as store_module
 from chinwag.server.store import Store, hash_token, invite_hash, session_id
 
 from ..support.events import error_of, next_of
