@@ -155,11 +155,17 @@ class ReconnectingClient(Requests):
     def max_text(self) -> int:
         return self.client.max_text if self.client else limits.DEFAULT_MAX_TEXT
 
+    @property
+    def registration(self) -> str:
+        """The live connection's server's registration policy ("open" while disconnected)."""
+        return self.client.registration if self.client else "open"
+
     async def register(
         self, username: str, password: str, display_name: str | None = None, invite: str | None = None
     ) -> User:
         """Create the account on a connection of its own (`register` does not
-        log in; `start` does). `invite`: the invitation code a server may need."""
+        log in; `start` does). `invite`: the invitation code, on a server whose
+        `registration` is "invite"."""
         client = self._new_client()
         try:
             await client.connect()

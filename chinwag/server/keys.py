@@ -131,3 +131,22 @@ def registrations_address(address: str) -> str:
 
 def room_creations_user(name: str) -> str:
     return f"th:rc:{{{name}}}"
+
+
+# --- accounts: sessions and invitation codes -------------------------------------
+
+
+def sessions(name: str) -> str:
+    """Hash session id -> JSON {t: token hash, c: client, cr: created ms,
+    lu: last used ms}: the user's sessions, in the user's slot."""
+    return f"ss:{{{name}}}"
+
+
+def invite_code(code_hash: str) -> str:
+    """Hash uses, left, exp (ms), cr (ms) of one invitation code, named by the
+    code's hash: Redis never holds a code itself."""
+    return f"ic:{{{code_hash}}}"
+
+
+# zset code hash -> expiry (ms): every invitation code, for `chinwag-admin invites list`
+INVITE_CODES = "{icodes}:all"

@@ -72,6 +72,9 @@ class Settings:
     max_rooms: int = 10_000  # rooms on the server (the lobby included); rooms are never deleted
 
     # accounts
+    # Who may `register`: "open" (anyone), "invite" (with an invitation code
+    # from chinwag-admin) or "closed" (only chinwag-admin creates users).
+    registration: str = "open"
     token_ttl: int = 30 * 24 * 3600
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536
@@ -110,6 +113,9 @@ class Settings:
     # max_tls_handshakes in progress at once, the oldest is dropped.
     tls_handshake_timeout: float = 5.0
     max_tls_handshakes: int = 1024
+
+
+REGISTRATION_MODES = ("open", "invite", "closed")
 
 
 def search_path(settings: Settings) -> Path | None:

@@ -82,4 +82,34 @@ class LoginStatus(IntEnum):
     TOO_MANY = 2  # too many logins for the user in the window
 
 
-__all__ = ["ChangeKind", "ChangeResult", "ChangeStatus", "LoginStatus", "RoomCreation", "SendResult", "SendStatus"]
+# --- accounts -----------------------------------------------------------------------
+
+
+class SessionStatus(IntEnum):
+    """SESSION_TOUCH's answer for a resume with a valid token."""
+
+    OK = 0
+    REVOKED = 1  # a token the session index does not list, of a user whose sessions were revoked since
+    DISABLED = 2  # the account is disabled
+
+
+class InviteStatus(IntEnum):
+    """INVITE_TAKE's answer for a registration's invitation code."""
+
+    OK = 0  # one use taken
+    UNKNOWN = 1  # no such code (never made, revoked, or long expired)
+    EXPIRED = 2
+    USED_UP = 3
+
+
+__all__ = [
+    "ChangeKind",
+    "ChangeResult",
+    "ChangeStatus",
+    "InviteStatus",
+    "LoginStatus",
+    "RoomCreation",
+    "SendResult",
+    "SendStatus",
+    "SessionStatus",
+]
