@@ -26,12 +26,18 @@ from .address import Address
 from .errors import ConnectionClosed, FrameError, ServerError
 from .frames import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from .inbox import AckTracker, Inbox
-from .messages import Event, Message, User, parse_event
+from .messages import Event, Message, RoomInfo, SessionInfo, User, parse_event
 from .writer import FrameWriter
 
 # The extensions this client understands (PROTOCOL-EXTENSIONS.md); a caller
 # asks for the ones it wants in `ChatClient(features=...)`.
-KNOWN_FEATURES = (limits.FEATURE_MESSAGES, limits.FEATURE_READ, limits.FEATURE_SEARCH)
+KNOWN_FEATURES = (
+    limits.FEATURE_MESSAGES,
+    limits.FEATURE_READ,
+    limits.FEATURE_SEARCH,
+    limits.FEATURE_ROOMS,
+    limits.FEATURE_PEOPLE,
+)
 
 CLIENT_NAME = "chinwag-py/0.1"
 log = logging.getLogger(__name__)
@@ -98,8 +104,9 @@ class Requests:
         reply = await self.request("history", conv=conv, before=before, limit=limit)
         return [Message.from_wire(m) for m in reply["messages"]], bool(reply.get("more"))
 
-    async def join(self, room: str) -> dict[str, Any]:
-        return dict((await self.request("join", room=room))["room"])
+    async def join(self, room: str, *, private: bool | None = None, topic: str | None = None) -> dict[str, Any]:
+        """The room object; `private` and `topic` (`rooms`) count only if this join creates the room."""
+        return dict((await self.request("join", room=room, private=private, topic=topic))["room"])
 
     async def leave(self, room: str) -> None:
         await self.request("leave", room=room)
@@ -145,6 +152,50 @@ class Requests:
         reply = await self.request("search", **fields)
         nxt = reply.get("next")
         return SearchPage([Message.from_wire(m) for m in reply.get("results") or ()], nxt if type(nxt) is str else None)
+
+    # --- `rooms` ----------------------------------------------------------------------
+
+    async def room_info(self, room: str) -> RoomInfo:
+        return RoomInfo.from_reply(await self.request("room_info", room=room))
+
+    async def set_topic(self, room: str, topic: str) -> None:
+        await self.request("topic", room=room, topic=topic)
+
+    async def invite(self, room: str, user: str) -> None:
+        await self.request("invite", room=room, user=user)
+
+    async def kick(self, room: str, user: str, reason: str | None = None) -> None:
+        await self.request("kick", room=room, user=user, reason=reason)
+
+    async def ban(self, room: str, user: str, on: bool = True, reason: str | None = None) -> None:
+        await self.request("ban", room=room, user=user, on=on, reason=reason)
+
+    async def set_role(self, room: str, user: str, role: str) -> None:
+        await self.request("role", room=room, user=user, role=role)
+
+    # --- `people` ---------------------------------------------------------------------
+
+    async def set_status(self, away: bool, text: str | None = None) -> None:
+        await self.request("status", away=away, text=text)
+
+    async def block(self, user: str, on: bool = True) -> None:
+        await self.request("block", user=user, on=on)
+
+    async def blocks(self) -> list[str]:
+        return [u for u in (await self.request("blocks")).get("users") or () if type(u) is str]
+
+    async def set_display_name(self, display_name: str) -> User:
+        return User.from_wire((await self.request("profile", display_name=display_name))["user"])
+
+    async def change_password(self, old: str, new: str, revoke_others: bool = True) -> None:
+        await self.request("password", old=old, new=new, revoke_others=revoke_others)
+
+    async def sessions(self) -> list[SessionInfo]:
+        return [SessionInfo.from_wire(x) for x in (await self.request("sessions")).get("sessions") or ()]
+
+    async def revoke(self, session: str) -> None:
+        """End one of your sessions (an id from `sessions`): its token stops working."""
+        await self.request("revoke", session=session)
 
     async def conversations(self) -> list[tuple[Address, Message | None]]:
         """(address, newest message) for each of the user's conversations,
@@ -345,9 +396,12 @@ class ChatClient(Requests):
         """Send one request; return the `ok` frame or raise `ServerError`."""
         return await self.request_nowait(kind, **fields)
 
-    async def register(self, username: str, password: str, display_name: str | None = None) -> User:
-        reply = await self.request("register", username=username, password=password, display_name=display_name)
-        return User.from_wire(reply["user"])
+    async def register(
+        self, username: str, password: str, display_name: str | None = None, invite: str | None = None
+    ) -> User:
+        """`invite`: the registration invitation code, on a server that needs one."""
+        fields = {"username": username, "password": password, "display_name": display_name, "invite": invite}
+        return User.from_wire((await self.request("register", **fields))["user"])
 
     async def login(self, username: str, password: str) -> Session:
         return self._session(await self.request("login", username=username, password=password))

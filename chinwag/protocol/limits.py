@@ -35,6 +35,18 @@ EMOJI_MAX = 16  # code points of one reaction
 REACTIONS_MAX = 20  # distinct emoji on one message
 SEARCH_PAGE_MAX = 512  # characters of an opaque `page`
 
+# `rooms` and `people` (PROTOCOL-EXTENSIONS.md)
+ROLE_OWNER, ROLE_MODERATOR, ROLE_MEMBER = "owner", "moderator", "member"
+ROLES = (ROLE_OWNER, ROLE_MODERATOR, ROLE_MEMBER)  # highest first
+TOPIC_MAX = 300  # characters of a room's topic
+STATUS_MAX = 100  # characters of a status text
+REASON_MAX = 300  # characters of a kick or ban reason
+INVITE_TTL_S = 7 * 24 * 3600  # a room invitation lasts until the user joins, or this long
+REGISTRATION_OPEN, REGISTRATION_INVITE, REGISTRATION_CLOSED = "open", "invite", "closed"
+REGISTRATION_POLICIES = (REGISTRATION_OPEN, REGISTRATION_INVITE, REGISTRATION_CLOSED)
+INVITE_CODE_MAX = 128  # characters of a registration invitation code
+SESSION_ID_MAX = 64  # characters of a session id (from `sessions`)
+
 # The name rules, and the words that state them, both built from the limits above.
 _USERNAME = re.compile(rf"[a-z][a-z0-9_.\-]{{{USERNAME_MIN - 1},{USERNAME_MAX - 1}}}")
 _ROOM = re.compile(rf"[a-z0-9_\-]{{{ROOM_NAME_MIN},{ROOM_NAME_MAX}}}")
@@ -182,6 +194,15 @@ def display_name_problem(name: str, field: str = "display_name") -> str | None:
     if not 1 <= len(name) <= DISPLAY_NAME_MAX or name.isspace():
         return f"a display name has 1 to {DISPLAY_NAME_MAX} printable characters"
     return None
+
+
+def line_problem(field: str, text: str, most: int) -> str | None:
+    """A sentence saying what is wrong with a one-line text shown to other
+    people (a topic, a status, a reason), or None: at most `most`
+    characters, no control character. Empty is allowed (it clears)."""
+    if len(text) > most:
+        return f"{field} has {len(text)} characters; the limit is {most}"
+    return control_problem(field, text)
 
 
 def valid_display_name(name: str) -> bool:

@@ -141,6 +141,25 @@ def _bool(frame: Frame, key: str) -> bool:
     return value
 
 
+def _line(frame: Frame, key: str, most: int) -> str | None:
+    """An optional one-line text shown to other people (a topic, a status,
+    a reason): `limits.line_problem`'s rule."""
+    value = _str(frame, key, optional=True)
+    if value is not None and (problem := limits.line_problem(key, value, most)) is not None:
+        raise _bad(problem, ErrorCode.TOO_LARGE if len(value) > most else ErrorCode.BAD_REQUEST)
+    return value
+
+
+def _username(frame: Frame, key: str = "user") -> str:
+    """A username naming another user: canonical, or `bad_request` saying why
+    (whether such a user exists is the server's question: `no_such_user`)."""
+    raw = _req_str(frame, key)
+    name = limits.normalize_username(raw)
+    if name is None:
+        raise _bad(f"'{raw}' is not a username ({limits.USERNAME_RULE})")
+    return name
+
+
 def _timestamp(frame: Frame, key: str) -> int | None:
     value = frame.get(key)
     if value is None:
@@ -187,20 +206,30 @@ class Register(Request):
     username: str = ""
     password: str = ""
     display_name: str | None = None
+    invite: str | None = None  # a registration invitation code, where the server needs one
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Register:
         raw_name = _req_str(frame, "username")
         password = _req_str(frame, "password")
         display = _str(frame, "display_name", optional=True)
+        invite = _str(frame, "invite", optional=True)
         name = limits.normalize_username(raw_name)
         if name is None:
             raise _bad(limits.username_problem(raw_name) or "invalid username", ErrorCode.INVALID_USERNAME)
-        if (problem := limits.password_problem(password)) is not None:
-            raise _bad(problem, ErrorCode.WEAK_PASSWORD)
+        _password(password)
         if display is not None and (problem := limits.display_name_problem(display)) is not None:
             raise _bad(problem)
-        return cls(req_id, name, password, display)
+        if invite is not None and len(invite) > limits.INVITE_CODE_MAX:
+            raise _bad(f"'invite' has at most {limits.INVITE_CODE_MAX} characters")
+        return cls(req_id, name, password, display, invite or None)
+
+
+def _password(password: str) -> str:
+    """The one rule for a new password (`register`, `password`)."""
+    if (problem := limits.password_problem(password)) is not None:
+        raise _bad(problem, ErrorCode.WEAK_PASSWORD)
+    return password
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,15 +334,26 @@ class History(Request):
 class Join(Request):
     TYPE: ClassVar[str] = "join"
     room: str = ""
+    # `rooms`: used only when this join creates the room
+    private: bool | None = None
+    topic: str | None = None
 
     @classmethod
     def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Join:
-        return cls(req_id, room_name(frame))
+        private = frame.get("private")
+        if private is not None and type(private) is not bool:
+            raise _bad("'private' must be true or false")
+        return cls(req_id, room_name(frame), private, _line(frame, "topic", limits.TOPIC_MAX))
 
 
 @dataclass(frozen=True, slots=True)
-class Leave(Join):
+class Leave(Request):
     TYPE: ClassVar[str] = "leave"
+    room: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Leave:
+        return cls(req_id, room_name(frame))
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +485,163 @@ class Search(Request):
         return out
 
 
+# --- `rooms` (PROTOCOL-EXTENSIONS.md) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfoRequest(Request):
+    TYPE: ClassVar[str] = "room_info"
+    room: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> RoomInfoRequest:
+        return cls(req_id, room_name(frame))
+
+
+@dataclass(frozen=True, slots=True)
+class SetTopic(Request):
+    TYPE: ClassVar[str] = "topic"
+    room: str = ""
+    topic: str = ""  # "" clears it
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> SetTopic:
+        room = room_name(frame)
+        _req_str(frame, "topic")
+        return cls(req_id, room, _line(frame, "topic", limits.TOPIC_MAX) or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Invite(Request):
+    TYPE: ClassVar[str] = "invite"
+    room: str = ""
+    user: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Invite:
+        return cls(req_id, room_name(frame), _username(frame))
+
+
+@dataclass(frozen=True, slots=True)
+class Kick(Request):
+    TYPE: ClassVar[str] = "kick"
+    room: str = ""
+    user: str = ""
+    reason: str | None = None
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Kick:
+        return cls(req_id, room_name(frame), _username(frame), _line(frame, "reason", limits.REASON_MAX) or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Ban(Request):
+    TYPE: ClassVar[str] = "ban"
+    room: str = ""
+    user: str = ""
+    on: bool = True  # false: lift the ban
+    reason: str | None = None
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Ban:
+        room, user = room_name(frame), _username(frame)
+        return cls(req_id, room, user, _bool(frame, "on"), _line(frame, "reason", limits.REASON_MAX) or None)
+
+
+@dataclass(frozen=True, slots=True)
+class SetRole(Request):
+    TYPE: ClassVar[str] = "role"
+    room: str = ""
+    user: str = ""
+    role: str = limits.ROLE_MEMBER
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> SetRole:
+        room, user = room_name(frame), _username(frame)
+        role = _req_str(frame, "role")
+        if role not in limits.ROLES:
+            raise _bad(f"'role' must be one of {', '.join(limits.ROLES)}")
+        return cls(req_id, room, user, role)
+
+
+# --- `people` (PROTOCOL-EXTENSIONS.md) ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus(Request):
+    TYPE: ClassVar[str] = "status"
+    away: bool = False
+    text: str | None = None  # None or "": no status text
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> SetStatus:
+        return cls(req_id, _bool(frame, "away"), _line(frame, "text", limits.STATUS_MAX))
+
+
+@dataclass(frozen=True, slots=True)
+class Block(Request):
+    TYPE: ClassVar[str] = "block"
+    user: str = ""
+    on: bool = True
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Block:
+        return cls(req_id, _username(frame), _bool(frame, "on"))
+
+
+@dataclass(frozen=True, slots=True)
+class Blocks(Request):
+    TYPE: ClassVar[str] = "blocks"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile(Request):
+    TYPE: ClassVar[str] = "profile"
+    display_name: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Profile:
+        display = _req_str(frame, "display_name")
+        if (problem := limits.display_name_problem(display)) is not None:
+            raise _bad(problem)
+        return cls(req_id, display)
+
+
+@dataclass(frozen=True, slots=True)
+class Password(Request):
+    TYPE: ClassVar[str] = "password"
+    old: str = ""
+    new: str = ""
+    revoke_others: bool = True
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Password:
+        old = _req_str(frame, "old")
+        new = _password(_req_str(frame, "new"))
+        revoke = frame.get("revoke_others", True)
+        if type(revoke) is not bool:
+            raise _bad("'revoke_others' must be true or false")
+        return cls(req_id, old, new, revoke)
+
+
+@dataclass(frozen=True, slots=True)
+class Sessions(Request):
+    TYPE: ClassVar[str] = "sessions"
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke(Request):
+    TYPE: ClassVar[str] = "revoke"
+    session: str = ""
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Revoke:
+        session = _req_str(frame, "session")
+        if not 1 <= len(session) <= limits.SESSION_ID_MAX:
+            raise _bad(f"'session' is an id from 'sessions' (1 to {limits.SESSION_ID_MAX} characters)")
+        return cls(req_id, session)
+
+
 REQUEST_TYPES: dict[str, type[Request]] = {
     cls.TYPE: cls
     for cls in (
@@ -470,6 +667,19 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         React,
         Read,
         Search,
+        RoomInfoRequest,
+        SetTopic,
+        Invite,
+        Kick,
+        Ban,
+        SetRole,
+        SetStatus,
+        Block,
+        Blocks,
+        Profile,
+        Password,
+        Sessions,
+        Revoke,
     )
 }
 NOTIFICATION_TYPES = frozenset({"typing", "ack", "pong", "read"})
@@ -509,16 +719,127 @@ class User:
     username: str
     display_name: str
     online: bool | None = None
+    # `people`: None where the server did not say (a connection without it)
+    away: bool | None = None
+    status: str | None = None
 
     @classmethod
     def from_wire(cls, data: Any) -> User:
         if not isinstance(data, dict):
             raise _bad("a user must be a map")
-        online = data.get("online")
         return cls(
             _req_str(data, "username"),
             _str(data, "display_name", optional=True) or _req_str(data, "username"),
-            online if type(online) is bool else None,
+            _opt_bool(data, "online"),
+            _opt_bool(data, "away"),
+            _opt_text(data, "status"),
+        )
+
+
+def _opt_bool(data: Frame, key: str) -> bool | None:
+    """A boolean the server may leave out: anything else is None."""
+    value = data.get(key)
+    return value if type(value) is bool else None
+
+
+def _opt_text(data: Frame, key: str) -> str | None:
+    """A string the server may leave out (or send nil): anything else is None."""
+    value = data.get(key)
+    return value if type(value) is str else None
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """The `rooms` room object (in `join`, `rooms`, `room_info` and the
+    `room` event). Without `rooms`, a server sends only name and members
+    (and `joined` in `rooms`): the rest is then None/False."""
+
+    name: str
+    members: int = 0
+    topic: str | None = None
+    private: bool = False
+    role: str | None = None  # the caller's own; None if not a member
+    joined: bool | None = None  # only in `rooms` listings
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Room:
+        if not isinstance(data, dict):
+            raise _bad("a room must be a map")
+        members = data.get("members")
+        role = _opt_text(data, "role")
+        return cls(
+            _req_str(data, "name"),
+            members if type(members) is int else 0,
+            _opt_text(data, "topic") or None,
+            data.get("private") is True,
+            role if role in limits.ROLES else None,
+            _opt_bool(data, "joined"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMember:
+    """One entry of `room_info`'s `members`."""
+
+    user: str
+    display_name: str
+    role: str
+    online: bool
+    away: bool | None = None
+    status: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: Any) -> RoomMember:
+        if not isinstance(data, dict):
+            raise _bad("a member must be a map")
+        name = _req_str(data, "user")
+        role = _opt_text(data, "role")
+        return cls(
+            name,
+            _opt_text(data, "display_name") or name,
+            role if role in limits.ROLES else limits.ROLE_MEMBER,
+            data.get("online") is True,
+            _opt_bool(data, "away"),
+            _opt_text(data, "status"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """`room_info`'s answer; `more`: the member list was cut to fit a frame."""
+
+    room: Room
+    members: tuple[RoomMember, ...]
+    more: bool = False
+
+    @classmethod
+    def from_reply(cls, reply: Frame) -> RoomInfo:
+        raw = reply.get("members")
+        members = tuple(RoomMember.from_wire(m) for m in raw) if isinstance(raw, list) else ()
+        return cls(Room.from_wire(reply.get("room")), members, reply.get("more") is True)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One entry of `sessions`: a logged-in device. `id` is not a token."""
+
+    id: str
+    client: str
+    created: int  # ms
+    last_used: int  # ms
+    current: bool
+
+    @classmethod
+    def from_wire(cls, data: Any) -> SessionInfo:
+        if not isinstance(data, dict):
+            raise _bad("a session must be a map")
+        created, last_used = data.get("created"), data.get("last_used")
+        return cls(
+            _req_str(data, "id"),
+            _opt_text(data, "client") or "",
+            created if type(created) is int else 0,
+            last_used if type(last_used) is int else 0,
+            data.get("current") is True,
         )
 
 
@@ -647,6 +968,26 @@ class MemberEvent:
     room: str
     user: User
     joined: bool
+    # `rooms`: the member's role; who kicked or banned them (None: they acted
+    # themself) and why
+    role: str | None = None
+    by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent:
+    """`rooms`: a room's topic or privacy changed (the caller's view of it)."""
+
+    room: Room
+
+
+@dataclass(frozen=True, slots=True)
+class InvitedEvent:
+    """`rooms`: `by` invited you to `room`."""
+
+    room: str
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -673,6 +1014,8 @@ Event = (
     | DeletedEvent
     | ReactionEvent
     | ReadEvent
+    | RoomEvent
+    | InvitedEvent
 )
 
 
@@ -702,7 +1045,19 @@ def parse_event(frame: Frame) -> Event | None:
     if kind == "typing":
         return TypingEvent(_wire_address(frame, "conv"), _req_str(frame, "from"))
     if kind == "member":
-        return MemberEvent(_req_str(frame, "room"), User.from_wire(frame.get("user")), frame.get("joined") is True)
+        role = _opt_text(frame, "role")
+        return MemberEvent(
+            _req_str(frame, "room"),
+            User.from_wire(frame.get("user")),
+            frame.get("joined") is True,
+            role if role in limits.ROLES else None,
+            _opt_text(frame, "by"),
+            _opt_text(frame, "reason"),
+        )
+    if kind == "room":
+        return RoomEvent(Room.from_wire(frame.get("room")))
+    if kind == "invited":
+        return InvitedEvent(_req_str(frame, "room"), _req_str(frame, "by"))
     if kind == "bye":
         return ByeEvent(_str(frame, "reason", optional=True) or "")
     if kind == "error":

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..protocol import limits
+from ..protocol.errors import ErrorCode, RequestError
 from ..protocol.messages import Search
 from .auth import LoginThrottle, PasswordService
 from .hub import Hub, Peer
@@ -107,3 +108,13 @@ class Reply:
 
 
 NO_FIELDS = Reply()
+
+
+Handler = Callable[[HandlerContext, SessionView, Any], Awaitable[Reply]]
+"""A request handler: `async (context, connection view, request) -> Reply`."""
+
+
+async def not_yet(ctx: HandlerContext, conn: SessionView, req: Any) -> Reply:
+    """A request type the protocol layer knows and this server does not
+    serve yet: `unknown_type`, as a server without it would answer."""
+    raise RequestError(f"unknown message type '{req.TYPE}'", ErrorCode.UNKNOWN_TYPE)

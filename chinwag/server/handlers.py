@@ -39,14 +39,15 @@ from ..protocol.messages import (
     Who,
 )
 from . import changes
+from .accounts import HANDLERS as ACCOUNT_HANDLERS
 from .auth import ServerBusy, new_token
-from .context import NO_FIELDS, HandlerContext, Reply, SessionView
+from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
 from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id, room_of
 from .hub import change_frame, message_frame, message_wire
+from .people import HANDLERS as PEOPLE_HANDLERS
+from .rooms import HANDLERS as ROOM_HANDLERS
 from .session import Authenticated, Greeted
 from .store import RoomCreation, SendResult, SendStatus, StoredMessage
-
-Handler = Callable[[HandlerContext, SessionView, Any], Awaitable[Reply]]
 
 BAD_CREDENTIALS = "unknown user or wrong password; register first if you are new"
 BUSY = "the server is busy checking passwords; try again in 1 s"
@@ -481,6 +482,10 @@ HANDLERS: dict[str, Handler] = {
     "react": changes.react,
     "read": changes.read,
     "search": changes.search,
+    # `rooms`, `people` and the accounts' requests, each in its module
+    **ROOM_HANDLERS,
+    **PEOPLE_HANDLERS,
+    **ACCOUNT_HANDLERS,
 }
 
 """Every request type but `send`, which the connection runs in batches

@@ -141,6 +141,8 @@ def code_of(f: dict[str, Any], max_text: int = limits.DEFAULT_MAX_TEXT) -> Error
 # and the requests of PROTOCOL-EXTENSIONS.md's features
 EXTENSIONS = {"conversations"}
 FEATURE_REQUESTS = {"edit", "delete", "react", "read", "search"}
+FEATURE_REQUESTS |= {"room_info", "topic", "invite", "kick", "ban", "role"}  # rooms
+FEATURE_REQUESTS |= {"status", "block", "blocks", "profile", "password", "sessions", "revoke"}  # people
 
 
 def test_every_request_type_of_the_protocol_is_known() -> None:
