@@ -766,12 +766,12 @@ return answer(${RM_DONE})
 """
 )
 
-# KEYS: members, roles, bans.  ARGV: target, actor, actor admin, target
+# KEYS: members, roles, bans, invitations.  ARGV: target, actor, actor admin, target
 # admin, mode ('leave', 'kick', 'ban', 'unban'), reason, now ms, lobby ('1').
 # Leave is the target's own; kick and ban need a moderator or owner whose
 # rank is above the target's (a moderator cannot remove the owner); ban
-# records {by, reason, at} and removes the member, or bans a non-member
-# ahead; unban forgets the ban.  No one leaves or is removed from the lobby,
+# records {by, reason, at}, removes the member and any invitation, or bans a
+# non-member ahead; unban forgets the ban.  No one leaves or is removed from the lobby,
 # and the last owner of a room that has other members stays (make someone
 # else owner first).  Returns {status, the target's role before ('' if not a
 # member), members after}: DONE, UNCHANGED (unban of no ban), NOT_MEMBER,
@@ -805,6 +805,7 @@ if role == 'owner' and owners(KEYS[2]) == 1 and redis.call('SCARD', KEYS[1]) > 1
 end
 if mode == 'ban' then
   redis.call('HSET', KEYS[3], target, cjson.encode({by = actor, reason = ARGV[6], at = tonumber(ARGV[7])}))
+  redis.call('HDEL', KEYS[4], target)
 end
 redis.call('SREM', KEYS[1], target)
 redis.call('HDEL', KEYS[2], target)

@@ -1066,7 +1066,7 @@ class Store:
         cid = room_id(room)
         status, role, count = await self._call(
             "ROOM_REMOVE",
-            [keys.members(cid), keys.room_roles(cid), keys.room_bans(cid)],
+            [keys.members(cid), keys.room_roles(cid), keys.room_bans(cid), keys.room_invites(cid)],
             [
                 target,
                 actor,
@@ -1079,9 +1079,12 @@ class Store:
             ],
         )
         result = RoomRemoval(RoomStatus(int(status)), role or None, int(count))
-        if result.status is RoomStatus.DONE and result.role is not None and mode != "unban":
-            await self._forget_room(room, [target])
-            await self._room_size_changed(room, -1)
+        if result.status is RoomStatus.DONE and mode != "unban":
+            if result.role is not None:
+                await self._forget_room(room, [target])
+                await self._room_size_changed(room, -1)
+            elif mode == "ban":
+                await self._guard(self.redis.hdel(keys.user_invites(target), room))
         return result
 
     async def _forget_room(self, room: str, names: Sequence[str]) -> None:
@@ -1148,6 +1151,19 @@ class Store:
             await self._guard(self.redis.hdel(keys.user_invites(name), *expired))
         return [(room, by) for _, room, by in sorted(live)]
 
+    async def room_role(self, room: str, name: str) -> str | None:
+        """The user's role in the room, None if not a member."""
+        cid = room_id(room)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sismember(keys.members(cid), name)
+        pipe.hget(keys.room_roles(cid), name)
+        member, role = await self._guard(pipe.execute())
+        return (role or limits.ROLE_MEMBER) if member else None
+
+    async def room_roles(self, room: str) -> dict[str, str]:
+        """The room's owners and moderators: username -> role."""
+        return dict(await self._guard(self.redis.hgetall(keys.room_roles(room_id(room)))))
+
     async def room_private(self, room: str) -> bool:
         return bool(await self._guard(self.redis.sismember(keys.PRIVATE_ROOMS, room)))
 
@@ -1165,7 +1181,9 @@ class Store:
         out: dict[str, RoomState] = {}
         for i, room in enumerate(rooms):
             (topic, private), count, member, role = replies[4 * i : 4 * i + 4]
-            out[room] = RoomState(room, int(count), topic or "", private == "1", (role or "member") if member else None)
+            out[room] = RoomState(
+                room, int(count), topic or "", private == "1", (role or limits.ROLE_MEMBER) if member else None
+            )
         return out
 
     async def room_members(self, room: str, most: int) -> tuple[list[tuple[str, str]], int]:
@@ -1177,7 +1195,7 @@ class Store:
         pipe.hgetall(keys.room_roles(cid))
         pipe.scard(keys.members(cid))
         roles, total = await self._guard(pipe.execute())
-        ranked = sorted(roles, key=lambda n: (roles[n] != "owner", n))  # the owners, then the moderators
+        ranked = sorted(roles, key=lambda n: (roles[n] != limits.ROLE_OWNER, n))  # the owners, then the moderators
         present = await self._guard(self.redis.smismember(keys.members(cid), ranked)) if ranked else []
         out = [(n, roles[n]) for n, p in zip(ranked, present, strict=True) if p][:most]
         seen = {n for n, _ in out}
@@ -1187,7 +1205,7 @@ class Store:
             for n in sorted(names):
                 if n not in seen and len(out) < most:
                     seen.add(n)
-                    out.append((n, "member"))
+                    out.append((n, limits.ROLE_MEMBER))
             if cursor == 0:
                 break
         return out, int(total)
