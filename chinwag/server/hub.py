@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import msgpack
 
 from ..protocol.frames import encode_frame
-from ..protocol.limits import FEATURE_MESSAGES, FEATURE_READ
+from ..protocol.limits import FEATURE_MESSAGES, FEATURE_READ, FEATURE_ROOMS, ROLE_MEMBER
 from .conv import address_for, dm_parties, is_room, mid_ts, room_id
 from .statuses import ChangeKind
 from .store import Reactions, StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
@@ -133,6 +133,10 @@ def change_frame(change: StoredChange, viewer: str) -> bytes:
 
 def read_frame(cid: str, viewer: str, upto: str) -> bytes:
     return encode_frame({"type": "read", "conv": address_for(cid, viewer), "upto": upto})
+
+
+def invited_frame(room: str, by: str) -> bytes:
+    return encode_frame({"type": "invited", "room": room, "by": by})
 
 
 Listener = Callable[[Stored], None]
@@ -331,6 +335,97 @@ class Hub:
             for peer in tuple(self.by_user.get(member, ())):
                 peer.send_bytes(frame)
 
+    # --- rooms (issue 12): membership with role/by/reason, room objects, invitations ---
+
+    def _membership_local(
+        self,
+        room: str,
+        user: dict[str, Any],
+        joined: bool,
+        role: str | None,
+        by: str | None,
+        reason: str | None,
+        v1: bool,
+    ) -> None:
+        """A membership change: this node's registry follows it at once (a
+        kicked user's connections stop getting the room here and now), then
+        the `member` event: with role/by/reason on `rooms` connections, the
+        version 1 event on the others (none for a role change, `v1` False)."""
+        cid = room_id(room)
+        name = user["username"]
+        if name in self.by_user:
+            if joined:
+                self.room_local[cid].add(name)
+            else:
+                members = self.room_local.get(cid)
+                if members is not None:
+                    members.discard(name)
+                    if not members:
+                        del self.room_local[cid]
+            for peer in self.by_user[name]:
+                (peer.convs.add if joined else peer.convs.discard)(cid)
+        recipients = set(self.room_local.get(cid, ())) | {name}
+        plain = encode_frame({"type": "member", "room": room, "user": user, "joined": joined}) if v1 else None
+        rich = encode_frame(
+            {"type": "member", "room": room, "user": user, "joined": joined, "role": role, "by": by, "reason": reason}
+        )
+        for member in recipients:
+            for peer in tuple(self.by_user.get(member, ())):
+                if FEATURE_ROOMS in peer.features:
+                    peer.send_bytes(rich)
+                elif plain is not None:
+                    peer.send_bytes(plain)
+
+    def _room_local(self, room: dict[str, Any], roles: dict[str, str]) -> None:
+        """A room object changed (topic, privacy): to its members' `rooms`
+        connections, each with their own role in it."""
+        cid = room_id(room["name"])
+        frames: dict[str, bytes] = {}
+        for name in tuple(self.room_local.get(cid, ())):
+            peers = [p for p in self.by_user.get(name, ()) if FEATURE_ROOMS in p.features]
+            if not peers:
+                continue
+            role = roles.get(name, ROLE_MEMBER)
+            frame = frames.get(role)
+            if frame is None:
+                frame = frames[role] = encode_frame({"type": "room", "room": {**room, "role": role}})
+            for peer in peers:
+                peer.send_bytes(frame)
+
+    def _invited_local(self, user: str, room: str, by: str) -> None:
+        peers = [p for p in self.by_user.get(user, ()) if FEATURE_ROOMS in p.features]
+        if peers:
+            frame = invited_frame(room, by)
+            for peer in peers:
+                peer.send_bytes(frame)
+
+    def membership(
+        self,
+        room: str,
+        user: dict[str, Any],
+        joined: bool,
+        role: str | None = None,
+        by: str | None = None,
+        reason: str | None = None,
+        *,
+        v1: bool = True,
+    ) -> None:
+        """Someone joined or left `room`, was kicked or banned (`by`, `reason`),
+        or (`v1` False) got a new role: every node's registry and members hear it."""
+        self._membership_local(room, user, joined, role, by, reason, v1)
+        self._publish(["k", room, user, joined, role, by, reason, v1])
+
+    def room_changed(self, room: dict[str, Any], roles: dict[str, str]) -> None:
+        """`room` (name, members, topic, private) changed; `roles` are its
+        owners and moderators (everyone else in it is a member)."""
+        self._room_local(room, roles)
+        self._publish(["o", room, roles])
+
+    def invited(self, user: str, room: str, by: str) -> None:
+        """`by` invited `user` to `room`: every connection of theirs with `rooms` hears it."""
+        self._invited_local(user, room, by)
+        self._publish(["i", user, room, by])
+
     # --- cluster-wide events (local now, published for other nodes) -------------------
 
     def message(self, msg: StoredMessage) -> None:
@@ -440,6 +535,12 @@ class Hub:
                 self._disabled_local(event[1])
             elif kind == "v":
                 self._logout_local(event[1], None, "revoked")
+            elif kind == "k":
+                self._membership_local(*event[1:8])
+            elif kind == "o":
+                self._room_local(event[1], event[2])
+            elif kind == "i":
+                self._invited_local(event[1], event[2], event[3])
 
     # --- the pub/sub reader -----------------------------------------------------------
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..protocol import DEFAULT_PORT
 from ..protocol.frames import DEFAULT_MAX_FRAME
-from ..protocol.limits import DEFAULT_MAX_TEXT
+from ..protocol.limits import DEFAULT_MAX_TEXT, INVITE_TTL_S
 
 
 def default_data_dir() -> Path:
@@ -69,7 +69,8 @@ class Settings:
     registration_window: int = 3600
     rooms_per_user: int = 10  # new rooms a user may create per rooms_window
     rooms_window: int = 3600
-    max_rooms: int = 10_000  # rooms on the server (the lobby included); rooms are never deleted
+    max_rooms: int = 10_000  # rooms on the server (the lobby included); only chinwag-admin deletes rooms
+    invite_ttl: int = INVITE_TTL_S  # seconds a room invitation stays open (until the user joins)
 
     # accounts
     # Who may `register`: "open" (anyone), "invite" (with an invitation code

@@ -38,6 +38,7 @@ from .statuses import (
     InviteStatus,
     LoginStatus,
     RoomCreation,
+    RoomStatus,
     SendResult,
     SendStatus,
     SessionStatus,
@@ -295,6 +296,43 @@ class LoginState:
     markers: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """A room object as one user sees it: `role` is theirs (None if not a member)."""
+
+    name: str
+    members: int
+    topic: str
+    private: bool
+    role: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomJoin:
+    """ROOM_JOIN's answer: `role` is the user's after it (None if refused)."""
+
+    status: RoomStatus
+    members: int
+    role: str | None
+    private: bool
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRemoval:
+    """ROOM_REMOVE's answer: `role` the target's before (None: not a member)."""
+
+    status: RoomStatus
+    role: str | None
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRoleChange:
+    status: RoomStatus
+    old: str | None
+
+
 def _dedupe(cid: str, changes: Sequence[StoredChange], now: dict[str, StoredMessage]) -> list[StoredChange]:
     """The changes as their resulting state, in order of id: per message one
     `deleted` (which supersedes the rest), else one `edited` carrying the
@@ -406,6 +444,8 @@ class Store:
         self._display: dict[str, str] = {}
         self._known_users: set[str] = set()
         self._rooms_indexed = False  # the room index is known to exist (see _index_rooms)
+        # wall-clock ms for invitations' expiry and bans' times; a test moves it by hand
+        self.now_ms: Callable[[], int] = lambda: int(time.time() * 1000)
 
     async def start(self) -> None:
         await self.engine.start()
@@ -903,52 +943,38 @@ class Store:
     async def is_member(self, conv_id: str, name: str) -> bool:
         return bool(await self._guard(self.redis.sismember(keys.members(conv_id), name)))
 
-    async def create_room(self, room: str, most: int) -> RoomCreation:
-        """CREATED, EXISTS (it already existed), or FULL (the server has `most` rooms)."""
+    async def create_room(self, room: str, most: int, private: bool = False) -> RoomCreation:
+        """CREATED, EXISTS (it already existed), or FULL (the server has `most`
+        rooms). A private room is recorded as such in the same step, so it is
+        never listed as public."""
         await self._index_rooms()
-        return RoomCreation(int(await self._call("CREATE_ROOM", [keys.ROOMS, keys.ROOMS_BY_SIZE], [room, most])))
+        return RoomCreation(
+            int(
+                await self._call(
+                    "CREATE_ROOM",
+                    [keys.ROOMS, keys.ROOMS_BY_SIZE, keys.PRIVATE_ROOMS],
+                    [room, most, "1" if private else "0"],
+                )
+            )
+        )
 
     async def join(self, room: str, name: str) -> tuple[bool, int]:
-        """Returns (newly joined, member count). The cursor starts at the room's
-        newest entry and the read marker at its newest message, so joining
-        does not flood the user with old history nor count it unread.
-        The room must exist (`create_room`)."""
-        cid = room_id(room)
-        if await self.is_member(cid, name):
-            return False, int(await self._guard(self.redis.scard(keys.members(cid))))
-        last, newest = await self._tips(cid)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(keys.cursors(name), cid, last)
-        if newest is not None:
-            pipe.hset(keys.markers(name), cid, newest)
-        else:
-            pipe.hdel(keys.markers(name), cid)
-        pipe.sadd(keys.user_convs(name), cid)
-        pipe.sadd(keys.members(cid), name)
-        pipe.scard(keys.members(cid))
-        *_, added, count = await self._guard(pipe.execute())
-        if added:
-            await self._room_size_changed(room, +1)
-        return bool(added), int(count)
+        """Returns (newly joined, member count), with no rule of the room's
+        applied (the rooms feature's `room_join` is what requests use). The
+        room must exist (`create_room`)."""
+        joined = await self.room_join(room, name, admin=True)
+        return joined.status is RoomStatus.DONE, joined.members
 
     async def leave(self, room: str, name: str) -> bool:
-        cid = room_id(room)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.srem(keys.members(cid), name)
-        pipe.srem(keys.user_convs(name), cid)
-        pipe.hdel(keys.cursors(name), cid)
-        pipe.hdel(keys.markers(name), cid)
-        removed, *_ = await self._guard(pipe.execute())
-        if removed:
-            await self._room_size_changed(room, -1)
-        return bool(removed)
+        """Leave a room (the rules: `room_remove`); True if the user was in it."""
+        return (await self.room_remove(room, name, name, mode="leave")).status is RoomStatus.DONE
 
     async def _room_size_changed(self, room: str, delta: int) -> None:
         """Keep the index's member count: moved by what SADD/SREM reported,
         so concurrent joins add up. (Only a crash between the two steps could
         leave it one off.) The lobby is not indexed: it is always listed."""
-        if room != limits.LOBBY:
-            await self._guard(self.redis.zincrby(keys.ROOMS_BY_SIZE, delta, room))
+        if room != limits.LOBBY:  # XX: a private room, absent from the index, stays absent
+            await self._guard(self.redis.zadd(keys.ROOMS_BY_SIZE, {room: delta}, xx=True, incr=True))
 
     async def _index_rooms(self) -> None:
         """Build the room index once from the room set, for data written
@@ -960,7 +986,9 @@ class Store:
         pipe.scard(keys.ROOMS)
         has_index, count = await self._guard(pipe.execute())
         if not has_index and count > 1:
+            hidden = await self._guard(self.redis.smembers(keys.PRIVATE_ROOMS))
             names = [r for r in await self._guard(self.redis.smembers(keys.ROOMS)) if r != limits.LOBBY]
+            names = [r for r in names if r not in hidden]
             for start in range(0, len(names), 1000):
                 part = names[start : start + 1000]
                 pipe = self.redis.pipeline(transaction=False)
@@ -970,24 +998,330 @@ class Store:
                 await self._guard(self.redis.zadd(keys.ROOMS_BY_SIZE, dict(zip(part, map(int, sizes), strict=True))))
         self._rooms_indexed = True
 
-    async def rooms(self, joined: Sequence[str], most: int) -> tuple[list[tuple[str, int]], int]:
+    async def rooms(
+        self, joined: Sequence[str], most: int, *, private: bool = False
+    ) -> tuple[list[tuple[str, int]], int]:
         """At most about 2 * `most` rooms with their member counts: the lobby
         and the rooms in `joined` (counted afresh), then the busiest, with the
         counts of the index (so without reading every room); and how many
-        rooms there are in all. The cost depends on `most`, not on the number
-        of rooms."""
+        rooms the caller may see in all. Private rooms are listed only if in
+        `joined`, or all of them with `private` (a server admin). The cost
+        depends on `most`, not on the number of rooms."""
         await self._index_rooms()
         mine = [limits.LOBBY, *sorted(r for r in joined if r != limits.LOBBY)[:most]]
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrevrange(keys.ROOMS_BY_SIZE, 0, most - 1, withscores=True)
         pipe.scard(keys.ROOMS)
+        pipe.scard(keys.PRIVATE_ROOMS)
+        pipe.smismember(keys.PRIVATE_ROOMS, mine)
+        if private:
+            pipe.srandmember(keys.PRIVATE_ROOMS, most)
         for room in mine:
             pipe.scard(keys.members(room_id(room)))
-        busiest, total, *counts = await self._guard(pipe.execute())
+        busiest, total, hidden, mine_private, *rest = await self._guard(pipe.execute())
+        hidden_rooms: list[str] = rest.pop(0) if private else []
+        counts = rest
         out = [(room, int(c)) for room, c in zip(mine, counts, strict=True)]
         seen = set(mine)
         out += [(room, max(0, int(score))) for room, score in busiest if room not in seen]
-        return out, max(int(total), len(out))
+        visible = int(total)
+        if not private:
+            visible -= int(hidden) - sum(1 for p in mine_private if p)
+        if hidden_rooms:
+            extra = sorted(r for r in hidden_rooms if r not in seen)
+            pipe = self.redis.pipeline(transaction=False)
+            for room in extra:
+                pipe.scard(keys.members(room_id(room)))
+            out += list(zip(extra, map(int, await self._guard(pipe.execute())), strict=True))
+        return out, max(visible, len(out))
+
+    # --- rooms (issue 12): roles, privacy, topics, invitations, bans ------------
+    # Each check-and-change is one script in the room's slot (scripts.py,
+    # "rooms"); what the user's slot holds of a membership (conversation set,
+    # cursor, read marker, invitations) follows in a second step, only once
+    # the room's script has said yes, so a refused request changes nothing.
+
+    async def is_admin(self, name: str) -> bool:
+        """Whether the user is a server admin (`admin`="1" in their profile,
+        set by chinwag-admin): read each time, so a change applies at once."""
+        return bool(await self._guard(self.redis.hget(keys.user(name), "admin")) == "1")
+
+    @staticmethod
+    def _room_keys(cid: str) -> list[str]:
+        return [
+            keys.members(cid),
+            keys.room_roles(cid),
+            keys.room_meta(cid),
+            keys.room_bans(cid),
+            keys.room_invites(cid),
+        ]
+
+    async def room_join(
+        self,
+        room: str,
+        name: str,
+        *,
+        created: bool = False,
+        private: bool = False,
+        topic: str = "",
+        admin: bool = False,
+    ) -> RoomJoin:
+        """Join `room` under its rules (ROOM_JOIN): `created` if this user's
+        `create_room` made it (they become its owner, with `private` and
+        `topic`); `admin` passes bans and invitations. On DONE the cursor
+        starts at the room's newest entry and the read marker at its newest
+        message, so joining does not flood the user with old history nor
+        count it unread; the user's invitation to the room is used up."""
+        cid = room_id(room)
+        last, newest = await self._tips(cid)
+        status, count, role, is_private, room_topic = await self._call(
+            "ROOM_JOIN",
+            self._room_keys(cid),
+            [
+                name,
+                "1" if created else "0",
+                "1" if private else "0",
+                topic,
+                self.now_ms(),
+                "1" if admin else "0",
+                "1" if room == limits.LOBBY else "0",
+            ],
+        )
+        result = RoomJoin(RoomStatus(int(status)), int(count), role or None, is_private == "1", room_topic)
+        if result.status is RoomStatus.DONE:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset(keys.cursors(name), cid, last)
+            if newest is not None:
+                pipe.hset(keys.markers(name), cid, newest)
+            else:
+                pipe.hdel(keys.markers(name), cid)
+            pipe.sadd(keys.user_convs(name), cid)
+            pipe.hdel(keys.user_invites(name), room)
+            await self._guard(pipe.execute())
+            await self._room_size_changed(room, +1)
+        return result
+
+    async def repair_membership(self, room: str, name: str) -> None:
+        """A member whose conversation set lacks the room (a join cut short
+        between its two steps): add it, and a cursor at the newest entry if
+        there is none."""
+        cid = room_id(room)
+        last, _ = await self._tips(cid)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hsetnx(keys.cursors(name), cid, last)
+        pipe.sadd(keys.user_convs(name), cid)
+        await self._guard(pipe.execute())
+
+    async def room_remove(
+        self,
+        room: str,
+        target: str,
+        actor: str,
+        *,
+        mode: str,
+        actor_admin: bool = False,
+        target_admin: bool = False,
+        reason: str = "",
+    ) -> RoomRemoval:
+        """Leave, kick, ban or unban (`mode`, ROOM_REMOVE's rules). On DONE a
+        removed member loses the room from their conversations, cursors and
+        read markers too."""
+        cid = room_id(room)
+        status, role, count = await self._call(
+            "ROOM_REMOVE",
+            [keys.members(cid), keys.room_roles(cid), keys.room_bans(cid), keys.room_invites(cid)],
+            [
+                target,
+                actor,
+                "1" if actor_admin else "0",
+                "1" if target_admin else "0",
+                mode,
+                reason,
+                self.now_ms(),
+                "1" if room == limits.LOBBY else "0",
+            ],
+        )
+        result = RoomRemoval(RoomStatus(int(status)), role or None, int(count))
+        if result.status is RoomStatus.DONE and mode != "unban":
+            if result.role is not None:
+                await self._forget_room(room, [target])
+                await self._room_size_changed(room, -1)
+            elif mode == "ban":
+                await self._guard(self.redis.hdel(keys.user_invites(target), room))
+        return result
+
+    async def _forget_room(self, room: str, names: Sequence[str]) -> None:
+        """Take the room out of each user's slot: conversations, cursor, read
+        marker, invitation."""
+        cid = room_id(room)
+        for start in range(0, len(names), 500):
+            pipe = self.redis.pipeline(transaction=False)
+            for name in names[start : start + 500]:
+                pipe.srem(keys.user_convs(name), cid)
+                pipe.hdel(keys.cursors(name), cid)
+                pipe.hdel(keys.markers(name), cid)
+                pipe.hdel(keys.user_invites(name), room)
+            await self._guard(pipe.execute())
+
+    async def set_room_role(self, room: str, actor: str, target: str, role: str, *, admin: bool) -> RoomRoleChange:
+        """ROOM_ROLE: owners (and admins) set a member's role; the room keeps an owner."""
+        cid = room_id(room)
+        status, old = await self._call(
+            "ROOM_ROLE",
+            [keys.members(cid), keys.room_roles(cid)],
+            [actor, "1" if admin else "0", target, role, "1" if room == limits.LOBBY else "0"],
+        )
+        return RoomRoleChange(RoomStatus(int(status)), old or None)
+
+    async def set_topic(self, room: str, actor: str, topic: str, *, admin: bool) -> tuple[RoomStatus, bool, int]:
+        """ROOM_TOPIC: (status, the room is private, members)."""
+        cid = room_id(room)
+        status, private, count = await self._call(
+            "ROOM_TOPIC",
+            [keys.members(cid), keys.room_roles(cid), keys.room_meta(cid)],
+            [actor, "1" if admin else "0", topic],
+        )
+        return RoomStatus(int(status)), private == "1", int(count)
+
+    async def invite(self, room: str, actor: str, target: str, ttl_s: int, *, admin: bool) -> tuple[RoomStatus, bool]:
+        """ROOM_INVITE, then the same invitation in the invited user's slot
+        (for sending at their next login): (status, the room is private)."""
+        cid = room_id(room)
+        now = self.now_ms()
+        expiry = now + ttl_s * 1000
+        status, private = await self._call(
+            "ROOM_INVITE", self._room_keys(cid), [actor, "1" if admin else "0", target, expiry, now]
+        )
+        result = RoomStatus(int(status))
+        if result is RoomStatus.DONE:
+            await self._guard(self.redis.hset(keys.user_invites(target), room, f"{expiry} {actor}"))
+        return result, private == "1"
+
+    async def pending_invites(self, name: str) -> list[tuple[str, str]]:
+        """The user's invitations that have not expired, (room, inviter),
+        oldest first; expired ones are forgotten."""
+        data: dict[str, str] = await self._guard(self.redis.hgetall(keys.user_invites(name)))
+        now = self.now_ms()
+        live: list[tuple[int, str, str]] = []
+        expired: list[str] = []
+        for room, value in data.items():
+            expiry, _, by = value.partition(" ")
+            if expiry.isdigit() and int(expiry) > now:
+                live.append((int(expiry), room, by))
+            else:
+                expired.append(room)
+        if expired:
+            await self._guard(self.redis.hdel(keys.user_invites(name), *expired))
+        return [(room, by) for _, room, by in sorted(live)]
+
+    async def room_role(self, room: str, name: str) -> str | None:
+        """The user's role in the room, None if not a member."""
+        cid = room_id(room)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sismember(keys.members(cid), name)
+        pipe.hget(keys.room_roles(cid), name)
+        member, role = await self._guard(pipe.execute())
+        return (role or limits.ROLE_MEMBER) if member else None
+
+    async def room_roles(self, room: str) -> dict[str, str]:
+        """The room's owners and moderators: username -> role."""
+        return dict(await self._guard(self.redis.hgetall(keys.room_roles(room_id(room)))))
+
+    async def room_private(self, room: str) -> bool:
+        return bool(await self._guard(self.redis.sismember(keys.PRIVATE_ROOMS, room)))
+
+    async def room_states(self, rooms: Sequence[str], viewer: str) -> dict[str, RoomState]:
+        """The room object of each room as `viewer` sees it (their own role,
+        None if not a member), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for room in rooms:
+            cid = room_id(room)
+            pipe.hmget(keys.room_meta(cid), ["topic", "private"])
+            pipe.scard(keys.members(cid))
+            pipe.sismember(keys.members(cid), viewer)
+            pipe.hget(keys.room_roles(cid), viewer)
+        replies = await self._guard(pipe.execute())
+        out: dict[str, RoomState] = {}
+        for i, room in enumerate(rooms):
+            (topic, private), count, member, role = replies[4 * i : 4 * i + 4]
+            out[room] = RoomState(
+                room, int(count), topic or "", private == "1", (role or limits.ROLE_MEMBER) if member else None
+            )
+        return out
+
+    async def room_members(self, room: str, most: int) -> tuple[list[tuple[str, str]], int]:
+        """Up to `most` members with their roles, (name, role): the owners and
+        moderators first, then the others as the set yields them; and how
+        many members there are."""
+        cid = room_id(room)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.room_roles(cid))
+        pipe.scard(keys.members(cid))
+        roles, total = await self._guard(pipe.execute())
+        ranked = sorted(roles, key=lambda n: (roles[n] != limits.ROLE_OWNER, n))  # the owners, then the moderators
+        present = await self._guard(self.redis.smismember(keys.members(cid), ranked)) if ranked else []
+        out = [(n, roles[n]) for n, p in zip(ranked, present, strict=True) if p][:most]
+        seen = {n for n, _ in out}
+        cursor = 0
+        while len(out) < most:
+            cursor, names = await self._guard(self.redis.sscan(keys.members(cid), cursor, count=1000))
+            for n in sorted(names):
+                if n not in seen and len(out) < most:
+                    seen.add(n)
+                    out.append((n, limits.ROLE_MEMBER))
+            if cursor == 0:
+                break
+        return out, int(total)
+
+    async def room_bans(self, room: str) -> list[dict[str, Any]]:
+        """The room's bans: {user, by, reason, at}, oldest first."""
+        data: dict[str, str] = await self._guard(self.redis.hgetall(keys.room_bans(room_id(room))))
+        out: list[dict[str, Any]] = []
+        for user, raw in data.items():
+            try:
+                ban = json.loads(raw)
+            except ValueError:
+                ban = {}
+            out.append(
+                {"user": user, "by": ban.get("by"), "reason": ban.get("reason") or None, "at": int(ban.get("at") or 0)}
+            )
+        out.sort(key=lambda b: (b["at"], b["user"]))
+        return out
+
+    async def room_invitations(self, room: str) -> list[tuple[str, str, int]]:
+        """The room's invitations that have not expired: (user, inviter, expiry ms)."""
+        data: dict[str, str] = await self._guard(self.redis.hgetall(keys.room_invites(room_id(room))))
+        now = self.now_ms()
+        out = []
+        for user, value in data.items():
+            expiry, _, by = value.partition(" ")
+            if expiry.isdigit() and int(expiry) > now:
+                out.append((user, by, int(expiry)))
+        return sorted(out)
+
+    async def all_rooms(self) -> list[str]:
+        """Every room's name (chinwag-admin: a full read, not for a request path)."""
+        return sorted(await self._guard(self.redis.smembers(keys.ROOMS)))
+
+    async def delete_room(self, room: str) -> list[str]:
+        """Delete a room and its history (chinwag-admin): its keys go in one
+        script, then it leaves the room set and index and its members'
+        conversation sets. Returns the members it had."""
+        cid = room_id(room)
+        members = list(
+            await self._call(
+                "ROOM_DELETE",
+                [keys.stream(cid), keys.texts(cid), keys.states(cid), *self._room_keys(cid)],
+                [],
+            )
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(keys.ROOMS, room)
+        pipe.zrem(keys.ROOMS_BY_SIZE, room)
+        pipe.srem(keys.PRIVATE_ROOMS, room)
+        await self._guard(pipe.execute())
+        await self._forget_room(room, members)
+        return sorted(members)
 
     # --- presence ------------------------------------------------------------------
 
@@ -1299,6 +1633,11 @@ __all__ = [
     "LoginState",
     "LoginStatus",
     "RoomCreation",
+    "RoomJoin",
+    "RoomRemoval",
+    "RoomRoleChange",
+    "RoomState",
+    "RoomStatus",
     "SendResult",
     "SendStatus",
     "SessionRecord",
