@@ -131,3 +131,12 @@ def registrations_address(address: str) -> str:
 
 def room_creations_user(name: str) -> str:
     return f"th:rc:{{{name}}}"
+
+
+# --- people -------------------------------------------------------------------
+
+
+def blocks(name: str) -> str:
+    """Set of the usernames `name` blocks: in the blocker's slot, read with
+    the rest of their login state in one round trip."""
+    return f"bl:{{{name}}}"
