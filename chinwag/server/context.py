@@ -52,7 +52,12 @@ class HandlerContext:
     # search index into the node (with `searcher`); without one a `search`
     # request is answered `unavailable` and the feature is not offered.
     features: set[str] = field(
-        default_factory=lambda: {limits.FEATURE_MESSAGES, limits.FEATURE_READ, limits.FEATURE_ROOMS}
+        default_factory=lambda: {
+            limits.FEATURE_MESSAGES,
+            limits.FEATURE_READ,
+            limits.FEATURE_ROOMS,
+            limits.FEATURE_PEOPLE,
+        }
     )
     searcher: Searcher | None = None
 

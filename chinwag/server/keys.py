@@ -184,3 +184,12 @@ def user_invites(name: str) -> str:
     """Hash room -> "<expiry ms> <inviter>": the same invitations in the
     user's slot, for sending them at login."""
     return f"iv:{{{name}}}"
+
+
+# --- people -------------------------------------------------------------------
+
+
+def blocks(name: str) -> str:
+    """Set of the usernames `name` blocks: in the blocker's slot, read with
+    the rest of their login state in one round trip."""
+    return f"bl:{{{name}}}"

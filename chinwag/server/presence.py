@@ -114,7 +114,7 @@ class NodePresence:
                 await self._count_out(name, conn.display_name)
                 return
             if total == 1:
-                self.hub.presence({"username": name, "display_name": conn.display_name}, True)
+                self.hub.presence(name, (await self.store.profiles([name]))[name], True)
             conn.counted_online = True
 
     def went_away(self, conn: Counted) -> None:
@@ -131,7 +131,7 @@ class NodePresence:
     async def _count_out(self, name: str, display: str) -> None:
         try:
             if await self.store.presence_change(self.node_id, name, -1) == 0:
-                self.hub.presence({"username": name, "display_name": display}, False)
+                self.hub.presence(name, (await self.store.profiles([name]))[name], False)
         except StorageUnavailable as exc:
             # Redis is away: the next repair records it, or the user would look online forever
             log.warning("could not record that %s went offline (%s); will repair", name, exc)
@@ -170,12 +170,12 @@ class NodePresence:
         still has a connection on this node is not said to have gone."""
         if not came and not went:
             return
-        displays = await self.store.display_names([*came, *went])
+        profiles = await self.store.profiles([*came, *went])
         for name in came:
-            self.hub.presence({"username": name, "display_name": displays[name]}, True)
+            self.hub.presence(name, profiles[name], True)
         for name in went:
             if not (still_here and name in self.hub.by_user):
-                self.hub.presence({"username": name, "display_name": displays[name]}, False)
+                self.hub.presence(name, profiles[name], False)
 
     # --- heartbeat and peers --------------------------------------------------------------
 
