@@ -19,6 +19,7 @@ from chinwag.server.statuses import (
     InviteStatus,
     LoginStatus,
     RoomCreation,
+    RoomStatus,
     SendResult,
     SendStatus,
     SessionStatus,
@@ -40,6 +41,7 @@ def test_every_status_code_is_an_enum_member_and_every_member_is_answered_by_a_s
             ("CHANGE", ChangeStatus),
             ("SESSION", SessionStatus),
             ("INVITE", InviteStatus),
+            ("RM", RoomStatus),
         )
         for m in enum
     }

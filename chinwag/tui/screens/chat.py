@@ -414,8 +414,10 @@ class ChatScreen(Screen[None]):
                 view_dirty = True
         self._freeze_gc(len(message.events))
         if view_dirty and self._following():
-            newest = state.conversation(current).newest()
-            if newest is not None and self._read(current, newest.mid):
+            # the conversation in view now: a `member` event may have taken this user out of `current`
+            conv = state.conversations.get(state.current)
+            newest = conv.newest() if conv is not None else None
+            if newest is not None and self._read(state.current, newest.mid):
                 sidebar_dirty = True
         if view_dirty:
             self._sync_view_soon()
@@ -867,7 +869,8 @@ class ChatScreen(Screen[None]):
             self.open(Address.room(command.target))
             return
         if name == "logout":
-            return  # the link closes; the app goes back to the login screen
+            self.post_message(self.SessionEnded("logged out"))  # the link is closed: back to the login screen
+            return
         if name == "topic":
             state.detail(message.room).topic = "" if command.text == "-" else command.text
         elif name in ("away", "back"):
@@ -968,6 +971,7 @@ class ChatScreen(Screen[None]):
         composer.placeholder = f"Message {shown(address)}   (/help for commands)"
         self._refresh_header()
         self._refresh_sidebar()
+        self._refresh_members()
         self.alerts.publish(Alerts(self.state.alerts(), False))
         if conv.more is None:
             self._want_history(conv, older=False)

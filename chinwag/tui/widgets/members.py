@@ -16,7 +16,7 @@ from textual import on
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import OptionList
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from ..state import MemberRow
 from ..text import literal
@@ -92,7 +92,7 @@ class MemberList(OptionList):
         if keep is not None:
             try:
                 self.highlighted = self.get_option_index(keep)
-            except LookupError:
+            except OptionDoesNotExist:
                 keep = None
         if keep is None:
             first = next((i for i, option in enumerate(options) if not option.disabled), None)
