@@ -463,11 +463,14 @@ class ChatScreen(Screen[None]):
         address = Address.room(event.room)
         name, me = event.user.username, state.me.username
         by = event.by if event.by and event.by != name else None
-        before = state.member_changed(event)
-        role_change = event.joined and before is not None and event.role is not None and event.role != before
+        state.member_changed(event)
+        # a `member` with joined true and `by` is a role given (a join has no `by`)
+        role_change = event.joined and event.by is not None and event.role is not None
         if name == me:
-            if role_change and by is not None and address in state.conversations:
-                self._notice(address, f"{by} made you {role_words(event.role or '')} of {address}", "event", sync=False)
+            if role_change:
+                if by is not None and address in state.conversations:
+                    line = f"{by} made you {role_words(event.role or '')} of {address}"
+                    self._notice(address, line, "event", sync=False)
                 return address == state.current
             if event.joined:
                 if event.room not in state.rooms:
