@@ -99,9 +99,13 @@ async def seed(port: int) -> dict[str, ChatClient]:
         await setup.register(name, PASSWORD, display)
     await setup.close()
     clients = {name: await client(port, name) for name in ("alice", "bob", "carol", "dave", "erin", "frank")}
-    for name in ("alice", "bob", "dave"):
+    await clients["alice"].join("ops", private=True)  # alice owns #ops; members come by invitation
+    for name in ("bob", "carol", "dave", "grace"):
+        await clients["alice"].invite("ops", name)
+    for name in ("bob", "dave"):
         await clients[name].join("ops")
     await clients["carol"].join("design")
+    await seed_rooms(clients)
     for sender, text in LOBBY:
         await clients[sender].send("#lobby", text)
     await clients["frank"].send("@alice", "thanks for the review yesterday!")
@@ -112,6 +116,22 @@ async def seed(port: int) -> dict[str, ChatClient]:
     for name in ("alice", "erin", "frank"):
         await clients.pop(name).close()
     return clients
+
+
+async def seed_rooms(clients: dict[str, ChatClient]) -> None:
+    """#ops (private): alice owns it, with a topic; bob moderates; dave is
+    away. carol invites alice to her private #incident-42."""
+    await clients["alice"].set_topic("ops", "db-2 disk at 91% — runbook: wiki/ops/disks")
+    await clients["alice"].set_role("ops", "bob", "moderator")
+    await clients["dave"].set_status(True, "on call, slow to answer")
+    for name in ("carol", "grace"):
+        if name not in clients:
+            clients[name] = await client(clients["alice"].port, name)
+    await clients["carol"].join("ops")
+    await clients["grace"].join("ops")
+    await clients.pop("grace").close()
+    await clients["carol"].join("incident-42", private=True)
+    await clients["carol"].invite("incident-42", "alice")
 
 
 async def seed_release(clients: dict[str, ChatClient]) -> None:
@@ -229,6 +249,17 @@ async def shoot_screens(
         await pilot.press("alt+u", "alt+u")
         await pilot.press(*"on my way", "enter")
         await shoot(pilot, "direct")
+
+        chat.switch_to("#ops")
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: chat.state.details.get("ops") and chat.state.details["ops"].loaded)
+        await shoot(pilot, "rooms")
+        await pilot.press("ctrl+g")
+
+        chat.action_account()
+        await wait_until(pilot, lambda: app.screen.query("#old"))
+        await shoot(pilot, "account")
+        await pilot.press("escape")
 
         chat.switch_to("#release")
         await wait_until(pilot, lambda: len(list(chat.state.conversations["#release"].messages())) >= 5)

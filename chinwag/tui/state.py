@@ -98,6 +98,7 @@ class SidebarEntry:
     online: bool | None  # None for rooms
     section: Literal["rooms", "people", "invitations"]
     detail: str = ""  # invitations: who invited
+    away: bool = False  # people: online but away (`people`)
 
 
 @dataclass(slots=True)
@@ -551,7 +552,7 @@ class ChatState:
         people.sort(key=lambda p: (not p.online, p.username))
         for p in people:
             address = Address.user(p.username)
-            out.append(SidebarEntry(address, p.username, *counts(address), p.online, "people"))
+            out.append(SidebarEntry(address, p.username, *counts(address), p.online, "people", away=p.away))
         return out
 
     def step(self, delta: int) -> Address:

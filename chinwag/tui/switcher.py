@@ -1,6 +1,7 @@
 """The ctrl+k quick switcher: a command palette provider over rooms and
-people. Unread conversations come first; typing a name nobody has talked to
-offers to start that conversation (people are looked up on the server).
+people (and the invitations waiting: choosing one joins the room). Unread
+conversations come first; typing a name nobody has talked to offers to
+start that conversation (people are looked up on the server).
 Textual's own commands ("change theme", "keys") follow, so one palette
 serves both and its order is always the same.
 
@@ -52,15 +53,20 @@ class ConversationProvider(Provider):
             enumerate(state.sidebar()), key=lambda pair: (not (pair[1].unread or pair[1].mentions), pair[0])
         )
         for _, entry in ranked:
-            if entry.address == state.current:
-                continue
+            if entry.address == state.current or entry.section == "invitations":
+                continue  # invitations come below, as such
             helptext = "room" if entry.section == "rooms" else ("online" if entry.online else "offline")
             if entry.section == "people":
                 person = state.people.get(entry.label)
                 if person and person.display_name != person.username:
                     helptext = f"{person.display_name} · {helptext}"
             out.append((entry.address, _label(entry.address, entry.unread, entry.online), helptext))
+        for room, by in sorted(state.invitations.items()):
+            address = Address.room(room)
+            out.append((address, f"✉ {address}", f"{by} invited you · enter joins"))
         for room, members in sorted(state.other_rooms.items()):
+            if room in state.invitations:
+                continue
             count = f"{members} member{'' if members == 1 else 's'}"
             address = Address.room(room)
             out.append((address, address, f"join this room · {count}"))

@@ -331,3 +331,17 @@ async def test_room_events_update_the_header(server, user, make_app) -> None:
         await notice(pilot, "topic: second topic")
         assert isinstance(await next_of(bob, RoomEvent), RoomEvent)
         assert chat.state.detail("ops").role == "member"
+
+
+async def test_a_disabled_account_is_told_and_goes_back_to_login(server, user, make_app) -> None:
+    await (await user("alice")).close()
+    app = make_app(server, username="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        assert await server.store.set_disabled("alice", True)  # as chinwag-admin does, then the bus tells the node
+        server.hub.disabled("alice")
+        await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
+        message = await wait_for(pilot, lambda: str(app.screen.query_one("#message").render()), what="why")
+        assert "disabled" in message
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, LoginScreen) and app.link is None  # no reconnecting behind it

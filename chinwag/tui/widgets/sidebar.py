@@ -35,6 +35,7 @@ class Sidebar(ScrollView, can_focus=False):
         "sidebar--offline",
         "sidebar--room",
         "sidebar--invitation",
+        "sidebar--away",
     }
 
     class Selected(Message):
@@ -127,6 +128,8 @@ class Sidebar(ScrollView, can_focus=False):
             return self._render_invitation(row, width, line_style)
         if row.section == "rooms":
             mark = Text(ROOM_SIGIL, style=fg("sidebar--room"))
+        elif row.online and row.away:
+            mark = Text("◐", style=fg("sidebar--away"))
         elif row.online:
             mark = Text("●", style=fg("sidebar--online"))
         else:
