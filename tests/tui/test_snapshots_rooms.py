@@ -59,7 +59,12 @@ async def type_line(pilot: Pilot, line: str) -> None:
     await pilot.press("enter")
 
 
-async def settle(pilot: Pilot) -> None:
+async def settle(pilot: Pilot, focus: bool = True) -> None:
+    """Let the last events land; the composer has the focus (and its cursor), as after typing."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False  # the cursor shown, whatever the time
+    if focus and isinstance(pilot.app.screen, ChatScreen):
+        pilot.app.screen.query_one(Composer).focus()
     await pilot.pause(0.3)
 
 
@@ -102,7 +107,7 @@ def test_the_member_panel_grouped_by_role(snap_compare, tmp_path, threaded_serve
         await pilot.press("ctrl+g")
         panel = chat.query_one(MemberList)
         await wait_for(pilot, lambda: any("Moderators" in str(o.prompt) for o in panel.options), what="the list")
-        await settle(pilot)
+        await settle(pilot, focus=False)
 
     assert snap_compare(live_app(tmp_path, server), terminal_size=SIZE, run_before=run_before)
 
