@@ -168,3 +168,10 @@ def threaded_server(clean_redis: str) -> Iterator[Callable[..., ThreadedServer]]
     yield factory
     for server in made:
         server.stop()
+
+
+@pytest.fixture
+def still_cursors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input cursors that stay shown instead of blinking: a snapshot taken
+    at any moment sees the same cursor (a blink caught it off, now and then)."""
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)

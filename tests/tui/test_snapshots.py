@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -17,6 +18,8 @@ from chinwag.tui.search import parse_query
 from chinwag.tui.timeline import Gap, order_key
 
 from .demo import ELSEWHERE, LIVING, LOBBY, NOW, open_demo_chat, open_living_chat, snapshot_app
+
+pytestmark = pytest.mark.usefixtures("still_cursors")
 
 
 def test_login(snap_compare, tmp_path) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -24,6 +25,8 @@ from .conftest import FAST_RECONNECT, ThreadedServer, wait_for
 from .demo import NOW
 
 SIZE = (110, 30)
+
+pytestmark = pytest.mark.usefixtures("still_cursors")
 
 
 def live_app(tmp_path: Path, server: ThreadedServer, username: str = "alice") -> ChinwagApp:
@@ -61,8 +64,6 @@ async def type_line(pilot: Pilot, line: str) -> None:
 
 async def settle(pilot: Pilot, focus: bool = True) -> None:
     """Let the last events land; the composer has the focus (and its cursor), as after typing."""
-    for field in pilot.app.screen.query(Input):
-        field.cursor_blink = False  # the cursor shown, whatever the time
     if focus and isinstance(pilot.app.screen, ChatScreen):
         pilot.app.screen.query_one(Composer).focus()
     await pilot.pause(0.3)
