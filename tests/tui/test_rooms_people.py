@@ -127,6 +127,7 @@ async def test_panel_follows_presence_and_status_and_opens_a_conversation(server
         await pilot.press("enter")
         await wait_for(pilot, lambda: chat.state.current == "@bob", what="the DM with bob")
         assert isinstance(app.focused, Composer)
+        assert "away · lunch, back at 2" in header_text(app)  # their status, in the direct conversation too
         await wait_for(pilot, lambda: "direct conversation" in " ".join(panel_lines(app)), what="no member list")
 
 

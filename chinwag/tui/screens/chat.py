@@ -58,7 +58,7 @@ from ...protocol.reconnect import FINAL_BYES, ConnectionStateEvent, Reconnecting
 from .. import history
 from ..commands import HELP, CommandError, parse_line
 from ..room_commands import SERVER_COMMANDS
-from ..state import LOBBY, ChatState, Conversation, NoticeLevel
+from ..state import LOBBY, MODERATORS, ChatState, Conversation, NoticeLevel
 from ..text import shown
 from ..timeline import Gap, is_action, mid_key
 from ..widgets.composer import Composer
@@ -849,16 +849,18 @@ class ChatScreen(RoomsAndPeople):
     def _refresh_header(self) -> None:
         state = self.state
         address = Address.of(state.current)
+        line: RoomLine | None = None
+        if address.is_room:
+            room = state.details.get(address.name)
+            if room is not None:
+                # everyone is a member of the lobby: a role is worth saying there only if it moderates
+                role = room.role if address != LOBBY or room.role in MODERATORS else None
+                line = RoomLine(room.topic, room.private, role)
         if address == LOBBY:
             detail = f"everyone · {state.online_count()} online"
         elif address.is_room:
             members = state.rooms.get(address.name, 0)
             detail = f"{members} member{'s' if members != 1 else ''}" if members else ""
-            room = state.details.get(address.name)
-            if room is not None:
-                line = RoomLine(room.topic, room.private, room.role)
-                self.query_one(ConversationHeader).show(address, detail, state.typers(address, self.clock()), line)
-                return
         else:
             person = state.people.get(address.name)
             conv = state.conversations.get(address)
@@ -868,8 +870,9 @@ class ChatScreen(RoomsAndPeople):
                 detail = ""
             else:
                 name = f"{person.display_name} · " if person.display_name != person.username else ""
-                detail = name + ("online" if person.online else "offline")
-        self.query_one(ConversationHeader).show(address, detail, state.typers(address, self.clock()))
+                presence = "offline" if not person.online else "away" if person.away else "online"
+                detail = name + presence + (f" · {person.status}" if person.status else "")
+        self.query_one(ConversationHeader).show(address, detail, state.typers(address, self.clock()), line)
 
     def _expire_typing(self) -> None:
         if self.state.typing.get(self.state.current):
