@@ -134,6 +134,8 @@ class ChatState:
 
     def __post_init__(self) -> None:
         self._mention = mention_pattern(self.me.username)
+        self.away = self.away or bool(self.me.away)  # `people`: as the login left them
+        self.status = self.status or (self.me.status or "")
         self.rooms.setdefault(limits.LOBBY, 0)
         self.conversation(LOBBY)
 

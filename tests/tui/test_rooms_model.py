@@ -146,3 +146,12 @@ def test_the_log_says_what_the_server_agreed_to() -> None:
     assert line("/topic -") == "you cleared the topic of #ops"
     assert line("/away") == "you are away · /back when you return"
     assert line("/nick Al", result=Result(user=User("alice", "Al"))) == "you are now shown as Al"
+
+
+def test_your_own_status_comes_from_the_login() -> None:
+    state = ChatState(User("alice", "Alice", True, True, "on leave"))
+    assert (state.away, state.status) == (True, "on leave")
+    state.joined("ops", 1)
+    state.set_room_info(RoomInfo(Room("ops", 1, None, False, "owner"), (RoomMember("alice", "Alice", "owner", True),)))
+    [(heading, [me])] = state.members("ops")
+    assert (heading, me.me, me.away, me.status) == ("Owner", True, True, "on leave")
