@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import Checkbox, Input
+from textual.widgets import Checkbox, Input, OptionList
 
 from chinwag.protocol import limits
 from chinwag.protocol.client import ChatClient
-from chinwag.protocol.messages import InvitedEvent, MemberEvent, RoomEvent
+from chinwag.protocol.messages import ByeEvent, InvitedEvent, MemberEvent, RoomEvent
 from chinwag.tui.app import ChinwagApp
 from chinwag.tui.screens.account import AccountScreen
 from chinwag.tui.screens.chat import ChatScreen
+from chinwag.tui.screens.confirm import ConfirmScreen
 from chinwag.tui.screens.invitation import InvitationScreen
 from chinwag.tui.screens.login import LoginScreen
 from chinwag.tui.screens.profile import ProfileScreen
@@ -346,3 +347,27 @@ async def test_a_disabled_account_is_told_and_goes_back_to_login(server, user, m
         assert "disabled" in message
         await pilot.pause(0.5)
         assert isinstance(app.screen, LoginScreen) and app.link is None  # no reconnecting behind it
+
+
+async def test_a_session_is_revoked_from_the_account_screen(server, user, make_app) -> None:
+    other = await user("alice")
+    app = make_app(server, username="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        chat = await log_in(pilot)
+        chat.action_account()
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, AccountScreen) and app.screen, what="account")
+        await wait_for(pilot, lambda: len(screen.sessions) == 2, what="two sessions")
+        screen.query_one("#account-tabs").active = "tab-sessions"
+        listing = screen.query_one("#sessions", OptionList)
+        listing.focus()
+        listing.highlighted = 0  # this one, first: not to be revoked from here
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "that is this session" in str(screen.query_one("#sessions-message").render()))
+        listing.highlighted = 1
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(screen.sessions) == 1, what="one session left")
+        assert "revoked" in str(screen.query_one("#sessions-message").render())
+        bye = await next_of(other, ByeEvent)
+        assert bye.reason == "revoked"

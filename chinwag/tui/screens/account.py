@@ -134,7 +134,7 @@ class AccountScreen(ModalScreen[User | None]):
             self.query_one(selector, Input).value = ""
         others = "; your other sessions are signed out" if revoke_others else ""
         self._say("#password-message", f"password changed{others}", "ok")
-        self._load_sessions()
+        self._load_sessions("other sessions signed out" if revoke_others else "")
 
     @on(Input.Submitted, "#old, #new, #new-again")
     def _password_enter(self, event: Input.Submitted) -> None:
@@ -171,7 +171,8 @@ class AccountScreen(ModalScreen[User | None]):
     # --- sessions ---------------------------------------------------------------------------
 
     @work(group="sessions", exclusive=True)
-    async def _load_sessions(self) -> None:
+    async def _load_sessions(self, done: str = "") -> None:
+        """List the sessions; `done` (what was just done) goes before the count."""
         try:
             sessions = await self.link.sessions()
         except (ServerError, ConnectionClosed) as exc:
@@ -184,7 +185,8 @@ class AccountScreen(ModalScreen[User | None]):
         if self.sessions:
             listing.highlighted = 0
         count = len(self.sessions)
-        self._say("#sessions-message", f"{count} session{'s' if count != 1 else ''} logged in", "info")
+        listed = f"{count} session{'s' if count != 1 else ''} logged in"
+        self._say("#sessions-message", f"{done} · {listed}" if done else listed, "ok" if done else "info")
 
     def _highlighted_session(self) -> SessionInfo | None:
         listing = self.query_one("#sessions", OptionList)
@@ -216,5 +218,4 @@ class AccountScreen(ModalScreen[User | None]):
         except (ServerError, ConnectionClosed) as exc:
             self._say("#sessions-message", f"could not revoke it: {reason(exc)}")
             return
-        self._say("#sessions-message", "revoked: that session is signed out", "ok")
-        self._load_sessions()
+        self._load_sessions("revoked: that session is signed out")
