@@ -22,6 +22,7 @@ from chinwag.tui.screens.profile import ProfileScreen
 from chinwag.tui.widgets.composer import Composer
 from chinwag.tui.widgets.header import ConversationHeader
 from chinwag.tui.widgets.members import MemberList
+from chinwag.tui.widgets.sidebar import Sidebar
 
 from ..support.events import next_of, settled
 from ..support.settings import PASSWORD
@@ -169,8 +170,9 @@ async def test_an_invitation_waits_in_the_sidebar_to_be_accepted_or_declined(ser
         entries = [e for e in chat.state.sidebar() if e.section == "invitations"]
         assert [(e.label, e.detail) for e in entries] == [("other", "bob"), ("secret", "bob")]
 
-        chat.answer_invitation("secret")
+        await pilot.click(Sidebar, offset=(4, 3))  # the padding, "Invitations", #other, then #secret
         await wait_for(pilot, lambda: isinstance(app.screen, InvitationScreen), what="the dialog")
+        assert app.screen.room == "secret"
         await pilot.press("a")
         await wait_for(pilot, lambda: chat.state.current == "#secret", what="joined #secret")
         assert "secret" not in chat.state.invitations and "secret" in chat.state.rooms

@@ -92,7 +92,10 @@ class Sidebar(ScrollView, can_focus=False):
         self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows))
 
     def on_click(self, event: events.Click) -> None:
-        y = event.y + int(self.scroll_y)
+        offset = event.get_content_offset(self)  # rows start below the top padding
+        if offset is None:
+            return
+        y = offset.y + int(self.scroll_y)
         if 0 <= y < len(self._rows):
             row = self._rows[y]
             if isinstance(row, SidebarEntry):
