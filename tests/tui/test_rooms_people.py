@@ -20,6 +20,7 @@ from chinwag.tui.screens.invitation import InvitationScreen
 from chinwag.tui.screens.login import LoginScreen
 from chinwag.tui.screens.profile import ProfileScreen
 from chinwag.tui.widgets.composer import Composer
+from chinwag.tui.widgets.conversation import ConversationView
 from chinwag.tui.widgets.header import ConversationHeader
 from chinwag.tui.widgets.members import MemberList
 from chinwag.tui.widgets.sidebar import Sidebar
@@ -373,3 +374,51 @@ async def test_a_session_is_revoked_from_the_account_screen(server, user, make_a
         assert "revoked" in str(screen.query_one("#sessions-message").render())
         bye = await next_of(other, ByeEvent)
         assert bye.reason == "revoked"
+
+
+async def test_ban_and_unban_from_the_composer(server, user, make_app) -> None:
+    await (await user("alice")).close()
+    (bob,) = await people(user, "bob")
+    app = make_app(server, username="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        chat = await log_in(pilot)
+        await type_line(pilot, "/create ops")
+        await wait_for(pilot, lambda: chat.state.current == "#ops", what="#ops")
+        await bob.join("ops")
+        await notice(pilot, "bob joined #ops")
+        await type_line(pilot, "/ban bob flooding")
+        await notice(pilot, "you banned bob from #ops: flooding")
+        await wait_for(pilot, lambda: chat.state.rooms.get("ops") == 1, what="bob out")
+        removed = [e for e in await settled(bob) if isinstance(e, MemberEvent) and not e.joined]
+        assert [(e.user.username, e.by, e.reason) for e in removed] == [("bob", "alice", "flooding")]
+        await type_line(pilot, "/unban bob")
+        await notice(pilot, "bob may join #ops again")
+        await bob.join("ops")
+        await notice(pilot, "bob joined #ops")
+
+
+async def test_a_moderator_may_delete_anyones_message_in_the_room(server, user, make_app) -> None:
+    await (await user("alice")).close()
+    (bob,) = await people(user, "bob")
+    await bob.join("ops")  # bob owns #ops
+    app = make_app(server, username="alice")
+    async with app.run_test(size=SIZE) as pilot:
+        chat = await log_in(pilot)
+        await type_line(pilot, "/join ops")
+        await wait_for(pilot, lambda: chat.state.current == "#ops", what="#ops")
+        await bob.send("#ops", "a line alice may not delete, then may")
+        await wait_for(pilot, lambda: any("may not delete" in line for line in log_lines(app)), what="bob's line")
+        view = app.screen.query_one(ConversationView)
+        await pilot.press("alt+k")
+        assert view.selected_message is not None and view.selected_message.sender == "bob"
+        assert not view.check_action("act", ("delete",))  # a member: not hers to delete
+        await pilot.press("escape")
+        await bob.set_role("ops", "alice", "moderator")
+        await notice(pilot, "bob made you a moderator of #ops")
+        await pilot.press("alt+k")
+        assert view.check_action("act", ("delete",))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
+        conv = chat.state.conversations["#ops"]
+        await wait_for(pilot, lambda: any(getattr(m, "deleted", False) for m in conv.lines), what="deleted")
