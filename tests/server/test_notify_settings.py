@@ -35,7 +35,9 @@ async def test_levels_and_keywords_follow_the_user_to_their_other_notify_devices
     assert words.words == ("Deploy", "outage"), "trimmed, and once case-insensitively"
     synced = [e for e in await drain(laptop) if isinstance(e, NotifySettings)]
     assert synced[-1] == NotifySettings({"#lobby": "none", "@bob": "mentions"}, ("Deploy", "outage"))
-    assert not [e for e in await settled(phone) if isinstance(e, NotifySettings)], "not echoed to the device that set it"
+    assert not [e for e in await settled(phone) if isinstance(e, NotifySettings)], (
+        "not echoed to the device that set it"
+    )
     assert not [e for e in await settled(old) if isinstance(e, NotifySettings)]
 
     reset = await laptop.set_notify("#lobby", None)
