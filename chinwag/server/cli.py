@@ -17,12 +17,14 @@ import dataclasses
 import enum
 import errno
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import __version__
+from . import config_file
 from .app import ChatServer
 from .embedded_redis import (
     EmbeddedRedis,
@@ -140,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
         )
     parser.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="read settings from this TOML file (also CHINWAG_CONFIG); flags and CHINWAG_* variables win over it",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the settings in effect (from flags, environment, file and defaults; secrets masked) and exit",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check that Redis answers (--redis-url's, or the embedded one of the server "
@@ -158,13 +171,19 @@ class Command(enum.Enum):
     SERVE = "serve"
     CHECK = "check"
     REINDEX = "reindex"
+    PRINT_CONFIG = "print-config"
 
 
 def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> tuple[Settings, Command]:
     parser = build_parser()
     args = parser.parse_args(argv)
-    values: dict[str, Any] = {}
     by_name = {f.name: f for f in dataclasses.fields(Settings)}
+    environ = dict(os.environ) if environ is None else environ
+    config = args.config or (Path(environ["CHINWAG_CONFIG"]) if environ.get("CHINWAG_CONFIG") else None)
+    try:
+        values: dict[str, Any] = config_file.load(config) if config is not None else {}
+    except config_file.ConfigError as exc:
+        parser.error(str(exc))
     raw = env_overrides(environ)
     raw.update({k: v for k, v in vars(args).items() if k in by_name and v is not None})
     for name, value in raw.items():
@@ -180,8 +199,10 @@ def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None 
     settings = Settings(**values)
     if (problem := settings_problem(settings)) is not None:
         parser.error(problem)
-    if args.check and args.reindex:
-        parser.error("--check and --reindex are two different runs")
+    if sum((args.check, args.reindex, args.print_config)) > 1:
+        parser.error("--check, --reindex and --print-config are different runs")
+    if args.print_config:
+        return settings, Command.PRINT_CONFIG
     return settings, Command.CHECK if args.check else Command.REINDEX if args.reindex else Command.SERVE
 
 
@@ -374,6 +395,9 @@ def _install_loop() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     settings, command = settings_from(argv)
+    if command is Command.PRINT_CONFIG:
+        print(config_file.render(settings), end="")
+        return 0
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
