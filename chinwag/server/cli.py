@@ -36,6 +36,7 @@ from .engine import ping
 from .search.index import IndexLocked, SearchIndex
 from .search.service import SearchService, SearchSetupError, remove_index
 from .search.worker import ChildIndex, IndexGone
+from .service import ReopenableFileHandler, log_to, sd_notify
 from .settings import Settings, env_overrides, search_path
 from .store import StorageUnavailable, Store
 
@@ -48,6 +49,7 @@ _FLAGS: dict[str, str] = {
     "redis-server in the data directory",
     "data_dir": "directory for the embedded Redis's data and log",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "log_file": "log to this file instead of stderr (reopened on SIGHUP, e.g. after logrotate)",
     "tls_cert": "PEM certificate chain: serve TLS",
     "tls_key": "PEM private key for --tls-cert",
     "node_id": "this node's id in a multi-node deployment (default: random)",
@@ -255,7 +257,17 @@ async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
     return url, embedded
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+def _hangup(server: ChatServer, log_file: ReopenableFileHandler | None) -> None:
+    """SIGHUP: reopen the log file (logrotate moved it) and reload the TLS
+    certificate (it was renewed); no connection is dropped."""
+    if log_file is not None:
+        log_file.reopen()
+    log.info("SIGHUP: %s; %s", "log file reopened" if log_file else "logging to stderr", server.reload_tls())
+
+
+async def serve(
+    settings: Settings, ready: asyncio.Event | None = None, log_file: ReopenableFileHandler | None = None
+) -> None:
     url, embedded = await _redis_for(settings)
     server = ChatServer(settings, url)
     supervisor: asyncio.Task[None] | None = None
@@ -279,8 +291,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, _hangup, server, log_file)
         where = f"embedded Redis in {settings.data_dir}" if embedded else settings.redis_url
         print(f"chinwag-server listening on {settings.host}:{server.port} ({where})", flush=True)
+        log.info("listening on %s:%d (%s)", settings.host, server.port, where)
+        sd_notify("READY=1")
         if ready is not None:
             ready.set()
         waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
@@ -297,6 +313,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             except EmbeddedRedisError as exc:  # it keeps dying: say so and exit non-zero
                 raise Fatal(str(exc)) from None
         log.info("shutting down")
+        sd_notify("STOPPING=1")
     finally:
         if supervisor is not None and not supervisor.done():
             supervisor.cancel()
@@ -398,17 +415,18 @@ def main(argv: list[str] | None = None) -> int:
     if command is Command.PRINT_CONFIG:
         print(config_file.render(settings), end="")
         return 0
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        log_file = log_to(settings.log_file, getattr(logging, settings.log_level, logging.INFO))
+    except OSError as exc:
+        print(f"chinwag-server: cannot write the log file {settings.log_file}: {exc.strerror}", file=sys.stderr)
+        return 1
     _install_loop()
     try:
         if command is Command.CHECK:
             return asyncio.run(check(settings))
         if command is Command.REINDEX:
             return asyncio.run(reindex(settings))
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, log_file=log_file))
     except Fatal as exc:
         print(f"chinwag-server: {exc}", file=sys.stderr)
         return 1
