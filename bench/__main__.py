@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from . import machine, servers, workers
-from .drivers import CHINWAG_DRIVERS
+from .drivers import CHINWAG_DRIVERS, DriverName
 from .pinning import Pinning
+from .targets import TARGET_NAMES, Target
 
 WORKLOADS = ("dm", "room", "connect", "tui")
 
@@ -295,9 +296,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m bench: {exc}", file=sys.stderr)
             return 2
         pin.pin_loadgen([os.getpid()])  # the runner is part of the load generator
-    driver = args.driver or ("raw" if args.peer else "client")
+    driver: DriverName = args.driver or ("raw" if args.peer else "client")
     rate_text = args.rate if args.rate is not None else ("10000,1000" if args.peer else "10000")
-    targets_run = ("chinwag", "ngircd") if args.peer else ("chinwag",)
+    targets_run: tuple[Target, ...] = TARGET_NAMES if args.peer else ("chinwag",)
     mode = "quick" if args.quick else "full" if args.full else "default"
     p = dict(PRESETS[mode])
     for key in ("warmup", "duration", "connections", "users", "tokens_per_user", "password_users", "password_logins"):
@@ -324,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     failed = False
     compared: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, target in [(w, t) for w in wanted for t in (targets_run if w in ("dm", "room") else ("chinwag",))]:
+    only_chinwag: tuple[Target, ...] = ("chinwag",)
+    for name, target in [(w, t) for w in wanted for t in (targets_run if w in ("dm", "room") else only_chinwag)]:
         busy_before = machine.wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else machine.busy_cores(0.5)
         t0 = time.monotonic()
         label = f"{name} on {target}" if args.peer else name

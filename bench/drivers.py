@@ -35,6 +35,7 @@ Sink = Callable[[str, str, str, str, str], None]
 Reply = Callable[[str | None, str | None], None]
 
 TEXT_LEN = 64
+_PAD = "x" * TEXT_LEN
 
 
 def make_text(ns: int, cmid: str = "") -> str:
@@ -42,7 +43,7 @@ def make_text(ns: int, cmid: str = "") -> str:
     nanoseconds first, for the receiver's latency, padded to TEXT_LEN.
     `cmid` goes in the text only where the wire has no field for it (IRC)."""
     head = f"{ns} {cmid} " if cmid else f"{ns} "
-    return head + "x" * max(0, TEXT_LEN - len(head))
+    return head + _PAD[len(head) :]
 
 
 def stamp_of(text: str) -> int:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .targets import TARGETS
+from .targets import TARGET_NAMES
 
 Row = dict[str, Any]
 
@@ -71,18 +71,17 @@ def rows(workload: str, ours: dict[str, Any], theirs: dict[str, Any]) -> list[Ro
         row("dm closed loop server CPU", "µs/DM", lambda r: _get(r, "server_tree_cpu_us_per_msg"))
         row("dm closed loop generator CPU", "µs/DM", lambda r: _get(r, "loadgen_cpu_us_per_msg"))
         offered = [f.get("offered_per_s") for f in ours.get("fixed_rate") or []]
+
+        def fixed(i: int, key: str, default: Any = None) -> Callable[[dict[str, Any]], Any]:
+            return lambda r: _get(r, "fixed_rate", i, key) or default
+
         for i, rate in enumerate(offered):
             label = f"dm at {rate:,.0f}/s"
-            row(f"{label} delivered", "DMs/s", lambda r, i=i: _get(r, "fixed_rate", i, "delivered_per_s"))
-            row(f"{label} p50", "ms", lambda r, i=i: _get(r, "fixed_rate", i, "p50_ms"))
-            row(f"{label} p99", "ms", lambda r, i=i: _get(r, "fixed_rate", i, "p99_ms"))
-            row(f"{label} server CPU", "µs/DM", lambda r, i=i: _get(r, "fixed_rate", i, "server_tree_cpu_us_per_msg"))
-            row(
-                f"{label} not offered",
-                "sends",
-                lambda r, i=i: _get(r, "fixed_rate", i, "not_offered") or 0,
-                compare=False,
-            )
+            row(f"{label} delivered", "DMs/s", fixed(i, "delivered_per_s"))
+            row(f"{label} p50", "ms", fixed(i, "p50_ms"))
+            row(f"{label} p99", "ms", fixed(i, "p99_ms"))
+            row(f"{label} server CPU", "µs/DM", fixed(i, "server_tree_cpu_us_per_msg"))
+            row(f"{label} not offered", "sends", fixed(i, "not_offered", 0), compare=False)
         row(
             "dm loss check",
             "",
@@ -135,7 +134,7 @@ def compare(results: dict[str, dict[str, dict[str, Any]]], meta: dict[str, Any])
     """`results[workload][target]` -> the peer-comparison record."""
     all_rows: list[Row] = []
     for workload, by_target in results.items():
-        if all(t in by_target for t in TARGETS):
+        if all(t in by_target for t in TARGET_NAMES):
             all_rows.extend(rows(workload, by_target["chinwag"], by_target["ngircd"]))
     return {"workload": "peer-comparison", "peer": "ngircd", **meta, "rows": all_rows}
 

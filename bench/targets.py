@@ -16,10 +16,10 @@ from .servers import CHEAP_ARGON2, Deployment
 from .window import WindowServer
 
 Target = Literal["chinwag", "ngircd"]
-TARGETS: tuple[Target, ...] = ("chinwag", "ngircd")
+TARGET_NAMES: tuple[Target, ...] = ("chinwag", "ngircd")
 
 
-def start(target: Target, names: Sequence[str], nodes: int = 1, ngircd: str | None = None) -> WindowServer:
+def start(target: Target, names: Sequence[str], nodes: int = 1, ngircd: str | None = None) -> Deployment | NgircdServer:
     """The server, started, with an account for each of `names` where it
     needs accounts (chinwag; IRC nicks need none)."""
     if target == "ngircd":

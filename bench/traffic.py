@@ -24,6 +24,7 @@ automatically, as any real client does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import time
@@ -183,6 +184,7 @@ class ClientState:
         "seen",
         "seq",
         "waiter",
+        "window",
     )
 
     def __init__(self, name: str, conn: Conn, peers: list[str]) -> None:
@@ -197,6 +199,7 @@ class ClientState:
 
     def reset(self) -> None:
         self.inflight = 0
+        self.window = 0  # closed loop: sends kept in flight; 0 otherwise
         self.acked: list[Delivery] = []
         self.acked_n = 0
         self.seen: set[Seen] = set()
@@ -222,6 +225,7 @@ class Phase:
         self.t_end = int(spec.t_end * 1e9)
         self.tag = spec.tag
         self.rng = random.Random(spec.seed)
+        self.random = self.rng.random
         self.latencies = array("d")
         self.room_counts: Counter[str] = Counter()  # room: mid -> local members that got it
         self.skipped = 0
@@ -232,7 +236,8 @@ class Phase:
 
     def issue(self, st: ClientState, stamp: int) -> None:
         if self.kind == "dm":
-            peer = st.peers[self.rng.randrange(len(st.peers))]
+            peers = st.peers
+            peer = peers[int(self.random() * len(peers))]
             to = "@" + peer
         else:
             peer, to = self.conv, self.conv
@@ -248,26 +253,36 @@ class Phase:
 
     def replied(self, st: ClientState, peer: str, mid: str | None, error: str | None) -> None:
         st.inflight -= 1
-        waiter = st.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
         if mid is None:
             st.errors[error or "unknown"] += 1
-            return
-        st.acked_n += 1
-        st.acked.append(Delivery(st.name, peer, mid))
+        else:
+            st.acked_n += 1
+            st.acked.append(Delivery(st.name, peer, mid))
+        if st.window:  # closed loop: the answer frees a place in the window, refilled at once
+            now = time.monotonic_ns()
+            if not st.closed and now < self.t_end:
+                self.issue(st, now)
+            if st.inflight == 0:
+                waiter = st.waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
 
     async def closed_loop(self, st: ClientState, window: int) -> None:
+        """Keep `window` sends in flight from `st` until t_end: the first
+        `window` now, then one more from each reply's callback (no task wakes
+        per send), then wait for the last answers."""
         await sleep_until_ns(self.t_start)
-        while not st.closed:
+        st.window = window
+        now = time.monotonic_ns()
+        while not st.closed and st.inflight < window and now < self.t_end:
+            self.issue(st, now)
             now = time.monotonic_ns()
-            if now >= self.t_end:
-                break
-            if st.inflight < window:
-                self.issue(st, now)
-                if st.inflight < window:
-                    continue
-            await wait_for_reply(st)
+        if st.inflight:
+            st.waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(st.waiter, max(0.0, (self.t_end - now) / 1e9) + DRAIN_TIMEOUT)
+            st.waiter = None
+        st.window = 0
 
     async def open_loop(self, senders: list[ClientState], rate: float) -> None:
         """Offer `rate` sends/s in total from `senders`, round-robin, each
@@ -387,17 +402,6 @@ async def sleep_until_ns(t: int) -> None:
     delay = (t - time.monotonic_ns()) / 1e9
     if delay > 0:
         await asyncio.sleep(delay)
-
-
-async def wait_for_reply(st: ClientState, timeout: float = 1.0) -> None:
-    """Until one of `st`'s sends is answered, or `timeout` seconds."""
-    st.waiter = asyncio.get_running_loop().create_future()
-    try:
-        await asyncio.wait_for(st.waiter, timeout)
-    except TimeoutError:
-        pass
-    finally:
-        st.waiter = None
 
 
 async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
