@@ -25,6 +25,7 @@ puts it on an asyncio transport.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -329,10 +330,14 @@ class IrcConn(Conn, asyncio.Protocol):
     async def close(self) -> None:
         if self.transport is None or self.closed:
             return
+        # QUIT, then let the server close: closing first would leave it
+        # writing the QUIT notices of others to a closed socket (its log
+        # counts those as errors)
         self.session.quit("bench done")
         self._flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.lost), 5)
         self.transport.close()
-        await asyncio.wait_for(asyncio.shield(self.lost), 5)
 
 
 async def open_irc(port: int, nick: str) -> IrcConn:
