@@ -408,7 +408,12 @@ def main(argv: list[str] | None = None) -> int:
             "mode": mode,
             "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        peer.print_comparison(peer.compare(compared, meta))
+        record = peer.compare(compared, meta)
+        peer.print_comparison(record)
+        broken = peer.failed_checks(record)
+        if broken:
+            failed = True
+            log(f"loss check failed: {'; '.join(broken)}")
     log(f"all done in {time.monotonic() - started:.1f} s")
     return 1 if failed else 0
 

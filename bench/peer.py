@@ -8,7 +8,8 @@ ngircd), then one `peer-comparison` JSON line holding the rows of the table;
 the same table is printed for people on stderr. Every ratio is chinwag's
 figure divided by ngIRCd's: above 1 is more throughput (good) or more
 latency and CPU (bad). ngIRCd stores nothing; chinwag stores every message
-in Redis before its `ok`.
+in Redis before its `ok`. A loss check that is not `ok` on either side makes
+the run exit 1: it is the live test of the raw and IRC drivers.
 """
 
 from __future__ import annotations
@@ -152,3 +153,15 @@ def print_comparison(record: dict[str, Any]) -> None:
         f" (IRC driver), {where}; ngIRCd stores nothing, chinwag stores every message before its ok"
     )
     print("\n" + table(record["rows"], header) + "\n", file=sys.stderr, flush=True)
+
+
+def failed_checks(record: dict[str, Any]) -> list[str]:
+    """The loss checks that are not `ok`, on either side (the run then exits 1):
+    the live test of both drivers."""
+    return [
+        f"{r['what']} on {side}: {r[side]}"
+        for r in record["rows"]
+        if r["what"].endswith("loss check")
+        for side in TARGET_NAMES
+        if r[side] != "ok"
+    ]

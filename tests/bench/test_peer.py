@@ -14,7 +14,7 @@ import pytest
 
 from bench.__main__ import main
 from bench.ngircd import config_text, find_ngircd
-from bench.peer import compare, ratio, table
+from bench.peer import compare, failed_checks, ratio, table
 from bench.pinning import Pinning, pin_tree, tree
 
 
@@ -103,3 +103,4 @@ def test_comparison_rows() -> None:
     assert not any(r["what"].startswith("room") for r in record["rows"])  # room ran on one side only
     assert ratio(1, 0) is None
     assert "0.25x" in table(record["rows"], "header")
+    assert failed_checks(record) == [f"dm loss check on chinwag: {by_what['dm loss check']['chinwag']}"]
