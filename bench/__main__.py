@@ -44,7 +44,7 @@ from typing import Any
 
 from . import machine, servers, workers
 from .drivers import CHINWAG_DRIVERS, DriverName
-from .pinning import Pinning
+from .pinning import Pinning, pin_tree
 from .targets import TARGET_NAMES, Target
 
 WORKLOADS = ("dm", "room", "connect", "tui")
@@ -295,7 +295,6 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"python -m bench: {exc}", file=sys.stderr)
             return 2
-        pin.pin_loadgen([os.getpid()])  # the runner is part of the load generator
     driver: DriverName = args.driver or ("raw" if args.peer else "client")
     rate_text = args.rate if args.rate is not None else ("10000,1000" if args.peer else "10000")
     targets_run: tuple[Target, ...] = TARGET_NAMES if args.peer else ("chinwag",)
@@ -331,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         label = f"{name} on {target}" if args.peer else name
         log(f"{label} ... (machine busy before: {busy_before:.2f} cores)")
+        unpinned = os.sched_getaffinity(0)
+        if pin is not None and name in ("dm", "room"):
+            pin.pin_loadgen([os.getpid()])  # the runner is part of the load generator
         try:
             if name == "dm":
                 from . import dm
@@ -391,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one broken workload must not hide the others' figures
             failed = True
             results = [{"workload": name, "target": target, "error": f"{type(exc).__name__}: {exc}"}]
+        finally:
+            if pin is not None:
+                pin_tree([os.getpid()], unpinned)  # connect and tui run unpinned
         if args.peer:
             compared.setdefault(name, {})[target] = results[0]
         for result in results:
