@@ -248,6 +248,10 @@ class IrcSession:
 
 
 class IrcConn(Conn, asyncio.Protocol):
+    """An `IrcSession` on an asyncio transport: what the session queues in
+    one loop turn leaves in one write, as with the chinwag drivers, so both
+    servers see the same batching from the generator."""
+
     echoes = False
     self_delivery = False
 
