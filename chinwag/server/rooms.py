@@ -170,7 +170,16 @@ async def leave(ctx: HandlerContext, conn: SessionView, req: Leave) -> Reply:
     _refused(result.status, req.room)
     conn.convs.discard(cid)
     ctx.hub.membership(req.room, user_wire(me, conn.display_name), False)
+    await _crown(ctx, req.room, result.heir)
     return NO_FIELDS
+
+
+async def _crown(ctx: HandlerContext, room: str, heir: str | None) -> None:
+    """The last owner went and `heir` owns the room now: its members hear it
+    as a role change."""
+    if heir is not None:
+        display = (await ctx.store.display_names([heir]))[heir]
+        ctx.hub.membership(room, user_wire(heir, display), True, limits.ROLE_OWNER, v1=False)
 
 
 async def rooms(ctx: HandlerContext, conn: SessionView, req: Rooms) -> Reply:
@@ -273,6 +282,7 @@ async def _remove(ctx: HandlerContext, conn: SessionView, room: str, user: str, 
     if result.status is RoomStatus.DONE and result.role is not None:
         display = (await store.display_names([user]))[user]
         ctx.hub.membership(room, user_wire(user, display), False, None, me, reason)
+        await _crown(ctx, room, result.heir)
 
 
 async def kick(ctx: HandlerContext, conn: SessionView, req: Kick) -> Reply:

@@ -766,42 +766,59 @@ return answer(${RM_DONE})
 """
 )
 
-# KEYS: members, roles, bans, invitations.  ARGV: target, actor, actor admin, target
-# admin, mode ('leave', 'kick', 'ban', 'unban'), reason, now ms, lobby ('1').
-# Leave is the target's own; kick and ban need a moderator or owner whose
-# rank is above the target's (a moderator cannot remove the owner); ban
-# records {by, reason, at}, removes the member and any invitation, or bans a
-# non-member ahead; unban forgets the ban.  No one leaves or is removed from the lobby,
-# and the last owner of a room that has other members stays (make someone
-# else owner first).  Returns {status, the target's role before ('' if not a
-# member), members after}: DONE, UNCHANGED (unban of no ban), NOT_MEMBER,
-# FORBIDDEN, OUTRANKED, TARGET_NOT_MEMBER, LAST_OWNER, LOBBY.
+# KEYS: members, roles, bans, invitations.  ARGV: target, actor, actor
+# admin, target admin, mode ('leave', 'kick', 'ban', 'unban'), reason, now
+# ms, lobby ('1').  Leave is the target's own; kick and ban need a moderator
+# or owner whose rank is above the target's (a moderator cannot remove the
+# owner); ban records {by, reason, at}, removes the member and any
+# invitation, or bans a non-member ahead; unban forgets the ban.  No one
+# leaves or is removed from the lobby.  When the last owner of a room with
+# other members goes, the room passes to an heir, so it always has an owner:
+# its first moderator by name, else the first other member by name of the
+# first set page that has one.  Returns {status, the target's role before
+# ('' if not a member), members after, the heir or ''}: DONE, UNCHANGED
+# (unban of no ban), NOT_MEMBER, FORBIDDEN, OUTRANKED, TARGET_NOT_MEMBER,
+# LOBBY.
 ROOM_REMOVE = render(
     _RANKS
     + """
 local target, actor, mode = ARGV[1], ARGV[2], ARGV[5]
-if ARGV[8] == '1' then return {${RM_LOBBY}, '', 0} end
+if ARGV[8] == '1' then return {${RM_LOBBY}, '', 0, ''} end
 local member = redis.call('SISMEMBER', KEYS[1], target) == 1
 local role = ''
 if member then role = redis.call('HGET', KEYS[2], target) or 'member' end
 if mode == 'leave' then
-  if not member then return {${RM_NOT_MEMBER}, '', 0} end
+  if not member then return {${RM_NOT_MEMBER}, '', 0, ''} end
 else
   local rank = rank_of(KEYS[1], KEYS[2], actor, ARGV[3])
-  if rank == 0 then return {${RM_NOT_MEMBER}, role, 0} end
-  if rank < 2 then return {${RM_FORBIDDEN}, role, 0} end
+  if rank == 0 then return {${RM_NOT_MEMBER}, role, 0, ''} end
+  if rank < 2 then return {${RM_FORBIDDEN}, role, 0, ''} end
   if mode == 'unban' then
-    if redis.call('HDEL', KEYS[3], target) == 0 then return {${RM_UNCHANGED}, role, 0} end
-    return {${RM_DONE}, role, redis.call('SCARD', KEYS[1])}
+    if redis.call('HDEL', KEYS[3], target) == 0 then return {${RM_UNCHANGED}, role, 0, ''} end
+    return {${RM_DONE}, role, redis.call('SCARD', KEYS[1]), ''}
   end
-  if mode == 'kick' and not member then return {${RM_TARGET_NOT_MEMBER}, '', 0} end
+  if mode == 'kick' and not member then return {${RM_TARGET_NOT_MEMBER}, '', 0, ''} end
   local theirs = 1
   if member then theirs = RANK[role] or 1 end
   if ARGV[4] == '1' then theirs = 4 end
-  if theirs >= rank then return {${RM_OUTRANKED}, role, 0} end
+  if theirs >= rank then return {${RM_OUTRANKED}, role, 0, ''} end
 end
+local heir = ''
 if role == 'owner' and owners(KEYS[2]) == 1 and redis.call('SCARD', KEYS[1]) > 1 then
-  return {${RM_LAST_OWNER}, role, 0}
+  local roles = redis.call('HGETALL', KEYS[2])
+  for i = 1, #roles, 2 do
+    if roles[i + 1] == 'moderator' and (heir == '' or roles[i] < heir) then heir = roles[i] end
+  end
+  local cursor = '0'
+  while heir == '' do
+    local page = redis.call('SSCAN', KEYS[1], cursor, 'COUNT', 20)
+    for _, name in ipairs(page[2]) do
+      if name ~= target and (heir == '' or name < heir) then heir = name end
+    end
+    cursor = page[1]
+    if cursor == '0' then break end
+  end
+  if heir ~= '' then redis.call('HSET', KEYS[2], heir, 'owner') end
 end
 if mode == 'ban' then
   redis.call('HSET', KEYS[3], target, cjson.encode({by = actor, reason = ARGV[6], at = tonumber(ARGV[7])}))
@@ -809,7 +826,7 @@ if mode == 'ban' then
 end
 redis.call('SREM', KEYS[1], target)
 redis.call('HDEL', KEYS[2], target)
-return {${RM_DONE}, role, redis.call('SCARD', KEYS[1])}
+return {${RM_DONE}, role, redis.call('SCARD', KEYS[1]), heir}
 """
 )
 

@@ -257,11 +257,13 @@ class RoomJoin:
 
 @dataclass(frozen=True, slots=True)
 class RoomRemoval:
-    """ROOM_REMOVE's answer: `role` the target's before (None: not a member)."""
+    """ROOM_REMOVE's answer: `role` the target's before (None: not a member);
+    `heir` the member who became owner because the last owner went."""
 
     status: RoomStatus
     role: str | None
     members: int
+    heir: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1064,7 +1066,7 @@ class Store:
         removed member loses the room from their conversations, cursors and
         read markers too."""
         cid = room_id(room)
-        status, role, count = await self._call(
+        status, role, count, heir = await self._call(
             "ROOM_REMOVE",
             [keys.members(cid), keys.room_roles(cid), keys.room_bans(cid), keys.room_invites(cid)],
             [
@@ -1078,7 +1080,7 @@ class Store:
                 "1" if room == limits.LOBBY else "0",
             ],
         )
-        result = RoomRemoval(RoomStatus(int(status)), role or None, int(count))
+        result = RoomRemoval(RoomStatus(int(status)), role or None, int(count), heir or None)
         if result.status is RoomStatus.DONE and mode != "unban":
             if result.role is not None:
                 await self._forget_room(room, [target])
