@@ -79,6 +79,9 @@ class SessionView(Peer, Protocol):
     def display_name(self) -> str: ...
     @property
     def peer_ip(self) -> str: ...
+    @property
+    def client(self) -> str:
+        """The client's name from `hello` ("" if none), as its session is listed."""
 
     counted_online: bool
     send_bucket: TokenBucket

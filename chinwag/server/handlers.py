@@ -9,6 +9,7 @@ allowed in which state is session.py's table, not theirs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable
 from typing import Any
@@ -32,7 +33,7 @@ from ..protocol.messages import (
     Users,
     Who,
 )
-from . import changes, rooms
+from . import accounts, changes, rooms
 from .accounts import HANDLERS as ACCOUNT_HANDLERS
 from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
@@ -42,7 +43,7 @@ from .hub import change_frame, invited_frame, message_frame, message_wire
 from .people import HANDLERS as PEOPLE_HANDLERS
 from .rooms import HANDLERS as ROOM_HANDLERS
 from .session import Authenticated, Greeted
-from .store import SendResult, SendStatus, StoredMessage
+from .store import SendResult, SendStatus, SessionStatus, StoredMessage
 
 BAD_CREDENTIALS = "unknown user or wrong password; register first if you are new"
 BUSY = "the server is busy checking passwords; try again in 1 s"
@@ -66,7 +67,7 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
         )
     # The intersection, in the client's order; an unknown name is ignored.
     features = [f for f in req.features or () if f in ctx.features]
-    conn.apply(Greeted(frozenset(features)))
+    conn.apply(Greeted(frozenset(features), accounts.client_name(req.client)))
     s = ctx.settings
     return Reply(
         {
@@ -75,23 +76,39 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
             "max_frame": s.max_frame,
             "max_text": s.max_text,
             "features": features,  # always, an empty list included
+            # chinwag extension (docs/protocol.md): so a client can ask for an invitation code
+            "registration": s.registration,
         }
     )
 
 
 async def register(ctx: HandlerContext, conn: SessionView, req: Register) -> Reply:
+    """Within the registration policy (accounts.py): a closed server refuses
+    at once; an invitation code is checked after the name, so a taken name
+    costs no use of it, and a use taken is given back if the user is not
+    created after all."""
+    code = accounts.check_registration(ctx.settings.registration, req.invite)
     # Counted before anything is answered, `user_exists` included, so the
     # registration limit also bounds probing which names exist.
     await ctx.throttle.registration(conn.peer_ip)
+    taken = RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
     if await ctx.store.user_exists(req.username):
-        raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
+        raise taken
+    if code is not None:
+        await accounts.take_invite(ctx, code)
     display = req.display_name or req.username
+    created = False
     try:
-        password_hash = await ctx.passwords.hash(req.password)
-    except ServerBusy:
-        raise RequestError(BUSY, ErrorCode.THROTTLED, retry_after=1.0) from None
-    if not await ctx.store.create_user(req.username, display, password_hash):
-        raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
+        try:
+            password_hash = await ctx.passwords.hash(req.password)
+        except ServerBusy:
+            raise RequestError(BUSY, ErrorCode.THROTTLED, retry_after=1.0) from None
+        created = await ctx.store.create_user(req.username, display, password_hash)
+        if not created:
+            raise taken
+    finally:
+        if code is not None and not created:
+            await ctx.store.refund_invite(code)
     return Reply({"user": _user(req.username, display)})
 
 
@@ -109,11 +126,15 @@ async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
         await ctx.throttle.login_failed(attempt)
         raise RequestError(BAD_CREDENTIALS, ErrorCode.BAD_CREDENTIALS)
     await ctx.throttle.login_succeeded(attempt)
+    if user.get("disabled") == "1":  # said only to whoever knows the password
+        raise RequestError(accounts.DISABLED, ErrorCode.FORBIDDEN)
     if rehash:
         with contextlib.suppress(ServerBusy):  # if busy, upgraded at a later login
             await ctx.store.set_password_hash(name, await ctx.passwords.hash(req.password, priority=True))
     token = new_token()
-    await ctx.store.store_token(token, name, ctx.settings.token_ttl)
+    evicted = await ctx.store.add_session(name, token, conn.client, ctx.settings.token_ttl)
+    for token_hash in evicted:  # the user's least recently used sessions, past the most kept
+        ctx.hub.revoked(token_hash)
     return await _start_session(ctx, conn, Authenticated(name, user.get("dn", name), token))
 
 
@@ -122,7 +143,15 @@ async def resume(ctx: HandlerContext, conn: SessionView, req: Resume) -> Reply:
     name = await ctx.store.token_user(req.token, ctx.settings.token_ttl)
     if name is None:
         raise RequestError("unknown, expired or revoked token; log in with your password", ErrorCode.BAD_CREDENTIALS)
-    await ctx.throttle.resume_user(name, conn.peer_ip)
+    # the session's last use is noted while the resume is counted (one round trip)
+    _, status = await asyncio.gather(
+        ctx.throttle.resume_user(name, conn.peer_ip), ctx.store.touch_session(name, req.token)
+    )
+    if status is SessionStatus.DISABLED:
+        raise RequestError(accounts.DISABLED, ErrorCode.FORBIDDEN)
+    if status is SessionStatus.REVOKED:
+        await ctx.store.revoke_token(req.token)
+        raise RequestError("unknown, expired or revoked token; log in with your password", ErrorCode.BAD_CREDENTIALS)
     display = (await ctx.store.display_names([name]))[name]
     return await _start_session(ctx, conn, Authenticated(name, display, req.token))
 
@@ -186,7 +215,7 @@ async def logout(ctx: HandlerContext, conn: SessionView, req: Logout) -> Reply:
     """Revoke the token, and end every other connection that authenticated
     with it, on every node (this one gets `bye` after its `ok`)."""
     if conn.token is not None:
-        await ctx.store.revoke_token(conn.token)
+        await ctx.store.end_session(conn.username, conn.token)
         ctx.hub.logout(conn.token, conn)
     return Reply(after=lambda: conn.bye("logout"))
 

@@ -142,6 +142,24 @@ def invited_frame(room: str, by: str) -> bytes:
 Listener = Callable[[Stored], None]
 
 
+def bus_payload(origin: bytes, events: list[list[Any]]) -> bytes:
+    """One pub/sub message of the node bus: the sender's id, `|`, then its
+    events (msgpack). A node skips its own; chinwag-admin sends with an id
+    of its own, so every node applies what it publishes."""
+    body: bytes = msgpack.packb(events, use_bin_type=True)
+    return origin + b"|" + body
+
+
+def disabled_event(name: str) -> list[Any]:
+    """The bus event for an account disabled: its connections end (`bye disabled`)."""
+    return ["d", name]
+
+
+def revoked_event(token_hash: str) -> list[Any]:
+    """The bus event for a session revoked: the connections of its token end (`bye revoked`)."""
+    return ["v", token_hash]
+
+
 class Hub:
     def __init__(self, store: Store, node_id: str) -> None:
         self.store = store
@@ -284,10 +302,14 @@ class Hub:
                 for peer in tuple(peers):
                     peer.send_bytes(frame)
 
-    def _logout_local(self, digest: str, spare: Peer | None = None) -> None:
+    def _logout_local(self, digest: str, spare: Peer | None = None, reason: str = "logout") -> None:
         for peer in tuple(self.by_token.get(digest, ())):
             if peer is not spare:
-                peer.bye("logout")
+                peer.bye(reason)
+
+    def _disabled_local(self, name: str) -> None:
+        for peer in tuple(self.by_user.get(name, ())):
+            peer.bye("disabled")
 
     def _presence_local(self, user: dict[str, Any], online: bool) -> None:
         frame = encode_frame({"type": "presence", "user": user, "online": online})
@@ -447,6 +469,17 @@ class Hub:
         self._logout_local(digest, spare)
         self._publish(["x", digest])
 
+    def disabled(self, name: str) -> None:
+        """The account is disabled: end all its connections, on every node."""
+        self._disabled_local(name)
+        self._publish(disabled_event(name))
+
+    def revoked(self, token_hash: str, spare: Peer | None = None) -> None:
+        """A session was revoked (its token deleted): end the connections that
+        authenticated with it, on every node (`spare`: one that ends by itself)."""
+        self._logout_local(token_hash, spare, "revoked")
+        self._publish(revoked_event(token_hash))
+
     def _publish(self, event: list[Any]) -> None:
         self._outbox.append(event)
         if not self._publish_scheduled:
@@ -457,7 +490,7 @@ class Hub:
         self._publish_scheduled = False
         events, self._outbox = self._outbox, []
         if events:
-            payload = self._prefix + msgpack.packb(events, use_bin_type=True)
+            payload = bus_payload(self.node_id.encode(), events)
             task = asyncio.get_running_loop().create_task(self._publish_payload(payload))
             self._publishing.add(task)
             task.add_done_callback(self._publishing.discard)
@@ -504,6 +537,10 @@ class Hub:
                 self._room_local(event[1], event[2])
             elif kind == "i":
                 self._invited_local(event[1], event[2], event[3])
+            elif kind == "d":
+                self._disabled_local(event[1])
+            elif kind == "v":
+                self._logout_local(event[1], None, "revoked")
 
     # --- the pub/sub reader -----------------------------------------------------------
 

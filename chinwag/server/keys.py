@@ -166,3 +166,22 @@ def user_invites(name: str) -> str:
     """Hash room -> "<expiry ms> <inviter>": the same invitations in the
     user's slot, for sending them at login."""
     return f"iv:{{{name}}}"
+
+
+# --- accounts: sessions and invitation codes -------------------------------------
+
+
+def sessions(name: str) -> str:
+    """Hash session id -> JSON {t: token hash, c: client, cr: created ms,
+    lu: last used ms}: the user's sessions, in the user's slot."""
+    return f"ss:{{{name}}}"
+
+
+def invite_code(code_hash: str) -> str:
+    """Hash uses, left, exp (ms), cr (ms) of one invitation code, named by the
+    code's hash: Redis never holds a code itself."""
+    return f"ic:{{{code_hash}}}"
+
+
+# zset code hash -> expiry (ms): every invitation code, for `chinwag-admin invites list`
+INVITE_CODES = "{icodes}:all"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-from .statuses import ChangeStatus, LoginStatus, RoomCreation, RoomStatus, SendStatus
+from .statuses import ChangeStatus, InviteStatus, LoginStatus, RoomCreation, RoomStatus, SendStatus, SessionStatus
 
 
 def _codes(prefix: str, enum: type[IntEnum]) -> dict[str, int]:
@@ -25,6 +25,8 @@ STATUS_CODES: dict[str, int] = {
     **_codes("LOGIN", LoginStatus),
     **_codes("CHANGE", ChangeStatus),
     **_codes("RM", RoomStatus),
+    **_codes("SESSION", SessionStatus),
+    **_codes("INVITE", InviteStatus),
 }
 
 
@@ -902,6 +904,96 @@ return members
 """)
 
 
+# --- accounts: flags, sessions, invitation codes -----------------------------------
+
+# KEYS: user hash; ARGV: field, '1' to set it to "1" or '' to clear it.
+# Returns 1, or 0 (and writes nothing) when there is no such user: an HSET
+# alone would create a user hash with no password.
+USER_FLAG = render("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], ARGV[1], '1') else redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+""")
+
+# KEYS: the user's session index; ARGV: session id, its JSON, now ms, token
+# ttl ms, entries before a prune, most sessions kept.  Adds the session.
+# Once the index holds more than the prune mark, entries unused for longer
+# than the ttl (their tokens have expired) are dropped, and past the most
+# kept, the least recently used others are too: a user who logs in often and
+# never looks at the list does not grow it without end.  Returns the token
+# hashes of the sessions dropped that way while live (the caller ends them).
+SESSION_ADD = render("""
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[5]) then return {} end
+local all = redis.call('HGETALL', KEYS[1])
+local oldest = tonumber(ARGV[3]) - tonumber(ARGV[4])
+local live = {}
+for i = 1, #all, 2 do
+  local ok, s = pcall(cjson.decode, all[i + 1])
+  if not ok or type(s) ~= 'table' or tonumber(s.lu or '0') < oldest then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif all[i] ~= ARGV[1] then
+    table.insert(live, {tonumber(s.lu or '0'), all[i], tostring(s.t or '')})
+  end
+end
+local evicted = {}
+local over = #live + 1 - tonumber(ARGV[6])
+if over > 0 then
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  for i = 1, over do
+    redis.call('HDEL', KEYS[1], live[i][2])
+    table.insert(evicted, live[i][3])
+  end
+end
+return evicted
+""")
+
+# KEYS: user hash, the user's session index; ARGV: session id, now ms,
+# token hash.  A resume with a valid token: refused for a disabled account;
+# otherwise the session's last use is now. A token the index does not list
+# (one issued before there was an index) is added to it, unless the user's
+# sessions were revoked since ('sx'): then it is no longer honoured.
+SESSION_TOUCH = render("""
+if redis.call('HGET', KEYS[1], 'disabled') == '1' then return ${SESSION_DISABLED} end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if raw then
+  local ok, s = pcall(cjson.decode, raw)
+  if ok then
+    s.lu = ARGV[2]
+    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(s))
+    return ${SESSION_OK}
+  end
+elseif redis.call('HGET', KEYS[1], 'sx') == '1' then
+  return ${SESSION_REVOKED}
+end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({t = ARGV[3], c = '', cr = ARGV[2], lu = ARGV[2]}))
+return ${SESSION_OK}
+""")
+
+# KEYS: one invitation code's hash; ARGV: now ms.  Takes one use of the
+# code if it is known, unexpired and not used up: check and take in one
+# step, so two registrations cannot share a code's last use.
+INVITE_TAKE = render("""
+local left = redis.call('HGET', KEYS[1], 'left')
+if not left then return ${INVITE_UNKNOWN} end
+if tonumber(redis.call('HGET', KEYS[1], 'exp') or '0') <= tonumber(ARGV[1]) then return ${INVITE_EXPIRED} end
+if tonumber(left) <= 0 then return ${INVITE_USED_UP} end
+redis.call('HINCRBY', KEYS[1], 'left', -1)
+return ${INVITE_OK}
+""")
+
+# KEYS: one invitation code's hash.  Gives back a use INVITE_TAKE took (the
+# registration then failed), never past the code's number of uses, and not
+# to a code revoked meanwhile.
+INVITE_REFUND = render("""
+local left = redis.call('HGET', KEYS[1], 'left')
+if left and tonumber(left) < tonumber(redis.call('HGET', KEYS[1], 'uses') or '0') then
+  redis.call('HINCRBY', KEYS[1], 'left', 1)
+end
+return 0
+""")
+
+
 # Every script by name, as the engine loads them into Redis.
 SCRIPTS: dict[str, str] = {
     "SEND": SEND,
@@ -935,4 +1027,10 @@ SCRIPTS: dict[str, str] = {
     "ROOM_TOPIC": ROOM_TOPIC,
     "ROOM_INVITE": ROOM_INVITE,
     "ROOM_DELETE": ROOM_DELETE,
+    # accounts
+    "USER_FLAG": USER_FLAG,
+    "SESSION_ADD": SESSION_ADD,
+    "SESSION_TOUCH": SESSION_TOUCH,
+    "INVITE_TAKE": INVITE_TAKE,
+    "INVITE_REFUND": INVITE_REFUND,
 }

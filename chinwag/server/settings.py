@@ -73,6 +73,9 @@ class Settings:
     invite_ttl: int = INVITE_TTL_S  # seconds a room invitation stays open (until the user joins)
 
     # accounts
+    # Who may `register`: "open" (anyone), "invite" (with an invitation code
+    # from chinwag-admin) or "closed" (only chinwag-admin creates users).
+    registration: str = "open"
     token_ttl: int = 30 * 24 * 3600
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536
@@ -111,6 +114,9 @@ class Settings:
     # max_tls_handshakes in progress at once, the oldest is dropped.
     tls_handshake_timeout: float = 5.0
     max_tls_handshakes: int = 1024
+
+
+REGISTRATION_MODES = ("open", "invite", "closed")
 
 
 def search_path(settings: Settings) -> Path | None:

@@ -101,13 +101,35 @@ class RoomStatus(IntEnum):
     LOBBY = 9  # the lobby has no owner and no one leaves, is kicked or banned from it
 
 
+# --- accounts -----------------------------------------------------------------------
+
+
+class SessionStatus(IntEnum):
+    """SESSION_TOUCH's answer for a resume with a valid token."""
+
+    OK = 0
+    REVOKED = 1  # a token the session index does not list, of a user whose sessions were revoked since
+    DISABLED = 2  # the account is disabled
+
+
+class InviteStatus(IntEnum):
+    """INVITE_TAKE's answer for a registration's invitation code."""
+
+    OK = 0  # one use taken
+    UNKNOWN = 1  # no such code (never made, revoked, or long expired)
+    EXPIRED = 2
+    USED_UP = 3
+
+
 __all__ = [
     "ChangeKind",
     "ChangeResult",
     "ChangeStatus",
+    "InviteStatus",
     "LoginStatus",
     "RoomCreation",
     "RoomStatus",
     "SendResult",
     "SendStatus",
+    "SessionStatus",
 ]

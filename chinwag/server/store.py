@@ -35,11 +35,13 @@ from .statuses import (
     ChangeKind,
     ChangeResult,
     ChangeStatus,
+    InviteStatus,
     LoginStatus,
     RoomCreation,
     RoomStatus,
     SendResult,
     SendStatus,
+    SessionStatus,
 )
 
 Reactions = tuple[tuple[str, tuple[str, ...]], ...]  # (emoji, users in the order they reacted), in order
@@ -96,6 +98,67 @@ SEND_NEW, SEND_DUPLICATE, SEND_NOT_MEMBER = SendStatus.NEW, SendStatus.DUPLICATE
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_id(token: str) -> str:
+    """The id `sessions` lists a session by: derived from the token one way
+    (and apart from the token's own hash, which names its key), so knowing it
+    gives no access."""
+    return hashlib.sha256(b"session|" + token.encode()).hexdigest()[:20]
+
+
+def invite_hash(code: str) -> str:
+    """How an invitation code is stored: hashed, a code being a secret."""
+    return hashlib.sha256(b"invite|" + code.encode()).hexdigest()
+
+
+INVITE_ID_LEN = 12  # the leading hex digits of a code's hash that name it in listings
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One entry of a user's session index (times in ms)."""
+
+    id: str
+    token_hash: str
+    client: str
+    created: int
+    last_used: int
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRecord:
+    """An invitation code as stored (its hash, never the code; times in ms)."""
+
+    hash: str
+    uses: int
+    left: int
+    expires: int
+    created: int
+
+    @property
+    def id(self) -> str:
+        return self.hash[:INVITE_ID_LEN]
+
+
+# A session index is pruned of expired entries at login once it holds this
+# many; past SESSIONS_MAX the least recently used sessions end.
+SESSIONS_PRUNE_AT = 64
+SESSIONS_MAX = 100
+# An expired invitation code stays listed (as expired) this long, then Redis drops it.
+INVITE_KEEP_EXPIRED_MS = 24 * 3600 * 1000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _session_of(sid: str, raw: str) -> SessionRecord | None:
+    try:
+        data = json.loads(raw)
+        return SessionRecord(sid, str(data["t"]), str(data.get("c", "")), int(data["cr"]), int(data["lu"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _message(conv_id: str, raw: Sequence[str]) -> StoredMessage:
@@ -1389,6 +1452,161 @@ class Store:
     async def refund_room_creation(self, name: str) -> None:
         await self._refund([keys.room_creations_user(name)])
 
+    # --- accounts: admins, disabled accounts, sessions, invitation codes ------------
+
+    async def _set_flag(self, name: str, flag: str, on: bool) -> bool:
+        return bool(await self._call("USER_FLAG", [keys.user(name)], [flag, "1" if on else ""]))
+
+    async def set_admin(self, name: str, on: bool) -> bool:
+        """Make the user a server admin or not; False if there is no such user."""
+        return await self._set_flag(name, "admin", on)
+
+    async def set_disabled(self, name: str, on: bool) -> bool:
+        """Disable or enable the account; False if there is no such user. The
+        caller tells the live connections (Hub.disabled, or the bus)."""
+        return await self._set_flag(name, "disabled", on)
+
+    async def users_info(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The profile hashes of these users (without the password hash); an
+        unknown name is absent."""
+        pipe = self.redis.pipeline(transaction=False)
+        for n in names:
+            pipe.hgetall(keys.user(n))
+        out: dict[str, dict[str, str]] = {}
+        for n, data in zip(names, await self._guard(pipe.execute()), strict=True):
+            if data:
+                data.pop("pw", None)
+                out[n] = data
+        return out
+
+    async def add_session(self, name: str, token: str, client: str, ttl: int) -> list[str]:
+        """Store a new token and list it in the user's session index. Returns
+        the token hashes of live sessions dropped to keep at most
+        SESSIONS_MAX (their tokens are deleted here; the caller ends their
+        connections)."""
+        now = _now_ms()
+        entry = json.dumps({"t": hash_token(token), "c": client, "cr": str(now), "lu": str(now)})
+        args = [session_id(token), entry, now, ttl * 1000, SESSIONS_PRUNE_AT, SESSIONS_MAX]
+        _, evicted = await asyncio.gather(
+            self.store_token(token, name, ttl), self._call("SESSION_ADD", [keys.sessions(name)], args)
+        )
+        dropped = [str(t) for t in evicted or () if t]
+        if dropped:
+            pipe = self.redis.pipeline(transaction=False)
+            for t in dropped:  # one key each: tokens are in slots of their own
+                pipe.delete(keys.token(t))
+            await self._guard(pipe.execute())
+        return dropped
+
+    async def touch_session(self, name: str, token: str) -> SessionStatus:
+        """A resume with a valid token: may it go on, and its last use is now."""
+        status = await self._call(
+            "SESSION_TOUCH", [keys.user(name), keys.sessions(name)], [session_id(token), _now_ms(), hash_token(token)]
+        )
+        return SessionStatus(int(status))
+
+    async def sessions(self, name: str) -> list[SessionRecord]:
+        """The user's sessions whose tokens still work, oldest first; entries of
+        expired or lost tokens are dropped from the index here."""
+        raw: dict[str, str] = await self._guard(self.redis.hgetall(keys.sessions(name)))
+        records = {sid: _session_of(sid, value) for sid, value in raw.items()}
+        live = [r for r in records.values() if r is not None]
+        pipe = self.redis.pipeline(transaction=False)
+        for r in live:
+            pipe.exists(keys.token(r.token_hash))
+        exists = await self._guard(pipe.execute()) if live else []
+        kept = [r for r, e in zip(live, exists, strict=True) if e]
+        stale = [sid for sid, r in records.items() if r is None] + [
+            r.id for r, e in zip(live, exists, strict=True) if not e
+        ]
+        if stale:
+            await self._guard(self.redis.hdel(keys.sessions(name), *stale))
+        return sorted(kept, key=lambda r: (r.created, r.id))
+
+    async def _end_sessions(self, name: str, records: Sequence[SessionRecord]) -> None:
+        if not records:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for r in records:  # the tokens first: from here on they open nothing
+            pipe.delete(keys.token(r.token_hash))
+        pipe.hdel(keys.sessions(name), *[r.id for r in records])
+        await self._guard(pipe.execute())
+
+    async def revoke_session(self, name: str, sid: str) -> SessionRecord | None:
+        """End one session of the user by its id; None if it has no such session."""
+        for r in await self.sessions(name):
+            if r.id == sid:
+                await self._end_sessions(name, [r])
+                return r
+        return None
+
+    async def revoke_sessions(self, name: str, keep: str | None = None) -> list[SessionRecord]:
+        """End every session of the user but `keep` (an id); the ended ones.
+        A token the index never listed (issued before there was an index) is
+        refused from now on too ('sx', see SESSION_TOUCH)."""
+        await self._set_flag(name, "sx", True)
+        ended = [r for r in await self.sessions(name) if r.id != keep]
+        await self._end_sessions(name, ended)
+        return ended
+
+    async def end_session(self, name: str, token: str) -> None:
+        """Logout: the token stops working and leaves the index."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(keys.token(hash_token(token)))
+        pipe.hdel(keys.sessions(name), session_id(token))
+        await self._guard(pipe.execute())
+
+    async def create_invite(self, code: str, uses: int, expires: int) -> InviteRecord:
+        """Store a new invitation code (hashed) good for `uses` registrations until `expires` (ms)."""
+        digest = invite_hash(code)
+        record = InviteRecord(digest, uses, uses, expires, _now_ms())
+        key = keys.invite_code(digest)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping={"uses": uses, "left": uses, "exp": expires, "cr": record.created})
+        pipe.pexpireat(key, expires + INVITE_KEEP_EXPIRED_MS)
+        pipe.zadd(keys.INVITE_CODES, {digest: expires})
+        await self._guard(pipe.execute())
+        return record
+
+    async def invites(self) -> list[InviteRecord]:
+        """Every invitation code Redis still holds, soonest expiry first; the
+        index forgets the ones Redis has dropped."""
+        digests: list[str] = await self._guard(self.redis.zrange(keys.INVITE_CODES, 0, -1))
+        pipe = self.redis.pipeline(transaction=False)
+        for d in digests:
+            pipe.hgetall(keys.invite_code(d))
+        out, gone = [], []
+        for d, data in zip(digests, await self._guard(pipe.execute()) if digests else [], strict=True):
+            try:
+                out.append(InviteRecord(d, int(data["uses"]), int(data["left"]), int(data["exp"]), int(data["cr"])))
+            except (KeyError, ValueError):
+                gone.append(d)
+        if gone:
+            await self._guard(self.redis.zrem(keys.INVITE_CODES, *gone))
+        return out
+
+    async def revoke_invite(self, ref: str) -> list[InviteRecord]:
+        """Delete the invitation code named by `ref`: the code itself, or the
+        start of its id. The codes it named (none, one, or several when a
+        prefix is ambiguous, in which case nothing is deleted)."""
+        listed = await self.invites()
+        digest = invite_hash(ref)
+        named = [r for r in listed if r.hash == digest] or [r for r in listed if ref and r.id.startswith(ref.lower())]
+        if len(named) == 1:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.delete(keys.invite_code(named[0].hash))
+            pipe.zrem(keys.INVITE_CODES, named[0].hash)
+            await self._guard(pipe.execute())
+        return named
+
+    async def take_invite(self, code: str) -> InviteStatus:
+        """Take one use of an invitation code for a registration."""
+        return InviteStatus(int(await self._call("INVITE_TAKE", [keys.invite_code(invite_hash(code))], [_now_ms()])))
+
+    async def refund_invite(self, code: str) -> None:
+        """Give back the use a registration that then failed took."""
+        await self._call("INVITE_REFUND", [keys.invite_code(invite_hash(code))], [])
+
     # --- pub/sub -------------------------------------------------------------------------
 
     async def publish(self, payload: bytes) -> None:
@@ -1412,6 +1630,8 @@ __all__ = [
     "ChangeStatus",
     "ConvReplay",
     "EntryPage",
+    "InviteRecord",
+    "InviteStatus",
     "LoginState",
     "LoginStatus",
     "RoomCreation",
@@ -1422,6 +1642,8 @@ __all__ = [
     "RoomStatus",
     "SendResult",
     "SendStatus",
+    "SessionRecord",
+    "SessionStatus",
     "StorageUnavailable",
     "Store",
     "Stored",
@@ -1429,4 +1651,6 @@ __all__ = [
     "StoredMessage",
     "connect_redis",
     "hash_token",
+    "invite_hash",
+    "session_id",
 ]

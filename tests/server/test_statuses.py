@@ -16,11 +16,13 @@ from chinwag.server import keys, scripts
 from chinwag.server.statuses import (
     ChangeResult,
     ChangeStatus,
+    InviteStatus,
     LoginStatus,
     RoomCreation,
     RoomStatus,
     SendResult,
     SendStatus,
+    SessionStatus,
 )
 from chinwag.server.store import Store
 
@@ -38,6 +40,8 @@ def test_every_status_code_is_an_enum_member_and_every_member_is_answered_by_a_s
             ("LOGIN", LoginStatus),
             ("CHANGE", ChangeStatus),
             ("RM", RoomStatus),
+            ("SESSION", SessionStatus),
+            ("INVITE", InviteStatus),
         )
         for m in enum
     }
