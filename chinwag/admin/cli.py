@@ -29,11 +29,11 @@ from .. import __version__
 from ..server.embedded_redis import EmbeddedRedisError, running_url
 from ..server.settings import default_data_dir
 from ..server.store import StorageUnavailable, Store
-from . import invites, sessions, users
+from . import invites, rooms, sessions, users
 from .common import Admin, AdminError, Parser
 from .output import Output
 
-GROUPS = (users, sessions, invites)
+GROUPS = (users, sessions, invites, rooms)
 
 REDIS_TIMEOUT_S = 5.0
 
@@ -41,7 +41,7 @@ REDIS_TIMEOUT_S = 5.0
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="chinwag-admin",
-        description="Administer a chinwag server: users, sessions, invitation codes. It works on the "
+        description="Administer a chinwag server: users, sessions, invitation codes, rooms. It works on the "
         "server's Redis while servers run; running servers hear of its changes at once.",
     )
     parser.add_argument("--version", action="version", version=f"chinwag-admin {__version__}")

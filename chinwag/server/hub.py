@@ -160,6 +160,20 @@ def revoked_event(token_hash: str) -> list[Any]:
     return ["v", token_hash]
 
 
+def membership_event(
+    room: str,
+    user: dict[str, Any],
+    joined: bool,
+    role: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    v1: bool = True,
+) -> list[Any]:
+    """The bus event for a membership change (see Hub.membership): every node
+    updates whom it delivers the room to and tells the room's members."""
+    return ["k", room, user, joined, role, by, reason, v1]
+
+
 class Hub:
     def __init__(self, store: Store, node_id: str) -> None:
         self.store = store
@@ -413,7 +427,7 @@ class Hub:
         """Someone joined or left `room`, was kicked or banned (`by`, `reason`),
         or (`v1` False) got a new role: every node's registry and members hear it."""
         self._membership_local(room, user, joined, role, by, reason, v1)
-        self._publish(["k", room, user, joined, role, by, reason, v1])
+        self._publish(membership_event(room, user, joined, role, by, reason, v1))
 
     def room_changed(self, room: dict[str, Any], roles: dict[str, str]) -> None:
         """`room` (name, members, topic, private) changed; `roles` are its

@@ -1301,6 +1301,10 @@ class Store:
                 out.append((user, by, int(expiry)))
         return sorted(out)
 
+    async def room_meta(self, room: str) -> dict[str, str]:
+        """The room's stored facts: topic, private, created (ms), creator (for chinwag-admin)."""
+        return dict(await self._guard(self.redis.hgetall(keys.room_meta(room_id(room)))))
+
     async def all_rooms(self) -> list[str]:
         """Every room's name (chinwag-admin: a full read, not for a request path)."""
         return sorted(await self._guard(self.redis.smembers(keys.ROOMS)))
