@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -33,6 +34,11 @@ from .statuses import ChangeKind
 from .store import Reactions, StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
 
 log = logging.getLogger(__name__)
+
+# How long, and past how many entries, the hub remembers ended sessions and
+# accounts for logins in progress (ended_since): far longer than a login takes.
+ENDED_MEMORY_S = 60.0
+ENDED_KEPT = 1024
 
 
 class Peer(Protocol):
@@ -193,6 +199,9 @@ class Hub:
         self._subscribed = asyncio.Event()
         self._listeners: list[Listener] = []
         self._resubscribed: list[Callable[[], None]] = []
+        # "t:<token hash>" / "u:<name>" -> (time.monotonic(), bye reason) of
+        # recent logouts, revocations and disabled accounts: see ended_since
+        self._ended: dict[str, tuple[float, str]] = {}
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener` with every message (StoredMessage) and change
@@ -317,13 +326,32 @@ class Hub:
                     peer.send_bytes(frame)
 
     def _logout_local(self, digest: str, spare: Peer | None = None, reason: str = "logout") -> None:
+        self._note_ended("t:" + digest, reason)
         for peer in tuple(self.by_token.get(digest, ())):
             if peer is not spare:
                 peer.bye(reason)
 
     def _disabled_local(self, name: str) -> None:
+        self._note_ended("u:" + name, "disabled")
         for peer in tuple(self.by_user.get(name, ())):
             peer.bye("disabled")
+
+    def _note_ended(self, key: str, reason: str) -> None:
+        now = time.monotonic()
+        self._ended[key] = (now, reason)
+        if len(self._ended) > ENDED_KEPT:
+            self._ended = {k: v for k, v in self._ended.items() if now - v[0] < ENDED_MEMORY_S}
+
+    def ended_since(self, name: str, token: str, since: float) -> str | None:
+        """The bye reason if the user was disabled, or this token logged out
+        or revoked, since `since` (time.monotonic()): a login or resume that
+        read the account before the change, and whose connection was not in
+        the hub yet when its event came, must not go on. None otherwise."""
+        for key in ("u:" + name, "t:" + hash_token(token)):
+            hit = self._ended.get(key)
+            if hit is not None and hit[0] >= since:
+                return hit[1]
+        return None
 
     def _presence_local(self, user: dict[str, Any], online: bool) -> None:
         frame = encode_frame({"type": "presence", "user": user, "online": online})

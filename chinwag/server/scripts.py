@@ -915,14 +915,20 @@ if ARGV[2] == '1' then redis.call('HSET', KEYS[1], ARGV[1], '1') else redis.call
 return 1
 """)
 
-# KEYS: the user's session index; ARGV: session id, its JSON, now ms, token
-# ttl ms, entries before a prune, most sessions kept.  Adds the session.
-# Once the index holds more than the prune mark, entries unused for longer
-# than the ttl (their tokens have expired) are dropped, and past the most
-# kept, the least recently used others are too: a user who logs in often and
-# never looks at the list does not grow it without end.  Returns the token
-# hashes of the sessions dropped that way while live (the caller ends them).
+# KEYS: the user's session index, the user hash; ARGV: session id, its
+# JSON, now ms, token ttl ms, entries before a prune, most sessions kept,
+# the user's session generation ('sg') as the login read it with the
+# password hash ('' for none).  Adds the session, unless the generation
+# moved meanwhile (a password change or an operator revoked the user's
+# sessions while this login checked the old password): then nothing is
+# added and the answer is -1.  Once the index holds more than the prune
+# mark, entries unused for longer than the ttl (their tokens have expired)
+# are dropped, and past the most kept, the least recently used others are
+# too: a user who logs in often and never looks at the list does not grow
+# it without end.  Returns the token hashes of the sessions dropped that
+# way while live (the caller ends them).
 SESSION_ADD = render("""
+if (redis.call('HGET', KEYS[2], 'sg') or '') ~= ARGV[7] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[5]) then return {} end
 local all = redis.call('HGETALL', KEYS[1])
@@ -952,7 +958,8 @@ return evicted
 # token hash.  A resume with a valid token: refused for a disabled account;
 # otherwise the session's last use is now. A token the index does not list
 # (one issued before there was an index) is added to it, unless the user's
-# sessions were revoked since ('sx'): then it is no longer honoured.
+# sessions were revoked since ('sg' exists, see SESSION_ADD): then it is no
+# longer honoured.
 SESSION_TOUCH = render("""
 if redis.call('HGET', KEYS[1], 'disabled') == '1' then return ${SESSION_DISABLED} end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
@@ -963,7 +970,7 @@ if raw then
     redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(s))
     return ${SESSION_OK}
   end
-elseif redis.call('HGET', KEYS[1], 'sx') == '1' then
+elseif redis.call('HEXISTS', KEYS[1], 'sg') == 1 then
   return ${SESSION_REVOKED}
 end
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({t = ARGV[3], c = '', cr = ARGV[2], lu = ARGV[2]}))

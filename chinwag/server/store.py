@@ -1483,17 +1483,23 @@ class Store:
                 out[n] = data
         return out
 
-    async def add_session(self, name: str, token: str, client: str, ttl: int) -> list[str]:
-        """Store a new token and list it in the user's session index. Returns
-        the token hashes of live sessions dropped to keep at most
-        SESSIONS_MAX (their tokens are deleted here; the caller ends their
-        connections)."""
+    async def add_session(self, name: str, token: str, client: str, ttl: int, generation: str) -> list[str] | None:
+        """Store a new token and list it in the user's session index, if the
+        user's session generation is still `generation` (the `sg` of the
+        profile the login checked the password against); None, and no
+        token, if it moved. Else the token hashes of live sessions dropped to
+        keep at most SESSIONS_MAX (their tokens are deleted here; the caller
+        ends their connections)."""
         now = _now_ms()
         entry = json.dumps({"t": hash_token(token), "c": client, "cr": str(now), "lu": str(now)})
-        args = [session_id(token), entry, now, ttl * 1000, SESSIONS_PRUNE_AT, SESSIONS_MAX]
+        args = [session_id(token), entry, now, ttl * 1000, SESSIONS_PRUNE_AT, SESSIONS_MAX, generation]
         _, evicted = await asyncio.gather(
-            self.store_token(token, name, ttl), self._call("SESSION_ADD", [keys.sessions(name)], args)
+            self.store_token(token, name, ttl),
+            self._call("SESSION_ADD", [keys.sessions(name), keys.user(name)], args),
         )
+        if evicted == -1:
+            await self.revoke_token(token)
+            return None
         dropped = [str(t) for t in evicted or () if t]
         if dropped:
             pipe = self.redis.pipeline(transaction=False)
@@ -1537,18 +1543,24 @@ class Store:
         await self._guard(pipe.execute())
 
     async def revoke_session(self, name: str, sid: str) -> SessionRecord | None:
-        """End one session of the user by its id; None if it has no such session."""
+        """End one session of the user by its id; None if it has no such
+        session. From the first revocation on, only listed tokens work (a
+        token issued before there was an index is refused, see SESSION_TOUCH),
+        so a resume racing this one cannot list the session again."""
         for r in await self.sessions(name):
             if r.id == sid:
+                await self._guard(self.redis.hsetnx(keys.user(name), "sg", "0"))
                 await self._end_sessions(name, [r])
                 return r
         return None
 
     async def revoke_sessions(self, name: str, keep: str | None = None) -> list[SessionRecord]:
         """End every session of the user but `keep` (an id); the ended ones.
-        A token the index never listed (issued before there was an index) is
-        refused from now on too ('sx', see SESSION_TOUCH)."""
-        await self._set_flag(name, "sx", True)
+        The session generation moves first, so a login that checked the old
+        password meanwhile adds no session (SESSION_ADD), and only listed
+        tokens work from now on (SESSION_TOUCH). The caller makes sure the
+        user exists (HINCRBY would make a profile)."""
+        await self._guard(self.redis.hincrby(keys.user(name), "sg", 1))
         ended = [r for r in await self.sessions(name) if r.id != keep]
         await self._end_sessions(name, ended)
         return ended

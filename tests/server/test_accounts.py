@@ -328,3 +328,56 @@ async def test_wrong_old_passwords_count_like_failed_logins(make_server, user) -
         await error_of(alice.change_password("guess one", NEW_PASSWORD), "bad_credentials")
     err = await error_of(alice.change_password("guess three", NEW_PASSWORD), "throttled")
     assert err.retry_after and err.retry_after > 0
+
+
+# --- races: a change that lands while a login or resume is under way ---------------------
+
+
+async def test_a_disable_while_a_login_reads_the_account_refuses_it(make_server, connect, store, monkeypatch) -> None:
+    server = await make_server()
+    await (await connect(server)).register("alice", PASSWORD)
+    original = server.store.login_state
+
+    async def disabled_meanwhile(name: str):
+        await store.set_disabled(name, True)
+        server.hub.disabled(name)  # its event comes before the connection is in the hub
+        return await original(name)
+
+    monkeypatch.setattr(server.store, "login_state", disabled_meanwhile)
+    err = await error_of((await connect(server)).login("alice", PASSWORD), "forbidden")
+    assert err.message == "this account is disabled"
+
+
+async def test_a_revoke_while_a_resume_reads_the_account_refuses_it(make_server, user, connect, monkeypatch) -> None:
+    server = await make_server()
+    alice = await user("alice", to=server)
+    token = alice.session.token
+    await alice.close()
+    original = server.store.login_state
+
+    async def revoked_meanwhile(name: str):
+        record = await server.store.revoke_session(name, session_id(token))
+        assert record is not None
+        server.hub.revoked(record.token_hash)
+        return await original(name)
+
+    monkeypatch.setattr(server.store, "login_state", revoked_meanwhile)
+    await error_of((await connect(server)).resume(token), "bad_credentials")
+
+
+async def test_a_password_change_while_a_login_checks_the_old_one_adds_no_session(
+    make_server, user, connect, store, monkeypatch
+) -> None:
+    server = await make_server()
+    phone = await user("alice", to=server)
+    original = server.passwords.verify
+
+    async def changed_meanwhile(stored, password, *, priority=False):
+        result = await original(stored, password, priority=priority)
+        await store.revoke_sessions("alice", keep=session_id(phone.session.token))
+        return result
+
+    monkeypatch.setattr(server.passwords, "verify", changed_meanwhile)
+    await error_of((await connect(server)).login("alice", PASSWORD), "bad_credentials")
+    monkeypatch.undo()
+    assert [s.id for s in await phone.sessions()] == [session_id(phone.session.token)]
