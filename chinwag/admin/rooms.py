@@ -107,7 +107,7 @@ async def show(admin: Admin, args: argparse.Namespace) -> None:
 
 async def set_owner(admin: Admin, args: argparse.Namespace) -> None:
     """Make a user an owner of a room, joining them to it if they are not in
-    it (bans and invitations do not stop an admin's choice)."""
+    it (a ban of theirs is lifted; invitations do not matter)."""
     store = admin.store
     room = await _existing(admin, args.room)
     if room == limits.LOBBY:
@@ -115,6 +115,7 @@ async def set_owner(admin: Admin, args: argparse.Namespace) -> None:
     user, info = await admin.user(args.user)
     wire = {"username": user, "display_name": info.get("dn", user)}
     events: list[list[Any]] = []
+    await store.room_remove(room, user, "", mode="unban", actor_admin=True)  # an owner is not banned
     joined = await store.room_join(room, user, admin=True)
     if joined.status is RoomStatus.DONE:
         events.append(membership_event(room, wire, True, joined.role))
