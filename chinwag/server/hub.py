@@ -11,6 +11,12 @@ channel; events published in one loop turn travel as one pub/sub message.
 Pub/sub may drop a message: the streams and cursors in Redis are the truth,
 and replay at login repairs any gap.
 
+Rooms (`rooms`): a membership change (`membership`: a join, leave, kick,
+ban or role change) moves this node's registry at once, so a removed user's
+connections stop getting the room before anything else is delivered, and
+travels as "k"; a room object's change as "o", an invitation as "i".
+Connections without `rooms` get the version 1 `member` event only.
+
 Listeners (`add_listener`) are told of every stored message and change,
 this node's and the others', as they arrive: a search index feeds from them.
 """
