@@ -13,13 +13,12 @@ from typing import Any
 
 from ..protocol import limits
 from ..server.conv import room_id
-from ..server.hub import membership_event
+from ..server.hub import membership_event, room_deleted_event
 from ..server.statuses import RoomStatus
 from .common import Admin, AdminError, command, group
 from .output import Column, when
 
 DELETED = "the room was deleted by a server admin"
-EVENTS_PER_PUBLISH = 500
 
 ROOM_COLUMNS = (
     Column("name", "ROOM"),
@@ -138,13 +137,7 @@ async def delete(admin: Admin, args: argparse.Namespace) -> None:
     if not args.yes:
         raise AdminError(f"deleting {room_id(room)} erases its history for good; run again with --yes to do it")
     members = await admin.store.delete_room(room)
-    displays = await admin.store.display_names(members)
-    events = [
-        membership_event(room, {"username": n, "display_name": displays[n]}, False, None, None, DELETED)
-        for n in members
-    ]
-    for start in range(0, len(events), EVENTS_PER_PUBLISH):
-        await admin.publish(events[start : start + EVENTS_PER_PUBLISH])
+    await admin.publish([room_deleted_event(room, DELETED)])
     admin.out.done(f"deleted {room_id(room)} ({len(members)} member(s) removed)", {"room": room, "members": members})
 
 

@@ -53,6 +53,8 @@ class Peer(Protocol):
     @property
     def username(self) -> str: ...
     @property
+    def display_name(self) -> str: ...
+    @property
     def token(self) -> str | None: ...
     @property
     def features(self) -> frozenset[str]:
@@ -184,6 +186,13 @@ def membership_event(
     """The bus event for a membership change (see Hub.membership): every node
     updates whom it delivers the room to and tells the room's members."""
     return ["k", room, user, joined, role, by, reason, v1]
+
+
+def room_deleted_event(room: str, reason: str) -> list[Any]:
+    """The bus event for a deleted room (chinwag-admin): each node tells the
+    members it has their own `member` joined false and forgets the room, in
+    one event whatever the room's size."""
+    return ["o", {"name": room, "deleted": True, "reason": reason}, {}]
 
 
 class Hub:
@@ -428,6 +437,9 @@ class Hub:
         """A room object changed (topic, privacy): to its members' `rooms`
         connections, each with their own role in it."""
         cid = room_id(room["name"])
+        if room.get("deleted"):
+            self._room_gone_local(room["name"], room.get("reason"))
+            return
         frames: dict[str, bytes] = {}
         for name in tuple(self.room_local.get(cid, ())):
             peers = [p for p in self.by_user.get(name, ()) if FEATURE_ROOMS in p.features]
@@ -439,6 +451,24 @@ class Hub:
                 frame = frames[role] = encode_frame({"type": "room", "room": {**room, "role": role}})
             for peer in peers:
                 peer.send_bytes(frame)
+
+    def _room_gone_local(self, room: str, reason: str | None) -> None:
+        """A deleted room: its local members' connections each get their own
+        `member` joined false (with `reason` on `rooms` ones) and stop
+        receiving it."""
+        cid = room_id(room)
+        for name in self.room_local.pop(cid, set()):
+            for peer in tuple(self.by_user.get(name, ())):
+                peer.convs.discard(cid)
+                event: dict[str, Any] = {
+                    "type": "member",
+                    "room": room,
+                    "user": {"username": name, "display_name": peer.display_name},
+                    "joined": False,
+                }
+                if FEATURE_ROOMS in peer.features:
+                    event.update(role=None, by=None, reason=reason)
+                peer.send_bytes(encode_frame(event))
 
     def _invited_local(self, user: str, room: str, by: str) -> None:
         peers = [p for p in self.by_user.get(user, ()) if FEATURE_ROOMS in p.features]

@@ -87,6 +87,7 @@ async def test_delete_removes_the_room_for_everyone_at_once(user, clean_redis: s
     assert "deleted #dev (2 member(s) removed)" in out
     gone = await member_event(alice, "alice", False)
     assert gone.reason and "deleted" in gone.reason
+    assert [e for e in await settled(alice) if isinstance(e, MemberEvent)] == []  # only her own, not bob's
     assert (await member_event(bob, "bob", False)).reason is None  # the version 1 event
     assert "dev" not in {r["name"] for r in await alice.rooms()}
     await error_of(alice.history("#dev"), "no_such_room")
