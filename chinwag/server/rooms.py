@@ -131,7 +131,7 @@ async def join(ctx: HandlerContext, conn: SessionView, req: Join) -> Reply:
         room, me, created=created, private=bool(req.private), topic=req.topic or "", admin=admin
     )
     if result.status is RoomStatus.BANNED:
-        raise RequestError(f"you are banned from #{room}", ErrorCode.FORBIDDEN)
+        raise RequestError(f"you are banned from #{room}; its moderators can lift the ban", ErrorCode.FORBIDDEN)
     _refused(result.status, room)
     if result.status is RoomStatus.DONE:
         conn.convs.add(cid)

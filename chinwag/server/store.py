@@ -1150,11 +1150,17 @@ class Store:
                 await self._room_size_changed(room, -1)
             elif mode == "ban":
                 await self._guard(self.redis.hdel(keys.user_invites(target), room))
+        elif result.status is RoomStatus.TARGET_NOT_MEMBER or (
+            mode == "leave" and result.status is RoomStatus.NOT_MEMBER
+        ):
+            # not a member: if an earlier removal was cut short between its
+            # two steps, the user's slot still lists the room; a retry repairs it
+            await self._forget_room(room, [target], invitations=False)
         return result
 
-    async def _forget_room(self, room: str, names: Sequence[str]) -> None:
+    async def _forget_room(self, room: str, names: Sequence[str], *, invitations: bool = True) -> None:
         """Take the room out of each user's slot: conversations, cursor, read
-        marker, invitation."""
+        marker, and (with `invitations`) invitation."""
         cid = room_id(room)
         for start in range(0, len(names), 500):
             pipe = self.redis.pipeline(transaction=False)
@@ -1162,7 +1168,8 @@ class Store:
                 pipe.srem(keys.user_convs(name), cid)
                 pipe.hdel(keys.cursors(name), cid)
                 pipe.hdel(keys.markers(name), cid)
-                pipe.hdel(keys.user_invites(name), room)
+                if invitations:
+                    pipe.hdel(keys.user_invites(name), room)
             await self._guard(pipe.execute())
 
     async def set_room_role(self, room: str, actor: str, target: str, role: str, *, admin: bool) -> RoomRoleChange:

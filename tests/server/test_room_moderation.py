@@ -379,3 +379,22 @@ async def test_a_refused_request_changes_nothing(people, clean_redis: str) -> No
     for request, code in refusals:
         await error_of(request, code)
     assert snapshot(clean_redis) == before
+
+
+async def test_a_removal_cut_short_is_repaired_by_its_retry(people, clean_redis: str) -> None:
+    """The room's script removed bob, the step in his own slot never ran:
+    a retried kick (or his leave) finds him out of the room and finishes it."""
+    alice, _mod, _bob, eve, _root = people
+    client = sync_redis.Redis.from_url(clean_redis, decode_responses=True)
+    try:
+        client.srem("m:{#dev}", "bob")  # as if the kick's second step had been lost
+        assert "#dev" in client.smembers("convs:{bob}")
+        await error_of(alice.kick("dev", "bob"), "not_member")
+        assert "#dev" not in client.smembers("convs:{bob}")
+        assert client.hget("cur:{bob}", "#dev") is None
+        client.sadd("convs:{eve}", "#dev")  # the same for a leave
+        await error_of(eve.leave("dev"), "not_member")
+        assert "#dev" not in client.smembers("convs:{eve}")
+        assert "#lobby" in client.smembers("convs:{eve}")
+    finally:
+        client.close()
