@@ -261,7 +261,7 @@ async def invite(ctx: HandlerContext, conn: SessionView, req: Invite) -> Reply:
         raise RequestError("you cannot invite yourself", ErrorCode.BAD_REQUEST)
     status, _ = await store.invite(room, me, req.user, ctx.settings.invite_ttl, admin=await store.is_admin(me))
     _refused(status, room, req.user)
-    if status is RoomStatus.DONE:
+    if status is RoomStatus.DONE and not await silenced(ctx, req.user, me):
         ctx.hub.invited(req.user, room, me)
     return NO_FIELDS
 
@@ -314,10 +314,18 @@ async def role(ctx: HandlerContext, conn: SessionView, req: SetRole) -> Reply:
     return NO_FIELDS
 
 
+async def silenced(ctx: HandlerContext, user: str, by: str) -> bool:
+    """Whether invitations from `by` must not reach `user` (PROTOCOL-EXTENSIONS.md,
+    `people`: nothing from a blocked user reaches the blocker, invitations
+    included, live or at login; the inviter is not told). The one place
+    that decides it; blocks come with the `people` feature, so nobody yet."""
+    return False
+
+
 async def pending_invitations(ctx: HandlerContext, name: str) -> list[tuple[str, str]]:
     """The user's invitations still open, (room, inviter): sent as `invited`
     events after their login on a `rooms` connection."""
-    return await ctx.store.pending_invites(name)
+    return [(room, by) for room, by in await ctx.store.pending_invites(name) if not await silenced(ctx, name, by)]
 
 
 HANDLERS: dict[str, Handler] = {
