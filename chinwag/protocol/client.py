@@ -282,6 +282,14 @@ class ChatClient(Requests):
         return int(self.server_info.get("max_text", limits.DEFAULT_MAX_TEXT))
 
     @property
+    def registration(self) -> str:
+        """Who may register on this server, from its `hello` reply: "open",
+        "invite" (`register` needs an invitation code) or "closed"; "open" for
+        a server that does not say."""
+        value = self.server_info.get("registration")
+        return value if value in ("open", "invite", "closed") else "open"
+
+    @property
     def features(self) -> frozenset[str]:
         """The extensions in effect on this connection (the server's answer to `hello`)."""
         raw = self.server_info.get("features")

@@ -147,13 +147,21 @@ class ReconnectingClient(Requests):
     def max_text(self) -> int:
         return self.client.max_text if self.client else limits.DEFAULT_MAX_TEXT
 
-    async def register(self, username: str, password: str, display_name: str | None = None) -> User:
+    @property
+    def registration(self) -> str:
+        """The live connection's server's registration policy ("open" while disconnected)."""
+        return self.client.registration if self.client else "open"
+
+    async def register(
+        self, username: str, password: str, display_name: str | None = None, invite: str | None = None
+    ) -> User:
         """Create the account on a connection of its own (`register` does not
-        log in; `start` does)."""
+        log in; `start` does). `invite`: the invitation code, on a server whose
+        `registration` is "invite"."""
         client = self._new_client()
         try:
             await client.connect()
-            return await client.register(username, password, display_name)
+            return await client.register(username, password, display_name, invite)
         finally:
             await client.close()
 

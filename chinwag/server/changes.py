@@ -17,7 +17,8 @@ from ..protocol import limits
 from ..protocol.errors import ErrorCode, RequestError
 from ..protocol.messages import Address, Delete, Edit, React, Read, Search
 from .context import NO_FIELDS, HandlerContext, Reply, SessionView
-from .conv import conv_id, room_id
+from .conv import conv_id, is_room, room_id, room_of
+from .rooms import hidden, no_such_room
 from .statuses import ChangeKind, ChangeResult, ChangeStatus
 from .store import StoredChange
 
@@ -29,8 +30,8 @@ async def conversation(ctx: HandlerContext, conn: SessionView, address: Address)
     if address.is_room:
         cid = room_id(address.name)
         if cid not in conn.convs and not await ctx.store.is_member(cid, me):
-            if not await ctx.store.room_exists(address.name):
-                raise RequestError(f"there is no room {address}", ErrorCode.NO_SUCH_ROOM)
+            if await hidden(ctx, address.name, me):
+                raise no_such_room(address.name)
             raise RequestError(f"you are not in {address}", ErrorCode.NOT_MEMBER)
         return cid
     if not await ctx.store.user_exists(address.name):
@@ -40,10 +41,12 @@ async def conversation(ctx: HandlerContext, conn: SessionView, address: Address)
 
 async def may_moderate(ctx: HandlerContext, conn: SessionView, cid: str) -> bool:
     """Whether the caller may delete other people's messages in conversation
-    `cid`: the one place that decides it. The contract gives it to a room's
-    owner and moderators and to the server's admins, which come with roles
-    (issue 12); until then nobody."""
-    return False
+    `cid`: the one place that decides it. A room's owners and moderators,
+    and the server's admins (PROTOCOL-EXTENSIONS.md, `messages` and `rooms`)."""
+    store, me = ctx.store, conn.username
+    if is_room(cid) and await store.room_role(room_of(cid), me) in (limits.ROLE_OWNER, limits.ROLE_MODERATOR):
+        return True
+    return await store.is_admin(me)
 
 
 def _throttle(conn: SessionView) -> None:
@@ -59,6 +62,11 @@ def _refused(result: ChangeResult, address: Address, mid: str, doing: str) -> No
     if status is ChangeStatus.NO_SUCH_MESSAGE:
         raise RequestError(f"there is no message {mid} in {address} to {doing}", ErrorCode.NO_SUCH_MESSAGE)
     if status is ChangeStatus.FORBIDDEN:
+        if doing == "delete" and address.is_room:
+            raise RequestError(
+                f"only its author, an owner or moderator of {address}, or a server admin can delete that message",
+                ErrorCode.FORBIDDEN,
+            )
         raise RequestError(f"only its author can {doing} that message", ErrorCode.FORBIDDEN)
     if status is ChangeStatus.TOO_MANY:
         raise RequestError(

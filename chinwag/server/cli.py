@@ -37,7 +37,7 @@ from .search.index import IndexLocked, SearchIndex
 from .search.service import SearchService, SearchSetupError, remove_index
 from .search.worker import ChildIndex, IndexGone
 from .service import ReopenableFileHandler, log_to, sd_notify
-from .settings import Settings, env_overrides, search_path
+from .settings import REGISTRATION_MODES, Settings, env_overrides, search_path
 from .store import StorageUnavailable, Store
 
 log = logging.getLogger("chinwag.server")
@@ -85,6 +85,7 @@ _FLAGS: dict[str, str] = {
     "rooms_per_user": "rooms a user may create per rooms window",
     "rooms_window": "room creation window in seconds",
     "max_rooms": "most rooms on the server",
+    "registration": "who may register: open (anyone), invite (with an invitation code from chinwag-admin) or closed",
     "token_ttl": "seconds a session token stays valid after its last use",
     "argon2_time_cost": "argon2id iterations",
     "argon2_memory_kib": "argon2id memory in KiB",
@@ -195,6 +196,8 @@ def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None 
             parser.error(f"--{name.replace('_', '-')}: '{value}' is not a valid value")
     if values.get("log_level"):
         values["log_level"] = str(values["log_level"]).upper()
+    if values.get("registration"):
+        values["registration"] = str(values["registration"]).lower()
     if values.get("search_dir") is None and not values.get("redis_url"):
         # the embedded Redis's node keeps its index beside the Redis data
         values["search_dir"] = str(Path(values.get("data_dir") or Settings().data_dir) / "search")
@@ -214,6 +217,8 @@ def settings_problem(settings: Settings) -> str | None:
         return f"--port: {settings.port} is not a TCP port (0 to 65535)"
     if settings.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         return f"--log-level: '{settings.log_level}' is not one of DEBUG, INFO, WARNING, ERROR"
+    if settings.registration not in REGISTRATION_MODES:
+        return f"--registration: '{settings.registration}' is not one of {', '.join(REGISTRATION_MODES)}"
     if (settings.tls_cert is None) != (settings.tls_key is None):
         return "--tls-cert and --tls-key go together"
     for f in dataclasses.fields(Settings):

@@ -128,6 +128,11 @@ class Connection(asyncio.Protocol):
         """The extensions negotiated in `hello` (empty: pure version 1)."""
         return self.session.features
 
+    @property
+    def client(self) -> str:
+        """The client's name from `hello` ("" if it gave none)."""
+        return self.session.client
+
     def apply(self, outcome: Outcome) -> None:
         """A handler's outcome (hello or login done): the session moves."""
         self.session.apply(outcome)

@@ -52,7 +52,12 @@ class HandlerContext:
     # search index into the node (with `searcher`); without one a `search`
     # request is answered `unavailable` and the feature is not offered.
     features: set[str] = field(
-        default_factory=lambda: {limits.FEATURE_MESSAGES, limits.FEATURE_READ, limits.FEATURE_NOTIFY}
+        default_factory=lambda: {
+            limits.FEATURE_MESSAGES,
+            limits.FEATURE_READ,
+            limits.FEATURE_ROOMS,
+            limits.FEATURE_NOTIFY,
+        }
     )
     searcher: Searcher | None = None
 
@@ -79,6 +84,9 @@ class SessionView(Peer, Protocol):
     def display_name(self) -> str: ...
     @property
     def peer_ip(self) -> str: ...
+    @property
+    def client(self) -> str:
+        """The client's name from `hello` ("" if none), as its session is listed."""
 
     counted_online: bool
     send_bucket: TokenBucket

@@ -9,53 +9,47 @@ allowed in which state is session.py's table, not theirs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable
 from typing import Any
-
-import msgpack
 
 from .. import __version__
 from ..protocol import PROTOCOL_VERSION, limits
 from ..protocol.errors import ErrorCode, RequestError
-from ..protocol.frames import FrameTooLarge, encode_frame
 from ..protocol.messages import (
     Ack,
     Address,
     Hello,
     History,
-    Join,
-    Leave,
     Login,
     Logout,
     Ping,
     Register,
     Request,
     Resume,
-    Rooms,
     Send,
     Typing,
     Users,
     Who,
 )
-from . import changes
+from . import accounts, changes, rooms
 from .accounts import HANDLERS as ACCOUNT_HANDLERS
 from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
-from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id, room_of
-from .hub import change_frame, message_frame, message_wire
+from .conv import address_for, conv_id, dm_parties, mid_key, mid_ts, room_id
+from .fitting import fit
+from .hub import change_frame, invited_frame, message_frame, message_wire
 from .notify import HANDLERS as NOTIFY_HANDLERS
 from .people import HANDLERS as PEOPLE_HANDLERS
 from .rooms import HANDLERS as ROOM_HANDLERS
 from .session import Authenticated, Greeted
-from .store import RoomCreation, SendResult, SendStatus, StoredMessage
+from .store import SendResult, SendStatus, SessionStatus, StoredMessage
 
 BAD_CREDENTIALS = "unknown user or wrong password; register first if you are new"
 BUSY = "the server is busy checking passwords; try again in 1 s"
-# The smallest encoded `rooms` entry ({"name": "a", "members": 0, "joined":
-# false} in msgpack): no more than max_frame // this many can fit in a reply,
-# so no more are read.
-ROOM_ENTRY_MIN_BYTES = 25
+BAD_TOKEN = "unknown, expired or revoked token; log in with your password"
 
 
 def _user(name: str, display: str, online: bool | None = None) -> dict[str, Any]:
@@ -76,7 +70,7 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
         )
     # The intersection, in the client's order; an unknown name is ignored.
     features = [f for f in req.features or () if f in ctx.features]
-    conn.apply(Greeted(frozenset(features)))
+    conn.apply(Greeted(frozenset(features), accounts.client_name(req.client)))
     s = ctx.settings
     return Reply(
         {
@@ -85,27 +79,44 @@ async def hello(ctx: HandlerContext, conn: SessionView, req: Hello) -> Reply:
             "max_frame": s.max_frame,
             "max_text": s.max_text,
             "features": features,  # always, an empty list included
+            # chinwag extension (docs/protocol.md): so a client can ask for an invitation code
+            "registration": s.registration,
         }
     )
 
 
 async def register(ctx: HandlerContext, conn: SessionView, req: Register) -> Reply:
+    """Within the registration policy (accounts.py): a closed server refuses
+    at once; an invitation code is checked after the name, so a taken name
+    costs no use of it, and a use taken is given back if the user is not
+    created after all."""
+    code = accounts.check_registration(ctx.settings.registration, req.invite)
     # Counted before anything is answered, `user_exists` included, so the
     # registration limit also bounds probing which names exist.
     await ctx.throttle.registration(conn.peer_ip)
+    taken = RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
     if await ctx.store.user_exists(req.username):
-        raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
+        raise taken
+    if code is not None:
+        await accounts.take_invite(ctx, code)
     display = req.display_name or req.username
+    created = False
     try:
-        password_hash = await ctx.passwords.hash(req.password)
-    except ServerBusy:
-        raise RequestError(BUSY, ErrorCode.THROTTLED, retry_after=1.0) from None
-    if not await ctx.store.create_user(req.username, display, password_hash):
-        raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
+        try:
+            password_hash = await ctx.passwords.hash(req.password)
+        except ServerBusy:
+            raise RequestError(BUSY, ErrorCode.THROTTLED, retry_after=1.0) from None
+        created = await ctx.store.create_user(req.username, display, password_hash)
+        if not created:
+            raise taken
+    finally:
+        if code is not None and not created:
+            await ctx.store.refund_invite(code)
     return Reply({"user": _user(req.username, display)})
 
 
 async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
+    started = time.monotonic()  # before the account is read (see Hub.ended_since)
     name = limits.normalize_username(req.username) or ""
     throttle_name = name or req.username.lower()[:64]
     # Reserved before the slow hash (a failure until proven otherwise).
@@ -119,25 +130,40 @@ async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
         await ctx.throttle.login_failed(attempt)
         raise RequestError(BAD_CREDENTIALS, ErrorCode.BAD_CREDENTIALS)
     await ctx.throttle.login_succeeded(attempt)
+    if user.get("disabled") == "1":  # said only to whoever knows the password
+        raise RequestError(accounts.DISABLED, ErrorCode.FORBIDDEN)
     if rehash:
         with contextlib.suppress(ServerBusy):  # if busy, upgraded at a later login
             await ctx.store.set_password_hash(name, await ctx.passwords.hash(req.password, priority=True))
     token = new_token()
-    await ctx.store.store_token(token, name, ctx.settings.token_ttl)
-    return await _start_session(ctx, conn, Authenticated(name, user.get("dn", name), token))
+    evicted = await ctx.store.add_session(name, token, conn.client, ctx.settings.token_ttl, user.get("sg", ""))
+    if evicted is None:  # the user's sessions were revoked (a password change) while this one was checked
+        raise RequestError(BAD_CREDENTIALS, ErrorCode.BAD_CREDENTIALS)
+    for token_hash in evicted:  # the user's least recently used sessions, past the most kept
+        ctx.hub.revoked(token_hash)
+    return await _start_session(ctx, conn, Authenticated(name, user.get("dn", name), token), started)
 
 
 async def resume(ctx: HandlerContext, conn: SessionView, req: Resume) -> Reply:
+    started = time.monotonic()  # before the token is read (see Hub.ended_since)
     await ctx.throttle.resume_address(conn.peer_ip)
     name = await ctx.store.token_user(req.token, ctx.settings.token_ttl)
     if name is None:
-        raise RequestError("unknown, expired or revoked token; log in with your password", ErrorCode.BAD_CREDENTIALS)
-    await ctx.throttle.resume_user(name, conn.peer_ip)
+        raise RequestError(BAD_TOKEN, ErrorCode.BAD_CREDENTIALS)
+    # the session's last use is noted while the resume is counted (one round trip)
+    _, status = await asyncio.gather(
+        ctx.throttle.resume_user(name, conn.peer_ip), ctx.store.touch_session(name, req.token)
+    )
+    if status is SessionStatus.DISABLED:
+        raise RequestError(accounts.DISABLED, ErrorCode.FORBIDDEN)
+    if status is SessionStatus.REVOKED:
+        await ctx.store.revoke_token(req.token)
+        raise RequestError(BAD_TOKEN, ErrorCode.BAD_CREDENTIALS)
     display = (await ctx.store.display_names([name]))[name]
-    return await _start_session(ctx, conn, Authenticated(name, display, req.token))
+    return await _start_session(ctx, conn, Authenticated(name, display, req.token), started)
 
 
-async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authenticated) -> Reply:
+async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authenticated, started: float) -> Reply:
     """Subscribe to live delivery first, then read what is after the cursors,
     then release live messages past what the replay sent. So the session is
     authenticated here, before the replay is read, not when the reply goes.
@@ -154,6 +180,14 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
     if lobby not in convs:
         await ctx.store.ensure_lobby(name)
         convs.append(lobby)
+    # No await from here until the hub has the connection: a disable, logout
+    # or revocation whose event came while the account was being read is
+    # seen here, one that comes later reaches the connection through the hub.
+    ended = ctx.hub.ended_since(name, who.token, started)
+    if ended == "disabled":
+        raise RequestError(accounts.DISABLED, ErrorCode.FORBIDDEN)
+    if ended is not None:
+        raise RequestError(BAD_TOKEN, ErrorCode.BAD_CREDENTIALS)
     conn.apply(who)  # SessionClosed if the client has left meanwhile
     conn.convs = set(convs)
     conn.begin_replay()
@@ -184,6 +218,8 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
         if named:
             sent_upto[cid] = max(named, key=mid_key)
 
+    if limits.FEATURE_ROOMS in conn.features:  # invitations that arrived while offline, after the replay
+        frames += [invited_frame(room, by) for room, by in await rooms.pending_invitations(ctx, name)]
     fields: dict[str, Any] = {"user": _user(name, who.display_name), "token": who.token, "unread": unread}
     if read:
         fields["read"] = {address_for(cid, name): mid for cid, mid in state.markers.items() if cid in conn.convs}
@@ -194,7 +230,7 @@ async def logout(ctx: HandlerContext, conn: SessionView, req: Logout) -> Reply:
     """Revoke the token, and end every other connection that authenticated
     with it, on every node (this one gets `bye` after its `ok`)."""
     if conn.token is not None:
-        await ctx.store.revoke_token(conn.token)
+        await ctx.store.end_session(conn.username, conn.token)
         ctx.hub.logout(conn.token, conn)
     return Reply(after=lambda: conn.bye("logout"))
 
@@ -221,53 +257,6 @@ async def users(ctx: HandlerContext, conn: SessionView, req: Users) -> Reply:
     return Reply({"users": [_user(n, displays[n], n in online) for n in names]})
 
 
-async def join(ctx: HandlerContext, conn: SessionView, req: Join) -> Reply:
-    if room_id(req.room) not in conn.convs and not await ctx.store.room_exists(req.room):
-        await _create_room(ctx, conn, req.room)
-    joined, count = await ctx.store.join(req.room, conn.username)
-    if joined:
-        conn.convs.add(room_id(req.room))
-        ctx.hub.member(req.room, _user(conn.username, conn.display_name), True)
-    return Reply({"room": {"name": req.room, "members": count}})
-
-
-async def _create_room(ctx: HandlerContext, conn: SessionView, room: str) -> None:
-    """A new room: within the creator's rate and the server's cap."""
-    most = ctx.settings.max_rooms
-    await ctx.throttle.room_creation(conn.username)
-    created = await ctx.store.create_room(room, most)
-    if created is not RoomCreation.CREATED:  # someone else created it meanwhile, or the server is full
-        await ctx.store.refund_room_creation(conn.username)
-    if created is RoomCreation.FULL:
-        raise RequestError(
-            f"this server has reached its limit of {most:,} rooms; join an existing room", ErrorCode.FORBIDDEN
-        )
-
-
-async def leave(ctx: HandlerContext, conn: SessionView, req: Leave) -> Reply:
-    if req.room == limits.LOBBY:
-        raise RequestError("everyone stays in the lobby; it cannot be left", ErrorCode.FORBIDDEN)
-    cid = room_id(req.room)
-    if not await ctx.store.leave(req.room, conn.username):
-        raise RequestError(f"you are not in {cid}", ErrorCode.NOT_MEMBER)
-    conn.convs.discard(cid)
-    ctx.hub.member(req.room, _user(conn.username, conn.display_name), False)
-    return NO_FIELDS
-
-
-async def rooms(ctx: HandlerContext, conn: SessionView, req: Rooms) -> Reply:
-    joined = [room_of(cid) for cid in conn.convs if is_room(cid)]
-    listing, total = await ctx.store.rooms(joined, ctx.settings.max_frame // ROOM_ENTRY_MIN_BYTES)
-    out: list[dict[str, Any]] = [{"name": r, "members": n, "joined": room_id(r) in conn.convs} for r, n in listing]
-    # If they cannot all fit in one frame, the ones that matter come first:
-    # the lobby, the caller's rooms, then the busiest; `more` says some are cut.
-    out.sort(key=lambda r: (r["name"] != limits.LOBBY, not r["joined"], -r["members"], r["name"]))
-    fitted = _fit_start(
-        out, lambda part: {"type": "ok", "re": req.id, "rooms": part, "more": True}, ctx.settings.max_frame
-    )
-    return Reply({"rooms": fitted, "more": len(fitted) < total})
-
-
 async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) -> Reply:
     """Extension: every conversation of the caller (rooms joined, direct
     conversations started by either side) with its newest message, so a
@@ -278,7 +267,7 @@ async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) ->
         {"conv": address_for(cid, me), "last": message_wire(msg, me, rich) if msg else None}
         for cid, msg in await ctx.store.conversations(me, deleted=rich)
     ]
-    fitted = _fit(
+    fitted = fit(
         listing,
         lambda part: {"type": "ok", "re": req.id, "conversations": part, "more": True},
         ctx.settings.max_frame,
@@ -323,8 +312,8 @@ async def send_finish(
     result = await stored
     mid = result.mid
     if result.status is SendStatus.NOT_MEMBER:
-        if not await ctx.store.room_exists(req.to.name):
-            raise RequestError(f"there is no room {req.to}; /join creates it", ErrorCode.NO_SUCH_ROOM)
+        if await rooms.hidden(ctx, req.to.name, me):
+            raise rooms.no_such_room(req.to.name)
         raise RequestError(f"you are not in {req.to}; join it first", ErrorCode.NOT_MEMBER)
     if result.status is SendStatus.NO_SUCH_MESSAGE:
         raise RequestError(f"reply_to {req.reply_to} is not a message of {req.to}", ErrorCode.NO_SUCH_MESSAGE)
@@ -341,8 +330,8 @@ async def history(ctx: HandlerContext, conn: SessionView, req: History) -> Reply
     if req.conv.is_room:
         cid = conv_id(me, req.conv)
         if not await ctx.store.is_member(cid, me):
-            if not await ctx.store.room_exists(req.conv.name):
-                raise RequestError(f"there is no room {req.conv}", ErrorCode.NO_SUCH_ROOM)
+            if await rooms.hidden(ctx, req.conv.name, me):
+                raise rooms.no_such_room(req.conv.name)
             raise RequestError(f"you are not in {req.conv}; join it to read it", ErrorCode.FORBIDDEN)
     else:
         if not await ctx.store.user_exists(req.conv.name):
@@ -351,57 +340,13 @@ async def history(ctx: HandlerContext, conn: SessionView, req: History) -> Reply
     rich = limits.FEATURE_MESSAGES in conn.features
     messages, more = await ctx.store.history(cid, req.before, req.limit, deleted=rich)
     wire = [message_wire(m, me, rich) for m in messages]
-    fitted = _fit(
+    fitted = fit(
         wire,
         lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},
         ctx.settings.max_frame,
         keep="end",
     )
     return Reply({"messages": fitted, "more": more or len(fitted) < len(wire)})
-
-
-def _fit_start(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int) -> list[Any]:
-    """`_fit` from the start for many small items, in about two encodings
-    instead of a dozen: each item is measured once, the count that fits is
-    found from the running total, then checked."""
-    if not items:
-        return items
-    overhead = len(encode_frame(frame_of([])))
-    total, n = overhead + 4, 0  # 4: the largest growth of an array header
-    for item in items:
-        total += len(msgpack.packb(item, use_bin_type=True))
-        if total > max_frame:
-            break
-        n += 1
-    try:
-        encode_frame(frame_of(items[:n]), max_frame)
-    except FrameTooLarge:  # the estimate is an upper bound, so this does not happen; stay safe
-        return _fit(items[:n], frame_of, max_frame, keep="start")
-    return items[:n]
-
-
-def _fit(items: list[Any], frame_of: Callable[[list[Any]], dict[str, Any]], max_frame: int, keep: str) -> list[Any]:
-    """The longest run of `items` (from the end or the start) whose reply fits
-    in one frame; a history page of long messages is cut, never refused."""
-    lo, hi = 0, len(items)
-
-    def fits(n: int) -> bool:
-        part = items[len(items) - n :] if keep == "end" else items[:n]
-        try:
-            encode_frame(frame_of(part), max_frame)
-        except FrameTooLarge:
-            return False
-        return True
-
-    if fits(hi):
-        return items
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return items[len(items) - lo :] if keep == "end" else items[:lo]
 
 
 class AckBatch:
@@ -471,9 +416,6 @@ HANDLERS: dict[str, Handler] = {
     "who": who,
     "users": users,
     "history": history,
-    "join": join,
-    "leave": leave,
-    "rooms": rooms,
     "ack": ack,
     "typing": typing,
     "conversations": conversations,
@@ -483,7 +425,8 @@ HANDLERS: dict[str, Handler] = {
     "react": changes.react,
     "read": changes.read,
     "search": changes.search,
-    # `rooms`, `people` and the accounts' requests, each in its module
+    # `join`, `leave`, `rooms` and the `rooms` feature's requests (rooms.py);
+    # `people` and the accounts' requests, each in its module
     **ROOM_HANDLERS,
     **PEOPLE_HANDLERS,
     **ACCOUNT_HANDLERS,

@@ -11,6 +11,12 @@ channel; events published in one loop turn travel as one pub/sub message.
 Pub/sub may drop a message: the streams and cursors in Redis are the truth,
 and replay at login repairs any gap.
 
+Rooms (`rooms`): a membership change (`membership`: a join, leave, kick,
+ban or role change) moves this node's registry at once, so a removed user's
+connections stop getting the room before anything else is delivered, and
+travels as "k"; a room object's change as "o", an invitation as "i".
+Connections without `rooms` get the version 1 `member` event only.
+
 Listeners (`add_listener`) are told of every stored message and change,
 this node's and the others', as they arrive: a search index feeds from them.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -27,12 +34,17 @@ from typing import Any, Protocol
 import msgpack
 
 from ..protocol.frames import encode_frame
-from ..protocol.limits import FEATURE_MESSAGES, FEATURE_READ
+from ..protocol.limits import FEATURE_MESSAGES, FEATURE_READ, FEATURE_ROOMS, ROLE_MEMBER
 from .conv import address_for, dm_parties, is_room, mid_ts, room_id
 from .statuses import ChangeKind
 from .store import Reactions, StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
 
 log = logging.getLogger(__name__)
+
+# How long, and past how many entries, the hub remembers ended sessions and
+# accounts for logins in progress (ended_since): far longer than a login takes.
+ENDED_MEMORY_S = 60.0
+ENDED_KEPT = 1024
 
 
 class Peer(Protocol):
@@ -40,6 +52,8 @@ class Peer(Protocol):
 
     @property
     def username(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
     @property
     def token(self) -> str | None: ...
     @property
@@ -135,7 +149,50 @@ def read_frame(cid: str, viewer: str, upto: str) -> bytes:
     return encode_frame({"type": "read", "conv": address_for(cid, viewer), "upto": upto})
 
 
+def invited_frame(room: str, by: str) -> bytes:
+    return encode_frame({"type": "invited", "room": room, "by": by})
+
+
 Listener = Callable[[Stored], None]
+
+
+def bus_payload(origin: bytes, events: list[list[Any]]) -> bytes:
+    """One pub/sub message of the node bus: the sender's id, `|`, then its
+    events (msgpack). A node skips its own; chinwag-admin sends with an id
+    of its own, so every node applies what it publishes."""
+    body: bytes = msgpack.packb(events, use_bin_type=True)
+    return origin + b"|" + body
+
+
+def disabled_event(name: str) -> list[Any]:
+    """The bus event for an account disabled: its connections end (`bye disabled`)."""
+    return ["d", name]
+
+
+def revoked_event(token_hash: str) -> list[Any]:
+    """The bus event for a session revoked: the connections of its token end (`bye revoked`)."""
+    return ["v", token_hash]
+
+
+def membership_event(
+    room: str,
+    user: dict[str, Any],
+    joined: bool,
+    role: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    v1: bool = True,
+) -> list[Any]:
+    """The bus event for a membership change (see Hub.membership): every node
+    updates whom it delivers the room to and tells the room's members."""
+    return ["k", room, user, joined, role, by, reason, v1]
+
+
+def room_deleted_event(room: str, reason: str) -> list[Any]:
+    """The bus event for a deleted room (chinwag-admin): each node tells the
+    members it has their own `member` joined false and forgets the room, in
+    one event whatever the room's size."""
+    return ["o", {"name": room, "deleted": True, "reason": reason}, {}]
 
 
 class Hub:
@@ -157,6 +214,9 @@ class Hub:
         self._subscribed = asyncio.Event()
         self._listeners: list[Listener] = []
         self._resubscribed: list[Callable[[], None]] = []
+        # "t:<token hash>" / "u:<name>" -> (time.monotonic(), bye reason) of
+        # recent logouts, revocations and disabled accounts: see ended_since
+        self._ended: dict[str, tuple[float, str]] = {}
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener` with every message (StoredMessage) and change
@@ -285,10 +345,33 @@ class Hub:
                 for peer in tuple(peers):
                     peer.send_bytes(frame)
 
-    def _logout_local(self, digest: str, spare: Peer | None = None) -> None:
+    def _logout_local(self, digest: str, spare: Peer | None = None, reason: str = "logout") -> None:
+        self._note_ended("t:" + digest, reason)
         for peer in tuple(self.by_token.get(digest, ())):
             if peer is not spare:
-                peer.bye("logout")
+                peer.bye(reason)
+
+    def _disabled_local(self, name: str) -> None:
+        self._note_ended("u:" + name, "disabled")
+        for peer in tuple(self.by_user.get(name, ())):
+            peer.bye("disabled")
+
+    def _note_ended(self, key: str, reason: str) -> None:
+        now = time.monotonic()
+        self._ended[key] = (now, reason)
+        if len(self._ended) > ENDED_KEPT:
+            self._ended = {k: v for k, v in self._ended.items() if now - v[0] < ENDED_MEMORY_S}
+
+    def ended_since(self, name: str, token: str, since: float) -> str | None:
+        """The bye reason if the user was disabled, or this token logged out
+        or revoked, since `since` (time.monotonic()): a login or resume that
+        read the account before the change, and whose connection was not in
+        the hub yet when its event came, must not go on. None otherwise."""
+        for key in ("u:" + name, "t:" + hash_token(token)):
+            hit = self._ended.get(key)
+            if hit is not None and hit[0] >= since:
+                return hit[1]
+        return None
 
     def _presence_local(self, user: dict[str, Any], online: bool) -> None:
         frame = encode_frame({"type": "presence", "user": user, "online": online})
@@ -313,6 +396,118 @@ class Hub:
         for member in recipients:
             for peer in tuple(self.by_user.get(member, ())):
                 peer.send_bytes(frame)
+
+    # --- rooms (issue 12): membership with role/by/reason, room objects, invitations ---
+
+    def _membership_local(
+        self,
+        room: str,
+        user: dict[str, Any],
+        joined: bool,
+        role: str | None,
+        by: str | None,
+        reason: str | None,
+        v1: bool,
+    ) -> None:
+        """A membership change: this node's registry follows it at once (a
+        kicked user's connections stop getting the room here and now), then
+        the `member` event: with role/by/reason on `rooms` connections, the
+        version 1 event on the others (none for a role change, `v1` False)."""
+        cid = room_id(room)
+        name = user["username"]
+        if name in self.by_user:
+            if joined:
+                self.room_local[cid].add(name)
+            else:
+                members = self.room_local.get(cid)
+                if members is not None:
+                    members.discard(name)
+                    if not members:
+                        del self.room_local[cid]
+            for peer in self.by_user[name]:
+                (peer.convs.add if joined else peer.convs.discard)(cid)
+        recipients = set(self.room_local.get(cid, ())) | {name}
+        plain = encode_frame({"type": "member", "room": room, "user": user, "joined": joined}) if v1 else None
+        rich = encode_frame(
+            {"type": "member", "room": room, "user": user, "joined": joined, "role": role, "by": by, "reason": reason}
+        )
+        for member in recipients:
+            for peer in tuple(self.by_user.get(member, ())):
+                if FEATURE_ROOMS in peer.features:
+                    peer.send_bytes(rich)
+                elif plain is not None:
+                    peer.send_bytes(plain)
+
+    def _room_local(self, room: dict[str, Any], roles: dict[str, str]) -> None:
+        """A room object changed (topic, privacy): to its members' `rooms`
+        connections, each with their own role in it."""
+        cid = room_id(room["name"])
+        if room.get("deleted"):
+            self._room_gone_local(room["name"], room.get("reason"))
+            return
+        frames: dict[str, bytes] = {}
+        for name in tuple(self.room_local.get(cid, ())):
+            peers = [p for p in self.by_user.get(name, ()) if FEATURE_ROOMS in p.features]
+            if not peers:
+                continue
+            role = roles.get(name, ROLE_MEMBER)
+            frame = frames.get(role)
+            if frame is None:
+                frame = frames[role] = encode_frame({"type": "room", "room": {**room, "role": role}})
+            for peer in peers:
+                peer.send_bytes(frame)
+
+    def _room_gone_local(self, room: str, reason: str | None) -> None:
+        """A deleted room: its local members' connections each get their own
+        `member` joined false (with `reason` on `rooms` ones) and stop
+        receiving it."""
+        cid = room_id(room)
+        for name in self.room_local.pop(cid, set()):
+            for peer in tuple(self.by_user.get(name, ())):
+                peer.convs.discard(cid)
+                event: dict[str, Any] = {
+                    "type": "member",
+                    "room": room,
+                    "user": {"username": name, "display_name": peer.display_name},
+                    "joined": False,
+                }
+                if FEATURE_ROOMS in peer.features:
+                    event.update(role=None, by=None, reason=reason)
+                peer.send_bytes(encode_frame(event))
+
+    def _invited_local(self, user: str, room: str, by: str) -> None:
+        peers = [p for p in self.by_user.get(user, ()) if FEATURE_ROOMS in p.features]
+        if peers:
+            frame = invited_frame(room, by)
+            for peer in peers:
+                peer.send_bytes(frame)
+
+    def membership(
+        self,
+        room: str,
+        user: dict[str, Any],
+        joined: bool,
+        role: str | None = None,
+        by: str | None = None,
+        reason: str | None = None,
+        *,
+        v1: bool = True,
+    ) -> None:
+        """Someone joined or left `room`, was kicked or banned (`by`, `reason`),
+        or (`v1` False) got a new role: every node's registry and members hear it."""
+        self._membership_local(room, user, joined, role, by, reason, v1)
+        self._publish(membership_event(room, user, joined, role, by, reason, v1))
+
+    def room_changed(self, room: dict[str, Any], roles: dict[str, str]) -> None:
+        """`room` (name, members, topic, private) changed; `roles` are its
+        owners and moderators (everyone else in it is a member)."""
+        self._room_local(room, roles)
+        self._publish(["o", room, roles])
+
+    def invited(self, user: str, room: str, by: str) -> None:
+        """`by` invited `user` to `room`: every connection of theirs with `rooms` hears it."""
+        self._invited_local(user, room, by)
+        self._publish(["i", user, room, by])
 
     # --- cluster-wide events (local now, published for other nodes) -------------------
 
@@ -364,6 +559,17 @@ class Hub:
         self._logout_local(digest, spare)
         self._publish(["x", digest])
 
+    def disabled(self, name: str) -> None:
+        """The account is disabled: end all its connections, on every node."""
+        self._disabled_local(name)
+        self._publish(disabled_event(name))
+
+    def revoked(self, token_hash: str, spare: Peer | None = None) -> None:
+        """A session was revoked (its token deleted): end the connections that
+        authenticated with it, on every node (`spare`: one that ends by itself)."""
+        self._logout_local(token_hash, spare, "revoked")
+        self._publish(revoked_event(token_hash))
+
     def _publish(self, event: list[Any]) -> None:
         self._outbox.append(event)
         if not self._publish_scheduled:
@@ -374,7 +580,7 @@ class Hub:
         self._publish_scheduled = False
         events, self._outbox = self._outbox, []
         if events:
-            payload = self._prefix + msgpack.packb(events, use_bin_type=True)
+            payload = bus_payload(self.node_id.encode(), events)
             task = asyncio.get_running_loop().create_task(self._publish_payload(payload))
             self._publishing.add(task)
             task.add_done_callback(self._publishing.discard)
@@ -417,6 +623,16 @@ class Hub:
                 self._logout_local(event[1])
             elif kind == "u":
                 self._to_user_local(event[1], event[2], event[3], None)
+            elif kind == "k":
+                self._membership_local(*event[1:8])
+            elif kind == "o":
+                self._room_local(event[1], event[2])
+            elif kind == "i":
+                self._invited_local(event[1], event[2], event[3])
+            elif kind == "d":
+                self._disabled_local(event[1])
+            elif kind == "v":
+                self._logout_local(event[1], None, "revoked")
 
     # --- the pub/sub reader -----------------------------------------------------------
 

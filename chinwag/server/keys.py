@@ -141,3 +141,57 @@ def registrations_address(address: str) -> str:
 
 def room_creations_user(name: str) -> str:
     return f"th:rc:{{{name}}}"
+
+
+# --- rooms (issue 12): a room's data shares the tag of its members set,
+# `{#name}`, so every check-and-change of a room is one script; the set of
+# private rooms shares the slot of the room set, so creating a private room
+# never lists it as public, even for a moment. ----------------------------
+
+PRIVATE_ROOMS = "{rooms}:private"  # set of the private rooms' names (never in ROOMS_BY_SIZE)
+
+
+def room_meta(conv_id: str) -> str:
+    """Hash: topic, private ("1"/"0"), created (ms), creator."""
+    return f"ri:{{{conv_id}}}"
+
+
+def room_roles(conv_id: str) -> str:
+    """Hash username -> "owner" | "moderator"; a member absent from it is a plain member."""
+    return f"ro:{{{conv_id}}}"
+
+
+def room_bans(conv_id: str) -> str:
+    """Hash username -> JSON {by, reason, at (ms)}."""
+    return f"rb:{{{conv_id}}}"
+
+
+def room_invites(conv_id: str) -> str:
+    """Hash username -> "<expiry ms> <inviter>": who may join a private room
+    (the truth a join checks)."""
+    return f"rv:{{{conv_id}}}"
+
+
+def user_invites(name: str) -> str:
+    """Hash room -> "<expiry ms> <inviter>": the same invitations in the
+    user's slot, for sending them at login."""
+    return f"iv:{{{name}}}"
+
+
+# --- accounts: sessions and invitation codes -------------------------------------
+
+
+def sessions(name: str) -> str:
+    """Hash session id -> JSON {t: token hash, c: client, cr: created ms,
+    lu: last used ms}: the user's sessions, in the user's slot."""
+    return f"ss:{{{name}}}"
+
+
+def invite_code(code_hash: str) -> str:
+    """Hash uses, left, exp (ms), cr (ms) of one invitation code, named by the
+    code's hash: Redis never holds a code itself."""
+    return f"ic:{{{code_hash}}}"
+
+
+# zset code hash -> expiry (ms): every invitation code, for `chinwag-admin invites list`
+INVITE_CODES = "{icodes}:all"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-from .statuses import ChangeStatus, LoginStatus, RoomCreation, SendStatus
+from .statuses import ChangeStatus, InviteStatus, LoginStatus, RoomCreation, RoomStatus, SendStatus, SessionStatus
 
 
 def _codes(prefix: str, enum: type[IntEnum]) -> dict[str, int]:
@@ -24,6 +24,9 @@ STATUS_CODES: dict[str, int] = {
     **_codes("ROOM", RoomCreation),
     **_codes("LOGIN", LoginStatus),
     **_codes("CHANGE", ChangeStatus),
+    **_codes("RM", RoomStatus),
+    **_codes("SESSION", SessionStatus),
+    **_codes("INVITE", InviteStatus),
 }
 
 
@@ -645,14 +648,19 @@ redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 0
 """)
 
-# KEYS: room set, room index (one slot); ARGV: room, most rooms.  Returns a
-# RoomCreation: the room exists, it was created, or the server holds the
-# most rooms it may.
+# KEYS: room set, room index, [private rooms] (one slot); ARGV: room, most
+# rooms, [private '1'].  Returns a RoomCreation: the room exists, it was
+# created, or the server holds the most rooms it may.  A private room goes
+# to the private set instead of the index (which lists rooms to everyone).
 CREATE_ROOM = render("""
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return ${ROOM_EXISTS} end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return ${ROOM_FULL} end
 redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], 'NX', 0, ARGV[1])
+if ARGV[3] == '1' then
+  redis.call('SADD', KEYS[3], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], 'NX', 0, ARGV[1])
+end
 return ${ROOM_CREATED}
 """)
 
@@ -699,6 +707,300 @@ return {came, went}
 """)
 
 
+# --- rooms (issue 12) ---------------------------------------------------------
+# Every script here keeps to one room's slot: KEYS are among its members set,
+# roles, meta, bans and invitations (keys.py, `{#name}`). A role is checked in
+# the same script that acts on it, so a demotion racing a kick cannot let the
+# kick through. The caller's and target's being server admins come as ARGV
+# (that flag lives in the user's slot): an admin ranks above every role.
+
+_RANKS = """
+local RANK = {owner = 3, moderator = 2, member = 1}
+local function rank_of(members, roles, user, admin)
+  if admin == '1' then return 4 end
+  if redis.call('SISMEMBER', members, user) == 0 then return 0 end
+  return RANK[redis.call('HGET', roles, user) or 'member'] or 1
+end
+local function owners(roles)
+  local n = 0
+  for _, r in ipairs(redis.call('HVALS', roles)) do if r == 'owner' then n = n + 1 end end
+  return n
+end
+"""
+
+# KEYS: members, roles, meta, bans, invitations.  ARGV: user, created ('1':
+# this user's CREATE_ROOM made the room), private ('1'), topic, now ms,
+# admin ('1'), lobby ('1').  The creator becomes owner and the room gets its
+# topic and privacy; anyone else needs not to be banned and, for a private
+# room, an invitation that has not expired (admins need neither). A room
+# left with no members and no owner is as good as new: its next member owns
+# it.  Returns {status, members, the user's role, private '1'/'0', topic}:
+# DONE, UNCHANGED (already a member), BANNED, INVITE_ONLY.
+ROOM_JOIN = render(
+    _RANKS
+    + """
+local user, now = ARGV[1], tonumber(ARGV[5])
+local function answer(status)
+  local role = redis.call('HGET', KEYS[2], user)
+  if redis.call('SISMEMBER', KEYS[1], user) == 1 then role = role or 'member' end
+  local meta = redis.call('HMGET', KEYS[3], 'private', 'topic')
+  return {status, redis.call('SCARD', KEYS[1]), role or '', meta[1] or '0', meta[2] or ''}
+end
+if redis.call('SISMEMBER', KEYS[1], user) == 1 then return answer(${RM_UNCHANGED}) end
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[3], 'private', ARGV[3], 'topic', ARGV[4], 'created', ARGV[5], 'creator', user)
+  redis.call('HSET', KEYS[2], user, 'owner')
+else
+  if ARGV[6] ~= '1' then
+    if redis.call('HEXISTS', KEYS[4], user) == 1 then return {${RM_BANNED}, 0, '', '0', ''} end
+    if redis.call('HGET', KEYS[3], 'private') == '1' then
+      local inv = redis.call('HGET', KEYS[5], user)
+      if not inv or tonumber(string.match(inv, '^(%d+)')) <= now then return {${RM_INVITE_ONLY}, 0, '', '1', ''} end
+    end
+  end
+  if ARGV[7] ~= '1' and redis.call('SCARD', KEYS[1]) == 0 and owners(KEYS[2]) == 0 then
+    redis.call('HSET', KEYS[2], user, 'owner')
+  end
+end
+redis.call('HDEL', KEYS[5], user)
+redis.call('SADD', KEYS[1], user)
+return answer(${RM_DONE})
+"""
+)
+
+# KEYS: members, roles, bans, invitations.  ARGV: target, actor, actor
+# admin, target admin, mode ('leave', 'kick', 'ban', 'unban'), reason, now
+# ms, lobby ('1').  Leave is the target's own; kick and ban need a moderator
+# or owner whose rank is above the target's (a moderator cannot remove the
+# owner); ban records {by, reason, at}, removes the member and any
+# invitation, or bans a non-member ahead; unban forgets the ban.  No one
+# leaves or is removed from the lobby.  When the last owner of a room with
+# other members goes, the room passes to an heir, so it always has an owner:
+# its first moderator by name, else the first other member by name of the
+# first set page that has one.  Returns {status, the target's role before
+# ('' if not a member), members after, the heir or ''}: DONE, UNCHANGED
+# (unban of no ban), NOT_MEMBER, FORBIDDEN, OUTRANKED, TARGET_NOT_MEMBER,
+# LOBBY.
+ROOM_REMOVE = render(
+    _RANKS
+    + """
+local target, actor, mode = ARGV[1], ARGV[2], ARGV[5]
+if ARGV[8] == '1' then return {${RM_LOBBY}, '', 0, ''} end
+local member = redis.call('SISMEMBER', KEYS[1], target) == 1
+local role = ''
+if member then role = redis.call('HGET', KEYS[2], target) or 'member' end
+if mode == 'leave' then
+  if not member then return {${RM_NOT_MEMBER}, '', 0, ''} end
+else
+  local rank = rank_of(KEYS[1], KEYS[2], actor, ARGV[3])
+  if rank == 0 then return {${RM_NOT_MEMBER}, role, 0, ''} end
+  if rank < 2 then return {${RM_FORBIDDEN}, role, 0, ''} end
+  if mode == 'unban' then
+    if redis.call('HDEL', KEYS[3], target) == 0 then return {${RM_UNCHANGED}, role, 0, ''} end
+    return {${RM_DONE}, role, redis.call('SCARD', KEYS[1]), ''}
+  end
+  if mode == 'kick' and not member then return {${RM_TARGET_NOT_MEMBER}, '', 0, ''} end
+  local theirs = 1
+  if member then theirs = RANK[role] or 1 end
+  if ARGV[4] == '1' then theirs = 4 end
+  if theirs >= rank then return {${RM_OUTRANKED}, role, 0, ''} end
+end
+local heir = ''
+if role == 'owner' and owners(KEYS[2]) == 1 and redis.call('SCARD', KEYS[1]) > 1 then
+  local roles = redis.call('HGETALL', KEYS[2])
+  for i = 1, #roles, 2 do
+    if roles[i + 1] == 'moderator' and (heir == '' or roles[i] < heir) then heir = roles[i] end
+  end
+  local cursor = '0'
+  while heir == '' do
+    local page = redis.call('SSCAN', KEYS[1], cursor, 'COUNT', 20)
+    for _, name in ipairs(page[2]) do
+      if name ~= target and (heir == '' or name < heir) then heir = name end
+    end
+    cursor = page[1]
+    if cursor == '0' then break end
+  end
+  if heir ~= '' then redis.call('HSET', KEYS[2], heir, 'owner') end
+end
+if mode == 'ban' then
+  redis.call('HSET', KEYS[3], target, cjson.encode({by = actor, reason = ARGV[6], at = tonumber(ARGV[7])}))
+  redis.call('HDEL', KEYS[4], target)
+end
+redis.call('SREM', KEYS[1], target)
+redis.call('HDEL', KEYS[2], target)
+return {${RM_DONE}, role, redis.call('SCARD', KEYS[1]), heir}
+"""
+)
+
+# KEYS: members, roles.  ARGV: actor, actor admin, target, role ('owner',
+# 'moderator', 'member'), lobby ('1').  Owners (and admins) only; the room
+# always keeps an owner; the lobby has none but the admins.  Returns
+# {status, the target's role before}: DONE, UNCHANGED, NOT_MEMBER,
+# FORBIDDEN, TARGET_NOT_MEMBER, LAST_OWNER, LOBBY.
+ROOM_ROLE = render(
+    _RANKS
+    + """
+local actor, target, role = ARGV[1], ARGV[3], ARGV[4]
+local rank = rank_of(KEYS[1], KEYS[2], actor, ARGV[2])
+if rank == 0 then return {${RM_NOT_MEMBER}, ''} end
+if rank < 3 then return {${RM_FORBIDDEN}, ''} end
+if ARGV[5] == '1' and role == 'owner' then return {${RM_LOBBY}, ''} end
+if redis.call('SISMEMBER', KEYS[1], target) == 0 then return {${RM_TARGET_NOT_MEMBER}, ''} end
+local old = redis.call('HGET', KEYS[2], target) or 'member'
+if old == role then return {${RM_UNCHANGED}, old} end
+if old == 'owner' and owners(KEYS[2]) == 1 then return {${RM_LAST_OWNER}, old} end
+if role == 'member' then redis.call('HDEL', KEYS[2], target) else redis.call('HSET', KEYS[2], target, role) end
+return {${RM_DONE}, old}
+"""
+)
+
+# KEYS: members, roles, meta.  ARGV: actor, actor admin, topic.  Owners and
+# moderators (and admins).  Returns {status, private '1'/'0', members}: DONE,
+# UNCHANGED (the same topic), NOT_MEMBER, FORBIDDEN.
+ROOM_TOPIC = render(
+    _RANKS
+    + """
+local rank = rank_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+if rank == 0 then return {${RM_NOT_MEMBER}, '0', 0} end
+if rank < 2 then return {${RM_FORBIDDEN}, '0', 0} end
+local meta = redis.call('HMGET', KEYS[3], 'private', 'topic')
+local private, count = meta[1] or '0', redis.call('SCARD', KEYS[1])
+if (meta[2] or '') == ARGV[3] then return {${RM_UNCHANGED}, private, count} end
+redis.call('HSET', KEYS[3], 'topic', ARGV[3])
+return {${RM_DONE}, private, count}
+"""
+)
+
+# KEYS: members, roles, meta, bans, invitations.  ARGV: actor, actor admin,
+# target, expiry ms, now ms.  Any member (or admin) invites; the invitation
+# replaces an earlier one of the same user.  Expired invitations are pruned a
+# few at a time.  Returns {status, private '1'/'0'}: DONE, UNCHANGED (already
+# a member), NOT_MEMBER, BANNED (unban first).
+ROOM_INVITE = render(
+    _RANKS
+    + """
+local private = redis.call('HGET', KEYS[3], 'private') or '0'
+if rank_of(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) == 0 then return {${RM_NOT_MEMBER}, private} end
+if redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 then return {${RM_UNCHANGED}, private} end
+if redis.call('HEXISTS', KEYS[4], ARGV[3]) == 1 then return {${RM_BANNED}, private} end
+local now = tonumber(ARGV[5])
+local some = redis.call('HSCAN', KEYS[5], 0, 'COUNT', 20)[2]
+for i = 1, #some, 2 do
+  if tonumber(string.match(some[i + 1], '^(%d+)')) <= now then redis.call('HDEL', KEYS[5], some[i]) end
+end
+redis.call('HSET', KEYS[5], ARGV[3], ARGV[4] .. ' ' .. ARGV[1])
+return {${RM_DONE}, private}
+"""
+)
+
+# KEYS: the room's stream, texts, states, members, roles, meta, bans,
+# invitations (one slot).  Deletes them all (chinwag-admin's `rooms delete`)
+# and returns the members it had, so the caller can take the room out of
+# their conversation sets.
+ROOM_DELETE = render("""
+local members = redis.call('SMEMBERS', KEYS[4])
+redis.call('DEL', unpack(KEYS))
+return members
+""")
+
+
+# --- accounts: flags, sessions, invitation codes -----------------------------------
+
+# KEYS: user hash; ARGV: field, '1' to set it to "1" or '' to clear it.
+# Returns 1, or 0 (and writes nothing) when there is no such user: an HSET
+# alone would create a user hash with no password.
+USER_FLAG = render("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], ARGV[1], '1') else redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+""")
+
+# KEYS: the user's session index, the user hash; ARGV: session id, its
+# JSON, now ms, token ttl ms, entries before a prune, most sessions kept,
+# the user's session generation ('sg') as the login read it with the
+# password hash ('' for none).  Adds the session, unless the generation
+# moved meanwhile (a password change or an operator revoked the user's
+# sessions while this login checked the old password): then nothing is
+# added and the answer is -1.  Once the index holds more than the prune
+# mark, entries unused for longer than the ttl (their tokens have expired)
+# are dropped, and past the most kept, the least recently used others are
+# too: a user who logs in often and never looks at the list does not grow
+# it without end.  Returns the token hashes of the sessions dropped that
+# way while live (the caller ends them).
+SESSION_ADD = render("""
+if (redis.call('HGET', KEYS[2], 'sg') or '') ~= ARGV[7] then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[5]) then return {} end
+local all = redis.call('HGETALL', KEYS[1])
+local oldest = tonumber(ARGV[3]) - tonumber(ARGV[4])
+local live = {}
+for i = 1, #all, 2 do
+  local ok, s = pcall(cjson.decode, all[i + 1])
+  if not ok or type(s) ~= 'table' or tonumber(s.lu or '0') < oldest then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif all[i] ~= ARGV[1] then
+    table.insert(live, {tonumber(s.lu or '0'), all[i], tostring(s.t or '')})
+  end
+end
+local evicted = {}
+local over = #live + 1 - tonumber(ARGV[6])
+if over > 0 then
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  for i = 1, over do
+    redis.call('HDEL', KEYS[1], live[i][2])
+    table.insert(evicted, live[i][3])
+  end
+end
+return evicted
+""")
+
+# KEYS: user hash, the user's session index; ARGV: session id, now ms,
+# token hash.  A resume with a valid token: refused for a disabled account;
+# otherwise the session's last use is now. A token the index does not list
+# (one issued before there was an index) is added to it, unless the user's
+# sessions were revoked since ('sg' exists, see SESSION_ADD): then it is no
+# longer honoured.
+SESSION_TOUCH = render("""
+if redis.call('HGET', KEYS[1], 'disabled') == '1' then return ${SESSION_DISABLED} end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if raw then
+  local ok, s = pcall(cjson.decode, raw)
+  if ok then
+    s.lu = ARGV[2]
+    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(s))
+    return ${SESSION_OK}
+  end
+elseif redis.call('HEXISTS', KEYS[1], 'sg') == 1 then
+  return ${SESSION_REVOKED}
+end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({t = ARGV[3], c = '', cr = ARGV[2], lu = ARGV[2]}))
+return ${SESSION_OK}
+""")
+
+# KEYS: one invitation code's hash; ARGV: now ms.  Takes one use of the
+# code if it is known, unexpired and not used up: check and take in one
+# step, so two registrations cannot share a code's last use.
+INVITE_TAKE = render("""
+local left = redis.call('HGET', KEYS[1], 'left')
+if not left then return ${INVITE_UNKNOWN} end
+if tonumber(redis.call('HGET', KEYS[1], 'exp') or '0') <= tonumber(ARGV[1]) then return ${INVITE_EXPIRED} end
+if tonumber(left) <= 0 then return ${INVITE_USED_UP} end
+redis.call('HINCRBY', KEYS[1], 'left', -1)
+return ${INVITE_OK}
+""")
+
+# KEYS: one invitation code's hash.  Gives back a use INVITE_TAKE took (the
+# registration then failed), never past the code's number of uses, and not
+# to a code revoked meanwhile.
+INVITE_REFUND = render("""
+local left = redis.call('HGET', KEYS[1], 'left')
+if left and tonumber(left) < tonumber(redis.call('HGET', KEYS[1], 'uses') or '0') then
+  redis.call('HINCRBY', KEYS[1], 'left', 1)
+end
+return 0
+""")
+
+
 # Every script by name, as the engine loads them into Redis.
 SCRIPTS: dict[str, str] = {
     "SEND": SEND,
@@ -725,4 +1027,17 @@ SCRIPTS: dict[str, str] = {
     "CREATE_ROOM": CREATE_ROOM,
     "HEARTBEAT": HEARTBEAT,
     "PRESENCE_SYNC": PRESENCE_SYNC,
+    # rooms (issue 12)
+    "ROOM_JOIN": ROOM_JOIN,
+    "ROOM_REMOVE": ROOM_REMOVE,
+    "ROOM_ROLE": ROOM_ROLE,
+    "ROOM_TOPIC": ROOM_TOPIC,
+    "ROOM_INVITE": ROOM_INVITE,
+    "ROOM_DELETE": ROOM_DELETE,
+    # accounts
+    "USER_FLAG": USER_FLAG,
+    "SESSION_ADD": SESSION_ADD,
+    "SESSION_TOUCH": SESSION_TOUCH,
+    "INVITE_TAKE": INVITE_TAKE,
+    "INVITE_REFUND": INVITE_REFUND,
 }

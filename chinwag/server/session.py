@@ -117,6 +117,7 @@ class Greeted:
     (PROTOCOL-EXTENSIONS.md, "Feature negotiation")."""
 
     features: frozenset[str] = frozenset()
+    client: str = ""  # hello's `client`, cleaned: what `sessions` lists the session as
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,7 @@ class SessionError(Exception):
 class Session:
     """One connection's state and identity, moved only by `apply`."""
 
-    __slots__ = ("display_name", "features", "state", "token", "username")
+    __slots__ = ("client", "display_name", "features", "state", "token", "username")
 
     def __init__(self) -> None:
         self.state = State.NEW
@@ -165,6 +166,7 @@ class Session:
         self.display_name = ""
         self.token: str | None = None
         self.features: frozenset[str] = frozenset()  # negotiated in hello; fixed for the connection
+        self.client = ""  # the client's name from hello
 
     def refusal(self, kind: str) -> RequestError | None:
         """The error for a request of `kind` now, or None if it is served."""
@@ -190,7 +192,7 @@ class Session:
         if isinstance(outcome, Authenticated):
             self.username, self.display_name, self.token = outcome.username, outcome.display_name, outcome.token
         elif isinstance(outcome, Greeted):
-            self.features = outcome.features
+            self.features, self.client = outcome.features, outcome.client
         self.state = target
 
     @property

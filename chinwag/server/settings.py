@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..protocol import DEFAULT_PORT
 from ..protocol.frames import DEFAULT_MAX_FRAME
-from ..protocol.limits import DEFAULT_MAX_TEXT
+from ..protocol.limits import DEFAULT_MAX_TEXT, INVITE_TTL_S
 
 
 def default_data_dir() -> Path:
@@ -70,9 +70,13 @@ class Settings:
     registration_window: int = 3600
     rooms_per_user: int = 10  # new rooms a user may create per rooms_window
     rooms_window: int = 3600
-    max_rooms: int = 10_000  # rooms on the server (the lobby included); rooms are never deleted
+    max_rooms: int = 10_000  # rooms on the server (the lobby included); only chinwag-admin deletes rooms
+    invite_ttl: int = INVITE_TTL_S  # seconds a room invitation stays open (until the user joins)
 
     # accounts
+    # Who may `register`: "open" (anyone), "invite" (with an invitation code
+    # from chinwag-admin) or "closed" (only chinwag-admin creates users).
+    registration: str = "open"
     token_ttl: int = 30 * 24 * 3600
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536
@@ -111,6 +115,9 @@ class Settings:
     # max_tls_handshakes in progress at once, the oldest is dropped.
     tls_handshake_timeout: float = 5.0
     max_tls_handshakes: int = 1024
+
+
+REGISTRATION_MODES = ("open", "invite", "closed")
 
 
 def search_path(settings: Settings) -> Path | None:

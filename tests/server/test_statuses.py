@@ -13,7 +13,17 @@ import pytest
 import redis as sync_redis
 
 from chinwag.server import keys, scripts
-from chinwag.server.statuses import ChangeResult, ChangeStatus, LoginStatus, RoomCreation, SendResult, SendStatus
+from chinwag.server.statuses import (
+    ChangeResult,
+    ChangeStatus,
+    InviteStatus,
+    LoginStatus,
+    RoomCreation,
+    RoomStatus,
+    SendResult,
+    SendStatus,
+    SessionStatus,
+)
 from chinwag.server.store import Store
 
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -29,6 +39,9 @@ def test_every_status_code_is_an_enum_member_and_every_member_is_answered_by_a_s
             ("ROOM", RoomCreation),
             ("LOGIN", LoginStatus),
             ("CHANGE", ChangeStatus),
+            ("RM", RoomStatus),
+            ("SESSION", SessionStatus),
+            ("INVITE", InviteStatus),
         )
         for m in enum
     }

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from chinwag.server import keys
 from chinwag.server.conv import room_id
-from chinwag.server.handlers import ROOM_ENTRY_MIN_BYTES
+from chinwag.server.rooms import ROOM_ENTRY_MIN_BYTES
 
 from ..support.events import error_of
 
