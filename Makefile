@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run server client check test bench chaos screenshots clean
+.PHONY: run start stop server client check test bench chaos screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,19 +16,40 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Where `make run` keeps its background server: listening address, data
+# directory (its log and pidfile live there).
+PORT ?= 7878
+DATA ?= $${CHINWAG_DATA_DIR:-$${XDG_DATA_HOME:-$$HOME/.local/share}/chinwag}
+
 # Start a local chinwag-server in the background unless one already listens on
-# 127.0.0.1:7878 (its log goes to the data directory), then open the TUI.
-run: $(STAMP)
-	@listening() { $(BIN)/python -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1', 7878)))"; }; \
-	data="$${CHINWAG_DATA_DIR:-$${XDG_DATA_HOME:-$$HOME/.local/share}/chinwag}"; \
-	if listening; then echo "chinwag-server is already listening on 127.0.0.1:7878"; else \
+# 127.0.0.1:$(PORT) (its log and pidfile go to the data directory), then open the TUI.
+run: start
+	$(BIN)/chinwag --server 127.0.0.1:$(PORT)
+
+start: $(STAMP)
+	@listening() { $(BIN)/python -c "import socket,sys; s=socket.socket(); s.settimeout(0.5); sys.exit(s.connect_ex(('127.0.0.1', $(PORT))))"; }; \
+	data="$(DATA)"; \
+	if listening; then echo "chinwag-server is already listening on 127.0.0.1:$(PORT)"; else \
 		mkdir -p "$$data"; \
-		echo "starting chinwag-server in the background (log: $$data/server.log)"; \
-		nohup $(BIN)/chinwag-server --data-dir "$$data" >> "$$data/server.log" 2>&1 & \
+		echo "starting chinwag-server in the background (log: $$data/server.log; make stop stops it)"; \
+		nohup $(BIN)/chinwag-server --port $(PORT) --data-dir "$$data" >> "$$data/server.log" 2>&1 & \
+		echo $$! > "$$data/server.pid"; \
 		for i in $$(seq 1 50); do listening && break; sleep 0.2; done; \
 		listening || { echo "chinwag-server did not start; the end of $$data/server.log:"; tail -n 5 "$$data/server.log"; exit 1; }; \
 	fi
-	$(BIN)/chinwag --server 127.0.0.1:7878
+
+# Stop the background server `make run` started (by its pidfile; it stops its
+# own Redis on the way out).
+stop:
+	@data="$(DATA)"; pidfile="$$data/server.pid"; \
+	if [ ! -f "$$pidfile" ]; then echo "no background chinwag-server to stop (no $$pidfile)"; exit 0; fi; \
+	pid=$$(cat "$$pidfile"); \
+	if ! ps -p "$$pid" -o command= 2>/dev/null | grep -q chinwag-server; then \
+		echo "chinwag-server (pid $$pid) is not running"; rm -f "$$pidfile"; exit 0; fi; \
+	kill "$$pid"; \
+	for i in $$(seq 1 100); do ps -p "$$pid" > /dev/null 2>&1 || break; sleep 0.1; done; \
+	if ps -p "$$pid" > /dev/null 2>&1; then echo "chinwag-server (pid $$pid) did not stop in 10 s; see $$data/server.log"; exit 1; fi; \
+	rm -f "$$pidfile"; echo "stopped chinwag-server (pid $$pid)"
 
 server: $(STAMP)
 	$(BIN)/chinwag-server
@@ -45,12 +66,13 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory check
 	$(BIN)/python -m pytest -q
 
+# Options pass through: make bench BENCH_ARGS="--peer ngircd --pin --full"
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Another client, for a second person on this machine.
 client: $(STAMP)
-	$(BIN)/chinwag --server 127.0.0.1:7878
+	$(BIN)/chinwag --server 127.0.0.1:$(PORT)
 
 screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py screenshots

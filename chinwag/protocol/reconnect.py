@@ -23,6 +23,7 @@ import contextlib
 import functools
 import itertools
 import random
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from . import DEFAULT_PORT, limits
 from .client import CLIENT_NAME, ChatClient, Requests, Sent, Session
 from .errors import ConnectionClosed, ErrorCode, ServerError
 from .inbox import AckTracker, Inbox
+from .journal import PendingSend, SendJournal
 from .messages import ByeEvent, DeletedEvent, EditedEvent, Event, Message, ReactionEvent, User
 
 State = Literal["connecting", "connected", "reconnecting", "catching_up", "closed"]
@@ -65,6 +67,13 @@ class _Outgoing:
     reply_to: str | None = None
 
 
+# The longest wait between two reconnection attempts (before jitter halves
+# part of it): long enough that a thousand clients of a restarted server do
+# not all knock at once, short enough that nobody waits long for a server
+# that is back. `retry_now()` skips the wait.
+BACKOFF_CAP_S = 10.0
+
+
 def backoff_delay(attempt: int, base: float, cap: float, rand: Callable[[], float]) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random."""
     ceiling = min(cap, base * (2**attempt))
@@ -81,12 +90,17 @@ class ReconnectingClient(Requests):
         ca: str | None = None,
         client_name: str = CLIENT_NAME,
         backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        backoff_cap: float = BACKOFF_CAP_S,
         rand: Callable[[], float] = random.random,
         send_window: int = SEND_WINDOW,
         features: Sequence[str] = (),
+        journal: SendJournal | None = None,
     ) -> None:
         self.host, self.port = host, port
+        # Sends not yet answered, on disk: queued again at `start` (see journal.py).
+        self.journal = journal
+        self.restored: list[tuple[PendingSend, asyncio.Future[Sent]]] = []
+        self._journal_loaded = False
         self._features = tuple(features)
         self._tls, self._ca, self._client_name = tls, ca, client_name
         self.backoff_base, self.backoff_cap, self._rand = backoff_base, backoff_cap, rand
@@ -105,6 +119,7 @@ class ReconnectingClient(Requests):
         self._one_at_a_time = False
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._wake = asyncio.Event()  # set by retry_now: end the backoff wait
 
     def _new_client(self) -> ChatClient:
         return ChatClient(
@@ -157,10 +172,25 @@ class ReconnectingClient(Requests):
         them (`ConnectionClosed` if unreachable, `ServerError` otherwise)."""
         if username is not None and password is not None:
             self._password = (username, password)
+        self._restore()
         self._set_state("connecting")
         session = await self._open(token)
         self._task = asyncio.get_running_loop().create_task(self._supervise())
         return session
+
+    def _restore(self) -> None:
+        """Queue the journal's sends from before, first and in their order,
+        with their cmids (once, whatever number of times `start` is tried)."""
+        if self.journal is None or self._journal_loaded:
+            return
+        self._journal_loaded = True
+        loop = asyncio.get_running_loop()
+        for entry in self.journal.load():
+            future: asyncio.Future[Sent] = loop.create_future()
+            self._outbox[next(self._serial)] = _Outgoing(
+                entry.to, entry.text, entry.cmid, future, reply_to=entry.reply_to
+            )
+            self.restored.append((entry, future))
 
     async def _open(self, token: str | None) -> Session:
         client = self._new_client()
@@ -209,6 +239,8 @@ class ReconnectingClient(Requests):
             self._acks.flush()
             await self.client.close()
         self._acks.cancel()
+        if self.journal is not None:
+            self.journal.close()  # what is pending stays on disk for the next start
         outbox, self._outbox = self._outbox, {}
         for item in outbox.values():
             if not item.future.done():
@@ -245,7 +277,9 @@ class ReconnectingClient(Requests):
         while not self._closing:
             delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._rand)
             self._set_state("reconnecting", retry_in=delay, detail=detail)
-            await asyncio.sleep(delay)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
             self._set_state("connecting")
             try:
                 token = self.session.token if self.session else None
@@ -260,6 +294,14 @@ class ReconnectingClient(Requests):
             except (ConnectionClosed, OSError) as exc:
                 detail = str(exc)
             attempt += 1
+
+    def retry_now(self) -> bool:
+        """Try to reconnect at once instead of waiting out the backoff (a
+        user's "retry" key). False if the client is not waiting to retry."""
+        if self.state != "reconnecting":
+            return False
+        self._wake.set()
+        return True
 
     # --- events ---------------------------------------------------------------------
 
@@ -315,6 +357,8 @@ class ReconnectingClient(Requests):
         server accepts or refuses it."""
         cmid = cmid or uuid.uuid4().hex
         future: asyncio.Future[Sent] = asyncio.get_running_loop().create_future()
+        if self.journal is not None:
+            self.journal.add(PendingSend(cmid, to, text, reply_to, time.time()))
         self._outbox[next(self._serial)] = _Outgoing(to, text, cmid, future, reply_to=reply_to)
         self._pump_sends()
         return cmid, future
@@ -368,6 +412,8 @@ class ReconnectingClient(Requests):
             return
         if self._outbox.pop(serial, None) is None:
             return  # closed meanwhile: the caller has its ConnectionClosed
+        if self.journal is not None:
+            self.journal.done(item.cmid)  # answered for good: accepted or refused
         if not item.future.done():
             if error is None:
                 try:

@@ -51,7 +51,9 @@ class HandlerContext:
     # client asks for is what it gets). `search` is added by whoever wires a
     # search index into the node (with `searcher`); without one a `search`
     # request is answered `unavailable` and the feature is not offered.
-    features: set[str] = field(default_factory=lambda: {limits.FEATURE_MESSAGES, limits.FEATURE_READ})
+    features: set[str] = field(
+        default_factory=lambda: {limits.FEATURE_MESSAGES, limits.FEATURE_READ, limits.FEATURE_NOTIFY}
+    )
     searcher: Searcher | None = None
 
     def typing_allowed(self, name: str, cid: str) -> bool:

@@ -46,6 +46,7 @@ from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
 from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id, room_of
 from .hub import change_frame, message_frame, message_wire
+from .notify import HANDLERS as NOTIFY_HANDLERS
 from .people import HANDLERS as PEOPLE_HANDLERS
 from .rooms import HANDLERS as ROOM_HANDLERS
 from .session import Authenticated, Greeted
@@ -529,6 +530,8 @@ HANDLERS: dict[str, Handler] = {
     **ROOM_HANDLERS,
     **PEOPLE_HANDLERS,
     **ACCOUNT_HANDLERS,
+    # chinwag's `notify` (docs/protocol.md)
+    **NOTIFY_HANDLERS,
 }
 
 """Every request type but `send`, which the connection runs in batches

@@ -292,6 +292,11 @@ class Hub:
             for peer in peers:
                 peer.send_event(frame)
 
+    def _to_user_local(self, user: str, feature: str, frame: bytes, origin: Peer | None) -> None:
+        for peer in tuple(self.by_user.get(user, ())):
+            if peer is not origin and feature in peer.features:
+                peer.send_event(frame)
+
     def _members_local(self, cid: str) -> set[str]:
         if is_room(cid):
             return self.room_local.get(cid, set())
@@ -383,6 +388,13 @@ class Hub:
         self._read_local(user, cid, upto, origin)
         self._publish(["r", user, cid, upto])
 
+    def to_user(self, user: str, feature: str, frame: bytes, origin: Peer | None = None) -> None:
+        """An event for the user's own connections that negotiated `feature`
+        (but `origin`, which made the change), on every node: settings that
+        follow the user between devices."""
+        self._to_user_local(user, feature, frame, origin)
+        self._publish(["u", user, feature, frame])
+
     def typing(self, cid: str, sender: str) -> None:
         self._typing_local(cid, sender)
         self._publish(["t", cid, sender])
@@ -468,6 +480,8 @@ class Hub:
                 self._disabled_local(event[1])
             elif kind == "v":
                 self._logout_local(event[1], None, "revoked")
+            elif kind == "u":
+                self._to_user_local(event[1], event[2], event[3], None)
 
     # --- the pub/sub reader -----------------------------------------------------------
 

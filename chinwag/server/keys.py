@@ -38,6 +38,16 @@ def markers(name: str) -> str:
     return f"rd:{{{name}}}"
 
 
+def notify_levels(name: str) -> str:
+    """Hash conv id -> the user's notification level there (`notify`); next to the cursors."""
+    return f"nl:{{{name}}}"
+
+
+def highlights(name: str) -> str:
+    """The user's highlight keywords, a JSON list (`notify`)."""
+    return f"hl:{{{name}}}"
+
+
 def token(token_hash: str) -> str:
     return f"tok:{{{token_hash}}}"
 

@@ -784,6 +784,28 @@ class Store:
         (never back); True if it moved. The caller checks `mid` first."""
         return bool(await self._call("READ", [keys.markers(user)], [conv_id, mid]))
 
+    # --- notification settings (`notify`) -------------------------------------------
+
+    async def notify_settings(self, user: str) -> tuple[dict[str, str], list[str]]:
+        """The user's levels (conv id -> level) and highlight keywords, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.notify_levels(user))
+        pipe.get(keys.highlights(user))
+        levels, words = await self._guard(pipe.execute())
+        try:
+            parsed = json.loads(words) if words else []
+        except ValueError:
+            parsed = []
+        return dict(levels), [w for w in parsed if type(w) is str] if isinstance(parsed, list) else []
+
+    async def set_notify_level(self, user: str, conv_id: str, level: str | None) -> None:
+        key = keys.notify_levels(user)
+        await self._guard(self.redis.hdel(key, conv_id) if level is None else self.redis.hset(key, conv_id, level))
+
+    async def set_highlights(self, user: str, words: Sequence[str]) -> None:
+        key = keys.highlights(user)
+        await self._guard(self.redis.set(key, json.dumps(list(words))) if words else self.redis.delete(key))
+
     # --- users and sessions ------------------------------------------------------
 
     async def create_user(self, name: str, display_name: str, password_hash: str) -> bool:

@@ -8,6 +8,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ServerError
 from chinwag.protocol.messages import Message
 from chinwag.protocol.reconnect import (
+    BACKOFF_CAP_S,
     ConnectionStateEvent,
     ReconnectingClient,
     backoff_delay,
@@ -32,6 +33,29 @@ def test_backoff_grows_with_jitter_and_caps() -> None:
     assert backoff_delay(0, 0.5, 30, lambda: 1.0) == 0.5
     assert backoff_delay(3, 0.5, 30, lambda: 1.0) == 4.0
     assert backoff_delay(20, 0.5, 30, lambda: 1.0) == 30.0
+    # the default cap: the longest wait a user sees between two attempts
+    assert backoff_delay(50, 0.5, BACKOFF_CAP_S, lambda: 1.0) == BACKOFF_CAP_S == 10.0
+
+
+async def test_retry_now_ends_the_backoff_wait(make_server, connect) -> None:
+    first = await make_server()
+    port = first.port
+    setup = await connect(first)
+    await setup.register("alice", PASSWORD)
+    await setup.close()
+    # a backoff no test would wait out: only retry_now can reconnect in time
+    alice = ReconnectingClient("127.0.0.1", port, backoff_base=600, backoff_cap=600)
+    assert not alice.retry_now(), "not waiting to retry before it ever connected"
+    await alice.start(username="alice", password=PASSWORD)
+    assert not alice.retry_now(), "nothing to retry while connected"
+    await first.stop()
+    waiting = await _state(alice, "reconnecting")
+    assert waiting.retry_in is not None and waiting.retry_in >= 300
+    await make_server(port=port)
+    assert alice.retry_now()
+    await _state(alice, "connected", timeout=10)
+    await alice.send("#lobby", "back at once")
+    await alice.close()
 
 
 async def test_sends_queued_while_down_arrive_exactly_once(make_server, connect) -> None:
