@@ -41,10 +41,9 @@ from .store import Reactions, StorageUnavailable, Store, Stored, StoredChange, S
 
 log = logging.getLogger(__name__)
 
-# How long, and past how many entries, the hub remembers ended sessions and
-# accounts for logins in progress (ended_since): far longer than a login takes.
+# How long the hub remembers ended sessions and accounts for logins in
+# progress (ended_since): far longer than a login takes.
 ENDED_MEMORY_S = 60.0
-ENDED_KEPT = 1024
 
 
 class Peer(Protocol):
@@ -357,10 +356,18 @@ class Hub:
             peer.bye("disabled")
 
     def _note_ended(self, key: str, reason: str) -> None:
+        """Remember it for ENDED_MEMORY_S. The dict is in the order of the
+        times (a key noted again moves to the end), so forgetting is from
+        its start, amortized O(1) however many end at once."""
         now = time.monotonic()
-        self._ended[key] = (now, reason)
-        if len(self._ended) > ENDED_KEPT:
-            self._ended = {k: v for k, v in self._ended.items() if now - v[0] < ENDED_MEMORY_S}
+        ended = self._ended
+        ended.pop(key, None)
+        ended[key] = (now, reason)
+        while ended:
+            oldest = next(iter(ended))
+            if now - ended[oldest][0] < ENDED_MEMORY_S:
+                break
+            del ended[oldest]
 
     def ended_since(self, name: str, token: str, since: float) -> str | None:
         """The bye reason if the user was disabled, or this token logged out

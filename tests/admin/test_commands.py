@@ -106,3 +106,15 @@ def test_a_failure_is_one_line_on_stderr(clean_redis, capsys) -> None:
     status, out, err = run(capsys, "--redis-url", clean_redis, "sessions", "list", "ghost")
     assert (status, out) == (1, "")
     assert err == "chinwag-admin: there is no user 'ghost' (see: chinwag-admin users list)\n"
+
+
+def test_the_servers_config_file_names_the_redis(clean_redis, capsys, tmp_path) -> None:
+    config = tmp_path / "chinwag.toml"
+    config.write_text(f'redis_url = "{clean_redis}"\nport = 7979\n')
+    _seed(clean_redis)
+    status, out, _ = run(capsys, "--config", str(config), "--json", "users", "list")
+    assert status == 0 and [u["username"] for u in json.loads(out)] == ["alice", "mallory"]
+    config.write_text('redis_url = "unix:///nowhere.sock"\nno_such_setting = 1\n')
+    status, out, err = run(capsys, "--config", str(config), "users", "list")
+    assert status == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "no_such_setting" in err and str(config) in err

@@ -15,6 +15,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.messages import ByeEvent
 from chinwag.server import accounts, keys
+from chinwag.server import hub as hub_module
 from chinwag.server import store as store_module
 from chinwag.server.store import Store, hash_token, invite_hash, session_id
 
@@ -381,3 +382,24 @@ async def test_a_password_change_while_a_login_checks_the_old_one_adds_no_sessio
     await error_of((await connect(server)).login("alice", PASSWORD), "bad_credentials")
     monkeypatch.undo()
     assert [s.id for s in await phone.sessions()] == [session_id(phone.session.token)]
+
+
+async def test_the_hub_forgets_ended_sessions_after_a_minute(server, monkeypatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(hub_module.time, "monotonic", lambda: clock[0])
+    hub = server.hub
+    hub._disabled_local("alice")
+    hub.revoked(hash_token("tok-1"))
+    assert hub.ended_since("alice", "tok-0", 999.0) == "disabled"
+    assert hub.ended_since("bob", "tok-1", 999.0) == "revoked"
+    assert hub.ended_since("alice", "tok-1", 1000.5) is None  # both before `since`
+    clock[0] += hub_module.ENDED_MEMORY_S + 1
+    hub._disabled_local("carol")
+    assert hub.ended_since("alice", "tok-1", 0.0) is None
+    assert set(hub._ended) == {"u:carol"}
+
+
+async def test_a_long_client_name_is_cut(user) -> None:
+    alice = await user("alice", client_name="x" * 5000)
+    [session] = await alice.sessions()
+    assert session.client == "x" * accounts.CLIENT_NAME_MAX
