@@ -6,7 +6,7 @@ them."""
 
 from __future__ import annotations
 
-from chinwag.protocol.messages import Message, ReactionEvent, TypingEvent
+from chinwag.protocol.messages import Message, PresenceEvent, ReactionEvent, TypingEvent
 
 from ..support.events import barrier, error_of, next_of, settled
 
@@ -161,3 +161,21 @@ async def test_blocks_hold_on_every_connection_of_the_blocker(user) -> None:
     later = await user("alice")  # logs in after the block: loaded at login
     await bob.send("@alice", "still?")
     assert texts(await settled(later, bob)) == []
+
+
+async def test_a_blocked_users_status_changes_do_not_reach_the_blocker(user) -> None:
+    """Their online presence still does: `who` lists them anyway."""
+    alice = await user("alice", features=PEOPLE)
+    carol = await user("carol", features=PEOPLE)
+    bob = await user("bob", features=PEOPLE)
+    await alice.block("bob")
+    await settled(alice)
+    await settled(carol)
+    await bob.set_status(True, "look at me")
+    await bob.set_display_name("Look At Me")
+    seen = [e for e in await settled(carol, bob) if isinstance(e, PresenceEvent)]
+    assert [(p.user.display_name, p.user.status) for p in seen] == [("bob", "look at me"), ("Look At Me", "look at me")]
+    assert not [e for e in await settled(alice, bob) if isinstance(e, PresenceEvent)]
+    await bob.close()
+    offline = await next_of(alice, PresenceEvent)
+    assert (offline.user.username, offline.online) == ("bob", False)
