@@ -443,6 +443,8 @@ class Hub:
         here at once, and on the other nodes as soon as they hear of it."""
         self.block_epoch += 1
         self._block_local(blocker, target, on)
+        if blocker in self._rereading:  # a read from before this write is in flight: read once more after it
+            self._rereading[blocker] = True
         self._publish(["b", blocker, target, on])
 
     def _block_local(self, blocker: str, target: str, on: bool) -> None:
@@ -575,6 +577,8 @@ class Hub:
             await asyncio.wait_for(self._subscribed.wait(), 5)
 
     async def stop(self) -> None:
+        for task in tuple(self._tasks):
+            task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             # bounded: a subscription stuck on a broken connection must not stall shutdown
