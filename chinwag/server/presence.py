@@ -104,6 +104,7 @@ class NodePresence:
         """Count a newly authenticated connection; the user's first anywhere
         makes them online for everyone."""
         name = conn.username
+        profile = (await self.store.profiles([name]))[name]  # before counting: a failure here counts nothing
         async with self._change():
             try:
                 total = await self.store.presence_change(self.node_id, name, +1)
@@ -114,7 +115,7 @@ class NodePresence:
                 await self._count_out(name, conn.display_name)
                 return
             if total == 1:
-                self.hub.presence(name, (await self.store.profiles([name]))[name], True)
+                self.hub.presence(name, profile, True)
             conn.counted_online = True
 
     def went_away(self, conn: Counted) -> None:

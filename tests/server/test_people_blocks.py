@@ -9,6 +9,7 @@ from __future__ import annotations
 from chinwag.protocol.messages import Message, PresenceEvent, ReactionEvent, TypingEvent
 
 from ..support.events import barrier, error_of, next_of, settled
+from ..support.waits import eventually
 
 PEOPLE = ["people", "messages", "read"]
 
@@ -179,3 +180,26 @@ async def test_a_blocked_users_status_changes_do_not_reach_the_blocker(user) -> 
     await bob.close()
     offline = await next_of(alice, PresenceEvent)
     assert (offline.user.username, offline.online) == ("bob", False)
+
+
+async def test_a_login_that_may_have_missed_a_block_reads_the_set_again(server, user) -> None:
+    """A block change heard while a login's state was being read (the epoch
+    moved) makes the hub read the user's set again once they are in."""
+    await user("bob")
+    alice = await user("alice", features=PEOPLE)
+    await alice.close()
+    assert await eventually(lambda: "alice" not in server.hub.by_user)
+    assert await server.store.set_block("alice", "bob", True)  # stored, no event
+    hub_add = server.hub.add
+
+    def stale_add(peer, blocks=(), epoch=None):
+        """As if the login read its state before that write, and the change
+        was heard between the read and the registration (the epoch moved)."""
+        hub_add(peer, (), None if epoch is None else epoch - 1)
+
+    server.hub.add = stale_add
+    again = await user("alice", features=PEOPLE)
+    assert await eventually(lambda: server.hub.blocked("alice", "bob"))
+    bob = await user("bob")
+    await bob.send("@alice", "nope")
+    assert texts(await settled(again, bob)) == []
