@@ -107,7 +107,7 @@ async def register(ctx: HandlerContext, conn: SessionView, req: Register) -> Rep
         raise RequestError(BUSY, ErrorCode.THROTTLED, retry_after=1.0) from None
     if not await ctx.store.create_user(req.username, display, password_hash):
         raise RequestError(f"the username '{req.username}' is taken; choose another", ErrorCode.USER_EXISTS)
-    return Reply({"user": _user(req.username, display)})
+    return Reply({"user": _user(req.username, display, people=_people(conn))})
 
 
 async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
