@@ -290,6 +290,8 @@ async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) ->
     listing = [
         {"conv": address_for(cid, me), "last": message_wire(hide_reactions(msg, hidden), me, rich) if msg else None}
         for cid, msg in await ctx.store.conversations(me, deleted=rich, hidden=hidden)
+        # a direct conversation only a blocked user wrote in is not shown at all
+        if msg is not None or is_room(cid) or not hidden.intersection(dm_parties(cid))
     ]
     fitted = _fit(
         listing,

@@ -121,9 +121,15 @@ async def test_conversations_show_no_blocked_message(user) -> None:
     await alice.send("@bob", "hello bob")
     await alice.block("bob")
     await bob.send("@alice", "the last word")
+    dave = await user("dave", features=PEOPLE)
+    await alice.block("dave")
+    await dave.send("@alice", "a conversation she never sees")
     listing = dict(await alice.conversations())
     last = {str(addr): (m.text if m else None) for addr, m in listing.items()}
     assert last["@bob"] == "hello bob"
+    assert "@dave" not in last
+    await alice.block("dave", on=False)
+    assert "@dave" in {str(addr) for addr, _ in await alice.conversations()}
 
 
 async def test_unblock_restores_delivery_and_blocks_lists(user) -> None:
