@@ -133,6 +133,10 @@ class Connection(asyncio.Protocol):
         """The client's name from `hello` ("" if it gave none)."""
         return self.session.client
 
+    def renamed(self, display_name: str) -> None:
+        """The user changed their display name (here or on another connection)."""
+        self.session.display_name = display_name
+
     def apply(self, outcome: Outcome) -> None:
         """A handler's outcome (hello or login done): the session moves."""
         self.session.apply(outcome)

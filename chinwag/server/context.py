@@ -56,6 +56,7 @@ class HandlerContext:
             limits.FEATURE_MESSAGES,
             limits.FEATURE_READ,
             limits.FEATURE_ROOMS,
+            limits.FEATURE_PEOPLE,
             limits.FEATURE_NOTIFY,
         }
     )

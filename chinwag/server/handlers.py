@@ -38,25 +38,31 @@ from . import accounts, changes, rooms
 from .accounts import HANDLERS as ACCOUNT_HANDLERS
 from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
-from .conv import address_for, conv_id, dm_parties, mid_key, mid_ts, room_id
+from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id
 from .fitting import fit
-from .hub import change_frame, invited_frame, message_frame, message_wire
+from .hub import change_frame, hide_reactions, invited_frame, message_frame, message_wire, user_wire
 from .notify import HANDLERS as NOTIFY_HANDLERS
 from .people import HANDLERS as PEOPLE_HANDLERS
 from .rooms import HANDLERS as ROOM_HANDLERS
 from .session import Authenticated, Greeted
-from .store import SendResult, SendStatus, SessionStatus, StoredMessage
+from .store import Profile, SendResult, SendStatus, SessionStatus, StoredMessage
 
 BAD_CREDENTIALS = "unknown user or wrong password; register first if you are new"
 BUSY = "the server is busy checking passwords; try again in 1 s"
 BAD_TOKEN = "unknown, expired or revoked token; log in with your password"
 
 
-def _user(name: str, display: str, online: bool | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"username": name, "display_name": display}
-    if online is not None:
-        out["online"] = online
-    return out
+def _user(name: str, display: str | Profile, online: bool | None = None, people: bool = False) -> dict[str, Any]:
+    """A user object for a reply: `online` where the list has it; with
+    `people` (the caller's connection negotiated it; see `_people`) and a
+    Profile, `away` and `status` too. hub.user_wire is the one builder."""
+    profile = display if isinstance(display, Profile) else Profile(display)
+    return user_wire(name, profile, online, people)
+
+
+def _people(conn: SessionView) -> bool:
+    """Whether the connection's user objects carry `away` and `status`."""
+    return limits.FEATURE_PEOPLE in conn.features
 
 
 # --- session ------------------------------------------------------------------------
@@ -112,7 +118,7 @@ async def register(ctx: HandlerContext, conn: SessionView, req: Register) -> Rep
     finally:
         if code is not None and not created:
             await ctx.store.refund_invite(code)
-    return Reply({"user": _user(req.username, display)})
+    return Reply({"user": _user(req.username, display, people=_people(conn))})
 
 
 async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
@@ -174,6 +180,7 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
     left out, changes skipped). With `read`, `unread` counts from the read
     marker, and the reply lists the markers."""
     name = who.username
+    epoch = ctx.hub.block_epoch  # a block change heard after this may be missing from the state read
     state = await ctx.store.login_state(name)
     convs, cursors = state.convs, state.cursors
     lobby = room_id(limits.LOBBY)
@@ -191,11 +198,14 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
     conn.apply(who)  # SessionClosed if the client has left meanwhile
     conn.convs = set(convs)
     conn.begin_replay()
-    ctx.hub.add(conn)
+    ctx.hub.add(conn, state.blocks, epoch)
+    hidden = ctx.hub.blocks_of(name)
     rich = limits.FEATURE_MESSAGES in conn.features
     read = limits.FEATURE_READ in conn.features
     try:
-        replay = await ctx.store.replay(name, convs, cursors, markers=state.markers if read else None, changes=rich)
+        replay = await ctx.store.replay(
+            name, convs, cursors, markers=state.markers if read else None, changes=rich, hidden=hidden
+        )
         await ctx.presence.count_in(conn)
     except BaseException:
         await conn.end_replay([], {})
@@ -211,7 +221,7 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
             unread[address] = part.unread
         replayed_upto[cid] = part.upto or cursors.get(cid, "0-0")
         for msg in part.messages:
-            frames.append(message_frame(msg, name, rich))
+            frames.append(message_frame(hide_reactions(msg, hidden), name, rich))
         for change in part.changes:
             frames.append(change_frame(change, name))
         named = [m.mid for m in part.messages[-1:]] + [c.id for c in part.changes[-1:]]
@@ -220,7 +230,8 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
 
     if limits.FEATURE_ROOMS in conn.features:  # invitations that arrived while offline, after the replay
         frames += [invited_frame(room, by) for room, by in await rooms.pending_invitations(ctx, name)]
-    fields: dict[str, Any] = {"user": _user(name, who.display_name), "token": who.token, "unread": unread}
+    me = (await ctx.store.profiles([name]))[name] if _people(conn) else Profile(who.display_name)
+    fields: dict[str, Any] = {"user": _user(name, me, people=_people(conn)), "token": who.token, "unread": unread}
     if read:
         fields["read"] = {address_for(cid, name): mid for cid, mid in state.markers.items() if cid in conn.convs}
     return Reply(fields, after=lambda: conn.end_replay(frames, replayed_upto, sent_upto))
@@ -245,16 +256,18 @@ async def ping(ctx: HandlerContext, conn: SessionView, req: Ping) -> Reply:
 async def who(ctx: HandlerContext, conn: SessionView, req: Who) -> Reply:
     store = ctx.store
     names = sorted(await store.online_counts())
-    displays = await store.display_names(names)
-    return Reply({"users": [_user(n, displays[n], True) for n in names]})
+    profiles = await store.profiles(names)
+    people = _people(conn)
+    return Reply({"users": [_user(n, profiles[n], True, people) for n in names]})
 
 
 async def users(ctx: HandlerContext, conn: SessionView, req: Users) -> Reply:
     store = ctx.store
     names = await store.search_users(req.prefix, req.limit)
-    displays = await store.display_names(names)
+    profiles = await store.profiles(names)
     online = await store.online_counts(names)
-    return Reply({"users": [_user(n, displays[n], n in online) for n in names]})
+    people = _people(conn)
+    return Reply({"users": [_user(n, profiles[n], n in online, people) for n in names]})
 
 
 async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) -> Reply:
@@ -263,9 +276,12 @@ async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) ->
     client can list the people it has talked to without probing."""
     me = conn.username
     rich = limits.FEATURE_MESSAGES in conn.features
+    hidden = ctx.hub.blocks_of(me)
     listing = [
-        {"conv": address_for(cid, me), "last": message_wire(msg, me, rich) if msg else None}
-        for cid, msg in await ctx.store.conversations(me, deleted=rich)
+        {"conv": address_for(cid, me), "last": message_wire(hide_reactions(msg, hidden), me, rich) if msg else None}
+        for cid, msg in await ctx.store.conversations(me, deleted=rich, hidden=hidden)
+        # a direct conversation only a blocked user wrote in is not shown at all
+        if msg is not None or is_room(cid) or not hidden.intersection(dm_parties(cid))
     ]
     fitted = fit(
         listing,
@@ -338,8 +354,9 @@ async def history(ctx: HandlerContext, conn: SessionView, req: History) -> Reply
             raise RequestError(f"there is no user '{req.conv.name}'", ErrorCode.NO_SUCH_USER)
         cid = conv_id(me, req.conv)
     rich = limits.FEATURE_MESSAGES in conn.features
-    messages, more = await ctx.store.history(cid, req.before, req.limit, deleted=rich)
-    wire = [message_wire(m, me, rich) for m in messages]
+    hidden = ctx.hub.blocks_of(me)  # the messages of users the caller blocks are not in their history
+    messages, more = await ctx.store.history(cid, req.before, req.limit, deleted=rich, hidden=hidden)
+    wire = [message_wire(hide_reactions(m, hidden), me, rich) for m in messages]
     fitted = fit(
         wire,
         lambda part: {"type": "ok", "re": req.id, "messages": part, "more": True},

@@ -28,16 +28,17 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, Protocol
 
 import msgpack
 
 from ..protocol.frames import encode_frame
-from ..protocol.limits import FEATURE_MESSAGES, FEATURE_READ, FEATURE_ROOMS, ROLE_MEMBER
+from ..protocol.limits import FEATURE_MESSAGES, FEATURE_PEOPLE, FEATURE_READ, FEATURE_ROOMS, ROLE_MEMBER
 from .conv import address_for, dm_parties, is_room, mid_ts, room_id
 from .statuses import ChangeKind
-from .store import Reactions, StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
+from .store import Profile, Reactions, StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,30 @@ class Peer(Protocol):
 
     def send_bytes(self, frame: bytes) -> None: ...
     def bye(self, reason: str) -> None: ...
+    def renamed(self, display_name: str) -> None:
+        """The user changed their display name (on this or another connection)."""
+
+
+def user_wire(name: str, profile: Profile, online: bool | None = None, people: bool = False) -> dict[str, Any]:
+    """PROTOCOL.md's user object; `online` where the list has it; `people`
+    (the viewer's connection negotiated it) adds `away` and `status`. The
+    one builder of user objects (handlers.py's `_user` is this), so a version
+    1 connection never sees the fields it did not ask for."""
+    out: dict[str, Any] = {"username": name, "display_name": profile.display_name}
+    if online is not None:
+        out["online"] = online
+    if people:
+        out["away"] = profile.away
+        out["status"] = profile.status
+    return out
+
+
+def hide_reactions(msg: StoredMessage, hidden: frozenset[str]) -> StoredMessage:
+    """The message without the reactions of the users its reader blocks."""
+    if not hidden or not msg.reactions:
+        return msg
+    kept = tuple((e, tuple(u for u in users if u not in hidden)) for e, users in msg.reactions)
+    return replace(msg, reactions=tuple((e, users) for e, users in kept if users))
 
 
 def message_wire(msg: StoredMessage, viewer: str, rich: bool = False) -> dict[str, Any]:
@@ -212,10 +237,18 @@ class Hub:
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._listeners: list[Listener] = []
-        self._resubscribed: list[Callable[[], None]] = []
+        self._resubscribed: list[Callable[[], None]] = [store.forget_profiles]
         # "t:<token hash>" / "u:<name>" -> (time.monotonic(), bye reason) of
         # recent logouts, revocations and disabled accounts: see ended_since
         self._ended: dict[str, tuple[float, str]] = {}
+        # Blocks of the local users (only those who block someone), and the
+        # same the other way round: blocked user -> local users blocking them,
+        # so a message costs one lookup of its sender, not one per recipient.
+        self._blocks: dict[str, frozenset[str]] = {}
+        self._blockers: dict[str, set[str]] = defaultdict(set)
+        self.block_epoch = 0  # bumped by every block change heard (see add)
+        self._rereading: dict[str, bool] = {}  # user -> another read is wanted after the one in flight
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener` with every message (StoredMessage) and change
@@ -242,9 +275,18 @@ class Hub:
 
     # --- registry -------------------------------------------------------------
 
-    def add(self, peer: Peer) -> None:
-        """Register an authenticated connection."""
-        self.by_user[peer.username].add(peer)
+    def add(self, peer: Peer, blocks: Iterable[str] = (), epoch: int | None = None) -> None:
+        """Register an authenticated connection. `blocks`: whom the user
+        blocks, as their login read it, taken if this is their first
+        connection here (later ones find the set kept up to date); `epoch`:
+        `block_epoch` before that read: if a block change was heard since,
+        the read may have missed it, so the set is read again."""
+        name = peer.username
+        if name not in self.by_user:
+            self._set_blocks(name, frozenset(blocks))
+        if epoch is not None and epoch != self.block_epoch:
+            self._reread_blocks(name)
+        self.by_user[name].add(peer)
         if peer.token is not None:
             digest = hash_token(peer.token)
             self.by_token[digest].add(peer)
@@ -269,6 +311,7 @@ class Hub:
         if conns:
             return
         del self.by_user[peer.username]
+        self._set_blocks(peer.username, frozenset())
         for cid in list(self.room_local):
             members = self.room_local[cid]
             members.discard(peer.username)
@@ -287,8 +330,9 @@ class Hub:
                 return
             frame = message_frame(msg, "")
             rich = message_frame(msg, "", True) if reply else frame
+            blockers = self._blockers.get(msg.sender)
             # snapshots: a delivery can drop an overflowing peer mid-loop
-            for name in tuple(users):
+            for name in tuple(users) if not blockers else [u for u in users if u not in blockers]:
                 for peer in tuple(self.by_user.get(name, ())):
                     peer.deliver(cid, msg.mid, rich if reply and FEATURE_MESSAGES in peer.features else frame)
                     self.delivered += 1
@@ -296,7 +340,7 @@ class Hub:
         a, b = dm_parties(cid)
         for name in {a, b}:
             peers = self.by_user.get(name)
-            if peers:
+            if peers and not self.blocked(name, msg.sender):
                 frame = message_frame(msg, name)
                 rich = message_frame(msg, name, True) if reply else frame
                 for peer in tuple(peers):
@@ -310,7 +354,11 @@ class Hub:
         cid = change.conv_id
         names = self.room_local.get(cid, ()) if is_room(cid) else set(dm_parties(cid))
         room_frame = change_frame(change, "") if is_room(cid) else None
+        # an edit or reaction by a blocked user, or the delete of their message
+        source = change.author if change.kind is ChangeKind.DELETED else change.actor
         for name in tuple(names):
+            if self.blocked(name, source):
+                continue
             peers = [p for p in self.by_user.get(name, ()) if FEATURE_MESSAGES in p.features]
             if peers:
                 frame = room_frame or change_frame(change, name)
@@ -336,7 +384,7 @@ class Hub:
 
     def _typing_local(self, cid: str, sender: str) -> None:
         for name in tuple(self._members_local(cid)):
-            if name == sender:
+            if name == sender or self.blocked(name, sender):
                 continue
             peers = self.by_user.get(name)
             if peers:
@@ -380,11 +428,35 @@ class Hub:
                 return hit[1]
         return None
 
-    def _presence_local(self, user: dict[str, Any], online: bool) -> None:
+    def _presence_local(self, user: dict[str, Any], online: bool, away: bool = False, status: str = "") -> None:
+        """Online or offline: to every other user; `people` connections get
+        the user object with `away` and `status` (an event from a node
+        before `people` has neither: not away, no status)."""
         frame = encode_frame({"type": "presence", "user": user, "online": online})
+        people = encode_frame(
+            {"type": "presence", "user": {**user, "away": bool(away), "status": str(status)}, "online": online}
+        )
         for name, peers in list(self.by_user.items()):
             if name != user["username"]:
                 for peer in tuple(peers):
+                    peer.send_bytes(people if FEATURE_PEOPLE in peer.features else frame)
+
+    def _profile_local(self, name: str, profile: Profile, origin: Peer | None) -> None:
+        """A user's status or display name changed: their connections here
+        take the new name; `presence` goes to every `people` connection
+        (theirs too, but `origin`, which made the change) except those of the
+        users who block them. Version 1 connections get nothing: their
+        `presence` means online or offline, and neither changed."""
+        for peer in tuple(self.by_user.get(name, ())):
+            if peer.display_name != profile.display_name:
+                peer.renamed(profile.display_name)
+        frame = encode_frame({"type": "presence", "user": user_wire(name, profile, people=True), "online": True})
+        blockers = self._blockers.get(name, ())
+        for viewer, peers in list(self.by_user.items()):
+            if viewer in blockers:
+                continue
+            for peer in tuple(peers):
+                if peer is not origin and FEATURE_PEOPLE in peer.features:
                     peer.send_bytes(frame)
 
     def _member_local(self, room: str, user: dict[str, Any], joined: bool) -> None:
@@ -551,9 +623,89 @@ class Hub:
         self._typing_local(cid, sender)
         self._publish(["t", cid, sender])
 
-    def presence(self, user: dict[str, Any], online: bool) -> None:
-        self._presence_local(user, online)
-        self._publish(["p", user, online])
+    def presence(self, name: str, profile: Profile, online: bool) -> None:
+        """The user came online or went offline (their first or last
+        connection anywhere)."""
+        user = user_wire(name, profile)
+        self._presence_local(user, online, profile.away, profile.status)
+        # away and status after the version 1 fields, which older nodes read alone
+        self._publish(["p", user, online, profile.away, profile.status])
+
+    def profile(self, name: str, profile: Profile, origin: Peer | None = None) -> None:
+        """The user's status or display name changed (already stored): tell
+        everyone who gets their presence, on every node."""
+        self._profile_local(name, profile, origin)
+        self._publish(["s", name, profile.display_name, profile.away, profile.status])
+
+    # --- blocks -----------------------------------------------------------------------
+
+    def blocked(self, recipient: str, sender: str) -> bool:
+        """Whether `recipient` (a user with connections on this node) blocks
+        `sender`: nothing from `sender` may reach them. The one test every
+        delivery uses (messages, changes, typing; invitations)."""
+        blocks = self._blocks.get(recipient)
+        return blocks is not None and sender in blocks
+
+    def blocks_of(self, name: str) -> frozenset[str]:
+        """Whom `name` (a user with connections on this node) blocks."""
+        return self._blocks.get(name, frozenset())
+
+    def block(self, blocker: str, target: str, on: bool) -> None:
+        """`blocker` blocked or unblocked `target` (already stored): in force
+        here at once, and on the other nodes as soon as they hear of it."""
+        self.block_epoch += 1
+        self._block_local(blocker, target, on)
+        if blocker in self._rereading:  # a read from before this write is in flight: read once more after it
+            self._rereading[blocker] = True
+        self._publish(["b", blocker, target, on])
+
+    def _block_local(self, blocker: str, target: str, on: bool) -> None:
+        if blocker in self.by_user:
+            now = self.blocks_of(blocker)
+            self._set_blocks(blocker, now | {target} if on else now - {target})
+
+    def _set_blocks(self, name: str, blocks: frozenset[str]) -> None:
+        for gone in self.blocks_of(name) - blocks:
+            blockers = self._blockers.get(gone)
+            if blockers is not None:
+                blockers.discard(name)
+                if not blockers:
+                    del self._blockers[gone]
+        for target in blocks:
+            self._blockers[target].add(name)
+        if blocks:
+            self._blocks[name] = blocks
+        else:
+            self._blocks.pop(name, None)
+
+    def _reread_blocks(self, name: str) -> None:
+        """Read the user's blocks from Redis again, one read at a time per
+        user (a second request while one is in flight makes one more read
+        after it), so the last read starts after the last change heard and
+        the set ends as Redis has it, whatever order the changes came in."""
+        if name in self._rereading:
+            self._rereading[name] = True
+            return
+        self._rereading[name] = False
+        task = asyncio.get_running_loop().create_task(self._reread(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reread(self, name: str) -> None:
+        try:
+            while True:
+                self._rereading[name] = False
+                try:
+                    blocks = await self.store.blocks(name)
+                except StorageUnavailable as exc:
+                    log.warning("could not read the blocks of %s again: %s", name, exc)
+                    return
+                if name in self.by_user:
+                    self._set_blocks(name, blocks)
+                if not self._rereading[name]:
+                    return
+        finally:
+            del self._rereading[name]
 
     def member(self, room: str, user: dict[str, Any], joined: bool) -> None:
         self._member_local(room, user, joined)
@@ -623,7 +775,18 @@ class Hub:
             elif kind == "t":
                 self._typing_local(event[1], event[2])
             elif kind == "p":
-                self._presence_local(event[1], event[2])
+                self._presence_local(*event[1:5])
+            elif kind == "s":
+                _, name, display, away, status = event[:5]
+                profile = Profile(str(display), bool(away), str(status))
+                self.store.remember_profile(name, profile)
+                self._profile_local(name, profile, None)
+            elif kind == "b":
+                _, blocker, target, on = event[:4]
+                self.block_epoch += 1
+                if blocker in self.by_user:
+                    self._block_local(blocker, target, bool(on))
+                    self._reread_blocks(blocker)
             elif kind == "j":
                 self._member_local(event[1], event[2], event[3])
             elif kind == "x":
@@ -649,6 +812,8 @@ class Hub:
             await asyncio.wait_for(self._subscribed.wait(), 5)
 
     async def stop(self) -> None:
+        for task in tuple(self._tasks):
+            task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             # bounded: a subscription stuck on a broken connection must not stall shutdown

@@ -195,3 +195,12 @@ def invite_code(code_hash: str) -> str:
 
 # zset code hash -> expiry (ms): every invitation code, for `chinwag-admin invites list`
 INVITE_CODES = "{icodes}:all"
+
+
+# --- people -------------------------------------------------------------------
+
+
+def blocks(name: str) -> str:
+    """Set of the usernames `name` blocks: in the blocker's slot, read with
+    the rest of their login state in one round trip."""
+    return f"bl:{{{name}}}"

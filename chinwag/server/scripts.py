@@ -199,7 +199,9 @@ return 0
 # KEYS: stream; ARGV: range start (an id, or '(' id), range end ('(' id:
 # exclusive, or '+'), me, page size, count from (the whole count's first id:
 # a delete counts against it only if its message was counted), collect
-# changes ('1'/'0').  Returns {unread in this page, entries scanned, last id
+# changes ('1'/'0'), then any senders not to count (the users `me` blocks:
+# their messages are not counted, nor their deleted ones taken off).
+# Returns {unread in this page, entries scanned, last id
 # scanned or '', changes}; each change as SCAN gives them. A deleted
 # message is counted where it stands and taken off where its delete stands
 # (a delete entry carries 'a', the message's author).
@@ -210,18 +212,21 @@ REPLAY = render(
     + _CMP
     + """
 local batch = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[4]))
-local me, from, collect, others = ARGV[3], ARGV[5], ARGV[6] == '1', 0
+local from, collect, others = ARGV[5], ARGV[6] == '1', 0
+local skip = {[ARGV[3]] = true}
+for i = 7, #ARGV do skip[ARGV[i]] = true end
 local first, changes = nil, {}
 for _, e in ipairs(batch) do
   local f = e[2]
   if is_message(f) then
     local sender = f[2]
     if f[1] ~= 'f' then sender = field(f, 'f') end
-    if sender ~= me then others = others + 1 end
+    if not skip[sender] then others = others + 1 end
   else
     if f[2] == 'd' then
       local target = field(f, 'm')
-      if field(f, 'a') ~= me and not newer(from, target) then
+      local author = field(f, 'a')
+      if not (author and skip[author]) and not newer(from, target) then
         if not first then first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][1] end
         if not newer(first, target) then others = others - 1 end
       end
@@ -242,7 +247,9 @@ return {others, #batch, last, changes}
 # forward with '>'), messages with their current text and state, changes as
 # they are. KEYS: stream, texts, states; ARGV: direction, from, to (as
 # XREVRANGE/XRANGE take them), messages wanted (0: no limit), entries to
-# scan at most, skip deleted messages ('1'/'0').  Returns {messages,
+# scan at most, skip deleted messages ('1'/'0'), then any senders whose
+# messages are skipped (the reader blocks them; they count as scanned, not
+# as wanted).  Returns {messages,
 # changes, last id scanned or '', 1 if the range was scanned to its end,
 # the stream's first id or '', the first id scanned or ''}: a message as {mid, sender, cmid, reply_to,
 # text, state} ('' where absent; state is the s: JSON), a change as {id,
@@ -256,6 +263,11 @@ local cmd = 'XRANGE'
 if ARGV[1] == '<' then cmd = 'XREVRANGE' end
 local from, to = ARGV[2], ARGV[3]
 local want, budget, skipdel = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
+local hidden = nil
+if #ARGV > 6 then
+  hidden = {}
+  for i = 7, #ARGV do hidden[ARGV[i]] = true end
+end
 local hasstate = redis.call('EXISTS', KEYS[3]) == 1
 local msgs, changes = {}, {}
 local scanned, last, top, reached, full = 0, '', '', 0, false
@@ -268,7 +280,9 @@ while scanned < budget and not full do
     scanned = scanned + 1
     last = id
     if top == '' then top = id end
-    if is_message(f) then
+    if is_message(f) and hidden and hidden[field(f, 'f') or ''] then
+      -- a blocked sender's message: read past, never returned
+    elseif is_message(f) then
       local state = false
       if hasstate then state = redis.call('HGET', KEYS[3], id) end
       -- a deleted message's state is exactly {"d": who}

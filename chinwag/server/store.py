@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -234,6 +234,7 @@ class _Scan:
     first: str = ""  # the stream's first id
     reached: bool = False
     budget: int = SCAN_BUDGET  # entries one call reads at most
+    hidden: Sequence[str] = ()  # senders whose messages are read past, not returned (the reader blocks them)
 
     @property
     def done(self) -> bool:
@@ -243,7 +244,15 @@ class _Scan:
         """This scan's next SCAN call: (keys, args)."""
         cid = self.cid
         want = self.want - len(self.messages) if self.want else 0
-        args = [self.direction, self.start, self.end, want, self.budget, "1" if self.skip_deleted else "0"]
+        args = [
+            self.direction,
+            self.start,
+            self.end,
+            want,
+            self.budget,
+            "1" if self.skip_deleted else "0",
+            *self.hidden,
+        ]
         return [keys.stream(cid), keys.texts(cid), keys.states(cid)], args
 
     def take(self, reply: Any) -> None:
@@ -288,12 +297,29 @@ class EntryPage:
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """What other people see of a user besides the username: the display
+    name, and (on connections with `people`) whether they are away and
+    their status text ("" for none)."""
+
+    display_name: str
+    away: bool = False
+    status: str = ""
+
+
+def _profile(name: str, dn: str | None, away: str | None, status: str | None) -> Profile:
+    return Profile(dn or name, away == "1", status or "")
+
+
+@dataclass(frozen=True, slots=True)
 class LoginState:
-    """A user's conversations, delivery cursors and read markers."""
+    """A user's conversations, delivery cursors and read markers, and the
+    users they block."""
 
     convs: list[str]
     cursors: dict[str, str]
     markers: dict[str, str]
+    blocks: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +394,15 @@ def _dedupe(cid: str, changes: Sequence[StoredChange], now: dict[str, StoredMess
     return out
 
 
+def _visible_change(change: StoredChange, now: dict[str, StoredMessage], hidden: Collection[str]) -> bool:
+    """A replayed change the reader sees: not to a message of a sender they
+    block (they never saw it), not a reaction by one."""
+    msg = now.get(change.mid)
+    if msg is not None and msg.sender in hidden:
+        return False
+    return not (change.kind is ChangeKind.REACTION and change.actor in hidden)
+
+
 # --- the message path's batched scripts -----------------------------------------
 # SEND's arguments: sender, text, keep, trim at, cmid ttl, has cmid, is room,
 # cmid, conv id, reply_to (see scripts.SEND); its keys in SEND_MANY's layout
@@ -426,6 +461,7 @@ class _Count:
     me: str  # '' : not counting, only collecting
     count_from: str | None
     collect: bool
+    hidden: Sequence[str] = ()
     others: int = 0
     changes: list[StoredChange] = field(default_factory=list)
     done: bool = False
@@ -443,7 +479,9 @@ class Store:
         self._migrated: set[str] = set()  # users whose read markers need no migration
         self._guard = self.engine.guard
         self._call = self.engine.call
-        self._display: dict[str, str] = {}
+        # username -> display name, away, status: kept fresh by this node's
+        # writes and the bus's `s` events (see forget_profiles)
+        self._profiles: dict[str, Profile] = {}
         self._known_users: set[str] = set()
         self._rooms_indexed = False  # the room index is known to exist (see _index_rooms)
         # wall-clock ms for invitations' expiry and bans' times; a test moves it by hand
@@ -598,16 +636,17 @@ class Store:
             pending = [s for s in pending if not s.done]
 
     async def history(
-        self, conv_id: str, before: str | None, limit: int, *, deleted: bool = False
+        self, conv_id: str, before: str | None, limit: int, *, deleted: bool = False, hidden: Collection[str] = ()
     ) -> tuple[list[StoredMessage], bool]:
         """A page of messages (oldest first, current state) before `before`,
         and whether older ones exist. Change entries are skipped (the page
         still has `limit` messages when there are that many), and deleted
-        messages too unless `deleted` (their tombstones)."""
+        messages too unless `deleted` (their tombstones), and the messages of
+        the `hidden` senders (the users the reader blocks)."""
         upper = "+" if before is None else mid_before(before)
         if upper is None:
             return [], False
-        scan = _Scan(conv_id, "<", upper, "-", limit + 1, skip_deleted=not deleted)
+        scan = _Scan(conv_id, "<", upper, "-", limit + 1, skip_deleted=not deleted, hidden=tuple(sorted(hidden)))
         await self._scan([scan])
         messages = scan.messages
         more = len(messages) > limit
@@ -615,11 +654,15 @@ class Store:
         messages.reverse()
         return messages, more
 
-    async def conversations(self, name: str, *, deleted: bool = False) -> list[tuple[str, StoredMessage | None]]:
+    async def conversations(
+        self, name: str, *, deleted: bool = False, hidden: Collection[str] = ()
+    ) -> list[tuple[str, StoredMessage | None]]:
         """The user's conversations with their newest message, newest first
-        (a deleted one counts only with `deleted`)."""
+        (a deleted one counts only with `deleted`; one from a `hidden` sender
+        never)."""
         conv_ids = sorted(await self._guard(self.redis.smembers(keys.user_convs(name))))
-        scans = [_Scan(cid, "<", "+", "-", 1, skip_deleted=not deleted) for cid in conv_ids]
+        hide = tuple(sorted(hidden))
+        scans = [_Scan(cid, "<", "+", "-", 1, skip_deleted=not deleted, hidden=hide) for cid in conv_ids]
         await self._scan(scans, per_round=64)
         out = [(s.cid, s.messages[0] if s.messages else None) for s in scans]
         out.sort(key=lambda item: mid_key(item[1].mid) if item[1] else (0, 0), reverse=True)
@@ -651,6 +694,7 @@ class Store:
         *,
         markers: dict[str, str] | None = None,
         changes: bool = False,
+        hidden: Collection[str] = (),
     ) -> dict[str, ConvReplay]:
         """For each conversation: the unread count, the newest messages after
         the cursor, and (with `changes`) the changes after the cursor to
@@ -666,11 +710,16 @@ class Store:
         conversations per round trip), and the rest of the count range (and
         of the changes) with REPLAY, REPLAY_PAGE entries per call. The count
         stays exact; its cost is spread over many short calls that everyone
-        else's commands interleave with."""
+        else's commands interleave with.
+
+        The messages of `hidden` senders (the users `user` blocks) are
+        neither replayed nor counted, nor are the changes to them or the
+        reactions those senders made."""
+        hide = tuple(sorted(hidden))
         starts = {cid: mid_after(cursors.get(cid, "0-0")) for cid in conv_ids}
         count_starts = starts if markers is None else {cid: mid_after(markers.get(cid, "0-0")) for cid in conv_ids}
         scans = {
-            cid: _Scan(cid, "<", "+", start, max_per_conv, skip_deleted=not changes)
+            cid: _Scan(cid, "<", "+", start, max_per_conv, skip_deleted=not changes, hidden=hide)
             for cid, start in starts.items()
             if start is not None
         }
@@ -694,6 +743,7 @@ class Store:
                         if (
                             c.kind is ChangeKind.DELETED
                             and c.author != user
+                            and c.author not in hidden
                             and low <= mid_key(c.mid) < mid_key(stop)
                             and mid_key(c.mid) >= first
                         ):
@@ -704,7 +754,7 @@ class Store:
             collecting = changes and scan is not None and not scan.reached
             if counting and count_start is not None:
                 both = collecting and count_start == start
-                counts.append(_Count(cid, count_start, end, user, count_start, collect=both))
+                counts.append(_Count(cid, count_start, end, user, count_start, collect=both, hidden=hide))
                 collecting = collecting and not both
             if collecting and start is not None:
                 counts.append(_Count(cid, start, end, "", None, collect=True))
@@ -734,7 +784,10 @@ class Store:
             now = await self._messages_each({cid: {c.mid for c in found} for cid, found in wanted.items()})
             for cid, found in wanted.items():
                 r = out[cid]
-                out[cid] = ConvReplay(r.unread, r.messages, _dedupe(cid, found, now[cid]), r.upto)
+                kept = _dedupe(cid, found, now[cid])
+                if hidden:
+                    kept = [c for c in kept if _visible_change(c, now[cid], hidden)]
+                out[cid] = ConvReplay(r.unread, r.messages, kept, r.upto)
         return out
 
     async def _count(self, counts: Sequence[_Count]) -> None:
@@ -744,7 +797,7 @@ class Store:
             calls = [
                 (
                     [keys.stream(c.cid)],
-                    [c.start, c.end, c.me, REPLAY_PAGE, c.count_from or "0-0", "1" if c.collect else "0"],
+                    [c.start, c.end, c.me, REPLAY_PAGE, c.count_from or "0-0", "1" if c.collect else "0", *c.hidden],
                 )
                 for c in pending
             ]
@@ -861,7 +914,7 @@ class Store:
         if not created:
             return False
         await self._guard(self._index_user(name))
-        self._display[name] = display_name
+        self._profiles[name] = Profile(display_name)
         self._known_users.add(name)
         return True
 
@@ -880,7 +933,7 @@ class Store:
         data: dict[str, str] = await self._guard(self.redis.hgetall(keys.user(name)))
         if not data:
             return None
-        self._display[name] = data.get("dn", name)
+        self._profiles[name] = _profile(name, data.get("dn"), data.get("away"), data.get("status"))
         self._known_users.add(name)
         return data
 
@@ -896,16 +949,23 @@ class Store:
         return False
 
     async def display_names(self, names: Iterable[str]) -> dict[str, str]:
+        return {n: p.display_name for n, p in (await self.profiles(names)).items()}
+
+    async def profiles(self, names: Iterable[str]) -> dict[str, Profile]:
+        """Each user's display name, away flag and status text (an unknown
+        user: their username, not away, no status), from the node's cache
+        where it has them, else in one round trip."""
         names = list(names)
-        missing = [n for n in names if n not in self._display]
+        cache = self._profiles
+        missing = [n for n in names if n not in cache]
         if missing:
             pipe = self.redis.pipeline(transaction=False)
             for n in missing:
-                pipe.hget(keys.user(n), "dn")
-            for n, dn in zip(missing, await self._guard(pipe.execute()), strict=True):
+                pipe.hmget(keys.user(n), "dn", "away", "status")
+            for n, (dn, away, status) in zip(missing, await self._guard(pipe.execute()), strict=True):
                 if dn is not None:
-                    self._display[n] = dn
-        return {n: self._display.get(n, n) for n in names}
+                    cache[n] = _profile(n, dn, away, status)
+        return {n: cache.get(n) or Profile(n) for n in names}
 
     async def store_token(self, token: str, name: str, ttl: int) -> None:
         await self._guard(self.redis.set(keys.token(hash_token(token)), name, ex=ttl))
@@ -940,13 +1000,14 @@ class Store:
         pipe.hgetall(keys.cursors(name))
         pipe.hgetall(keys.markers(name))
         pipe.hexists(keys.user(name), "rm")
-        convs, cursors, markers, migrated = await self._guard(pipe.execute())
+        pipe.smembers(keys.blocks(name))
+        convs, cursors, markers, migrated, blocked = await self._guard(pipe.execute())
         if not migrated and name not in self._migrated:
             user = [keys.user(name), keys.cursors(name), keys.markers(name)]
             await self._call("MIGRATE_MARKERS", user, [])
             markers = await self._guard(self.redis.hgetall(keys.markers(name)))
         self._migrated.add(name)
-        return LoginState(sorted(convs), cursors, markers)
+        return LoginState(sorted(convs), cursors, markers, frozenset(blocked))
 
     async def add_dm(self, a: str, b: str, conv_id: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -1652,6 +1713,58 @@ class Store:
         """Give back the use a registration that then failed took."""
         await self._call("INVITE_REFUND", [keys.invite_code(invite_hash(code))], [])
 
+    # --- people --------------------------------------------------------------------
+
+    async def set_block(self, name: str, target: str, on: bool) -> bool:
+        """Block (or unblock) `target` for `name`; True if that changed anything."""
+        key = keys.blocks(name)
+        changed = await self._guard(self.redis.sadd(key, target) if on else self.redis.srem(key, target))
+        return bool(changed)
+
+    async def blocks(self, name: str) -> frozenset[str]:
+        """The usernames `name` blocks."""
+        return frozenset(await self._guard(self.redis.smembers(keys.blocks(name))))
+
+    async def set_status(self, name: str, away: bool, text: str | None) -> Profile:
+        """Set the user's away flag and (unless None) status text ("" clears
+        it); returns their profile as it now is. Both are fields of `u:`, so
+        they outlive the user's connections."""
+        user = keys.user(name)
+        pipe = self.redis.pipeline(transaction=True)
+        if away:
+            pipe.hset(user, "away", "1")
+        else:
+            pipe.hdel(user, "away")
+        if text:
+            pipe.hset(user, "status", text)
+        elif text is not None:
+            pipe.hdel(user, "status")
+        pipe.hmget(user, "dn", "away", "status")
+        *_, (dn, now_away, status) = await self._guard(pipe.execute())
+        profile = _profile(name, dn, now_away, status)
+        self._profiles[name] = profile
+        return profile
+
+    async def set_display_name(self, name: str, display_name: str) -> Profile:
+        """Change the user's display name; returns their profile as it now is."""
+        user = keys.user(name)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(user, "dn", display_name)
+        pipe.hmget(user, "dn", "away", "status")
+        _, (dn, away, status) = await self._guard(pipe.execute())
+        profile = _profile(name, dn, away, status)
+        self._profiles[name] = profile
+        return profile
+
+    def remember_profile(self, name: str, profile: Profile) -> None:
+        """Another node changed a user's profile (heard on the bus)."""
+        self._profiles[name] = profile
+
+    def forget_profiles(self) -> None:
+        """Drop the profile cache: the bus was lost, so changes published
+        meanwhile were missed; the next reads go to Redis."""
+        self._profiles.clear()
+
     # --- pub/sub -------------------------------------------------------------------------
 
     async def publish(self, payload: bytes) -> None:
@@ -1679,6 +1792,7 @@ __all__ = [
     "InviteStatus",
     "LoginState",
     "LoginStatus",
+    "Profile",
     "RoomCreation",
     "RoomJoin",
     "RoomRemoval",

@@ -54,7 +54,7 @@ from ...protocol.limits import FEATURE_MESSAGES
 from ...protocol.messages import Search
 from ..context import HandlerContext, Reply, SessionView
 from ..conv import conv_id, mid_key, mid_ts
-from ..hub import Hub, message_wire
+from ..hub import Hub, hide_reactions, message_wire
 from ..statuses import ChangeKind
 from ..store import StorageUnavailable, Store, Stored, StoredMessage
 from .index import SearchHit, SearchPage
@@ -83,11 +83,11 @@ class SearchSetupError(Exception):
     """The index directory cannot be used (not the lock: that falls back)."""
 
 
-async def hidden_senders(store: Store, user: str) -> frozenset[str]:
-    """Whose messages `user`'s searches must not find: the users they block.
-    The one place that decides it; blocking comes with the `people` feature
-    (issue 12), so nobody yet."""
-    return frozenset()
+def hidden_senders(hub: Hub, user: str) -> frozenset[str]:
+    """Whose messages `user`'s searches must not find: the users they block
+    (as the hub holds them for its logged-in users, the searcher among
+    them). The one place that decides it."""
+    return hub.blocks_of(user)
 
 
 Action = Upsert | None  # the message's document with this text, or None: out of the index
@@ -453,7 +453,8 @@ class SearchService:
         query = parse_query(req.query)
         me = conn.username
         only = conv_id(me, req.conv) if req.conv is not None else None
-        hidden = sorted(await hidden_senders(ctx.store, me))
+        blocked = hidden_senders(ctx.hub, me)
+        hidden = sorted(blocked)
 
         def page_of(convs: Collection[str], page: str | None, limit: int) -> Awaitable[SearchPage]:
             return self.index.search(
@@ -498,7 +499,8 @@ class SearchService:
             if page is None or len(found) >= req.limit:
                 break
         rich = FEATURE_MESSAGES in conn.features
-        return Reply({"results": [message_wire(m, me, rich) for m in found[: req.limit]], "next": page})
+        results = [message_wire(hide_reactions(m, blocked), me, rich) for m in found[: req.limit]]
+        return Reply({"results": results, "next": page})
 
     async def _current(self, hits: list[SearchHit], query: ParsedQuery) -> list[StoredMessage]:
         """The hits' messages in their current state, in the hits' order,
