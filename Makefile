@@ -66,8 +66,9 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory check
 	$(BIN)/python -m pytest -q
 
+# Options pass through: make bench BENCH_ARGS="--peer ngircd --pin --full"
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Another client, for a second person on this machine.
 client: $(STAMP)

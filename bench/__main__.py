@@ -8,12 +8,20 @@ stderr).
     python -m bench --workloads dm --duration 10 --clients 200
     python -m bench --workloads dm --profile /tmp/prof   # + py-spy of the server
     python -m bench --workloads dm,room --nodes 2 --duration 5   # 2 nodes, one Redis
+    python -m bench --peer ngircd --pin  # dm and room on chinwag and on ngIRCd, side by side
 
 dm and room run on one Redis started by the bench and `--nodes` server
 nodes using it (`--redis-url`; default 1), clients dealt round-robin over
 the nodes, and report Redis commands per delivered message from `INFO
 commandstats` read before and after the measured window. connect and tui
 always run one node with its own embedded Redis.
+
+`--peer ngircd` runs dm and room on chinwag and then on ngIRCd (the system's
+`ngircd` package; bench/ngircd.py, bench/peer.py), the same generator through
+an IRC driver, and prints the two side by side. `--driver raw` (the default
+with --peer) drives chinwag with the lean raw-protocol driver (bench/raw.py)
+instead of the real ChatClient. `--pin` puts the server tree and the load
+generator on cores of their own (bench/pinning.py).
 
 The workloads are described in bench/dm.py, bench/room.py, bench/connect.py
 and docs/performance.md. `tui` runs bench/tui_bench.py (the TUI's own
@@ -35,6 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from . import machine, servers, workers
+from .drivers import CHINWAG_DRIVERS, DriverName
+from .pinning import Pinning, pin_tree
+from .targets import TARGET_NAMES, Target
 
 WORKLOADS = ("dm", "room", "connect", "tui")
 
@@ -101,15 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rate",
-        default="10000",
         help="dm fixed-rate phases: offered sends/s in total, comma-separated for several; "
-        "0 skips them (default 10000)",
+        "0 skips them (default 10000; with --peer 10000,1000)",
     )
     parser.add_argument(
         "--no-acks",
         action="store_true",
         help="diagnostic: dm/room clients do not ack (shows what acks cost the server)",
     )
+    parser.add_argument("--members", type=int, help="room members (default: --clients)")
     parser.add_argument("--senders", type=int, default=10, help="room senders (default 10)")
     parser.add_argument("--room-window", type=int, default=16, help="room sends in flight per sender (default 16)")
     parser.add_argument("--connections", type=int, help="connect: connections to open (default 5000)")
@@ -146,6 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="record the server with py-spy during each measured window into DIR"
+    )
+    parser.add_argument(
+        "--peer",
+        choices=["ngircd"],
+        help="run dm and room on chinwag and on this IRC server (the same generator, an IRC driver) "
+        "and print them side by side with ratios",
+    )
+    parser.add_argument(
+        "--ngircd", metavar="PATH", help="the ngircd binary for --peer (default: ngircd on PATH or in /usr/sbin)"
+    )
+    parser.add_argument(
+        "--driver",
+        choices=CHINWAG_DRIVERS,
+        help="how dm and room talk to chinwag: raw (the lean wire-protocol driver, bench/raw.py) or client "
+        "(the real ChatClient); default raw with --peer, client otherwise",
+    )
+    parser.add_argument(
+        "--pin",
+        nargs="?",
+        const="auto",
+        metavar="SERVER:LOADGEN",
+        help="dm and room: the server tree (chinwag's server and Redis, or ngIRCd) on one set of cores, the "
+        "load generator on another; bare --pin is the first two cores (0:1), or give sets such as 0:1-3",
     )
     return parser
 
@@ -189,8 +223,9 @@ def run_tui(seconds: float, messages: int) -> list[dict[str, Any]]:
 
 
 def annotate(result: dict[str, Any], mode: str) -> dict[str, Any]:
-    """Add when and where, and whether each target was met."""
-    name = result.get("workload", "")
+    """Add when and where, and whether each target was met (chinwag's
+    targets: a peer's run has none)."""
+    name = result.get("workload", "") if result.get("target", "chinwag") == "chinwag" else ""
     checks: dict[str, Any] = {}
     if name == "dm":
         checks["delivered_per_s>=20000"] = result["delivered_per_s"] >= 20_000
@@ -210,7 +245,10 @@ def annotate(result: dict[str, Any], mode: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.peer and args.workloads == parser.get_default("workloads"):
+        args.workloads = "dm,room"
     wanted = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in wanted if w not in WORKLOADS]
     if unknown:
@@ -234,6 +272,32 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and not least <= value <= most:
             print(f"python -m bench: --{key.replace('_', '-')} must be between {least} and {most}", file=sys.stderr)
             return 2
+    if args.peer and set(wanted) - {"dm", "room"}:
+        print("python -m bench: --peer compares the dm and room workloads only", file=sys.stderr)
+        return 2
+    ngircd_binary = None
+    if args.peer:
+        from .ngircd import INSTALL_HINT, find_ngircd
+
+        ngircd_binary = find_ngircd(args.ngircd)
+        if ngircd_binary is None:
+            print(
+                INSTALL_HINT
+                if args.ngircd is None
+                else f"python -m bench: no executable ngircd at {args.ngircd}; to install it: apt install ngircd",
+                file=sys.stderr,
+            )
+            return 1
+    pin = None
+    if args.pin:
+        try:
+            pin = Pinning.parse(args.pin)
+        except ValueError as exc:
+            print(f"python -m bench: {exc}", file=sys.stderr)
+            return 2
+    driver: DriverName = args.driver or ("raw" if args.peer else "client")
+    rate_text = args.rate if args.rate is not None else ("10000,1000" if args.peer else "10000")
+    targets_run: tuple[Target, ...] = TARGET_NAMES if args.peer else ("chinwag",)
     mode = "quick" if args.quick else "full" if args.full else "default"
     p = dict(PRESETS[mode])
     for key in ("warmup", "duration", "connections", "users", "tokens_per_user", "password_users", "password_logins"):
@@ -246,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"{mode} run of {', '.join(wanted)}; open-files limit {fds}; {args.procs} load-generator processes"
         + (f"; dm and room on {args.nodes} nodes sharing one Redis" if args.nodes > 1 else "")
+        + (f"; chinwag beside {ngircd_binary}" if args.peer else "")
+        + (f"; {driver} driver" if {"dm", "room"} & set(wanted) else "")
+        + (f"; pinned: server tree on {sorted(pin.server)}, generator on {sorted(pin.loadgen)}" if pin else "")
     )
+    if pin and {"connect", "tui"} & set(wanted):
+        log("note: --pin applies to dm and room only")
     if args.nodes > 1 and {"connect", "tui"} & set(wanted):
         log("note: connect and tui run on one node whatever --nodes says")
     if "connect" in wanted and fds < p["connections"] * 2 + 200:
@@ -254,15 +323,21 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     failed = False
-    for name in wanted:
+    compared: dict[str, dict[str, dict[str, Any]]] = {}
+    only_chinwag: tuple[Target, ...] = ("chinwag",)
+    for name, target in [(w, t) for w in wanted for t in (targets_run if w in ("dm", "room") else only_chinwag)]:
         busy_before = machine.wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else machine.busy_cores(0.5)
         t0 = time.monotonic()
-        log(f"{name} ... (machine busy before: {busy_before:.2f} cores)")
+        label = f"{name} on {target}" if args.peer else name
+        log(f"{label} ... (machine busy before: {busy_before:.2f} cores)")
+        unpinned = os.sched_getaffinity(0)
+        if pin is not None and name in ("dm", "room"):
+            pin.pin_loadgen([os.getpid()])  # the runner is part of the load generator
         try:
             if name == "dm":
                 from . import dm
 
-                rates = [float(r) for r in str(args.rate).split(",") if r.strip()]
+                rates = [float(r) for r in rate_text.split(",") if r.strip()]
                 results = [
                     dm.run(
                         clients=args.clients,
@@ -274,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
                         peers=args.peers,
                         acks=not args.no_acks,
                         nodes=args.nodes,
+                        target=target,
+                        driver=driver,
+                        pin=pin,
+                        ngircd=ngircd_binary,
                     )
                 ]
             elif name == "room":
@@ -281,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 results = [
                     room.run(
-                        members=args.clients,
+                        members=args.members or args.clients,
                         senders=args.senders,
                         window=args.room_window,
                         duration=p["duration"],
@@ -289,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
                         procs=args.procs,
                         acks=not args.no_acks,
                         nodes=args.nodes,
+                        target=target,
+                        driver=driver,
+                        pin=pin,
+                        ngircd=ngircd_binary,
                     )
                 ]
             elif name == "connect":
@@ -309,11 +392,33 @@ def main(argv: list[str] | None = None) -> int:
                 results = run_tui(p["tui_duration"], p["tui_messages"])
         except Exception as exc:  # one broken workload must not hide the others' figures
             failed = True
-            results = [{"workload": name, "error": f"{type(exc).__name__}: {exc}"}]
+            results = [{"workload": name, "target": target, "error": f"{type(exc).__name__}: {exc}"}]
+        finally:
+            if pin is not None:
+                pin_tree([os.getpid()], unpinned)  # connect and tui run unpinned
+        if args.peer:
+            compared.setdefault(name, {})[target] = results[0]
         for result in results:
             result["machine_busy_before"] = round(busy_before, 2)
             print(json.dumps(annotate(result, mode)), flush=True)
-        log(f"{name} done in {time.monotonic() - t0:.1f} s")
+        log(f"{label} done in {time.monotonic() - t0:.1f} s")
+    if args.peer:
+        from . import peer
+
+        versions = [by["ngircd"].get("peer_version") for by in compared.values() if "ngircd" in by]
+        meta = {
+            "driver": driver,
+            "peer_version": next((v for v in versions if v), ""),
+            "pinned": pin.describe() if pin else None,
+            "mode": mode,
+            "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        record = peer.compare(compared, meta)
+        peer.print_comparison(record)
+        broken = peer.failed_checks(record)
+        if broken:
+            failed = True
+            log(f"loss check failed: {'; '.join(broken)}")
     log(f"all done in {time.monotonic() - started:.1f} s")
     return 1 if failed else 0
 

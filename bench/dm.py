@@ -16,17 +16,24 @@ average).
 "Delivered" counts a message once, at its recipient. The server also echoes
 every message to the sender's connection (the protocol says so); those
 deliveries are counted apart, as `echo_*`, and checked for loss as well.
+(An IRC peer echoes nothing: `server_echoes` is false and `echo_*` are 0.)
+
+`target` "ngircd" runs the same phases on ngIRCd through the IRC driver
+(bench/irc.py); `driver` picks chinwag's: `client` (the real ChatClient) or
+`raw` (bench/raw.py). `pin` puts the server tree and the load generator on
+cores of their own (bench/pinning.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Sequence
 from typing import Any
 
-from .clients import register_users, user_names
-from .servers import CHEAP_ARGON2, Deployment
+from . import targets
+from .clients import user_names
+from .drivers import DriverName
+from .pinning import Pinning
 from .traffic import (
     Delivery,
     PhaseResult,
@@ -42,7 +49,9 @@ from .traffic import (
 from .workers import WorkerPool, split
 
 
-def _phase_report(window: Any, results: list[PhaseResult], duration: float, node_of: dict[str, int]) -> dict[str, Any]:
+def _phase_report(
+    window: Any, results: list[PhaseResult], duration: float, node_of: dict[str, int], echoes: bool
+) -> dict[str, Any]:
     acked: set[Delivery] = set()
     received: set[Delivery] = set()
     for r in results:
@@ -62,6 +71,7 @@ def _phase_report(window: Any, results: list[PhaseResult], duration: float, node
         "lost": len(acked - received),
         "duplicated": sum(r.dups for r in results),
         "unacked_received": len(received - acked),
+        "server_echoes": echoes,
         "echo_per_s": round(sum(r.echo_in_window for r in results) / duration),
         "echo_lost": sum(r.echo_lost for r in results),
         "echo_duplicated": sum(r.echo_dups for r in results),
@@ -89,11 +99,19 @@ def run(
     acks: bool = True,
     seed: int = 1,
     nodes: int = 1,
+    target: targets.Target = "chinwag",
+    driver: DriverName = "client",
+    pin: Pinning | None = None,
+    ngircd: str | None = None,
 ) -> dict[str, Any]:
     names = user_names("dm", clients)
-    server = Deployment(nodes, CHEAP_ARGON2).start()
+    if target == "ngircd":
+        nodes = 1
+    server = targets.start(target, names, nodes, ngircd)
+    wire = targets.driver_for(target, driver)
+    echoes = wire != "irc"
     try:
-        asyncio.run(register_users(server.ports[0], names))
+        targets.pin_server(server, pin)
         parts = split(names, procs)
         # round-robin over the nodes within each worker's share, so every
         # worker talks to every node
@@ -108,10 +126,13 @@ def run(
                 peers=peers,
                 acks=acks,
                 warm_both_ways=nodes > 1,
+                driver=wire,
             )
             for p in parts
         ]
         with WorkerPool(traffic_worker, configs) as pool:
+            if pin is not None:
+                pin.pin_loadgen(pool.pids)
             pool.recv_all(Ready, timeout=120)
             pool.send_all(Settle())
             pool.recv_all(Settled, timeout=60)
@@ -122,7 +143,7 @@ def run(
                 for i in range(procs)
             ]
             w, results = drive_phase(server, pool, specs, warmup, duration)
-            closed = _phase_report(w, results, duration, node_of)
+            closed = _phase_report(w, results, duration, node_of, echoes)
             rss_after = server.rss()
             fixed = []
             for n, rate in enumerate(r for r in rates if r > 0):
@@ -138,9 +159,10 @@ def run(
                     for i, p in enumerate(parts)
                 ]
                 w, results = drive_phase(server, pool, specs, warmup, duration)
-                fixed.append({"offered_per_s": rate, **_phase_report(w, results, duration, node_of)})
+                fixed.append({"offered_per_s": rate, **_phase_report(w, results, duration, node_of, echoes)})
         return {
             "workload": "dm",
+            **targets.describe(target, driver, server, pin),
             "nodes": nodes,
             "clients": clients,
             "peers_each": peers or clients - 1,

@@ -1,7 +1,8 @@
 """The message-traffic engine shared by the `dm` and `room` workloads.
 
-Each worker process logs its share of the users in with the real
-`ChatClient` and, per phase:
+Each worker process logs its share of the users in through a driver
+(bench/drivers.py: the real `ChatClient`, the lean raw-protocol driver, or
+IRC for a peer server) and, per phase:
 
 1. sends from `t_start` to `t_end`, either closed-loop (each sender keeps at
    most `window` sends in flight) or open-loop at a fixed offered rate (sends
@@ -16,13 +17,14 @@ Each worker process logs its share of the users in with the real
 Every message text starts with the sender's send (or scheduled) time from
 CLOCK_MONOTONIC, which all processes on the machine share, so the receiver
 computes the end-to-end latency. Each client dedupes by `(conv, mid)` and
-counts what it saw twice before deduping. The client acks automatically, as
-any real client does.
+counts what it saw twice before deduping. The chinwag drivers ack
+automatically, as any real client does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import time
@@ -30,19 +32,16 @@ from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, NamedTuple
 
-from chinwag.protocol.errors import ConnectionClosed, ServerError
-from chinwag.protocol.messages import Message
-
-from .clients import BenchClient, bounded_gather, login_client
+from .clients import bounded_gather
+from .drivers import Conn, DriverName, open_conn, stamp_of
 from .machine import sleep_until
-from .servers import BenchServer, Deployment
 from .stats import percentile, rounded
-from .window import Window
+from .window import Window, WindowServer
 from .workers import AsyncPipe, Stop, WorkerPool
 
-TEXT_LEN = 64
 # Open-loop mode: a client with this many sends unanswered skips its next
 # scheduled sends (counted as `not_offered`): the system is overloaded, and
 # the latency figures are then a lower bound.
@@ -87,6 +86,7 @@ class TrafficConfig:
     acks: bool = True
     warm_both_ways: bool = False
     warm_concurrency: int = 24
+    driver: DriverName = "client"
 
 
 @dataclass(frozen=True)
@@ -161,18 +161,13 @@ class PhaseResult:
 Seen = tuple[str, str]  # (conv, mid) as the receiving client sees it
 
 
-def make_text(ns: int) -> str:
-    head = f"{ns} "
-    return head + "x" * max(0, TEXT_LEN - len(head))
-
-
 class ClientState:
     __slots__ = (
         "acked",
         "acked_n",
         "address",
-        "client",
         "closed",
+        "conn",
         "dups",
         "echo_dups",
         "echo_got",
@@ -189,11 +184,12 @@ class ClientState:
         "seen",
         "seq",
         "waiter",
+        "window",
     )
 
-    def __init__(self, name: str, client: BenchClient, peers: list[str]) -> None:
+    def __init__(self, name: str, conn: Conn, peers: list[str]) -> None:
         self.name = name
-        self.client = client
+        self.conn = conn
         self.peers = peers
         self.address = "@" + name
         self.seq = 0
@@ -203,6 +199,7 @@ class ClientState:
 
     def reset(self) -> None:
         self.inflight = 0
+        self.window = 0  # closed loop: sends kept in flight; 0 otherwise
         self.acked: list[Delivery] = []
         self.acked_n = 0
         self.seen: set[Seen] = set()
@@ -212,7 +209,7 @@ class ClientState:
         self.in_window = self.echo_in_window = 0
         self.errors: Counter[str] = Counter()
         self.room_counts: Counter[str] | None = None
-        self.client.acks_sent = 0
+        self.conn.reset_acks()
 
 
 class Phase:
@@ -228,6 +225,7 @@ class Phase:
         self.t_end = int(spec.t_end * 1e9)
         self.tag = spec.tag
         self.rng = random.Random(spec.seed)
+        self.random = self.rng.random
         self.latencies = array("d")
         self.room_counts: Counter[str] = Counter()  # room: mid -> local members that got it
         self.skipped = 0
@@ -238,47 +236,53 @@ class Phase:
 
     def issue(self, st: ClientState, stamp: int) -> None:
         if self.kind == "dm":
-            peer = st.peers[self.rng.randrange(len(st.peers))]
+            peers = st.peers
+            peer = peers[int(self.random() * len(peers))]
             to = "@" + peer
         else:
             peer, to = self.conv, self.conv
         st.seq += 1
-        try:
-            future = st.client.request_nowait(
-                "send", to=to, text=make_text(stamp), cmid=f"{self.tag}.{st.seq}"
-            )  # tag: phase + worker
-        except ConnectionClosed:
+        # tag: phase + worker
+        if not st.conn.send(to, stamp, f"{self.tag}.{st.seq}", partial(self.replied, st, peer)):
             st.closed = True
             st.errors["closed"] += 1
             return
         st.inflight += 1
         if self.t_warm <= stamp < self.t_end:
             self.sent_in_window += 1
-        future.add_done_callback(lambda f, st=st, peer=peer: self.replied(st, peer, f))
 
-    def replied(self, st: ClientState, peer: str, future: asyncio.Future[dict[str, Any]]) -> None:
+    def replied(self, st: ClientState, peer: str, mid: str | None, error: str | None) -> None:
         st.inflight -= 1
-        waiter = st.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        exc = future.exception()
-        if exc is not None:
-            st.errors[exc.code if isinstance(exc, ServerError) else type(exc).__name__] += 1
-            return
-        st.acked_n += 1
-        st.acked.append(Delivery(st.name, peer, future.result()["mid"]))
+        if mid is None:
+            st.errors[error or "unknown"] += 1
+        else:
+            st.acked_n += 1
+            st.acked.append(Delivery(st.name, peer, mid))
+        if st.window:  # closed loop: the answer frees a place in the window, refilled at once
+            now = time.monotonic_ns()
+            if not st.closed and now < self.t_end:
+                self.issue(st, now)
+            if st.inflight == 0:
+                waiter = st.waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
 
     async def closed_loop(self, st: ClientState, window: int) -> None:
+        """Keep `window` sends in flight from `st` until t_end: the first
+        `window` now, then one more from each reply's callback (no task wakes
+        per send), then wait for the last answers."""
         await sleep_until_ns(self.t_start)
-        while not st.closed:
+        st.window = window
+        now = time.monotonic_ns()
+        while not st.closed and st.inflight < window and now < self.t_end:
+            self.issue(st, now)
             now = time.monotonic_ns()
-            if now >= self.t_end:
-                break
-            if st.inflight < window:
-                self.issue(st, now)
-                if st.inflight < window:
-                    continue
-            await wait_for_reply(st)
+        if st.inflight:
+            st.waiter = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(st.waiter, max(0.0, (self.t_end - now) / 1e9) + DRAIN_TIMEOUT)
+            st.waiter = None
+        st.window = 0
 
     async def open_loop(self, senders: list[ClientState], rate: float) -> None:
         """Offer `rate` sends/s in total from `senders`, round-robin, each
@@ -311,73 +315,75 @@ class Phase:
 
     # --- receiving ---------------------------------------------------------------
 
-    async def receive(self, st: ClientState) -> None:
-        client = st.client
+    def receiver(self, st: ClientState) -> Callable[[str, str, str, str, str], None]:
+        """The sink for `st`'s connection during this phase."""
         dm = self.kind == "dm"
         t_warm, t_end = self.t_warm, self.t_end
         latencies = self.latencies
         prefix = self.spec.phase + "w"
-        while not self.stop_receiving:
-            try:
-                event = await client.next_event(timeout=0.1)
-            except TimeoutError:
-                continue
-            except ConnectionClosed:
-                st.closed = True
-                return
-            if type(event) is not Message or not (event.cmid or "").startswith(prefix):
-                continue  # not a message of this phase (setup traffic, or another phase's)
-            now = time.monotonic_ns()
-            stamp = int(event.text[: event.text.index(" ")])
-            key = (event.conv, event.mid)
+        room_conv = self.conv
+        room_counts = self.room_counts
+        name = st.name
+        seen = st.seen
+        echo_seen = st.echo_seen
+        monotonic_ns = time.monotonic_ns
+
+        def on_message(conv: str, mid: str, sender: str, text: str, cmid: str) -> None:
+            if self.stop_receiving or not cmid.startswith(prefix):
+                return  # not a message of this phase (setup traffic, or another phase's)
+            now = monotonic_ns()
+            key = (conv, mid)
             if dm:
-                if event.sender == st.name:  # our own message, echoed to the sending connection
-                    if key in st.echo_seen:
+                if sender == name:  # our own message, echoed to the sending connection
+                    if key in echo_seen:
                         st.echo_dups += 1
-                        continue
-                    st.echo_seen.add(key)
+                        return
+                    echo_seen.add(key)
                     st.echo_got += 1
                     if t_warm <= now < t_end:
                         st.echo_in_window += 1
-                    continue
-                if key in st.seen:
+                    return
+                if key in seen:
                     st.dups += 1
-                    continue
-                st.seen.add(key)
+                    return
+                seen.add(key)
             else:
-                if event.conv != self.conv:
-                    continue
-                if key in st.seen:
+                if conv != room_conv:
+                    return
+                if key in seen:
                     st.dups += 1
-                    continue
-                st.seen.add(key)
-                self.room_counts[event.mid] += 1
+                    return
+                seen.add(key)
+                room_counts[mid] += 1
             st.got += 1
             if t_warm <= now < t_end:
                 st.in_window += 1
+            stamp = stamp_of(text)
             if t_warm <= stamp < t_end:
                 latencies.append((now - stamp) / 1e6)
+
+        return on_message
 
     def satisfied(self, st: ClientState) -> bool:
         if st.closed:
             return True
         if st.expected is None or st.got < st.expected:
             return False
-        return self.kind != "dm" or st.echo_got >= st.acked_n
+        return self.kind != "dm" or not st.conn.echoes or st.echo_got >= st.acked_n
 
 
 async def settle(states: list[ClientState], quiet: float = 0.3, limit: float = 15.0) -> None:
-    """Consume (and ack) whatever setup left queued, until no client has heard
-    anything for `quiet` seconds, so phases start clean."""
-
-    async def drain(st: ClientState) -> None:
-        while True:
-            try:
-                await st.client.next_event(timeout=quiet)
-            except (TimeoutError, ConnectionClosed):
-                return
-
-    await asyncio.wait_for(asyncio.gather(*(drain(st) for st in states)), limit)
+    """Let whatever setup left queued arrive (and be acked), until no client
+    has heard anything for `quiet` seconds, so phases start clean."""
+    deadline = time.monotonic() + limit
+    heard = -1
+    while time.monotonic() < deadline:
+        now_heard = sum(st.conn.heard for st in states)
+        if now_heard == heard:
+            return
+        heard = now_heard
+        await asyncio.sleep(quiet)
+    raise TimeoutError(f"setup traffic still arriving after {limit:.0f} s")
 
 
 def pick_peers(name: str, everyone: list[str], count: int) -> list[str]:
@@ -398,17 +404,6 @@ async def sleep_until_ns(t: int) -> None:
         await asyncio.sleep(delay)
 
 
-async def wait_for_reply(st: ClientState, timeout: float = 1.0) -> None:
-    """Until one of `st`'s sends is answered, or `timeout` seconds."""
-    st.waiter = asyncio.get_running_loop().create_future()
-    try:
-        await asyncio.wait_for(st.waiter, timeout)
-    except TimeoutError:
-        pass
-    finally:
-        st.waiter = None
-
-
 async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
     kind = config.kind
     room = config.room
@@ -417,17 +412,19 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
     auto_ack = config.acks
     # the node each user logs in to (several nodes: `ports`, one per user)
     port_of = dict(zip(names, config.ports or [config.port] * len(names), strict=True))
-    clients = await bounded_gather(names, lambda n: login_client(port_of[n], n, auto_ack), 16)
-    failed = [c for c in clients if isinstance(c, Exception)]
+    conns = await bounded_gather(names, lambda n: open_conn(config.driver, port_of[n], n, auto_ack), 16)
+    failed = [c for c in conns if isinstance(c, Exception)]
     if failed:
         raise RuntimeError(f"{len(failed)} logins failed; first: {failed[0]!r}")
-    states = [ClientState(n, c, pick_peers(n, everyone, config.peers)) for n, c in zip(names, clients, strict=True)]
+    states = [ClientState(n, c, pick_peers(n, everyone, config.peers)) for n, c in zip(names, conns, strict=True)]
     if kind == "room":
-        joined = await bounded_gather(states, lambda st: st.client.join(room), 16)
+        joined = await bounded_gather(states, lambda st: st.conn.join(room), 16)
         bad = [j for j in joined if isinstance(j, Exception)]
         if bad:
             raise RuntimeError(f"{len(bad)} joins failed; first: {bad[0]!r}")
-    if kind == "dm":
+    if kind == "dm" and config.driver != "irc":
+        # (IRC records nothing, and a nick exists only once its user is
+        # connected, perhaps by another worker: nothing to warm there.)
         # The first message between two users records the conversation for both
         # (a Redis round trip outside the send batch); send it now, gently, so
         # the measurement sees the steady state. Receivers skip it (other tag).
@@ -437,7 +434,7 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
 
         async def first_messages(st: ClientState) -> None:
             for peer in (p for p in st.peers if both or st.name < p):
-                await st.client.send("@" + peer, make_text(time.monotonic_ns()), f"warm.{peer}")
+                await st.conn.send_wait("@" + peer, time.monotonic_ns(), f"warm.{peer}")
 
         warmed = await bounded_gather(states, first_messages, config.warm_concurrency)
         bad = [w for w in warmed if isinstance(w, Exception)]
@@ -460,7 +457,8 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
         for st in states:
             st.reset()
         phase = Phase(spec, states, room)
-        receivers = [asyncio.ensure_future(phase.receive(st)) for st in states]
+        for st in states:
+            st.conn.sink = phase.receiver(st)
         if spec.mode == "closed":
             await asyncio.gather(*(phase.closed_loop(st, spec.window) for st in senders))
         else:
@@ -475,16 +473,22 @@ async def traffic_worker(config: TrafficConfig, pipe: AsyncPipe) -> None:
         pipe.send(SentReport(dict(per_recipient), total))
         expect = await pipe.recv(timeout=120)
         assert isinstance(expect, Expect), expect
-        for st in states:  # a room member expects every message; a DM user what was sent to it
-            st.expected = expect.acked if kind == "room" else expect.per_recipient.get(st.name, 0)
+        for st in states:
+            # a room member expects every message (but its own where the server
+            # does not deliver those to their sender); a DM user what was sent to it
+            if kind == "room":
+                st.expected = expect.acked - (0 if st.conn.self_delivery else st.acked_n)
+            else:
+                st.expected = expect.per_recipient.get(st.name, 0)
         await _until(lambda phase=phase: all(phase.satisfied(st) for st in states), time.monotonic() + DRAIN_TIMEOUT)
         await asyncio.sleep(GRACE)
         phase.stop_receiving = True
-        await asyncio.gather(*receivers)
+        for st in states:
+            st.conn.sink = None
         pipe.send(collect(phase, states, kind))
 
     for st in states:
-        await st.client.close()
+        await st.conn.close()
 
 
 def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
@@ -493,8 +497,8 @@ def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
         latencies=phase.latencies,
         skipped=phase.skipped,
         sent_in_window=phase.sent_in_window,
-        closed=sum(st.closed for st in states),
-        acks_sent=sum(st.client.acks_sent for st in states),
+        closed=sum(st.closed or st.conn.closed for st in states),
+        acks_sent=sum(st.conn.acks_sent() for st in states),
     )
     for st in states:
         errors.update(st.errors)
@@ -508,7 +512,8 @@ def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
         if kind == "dm":
             # what this client received from others: its conv is "@sender"
             out.received.extend(Delivery(conv[1:], st.name, mid) for conv, mid in st.seen)
-            out.echo_lost += st.acked_n - len({("@" + d.recipient, d.mid) for d in st.acked} & st.echo_seen)
+            if st.conn.echoes:
+                out.echo_lost += st.acked_n - len({("@" + d.recipient, d.mid) for d in st.acked} & st.echo_seen)
     if kind == "room":
         out.room_counts = dict(phase.room_counts)
     out.errors = dict(errors)
@@ -519,7 +524,7 @@ def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
 
 
 def drive_phase(
-    server: BenchServer | Deployment, pool: WorkerPool, specs: list[PhaseSpec], warmup: float, duration: float
+    server: WindowServer, pool: WorkerPool, specs: list[PhaseSpec], warmup: float, duration: float
 ) -> tuple[Window, list[PhaseResult]]:
     """Run one phase on every worker: `specs[i]` goes to worker i, with the
     shared timing added. Returns the CPU window (warm-up excluded) and the

@@ -11,9 +11,14 @@ from typing import Any
 import redis
 
 from .machine import machine_cpu
+from .ngircd import NgircdServer
 from .redis_ops import redis_ops_report
 from .servers import BenchServer, Deployment
 from .workers import WorkerPool
+
+# What a window measures: a chinwag server (one, or nodes sharing a Redis), or
+# the peer IRC server (no Redis).
+WindowServer = BenchServer | Deployment | NgircdServer
 
 
 class Window:
@@ -21,7 +26,7 @@ class Window:
     the load generator and the whole machine between `open()` and `close()`,
     and Redis's command counters when the server is a `Deployment`."""
 
-    def __init__(self, server: BenchServer | Deployment, pool: WorkerPool | None, label: str = "") -> None:
+    def __init__(self, server: WindowServer, pool: WorkerPool | None, label: str = "") -> None:
         self.server = server
         self.pool = pool
         self.label = label
@@ -118,6 +123,9 @@ class Window:
                     round(self.delta(f"node{i}") / delivered * 1e6, 2) for i in range(nodes)
                 ]
             out["redis_cpu_us_per_msg"] = round(redis_cpu / delivered * 1e6, 2)
+            # what the server side costs in all: chinwag's server(s) and its
+            # Redis, or the peer IRC server (which has no Redis)
+            out["server_tree_cpu_us_per_msg"] = round((server + redis_cpu) / delivered * 1e6, 2)
             out["loadgen_cpu_us_per_msg"] = round(loadgen / delivered * 1e6, 2)
             # server + Redis + load generator + kernel network work: what one
             # message costs this machine, others' work left out

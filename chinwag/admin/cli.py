@@ -7,9 +7,11 @@ Adding a group is writing its module and adding it to `GROUPS`.
 
 Redis: `--redis-url URL`, or the embedded Redis of a server running with
 `--data-dir DIR` (found from the files it keeps there; the server's default
-data directory if neither is given). `CHINWAG_REDIS_URL` and
-`CHINWAG_DATA_DIR` work as for chinwag-server. chinwag-admin never starts
-that Redis itself: a server starting meanwhile would stop it as a leftover.
+data directory if neither is given). `CHINWAG_REDIS_URL`,
+`CHINWAG_DATA_DIR` and the server's config file (`--config`,
+`CHINWAG_CONFIG`) are read as chinwag-server reads them. chinwag-admin
+never starts that Redis itself: a server starting meanwhile would stop it
+as a leftover.
 
 Every error ends in one line on stderr and exit status 1 (2 for a usage
 error), never a traceback.
@@ -26,14 +28,15 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..server import config_file
 from ..server.embedded_redis import EmbeddedRedisError, running_url
-from ..server.settings import default_data_dir
+from ..server.settings import default_data_dir, env_overrides
 from ..server.store import StorageUnavailable, Store
-from . import invites, sessions, users
+from . import invites, rooms, sessions, users
 from .common import Admin, AdminError, Parser
 from .output import Output
 
-GROUPS = (users, sessions, invites)
+GROUPS = (users, sessions, invites, rooms)
 
 REDIS_TIMEOUT_S = 5.0
 
@@ -41,7 +44,7 @@ REDIS_TIMEOUT_S = 5.0
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="chinwag-admin",
-        description="Administer a chinwag server: users, sessions, invitation codes. It works on the "
+        description="Administer a chinwag server: users, sessions, invitation codes, rooms. It works on the "
         "server's Redis while servers run; running servers hear of its changes at once.",
     )
     parser.add_argument("--version", action="version", version=f"chinwag-admin {__version__}")
@@ -54,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the data directory of a chinwag-server running with its embedded Redis "
         f"(default: CHINWAG_DATA_DIR, else {default_data_dir()})",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the server's config file, for its redis_url or data_dir (default: CHINWAG_CONFIG)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
     subparsers = parser.add_subparsers(title="command groups", metavar="GROUP", required=True)
     for module in GROUPS:
@@ -61,12 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def redis_url(args: argparse.Namespace) -> str:
-    """The URL to reach: --redis-url, else the embedded Redis of --data-dir."""
-    url = args.redis_url or os.environ.get("CHINWAG_REDIS_URL")
-    if url:
-        return str(url)
-    data_dir = args.data_dir or Path(os.environ.get("CHINWAG_DATA_DIR") or default_data_dir()).expanduser()
+def redis_url(args: argparse.Namespace, environ: dict[str, str] | None = None) -> str:
+    """The URL to reach, as chinwag-server would find its Redis (flags >
+    CHINWAG_* > the config file): --redis-url, else the embedded Redis of
+    the data directory."""
+    env = env_overrides(environ)
+    config = args.config or ((environ or os.environ).get("CHINWAG_CONFIG") or None)
+    try:
+        values = config_file.load(Path(config)) if config else {}
+    except config_file.ConfigError as exc:
+        raise AdminError(str(exc)) from None
+    if args.redis_url or (not args.data_dir and (env.get("redis_url") or values.get("redis_url"))):
+        return str(args.redis_url or env.get("redis_url") or values["redis_url"])
+    data_dir = Path(args.data_dir or env.get("data_dir") or values.get("data_dir") or default_data_dir()).expanduser()
     try:
         return running_url(data_dir)
     except EmbeddedRedisError as exc:

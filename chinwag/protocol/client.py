@@ -26,7 +26,7 @@ from .address import Address
 from .errors import ConnectionClosed, FrameError, ServerError
 from .frames import DEFAULT_MAX_FRAME, FrameDecoder, encode_frame
 from .inbox import AckTracker, Inbox
-from .messages import Event, Message, RoomInfo, SessionInfo, User, parse_event
+from .messages import Event, Message, NotifySettings, RoomInfo, SessionInfo, User, parse_event
 from .writer import FrameWriter
 
 # The extensions this client understands (PROTOCOL-EXTENSIONS.md); a caller
@@ -37,6 +37,7 @@ KNOWN_FEATURES = (
     limits.FEATURE_SEARCH,
     limits.FEATURE_ROOMS,
     limits.FEATURE_PEOPLE,
+    limits.FEATURE_NOTIFY,
 )
 
 CLIENT_NAME = "chinwag-py/0.1"
@@ -196,6 +197,18 @@ class Requests:
     async def revoke(self, session: str) -> None:
         """End one of your sessions (an id from `sessions`): its token stops working."""
         await self.request("revoke", session=session)
+
+    # --- `notify` (chinwag's, docs/protocol.md) -------------------------------------
+
+    async def notify_settings(self) -> NotifySettings:
+        return NotifySettings.from_wire(await self.request("notify_settings"))
+
+    async def set_notify(self, conv: str, level: str | None) -> NotifySettings:
+        """`level`: all, mentions or none; None goes back to the default."""
+        return NotifySettings.from_wire(await self.request("notify", conv=conv, level=level))
+
+    async def set_highlights(self, words: Sequence[str]) -> NotifySettings:
+        return NotifySettings.from_wire(await self.request("highlights", words=list(words)))
 
     async def conversations(self) -> list[tuple[Address, Message | None]]:
         """(address, newest message) for each of the user's conversations,

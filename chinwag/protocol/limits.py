@@ -30,6 +30,8 @@ FEATURE_MESSAGES, FEATURE_READ, FEATURE_SEARCH, FEATURE_ROOMS, FEATURE_PEOPLE = 
     "rooms",
     "people",
 )
+# chinwag's own extension (docs/protocol.md): notification settings that follow the user
+FEATURE_NOTIFY = "notify"
 FEATURES_MAX = 32  # names a `hello` may list (unknown ones are ignored)
 EMOJI_MAX = 16  # code points of one reaction
 REACTIONS_MAX = 20  # distinct emoji on one message
@@ -46,6 +48,13 @@ REGISTRATION_OPEN, REGISTRATION_INVITE, REGISTRATION_CLOSED = "open", "invite", 
 REGISTRATION_POLICIES = (REGISTRATION_OPEN, REGISTRATION_INVITE, REGISTRATION_CLOSED)
 INVITE_CODE_MAX = 128  # characters of a registration invitation code
 SESSION_ID_MAX = 64  # characters of a session id (from `sessions`)
+
+# `notify`: when a conversation notifies (without a setting: a direct
+# conversation "all", a room "mentions"), and the highlight keywords
+NOTIFY_ALL, NOTIFY_MENTIONS, NOTIFY_NONE = "all", "mentions", "none"
+NOTIFY_LEVELS = (NOTIFY_ALL, NOTIFY_MENTIONS, NOTIFY_NONE)
+HIGHLIGHTS_MAX = 20  # keywords per user
+HIGHLIGHT_MAX = 40  # characters of one keyword
 
 # The name rules, and the words that state them, both built from the limits above.
 _USERNAME = re.compile(rf"[a-z][a-z0-9_.\-]{{{USERNAME_MIN - 1},{USERNAME_MAX - 1}}}")
@@ -203,6 +212,14 @@ def line_problem(field: str, text: str, most: int) -> str | None:
     if len(text) > most:
         return f"{field} has {len(text)} characters; the limit is {most}"
     return control_problem(field, text)
+
+
+def highlight_problem(word: str) -> str | None:
+    """A sentence saying what is wrong with a highlight keyword, or None:
+    1-40 characters, not only spaces, no control character."""
+    if not word.strip() or len(word) > HIGHLIGHT_MAX:
+        return f"a highlight keyword has 1 to {HIGHLIGHT_MAX} characters"
+    return control_problem("a highlight keyword", word)
 
 
 def valid_display_name(name: str) -> bool:

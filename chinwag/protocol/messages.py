@@ -642,6 +642,54 @@ class Revoke(Request):
         return cls(req_id, session)
 
 
+# --- `notify`: chinwag's notification settings (docs/protocol.md) -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetNotify(Request):
+    TYPE: ClassVar[str] = "notify"
+    conv: Address = field(default_factory=lambda: Address("room", limits.LOBBY))
+    level: str | None = None  # None: back to the default for its kind
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> SetNotify:
+        conv = _address(frame, "conv")
+        level = _str(frame, "level", optional=True)
+        if level is not None and level not in limits.NOTIFY_LEVELS:
+            raise _bad(f"'level' must be one of {', '.join(limits.NOTIFY_LEVELS)}, or nil for the default")
+        return cls(req_id, conv, level)
+
+
+@dataclass(frozen=True, slots=True)
+class SetHighlights(Request):
+    TYPE: ClassVar[str] = "highlights"
+    words: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> SetHighlights:
+        raw = frame.get("words")
+        if not isinstance(raw, list) or any(type(w) is not str for w in raw):
+            raise _bad("'words' must be a list of strings")
+        words: dict[str, str] = {}  # case-insensitively once, in the order given
+        for word in raw:
+            if (problem := limits.highlight_problem(word)) is not None:
+                raise _bad(problem)
+            words.setdefault(word.strip().casefold(), word.strip())
+        if len(words) > limits.HIGHLIGHTS_MAX:
+            raise _bad(f"at most {limits.HIGHLIGHTS_MAX} highlight keywords", ErrorCode.TOO_LARGE)
+        return cls(req_id, tuple(words.values()))
+
+    def to_frame(self) -> Frame:
+        out = Request.to_frame(self)
+        out["words"] = list(self.words)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class GetNotify(Request):
+    TYPE: ClassVar[str] = "notify_settings"
+
+
 REQUEST_TYPES: dict[str, type[Request]] = {
     cls.TYPE: cls
     for cls in (
@@ -680,6 +728,9 @@ REQUEST_TYPES: dict[str, type[Request]] = {
         Password,
         Sessions,
         Revoke,
+        SetNotify,
+        SetHighlights,
+        GetNotify,
     )
 }
 NOTIFICATION_TYPES = frozenset({"typing", "ack", "pong", "read"})
@@ -976,6 +1027,31 @@ class MemberEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """`notify`: the user's notification levels (address -> level, only
+    where set) and highlight keywords; the answer to `notify_settings` and
+    the `notify_settings` event a change sends to the user's other devices."""
+
+    levels: dict[str, str]
+    words: tuple[str, ...]
+
+    @classmethod
+    def from_wire(cls, data: Frame) -> NotifySettings:
+        raw, words = data.get("levels"), data.get("words")
+        levels = (
+            {c: v for c, v in raw.items() if type(c) is str and v in limits.NOTIFY_LEVELS}
+            if isinstance(raw, dict)
+            else {}
+        )
+        return cls(levels, tuple(w for w in words if type(w) is str) if isinstance(words, list) else ())
+
+    def level(self, conv: str) -> str:
+        """The level in effect for `conv`: its own, else its kind's default."""
+        default = limits.NOTIFY_MENTIONS if conv.startswith("#") else limits.NOTIFY_ALL
+        return self.levels.get(conv, default)
+
+
+@dataclass(frozen=True, slots=True)
 class RoomEvent:
     """`rooms`: a room's topic or privacy changed (the caller's view of it)."""
 
@@ -1016,6 +1092,7 @@ Event = (
     | ReadEvent
     | RoomEvent
     | InvitedEvent
+    | NotifySettings
 )
 
 
@@ -1054,6 +1131,8 @@ def parse_event(frame: Frame) -> Event | None:
             _opt_text(frame, "by"),
             _opt_text(frame, "reason"),
         )
+    if kind == "notify_settings":
+        return NotifySettings.from_wire(frame)
     if kind == "room":
         return RoomEvent(Room.from_wire(frame.get("room")))
     if kind == "invited":

@@ -56,6 +56,7 @@ class ChatServer:
         """`clock`: the time the server's timers read (default: the event
         loop's; tests pass one they move by hand)."""
         self.settings = settings
+        self._ssl: ssl.SSLContext | None = None
         self.loop = asyncio.get_event_loop()
         self._own_clock = clock is None
         self.clock: Clock = self.loop.time if clock is None else clock
@@ -112,6 +113,19 @@ class ChatServer:
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
+    def reload_tls(self) -> str:
+        """Load the certificate and key again from their files (after a
+        renewal), for the handshakes from now on; connections already up
+        keep theirs. On a bad file the old certificate stays. What happened, in a line."""
+        if self._ssl is None or self.settings.tls_cert is None:
+            return "no TLS certificate to reload"
+        key = str(self.settings.tls_key) if self.settings.tls_key else None
+        try:
+            self._ssl.load_cert_chain(str(self.settings.tls_cert), key)
+        except (OSError, ssl.SSLError) as exc:
+            return f"TLS certificate NOT reloaded, the old one stays: {exc}"
+        return f"TLS certificate reloaded from {self.settings.tls_cert}"
+
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         if self._own_clock:
@@ -122,7 +136,7 @@ class ChatServer:
         if self.search is not None:
             await self.search.start()
         raise_open_files_limit()
-        context = server_ssl_context(self.settings)
+        context = self._ssl = server_ssl_context(self.settings)
         if context is None:
             self._server = await self.loop.create_server(
                 lambda: Connection(self),

@@ -62,6 +62,11 @@ def _refused(result: ChangeResult, address: Address, mid: str, doing: str) -> No
     if status is ChangeStatus.NO_SUCH_MESSAGE:
         raise RequestError(f"there is no message {mid} in {address} to {doing}", ErrorCode.NO_SUCH_MESSAGE)
     if status is ChangeStatus.FORBIDDEN:
+        if doing == "delete" and address.is_room:
+            raise RequestError(
+                f"only its author, an owner or moderator of {address}, or a server admin can delete that message",
+                ErrorCode.FORBIDDEN,
+            )
         raise RequestError(f"only its author can {doing} that message", ErrorCode.FORBIDDEN)
     if status is ChangeStatus.TOO_MANY:
         raise RequestError(

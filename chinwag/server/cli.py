@@ -17,12 +17,14 @@ import dataclasses
 import enum
 import errno
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import __version__
+from . import config_file
 from .app import ChatServer
 from .embedded_redis import (
     EmbeddedRedis,
@@ -34,6 +36,7 @@ from .engine import ping
 from .search.index import IndexLocked, SearchIndex
 from .search.service import SearchService, SearchSetupError, remove_index
 from .search.worker import ChildIndex, IndexGone
+from .service import ReopenableFileHandler, log_to, sd_notify
 from .settings import REGISTRATION_MODES, Settings, env_overrides, search_path
 from .store import StorageUnavailable, Store
 
@@ -46,6 +49,7 @@ _FLAGS: dict[str, str] = {
     "redis-server in the data directory",
     "data_dir": "directory for the embedded Redis's data and log",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "log_file": "log to this file instead of stderr (reopened on SIGHUP, e.g. after logrotate)",
     "tls_cert": "PEM certificate chain: serve TLS",
     "tls_key": "PEM private key for --tls-cert",
     "node_id": "this node's id in a multi-node deployment (default: random)",
@@ -141,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
         )
     parser.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="read settings from this TOML file (also CHINWAG_CONFIG); flags and CHINWAG_* variables win over it",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the settings in effect (from flags, environment, file and defaults; secrets masked) and exit",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check that Redis answers (--redis-url's, or the embedded one of the server "
@@ -159,13 +174,19 @@ class Command(enum.Enum):
     SERVE = "serve"
     CHECK = "check"
     REINDEX = "reindex"
+    PRINT_CONFIG = "print-config"
 
 
 def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> tuple[Settings, Command]:
     parser = build_parser()
     args = parser.parse_args(argv)
-    values: dict[str, Any] = {}
     by_name = {f.name: f for f in dataclasses.fields(Settings)}
+    environ = dict(os.environ) if environ is None else environ
+    config = args.config or (Path(environ["CHINWAG_CONFIG"]) if environ.get("CHINWAG_CONFIG") else None)
+    try:
+        values: dict[str, Any] = config_file.load(config) if config is not None else {}
+    except config_file.ConfigError as exc:
+        parser.error(str(exc))
     raw = env_overrides(environ)
     raw.update({k: v for k, v in vars(args).items() if k in by_name and v is not None})
     for name, value in raw.items():
@@ -183,8 +204,10 @@ def settings_from(argv: list[str] | None = None, environ: dict[str, str] | None 
     settings = Settings(**values)
     if (problem := settings_problem(settings)) is not None:
         parser.error(problem)
-    if args.check and args.reindex:
-        parser.error("--check and --reindex are two different runs")
+    if sum((args.check, args.reindex, args.print_config)) > 1:
+        parser.error("--check, --reindex and --print-config are different runs")
+    if args.print_config:
+        return settings, Command.PRINT_CONFIG
     return settings, Command.CHECK if args.check else Command.REINDEX if args.reindex else Command.SERVE
 
 
@@ -239,7 +262,17 @@ async def _redis_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
     return url, embedded
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+def _hangup(server: ChatServer, log_file: ReopenableFileHandler | None) -> None:
+    """SIGHUP: reopen the log file (logrotate moved it) and reload the TLS
+    certificate (it was renewed); no connection is dropped."""
+    if log_file is not None:
+        log_file.reopen()
+    log.info("SIGHUP: %s; %s", "log file reopened" if log_file else "logging to stderr", server.reload_tls())
+
+
+async def serve(
+    settings: Settings, ready: asyncio.Event | None = None, log_file: ReopenableFileHandler | None = None
+) -> None:
     url, embedded = await _redis_for(settings)
     server = ChatServer(settings, url)
     supervisor: asyncio.Task[None] | None = None
@@ -263,8 +296,12 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, _hangup, server, log_file)
         where = f"embedded Redis in {settings.data_dir}" if embedded else settings.redis_url
         print(f"chinwag-server listening on {settings.host}:{server.port} ({where})", flush=True)
+        log.info("listening on %s:%d (%s)", settings.host, server.port, where)
+        sd_notify("READY=1")
         if ready is not None:
             ready.set()
         waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
@@ -281,6 +318,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             except EmbeddedRedisError as exc:  # it keeps dying: say so and exit non-zero
                 raise Fatal(str(exc)) from None
         log.info("shutting down")
+        sd_notify("STOPPING=1")
     finally:
         if supervisor is not None and not supervisor.done():
             supervisor.cancel()
@@ -379,17 +417,21 @@ def _install_loop() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     settings, command = settings_from(argv)
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if command is Command.PRINT_CONFIG:
+        print(config_file.render(settings), end="")
+        return 0
+    try:
+        log_file = log_to(settings.log_file, getattr(logging, settings.log_level, logging.INFO))
+    except OSError as exc:
+        print(f"chinwag-server: cannot write the log file {settings.log_file}: {exc.strerror}", file=sys.stderr)
+        return 1
     _install_loop()
     try:
         if command is Command.CHECK:
             return asyncio.run(check(settings))
         if command is Command.REINDEX:
             return asyncio.run(reindex(settings))
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, log_file=log_file))
     except Fatal as exc:
         print(f"chinwag-server: {exc}", file=sys.stderr)
         return 1

@@ -57,6 +57,7 @@ class HandlerContext:
             limits.FEATURE_READ,
             limits.FEATURE_ROOMS,
             limits.FEATURE_PEOPLE,
+            limits.FEATURE_NOTIFY,
         }
     )
     searcher: Searcher | None = None

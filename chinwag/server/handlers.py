@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -37,9 +38,10 @@ from . import accounts, changes, rooms
 from .accounts import HANDLERS as ACCOUNT_HANDLERS
 from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
-from .conv import address_for, conv_id, dm_parties, mid_key, mid_ts, room_id
+from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id
 from .fitting import fit
 from .hub import change_frame, hide_reactions, invited_frame, message_frame, message_wire, user_wire
+from .notify import HANDLERS as NOTIFY_HANDLERS
 from .people import HANDLERS as PEOPLE_HANDLERS
 from .rooms import HANDLERS as ROOM_HANDLERS
 from .session import Authenticated, Greeted
@@ -47,6 +49,7 @@ from .store import Profile, SendResult, SendStatus, SessionStatus, StoredMessage
 
 BAD_CREDENTIALS = "unknown user or wrong password; register first if you are new"
 BUSY = "the server is busy checking passwords; try again in 1 s"
+BAD_TOKEN = "unknown, expired or revoked token; log in with your password"
 
 
 def _user(name: str, display: str | Profile, online: bool | None = None, people: bool = False) -> dict[str, Any]:
@@ -115,10 +118,11 @@ async def register(ctx: HandlerContext, conn: SessionView, req: Register) -> Rep
     finally:
         if code is not None and not created:
             await ctx.store.refund_invite(code)
-    return Reply({"user": _user(req.username, display)})
+    return Reply({"user": _user(req.username, display, people=_people(conn))})
 
 
 async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
+    started = time.monotonic()  # before the account is read (see Hub.ended_since)
     name = limits.normalize_username(req.username) or ""
     throttle_name = name or req.username.lower()[:64]
     # Reserved before the slow hash (a failure until proven otherwise).
@@ -138,17 +142,20 @@ async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
         with contextlib.suppress(ServerBusy):  # if busy, upgraded at a later login
             await ctx.store.set_password_hash(name, await ctx.passwords.hash(req.password, priority=True))
     token = new_token()
-    evicted = await ctx.store.add_session(name, token, conn.client, ctx.settings.token_ttl)
+    evicted = await ctx.store.add_session(name, token, conn.client, ctx.settings.token_ttl, user.get("sg", ""))
+    if evicted is None:  # the user's sessions were revoked (a password change) while this one was checked
+        raise RequestError(BAD_CREDENTIALS, ErrorCode.BAD_CREDENTIALS)
     for token_hash in evicted:  # the user's least recently used sessions, past the most kept
         ctx.hub.revoked(token_hash)
-    return await _start_session(ctx, conn, Authenticated(name, user.get("dn", name), token))
+    return await _start_session(ctx, conn, Authenticated(name, user.get("dn", name), token), started)
 
 
 async def resume(ctx: HandlerContext, conn: SessionView, req: Resume) -> Reply:
+    started = time.monotonic()  # before the token is read (see Hub.ended_since)
     await ctx.throttle.resume_address(conn.peer_ip)
     name = await ctx.store.token_user(req.token, ctx.settings.token_ttl)
     if name is None:
-        raise RequestError("unknown, expired or revoked token; log in with your password", ErrorCode.BAD_CREDENTIALS)
+        raise RequestError(BAD_TOKEN, ErrorCode.BAD_CREDENTIALS)
     # the session's last use is noted while the resume is counted (one round trip)
     _, status = await asyncio.gather(
         ctx.throttle.resume_user(name, conn.peer_ip), ctx.store.touch_session(name, req.token)
@@ -157,12 +164,12 @@ async def resume(ctx: HandlerContext, conn: SessionView, req: Resume) -> Reply:
         raise RequestError(accounts.DISABLED, ErrorCode.FORBIDDEN)
     if status is SessionStatus.REVOKED:
         await ctx.store.revoke_token(req.token)
-        raise RequestError("unknown, expired or revoked token; log in with your password", ErrorCode.BAD_CREDENTIALS)
+        raise RequestError(BAD_TOKEN, ErrorCode.BAD_CREDENTIALS)
     display = (await ctx.store.display_names([name]))[name]
-    return await _start_session(ctx, conn, Authenticated(name, display, req.token))
+    return await _start_session(ctx, conn, Authenticated(name, display, req.token), started)
 
 
-async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authenticated) -> Reply:
+async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authenticated, started: float) -> Reply:
     """Subscribe to live delivery first, then read what is after the cursors,
     then release live messages past what the replay sent. So the session is
     authenticated here, before the replay is read, not when the reply goes.
@@ -180,6 +187,14 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
     if lobby not in convs:
         await ctx.store.ensure_lobby(name)
         convs.append(lobby)
+    # No await from here until the hub has the connection: a disable, logout
+    # or revocation whose event came while the account was being read is
+    # seen here, one that comes later reaches the connection through the hub.
+    ended = ctx.hub.ended_since(name, who.token, started)
+    if ended == "disabled":
+        raise RequestError(accounts.DISABLED, ErrorCode.FORBIDDEN)
+    if ended is not None:
+        raise RequestError(BAD_TOKEN, ErrorCode.BAD_CREDENTIALS)
     conn.apply(who)  # SessionClosed if the client has left meanwhile
     conn.convs = set(convs)
     conn.begin_replay()
@@ -265,6 +280,8 @@ async def conversations(ctx: HandlerContext, conn: SessionView, req: Request) ->
     listing = [
         {"conv": address_for(cid, me), "last": message_wire(hide_reactions(msg, hidden), me, rich) if msg else None}
         for cid, msg in await ctx.store.conversations(me, deleted=rich, hidden=hidden)
+        # a direct conversation only a blocked user wrote in is not shown at all
+        if msg is not None or is_room(cid) or not hidden.intersection(dm_parties(cid))
     ]
     fitted = fit(
         listing,
@@ -430,6 +447,8 @@ HANDLERS: dict[str, Handler] = {
     **ROOM_HANDLERS,
     **PEOPLE_HANDLERS,
     **ACCOUNT_HANDLERS,
+    # chinwag's `notify` (docs/protocol.md)
+    **NOTIFY_HANDLERS,
 }
 
 """Every request type but `send`, which the connection runs in batches

@@ -11,6 +11,12 @@ channel; events published in one loop turn travel as one pub/sub message.
 Pub/sub may drop a message: the streams and cursors in Redis are the truth,
 and replay at login repairs any gap.
 
+Rooms (`rooms`): a membership change (`membership`: a join, leave, kick,
+ban or role change) moves this node's registry at once, so a removed user's
+connections stop getting the room before anything else is delivered, and
+travels as "k"; a room object's change as "o", an invitation as "i".
+Connections without `rooms` get the version 1 `member` event only.
+
 Listeners (`add_listener`) are told of every stored message and change,
 this node's and the others', as they arrive: a search index feeds from them.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -35,6 +42,10 @@ from .store import Profile, Reactions, StorageUnavailable, Store, Stored, Stored
 
 log = logging.getLogger(__name__)
 
+# How long the hub remembers ended sessions and accounts for logins in
+# progress (ended_since): far longer than a login takes.
+ENDED_MEMORY_S = 60.0
+
 
 class Peer(Protocol):
     """What the hub needs of a connection."""
@@ -42,9 +53,9 @@ class Peer(Protocol):
     @property
     def username(self) -> str: ...
     @property
-    def token(self) -> str | None: ...
-    @property
     def display_name(self) -> str: ...
+    @property
+    def token(self) -> str | None: ...
     @property
     def features(self) -> frozenset[str]:
         """The extensions negotiated in `hello`: which events and fields it gets."""
@@ -187,6 +198,27 @@ def revoked_event(token_hash: str) -> list[Any]:
     return ["v", token_hash]
 
 
+def membership_event(
+    room: str,
+    user: dict[str, Any],
+    joined: bool,
+    role: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    v1: bool = True,
+) -> list[Any]:
+    """The bus event for a membership change (see Hub.membership): every node
+    updates whom it delivers the room to and tells the room's members."""
+    return ["k", room, user, joined, role, by, reason, v1]
+
+
+def room_deleted_event(room: str, reason: str) -> list[Any]:
+    """The bus event for a deleted room (chinwag-admin): each node tells the
+    members it has their own `member` joined false and forgets the room, in
+    one event whatever the room's size."""
+    return ["o", {"name": room, "deleted": True, "reason": reason}, {}]
+
+
 class Hub:
     def __init__(self, store: Store, node_id: str) -> None:
         self.store = store
@@ -206,6 +238,9 @@ class Hub:
         self._subscribed = asyncio.Event()
         self._listeners: list[Listener] = []
         self._resubscribed: list[Callable[[], None]] = [store.forget_profiles]
+        # "t:<token hash>" / "u:<name>" -> (time.monotonic(), bye reason) of
+        # recent logouts, revocations and disabled accounts: see ended_since
+        self._ended: dict[str, tuple[float, str]] = {}
         # Blocks of the local users (only those who block someone), and the
         # same the other way round: blocked user -> local users blocking them,
         # so a message costs one lookup of its sender, not one per recipient.
@@ -337,6 +372,11 @@ class Hub:
             for peer in peers:
                 peer.send_event(frame)
 
+    def _to_user_local(self, user: str, feature: str, frame: bytes, origin: Peer | None) -> None:
+        for peer in tuple(self.by_user.get(user, ())):
+            if peer is not origin and feature in peer.features:
+                peer.send_event(frame)
+
     def _members_local(self, cid: str) -> set[str]:
         if is_room(cid):
             return self.room_local.get(cid, set())
@@ -353,13 +393,40 @@ class Hub:
                     peer.send_bytes(frame)
 
     def _logout_local(self, digest: str, spare: Peer | None = None, reason: str = "logout") -> None:
+        self._note_ended("t:" + digest, reason)
         for peer in tuple(self.by_token.get(digest, ())):
             if peer is not spare:
                 peer.bye(reason)
 
     def _disabled_local(self, name: str) -> None:
+        self._note_ended("u:" + name, "disabled")
         for peer in tuple(self.by_user.get(name, ())):
             peer.bye("disabled")
+
+    def _note_ended(self, key: str, reason: str) -> None:
+        """Remember it for ENDED_MEMORY_S. The dict is in the order of the
+        times (a key noted again moves to the end), so forgetting is from
+        its start, amortized O(1) however many end at once."""
+        now = time.monotonic()
+        ended = self._ended
+        ended.pop(key, None)
+        ended[key] = (now, reason)
+        while ended:
+            oldest = next(iter(ended))
+            if now - ended[oldest][0] < ENDED_MEMORY_S:
+                break
+            del ended[oldest]
+
+    def ended_since(self, name: str, token: str, since: float) -> str | None:
+        """The bye reason if the user was disabled, or this token logged out
+        or revoked, since `since` (time.monotonic()): a login or resume that
+        read the account before the change, and whose connection was not in
+        the hub yet when its event came, must not go on. None otherwise."""
+        for key in ("u:" + name, "t:" + hash_token(token)):
+            hit = self._ended.get(key)
+            if hit is not None and hit[0] >= since:
+                return hit[1]
+        return None
 
     def _presence_local(self, user: dict[str, Any], online: bool, away: bool = False, status: str = "") -> None:
         """Online or offline: to every other user; `people` connections get
@@ -454,6 +521,9 @@ class Hub:
         """A room object changed (topic, privacy): to its members' `rooms`
         connections, each with their own role in it."""
         cid = room_id(room["name"])
+        if room.get("deleted"):
+            self._room_gone_local(room["name"], room.get("reason"))
+            return
         frames: dict[str, bytes] = {}
         for name in tuple(self.room_local.get(cid, ())):
             peers = [p for p in self.by_user.get(name, ()) if FEATURE_ROOMS in p.features]
@@ -465,6 +535,24 @@ class Hub:
                 frame = frames[role] = encode_frame({"type": "room", "room": {**room, "role": role}})
             for peer in peers:
                 peer.send_bytes(frame)
+
+    def _room_gone_local(self, room: str, reason: str | None) -> None:
+        """A deleted room: its local members' connections each get their own
+        `member` joined false (with `reason` on `rooms` ones) and stop
+        receiving it."""
+        cid = room_id(room)
+        for name in self.room_local.pop(cid, set()):
+            for peer in tuple(self.by_user.get(name, ())):
+                peer.convs.discard(cid)
+                event: dict[str, Any] = {
+                    "type": "member",
+                    "room": room,
+                    "user": {"username": name, "display_name": peer.display_name},
+                    "joined": False,
+                }
+                if FEATURE_ROOMS in peer.features:
+                    event.update(role=None, by=None, reason=reason)
+                peer.send_bytes(encode_frame(event))
 
     def _invited_local(self, user: str, room: str, by: str) -> None:
         peers = [p for p in self.by_user.get(user, ()) if FEATURE_ROOMS in p.features]
@@ -487,7 +575,7 @@ class Hub:
         """Someone joined or left `room`, was kicked or banned (`by`, `reason`),
         or (`v1` False) got a new role: every node's registry and members hear it."""
         self._membership_local(room, user, joined, role, by, reason, v1)
-        self._publish(["k", room, user, joined, role, by, reason, v1])
+        self._publish(membership_event(room, user, joined, role, by, reason, v1))
 
     def room_changed(self, room: dict[str, Any], roles: dict[str, str]) -> None:
         """`room` (name, members, topic, private) changed; `roles` are its
@@ -523,6 +611,13 @@ class Hub:
         connections with `read`, on every node."""
         self._read_local(user, cid, upto, origin)
         self._publish(["r", user, cid, upto])
+
+    def to_user(self, user: str, feature: str, frame: bytes, origin: Peer | None = None) -> None:
+        """An event for the user's own connections that negotiated `feature`
+        (but `origin`, which made the change), on every node: settings that
+        follow the user between devices."""
+        self._to_user_local(user, feature, frame, origin)
+        self._publish(["u", user, feature, frame])
 
     def typing(self, cid: str, sender: str) -> None:
         self._typing_local(cid, sender)
@@ -560,6 +655,8 @@ class Hub:
         here at once, and on the other nodes as soon as they hear of it."""
         self.block_epoch += 1
         self._block_local(blocker, target, on)
+        if blocker in self._rereading:  # a read from before this write is in flight: read once more after it
+            self._rereading[blocker] = True
         self._publish(["b", blocker, target, on])
 
     def _block_local(self, blocker: str, target: str, on: bool) -> None:
@@ -694,16 +791,18 @@ class Hub:
                 self._member_local(event[1], event[2], event[3])
             elif kind == "x":
                 self._logout_local(event[1])
-            elif kind == "d":
-                self._disabled_local(event[1])
-            elif kind == "v":
-                self._logout_local(event[1], None, "revoked")
+            elif kind == "u":
+                self._to_user_local(event[1], event[2], event[3], None)
             elif kind == "k":
                 self._membership_local(*event[1:8])
             elif kind == "o":
                 self._room_local(event[1], event[2])
             elif kind == "i":
                 self._invited_local(event[1], event[2], event[3])
+            elif kind == "d":
+                self._disabled_local(event[1])
+            elif kind == "v":
+                self._logout_local(event[1], None, "revoked")
 
     # --- the pub/sub reader -----------------------------------------------------------
 
@@ -713,6 +812,8 @@ class Hub:
             await asyncio.wait_for(self._subscribed.wait(), 5)
 
     async def stop(self) -> None:
+        for task in tuple(self._tasks):
+            task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             # bounded: a subscription stuck on a broken connection must not stall shutdown

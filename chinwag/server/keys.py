@@ -38,6 +38,16 @@ def markers(name: str) -> str:
     return f"rd:{{{name}}}"
 
 
+def notify_levels(name: str) -> str:
+    """Hash conv id -> the user's notification level there (`notify`); next to the cursors."""
+    return f"nl:{{{name}}}"
+
+
+def highlights(name: str) -> str:
+    """The user's highlight keywords, a JSON list (`notify`)."""
+    return f"hl:{{{name}}}"
+
+
 def token(token_hash: str) -> str:
     return f"tok:{{{token_hash}}}"
 
@@ -133,24 +143,6 @@ def room_creations_user(name: str) -> str:
     return f"th:rc:{{{name}}}"
 
 
-# --- accounts: sessions and invitation codes -------------------------------------
-
-
-def sessions(name: str) -> str:
-    """Hash session id -> JSON {t: token hash, c: client, cr: created ms,
-    lu: last used ms}: the user's sessions, in the user's slot."""
-    return f"ss:{{{name}}}"
-
-
-def invite_code(code_hash: str) -> str:
-    """Hash uses, left, exp (ms), cr (ms) of one invitation code, named by the
-    code's hash: Redis never holds a code itself."""
-    return f"ic:{{{code_hash}}}"
-
-
-# zset code hash -> expiry (ms): every invitation code, for `chinwag-admin invites list`
-INVITE_CODES = "{icodes}:all"
-
 # --- rooms (issue 12): a room's data shares the tag of its members set,
 # `{#name}`, so every check-and-change of a room is one script; the set of
 # private rooms shares the slot of the room set, so creating a private room
@@ -184,6 +176,25 @@ def user_invites(name: str) -> str:
     """Hash room -> "<expiry ms> <inviter>": the same invitations in the
     user's slot, for sending them at login."""
     return f"iv:{{{name}}}"
+
+
+# --- accounts: sessions and invitation codes -------------------------------------
+
+
+def sessions(name: str) -> str:
+    """Hash session id -> JSON {t: token hash, c: client, cr: created ms,
+    lu: last used ms}: the user's sessions, in the user's slot."""
+    return f"ss:{{{name}}}"
+
+
+def invite_code(code_hash: str) -> str:
+    """Hash uses, left, exp (ms), cr (ms) of one invitation code, named by the
+    code's hash: Redis never holds a code itself."""
+    return f"ic:{{{code_hash}}}"
+
+
+# zset code hash -> expiry (ms): every invitation code, for `chinwag-admin invites list`
+INVITE_CODES = "{icodes}:all"
 
 
 # --- people -------------------------------------------------------------------

@@ -25,9 +25,19 @@ from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
 from .hub import user_wire
 
 
+def _throttle(conn: SessionView) -> None:
+    """A status or name change goes to everyone online, as a lobby message
+    does: it takes from the same rate as sending."""
+    wait = conn.send_bucket.take()
+    if wait:
+        wait = max(wait, 0.01)
+        raise RequestError(f"changing too fast; wait {wait:.2f} s", ErrorCode.RATE_LIMITED, retry_after=round(wait, 3))
+
+
 async def status(ctx: HandlerContext, conn: SessionView, req: SetStatus) -> Reply:
     """Away and the status text, both set by each request (a text left out
     clears it, as the protocol layer reads it)."""
+    _throttle(conn)
     profile = await ctx.store.set_status(conn.username, req.away, req.text or "")
     ctx.hub.profile(conn.username, profile, conn)
     return NO_FIELDS
@@ -36,6 +46,7 @@ async def status(ctx: HandlerContext, conn: SessionView, req: SetStatus) -> Repl
 async def profile(ctx: HandlerContext, conn: SessionView, req: ProfileRequest) -> Reply:
     """A new display name (checked like register's by the protocol layer)
     for every connection of the user, on every node."""
+    _throttle(conn)
     me = conn.username
     now = await ctx.store.set_display_name(me, req.display_name)
     ctx.hub.profile(me, now, conn)  # renames this connection too
@@ -50,6 +61,7 @@ async def block(ctx: HandlerContext, conn: SessionView, req: Block) -> Reply:
         raise RequestError("you cannot block yourself", ErrorCode.BAD_REQUEST)
     if not await ctx.store.user_exists(req.user):
         raise RequestError(f"there is no user '{req.user}'", ErrorCode.NO_SUCH_USER)
+    _throttle(conn)  # each change is a write and an event to every node
     if await ctx.store.set_block(me, req.user, req.on) or ctx.hub.blocked(me, req.user) != req.on:
         ctx.hub.block(me, req.user, req.on)
     return NO_FIELDS

@@ -104,6 +104,7 @@ class NodePresence:
         """Count a newly authenticated connection; the user's first anywhere
         makes them online for everyone."""
         name = conn.username
+        profile = (await self.store.profiles([name]))[name]  # before counting: a failure here counts nothing
         async with self._change():
             try:
                 total = await self.store.presence_change(self.node_id, name, +1)
@@ -111,24 +112,24 @@ class NodePresence:
                 self.dirty = True  # the increment may or may not have happened
                 raise
             if conn not in self.server.connections:  # it closed meanwhile
-                await self._count_out(name, conn.display_name)
+                await self._count_out(name)
                 return
             if total == 1:
-                self.hub.presence(name, (await self.store.profiles([name]))[name], True)
+                self.hub.presence(name, profile, True)
             conn.counted_online = True
 
     def went_away(self, conn: Counted) -> None:
         """A counted connection closed (called from the close path, synchronously)."""
         conn.counted_online = False
-        self.server.spawn(self._went_away(conn.username, conn.display_name, self.epoch))
+        self.server.spawn(self._went_away(conn.username, self.epoch))
 
-    async def _went_away(self, name: str, display: str, epoch: int) -> None:
+    async def _went_away(self, name: str, epoch: int) -> None:
         async with self._change():
             if epoch != self.epoch:
                 return  # a repair's snapshot, taken after it closed, already left it out
-            await self._count_out(name, display)
+            await self._count_out(name)
 
-    async def _count_out(self, name: str, display: str) -> None:
+    async def _count_out(self, name: str) -> None:
         try:
             if await self.store.presence_change(self.node_id, name, -1) == 0:
                 self.hub.presence(name, (await self.store.profiles([name]))[name], False)

@@ -25,8 +25,9 @@ from ..protocol.messages import Ban, Invite, Join, Kick, Leave, RoomInfoRequest,
 from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
 from .conv import is_room, room_id, room_of
 from .fitting import fit_start
+from .hub import user_wire
 from .statuses import RoomCreation, RoomStatus
-from .store import RoomState
+from .store import Profile, RoomState
 
 # The smallest encoded `rooms` entry ({"name": "a", "members": 0, "joined":
 # false} in msgpack): no more than max_frame // this many can fit in a reply,
@@ -39,8 +40,10 @@ BANS_LISTED = 100  # the newest bans `room_info` shows an owner or moderator
 MODERATORS = (limits.ROLE_OWNER, limits.ROLE_MODERATOR)
 
 
-def user_wire(name: str, display: str) -> dict[str, Any]:
-    return {"username": name, "display_name": display}
+def _member_user(name: str, display: str) -> dict[str, Any]:
+    """The user object of a `member` event (name and display name: a
+    membership change is not a status change)."""
+    return user_wire(name, Profile(display))
 
 
 def room_wire(state: RoomState, conn: SessionView) -> dict[str, Any]:
@@ -131,15 +134,15 @@ async def join(ctx: HandlerContext, conn: SessionView, req: Join) -> Reply:
         room, me, created=created, private=bool(req.private), topic=req.topic or "", admin=admin
     )
     if result.status is RoomStatus.BANNED:
-        raise RequestError(f"you are banned from #{room}", ErrorCode.FORBIDDEN)
+        raise RequestError(f"you are banned from #{room}; its moderators can lift the ban", ErrorCode.FORBIDDEN)
     _refused(result.status, room)
     if result.status is RoomStatus.DONE:
         conn.convs.add(cid)
-        ctx.hub.membership(room, user_wire(me, conn.display_name), True, result.role)
+        ctx.hub.membership(room, _member_user(me, conn.display_name), True, result.role)
     elif cid not in conn.convs:  # a member whose join was cut short between its two steps
         await store.repair_membership(room, me)
         conn.convs.add(cid)
-        ctx.hub.membership(room, user_wire(me, conn.display_name), True, result.role)
+        ctx.hub.membership(room, _member_user(me, conn.display_name), True, result.role)
     state = RoomState(room, result.members, result.topic, result.private, result.role)
     return Reply({"room": room_wire(state, conn)})
 
@@ -169,8 +172,17 @@ async def leave(ctx: HandlerContext, conn: SessionView, req: Leave) -> Reply:
         raise RequestError(f"you are not in {cid}", ErrorCode.NOT_MEMBER)
     _refused(result.status, req.room)
     conn.convs.discard(cid)
-    ctx.hub.membership(req.room, user_wire(me, conn.display_name), False)
+    ctx.hub.membership(req.room, _member_user(me, conn.display_name), False)
+    await _crown(ctx, req.room, result.heir)
     return NO_FIELDS
+
+
+async def _crown(ctx: HandlerContext, room: str, heir: str | None) -> None:
+    """The last owner went and `heir` owns the room now: its members hear it
+    as a role change."""
+    if heir is not None:
+        display = (await ctx.store.display_names([heir]))[heir]
+        ctx.hub.membership(room, _member_user(heir, display), True, limits.ROLE_OWNER, v1=False)
 
 
 async def rooms(ctx: HandlerContext, conn: SessionView, req: Rooms) -> Reply:
@@ -201,6 +213,14 @@ async def rooms(ctx: HandlerContext, conn: SessionView, req: Rooms) -> Reply:
 # --- the `rooms` feature's requests ------------------------------------------------
 
 
+def _member_entry(name: str, profile: Profile, role: str, online: bool, people: bool) -> dict[str, Any]:
+    """One `room_info` member: {user, display_name, role, online}, and with
+    `people` `away` and `status` (PROTOCOL-EXTENSIONS.md: user objects in
+    `room_info` gain them), from the one user-object builder."""
+    wire = user_wire(name, profile, online, people)
+    return {"user": wire.pop("username"), **wire, "role": role}
+
+
 async def room_info(ctx: HandlerContext, conn: SessionView, req: RoomInfoRequest) -> Reply:
     """The room object and its members ({user, display_name, role, online},
     owners and moderators first, cut to fit one frame: `more`). For its
@@ -213,9 +233,10 @@ async def room_info(ctx: HandlerContext, conn: SessionView, req: RoomInfoRequest
     most = ctx.settings.max_frame // MEMBER_ENTRY_MIN_BYTES
     listed, total = await store.room_members(room, most)
     names = [n for n, _ in listed]
-    displays = await store.display_names(names)
+    profiles = await store.profiles(names)
     online = await store.online_counts(names)
-    members = [{"user": n, "display_name": displays[n], "role": role, "online": n in online} for n, role in listed]
+    people = limits.FEATURE_PEOPLE in conn.features
+    members = [_member_entry(n, profiles[n], role, n in online, people) for n, role in listed]
     fields: dict[str, Any] = {"room": room_wire(state, conn)}
     if admin or state.role in MODERATORS:
         fields["banned"] = (await store.room_bans(room))[-BANS_LISTED:]
@@ -252,7 +273,7 @@ async def invite(ctx: HandlerContext, conn: SessionView, req: Invite) -> Reply:
         raise RequestError("you cannot invite yourself", ErrorCode.BAD_REQUEST)
     status, _ = await store.invite(room, me, req.user, ctx.settings.invite_ttl, admin=await store.is_admin(me))
     _refused(status, room, req.user)
-    if status is RoomStatus.DONE:
+    if status is RoomStatus.DONE and not await silenced(ctx, req.user, me):
         ctx.hub.invited(req.user, room, me)
     return NO_FIELDS
 
@@ -272,7 +293,8 @@ async def _remove(ctx: HandlerContext, conn: SessionView, room: str, user: str, 
     _refused(result.status, room, user, "kick or ban")
     if result.status is RoomStatus.DONE and result.role is not None:
         display = (await store.display_names([user]))[user]
-        ctx.hub.membership(room, user_wire(user, display), False, None, me, reason)
+        ctx.hub.membership(room, _member_user(user, display), False, None, me, reason)
+        await _crown(ctx, room, result.heir)
 
 
 async def kick(ctx: HandlerContext, conn: SessionView, req: Kick) -> Reply:
@@ -300,14 +322,22 @@ async def role(ctx: HandlerContext, conn: SessionView, req: SetRole) -> Reply:
     _refused(change.status, room, req.user)
     if change.status is RoomStatus.DONE:
         display = (await store.display_names([req.user]))[req.user]
-        ctx.hub.membership(room, user_wire(req.user, display), True, req.role, me, v1=False)
+        ctx.hub.membership(room, _member_user(req.user, display), True, req.role, me, v1=False)
     return NO_FIELDS
+
+
+async def silenced(ctx: HandlerContext, user: str, by: str) -> bool:
+    """Whether invitations from `by` must not reach `user` (PROTOCOL-EXTENSIONS.md,
+    `people`: nothing from a blocked user reaches the blocker, invitations
+    included, live or at login; the inviter is not told). The one place
+    that decides it, from Redis: it holds for an invitee on any node, online or not."""
+    return by in await ctx.store.blocks(user)
 
 
 async def pending_invitations(ctx: HandlerContext, name: str) -> list[tuple[str, str]]:
     """The user's invitations still open, (room, inviter): sent as `invited`
     events after their login on a `rooms` connection."""
-    return await ctx.store.pending_invites(name)
+    return [(room, by) for room, by in await ctx.store.pending_invites(name) if not await silenced(ctx, name, by)]
 
 
 HANDLERS: dict[str, Handler] = {

@@ -24,9 +24,9 @@ STATUS_CODES: dict[str, int] = {
     **_codes("ROOM", RoomCreation),
     **_codes("LOGIN", LoginStatus),
     **_codes("CHANGE", ChangeStatus),
+    **_codes("RM", RoomStatus),
     **_codes("SESSION", SessionStatus),
     **_codes("INVITE", InviteStatus),
-    **_codes("RM", RoomStatus),
 }
 
 
@@ -721,96 +721,6 @@ return {came, went}
 """)
 
 
-# --- accounts: flags, sessions, invitation codes -----------------------------------
-
-# KEYS: user hash; ARGV: field, '1' to set it to "1" or '' to clear it.
-# Returns 1, or 0 (and writes nothing) when there is no such user: an HSET
-# alone would create a user hash with no password.
-USER_FLAG = render("""
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[2] == '1' then redis.call('HSET', KEYS[1], ARGV[1], '1') else redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 1
-""")
-
-# KEYS: the user's session index; ARGV: session id, its JSON, now ms, token
-# ttl ms, entries before a prune, most sessions kept.  Adds the session.
-# Once the index holds more than the prune mark, entries unused for longer
-# than the ttl (their tokens have expired) are dropped, and past the most
-# kept, the least recently used others are too: a user who logs in often and
-# never looks at the list does not grow it without end.  Returns the token
-# hashes of the sessions dropped that way while live (the caller ends them).
-SESSION_ADD = render("""
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[5]) then return {} end
-local all = redis.call('HGETALL', KEYS[1])
-local oldest = tonumber(ARGV[3]) - tonumber(ARGV[4])
-local live = {}
-for i = 1, #all, 2 do
-  local ok, s = pcall(cjson.decode, all[i + 1])
-  if not ok or type(s) ~= 'table' or tonumber(s.lu or '0') < oldest then
-    redis.call('HDEL', KEYS[1], all[i])
-  elseif all[i] ~= ARGV[1] then
-    table.insert(live, {tonumber(s.lu or '0'), all[i], tostring(s.t or '')})
-  end
-end
-local evicted = {}
-local over = #live + 1 - tonumber(ARGV[6])
-if over > 0 then
-  table.sort(live, function(a, b) return a[1] < b[1] end)
-  for i = 1, over do
-    redis.call('HDEL', KEYS[1], live[i][2])
-    table.insert(evicted, live[i][3])
-  end
-end
-return evicted
-""")
-
-# KEYS: user hash, the user's session index; ARGV: session id, now ms,
-# token hash.  A resume with a valid token: refused for a disabled account;
-# otherwise the session's last use is now. A token the index does not list
-# (one issued before there was an index) is added to it, unless the user's
-# sessions were revoked since ('sx'): then it is no longer honoured.
-SESSION_TOUCH = render("""
-if redis.call('HGET', KEYS[1], 'disabled') == '1' then return ${SESSION_DISABLED} end
-local raw = redis.call('HGET', KEYS[2], ARGV[1])
-if raw then
-  local ok, s = pcall(cjson.decode, raw)
-  if ok then
-    s.lu = ARGV[2]
-    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(s))
-    return ${SESSION_OK}
-  end
-elseif redis.call('HGET', KEYS[1], 'sx') == '1' then
-  return ${SESSION_REVOKED}
-end
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({t = ARGV[3], c = '', cr = ARGV[2], lu = ARGV[2]}))
-return ${SESSION_OK}
-""")
-
-# KEYS: one invitation code's hash; ARGV: now ms.  Takes one use of the
-# code if it is known, unexpired and not used up: check and take in one
-# step, so two registrations cannot share a code's last use.
-INVITE_TAKE = render("""
-local left = redis.call('HGET', KEYS[1], 'left')
-if not left then return ${INVITE_UNKNOWN} end
-if tonumber(redis.call('HGET', KEYS[1], 'exp') or '0') <= tonumber(ARGV[1]) then return ${INVITE_EXPIRED} end
-if tonumber(left) <= 0 then return ${INVITE_USED_UP} end
-redis.call('HINCRBY', KEYS[1], 'left', -1)
-return ${INVITE_OK}
-""")
-
-# KEYS: one invitation code's hash.  Gives back a use INVITE_TAKE took (the
-# registration then failed), never past the code's number of uses, and not
-# to a code revoked meanwhile.
-INVITE_REFUND = render("""
-local left = redis.call('HGET', KEYS[1], 'left')
-if left and tonumber(left) < tonumber(redis.call('HGET', KEYS[1], 'uses') or '0') then
-  redis.call('HINCRBY', KEYS[1], 'left', 1)
-end
-return 0
-""")
-
-
 # --- rooms (issue 12) ---------------------------------------------------------
 # Every script here keeps to one room's slot: KEYS are among its members set,
 # roles, meta, bans and invitations (keys.py, `{#name}`). A role is checked in
@@ -872,42 +782,59 @@ return answer(${RM_DONE})
 """
 )
 
-# KEYS: members, roles, bans, invitations.  ARGV: target, actor, actor admin, target
-# admin, mode ('leave', 'kick', 'ban', 'unban'), reason, now ms, lobby ('1').
-# Leave is the target's own; kick and ban need a moderator or owner whose
-# rank is above the target's (a moderator cannot remove the owner); ban
-# records {by, reason, at}, removes the member and any invitation, or bans a
-# non-member ahead; unban forgets the ban.  No one leaves or is removed from the lobby,
-# and the last owner of a room that has other members stays (make someone
-# else owner first).  Returns {status, the target's role before ('' if not a
-# member), members after}: DONE, UNCHANGED (unban of no ban), NOT_MEMBER,
-# FORBIDDEN, OUTRANKED, TARGET_NOT_MEMBER, LAST_OWNER, LOBBY.
+# KEYS: members, roles, bans, invitations.  ARGV: target, actor, actor
+# admin, target admin, mode ('leave', 'kick', 'ban', 'unban'), reason, now
+# ms, lobby ('1').  Leave is the target's own; kick and ban need a moderator
+# or owner whose rank is above the target's (a moderator cannot remove the
+# owner); ban records {by, reason, at}, removes the member and any
+# invitation, or bans a non-member ahead; unban forgets the ban.  No one
+# leaves or is removed from the lobby.  When the last owner of a room with
+# other members goes, the room passes to an heir, so it always has an owner:
+# its first moderator by name, else the first other member by name of the
+# first set page that has one.  Returns {status, the target's role before
+# ('' if not a member), members after, the heir or ''}: DONE, UNCHANGED
+# (unban of no ban), NOT_MEMBER, FORBIDDEN, OUTRANKED, TARGET_NOT_MEMBER,
+# LOBBY.
 ROOM_REMOVE = render(
     _RANKS
     + """
 local target, actor, mode = ARGV[1], ARGV[2], ARGV[5]
-if ARGV[8] == '1' then return {${RM_LOBBY}, '', 0} end
+if ARGV[8] == '1' then return {${RM_LOBBY}, '', 0, ''} end
 local member = redis.call('SISMEMBER', KEYS[1], target) == 1
 local role = ''
 if member then role = redis.call('HGET', KEYS[2], target) or 'member' end
 if mode == 'leave' then
-  if not member then return {${RM_NOT_MEMBER}, '', 0} end
+  if not member then return {${RM_NOT_MEMBER}, '', 0, ''} end
 else
   local rank = rank_of(KEYS[1], KEYS[2], actor, ARGV[3])
-  if rank == 0 then return {${RM_NOT_MEMBER}, role, 0} end
-  if rank < 2 then return {${RM_FORBIDDEN}, role, 0} end
+  if rank == 0 then return {${RM_NOT_MEMBER}, role, 0, ''} end
+  if rank < 2 then return {${RM_FORBIDDEN}, role, 0, ''} end
   if mode == 'unban' then
-    if redis.call('HDEL', KEYS[3], target) == 0 then return {${RM_UNCHANGED}, role, 0} end
-    return {${RM_DONE}, role, redis.call('SCARD', KEYS[1])}
+    if redis.call('HDEL', KEYS[3], target) == 0 then return {${RM_UNCHANGED}, role, 0, ''} end
+    return {${RM_DONE}, role, redis.call('SCARD', KEYS[1]), ''}
   end
-  if mode == 'kick' and not member then return {${RM_TARGET_NOT_MEMBER}, '', 0} end
+  if mode == 'kick' and not member then return {${RM_TARGET_NOT_MEMBER}, '', 0, ''} end
   local theirs = 1
   if member then theirs = RANK[role] or 1 end
   if ARGV[4] == '1' then theirs = 4 end
-  if theirs >= rank then return {${RM_OUTRANKED}, role, 0} end
+  if theirs >= rank then return {${RM_OUTRANKED}, role, 0, ''} end
 end
+local heir = ''
 if role == 'owner' and owners(KEYS[2]) == 1 and redis.call('SCARD', KEYS[1]) > 1 then
-  return {${RM_LAST_OWNER}, role, 0}
+  local roles = redis.call('HGETALL', KEYS[2])
+  for i = 1, #roles, 2 do
+    if roles[i + 1] == 'moderator' and (heir == '' or roles[i] < heir) then heir = roles[i] end
+  end
+  local cursor = '0'
+  while heir == '' do
+    local page = redis.call('SSCAN', KEYS[1], cursor, 'COUNT', 20)
+    for _, name in ipairs(page[2]) do
+      if name ~= target and (heir == '' or name < heir) then heir = name end
+    end
+    cursor = page[1]
+    if cursor == '0' then break end
+  end
+  if heir ~= '' then redis.call('HSET', KEYS[2], heir, 'owner') end
 end
 if mode == 'ban' then
   redis.call('HSET', KEYS[3], target, cjson.encode({by = actor, reason = ARGV[6], at = tonumber(ARGV[7])}))
@@ -915,7 +842,7 @@ if mode == 'ban' then
 end
 redis.call('SREM', KEYS[1], target)
 redis.call('HDEL', KEYS[2], target)
-return {${RM_DONE}, role, redis.call('SCARD', KEYS[1])}
+return {${RM_DONE}, role, redis.call('SCARD', KEYS[1]), heir}
 """
 )
 
@@ -991,6 +918,103 @@ return members
 """)
 
 
+# --- accounts: flags, sessions, invitation codes -----------------------------------
+
+# KEYS: user hash; ARGV: field, '1' to set it to "1" or '' to clear it.
+# Returns 1, or 0 (and writes nothing) when there is no such user: an HSET
+# alone would create a user hash with no password.
+USER_FLAG = render("""
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], ARGV[1], '1') else redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+""")
+
+# KEYS: the user's session index, the user hash; ARGV: session id, its
+# JSON, now ms, token ttl ms, entries before a prune, most sessions kept,
+# the user's session generation ('sg') as the login read it with the
+# password hash ('' for none).  Adds the session, unless the generation
+# moved meanwhile (a password change or an operator revoked the user's
+# sessions while this login checked the old password): then nothing is
+# added and the answer is -1.  Once the index holds more than the prune
+# mark, entries unused for longer than the ttl (their tokens have expired)
+# are dropped, and past the most kept, the least recently used others are
+# too: a user who logs in often and never looks at the list does not grow
+# it without end.  Returns the token hashes of the sessions dropped that
+# way while live (the caller ends them).
+SESSION_ADD = render("""
+if (redis.call('HGET', KEYS[2], 'sg') or '') ~= ARGV[7] then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[5]) then return {} end
+local all = redis.call('HGETALL', KEYS[1])
+local oldest = tonumber(ARGV[3]) - tonumber(ARGV[4])
+local live = {}
+for i = 1, #all, 2 do
+  local ok, s = pcall(cjson.decode, all[i + 1])
+  if not ok or type(s) ~= 'table' or tonumber(s.lu or '0') < oldest then
+    redis.call('HDEL', KEYS[1], all[i])
+  elseif all[i] ~= ARGV[1] then
+    table.insert(live, {tonumber(s.lu or '0'), all[i], tostring(s.t or '')})
+  end
+end
+local evicted = {}
+local over = #live + 1 - tonumber(ARGV[6])
+if over > 0 then
+  table.sort(live, function(a, b) return a[1] < b[1] end)
+  for i = 1, over do
+    redis.call('HDEL', KEYS[1], live[i][2])
+    table.insert(evicted, live[i][3])
+  end
+end
+return evicted
+""")
+
+# KEYS: user hash, the user's session index; ARGV: session id, now ms,
+# token hash.  A resume with a valid token: refused for a disabled account;
+# otherwise the session's last use is now. A token the index does not list
+# (one issued before there was an index) is added to it, unless the user's
+# sessions were revoked since ('sg' exists, see SESSION_ADD): then it is no
+# longer honoured.
+SESSION_TOUCH = render("""
+if redis.call('HGET', KEYS[1], 'disabled') == '1' then return ${SESSION_DISABLED} end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if raw then
+  local ok, s = pcall(cjson.decode, raw)
+  if ok then
+    s.lu = ARGV[2]
+    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(s))
+    return ${SESSION_OK}
+  end
+elseif redis.call('HEXISTS', KEYS[1], 'sg') == 1 then
+  return ${SESSION_REVOKED}
+end
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({t = ARGV[3], c = '', cr = ARGV[2], lu = ARGV[2]}))
+return ${SESSION_OK}
+""")
+
+# KEYS: one invitation code's hash; ARGV: now ms.  Takes one use of the
+# code if it is known, unexpired and not used up: check and take in one
+# step, so two registrations cannot share a code's last use.
+INVITE_TAKE = render("""
+local left = redis.call('HGET', KEYS[1], 'left')
+if not left then return ${INVITE_UNKNOWN} end
+if tonumber(redis.call('HGET', KEYS[1], 'exp') or '0') <= tonumber(ARGV[1]) then return ${INVITE_EXPIRED} end
+if tonumber(left) <= 0 then return ${INVITE_USED_UP} end
+redis.call('HINCRBY', KEYS[1], 'left', -1)
+return ${INVITE_OK}
+""")
+
+# KEYS: one invitation code's hash.  Gives back a use INVITE_TAKE took (the
+# registration then failed), never past the code's number of uses, and not
+# to a code revoked meanwhile.
+INVITE_REFUND = render("""
+local left = redis.call('HGET', KEYS[1], 'left')
+if left and tonumber(left) < tonumber(redis.call('HGET', KEYS[1], 'uses') or '0') then
+  redis.call('HINCRBY', KEYS[1], 'left', 1)
+end
+return 0
+""")
+
+
 # Every script by name, as the engine loads them into Redis.
 SCRIPTS: dict[str, str] = {
     "SEND": SEND,
@@ -1017,12 +1041,6 @@ SCRIPTS: dict[str, str] = {
     "CREATE_ROOM": CREATE_ROOM,
     "HEARTBEAT": HEARTBEAT,
     "PRESENCE_SYNC": PRESENCE_SYNC,
-    # accounts
-    "USER_FLAG": USER_FLAG,
-    "SESSION_ADD": SESSION_ADD,
-    "SESSION_TOUCH": SESSION_TOUCH,
-    "INVITE_TAKE": INVITE_TAKE,
-    "INVITE_REFUND": INVITE_REFUND,
     # rooms (issue 12)
     "ROOM_JOIN": ROOM_JOIN,
     "ROOM_REMOVE": ROOM_REMOVE,
@@ -1030,4 +1048,10 @@ SCRIPTS: dict[str, str] = {
     "ROOM_TOPIC": ROOM_TOPIC,
     "ROOM_INVITE": ROOM_INVITE,
     "ROOM_DELETE": ROOM_DELETE,
+    # accounts
+    "USER_FLAG": USER_FLAG,
+    "SESSION_ADD": SESSION_ADD,
+    "SESSION_TOUCH": SESSION_TOUCH,
+    "INVITE_TAKE": INVITE_TAKE,
+    "INVITE_REFUND": INVITE_REFUND,
 }

@@ -73,6 +73,9 @@ KIND_OF: dict[str, Kind] = {
             "password",
             "sessions",
             "revoke",
+            "notify",
+            "highlights",
+            "notify_settings",
         )
     },
 }

@@ -27,6 +27,7 @@ class Settings:
     redis_url: str | None = None  # None: run an embedded redis-server in data_dir
     data_dir: Path = field(default_factory=default_data_dir)
     log_level: str = "INFO"
+    log_file: Path | None = None  # None: stderr; a file is reopened on SIGHUP (after logrotate)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     node_id: str | None = None  # None: a random id per process

@@ -82,6 +82,25 @@ class LoginStatus(IntEnum):
     TOO_MANY = 2  # too many logins for the user in the window
 
 
+# --- rooms (issue 12) -------------------------------------------------------------
+
+
+class RoomStatus(IntEnum):
+    """What the room scripts (ROOM_JOIN, ROOM_REMOVE, ROOM_ROLE, ROOM_TOPIC,
+    ROOM_INVITE) did. Anything but DONE and UNCHANGED changed nothing."""
+
+    DONE = 0
+    UNCHANGED = 1  # already so (a second join, the same role, the same topic): ok, no event
+    NOT_MEMBER = 2  # the actor is not a member (and not an admin)
+    FORBIDDEN = 3  # the actor's role does not allow it
+    OUTRANKED = 4  # the target's role is not below the actor's (a moderator and the owner)
+    LAST_OWNER = 5  # it would leave a room with members and no owner
+    BANNED = 6  # join: the user is banned; invite: the invited user is
+    INVITE_ONLY = 7  # join of a private room without a pending invitation
+    TARGET_NOT_MEMBER = 8  # kick, role: the target is not in the room
+    LOBBY = 9  # the lobby has no owner and no one leaves, is kicked or banned from it
+
+
 # --- accounts -----------------------------------------------------------------------
 
 
@@ -100,25 +119,6 @@ class InviteStatus(IntEnum):
     UNKNOWN = 1  # no such code (never made, revoked, or long expired)
     EXPIRED = 2
     USED_UP = 3
-
-
-# --- rooms (issue 12) -------------------------------------------------------------
-
-
-class RoomStatus(IntEnum):
-    """What the room scripts (ROOM_JOIN, ROOM_REMOVE, ROOM_ROLE, ROOM_TOPIC,
-    ROOM_INVITE) did. Anything but DONE and UNCHANGED changed nothing."""
-
-    DONE = 0
-    UNCHANGED = 1  # already so (a second join, the same role, the same topic): ok, no event
-    NOT_MEMBER = 2  # the actor is not a member (and not an admin)
-    FORBIDDEN = 3  # the actor's role does not allow it
-    OUTRANKED = 4  # the target's role is not below the actor's (a moderator and the owner)
-    LAST_OWNER = 5  # it would leave a room with members and no owner
-    BANNED = 6  # join: the user is banned; invite: the invited user is
-    INVITE_ONLY = 7  # join of a private room without a pending invitation
-    TARGET_NOT_MEMBER = 8  # kick, role: the target is not in the room
-    LOBBY = 9  # the lobby has no owner and no one leaves, is kicked or banned from it
 
 
 __all__ = [

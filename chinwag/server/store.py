@@ -346,11 +346,13 @@ class RoomJoin:
 
 @dataclass(frozen=True, slots=True)
 class RoomRemoval:
-    """ROOM_REMOVE's answer: `role` the target's before (None: not a member)."""
+    """ROOM_REMOVE's answer: `role` the target's before (None: not a member);
+    `heir` the member who became owner because the last owner went."""
 
     status: RoomStatus
     role: str | None
     members: int
+    heir: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -877,6 +879,28 @@ class Store:
         (never back); True if it moved. The caller checks `mid` first."""
         return bool(await self._call("READ", [keys.markers(user)], [conv_id, mid]))
 
+    # --- notification settings (`notify`) -------------------------------------------
+
+    async def notify_settings(self, user: str) -> tuple[dict[str, str], list[str]]:
+        """The user's levels (conv id -> level) and highlight keywords, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.notify_levels(user))
+        pipe.get(keys.highlights(user))
+        levels, words = await self._guard(pipe.execute())
+        try:
+            parsed = json.loads(words) if words else []
+        except ValueError:
+            parsed = []
+        return dict(levels), [w for w in parsed if type(w) is str] if isinstance(parsed, list) else []
+
+    async def set_notify_level(self, user: str, conv_id: str, level: str | None) -> None:
+        key = keys.notify_levels(user)
+        await self._guard(self.redis.hdel(key, conv_id) if level is None else self.redis.hset(key, conv_id, level))
+
+    async def set_highlights(self, user: str, words: Sequence[str]) -> None:
+        key = keys.highlights(user)
+        await self._guard(self.redis.set(key, json.dumps(list(words))) if words else self.redis.delete(key))
+
     # --- users and sessions ------------------------------------------------------
 
     async def create_user(self, name: str, display_name: str, password_hash: str) -> bool:
@@ -1188,7 +1212,7 @@ class Store:
         removed member loses the room from their conversations, cursors and
         read markers too."""
         cid = room_id(room)
-        status, role, count = await self._call(
+        status, role, count, heir = await self._call(
             "ROOM_REMOVE",
             [keys.members(cid), keys.room_roles(cid), keys.room_bans(cid), keys.room_invites(cid)],
             [
@@ -1202,18 +1226,24 @@ class Store:
                 "1" if room == limits.LOBBY else "0",
             ],
         )
-        result = RoomRemoval(RoomStatus(int(status)), role or None, int(count))
+        result = RoomRemoval(RoomStatus(int(status)), role or None, int(count), heir or None)
         if result.status is RoomStatus.DONE and mode != "unban":
             if result.role is not None:
                 await self._forget_room(room, [target])
                 await self._room_size_changed(room, -1)
             elif mode == "ban":
                 await self._guard(self.redis.hdel(keys.user_invites(target), room))
+        elif result.status is RoomStatus.TARGET_NOT_MEMBER or (
+            mode == "leave" and result.status is RoomStatus.NOT_MEMBER
+        ):
+            # not a member: if an earlier removal was cut short between its
+            # two steps, the user's slot still lists the room; a retry repairs it
+            await self._forget_room(room, [target], invitations=False)
         return result
 
-    async def _forget_room(self, room: str, names: Sequence[str]) -> None:
+    async def _forget_room(self, room: str, names: Sequence[str], *, invitations: bool = True) -> None:
         """Take the room out of each user's slot: conversations, cursor, read
-        marker, invitation."""
+        marker, and (with `invitations`) invitation."""
         cid = room_id(room)
         for start in range(0, len(names), 500):
             pipe = self.redis.pipeline(transaction=False)
@@ -1221,7 +1251,8 @@ class Store:
                 pipe.srem(keys.user_convs(name), cid)
                 pipe.hdel(keys.cursors(name), cid)
                 pipe.hdel(keys.markers(name), cid)
-                pipe.hdel(keys.user_invites(name), room)
+                if invitations:
+                    pipe.hdel(keys.user_invites(name), room)
             await self._guard(pipe.execute())
 
     async def set_room_role(self, room: str, actor: str, target: str, role: str, *, admin: bool) -> RoomRoleChange:
@@ -1359,6 +1390,10 @@ class Store:
             if expiry.isdigit() and int(expiry) > now:
                 out.append((user, by, int(expiry)))
         return sorted(out)
+
+    async def room_meta(self, room: str) -> dict[str, str]:
+        """The room's stored facts: topic, private, created (ms), creator (for chinwag-admin)."""
+        return dict(await self._guard(self.redis.hgetall(keys.room_meta(room_id(room)))))
 
     async def all_rooms(self) -> list[str]:
         """Every room's name (chinwag-admin: a full read, not for a request path)."""
@@ -1538,17 +1573,23 @@ class Store:
                 out[n] = data
         return out
 
-    async def add_session(self, name: str, token: str, client: str, ttl: int) -> list[str]:
-        """Store a new token and list it in the user's session index. Returns
-        the token hashes of live sessions dropped to keep at most
-        SESSIONS_MAX (their tokens are deleted here; the caller ends their
-        connections)."""
+    async def add_session(self, name: str, token: str, client: str, ttl: int, generation: str) -> list[str] | None:
+        """Store a new token and list it in the user's session index, if the
+        user's session generation is still `generation` (the `sg` of the
+        profile the login checked the password against); None, and no
+        token, if it moved. Else the token hashes of live sessions dropped to
+        keep at most SESSIONS_MAX (their tokens are deleted here; the caller
+        ends their connections)."""
         now = _now_ms()
         entry = json.dumps({"t": hash_token(token), "c": client, "cr": str(now), "lu": str(now)})
-        args = [session_id(token), entry, now, ttl * 1000, SESSIONS_PRUNE_AT, SESSIONS_MAX]
+        args = [session_id(token), entry, now, ttl * 1000, SESSIONS_PRUNE_AT, SESSIONS_MAX, generation]
         _, evicted = await asyncio.gather(
-            self.store_token(token, name, ttl), self._call("SESSION_ADD", [keys.sessions(name)], args)
+            self.store_token(token, name, ttl),
+            self._call("SESSION_ADD", [keys.sessions(name), keys.user(name)], args),
         )
+        if evicted == -1:
+            await self.revoke_token(token)
+            return None
         dropped = [str(t) for t in evicted or () if t]
         if dropped:
             pipe = self.redis.pipeline(transaction=False)
@@ -1592,18 +1633,24 @@ class Store:
         await self._guard(pipe.execute())
 
     async def revoke_session(self, name: str, sid: str) -> SessionRecord | None:
-        """End one session of the user by its id; None if it has no such session."""
+        """End one session of the user by its id; None if it has no such
+        session. From the first revocation on, only listed tokens work (a
+        token issued before there was an index is refused, see SESSION_TOUCH),
+        so a resume racing this one cannot list the session again."""
         for r in await self.sessions(name):
             if r.id == sid:
+                await self._guard(self.redis.hsetnx(keys.user(name), "sg", "0"))
                 await self._end_sessions(name, [r])
                 return r
         return None
 
     async def revoke_sessions(self, name: str, keep: str | None = None) -> list[SessionRecord]:
         """End every session of the user but `keep` (an id); the ended ones.
-        A token the index never listed (issued before there was an index) is
-        refused from now on too ('sx', see SESSION_TOUCH)."""
-        await self._set_flag(name, "sx", True)
+        The session generation moves first, so a login that checked the old
+        password meanwhile adds no session (SESSION_ADD), and only listed
+        tokens work from now on (SESSION_TOUCH). The caller makes sure the
+        user exists (HINCRBY would make a profile)."""
+        await self._guard(self.redis.hincrby(keys.user(name), "sg", 1))
         ended = [r for r in await self.sessions(name) if r.id != keep]
         await self._end_sessions(name, ended)
         return ended

@@ -4,10 +4,13 @@ every node at once, and what chinwag-admin publishes reaches them too."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
 import pytest
 
+from chinwag.admin import cli
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.messages import ByeEvent
@@ -92,3 +95,36 @@ async def test_registration_by_invitation_on_two_nodes(make_server, connect, sto
     await store.create_invite("shared", 1, int(time.time() * 1000) + 60_000)
     assert (await (await connect(a)).register("alice", PASSWORD, invite="shared")).username == "alice"
     await error_of((await connect(b)).register("bob", PASSWORD, invite="shared"), "forbidden")
+
+
+async def test_chinwag_admin_on_every_layout(make_server, connect, clean_redis, capsys) -> None:
+    """The operator's commands on one Redis and on a cluster (where every
+    multi-key step must stay in one slot), with a node serving."""
+    server = await make_server(registration="invite")
+
+    async def admin(*argv: str) -> object:
+        status = await asyncio.to_thread(cli.main, ["--redis-url", clean_redis, "--json", *argv])
+        out, err = capsys.readouterr()
+        assert status == 0, err
+        return json.loads(out)
+
+    made = await admin("invites", "create", "--uses", "2", "--expires", "1h")
+    client = await connect(server)
+    await client.register("alice", PASSWORD, invite=made["code"])
+    await client.login("alice", PASSWORD)
+    alice = client
+    assert [i["used"] for i in await admin("invites", "list")] == [1]
+    [session] = await admin("sessions", "list", "alice")
+    assert session["id"] == session_id(alice.session.token)
+    await admin("users", "make-admin", "alice")
+    assert (await admin("users", "show", "alice"))["admin"] is True
+    await admin("users", "disable", "alice")
+    await _closed_after_bye(alice, "disabled")
+    await admin("users", "enable", "alice")
+    again = await connect(server)
+    await again.login("alice", PASSWORD)
+    reset = await admin("users", "reset-password", "alice")
+    await _closed_after_bye(again, "revoked")
+    assert (await (await connect(server)).login("alice", reset["password"])).user.username == "alice"
+    await admin("invites", "revoke", made["id"])
+    assert await admin("invites", "list") == []

@@ -107,3 +107,18 @@ async def test_status_and_profile_reach_other_nodes_and_own_devices(make_server,
     await laptop.close()
     offline = await next_of(bob, PresenceEvent)
     assert (offline.online, offline.user.display_name, offline.user.away) == (False, "Alice in a Meeting", True)
+
+
+async def test_a_node_reads_the_block_set_again_when_it_hears_a_change(make_server, user) -> None:
+    """The event's change is applied at once and the set read again from
+    Redis, so a node ends with Redis's set whatever it missed or in whatever
+    order changes came."""
+    a, b = await make_server(), await make_server()
+    phone = await user("alice", to=a, features=PEOPLE)
+    await user("alice", to=b, features=PEOPLE)
+    await user("bob", to=a)
+    await user("carol", to=a)
+    assert await a.store.set_block("alice", "carol", True)  # written behind every node's back: no event
+    await phone.block("bob")
+    assert await eventually(lambda: b.hub.blocks_of("alice") == {"bob", "carol"})
+    assert await phone.blocks() == ["bob", "carol"]

@@ -139,7 +139,7 @@ def code_of(f: dict[str, Any], max_text: int = limits.DEFAULT_MAX_TEXT) -> Error
 
 # chinwag's compatible extensions (docs/protocol.md), beyond PROTOCOL.md's list,
 # and the requests of PROTOCOL-EXTENSIONS.md's features
-EXTENSIONS = {"conversations"}
+EXTENSIONS = {"conversations", "notify", "highlights", "notify_settings"}
 FEATURE_REQUESTS = {"edit", "delete", "react", "read", "search"}
 FEATURE_REQUESTS |= {"room_info", "topic", "invite", "kick", "ban", "role"}  # rooms
 FEATURE_REQUESTS |= {"status", "block", "blocks", "profile", "password", "sessions", "revoke"}  # people

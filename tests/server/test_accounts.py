@@ -15,6 +15,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.protocol.errors import ConnectionClosed
 from chinwag.protocol.messages import ByeEvent
 from chinwag.server import accounts, keys
+from chinwag.server import hub as hub_module
 from chinwag.server import store as store_module
 from chinwag.server.store import Store, hash_token, invite_hash, session_id
 
@@ -328,3 +329,77 @@ async def test_wrong_old_passwords_count_like_failed_logins(make_server, user) -
         await error_of(alice.change_password("guess one", NEW_PASSWORD), "bad_credentials")
     err = await error_of(alice.change_password("guess three", NEW_PASSWORD), "throttled")
     assert err.retry_after and err.retry_after > 0
+
+
+# --- races: a change that lands while a login or resume is under way ---------------------
+
+
+async def test_a_disable_while_a_login_reads_the_account_refuses_it(make_server, connect, store, monkeypatch) -> None:
+    server = await make_server()
+    await (await connect(server)).register("alice", PASSWORD)
+    original = server.store.login_state
+
+    async def disabled_meanwhile(name: str):
+        await store.set_disabled(name, True)
+        server.hub.disabled(name)  # its event comes before the connection is in the hub
+        return await original(name)
+
+    monkeypatch.setattr(server.store, "login_state", disabled_meanwhile)
+    err = await error_of((await connect(server)).login("alice", PASSWORD), "forbidden")
+    assert err.message == "this account is disabled"
+
+
+async def test_a_revoke_while_a_resume_reads_the_account_refuses_it(make_server, user, connect, monkeypatch) -> None:
+    server = await make_server()
+    alice = await user("alice", to=server)
+    token = alice.session.token
+    await alice.close()
+    original = server.store.login_state
+
+    async def revoked_meanwhile(name: str):
+        record = await server.store.revoke_session(name, session_id(token))
+        assert record is not None
+        server.hub.revoked(record.token_hash)
+        return await original(name)
+
+    monkeypatch.setattr(server.store, "login_state", revoked_meanwhile)
+    await error_of((await connect(server)).resume(token), "bad_credentials")
+
+
+async def test_a_password_change_while_a_login_checks_the_old_one_adds_no_session(
+    make_server, user, connect, store, monkeypatch
+) -> None:
+    server = await make_server()
+    phone = await user("alice", to=server)
+    original = server.passwords.verify
+
+    async def changed_meanwhile(stored, password, *, priority=False):
+        result = await original(stored, password, priority=priority)
+        await store.revoke_sessions("alice", keep=session_id(phone.session.token))
+        return result
+
+    monkeypatch.setattr(server.passwords, "verify", changed_meanwhile)
+    await error_of((await connect(server)).login("alice", PASSWORD), "bad_credentials")
+    monkeypatch.undo()
+    assert [s.id for s in await phone.sessions()] == [session_id(phone.session.token)]
+
+
+async def test_the_hub_forgets_ended_sessions_after_a_minute(server, monkeypatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(hub_module.time, "monotonic", lambda: clock[0])
+    hub = server.hub
+    hub._disabled_local("alice")
+    hub.revoked(hash_token("tok-1"))
+    assert hub.ended_since("alice", "tok-0", 999.0) == "disabled"
+    assert hub.ended_since("bob", "tok-1", 999.0) == "revoked"
+    assert hub.ended_since("alice", "tok-1", 1000.5) is None  # both before `since`
+    clock[0] += hub_module.ENDED_MEMORY_S + 1
+    hub._disabled_local("carol")
+    assert hub.ended_since("alice", "tok-1", 0.0) is None
+    assert set(hub._ended) == {"u:carol"}
+
+
+async def test_a_long_client_name_is_cut(user) -> None:
+    alice = await user("alice", client_name="x" * 5000)
+    [session] = await alice.sessions()
+    assert session.client == "x" * accounts.CLIENT_NAME_MAX

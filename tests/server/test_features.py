@@ -20,10 +20,10 @@ async def test_a_version_1_hello_gets_an_empty_feature_list(raw) -> None:
 
 async def test_the_reply_is_the_intersection_in_the_clients_order(raw, server: ChatServer) -> None:
     conn = await raw(hello=False)
-    reply = await conn.ok("hello", version=1, features=["read", "teleport", "messages", "read", "rooms"])
-    assert reply["features"] == ["read", "messages"]
+    reply = await conn.ok("hello", version=1, features=["read", "teleport", "messages", "read", "search", "rooms"])
+    assert reply["features"] == ["read", "messages", "rooms"]  # no index here: no search
     (live,) = [c for c in server.connections if c.state.value == "ready"]
-    assert live.features == frozenset({"read", "messages"})
+    assert live.features == frozenset({"read", "messages", "rooms"})
 
 
 async def test_search_is_offered_only_by_a_server_with_an_index(raw, server: ChatServer) -> None:

@@ -6,9 +6,10 @@ them."""
 
 from __future__ import annotations
 
-from chinwag.protocol.messages import Message, ReactionEvent, TypingEvent
+from chinwag.protocol.messages import Message, PresenceEvent, ReactionEvent, TypingEvent
 
 from ..support.events import barrier, error_of, next_of, settled
+from ..support.waits import eventually
 
 PEOPLE = ["people", "messages", "read"]
 
@@ -120,9 +121,15 @@ async def test_conversations_show_no_blocked_message(user) -> None:
     await alice.send("@bob", "hello bob")
     await alice.block("bob")
     await bob.send("@alice", "the last word")
+    dave = await user("dave", features=PEOPLE)
+    await alice.block("dave")
+    await dave.send("@alice", "a conversation she never sees")
     listing = dict(await alice.conversations())
     last = {str(addr): (m.text if m else None) for addr, m in listing.items()}
     assert last["@bob"] == "hello bob"
+    assert "@dave" not in last
+    await alice.block("dave", on=False)
+    assert "@dave" in {str(addr) for addr, _ in await alice.conversations()}
 
 
 async def test_unblock_restores_delivery_and_blocks_lists(user) -> None:
@@ -161,3 +168,44 @@ async def test_blocks_hold_on_every_connection_of_the_blocker(user) -> None:
     later = await user("alice")  # logs in after the block: loaded at login
     await bob.send("@alice", "still?")
     assert texts(await settled(later, bob)) == []
+
+
+async def test_a_blocked_users_status_changes_do_not_reach_the_blocker(user) -> None:
+    """Their online presence still does: `who` lists them anyway."""
+    alice = await user("alice", features=PEOPLE)
+    carol = await user("carol", features=PEOPLE)
+    bob = await user("bob", features=PEOPLE)
+    await alice.block("bob")
+    await settled(alice)
+    await settled(carol)
+    await bob.set_status(True, "look at me")
+    await bob.set_display_name("Look At Me")
+    seen = [e for e in await settled(carol, bob) if isinstance(e, PresenceEvent)]
+    assert [(p.user.display_name, p.user.status) for p in seen] == [("bob", "look at me"), ("Look At Me", "look at me")]
+    assert not [e for e in await settled(alice, bob) if isinstance(e, PresenceEvent)]
+    await bob.close()
+    offline = await next_of(alice, PresenceEvent)
+    assert (offline.user.username, offline.online) == ("bob", False)
+
+
+async def test_a_login_that_may_have_missed_a_block_reads_the_set_again(server, user) -> None:
+    """A block change heard while a login's state was being read (the epoch
+    moved) makes the hub read the user's set again once they are in."""
+    await user("bob")
+    alice = await user("alice", features=PEOPLE)
+    await alice.close()
+    assert await eventually(lambda: "alice" not in server.hub.by_user)
+    assert await server.store.set_block("alice", "bob", True)  # stored, no event
+    hub_add = server.hub.add
+
+    def stale_add(peer, blocks=(), epoch=None):
+        """As if the login read its state before that write, and the change
+        was heard between the read and the registration (the epoch moved)."""
+        hub_add(peer, (), None if epoch is None else epoch - 1)
+
+    server.hub.add = stale_add
+    again = await user("alice", features=PEOPLE)
+    assert await eventually(lambda: server.hub.blocked("alice", "bob"))
+    bob = await user("bob")
+    await bob.send("@alice", "nope")
+    assert texts(await settled(again, bob)) == []

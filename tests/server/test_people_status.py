@@ -171,3 +171,26 @@ async def test_status_and_profile_on_a_v1_connection_are_answered(user) -> None:
     assert (me.display_name, me.away, me.status) == ("A", None, None)
     await barrier(alice)
     assert presences(await pending(alice)) == []
+
+
+async def test_status_and_name_changes_take_from_the_send_rate(make_server, user) -> None:
+    """Each goes to everyone online, like a lobby message: the same rate."""
+    server = await make_server(send_rate=0.001, send_burst=2)
+    alice = await user("alice", to=server, features=PEOPLE)
+    await alice.set_status(True, "one")
+    await alice.set_display_name("Two")
+    refused = await error_of(alice.set_status(False, "three"), "rate_limited")
+    assert refused.retry_after is not None and refused.retry_after > 0
+    await error_of(alice.set_display_name("Four"), "rate_limited")
+    assert {u.username: (u.display_name, u.status) for u in await alice.who()}["alice"] == ("Two", "one")
+
+
+async def test_register_and_login_replies_carry_people_fields_only_with_people(connect) -> None:
+    people = await connect(features=PEOPLE)
+    me = await people.register("dora", PASSWORD, "Dora")
+    assert (me.display_name, me.away, me.status) == ("Dora", False, "")
+    v1 = await connect()
+    me = await v1.register("eve", PASSWORD)
+    assert (me.away, me.status) == (None, None)
+    session = await v1.login("eve", PASSWORD)
+    assert (session.user.away, session.user.status) == (None, None)

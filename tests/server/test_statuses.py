@@ -39,9 +39,9 @@ def test_every_status_code_is_an_enum_member_and_every_member_is_answered_by_a_s
             ("ROOM", RoomCreation),
             ("LOGIN", LoginStatus),
             ("CHANGE", ChangeStatus),
+            ("RM", RoomStatus),
             ("SESSION", SessionStatus),
             ("INVITE", InviteStatus),
-            ("RM", RoomStatus),
         )
         for m in enum
     }

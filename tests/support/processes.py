@@ -12,6 +12,10 @@ from pathlib import Path
 from chinwag.server.process import FAST_ARGON2, ServerProcess, flags
 
 SERVER = str(Path(sys.executable).with_name("chinwag-server"))
+# The installed console script; `python -m chinwag.admin` (the same main) where
+# the package was installed before it had one.
+_ADMIN_SCRIPT = Path(sys.executable).with_name("chinwag-admin")
+ADMIN = [str(_ADMIN_SCRIPT)] if _ADMIN_SCRIPT.exists() else [sys.executable, "-m", "chinwag.admin"]
 FAST_ARGON2_FLAGS = flags(FAST_ARGON2)
 
 
@@ -52,5 +56,25 @@ async def run_cli(*args: str, timeout: float = 30.0, env: dict[str, str] | None 
         out, err = await proc.communicate()
         raise AssertionError(
             f"chinwag-server {' '.join(args)} still running after {timeout} s: {out.decode()!r} {err.decode()!r}"
+        ) from None
+    return int(proc.returncode or 0), out.decode(), err.decode()
+
+
+async def run_admin(*args: str, stdin: str | None = None, timeout: float = 30.0) -> tuple[int, str, str]:
+    """Run chinwag-admin to completion, `stdin` fed to it; (status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        *ADMIN,
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, err = await proc.communicate()
+        raise AssertionError(
+            f"chinwag-admin {' '.join(args)} still running after {timeout} s: {err.decode()!r}"
         ) from None
     return int(proc.returncode or 0), out.decode(), err.decode()

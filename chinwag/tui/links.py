@@ -1,0 +1,71 @@
+"""Links in messages: found in the text, drawn as terminal hyperlinks
+(OSC 8), opened or copied on request. Only http, https and mailto are ever
+made clickable; anything else stays text.
+
+A URL ends at whitespace, a quote or an angle bracket, and never holds a
+control character or a bidi control (the URL goes inside an escape
+sequence, and must not be able to end it or hide what it points to).
+Trailing punctuation that ends a sentence is not part of it, nor a closing
+bracket without its opening one: "(see https://x.org/a_(b))." links
+`https://x.org/a_(b)`.
+
+The whole URL is one style with one link id, so a URL the log wraps onto
+several lines is still one link: the terminal joins cells of the same id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+
+SCHEMES = ("http://", "https://", "mailto:")
+_URL = re.compile(
+    r"(?:https?://|mailto:)[^\s<>\"'`\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+",
+    re.IGNORECASE,
+)
+_TRAILING = ".,;:!?*_~"
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    start: int
+    end: int
+    url: str
+
+
+def _trim(url: str) -> str:
+    while url:
+        last = url[-1]
+        if last in _TRAILING or (last in _PAIRS and url.count(last) > url.count(_PAIRS[last])):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def find_links(text: str) -> list[Link]:
+    """Every link in `text`, in order."""
+    out: list[Link] = []
+    for match in _URL.finditer(text):
+        url = _trim(match.group())
+        scheme_only = url.lower() in SCHEMES
+        if url and not scheme_only:
+            out.append(Link(match.start(), match.start() + len(url), url))
+    return out
+
+
+def linkify(text: Text, source: str, style: Style | None = None) -> Text:
+    """`text` (drawn from `source`, one character for one) with each link
+    of `source` made a hyperlink."""
+    for link in find_links(source):
+        text.stylize(Style(link=link.url) + (style or Style(underline=True)), link.start, link.end)
+    return text
+
+
+def first_link(text: str) -> str | None:
+    links = find_links(text)
+    return links[0].url if links else None
