@@ -91,6 +91,14 @@ async def test_topics_statuses_names_and_reasons_show_literally(tmp_path) -> Non
         await pilot.pause()
         log = "\n".join(region_lines(app, screen.query_one(ConversationView)))
         assert "removed eve from #ops" in log and expected(reason)[:30] in log
+        screen.post_message(
+            ServerEvents([MemberEvent("ops", User("bob", "Bob"), False, None, "alice2", "two\n12:00 – lines")])
+        )
+        await pilot.pause()
+        screen.query_one(ConversationView).sync()
+        await pilot.pause()
+        log = "\n".join(region_lines(app, screen.query_one(ConversationView)))
+        assert "two␊12:00 – lines" in log  # a reason stays on its line: it cannot pass for a line of the log
         no_controls(terminal_output(app))
 
         app.push_screen(

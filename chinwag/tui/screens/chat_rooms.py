@@ -91,7 +91,7 @@ class RoomsAndPeople(Screen[None]):
             elif event.room in state.rooms:
                 state.left(event.room)
                 if by is not None:
-                    why = f": {event.reason}" if event.reason else " (no reason given)"
+                    why = f": {shown(event.reason)}" if event.reason else " (no reason given)"  # one line
                     self._notice(LOBBY, f"{by} removed you from {address}{why}", "error", sync=False)
                 if self.query_one(ConversationView).conversation is not state.conversations.get(state.current):
                     self.open(state.current)
@@ -106,7 +106,7 @@ class RoomsAndPeople(Screen[None]):
         elif event.joined:
             line = f"{name} joined {address}"
         elif by is not None:
-            line = f"{by} removed {name} from {address}" + (f": {event.reason}" if event.reason else "")
+            line = f"{by} removed {name} from {address}" + (f": {shown(event.reason)}" if event.reason else "")
         else:
             line = f"{name} left {address}"
         self._notice(address, line, "event", sync=False)
@@ -123,7 +123,8 @@ class RoomsAndPeople(Screen[None]):
             return False
         new = state.detail(room.name)
         if new.topic != old_topic:
-            self._notice(address, f"topic: {new.topic}" if new.topic else "the topic was cleared", "event", sync=False)
+            words = f"topic: {shown(new.topic)}" if new.topic else "the topic was cleared"  # one line, as typed
+            self._notice(address, words, "event", sync=False)
         if new.private != old_private:
             words = "private: only invited people may join" if new.private else "public: anyone may join"
             self._notice(address, f"{address} is now {words}", "event", sync=False)
@@ -148,7 +149,7 @@ class RoomsAndPeople(Screen[None]):
             return
         if command.name == "topic" and not command.text:
             topic = self.state.detail(room).topic
-            words = f"topic: {topic}" if topic else "this room has no topic"
+            words = f"topic: {shown(topic)}" if topic else "this room has no topic"
             self._notice(current, words + " · /topic TEXT sets it, /topic - clears it", "info")
             return
         self._run_command(command, room, current)
