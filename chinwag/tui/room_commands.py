@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..protocol import limits
 from ..protocol.address import Address
 from ..protocol.messages import Room, User
 from ..protocol.reconnect import ReconnectingClient
@@ -64,7 +65,7 @@ def done_line(command: Command, room: str, result: Result) -> str:
     if name == "create":
         made = result.room
         address = Address.room(target)
-        if made is not None and made.role == "owner" and made.members <= 1:
+        if made is not None and made.role == limits.ROLE_OWNER and made.members <= 1:
             return f"you created {address}" + (" (private: members invite others)" if made.private else "")
         return f"{address} already exists: you joined it" + (" (as it is; not made private)" if text else "")
     if name == "topic":
@@ -94,4 +95,5 @@ def done_line(command: Command, room: str, result: Result) -> str:
 
 def role_words(role: str) -> str:
     """`owner` -> `an owner`: for log lines about roles."""
-    return {"owner": "an owner", "moderator": "a moderator", "member": "a member"}.get(role, role)
+    words = {limits.ROLE_OWNER: "an owner", limits.ROLE_MODERATOR: "a moderator", limits.ROLE_MEMBER: "a member"}
+    return words.get(role, role)

@@ -37,8 +37,8 @@ __all__ = [
 
 LOBBY = Address.room(limits.LOBBY)
 TYPING_SHOWN_S = 6.0
-MODERATORS = ("owner", "moderator")  # the roles that may moderate a room
-ROLE_GROUPS = (("owner", "Owner"), ("moderator", "Moderators"), ("member", "Members"))
+MODERATORS = (limits.ROLE_OWNER, limits.ROLE_MODERATOR)  # the roles that may moderate a room
+ROLE_GROUPS = ((limits.ROLE_OWNER, "Owner"), (limits.ROLE_MODERATOR, "Moderators"), (limits.ROLE_MEMBER, "Members"))
 
 
 def mention_pattern(username: str) -> re.Pattern[str]:
@@ -58,11 +58,10 @@ class Person:
     def take(self, user: User) -> None:
         """What a user object says about them (display name, and with `people` away and status)."""
         self.display_name = user.display_name or self.display_name
-        away, status = getattr(user, "away", None), getattr(user, "status", None)
-        if away is not None:
-            self.away = bool(away)
-        if status is not None:
-            self.status = str(status)
+        if user.away is not None:
+            self.away = user.away
+        if user.status is not None:
+            self.status = user.status
 
 
 @dataclass(slots=True)
@@ -474,7 +473,7 @@ class ChatState:
         if detail is None:
             return before
         if event.joined:
-            role = event.role or before or "member"
+            role = event.role or before or limits.ROLE_MEMBER
             if detail.loaded or name == self.me.username:
                 detail.members[name] = role
             if name == self.me.username:
@@ -496,7 +495,7 @@ class ChatState:
             else:
                 p = self.person(name)
                 row = MemberRow(name, p.display_name, role, p.online, p.away, p.status)
-            groups.get(role, groups["member"]).append(row)
+            groups.get(role, groups[limits.ROLE_MEMBER]).append(row)
         out = []
         for role, heading in ROLE_GROUPS:
             rows = sorted(groups[role], key=lambda r: (not r.online, r.away, r.username))
