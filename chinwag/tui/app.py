@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -24,8 +25,9 @@ from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.screen import Screen
 
+from ..protocol.messages import Message
 from ..protocol.reconnect import ReconnectingClient
-from . import hangup
+from . import desktop_notify, hangup
 from .config import Config, default_config_path, load_config, save_config
 from .connection import LinkSettings
 from .screens.chat import ChatScreen
@@ -36,6 +38,7 @@ from .screens.register import RegisterScreen
 from .state import ChatState
 from .switcher import ConversationProvider
 from .text import shown
+from .timeline import is_action
 
 
 class ChinwagApp(App[None]):
@@ -67,6 +70,7 @@ class ChinwagApp(App[None]):
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         link_options: dict[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.config_path = config_path or default_config_path()
@@ -78,7 +82,9 @@ class ChinwagApp(App[None]):
         self.tz = tz
         self.link: ReconnectingClient | None = None
         self.window_title = "chinwag"
-        self.bells = 0  # rung so far (tests read it; a headless app cannot ring)
+        self.env = os.environ if env is None else env  # the terminal's variables (which notification, tmux)
+        self.bells = 0  # alerts given so far, bell or desktop notification (tests read it; headless rings nothing)
+        self.notifications: list[str] = []  # the notification sequences written to the terminal
         self.crash: BaseException | None = None  # the first error nothing caught
         self._alerts = -1
         self._hung_up = False
@@ -225,6 +231,27 @@ class ChinwagApp(App[None]):
         if not self.is_headless and self._driver is not None:
             self._driver.write(sequence)
 
+    def _desktop_notify(self, notes: tuple[Message, ...]) -> None:
+        """One notification for a batch (a burst must not become a stack of
+        them): its first message, and how many more came with it. Written
+        to the terminal (desktop_notify picks the sequence and wraps it for
+        tmux); the bell where the terminal has nothing better."""
+        first = notes[0]
+        where = "" if first.conv.startswith("@") else f" in {first.conv}"
+        title = f"{first.sender}{where}"
+        if len(notes) > 1:
+            title += f" (+{len(notes) - 1} more)"
+        body = f"* {first.sender} {first.text[4:]}" if is_action(first.text) else first.text
+        sequence = desktop_notify.notification(self.env, title, body, self.config.notifications)
+        if not sequence:
+            return  # notifications = "off"
+        self.bells += 1
+        self.notifications.append(sequence)
+        if sequence == desktop_notify.BEL:
+            self.bell()
+        else:
+            self._write_terminal(sequence)
+
     def set_window_title(self, title: str) -> None:
         """The terminal's title; `shown` keeps a BEL or ESC in a name from
         ending the OSC sequence early and steering the terminal."""
@@ -232,11 +259,11 @@ class ChinwagApp(App[None]):
         self._write_terminal(f"\x1b]2;{self.window_title}\x07")
 
     def _show_alerts(self, alerts: Alerts) -> None:
-        """Ring the bell for a direct message or mention worth one (the rule
-        is ChatState.receive's), and put their count in the terminal's title."""
-        if alerts.ring:
-            self.bell()
-            self.bells += 1
+        """A desktop notification for the messages worth one (the rule is
+        ChatState.notifies', by the user's levels; the bell where the
+        terminal has nothing better), and their count in the terminal's title."""
+        if alerts.notes:
+            self._desktop_notify(alerts.notes)
         if alerts.count == self._alerts:
             return
         self._alerts = alerts.count

@@ -1,5 +1,7 @@
 """The client's small settings file, `~/.config/chinwag/config.toml`: the last
-server, the last username and the theme. Never the password.
+server, the last username, the theme, and how desktop notifications reach
+the terminal (`notifications`: one of desktop_notify.METHODS; "auto" picks by
+the terminal, "off" turns them off). Never the password.
 
 Read with tomllib; written by hand, since three string keys do not justify a
 TOML writer dependency.
@@ -13,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from ..protocol import DEFAULT_PORT
+from .desktop_notify import METHODS
 
 DEFAULT_SERVER = f"127.0.0.1:{DEFAULT_PORT}"
 
@@ -34,6 +37,7 @@ class Config:
     server: str = DEFAULT_SERVER
     username: str = ""
     theme: str = ""
+    notifications: str = "auto"
 
     def with_changes(self, **changes: str) -> Config:
         return replace(self, **changes)
@@ -47,6 +51,8 @@ def load_config(path: Path) -> Config:
         return Config()
     known = {f.name for f in fields(Config)}
     values = {k: v for k, v in data.items() if k in known and isinstance(v, str)}
+    if values.get("notifications") not in METHODS:
+        values.pop("notifications", None)  # a method this client does not know: the default
     return Config(**values)
 
 

@@ -24,6 +24,7 @@ FEATURES = (
     limits.FEATURE_SEARCH,
     limits.FEATURE_ROOMS,
     limits.FEATURE_PEOPLE,
+    limits.FEATURE_NOTIFY,
 )
 
 

@@ -13,7 +13,8 @@ from typing import Literal
 
 from ..protocol import limits
 from ..protocol.address import Address
-from ..protocol.messages import ChangeEvent, MemberEvent, Message, Room, RoomInfo, User
+from ..protocol.messages import ChangeEvent, MemberEvent, Message, NotifySettings, Room, RoomInfo, User
+from .desktop_notify import highlight_hit, should_notify
 from .timeline import Conversation, Key, Line, Notice, NoticeLevel, Pending, is_action, mid_key, order_key
 
 __all__ = [
@@ -109,6 +110,7 @@ class Arrival:
     counted: bool = False  # raised an unread badge
     mention: bool = False
     alert: bool = False  # worth a bell (see ChatState.receive)
+    notify: bool = False  # worth a desktop notification (see ChatState.notifies)
 
 
 @dataclass
@@ -130,6 +132,8 @@ class ChatState:
     admin: bool = False  # a server admin (acts as owner of every room), if the server said so
     away: bool = False  # this user's own status
     status: str = ""
+    # `notify`: levels per conversation and highlight keywords (the defaults until the server says)
+    notify_settings: NotifySettings = field(default_factory=lambda: NotifySettings({}, ()))
 
     def __post_init__(self) -> None:
         self._mention = mention_pattern(self.me.username)
@@ -292,6 +296,8 @@ class ChatState:
             arrival.alert = for_me and not replayed
         else:
             arrival.alert = for_me and not self.window_focused and not self.catching_up
+        live = not replayed and not (in_view and self.catching_up)
+        arrival.notify = live and self.notifies(conv, message, mention, in_view)
         return arrival
 
     def _receive_unread(self, conv: Conversation, message: Message, arrival: Arrival) -> Arrival:
@@ -313,7 +319,22 @@ class ChatState:
             conv.marker = message.mid
         for_me = mention or not conv.is_room
         arrival.alert = for_me and not replayed and (not in_view or not self.window_focused)
+        arrival.notify = not replayed and self.notifies(conv, message, mention, in_view)
         return arrival
+
+    def notifies(self, conv: Conversation, message: Message, mention: bool, in_view: bool) -> bool:
+        """Whether a live message from someone else is worth a desktop
+        notification: by the conversation's level (the user's, from the
+        server), unless it is in front of them (desktop_notify.should_notify)."""
+        settings = self.notify_settings
+        return should_notify(
+            settings.level(conv.address),
+            direct=not conv.is_room,
+            mentioned=mention,
+            highlighted=not message.deleted and highlight_hit(message.text, settings.words),
+            focused=self.window_focused,
+            open_here=in_view,
+        )
 
     def apply_change(self, change: ChangeEvent) -> Conversation:
         """An edit, deletion or reaction (never counted as unread)."""

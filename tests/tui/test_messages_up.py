@@ -43,7 +43,8 @@ async def test_the_chat_screen_posts_what_the_app_must_do() -> None:
         screen.alerts.subscribe(app, app.alerts.append, immediate=True)
         screen.post_message(ServerEvents([Message("1-0", "@bob", "bob", "psst", int(NOW * 1000))]))
         await wait_for(pilot, lambda: app.alerts and app.alerts[-1].count == 1, what="the alert")
-        assert app.alerts[-1] == Alerts(1, True)  # a direct message out of view rings
+        assert app.alerts[-1].ring and app.alerts[-1].count == 1  # a direct message out of view rings
+        assert [m.text for m in app.alerts[-1].notes] == ["psst"]
         screen.post_message(ServerEvents([ConnectionStateEvent("closed", detail="logged out")]))
         await wait_for(pilot, lambda: app.ended, what="the session's end")
         assert app.ended == ["logged out"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -47,6 +48,7 @@ from ...protocol.messages import (
     InvitedEvent,
     MemberEvent,
     Message,
+    NotifySettings,
     PresenceEvent,
     ReactionEvent,
     ReadEvent,
@@ -57,6 +59,7 @@ from ...protocol.messages import (
 from ...protocol.reconnect import FINAL_BYES, ConnectionStateEvent, ReconnectingClient
 from .. import history
 from ..commands import HELP, CommandError, parse_line
+from ..links import first_link
 from ..room_commands import SERVER_COMMANDS
 from ..state import LOBBY, MODERATORS, ChatState, Conversation, NoticeLevel
 from ..text import shown
@@ -140,6 +143,7 @@ class ChatScreen(RoomsAndPeople):
         self._read_timer: Timer | None = None
         self.members_shown = False
         self._room_info_asked: set[str] = set()  # room_info requests on the way
+        self.open_url: Callable[[str], bool] = webbrowser.open  # what `o` ends in (tests see the URL)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
@@ -181,6 +185,7 @@ class ChatScreen(RoomsAndPeople):
         if self.link is not None:
             self._pump()
             self._load_directory()
+            self._load_notify_settings()
 
     def on_screen_resume(self) -> None:
         """Back from the search panel or a dialog: what is on screen is seen again."""
@@ -205,6 +210,18 @@ class ChatScreen(RoomsAndPeople):
                 return
             self.post_message(ServerEvents(batch))
             await asyncio.sleep(0)
+
+    @work(group="notify", exclusive=True)
+    async def _load_notify_settings(self) -> None:
+        """`notify`: the levels and keywords the user set (on any device);
+        without the extension, the defaults stay (direct: all, rooms: mentions)."""
+        link = self.link
+        if link is None or limits.FEATURE_NOTIFY not in link.features:
+            return
+        try:
+            self.state.notify_settings = await link.notify_settings()
+        except (ServerError, ConnectionClosed):
+            return
 
     @work(group="directory", exclusive=True)
     async def _load_directory(self) -> None:
@@ -361,7 +378,8 @@ class ChatScreen(RoomsAndPeople):
     def on_server_events(self, message: ServerEvents) -> None:
         state = self.state
         current = state.current
-        view_dirty = sidebar_dirty = header_dirty = members_dirty = alert = False
+        view_dirty = sidebar_dirty = header_dirty = members_dirty = False
+        notes: list[Message] = []
         now = self.clock()
         for event in message.events:
             if type(event) is Message:
@@ -375,12 +393,16 @@ class ChatScreen(RoomsAndPeople):
                     header_dirty = header_dirty or was_typing
                 if arrival.counted or arrival.mention or not known:
                     sidebar_dirty = True
-                alert = alert or arrival.alert
+                if arrival.notify:
+                    notes.append(event)
             elif type(event) in (EditedEvent, DeletedEvent, ReactionEvent):
                 assert isinstance(event, (EditedEvent, DeletedEvent, ReactionEvent))
                 state.apply_change(event)
                 view_dirty = view_dirty or event.conv == current
                 self._drop_draft_of(event)
+            elif type(event) is NotifySettings:
+                assert isinstance(event, NotifySettings)
+                state.notify_settings = event  # changed on another device
             elif type(event) is ReadEvent:
                 assert isinstance(event, ReadEvent)
                 sidebar_dirty = state.mark_read(event.conv, event.upto) or sidebar_dirty
@@ -424,7 +446,7 @@ class ChatScreen(RoomsAndPeople):
             self._refresh_header()
         if members_dirty or header_dirty:
             self._refresh_members()
-        self.alerts.publish(Alerts(state.alerts(), alert))
+        self.alerts.publish(Alerts(state.alerts(), bool(notes), tuple(notes)))
 
     def _freeze_gc(self, lines: int) -> None:
         """Chat lines live long, and CPython's full collections scan every
@@ -473,6 +495,7 @@ class ChatScreen(RoomsAndPeople):
                     detail.loaded = False  # members may have changed while away
                 self._room_info_asked.clear()
                 self._load_directory()  # presence may have changed while away
+                self._load_notify_settings()  # and the settings, on another device
                 self._refresh_members()
                 conv = self.state.conversations.get(self.state.current)
                 if conv is not None and conv.more is None:
@@ -608,6 +631,16 @@ class ChatScreen(RoomsAndPeople):
         if message.kind == "copy":
             self.post_message(self.CopyWanted(target.text))
             self.notify("copied the message", timeout=2)
+        elif message.kind == "open":
+            url = first_link(target.text)
+            if url is None:
+                return
+
+            def open_confirmed(yes: bool | None) -> None:
+                if yes and url is not None:
+                    self._open_link(url)
+
+            self.app.push_screen(ConfirmScreen("Open this link in your browser?", url, "Open"), open_confirmed)
         elif message.kind == "reply":
             self._start_draft(Draft("reply", target.conv, target))
         elif message.kind == "edit":
@@ -921,7 +954,7 @@ class ChatScreen(RoomsAndPeople):
             self.state.read_markers
             and self.app.app_focus
             and self.is_current
-            and self.query_one(ConversationView).is_vertical_scroll_end
+            and self.query_one(ConversationView).following
         )
 
     def _check_read(self) -> None:
@@ -965,4 +998,10 @@ class ChatScreen(RoomsAndPeople):
             view.scroll_page_down(animate=False)
 
     def action_latest(self) -> None:
-        self.query_one(ConversationView).scroll_end(animate=False)
+        self.query_one(ConversationView).jump_to_newest()
+
+    @work(thread=True, group="browser")
+    def _open_link(self, url: str) -> None:
+        """webbrowser may start a program and wait for it: not on the app's loop."""
+        if not self.open_url(url):
+            self.app.call_from_thread(self.notify, "no browser could be started", severity="warning", timeout=3)

@@ -29,11 +29,13 @@ class ServerEvents(TextualMessage):
 
 @dataclass(frozen=True, slots=True)
 class Alerts:
-    """What the window title and the bell show: unread direct messages plus
-    mentions, and whether this batch brought one worth a bell."""
+    """What the window title and the notifications show: unread direct
+    messages plus mentions, and the messages of this batch worth a desktop
+    notification (or the bell), by the user's levels (`notes`; `ring`: any)."""
 
     count: int
     ring: bool
+    notes: tuple[Message, ...] = ()
 
 
 @dataclass

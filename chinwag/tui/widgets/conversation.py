@@ -23,6 +23,7 @@ from datetime import date, datetime, tzinfo
 from typing import ClassVar, Literal
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
@@ -32,12 +33,13 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...protocol.messages import Message
+from ..links import first_link
 from ..text import cut, shown
 from ..timeline import Conversation, Gap, Key, is_action
 from .rows import MARGIN, TIME_WIDTH, Row, RowPainter, clean, has_extras
 
 DRAWN_ROWS_KEPT = 600  # rows whose rendered strips are kept (a few screens' worth)
-ActKind = Literal["reply", "edit", "delete", "react", "copy"]
+ActKind = Literal["reply", "edit", "delete", "react", "copy", "open"]
 LINE_KINDS = ("msg", "notice")
 
 
@@ -66,6 +68,8 @@ class ConversationView(ScrollView, can_focus=True):
         "conversation--deleted",
         "conversation--reaction",
         "conversation--reaction-mine",
+        "conversation--link",
+        "conversation--unseen",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -76,6 +80,7 @@ class ConversationView(ScrollView, can_focus=True):
         Binding("d", "act('delete')", "delete"),
         Binding("plus", "act('react')", "react", key_display="+"),
         Binding("y", "act('copy')", "copy"),
+        Binding("o", "act('open')", "open link"),
         Binding("enter", "quoted", "quoted", key_display="⏎"),
         Binding("escape", "leave", "back"),
     ]
@@ -158,7 +163,8 @@ class ConversationView(ScrollView, can_focus=True):
         self._styles: dict[str, Style] = {}
         self._wrap_width = 0
         self.dark = True
-        self._away = False
+        self._away = False  # scrolled up from the newest line (else the view follows new lines)
+        self.unseen = 0  # messages from others that arrived below the view while it was away
         self.painter = RowPainter(self, lambda: self.app.console)
 
     # --- public ------------------------------------------------------------------------
@@ -167,6 +173,7 @@ class ConversationView(ScrollView, can_focus=True):
         """Display another conversation, scrolled to its end."""
         self.conversation = conversation
         self.selected = None
+        self.unseen = 0
         self._row_of.clear()
         self._pending_rows.clear()
         self._drawn.clear()
@@ -277,6 +284,8 @@ class ConversationView(ScrollView, can_focus=True):
             kind = parameters[0] if parameters else ""
             if kind == "copy":
                 return not message.deleted
+            if kind == "open":
+                return not message.deleted and first_link(message.text) is not None
             if not self.changes or message.deleted:
                 return False
             if kind == "edit":
@@ -325,6 +334,9 @@ class ConversationView(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         """A click selects the message under it; on a reply's quote line, it
         goes to the quoted message; on a gap, loads it."""
+        if self.unseen and self._away and event.y == self.scrollable_content_region.height - 1:
+            self.jump_to_newest()
+            return
         y = event.y + int(self.scroll_y)
         if not self.rows or y >= self._total:
             return
@@ -402,7 +414,7 @@ class ConversationView(ScrollView, can_focus=True):
         if anchor is not None and anchor in self._index_of:
             index = self._index_of[anchor]
             return self.rows[index], self._starts[index] - int(self.scroll_y)
-        if not keep_position or self.is_vertical_scroll_end or not self.rows:
+        if not keep_position or self.following or not self.rows:
             return None
         top = int(self.scroll_y)
         i = max(0, bisect_right(self._starts, top) - 1)
@@ -416,7 +428,7 @@ class ConversationView(ScrollView, can_focus=True):
         conv = self.conversation
         if conv is None:
             return
-        at_end = self.is_vertical_scroll_end
+        at_end = self.following
         kept = self._anchor(keep_position, anchor)
         self._last_day = None
         rows = [Row("top", None)] if not self.rows or self.rows[0].kind != "top" else [self.rows[0]]
@@ -447,7 +459,12 @@ class ConversationView(ScrollView, can_focus=True):
         """New lines at the end (and/or a changed pending tail): only new rows are made."""
         conv = self.conversation
         assert conv is not None
-        at_end = self.is_vertical_scroll_end
+        at_end = self.following
+        if not at_end:
+            me = self.me
+            self.unseen += sum(
+                1 for line in conv.lines[self._seen_lines :] if type(line) is Message and line.sender != me
+            )
         width = self._width()
         if width != self._wrap_width:
             self._rebuild(keep_position=True)
@@ -628,16 +645,47 @@ class ConversationView(ScrollView, can_focus=True):
         if self.rows:
             self._layout_rows()
 
+    @property
+    def following(self) -> bool:
+        """The view shows the newest line and keeps showing it as lines come
+        and the terminal is resized. Kept as state rather than read from the
+        scroll position: a resize moves the end of the log away from a view
+        that was at it, before the view can follow."""
+        return not self._away
+
     def on_resize(self) -> None:
+        follow = self.following
         if self.rows and self._width() != self._wrap_width:
-            at_end = self.is_vertical_scroll_end
             self._layout_rows()
-            if at_end:
-                self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        if follow and self.rows:
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self.post_message(self.Viewed())
+
+    def jump_to_newest(self) -> None:
+        """To the newest line, following again (the "new messages" bar's key)."""
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        self._set_away(False)
+
+    def _set_away(self, away: bool) -> None:
+        if away == self._away:
+            return
+        self._away = away
+        if not away and self.unseen:
+            self.unseen = 0
+            self.refresh()
+        self.post_message(self.Away(away))
+
+    def unseen_bar(self, width: int) -> Strip:
+        """The last line of the view while new messages wait below it."""
+        count = self.unseen
+        label = f" {count} new message{'s' if count != 1 else ''} ↓   ctrl+end "
+        style = self.base + self.style("conversation--unseen") + self.background("conversation--unseen")
+        return Strip([Segment(label.center(width)[:width], style)], width)
 
     def render_line(self, y: int) -> Strip:
         width = self._wrap_width or self.scrollable_content_region.width
+        if self.unseen and self._away and y == self.scrollable_content_region.height - 1:
+            return self.unseen_bar(width)
         line_no = int(self.scroll_y) + y
         if line_no >= self._total or not self.rows:
             return Strip.blank(width, self.base)
@@ -655,10 +703,7 @@ class ConversationView(ScrollView, can_focus=True):
         if new_value < 2 and old_value >= new_value:
             self._maybe_need_older()
         self._maybe_fill_gaps()
-        away = new_value < self.max_scroll_y - 1
-        if away != self._away:
-            self._away = away
-            self.post_message(self.Away(away))
+        self._set_away(new_value < self.max_scroll_y - 1)
         self.post_message(self.Viewed())
 
     def _check_edges(self) -> None:

@@ -13,15 +13,18 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any, Protocol
 
 from rich.cells import cell_len
+from rich.color import Color
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
 
 from ...protocol.messages import Message
+from ..links import linkify
 from ..text import cut, shown
 from ..timeline import Conversation, Gap, Notice, Pending, is_action
 from .strips import text_strip
@@ -62,9 +65,33 @@ LIGHT_PALETTE = (
 )
 
 
-def sender_colour(username: str, dark: bool = True) -> str:
-    """A colour per user that is the same on every screen and every run."""
+NEAR = 100  # colour distance ("redmean" over 0-255 channels) under which two nicks look alike
+
+
+def _distance(a: str, b: str) -> float:
+    """How different two colours look: the low-cost "redmean" weighting of
+    RGB, good enough to tell a near twin from a different hue."""
+    x, y = Color.parse(a).get_truecolor(), Color.parse(b).get_truecolor()
+    mean_red = (x.red + y.red) / 2
+    dr, dg, db = x.red - y.red, x.green - y.green, x.blue - y.blue
+    return float(((2 + mean_red / 256) * dr * dr + 4 * dg * dg + (2 + (255 - mean_red) / 256) * db * db) ** 0.5)
+
+
+@lru_cache(maxsize=32)
+def palette_for(dark: bool, avoid: str | None) -> tuple[str, ...]:
+    """The colours other people's names get: the palette without the ones
+    that look like `avoid` (your own name's colour, which no one else gets)."""
     palette = DARK_PALETTE if dark else LIGHT_PALETTE
+    if avoid is None:
+        return palette
+    kept = tuple(c for c in palette if _distance(c, avoid) >= NEAR)
+    return kept or palette
+
+
+def sender_colour(username: str, dark: bool = True, avoid: str | None = None) -> str:
+    """A colour per user that is the same on every screen and every run
+    (for one theme: `avoid` takes the colours near it out of the choice)."""
+    palette = palette_for(dark, avoid)
     return palette[zlib.crc32(username.encode()) % len(palette)]
 
 
@@ -154,9 +181,24 @@ class RowPainter:
     def console(self) -> Console:
         return self._console()
 
+    def own_colour(self) -> str | None:
+        """Your own name's colour (the theme's), as `#rrggbb`."""
+        colour = self.view.style("conversation--own").color
+        return colour.get_truecolor().hex if colour is not None else None
+
+    def colour_of(self, sender: str) -> Style:
+        """The style of a name: yours, or a colour of someone else's no one shares with you."""
+        view = self.view
+        if sender == view.me:
+            return view.style("conversation--own")
+        return Style(color=sender_colour(sender, view.dark, self.own_colour()), bold=True)
+
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
         text.rstrip()
         return text_strip(text, self.console).extend_cell_length(width, style)
+
+    def link_style(self) -> Style:
+        return self.view.style("conversation--link") + Style(underline=True)
 
     # --- rules ----------------------------------------------------------------------------
 
@@ -202,8 +244,7 @@ class RowPainter:
         base = view.base
         nick_w = view.nick_width(width)
         own = message.sender == view.me
-        colour = Style(color=sender_colour(message.sender, view.dark), bold=True)
-        nick_style = view.style("conversation--own") if own else colour
+        nick_style = self.colour_of(message.sender)
         mentioned = (
             not own
             and not message.deleted
@@ -222,11 +263,13 @@ class RowPainter:
             body = Text("message deleted", style=view.style("conversation--deleted"))
         elif is_action(message.text):
             nick = "*".rjust(nick_w)
-            body = Text(clean(message.text[4:]), style=Style(italic=True))
+            said = clean(message.text[4:])
+            body = linkify(Text(said, style=Style(italic=True)), said, self.link_style())
             body = Text.assemble((shown(message.sender), nick_style + Style(italic=True)), " ", body)
         else:
             nick = rjust(view.nick(message.sender, nick_w), nick_w)
-            body = Text(clean(message.text))
+            said = clean(message.text)
+            body = linkify(Text(said), said, self.link_style())
         if mentioned and view.mention is not None:
             body.highlight_regex(view.mention, view.style("conversation--mention-word"))
         if message.edited is not None and not message.deleted:
@@ -306,7 +349,7 @@ class RowPainter:
         room = width - cell_len(text.plain)
         if author is not None:
             name = one_line(author, max(1, room // 3))
-            text.append(name, style=Style(color=sender_colour(author, view.dark)))
+            text.append(name, style=Style(color=self.colour_of(author).color))
             text.append(": ", style=quote_style)
             room -= cell_len(name) + 2
         text.append(one_line(words, max(1, room)), style=quote_style)
