@@ -122,6 +122,9 @@ usernames = short.filter(lambda s: s != ME.username)
 
 SENT = int(NOW * 1000) - 60_000
 CSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+# The app's own hyperlinks (links.py): an http, https or mailto URL free of
+# control characters, or the empty closing.
+OSC8 = re.compile(r"\x1b\]8;(?:id=[0-9]+)?;((?:https?://|mailto:)[^\x00-\x1f\x7f-\x9f\x1b]*)?\x1b\\", re.IGNORECASE)
 
 
 def expected(text: str, *, lines: bool = False) -> str:
@@ -233,9 +236,9 @@ async def render_and_check(pilot: Pilot, username: str, display: str, text: str,
     assert toast.first().render().plain == expected(f"bad_request: {error}")
 
     # Nothing the app writes to the terminal is a control character other
-    # than its own CSI sequences (colours, cursor moves).
+    # than its own CSI sequences (colours, cursor moves) and hyperlinks.
     for written in (terminal_output(app),):
-        rest = CSI.sub("", written)
+        rest = OSC8.sub("", CSI.sub("", written))
         assert not [
             ch
             for ch in rest
@@ -252,7 +255,7 @@ async def render_and_check(pilot: Pilot, username: str, display: str, text: str,
     lines = palette_lines(app)
     helptext = f"{expected(display)} · online" if display != username else "online"
     assert f"● @{expected(username)}" in lines and helptext in lines, lines
-    rest = CSI.sub("", terminal_output(app))
+    rest = OSC8.sub("", CSI.sub("", terminal_output(app)))
     assert not [ch for ch in rest if 0x80 <= ord(ch) <= 0x9F or ch in "\x07\x1b"]
     await pilot.press("escape")
     await pilot.pause()
