@@ -303,7 +303,7 @@ UNSAFE_OUT = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]
 
 
 def no_controls(written: str) -> None:
-    rest = CSI.sub("", written)
+    rest = OSC8.sub("", CSI.sub("", written))
     assert not UNSAFE_OUT.findall(rest), sorted(set(UNSAFE_OUT.findall(rest)))
 
 

@@ -185,9 +185,13 @@ def test_config_round_trip_and_never_a_password(tmp_path) -> None:
     config = Config(server='odd "host":7878', username="al\\ice", theme="nord")
     save_config(path, config)
     assert load_config(path) == config
-    assert set(tomllib.loads(path.read_text())) == {"server", "username", "theme"}
+    assert set(tomllib.loads(path.read_text())) == {"server", "username", "theme", "notifications"}
     path.write_text("this is [not toml")
     assert load_config(path) == Config()
+    path.write_text('notifications = "osc99"\n')
+    assert load_config(path).notifications == "osc99"
+    path.write_text('notifications = "\\u001b]9;x"\n')  # a method this client does not know
+    assert load_config(path).notifications == "auto"
 
 
 # --- read markers (`read`) --------------------------------------------------------------------------

@@ -89,10 +89,17 @@ def palette_for(dark: bool, avoid: str | None) -> tuple[str, ...]:
 
 
 def sender_colour(username: str, dark: bool = True, avoid: str | None = None) -> str:
-    """A colour per user that is the same on every screen and every run
-    (for one theme: `avoid` takes the colours near it out of the choice)."""
-    palette = palette_for(dark, avoid)
-    return palette[zlib.crc32(username.encode()) % len(palette)]
+    """A colour per user that is the same on every screen and every run;
+    one that looks like `avoid` gives way to the next in the palette (so
+    only the few users who had it change colour)."""
+    palette = DARK_PALETTE if dark else LIGHT_PALETTE
+    allowed = palette_for(dark, avoid)
+    start = zlib.crc32(username.encode()) % len(palette)
+    for step in range(len(palette)):
+        colour = palette[(start + step) % len(palette)]
+        if colour in allowed:
+            return colour
+    return palette[start]
 
 
 def clean(text: str) -> str:
