@@ -44,7 +44,8 @@ LOBBY = [
     (
         "carol",
         "that was grace, she found a race between the replay and live delivery: the "
-        "cursor moved before the buffered messages were released. Long story, good fix.",
+        "cursor moved before the buffered messages were released.\n"
+        "the write-up: https://wiki.example.org/ops/incidents/2026-11-30-replay-race#the-fix",
     ),
     ("dave", "[bold]this is not markup[/bold] — chinwag shows text exactly as typed"),
     ("bob", "alice, can you check the backup job too? it paged twice overnight"),

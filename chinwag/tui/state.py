@@ -109,8 +109,7 @@ class Arrival:
     new: bool
     counted: bool = False  # raised an unread badge
     mention: bool = False
-    alert: bool = False  # worth a bell (see ChatState.receive)
-    notify: bool = False  # worth a desktop notification (see ChatState.notifies)
+    notify: bool = False  # worth a desktop notification or the bell (see ChatState.notifies)
 
 
 @dataclass
@@ -264,10 +263,10 @@ class ChatState:
             self.person(address.name).talked = True
 
     def receive(self, message: Message) -> Arrival:
-        """Take in one message. The alert rule lives here: a direct message
-        or a mention rings the bell (and counts in the window title) when it
-        is out of view and live, not replayed; or when it is in view but the
-        terminal window is not in front, once the catch-up is over."""
+        """Take in one message. Whether it notifies (`notifies`: by the
+        conversation's level, a direct message or a mention by default) is
+        decided here for a live one, not replayed, and in view only once
+        the catch-up is over."""
         conv = self.conversation(message.conv)
         if not conv.add(message):
             return Arrival(conv, False)
@@ -286,16 +285,12 @@ class ChatState:
         arrival.mention = mention
         if conv.marker is None and (replayed or not in_view):
             conv.marker = message.mid
-        for_me = mention or not conv.is_room
         if not in_view:
             if not replayed:
                 conv.unread += 1
                 arrival.counted = True
             if mention:
                 conv.mentions += 1
-            arrival.alert = for_me and not replayed
-        else:
-            arrival.alert = for_me and not self.window_focused and not self.catching_up
         live = not replayed and not (in_view and self.catching_up)
         arrival.notify = live and self.notifies(conv, message, mention, in_view)
         return arrival
@@ -317,8 +312,6 @@ class ChatState:
             conv.mentions += 1
         if conv.marker is None and (replayed or not in_view or not self.window_focused):
             conv.marker = message.mid
-        for_me = mention or not conv.is_room
-        arrival.alert = for_me and not replayed and (not in_view or not self.window_focused)
         arrival.notify = not replayed and self.notifies(conv, message, mention, in_view)
         return arrival
 

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from chinwag.protocol.client import Sent
-from chinwag.protocol.messages import Message, User
+from chinwag.protocol.messages import Message, NotifySettings, User
 from chinwag.tui.commands import CommandError, parse_line
 from chinwag.tui.config import Config, load_config, save_config
 from chinwag.tui.connection import ServerAddress
@@ -70,7 +70,7 @@ def test_offline_messages_are_counted_once_and_mark_where_unread_starts() -> Non
     assert state.conversations["#lobby"].unread == 0  # the lobby is in view
     assert state.conversations["#lobby"].marker == "1003-0"  # but the line still shows
     live = state.receive(msg(4, "@bob", "bob"))
-    assert live.counted and live.alert and state.conversations["@bob"].unread == 3
+    assert live.counted and live.notify and state.conversations["@bob"].unread == 3
 
 
 def test_mentions_are_counted_apart_and_ring() -> None:
@@ -80,7 +80,7 @@ def test_mentions_are_counted_apart_and_ring() -> None:
     mention = state.receive(msg(2, "#rust", "bob", "@me look"))
     bare = state.receive(msg(3, "#rust", "bob", "ME: and this"))
     not_a_word = state.receive(msg(4, "#rust", "bob", "meme"))
-    assert (plain.alert, mention.alert, bare.alert, not_a_word.alert) == (False, True, True, False)
+    assert (plain.notify, mention.notify, bare.notify, not_a_word.notify) == (False, True, True, False)
     conv = state.conversations["#rust"]
     assert (conv.unread, conv.mentions) == (4, 2)
     assert state.alerts() == 2
@@ -89,15 +89,30 @@ def test_mentions_are_counted_apart_and_ring() -> None:
 def test_the_alert_rule_in_view_depends_on_the_window() -> None:
     state = ChatState(User("me", "Me"))
     state.open("@bob")
-    assert not state.receive(msg(1, "@bob", "bob")).alert  # in view, window in front
+    assert not state.receive(msg(1, "@bob", "bob")).notify  # in view, window in front
     state.window_focused = False
-    assert state.receive(msg(2, "@bob", "bob")).alert  # in view, window behind
-    assert not state.receive(msg(3, "#lobby", "bob", "no mention")).alert
+    assert state.receive(msg(2, "@bob", "bob")).notify  # in view, window behind
+    assert not state.receive(msg(3, "#lobby", "bob", "no mention")).notify
     state.open("#lobby")
-    assert state.receive(msg(4, "#lobby", "bob", "me: look")).alert  # a mention in view
-    assert not state.receive(msg(5, "#lobby", "me", "me: my own")).alert
+    assert state.receive(msg(4, "#lobby", "bob", "me: look")).notify  # a mention in view
+    assert not state.receive(msg(5, "#lobby", "me", "me: my own")).notify
     state.catching_up = True
-    assert not state.receive(msg(6, "#lobby", "bob", "@me replayed")).alert
+    assert not state.receive(msg(6, "#lobby", "bob", "@me replayed")).notify
+
+
+def test_levels_and_highlight_keywords_decide_what_notifies() -> None:
+    state = ChatState(User("me", "Me"))
+    state.joined("ops", 3)
+    state.notify_settings = NotifySettings({"#ops": "all", "@bob": "none"}, ("backup", "db-2"))
+    assert state.receive(msg(1, "#ops", "erin", "anything at all")).notify  # `all`, out of view
+    assert not state.receive(msg(2, "@bob", "bob", "me: direct, but none")).notify
+    assert not state.receive(msg(3, "#lobby", "bob", "the backup failed")).notify  # in view, window in front
+    state.window_focused = False
+    assert state.receive(msg(4, "#lobby", "bob", "the BACKUP failed")).notify  # a keyword, a whole word
+    assert state.receive(msg(5, "#lobby", "bob", "db-2 is full")).notify
+    assert not state.receive(msg(6, "#lobby", "bob", "backups are fine")).notify  # not the whole word
+    assert not state.receive(msg(7, "#lobby", "bob", "no mention")).notify  # `mentions`: not for this
+    assert state.receive(msg(8, "#lobby", "bob", "me: now")).notify
 
 
 def test_sidebar_order_and_navigation() -> None:
@@ -208,7 +223,7 @@ def test_with_read_markers_the_counts_come_from_the_server_and_follow_the_marker
     assert bob.unread == 3 and bob.marker == "1001-0"
     state.resumed({"@bob": 3}, {"@bob": "1000-0"})  # the catch-up is over
     assert state.receive(msg(4, "@bob", "bob")).counted and bob.unread == 4
-    assert not state.receive(msg(4, "#lobby", "bob")).alert  # at the lobby's marker: read elsewhere
+    assert not state.receive(msg(4, "#lobby", "bob")).notify  # at the lobby's marker: read elsewhere
     assert state.mark_read("@bob", "1002-0") and bob.unread == 2
     assert not state.mark_read("@bob", "1001-0")  # never backwards
     assert state.mark_read("@bob", "1004-0") and bob.unread == 0
