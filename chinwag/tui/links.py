@@ -5,9 +5,10 @@ made clickable; anything else stays text.
 A URL ends at whitespace, a quote or an angle bracket, and never holds a
 control character or a bidi control (the URL goes inside an escape
 sequence, and must not be able to end it or hide what it points to).
-Trailing punctuation that ends a sentence is not part of it, nor a closing
-bracket without its opening one: "(see https://x.org/a_(b))." links
-`https://x.org/a_(b)`.
+Trailing punctuation that ends a sentence is not part of it, and a closing
+bracket without its opening one ends it: "(see https://x.org/a_(b))." links
+`https://x.org/a_(b)`, and "[link=https://x.org]text[/link]" links
+`https://x.org`.
 
 The whole URL is one style with one link id, so a URL the log wraps onto
 several lines is still one link: the terminal joins cells of the same id.
@@ -38,13 +39,16 @@ class Link:
 
 
 def _trim(url: str) -> str:
-    while url:
-        last = url[-1]
-        if last in _TRAILING or (last in _PAIRS and url.count(last) > url.count(_PAIRS[last])):
-            url = url[:-1]
-        else:
-            break
-    return url
+    depth = dict.fromkeys(_PAIRS.values(), 0)
+    for at, char in enumerate(url):
+        if char in depth:
+            depth[char] += 1
+        elif char in _PAIRS:
+            if depth[_PAIRS[char]] == 0:
+                url = url[:at]  # closes a bracket opened before the URL: the URL ended
+                break
+            depth[_PAIRS[char]] -= 1
+    return url.rstrip(_TRAILING)
 
 
 def find_links(text: str) -> list[Link]:

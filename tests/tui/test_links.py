@@ -24,6 +24,9 @@ from chinwag.tui.links import find_links, first_link, linkify
         ),
         ("javascript:alert(1) file:///etc/passwd ftp://x.org data:text/html,x", []),
         ("just https:// alone", []),
+        ("[link=https://example.org]links[/link]", ["https://example.org"]),
+        ("[see https://example.org/x]. {https://b.io/y}", ["https://example.org/x", "https://b.io/y"]),
+        ("https://example.org/a_(b)_c/d), then", ["https://example.org/a_(b)_c/d"]),
         ("", []),
     ],
 )

@@ -173,6 +173,13 @@ async def test_scrolled_up_new_messages_show_a_bar_and_a_key_jumps_down(tmp_path
         await feed(pilot, screen, live(203, "carol", "three"))
         assert view.is_vertical_scroll_end and view.unseen == 0
 
+        await pilot.press("pageup")
+        await feed(pilot, screen, live(204, "carol", "four"))
+        assert view.unseen == 1
+        await pilot.click(ConversationView, offset=(10, view.scrollable_content_region.height - 1))  # the bar
+        await pilot.pause()
+        assert view.is_vertical_scroll_end and view.unseen == 0
+
 
 def test_no_one_else_gets_a_colour_near_your_own() -> None:
     for avoid, dark, palette in (("#57A5E2", True, DARK_PALETTE), ("#195B8A", False, LIGHT_PALETTE)):
