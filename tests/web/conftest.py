@@ -12,12 +12,15 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ..support.browser import ChromiumUnavailable, chromium_path
 
-CHINWAG = str(Path(sys.executable).with_name("chinwag"))
+# What the `chinwag` console script runs, from this checkout (the script is
+# the installed one's, wherever that was installed from).
+CHINWAG = (sys.executable, "-m", "chinwag.tui")
 SERVING = re.compile(rb"serving the chinwag client on (\S+)")
 START_TIMEOUT_S = 15.0
 
@@ -32,10 +35,11 @@ class WebProcess:
         return int(self.url.rsplit(":", 1)[1])
 
 
-async def start_web(*args: str) -> WebProcess:
-    """`chinwag web --port 0 ARGS` on loopback; returns once it prints its address."""
+async def start_web(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> WebProcess:
+    """`chinwag web --port 0 ARGS` on loopback (`env` added to ours); returns
+    once it prints its address."""
     proc = await asyncio.create_subprocess_exec(
-        CHINWAG,
+        *CHINWAG,
         "web",
         "--port",
         "0",
@@ -44,6 +48,8 @@ async def start_web(*args: str) -> WebProcess:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,  # its session clients too, so stop() can end them all
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
     assert proc.stdout is not None
     try:
@@ -58,24 +64,24 @@ async def start_web(*args: str) -> WebProcess:
     return WebProcess(proc, match.group(1).decode())
 
 
-async def stop_web(proc: asyncio.subprocess.Process) -> None:
+async def stop_web(proc: asyncio.subprocess.Process) -> int:
     """SIGTERM (its graceful stop, which quits each session's client), then
-    SIGKILL to the whole group if anything is left."""
+    SIGKILL to the whole group if anything is left; its exit status."""
     if proc.returncode is None:
         proc.send_signal(signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), 10)
     with contextlib.suppress(ProcessLookupError):  # a session's client left behind
         os.killpg(proc.pid, signal.SIGKILL)
-    await proc.wait()
+    return await proc.wait()
 
 
 @pytest.fixture
 async def web() -> AsyncIterator[Callable[..., Awaitable[WebProcess]]]:
     started: list[WebProcess] = []
 
-    async def factory(*args: str) -> WebProcess:
-        started.append(await start_web(*args))
+    async def factory(*args: str, **kwargs: Any) -> WebProcess:
+        started.append(await start_web(*args, **kwargs))
         return started[-1]
 
     yield factory

@@ -18,7 +18,7 @@ from chinwag.server.app import ChatServer
 from ..support.browser import chromium, loopback_only
 from ..support.events import next_of
 from ..support.settings import PASSWORD
-from .conftest import WebProcess
+from .conftest import WebProcess, stop_web
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -84,7 +84,11 @@ async def test_register_log_in_and_talk_with_a_terminal_client(
     chromium_binary: str,
     tmp_path: Path,
 ) -> None:
-    served = await web("--server", f"127.0.0.1:{server.port}")
+    config_home, temp = tmp_path / "config", tmp_path / "tmp"
+    temp.mkdir()
+    served = await web(
+        "--server", f"127.0.0.1:{server.port}", env={"XDG_CONFIG_HOME": str(config_home), "TMPDIR": str(temp)}
+    )
     bob = await user("bob")  # the terminal side: the real client over TCP
     refused: list[str] = []
 
@@ -134,6 +138,14 @@ async def test_register_log_in_and_talk_with_a_terminal_client(
         await page.screenshot(path=str(shot))
         title = await page.title()
         drawn = await screen.text()
+        # The client remembered alice in a settings file of the session's own,
+        # not in the web host's, where the next visitor's login screen would show her.
+        remembered = [path.read_text() for path in temp.glob("chinwag-web-*/config.toml")]
+
+    assert await stop_web(served.proc) == 0
+    assert len(remembered) == 1 and 'username = "alice"' in remembered[0]
+    assert not config_home.exists()
+    assert list(temp.iterdir()) == []  # the session's directory went with it
 
     data = shot.read_bytes()
     assert png_size(data) == (VIEWPORT["width"], VIEWPORT["height"])
