@@ -5,70 +5,21 @@ ways, and take a screenshot."""
 from __future__ import annotations
 
 import asyncio
-import re
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
 
-from ..support.browser import chromium, loopback_only
+from ..support.browser import SCREEN_TIMEOUT_S, Screen, chromium, loopback_only
 from ..support.events import next_of
 from ..support.settings import PASSWORD
-from .conftest import WebProcess, stop_web
-
-if TYPE_CHECKING:
-    from playwright.async_api import Page
+from ..support.web import WebProcess, stop_web
 
 VIEWPORT = {"width": 1200, "height": 760}
-SCREEN_TIMEOUT_S = 15.0
-
-# The page draws the terminal on a canvas, so its DOM has no text: keep a copy
-# of what the app sends down the websocket, to wait for a screen by its words.
-TAP_OUTPUT = """
-window.__screen = "";
-const NativeWebSocket = window.WebSocket;
-const decoder = new TextDecoder();
-window.WebSocket = class extends NativeWebSocket {
-  constructor(...args) {
-    super(...args);
-    this.addEventListener("message", (event) => {
-      if (typeof event.data !== "string") {
-        window.__screen += decoder.decode(new Uint8Array(event.data), { stream: true });
-      }
-    });
-  }
-};
-"""
-ESCAPES = re.compile(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
-
-
-class Screen:
-    """What the app has drawn so far, escapes removed."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.seen = 0  # where the last wait's match ended: later waits look after it
-
-    async def text(self) -> str:
-        return ESCAPES.sub("", await self.page.evaluate("window.__screen"))
-
-    async def wait_for(self, words: str, timeout: float = SCREEN_TIMEOUT_S) -> None:
-        """Until the app draws `words` (after what earlier waits matched)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            text = await self.text()
-            at = text.find(words, self.seen)
-            if at >= 0:
-                self.seen = at + len(words)
-                return
-            if loop.time() > deadline:
-                raise AssertionError(f"the page never showed {words!r}; it drew: {text[-3000:]!r}")
-            await asyncio.sleep(0.05)
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -100,32 +51,27 @@ async def test_register_log_in_and_talk_with_a_terminal_client(
     async with chromium() as browser:
         page = await browser.new_page(viewport=VIEWPORT)
         await page.route("**/*", only_this_machine)
-        await page.add_init_script(TAP_OUTPUT)
+        screen = await Screen.tap(page)
         await page.goto(served.url)
-        screen = Screen(page)
         await screen.wait_for("registers")  # the login screen's hint: "new here? ctrl+r registers"
         await page.click("#terminal")  # the keyboard goes to the terminal
 
         await page.keyboard.press("Control+r")
         await screen.wait_for("the same password")  # the register screen's last field
-        # The app reads keys faster than it moves the focus (a focus change is
-        # queued behind keys already read), so each field waits for the app to
-        # draw the one before it done, and the next one focused.
+        blurred = await screen.background("the same password", first=True)  # that field, before it is focused
+        assert blurred is not None
+        await screen.wait_for_focus("pick a username", blurred)
         await page.keyboard.type("alice")
-        await screen.wait_for("alice")
+        await page.keyboard.press("Tab")  # to the display name: it is optional
+        await screen.wait_for_focus("display name (optional)", blurred)
         await page.keyboard.press("Tab")
-        await screen.wait_for("display name (optional)")  # focused: it is optional, so on
-        await page.keyboard.press("Tab")
-        await screen.wait_for("a password")
+        await screen.wait_for_focus("a password", blurred)
         await page.keyboard.type(PASSWORD)
-        await screen.wait_for("•" * len(PASSWORD))
         await page.keyboard.press("Tab")
-        await screen.wait_for("the same password")
+        await screen.wait_for_focus("the same password", blurred)
         await page.keyboard.type(PASSWORD)
-        await screen.wait_for("•" * len(PASSWORD))
         await page.keyboard.press("Enter")  # registers, then logs in
-        await screen.wait_for("lobby")
-
+        await screen.wait_for_focus("Message #lobby", blurred)  # the chat screen's composer
         await page.keyboard.type("hello from a browser tab")
         await page.keyboard.press("Enter")
         got = await next_of(bob, Message, timeout=SCREEN_TIMEOUT_S)

@@ -16,7 +16,7 @@ import pytest
 
 from chinwag.web.server import exposure_warning, is_loopback, origin_of, session_command
 
-from .conftest import CHINWAG, WebProcess
+from ..support.web import CHINWAG, WebProcess
 
 HOSTILE_SERVER = "127.0.0.1:1; touch PWNED; $(touch PWNED2) `touch PWNED3`"
 DRAW_TIMEOUT_S = 10.0
