@@ -68,8 +68,9 @@ def exposure_warning(host: str) -> str | None:
 def session_command(client_args: Sequence[str], python: str = sys.executable) -> str:
     """The shell command textual-serve runs for each browser session: the
     per-session wrapper (session.py) around the TUI, with `client_args`
-    (from our own command line only), every word quoted for the shell."""
-    return shlex.join([python, "-m", "chinwag.web.session", *client_args])
+    (from our own command line only), every word quoted for the shell, which
+    then gives way to it (exec)."""
+    return "exec " + shlex.join([python, "-m", "chinwag.web.session", *client_args])
 
 
 def url_host(host: str) -> str:

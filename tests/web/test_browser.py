@@ -54,7 +54,7 @@ async def test_register_log_in_and_talk_with_a_terminal_client(
         screen = await Screen.tap(page)
         await page.goto(served.url)
         await screen.wait_for("registers")  # the login screen's hint: "new here? ctrl+r registers"
-        await page.click("#terminal")  # the keyboard goes to the terminal
+        await page.focus("#terminal textarea")  # typing goes to the terminal; a click would reach the app
 
         await page.keyboard.press("Control+r")
         await screen.wait_for("the same password")  # the register screen's last field

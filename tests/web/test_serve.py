@@ -39,6 +39,7 @@ async def first_drawing(ws: aiohttp.ClientWebSocketResponse, words: bytes = b"")
 def test_the_session_command_is_ours_with_every_word_quoted() -> None:
     command = session_command(["--server", HOSTILE_SERVER, "--ca", "/a path/with 'quotes'"], python="/opt/py 3/python")
     assert shlex.split(command) == [
+        "exec",
         "/opt/py 3/python",
         "-m",
         "chinwag.web.session",
@@ -174,4 +175,4 @@ def test_origins_compare_by_scheme_host_and_port(url: str, origin: str) -> None:
 
 
 def test_the_session_wrapper_runs_this_python() -> None:
-    assert shlex.split(session_command([]))[0] == sys.executable
+    assert shlex.split(session_command([]))[1] == sys.executable
