@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DEFAULT_WEB_PORT = 7880
@@ -64,8 +65,12 @@ def main(argv: list[str] | None = None) -> int:
             max_sessions=args.max_sessions,
         )
         server.bind()
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"chinwag web: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the port is taken, the address is not this machine's, ...
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"chinwag web: cannot listen on {args.host} port {args.port}: {reason}", file=sys.stderr)
         return 2
     if warning := exposure_warning(args.host):
         print(f"chinwag web: {warning}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """`chinwag web` in a real headless Chromium: register and log in through the
 TUI in the page with the keyboard, talk with a terminal-side client both
-ways, and take a screenshot."""
+ways, and take a screenshot. The chat server speaks TLS, so the page's client
+gets there only if `--tls` and `--ca` were passed on to it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import trustme
+
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
-from chinwag.server.app import ChatServer
 
 from ..support.browser import SCREEN_TIMEOUT_S, Screen, chromium, loopback_only
 from ..support.events import next_of
@@ -20,6 +22,18 @@ from ..support.settings import PASSWORD
 from ..support.web import WebProcess, stop_web
 
 VIEWPORT = {"width": 1200, "height": 760}
+
+
+def server_pems(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate for 127.0.0.1 it signed: (ca, chain, key)."""
+    directory.mkdir()
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    paths = directory / "ca.pem", directory / "chain.pem", directory / "key.pem"
+    ca.cert_pem.write_to_path(str(paths[0]))
+    paths[1].write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(str(paths[2]))
+    return paths
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -30,17 +44,22 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 async def test_register_log_in_and_talk_with_a_terminal_client(
     web: Callable[..., Awaitable[WebProcess]],
-    server: ChatServer,
-    user: Callable[..., Awaitable[ChatClient]],
+    make_server: Callable[..., Awaitable[Any]],
+    connect: Callable[..., Awaitable[ChatClient]],
     chromium_binary: str,
     tmp_path: Path,
 ) -> None:
+    ca, chain, key = server_pems(tmp_path / "a dir; with $(spaces)")  # passed on as one word each
+    server = await make_server(tls_cert=chain, tls_key=key)
     config_home, temp = tmp_path / "config", tmp_path / "tmp"
     temp.mkdir()
     served = await web(
-        "--server", f"127.0.0.1:{server.port}", env={"XDG_CONFIG_HOME": str(config_home), "TMPDIR": str(temp)}
+        *("--server", f"127.0.0.1:{server.port}", "--tls", "--ca", str(ca)),
+        env={"XDG_CONFIG_HOME": str(config_home), "TMPDIR": str(temp)},
     )
-    bob = await user("bob")  # the terminal side: the real client over TCP
+    bob = await connect(server, tls=True, ca=str(ca))  # the terminal side: the real client, over TLS too
+    await bob.register("bob", PASSWORD)
+    await bob.login("bob", PASSWORD)
     refused: list[str] = []
 
     async def only_this_machine(route: Any) -> None:

@@ -123,6 +123,13 @@ async def test_every_interface_without_a_public_url_is_refused_before_listening(
     assert "give --public-url" in out
 
 
+async def test_a_port_in_use_is_one_line_and_status_2(web: Callable[..., Awaitable[WebProcess]]) -> None:
+    served = await web()
+    status, out = await run_web("--port", str(served.port))
+    assert status == 2
+    assert out.strip() == f"chinwag web: cannot listen on 127.0.0.1 port {served.port}: Address already in use"
+
+
 async def test_bad_ports_and_caps_are_usage_errors() -> None:
     for args in (("--port", "70000"), ("--max-sessions", "0")):
         status, out = await run_web(*args)
