@@ -78,11 +78,18 @@ def url_host(host: str) -> str:
 
 
 def origin_of(url: str) -> str:
-    """`scheme://host[:port]` of a URL, lower-cased, the port left out where it is the scheme's own."""
-    parts = urlsplit(url)
+    """`scheme://host[:port]` of a URL, lower-cased, the port left out where
+    it is the scheme's own; "" for what is not a URL (an Origin header is
+    whatever the request says), which matches no origin."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a bad port or IPv6 literal
+        return ""
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = parts.port
+    if not scheme or not host:
+        return ""
     if port is None or (scheme, port) in (("http", 80), ("https", 443)):
         return f"{scheme}://{url_host(host)}"
     return f"{scheme}://{url_host(host)}:{port}"

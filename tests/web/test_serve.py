@@ -64,7 +64,8 @@ async def test_only_the_pages_own_origin_may_start_a_session(web: Callable[..., 
     served = await web()
     ws_url = served.url.replace("http", "ws") + "/ws"
     async with aiohttp.ClientSession() as http:
-        for origin in ("http://evil.example", f"http://evil.example:{served.port}", "null", "http://127.0.0.1:1"):
+        others = ("http://evil.example", f"http://evil.example:{served.port}", "http://127.0.0.1:1")
+        for origin in (*others, "null", "http://[::1", f"http://127.0.0.1:{served.port}0", ""):
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await http.ws_connect(ws_url, headers={"Origin": origin})
             assert refused.value.status == 403, origin
@@ -179,6 +180,11 @@ def test_a_warning_exactly_when_not_loopback(host: str, loopback: bool) -> None:
 )
 def test_origins_compare_by_scheme_host_and_port(url: str, origin: str) -> None:
     assert origin_of(url) == origin
+
+
+@pytest.mark.parametrize("header", ["", "null", "http://[::1", "http://x:99999", "http://x:abc", "\x00", "file://"])
+def test_an_origin_that_is_no_url_matches_none(header: str) -> None:
+    assert origin_of(header) == ""
 
 
 def test_the_session_wrapper_runs_this_python() -> None:
