@@ -26,12 +26,15 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
+from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
 TEMPLATES = Path(__file__).with_name("templates")
+SHUTDOWN_WAIT_S = 5.0  # how long a stop waits for the sessions' clients to quit
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 
 
@@ -114,7 +117,8 @@ class WebServer(Server):
         super().__init__(command, host=host, port=port, title=title, public_url=public_url, templates_path=TEMPLATES)
         self._given_public_url = public_url
         self.max_sessions = max_sessions
-        self.sessions = 0
+        self._sessions: set[asyncio.Task[Any]] = set()  # the handler of each open session
+        self._sockets: set[web.WebSocketResponse] = set()  # their sockets, while the page is there
         self.origins: frozenset[str] = frozenset()
         self._socket: socket.socket | None = None
 
@@ -155,13 +159,35 @@ class WebServer(Server):
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         if not self.origin_allowed(request.headers.get("Origin")):
             raise web.HTTPForbidden(text="this page may only be opened from its own address")
-        if self.sessions >= self.max_sessions:
+        if len(self._sessions) >= self.max_sessions:
             raise web.HTTPServiceUnavailable(text=f"{self.max_sessions} sessions are open already; try again later")
-        self.sessions += 1
+        task = asyncio.current_task()
+        assert task is not None  # aiohttp runs each request in a task of its own
+        self._sessions.add(task)
         try:
             return await super().handle_websocket(request)
         finally:
-            self.sessions -= 1
+            self._sessions.discard(task)
+
+    async def _process_messages(self, websocket: web.WebSocketResponse, app_service: AppService) -> None:
+        """textual-serve's loop over what the page sends, with the socket kept
+        where a stop can close it."""
+        self._sockets.add(websocket)
+        try:
+            await super()._process_messages(websocket, app_service)
+        finally:
+            self._sockets.discard(websocket)
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        """aiohttp lets running handlers finish before it exits, and a
+        session's lasts as long as its tab: close each session's socket, so
+        that textual-serve tells its client to quit and waits for it (and for
+        the wrapper's cleanup: the client's output ends when both are gone)."""
+        sessions = list(self._sessions)
+        closing = [ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping") for ws in list(self._sockets)]
+        await asyncio.gather(*closing, return_exceptions=True)
+        if sessions:
+            await asyncio.wait(sessions, timeout=SHUTDOWN_WAIT_S)
 
     def serve(self, debug: bool = False) -> None:
         """Run until SIGINT or SIGTERM (textual-serve's serve, on our socket)."""
@@ -172,7 +198,14 @@ class WebServer(Server):
         asyncio.set_event_loop(loop)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self.request_exit)
-        web.run_app(self._make_app(), sock=sock, handle_signals=False, loop=loop, print=None)
+        web.run_app(
+            self._make_app(),
+            sock=sock,
+            handle_signals=False,
+            loop=loop,
+            print=None,
+            shutdown_timeout=SHUTDOWN_WAIT_S,
+        )
 
 
 async def _no_framing(request: web.Request, response: web.StreamResponse) -> None:

@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .waits import eventually
+
 # What the `chinwag` console script runs, from this checkout (the script is
 # the installed one's, wherever that was installed from).
 CHINWAG = (sys.executable, "-m", "chinwag.tui")
@@ -57,13 +59,23 @@ async def start_web(*args: str, env: dict[str, str] | None = None, cwd: Path | N
     return WebProcess(proc, match.group(1).decode())
 
 
-async def stop_web(proc: asyncio.subprocess.Process) -> int:
-    """SIGTERM (its graceful stop, which quits each session's client), then
-    SIGKILL to the whole group if anything is left; its exit status."""
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def stop_web(proc: asyncio.subprocess.Process, timeout: float = 10.0) -> int:
+    """SIGTERM (its graceful stop: each session's client is told to quit, and
+    ends a moment later), a wait for its whole process group to be gone, then
+    SIGKILL to whatever is left of it; its exit status."""
     if proc.returncode is None:
         proc.send_signal(signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), 10)
-    with contextlib.suppress(ProcessLookupError):  # a session's client left behind
+            await asyncio.wait_for(proc.wait(), timeout)
+    await eventually(lambda: not group_alive(proc.pid), timeout)
+    with contextlib.suppress(ProcessLookupError):  # a session's client that never quit
         os.killpg(proc.pid, signal.SIGKILL)
     return await proc.wait()

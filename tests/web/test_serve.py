@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 
 from chinwag.web.server import exposure_warning, is_loopback, origin_of, session_command
 
-from ..support.web import CHINWAG, WebProcess
+from ..support.waits import eventually
+from ..support.web import CHINWAG, WebProcess, group_alive
 
 HOSTILE_SERVER = "127.0.0.1:1; touch PWNED; $(touch PWNED2) `touch PWNED3`"
 DRAW_TIMEOUT_S = 10.0
@@ -34,6 +36,11 @@ async def first_drawing(ws: aiohttp.ClientWebSocketResponse, words: bytes = b"")
                     return drawn
             elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 raise AssertionError(f"the session closed before drawing {words!r}: {drawn[-500:]!r}")
+
+
+async def drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    async for _ in ws:
+        pass
 
 
 def test_the_session_command_is_ours_with_every_word_quoted() -> None:
@@ -72,6 +79,25 @@ async def test_only_the_pages_own_origin_may_start_a_session(web: Callable[..., 
         for origin in (served.url, f"http://localhost:{served.port}"):
             async with http.ws_connect(ws_url, headers={"Origin": origin}) as ws:
                 assert await first_drawing(ws, b"registers")  # the login screen's hint
+
+
+async def test_a_stop_ends_every_sessions_client_and_leaves_nothing(
+    web: Callable[..., Awaitable[WebProcess]], tmp_path: Path
+) -> None:
+    served = await web(env={"TMPDIR": str(tmp_path)})
+    ws_url = served.url.replace("http", "ws") + "/ws"
+    async with aiohttp.ClientSession() as http:
+        first, second = await http.ws_connect(ws_url), await http.ws_connect(ws_url)
+        for ws in (first, second):
+            await first_drawing(ws, b"registers")
+        assert len(os.listdir(tmp_path)) == 2  # a settings directory each
+        # Read on, as a browser does (it answers the server's close at once).
+        reading = [asyncio.create_task(drain(ws)) for ws in (first, second)]
+        served.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(served.proc.wait(), 10) == 0  # aiohttp alone waits a minute
+        await asyncio.gather(*reading)
+    assert await eventually(lambda: not group_alive(served.proc.pid), timeout=10)  # the clients quit by themselves
+    assert os.listdir(tmp_path) == []  # and each wrapper cleaned up
 
 
 async def test_sessions_past_the_cap_are_refused(web: Callable[..., Awaitable[WebProcess]]) -> None:
