@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -291,8 +292,9 @@ async def shoot_web(out: Path, port: int) -> None:
             await screen.wait_for_focus("Message #lobby", blurred)
             await page.keyboard.type("and this one is from a browser tab")
             await page.keyboard.press("Enter")
-            await screen.wait_for("and this one is from a browser tab")
-            await asyncio.sleep(0.5)  # the canvas painted
+            # Stored: its time replaces the "···" of a line not yet acknowledged.
+            await screen.wait_for(re.compile(r"\d\d:\d\d +alice +and this one is from a browser tab"))
+            await screen.painted()
             await page.screenshot(path=str(out / "web.png"))
         print("  web.png")
     finally:

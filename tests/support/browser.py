@@ -108,6 +108,9 @@ window.WebSocket = class extends NativeWebSocket {
 ESCAPES = re.compile(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|[=>78])")
 
 
+# After the last bytes came: xterm parses them (in a task of its own for a
+# large write) and paints the canvas at an animation frame.
+PAINTED = "() => new Promise((done) => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(done)), 0))"
 TAKE_OUTPUT = "() => { const taken = window.__screen; window.__screen = ''; return taken; }"
 SCREEN_TIMEOUT_S = 15.0
 STYLE = re.compile(r"\x1b\[([0-9;]*)m")
@@ -158,19 +161,24 @@ class Screen:
                 return found.group(1)
         return None
 
-    async def wait_for(self, words: str, timeout: float = SCREEN_TIMEOUT_S) -> None:
-        """Until the app draws `words` (after what earlier waits matched)."""
+    async def wait_for(self, words: str | re.Pattern[str], timeout: float = SCREEN_TIMEOUT_S) -> None:
+        """Until the app draws `words`, or text that `words` matches (after
+        what earlier waits matched)."""
+        pattern = words if isinstance(words, re.Pattern) else re.compile(re.escape(words))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             text = await self.text()
-            at = text.find(words, self.seen)
-            if at >= 0:
-                self.seen = at + len(words)
+            if found := pattern.search(text, self.seen):
+                self.seen = found.end()
                 return
             if loop.time() > deadline:
-                raise AssertionError(f"the page never showed {words!r}; it drew: {text[-3000:]!r}")
+                raise AssertionError(f"the page never showed {pattern.pattern!r}; it drew: {text[-3000:]!r}")
             await asyncio.sleep(0.05)
+
+    async def painted(self) -> None:
+        """Until what the page has received is on its canvas (before a screenshot)."""
+        await self.page.evaluate(PAINTED)
 
     async def wait_for_focus(self, words: str, blurred: str, timeout: float = SCREEN_TIMEOUT_S) -> None:
         """Until the field showing `words` (its value or placeholder) is last

@@ -5,7 +5,6 @@ gets there only if `--tls` and `--ca` were passed on to it."""
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -98,7 +97,7 @@ async def test_register_log_in_and_talk_with_a_terminal_client(
 
         await bob.send("#lobby", "hi alice, this is a terminal")
         await screen.wait_for("hi alice, this is a terminal")
-        await asyncio.sleep(0.3)  # the last frame painted on the canvas before the picture
+        await screen.painted()
         shot = tmp_path / "web.png"
         await page.screenshot(path=str(shot))
         title = await page.title()
