@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chinwag",
         description="The chinwag terminal chat client. The last server and username are "
         "remembered in ~/.config/chinwag/config.toml (never the password).",
+        epilog="`chinwag web --help`: the same client, served to a browser.",
     )
     parser.add_argument("--version", action="version", version=f"chinwag {__version__}")
     parser.add_argument(
@@ -55,6 +56,11 @@ def run(app: ChinwagApp, *, headless: bool = False, log_path: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["web"]:  # `chinwag web ...`: the client served to browsers (chinwag/web)
+        from ..web.cli import main as web_main
+
+        return web_main(argv[1:])
     args = build_parser().parse_args(argv)
     from .app import ChinwagApp  # imported late so --help stays fast
 
