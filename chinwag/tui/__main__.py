@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--user", metavar="NAME", help="log in as NAME (the login screen then asks only for the password)"
     )
+    parser.add_argument(
+        "--lock-server",
+        action="store_true",
+        help="keep to --server: the login and register screens cannot change it (chinwag web passes this)",
+    )
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument("--ca", metavar="FILE", help="PEM file of the certificate authority to trust (implies --tls)")
     parser.add_argument(
@@ -65,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     from .app import ChinwagApp  # imported late so --help stays fast
 
     app = ChinwagApp(
-        server=args.server, username=args.user, tls=args.tls or bool(args.ca), ca=args.ca, config_path=args.config
+        server=args.server,
+        username=args.user,
+        tls=args.tls or bool(args.ca),
+        ca=args.ca,
+        config_path=args.config,
+        lock_server=args.lock_server,
     )
     return run(app)
 

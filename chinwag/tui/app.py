@@ -67,13 +67,14 @@ class ChinwagApp(App[None]):
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         link_options: dict[str, Any] | None = None,
+        lock_server: bool = False,
     ) -> None:
         super().__init__()
         self.config_path = config_path or default_config_path()
         self.config: Config = load_config(self.config_path)
         self.server = server or self.config.server
         self.username = username if username is not None else self.config.username
-        self.link_settings = LinkSettings(tls, ca, link_options or {})
+        self.link_settings = LinkSettings(tls, ca, link_options or {}, lock_server)
         self.clock = clock
         self.tz = tz
         self.link: ReconnectingClient | None = None

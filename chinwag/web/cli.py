@@ -36,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def client_args(args: argparse.Namespace) -> list[str]:
-    """The `chinwag` options each session's client gets: ours, never a request's."""
-    words: list[str] = []
+    """The `chinwag` options each session's client gets: ours, never a
+    request's; the server locked, so a visitor cannot point this host at
+    another address from the login screen."""
+    words: list[str] = ["--lock-server"]
     if args.server:
         words += ["--server", args.server]
     if args.tls:
