@@ -17,9 +17,10 @@ ErrorCode, Redis paths "batch" and "call", and the node id the operator
 gave. A username, room name or message text never becomes a label.
 
 The endpoint is a small HTTP/1.1 responder on the event loop, not
-prometheus_client's thread server: a scrape formats a few hundred lines in
-well under a millisecond, and on the loop it sees one consistent moment of
-the counters without locks on the hot path. It answers `GET /metrics`
+prometheus_client's thread server: a scrape makes its few hundred lines in
+a millisecond or two, and on the loop it sees one consistent moment of the
+counters without locks on the hot path (a thread would hold the GIL for
+that time anyway). It answers `GET /metrics`
 (and HEAD), closes each connection after the answer, gives a client
 REQUEST_TIMEOUT_S to send its request and serves at most MAX_SCRAPES at once.
 With metrics off (the default) the node uses NO_METRICS, whose observations
