@@ -258,13 +258,14 @@ class Engine:
     async def guard(self, awaitable: Awaitable[Any]) -> Any:
         """Await a redis-py call within the engine's bound (see `_bounded`).
         (Any: with decoded answers redis-py's `bytes | str` types are `str`.)"""
-        started, failed = time.perf_counter(), True
+        started = time.perf_counter()
         try:
             result = await _bounded(awaitable, self.timeout)
-            failed = False
-            return result
-        finally:
-            self.on_call(time.perf_counter() - started, failed)
+        except StorageUnavailable:
+            self.on_call(time.perf_counter() - started, True)
+            raise
+        self.on_call(time.perf_counter() - started, False)
+        return result
 
     async def _with_scripts(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """The one "script missing -> load and retry" path, for single and
