@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chinwag",
         description="The chinwag terminal chat client. The last server and username are "
         "remembered in ~/.config/chinwag/config.toml (never the password).",
-        epilog="`chinwag web --help`: the same client, served to a browser.",
+        epilog="Subcommands: `chinwag web` serves this client to a browser; `chinwag send|tail|wait|login` "
+        "are the chat from scripts (each with --help).",
     )
     parser.add_argument("--version", action="version", version=f"chinwag {__version__}")
     parser.add_argument(
@@ -62,10 +63,6 @@ def run(app: ChinwagApp, *, headless: bool = False, log_path: Path | None = None
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["web"]:  # `chinwag web ...`: the client served to browsers (chinwag/web)
-        from ..web.cli import main as web_main
-
-        return web_main(argv[1:])
     args = build_parser().parse_args(argv)
     from .app import ChinwagApp  # imported late so --help stays fast
 

@@ -15,7 +15,7 @@ from .waits import eventually
 
 # What the `chinwag` console script runs, from this checkout (the script is
 # the installed one's, wherever that was installed from).
-CHINWAG = (sys.executable, "-m", "chinwag.tui")
+CHINWAG = (sys.executable, "-m", "chinwag.cli")
 SERVING = re.compile(rb"serving the chinwag client on (\S+)")
 START_TIMEOUT_S = 15.0
 
