@@ -70,6 +70,7 @@ class ChinwagApp(App[None]):
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         link_options: dict[str, Any] | None = None,
+        lock_server: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
@@ -77,7 +78,7 @@ class ChinwagApp(App[None]):
         self.config: Config = load_config(self.config_path)
         self.server = server or self.config.server
         self.username = username if username is not None else self.config.username
-        self.link_settings = LinkSettings(tls, ca, link_options or {})
+        self.link_settings = LinkSettings(tls, ca, link_options or {}, lock_server)
         self.clock = clock
         self.tz = tz
         self.link: ReconnectingClient | None = None

@@ -68,6 +68,10 @@ class LinkSettings:
     tls: bool = False
     ca: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The server is fixed (`chinwag --lock-server`, which `chinwag web` passes):
+    # the login and register screens show it and cannot change it, so a
+    # visitor of a web page cannot point its host at another address.
+    lock_server: bool = False
 
     def open(self, address: ServerAddress) -> ReconnectingClient:
         """A link to `address`, not yet connected: `register` and `start` are
