@@ -40,8 +40,6 @@ T = TypeVar("T")
 CLUSTER_SCHEME = "redis+cluster://"
 
 SCRIPT_CHUNK = 128  # operations per batched script call
-BATCH_WAIT_S = 0.001
-BATCH_SMALL = 16
 
 
 class StorageUnavailable(Exception):
@@ -329,9 +327,10 @@ class Engine:
     async def _flush(self) -> None:
         try:
             while self._queue:
-                # A small batch waits a moment for company (fewer round trips and
-                # wake-ups at low load); a big one goes at once.
-                await asyncio.sleep(BATCH_WAIT_S if len(self._queue) < BATCH_SMALL else 0)
+                # One turn of the loop for company: what the connections woken with
+                # the first call queue goes with it (and, while a batch is in
+                # flight, what queues meanwhile goes next, together).
+                await asyncio.sleep(0)
                 batch, self._queue = self._queue, []
                 try:
                     await self._run(batch)
