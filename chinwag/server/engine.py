@@ -40,6 +40,9 @@ T = TypeVar("T")
 CLUSTER_SCHEME = "redis+cluster://"
 
 SCRIPT_CHUNK = 128  # operations per batched script call
+# An Op of this "script" is one plain command (its args), batched with the
+# script calls: the bus's PUBLISH rides in the same write as a batch.
+COMMAND = ""
 
 
 class StorageUnavailable(Exception):
@@ -390,6 +393,12 @@ class Engine:
             by_script.setdefault(op.script, []).append(op)
         reply_each: list[bool] = []
         for script, ops in by_script.items():
+            if script == COMMAND:  # plain commands (PUBLISH), in the order queued
+                for op in ops:
+                    commands.append(tuple(op.args))
+                    groups.append([op])
+                    reply_each.append(False)
+                continue
             form = self._coalesced.get(script)
             if form is None:  # no *_MANY form: one call each
                 for op in ops:
@@ -467,13 +476,16 @@ class Engine:
     # --- pub/sub ------------------------------------------------------------------------
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        if self._resp is not None:  # the lean connection: a fraction of redis-py's cost
-            try:
-                await self._resp.execute([("PUBLISH", channel, payload)])
-            except RespError as exc:
-                raise StorageUnavailable(str(exc)) from exc
-            return
-        await self.guard(self.bus_client.publish(channel, payload))
+        await self.publish_soon(channel, payload)
+
+    def publish_soon(self, channel: str, payload: bytes) -> asyncio.Future[Any]:
+        """Publish with the next batch: on a single Redis the PUBLISH goes in
+        the same write as that batch's script calls (no round trip, task or
+        wake-up of its own); on a cluster, on the bus client. The future
+        fails with StorageUnavailable."""
+        if self._resp is not None:
+            return self.batched(COMMAND, [], ["PUBLISH", channel, payload])
+        return asyncio.ensure_future(self.guard(self.bus_client.publish(channel, payload)))
 
     async def subscribe(self, channel: str, on_reconnect: Callable[[], None] | None = None) -> Subscription:
         """A subscription to `channel` on a connection of its own; the caller

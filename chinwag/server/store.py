@@ -1780,6 +1780,10 @@ class Store:
     async def publish(self, payload: bytes) -> None:
         await self.engine.publish(keys.BUS_CHANNEL, payload)
 
+    def publish_soon(self, payload: bytes) -> asyncio.Future[Any]:
+        """Publish on the node bus with the next batch (see Engine.publish_soon)."""
+        return self.engine.publish_soon(keys.BUS_CHANNEL, payload)
+
     async def subscribe_bus(self, on_reconnect: Callable[[], None] | None = None) -> Subscription:
         """A pub/sub subscription to the node bus on a connection of its own;
         the caller closes it with `aclose()`. Its `get_message` raises
