@@ -250,6 +250,7 @@ class Connection(asyncio.Protocol):
         """Wait for the last ack's cursor write (if any is still in flight)."""
         pending, self._cursor_write = self._cursor_write, None
         if pending is not None:
+            self.context.store.push()  # a cursor move waits for company; not when we wait for it
             try:
                 await pending
             except Exception as exc:  # the client will be replayed those messages again

@@ -43,6 +43,9 @@ SCRIPT_CHUNK = 128  # operations per batched script call
 # An Op of this "script" is one plain command (its args), batched with the
 # script calls: the bus's PUBLISH rides in the same write as a batch.
 COMMAND = ""
+# A lazy call (a cursor move) waits at most this long for a batch to ride in,
+# unless someone needs it sooner (`push`).
+LAZY_WAIT_S = 0.05
 
 
 class StorageUnavailable(Exception):
@@ -222,6 +225,8 @@ class Engine:
         self._coalesced = dict(coalesced)
         self._queue: list[Op] = []
         self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
+        self._lazy_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -229,6 +234,9 @@ class Engine:
         await self.load_scripts()
 
     async def close(self) -> None:
+        self.push()  # what is queued (lazy cursor moves) goes before the connection closes
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher], timeout=self.timeout)
         if self._resp is not None:
             self._resp.close()
         for client in (self.redis, self.bus_client):
@@ -316,16 +324,34 @@ class Engine:
         *,
         many_keys: list[str] | None = None,
         decode: Decoder | None = None,
+        lazy: bool = False,
     ) -> asyncio.Future[Any]:
         """Queue a script call for the next batch; the write is queued before
-        this returns, so calls are applied in the order they were made."""
+        this returns, so calls are applied in the order they were made. A
+        `lazy` call starts no batch of its own: it goes with the next one, or
+        after LAZY_WAIT_S, or when `push` is called (a caller about to wait
+        for it), so a cursor move costs no round trip of its own."""
         loop = self._loop or asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append(Op(script, keys, args, future, many_keys, decode))
         if not self._flushing:
-            self._flushing = True
-            loop.create_task(self._flush())
+            if not lazy:
+                self._start_flush(loop)
+            elif self._lazy_timer is None:
+                self._lazy_timer = loop.call_later(LAZY_WAIT_S, self.push)
         return future
+
+    def push(self) -> None:
+        """Send what is queued now, lazy calls included."""
+        if self._queue and not self._flushing:
+            self._start_flush(self._loop or asyncio.get_running_loop())
+
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._lazy_timer is not None:  # the lazy calls go with this batch
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+        self._flushing = True
+        self._flusher = loop.create_task(self._flush())
 
     async def _flush(self) -> None:
         try:

@@ -580,7 +580,13 @@ class Store:
         args: list[str] = []
         for cid, mid in upto.items():
             args += (cid, mid)
-        return self.engine.batched("ACK", [keys.cursors(user)], args)
+        # lazy: it rides in the next batch (a send's, usually) rather than
+        # making a round trip of its own; whoever must wait for it calls push()
+        return self.engine.batched("ACK", [keys.cursors(user)], args, lazy=True)
+
+    def push(self) -> None:
+        """Send the queued cursor moves now: a caller is about to wait for one."""
+        self.engine.push()
 
     # --- changes: edit, delete, react ---------------------------------------------
 
