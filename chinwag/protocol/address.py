@@ -19,6 +19,12 @@ Kind = Literal["room", "user"]
 ROOM_SIGIL = "#"
 USER_SIGIL = "@"
 _SIGIL: dict[str, str] = {"room": ROOM_SIGIL, "user": USER_SIGIL}
+# Addresses `Address.parse` accepted, by the text it was given: a server parses
+# the same few addresses on every send and ack. Only valid ones are kept (at
+# most a few dozen characters each), and the lot is dropped when full, so
+# hostile text can neither grow it nor stay in it.
+_PARSED: dict[str, Address] = {}
+_PARSED_MAX = 4096
 
 
 class Address(str):
@@ -74,6 +80,17 @@ class Address(str):
     def parse(cls, text: str) -> Address:
         """The normalized address, or `RequestError` (bad_request) saying what
         an address looks like."""
+        known = _PARSED.get(text)
+        if known is not None:
+            return known
+        address = cls._parse(text)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[text] = address
+        return address
+
+    @classmethod
+    def _parse(cls, text: str) -> Address:
         if text.startswith(ROOM_SIGIL):
             room = limits.normalize_room(text[1:])
             if room is None:

@@ -41,8 +41,12 @@ T = TypeVar("T")
 CLUSTER_SCHEME = "redis+cluster://"
 
 SCRIPT_CHUNK = 128  # operations per batched script call
-BATCH_WAIT_S = 0.001
-BATCH_SMALL = 16
+# An Op of this "script" is one plain command (its args), batched with the
+# script calls: the bus's PUBLISH rides in the same write as a batch.
+COMMAND = ""
+# A lazy call (a cursor move) waits at most this long for a batch to ride in,
+# unless someone needs it sooner (`push`).
+LAZY_WAIT_S = 0.05
 
 
 class StorageUnavailable(Exception):
@@ -226,6 +230,8 @@ class Engine:
         self._coalesced = dict(coalesced)
         self._queue: list[Op] = []
         self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
+        self._lazy_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batch_failed = False  # the batch being run lost (some of) its replies
         # Told of each round trip (metrics.py): a batch's size, seconds and
@@ -238,6 +244,9 @@ class Engine:
         await self.load_scripts()
 
     async def close(self) -> None:
+        self.push()  # what is queued (lazy cursor moves) goes before the connection closes
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher], timeout=self.timeout)
         if self._resp is not None:
             self._resp.close()
         for client in (self.redis, self.bus_client):
@@ -332,23 +341,42 @@ class Engine:
         *,
         many_keys: list[str] | None = None,
         decode: Decoder | None = None,
+        lazy: bool = False,
     ) -> asyncio.Future[Any]:
         """Queue a script call for the next batch; the write is queued before
-        this returns, so calls are applied in the order they were made."""
+        this returns, so calls are applied in the order they were made. A
+        `lazy` call starts no batch of its own: it goes with the next one, or
+        after LAZY_WAIT_S, or when `push` is called (a caller about to wait
+        for it), so a cursor move costs no round trip of its own."""
         loop = self._loop or asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append(Op(script, keys, args, future, many_keys, decode))
         if not self._flushing:
-            self._flushing = True
-            loop.create_task(self._flush())
+            if not lazy:
+                self._start_flush(loop)
+            elif self._lazy_timer is None:
+                self._lazy_timer = loop.call_later(LAZY_WAIT_S, self.push)
         return future
+
+    def push(self) -> None:
+        """Send what is queued now, lazy calls included."""
+        if self._queue and not self._flushing:
+            self._start_flush(self._loop or asyncio.get_running_loop())
+
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._lazy_timer is not None:  # the lazy calls go with this batch
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
+        self._flushing = True
+        self._flusher = loop.create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
             while self._queue:
-                # A small batch waits a moment for company (fewer round trips and
-                # wake-ups at low load); a big one goes at once.
-                await asyncio.sleep(BATCH_WAIT_S if len(self._queue) < BATCH_SMALL else 0)
+                # One turn of the loop for company: what the connections woken with
+                # the first call queue goes with it (and, while a batch is in
+                # flight, what queues meanwhile goes next, together).
+                await asyncio.sleep(0)
                 batch, self._queue = self._queue, []
                 started, self._batch_failed = time.perf_counter(), False
                 try:
@@ -413,6 +441,12 @@ class Engine:
             by_script.setdefault(op.script, []).append(op)
         reply_each: list[bool] = []
         for script, ops in by_script.items():
+            if script == COMMAND:  # plain commands (PUBLISH), in the order queued
+                for op in ops:
+                    commands.append(tuple(op.args))
+                    groups.append([op])
+                    reply_each.append(False)
+                continue
             form = self._coalesced.get(script)
             if form is None:  # no *_MANY form: one call each
                 for op in ops:
@@ -491,13 +525,16 @@ class Engine:
     # --- pub/sub ------------------------------------------------------------------------
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        if self._resp is not None:  # the lean connection: a fraction of redis-py's cost
-            try:
-                await self._resp.execute([("PUBLISH", channel, payload)])
-            except RespError as exc:
-                raise StorageUnavailable(str(exc)) from exc
-            return
-        await self.guard(self.bus_client.publish(channel, payload))
+        await self.publish_soon(channel, payload)
+
+    def publish_soon(self, channel: str, payload: bytes) -> asyncio.Future[Any]:
+        """Publish with the next batch: on a single Redis the PUBLISH goes in
+        the same write as that batch's script calls (no round trip, task or
+        wake-up of its own); on a cluster, on the bus client. The future
+        fails with StorageUnavailable."""
+        if self._resp is not None:
+            return self.batched(COMMAND, [], ["PUBLISH", channel, payload])
+        return asyncio.ensure_future(self.guard(self.bus_client.publish(channel, payload)))
 
     async def subscribe(self, channel: str, on_reconnect: Callable[[], None] | None = None) -> Subscription:
         """A subscription to `channel` on a connection of its own; the caller

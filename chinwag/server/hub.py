@@ -232,7 +232,7 @@ class Hub:
         self._token_of: dict[Peer, str] = {}
         self._outbox: list[list[Any]] = []
         self._publish_scheduled = False
-        self._publishing: set[asyncio.Task[None]] = set()
+        self._publishing: set[asyncio.Future[Any]] = set()
         self.delivered = 0  # message events handed to local connections
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -739,10 +739,10 @@ class Hub:
         self._publish_scheduled = False
         events, self._outbox = self._outbox, []
         if events:
-            payload = bus_payload(self.node_id.encode(), events)
-            task = asyncio.get_running_loop().create_task(self._publish_payload(payload))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+            # with the store's next batch: no task or round trip of its own
+            sent = self.store.publish_soon(bus_payload(self.node_id.encode(), events))
+            self._publishing.add(sent)
+            sent.add_done_callback(self._published)
 
     async def flush(self) -> None:
         """Publish what is queued and wait for it (used at shutdown)."""
@@ -750,10 +750,9 @@ class Hub:
         if self._publishing:
             await asyncio.wait(self._publishing, timeout=2)
 
-    async def _publish_payload(self, payload: bytes) -> None:
-        try:
-            await self.store.publish(payload)
-        except Exception as exc:  # pub/sub is best effort; replay repairs gaps
+    def _published(self, sent: asyncio.Future[Any]) -> None:
+        self._publishing.discard(sent)
+        if not sent.cancelled() and (exc := sent.exception()) is not None:  # best effort; replay repairs gaps
             log.warning("publish to other nodes failed: %s", exc)
 
     def _apply_remote(self, events: list[Any]) -> None:

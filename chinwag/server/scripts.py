@@ -101,17 +101,18 @@ local function send_one(stream, texts, states, cmkey, members, from, text, keep,
   end
   if cmkey then redis.call('SET', cmkey, conv .. ' ' .. id, 'EX', ttl) end
   redis.call('HSET', texts, id, text)
-  trim(stream, texts, states, tonumber(keep), tonumber(trim_at))
+  if trim_at ~= '' then trim(stream, texts, states, tonumber(keep), tonumber(trim_at)) end
   return {id, ${SEND_NEW}, conv}
 end
 """
 )
 
 # KEYS: stream, texts, states, [cmid record], [members]; ARGV: from, text,
-# keep, trim at, cmid ttl, has_cmid, is_room, cmid, conv id, reply_to ('' for
-# none).  Returns {mid, status, conv id}, status a SendStatus: stored, the
-# cmid was already used (mid and conv id are the original's), the sender is
-# not a member of the room, or reply_to is no message of this conversation.
+# keep, trim at ('': this send does not check the length), cmid ttl,
+# has_cmid, is_room, cmid, conv id, reply_to ('' for none).  Returns {mid,
+# status, conv id}, status a SendStatus: stored, the cmid was already used
+# (mid and conv id are the original's), the sender is not a member of the
+# room, or reply_to is no message of this conversation.
 # A cmid record holds "conv mid". The stream entry holds no text: the text
 # goes to the texts hash, where a delete can erase it.
 # Keeps to the keys of one slot, so it also runs on a cluster.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -210,6 +211,13 @@ REPLAY_ROUND_ENTRIES = 2_000
 SCAN_BUDGET = 1_000
 # A stream is trimmed once it holds this many entries more than it keeps.
 TRIM_SLACK = 64
+# A send checks the stream's length for trimming (XLEN) with a chance of one
+# in TRIM_CHECK_EVERY, drawn at random so that no pattern of sends (one
+# conversation of many written in turn) escapes it: a stream grows on average
+# TRIM_CHECK_EVERY entries past its slack before a check, and each check takes
+# off up to TRIM_BATCH (256), so it never runs away. A small history (a slack
+# under TRIM_SLACK) is checked on every send, keeping its bound exact.
+TRIM_CHECK_EVERY = 64
 # How many times a delete rebuilds a stream of legacy entries before giving up
 # (another rebuild racing it only makes it go round once more).
 REBUILD_TRIES = 3
@@ -476,6 +484,8 @@ class Store:
         self.redis = self.engine.redis  # for the store's own reads; always awaited under _guard
         self.history_maxlen = history_maxlen
         self._trim_slack = min(TRIM_SLACK, max(1, history_maxlen // 10))
+        self._trim_chance = 1.0 if self._trim_slack < TRIM_SLACK else 1.0 / TRIM_CHECK_EVERY
+        self._trim_draw = random.Random().random  # (not for secrets: which sends check the length)
         self._migrated: set[str] = set()  # users whose read markers need no migration
         self._guard = self.engine.guard
         self._call = self.engine.call
@@ -552,7 +562,7 @@ class Store:
                 sender,
                 text,
                 keep,
-                keep + self._trim_slack,
+                keep + self._trim_slack if self._trim_draw() < self._trim_chance else "",
                 limits.CMID_TTL_S,
                 "1" if cmid is not None else "0",
                 "1" if room else "0",
@@ -570,7 +580,13 @@ class Store:
         args: list[str] = []
         for cid, mid in upto.items():
             args += (cid, mid)
-        return self.engine.batched("ACK", [keys.cursors(user)], args)
+        # lazy: it rides in the next batch (a send's, usually) rather than
+        # making a round trip of its own; whoever must wait for it calls push()
+        return self.engine.batched("ACK", [keys.cursors(user)], args, lazy=True)
+
+    def push(self) -> None:
+        """Send the queued cursor moves now: a caller is about to wait for one."""
+        self.engine.push()
 
     # --- changes: edit, delete, react ---------------------------------------------
 
@@ -1769,6 +1785,10 @@ class Store:
 
     async def publish(self, payload: bytes) -> None:
         await self.engine.publish(keys.BUS_CHANNEL, payload)
+
+    def publish_soon(self, payload: bytes) -> asyncio.Future[Any]:
+        """Publish on the node bus with the next batch (see Engine.publish_soon)."""
+        return self.engine.publish_soon(keys.BUS_CHANNEL, payload)
 
     async def subscribe_bus(self, on_reconnect: Callable[[], None] | None = None) -> Subscription:
         """A pub/sub subscription to the node bus on a connection of its own;

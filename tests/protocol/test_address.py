@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 
+from chinwag.protocol import address as address_module
 from chinwag.protocol import limits
 from chinwag.protocol.address import ROOM_SIGIL, USER_SIGIL, Address, bare_room
 from chinwag.protocol.errors import RequestError
@@ -68,3 +69,20 @@ def test_events_carry_addresses() -> None:
     )
     assert isinstance(event, Message) and type(event.conv) is Address and not event.conv.is_room
     assert bare_room("#rust") == bare_room("rust") == "rust"
+
+
+def test_parse_remembers_only_valid_addresses_and_stays_bounded() -> None:
+    module = address_module
+
+    module._PARSED.clear()
+    assert Address.parse("@Alice") == "@alice"
+    assert module._PARSED["@Alice"] == "@alice"
+    assert Address.parse("@Alice") is module._PARSED["@Alice"]  # the same answer, not parsed again
+    for _ in range(2):  # a refused address is refused every time, and never kept
+        with pytest.raises(RequestError):
+            Address.parse("@no such user")
+    assert "@no such user" not in module._PARSED
+    for i in range(module._PARSED_MAX + 10):
+        Address.parse(f"#room{i}")
+    assert len(module._PARSED) <= module._PARSED_MAX
+    assert Address.parse("#ROOM5").kind == "room"

@@ -5,10 +5,11 @@ sleeping and hoping."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
-from chinwag.protocol.client import ChatClient, SearchPage
+from chinwag.protocol.client import ChatClient, SearchPage, Sent
 from chinwag.protocol.errors import ServerError
 
 from ..support.settings import PASSWORD
@@ -69,3 +70,14 @@ async def search_client(port: int, name: str, *, register: bool = False) -> Chat
         await client.register(name, PASSWORD)
     await client.login(name, PASSWORD)
     return client
+
+
+async def apart(sent: Sent) -> Sent:
+    """Return once the wall clock is past `sent`'s millisecond, so the next
+    message's mid is newer in every conversation: streams of two
+    conversations can give the same id in one ms, and results of equal ids
+    are ordered by conversation, not by when they were sent."""
+    wait = (int(sent.mid.partition("-")[0]) + 1) / 1000 - time.time()
+    if wait > 0:
+        await asyncio.sleep(wait + 0.0005)
+    return sent

@@ -13,7 +13,7 @@ from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 
 from ..support.events import error_of
-from .helpers import CONTRACT_S, every_page, found, search_until, texts_of
+from .helpers import CONTRACT_S, apart, every_page, found, search_until, texts_of
 
 SEARCH = ["messages", "search"]
 
@@ -58,11 +58,11 @@ async def test_filters_conv_from_before_after(user) -> None:
     await alice.join("ops")
     await bob.join("ops")
     sent = [
-        await alice.send("#ops", "report one"),
-        await bob.send("#ops", "report two"),
-        await alice.send("@bob", "report three"),
-        await bob.send("#lobby", "report four"),
-        await alice.send("#ops", "report five"),
+        await apart(await alice.send("#ops", "report one")),
+        await apart(await bob.send("#ops", "report two")),
+        await apart(await alice.send("@bob", "report three")),
+        await apart(await bob.send("#lobby", "report four")),
+        await apart(await alice.send("#ops", "report five")),
     ]
     everything = ["report five", "report four", "report three", "report two", "report one"]
     await found(alice, "report", *everything)
@@ -90,7 +90,7 @@ async def test_paging_newest_first_without_repeats_or_gaps(user) -> None:
     await alice.join("dev")
     texts = [f"page item {n}" for n in range(7)]
     for n, text in enumerate(texts):
-        await alice.send("#dev" if n % 3 else "@bob", text)
+        await apart(await alice.send("#dev" if n % 3 else "@bob", text))
     await search_until(alice, "item", lambda p: len(p.results) == 7, limit=limits.SEARCH_MAX)
     pages = await every_page(alice, "item", limit=3)
     assert [len(p.results) for p in pages] == [3, 3, 1]

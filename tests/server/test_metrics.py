@@ -64,9 +64,10 @@ async def test_a_send_moves_accepted_delivered_requests_and_the_latency_histogra
     assert moved("chinwag_send_latency_seconds_bucket", le="+Inf") == 3
     # to bob, and the echo to alice's own connection
     assert moved("chinwag_messages_delivered_total") == 6
-    # the sends went to Redis in batches: at least one, at most one per send
-    assert 1 <= moved("chinwag_redis_batch_size_count") <= 3
-    assert moved("chinwag_redis_batch_size_sum") == 3
+    # the sends went to Redis in batches (with the acks' cursor moves and the
+    # bus's publishes riding along in batches of their own or the next one)
+    assert moved("chinwag_redis_batch_size_count") >= 1
+    assert moved("chinwag_redis_batch_size_sum") >= 3
     assert moved("chinwag_redis_round_trip_seconds_count", path="batch") == moved("chinwag_redis_batch_size_count")
     assert value(after, "chinwag_redis_failures_total", path="batch") == 0
     assert value(after, "chinwag_errors_total", type="send", code="internal") == 0

@@ -80,8 +80,10 @@ async def test_a_marker_never_moves_back(server, user) -> None:
 async def test_upto_must_name_a_message_of_the_conversation(user) -> None:
     alice = await user("alice", features=BOTH)
     bob = await user("bob", features=BOTH)
-    in_dm = await alice.send("@bob", "dm")
     room = await alice.send("#lobby", "room")
+    in_dm = await alice.send("@bob", "dm")
+    while in_dm.mid == room.mid:  # mids are unique within a conversation: two sent in one ms can be equal
+        in_dm = await alice.send("@bob", "dm")
     await error_of(alice.mark_read("#lobby", in_dm.mid), "no_such_message")
     await error_of(alice.mark_read("#lobby", "99999999999999-0"), "no_such_message")  # past the newest
     await alice.react("#lobby", room.mid, "👍")

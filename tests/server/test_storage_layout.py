@@ -11,7 +11,7 @@ import json
 import redis as sync_redis
 
 from chinwag.server import keys
-from chinwag.server.store import TRIM_SLACK
+from chinwag.server.store import TRIM_CHECK_EVERY, TRIM_SLACK
 
 MESSAGES = ["messages"]
 
@@ -57,3 +57,26 @@ async def test_sends_trim_the_stream_with_its_texts_and_states(clean_redis: str,
     page, _ = await alice.history("#lobby", limit=200)
     assert [m.mid for m in page] == [r["mid"] for r in replies][-length:]
     assert [m.text for m in page][-1] == f"m{3 * keep - 1}"
+
+
+async def test_a_long_history_checks_its_length_on_few_sends(clean_redis: str, make_server, user) -> None:
+    """Past the slack's full size a send checks the length (XLEN) one time in
+    TRIM_CHECK_EVERY, at random, and the stream still stays near its bound."""
+    keep = 10 * TRIM_SLACK  # the slack at its full size
+    server = await make_server(history_maxlen=keep, send_rate=100_000, send_burst=100_000)
+    alice = await user("alice", to=server)
+    admin = sync_redis.Redis.from_url(clean_redis, decode_responses=True)
+    admin.config_resetstat()
+    sends = 4 * keep
+    for start in range(0, sends, 500):
+        await asyncio.gather(
+            *(alice.request_nowait("send", to="#lobby", text=f"m{i}") for i in range(start, min(sends, start + 500)))
+        )
+    checks = int(admin.info("commandstats").get("cmdstat_xlen", {}).get("calls", 0))
+    assert 0 < checks < sends // 8  # about sends / TRIM_CHECK_EVERY
+    length = admin.xlen(keys.stream("#lobby"))
+    # a check may be a few hundred sends away (1 in 64 each); one check catches up
+    assert keep <= length <= keep + TRIM_SLACK + 10 * TRIM_CHECK_EVERY
+    kept = {mid for mid, _ in admin.xrange(keys.stream("#lobby"))}
+    assert set(admin.hkeys(keys.texts("#lobby"))) == kept
+    admin.close()

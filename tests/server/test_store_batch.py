@@ -8,6 +8,7 @@ import asyncio
 import pytest
 import redis as sync_redis
 
+from chinwag.server import keys
 from chinwag.server.statuses import SendStatus
 from chinwag.server.store import StorageUnavailable, Store
 
@@ -65,3 +66,30 @@ async def test_batches_of_any_size(clean_redis: str, count: int) -> None:
         assert [m.text for m in messages] == [f"m{i}" for i in range(max(0, count - 200), count)]
     finally:
         await store.close()
+
+
+async def test_a_cursor_move_waits_for_a_batch_to_ride_in(clean_redis: str) -> None:
+    """An ack's cursor write makes no round trip of its own: it goes with the
+    next send, when someone must wait for it (push), after LAZY_WAIT_S, or
+    when the store closes."""
+    store = Store(clean_redis)
+    await store.start()
+    admin = sync_redis.Redis.from_url(clean_redis, decode_responses=True)
+    try:
+        moved = store.ack("alice", {"@a:b": "5-0"})
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not moved.done() and admin.hget(keys.cursors("alice"), "@a:b") is None
+        await store.send("@a:b", "a", "one", None)
+        assert moved.done() and admin.hget(keys.cursors("alice"), "@a:b") == "5-0"  # in the send's batch
+        pushed = store.ack("alice", {"@a:b": "6-0"})
+        store.push()
+        await pushed
+        assert admin.hget(keys.cursors("alice"), "@a:b") == "6-0"
+        await store.ack("alice", {"@a:b": "7-0"})  # alone: the timer sends it
+        assert admin.hget(keys.cursors("alice"), "@a:b") == "7-0"
+        store.ack("alice", {"@a:b": "8-0"})
+    finally:
+        await store.close()
+    assert admin.hget(keys.cursors("alice"), "@a:b") == "8-0"  # written before the store closed
+    admin.close()
