@@ -26,7 +26,7 @@ from textual.screen import Screen
 
 from ..protocol.reconnect import ReconnectingClient
 from . import hangup
-from .config import Config, default_config_path, load_config, save_config
+from .config import Config, default_config_path, default_data_dir, load_config, save_config
 from .connection import LinkSettings
 from .screens.chat import ChatScreen
 from .screens.chat_messages import Alerts
@@ -36,6 +36,19 @@ from .screens.register import RegisterScreen
 from .state import ChatState
 from .switcher import ConversationProvider
 from .text import shown
+
+
+def unsent_words(link: ReconnectingClient) -> str:
+    """What to say at exit about lines the server has not answered: kept in
+    the outbox, they go at the next start; without one they are lost."""
+    count = link.pending_sends()
+    if not count:
+        return ""
+    lines = f"{count} message{'s' if count != 1 else ''}"
+    if link.journal is None:
+        return f"{lines} could not be sent and {'are' if count != 1 else 'is'} lost"
+    who = f" as {link.user.username}" if link.user else ""
+    return f"{lines} not sent yet: they will be sent the next time you log in to {link.host}:{link.port}{who}"
 
 
 class ChinwagApp(App[None]):
@@ -67,19 +80,21 @@ class ChinwagApp(App[None]):
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         link_options: dict[str, Any] | None = None,
+        outbox_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.config_path = config_path or default_config_path()
         self.config: Config = load_config(self.config_path)
         self.server = server or self.config.server
         self.username = username if username is not None else self.config.username
-        self.link_settings = LinkSettings(tls, ca, link_options or {})
+        self.link_settings = LinkSettings(tls, ca, link_options or {}, outbox_dir or default_data_dir() / "outbox")
         self.clock = clock
         self.tz = tz
         self.link: ReconnectingClient | None = None
         self.window_title = "chinwag"
         self.bells = 0  # rung so far (tests read it; a headless app cannot ring)
         self.crash: BaseException | None = None  # the first error nothing caught
+        self.farewell = ""  # said after the app has left the screen (lines still to send)
         self._alerts = -1
         self._hung_up = False
         if self.config.theme and self.config.theme in self.available_themes:
@@ -162,10 +177,11 @@ class ChinwagApp(App[None]):
         self._flush_reads()
         link, self.link = self.link, None
         if link is not None:
+            self.farewell = unsent_words(link)
             with contextlib.suppress(Exception):  # quitting must not fail
                 await link.close()
         self._write_terminal("\x1b[23;0t")
-        self.exit()
+        self.exit(message=self.farewell or None)
 
     # --- the terminal going away (hangup.py says why both signs) -------------------------
 
