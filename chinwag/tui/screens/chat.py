@@ -63,7 +63,7 @@ from ..completion import sources_of
 from ..editor import EditorFailed, edit_text, editor_command
 from ..room_commands import SERVER_COMMANDS
 from ..state import LOBBY, MODERATORS, ChatState, Conversation, NoticeLevel
-from ..text import shown
+from ..text import literal_content, shown
 from ..timeline import Gap, is_action, mid_key
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
@@ -922,7 +922,7 @@ class ChatScreen(RoomsAndPeople):
         conv = self.state.open(address)
         self.query_one(ConversationView).show(conv)
         composer = self.query_one(Composer)
-        composer.placeholder = f"Message {shown(address)}   (/help for commands)"
+        composer.placeholder = literal_content(f"Message {shown(address)}   (/help for commands)")
         self._refresh_header()
         self._refresh_sidebar()
         self._refresh_members()

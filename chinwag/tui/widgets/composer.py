@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from enum import StrEnum
+from typing import ClassVar, cast
 
 from textual import events
+from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
@@ -35,6 +37,19 @@ from ..completion import Completion, Sources, begin
 
 RECALL_MAX = 200
 NEWLINE_KEYS = ("shift+enter", "alt+enter", "ctrl+j", "newline")
+
+
+class _ExtraKey(StrEnum):
+    ALT_ENTER = "alt+enter"
+
+
+def read_alt_enter() -> None:
+    """Teach Textual's key reader ESC CR, what xterm, tmux and most terminals
+    send for alt+enter: without it the alt is dropped and the key reads as
+    enter, which would send a message the user meant to go on writing.
+    (Its table maps sequences to key names; this adds one and changes none.)"""
+    table = cast("dict[str, object]", ANSI_SEQUENCES_KEYS)  # a plain dict, typed as a read-only Mapping
+    table.setdefault("\x1b\r", (_ExtraKey.ALT_ENTER,))
 
 
 def as_lines(text: str) -> str:
@@ -100,6 +115,9 @@ class Composer(TextArea):
         self._recall_at: int | None = None
         self._draft = ""
         self._height = 1
+
+    def on_mount(self) -> None:
+        read_alt_enter()
 
     # --- the text as one string, the cursor as an offset into it -----------------------
 
