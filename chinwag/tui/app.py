@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -24,6 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.screen import Screen
 
+from ..protocol import limits
 from ..protocol.reconnect import ReconnectingClient
 from . import hangup
 from .config import Config, default_config_path, default_data_dir, load_config, save_config
@@ -36,6 +38,12 @@ from .screens.register import RegisterScreen
 from .state import ChatState
 from .switcher import ConversationProvider
 from .text import shown
+
+NOTIFY_CHOICES = (
+    (limits.NOTIFY_ALL, "every message"),
+    (limits.NOTIFY_MENTIONS, "mentions and keywords"),
+    (limits.NOTIFY_NONE, "nothing"),
+)
 
 
 def unsent_words(link: ReconnectingClient) -> str:
@@ -171,6 +179,15 @@ class ChinwagApp(App[None]):
         if isinstance(screen, ChatScreen):
             yield SystemCommand(
                 "Account", "Change your password or display name, see and revoke your sessions", screen.action_account
+            )
+            for level, words in NOTIFY_CHOICES:
+                yield SystemCommand(
+                    f"Notify: {words} here",
+                    "Desktop notifications for this conversation",
+                    partial(screen.set_notify, level),
+                )
+            yield SystemCommand(
+                "Notify: highlight keywords…", "Words that notify you wherever they are said", screen.edit_highlights
             )
 
     async def action_quit(self) -> None:

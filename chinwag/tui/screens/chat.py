@@ -58,7 +58,7 @@ from ...protocol.messages import (
 )
 from ...protocol.reconnect import FINAL_BYES, ConnectionStateEvent, ReconnectingClient
 from .. import history
-from ..commands import COMMANDS, HELP, CommandError, parse_line
+from ..commands import COMMANDS, HELP, Command, CommandError, parse_line
 from ..completion import sources_of
 from ..editor import EditorFailed, edit_text, editor_command
 from ..room_commands import SERVER_COMMANDS
@@ -821,6 +821,17 @@ class ChatScreen(RoomsAndPeople):
         composer.focus()
         if len(edited) > composer.max_text:
             self._too_long(self.state.current, edited)
+
+    def set_notify(self, level: str) -> None:
+        """From the palette: this conversation's notification level."""
+        self._server_command(Command("notify", target=str(self.state.current), text=level))
+
+    def edit_highlights(self) -> None:
+        """From the palette: `/highlight` and the keywords as they are, to be changed."""
+        words = self.notify_settings.words if self.notify_settings is not None else ()
+        composer = self.query_one(Composer)
+        composer.set_line(" ".join(("/highlight", *words, "")))
+        composer.focus()
 
     def notify_settings_changed(self, settings: NotifySettings) -> None:
         """The user's notification settings as the server now has them."""

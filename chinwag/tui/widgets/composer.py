@@ -127,6 +127,7 @@ class Composer(TextArea):
 
     @value.setter
     def value(self, text: str) -> None:
+        self._completion = None
         self.load_text(text)
         self.move_cursor(self.document.end)
 
@@ -153,10 +154,11 @@ class Composer(TextArea):
     # --- keys ---------------------------------------------------------------------------
 
     async def _on_key(self, event: events.Key) -> None:
-        # Enter is handled here, in order with the characters around it: as a
-        # binding it would run only once the key has bubbled up, after every
-        # character already queued behind it (a fast typist, or a terminal
-        # sending a burst of keys) had been added to this line.
+        # Enter, the newline keys, tab and ctrl+x are handled here, in order
+        # with the characters around them: as bindings they would run only
+        # once the key has bubbled up, after every character already queued
+        # behind it (a fast typist, or a terminal sending a burst of keys)
+        # had been added to this line. Their bindings are for the footer.
         key = event.key
         if key not in ("tab", "shift+tab"):
             self._completion = None
@@ -168,6 +170,11 @@ class Composer(TextArea):
                 self.post_message(self.EditorWanted())
                 return
             self.action_cut()  # ctrl+x alone is cut; this key is then typed as usual
+        if key == "ctrl+x":
+            event.stop()
+            event.prevent_default()
+            self._chord = True
+            return
         if key == "enter":
             event.stop()
             event.prevent_default()
@@ -177,6 +184,11 @@ class Composer(TextArea):
             event.stop()
             event.prevent_default()
             self.insert("\n")
+            return
+        if key in ("tab", "shift+tab"):
+            event.stop()
+            event.prevent_default()
+            self.action_complete(back=key == "shift+tab")
             return
         await super()._on_key(event)
 
