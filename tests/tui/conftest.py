@@ -34,7 +34,7 @@ def make_app(tmp_path: Path) -> Callable[..., ChinwagApp]:
             username=username,
             config_path=tmp_path / "config.toml",
             link_options=FAST_RECONNECT,
-            outbox_dir=tmp_path / "outbox",
+            outbox_dir=kwargs.pop("outbox_dir", tmp_path / "outbox"),
             **kwargs,
         )
 
