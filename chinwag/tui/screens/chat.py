@@ -111,7 +111,7 @@ class ChatScreen(RoomsAndPeople):
         Binding("pagedown", "page(1)", "scroll down", show=False, priority=True),
         Binding("ctrl+end", "latest", "latest", show=False),
         # shown in the footer only while waiting to reconnect (check_action)
-        Binding("ctrl+r", "retry", "reconnect now", priority=True),
+        Binding("ctrl+r", "retry", "retry now", priority=True),
     ]
 
     @dataclass
@@ -1068,8 +1068,10 @@ class ChatScreen(RoomsAndPeople):
             self.notify("reconnecting now", timeout=2)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "retry":
-            return self.link is not None and self.link.state == "reconnecting"
+        if action == "retry":  # as the status at the footer's right says
+            shown = self.query(ConnectionStatus)
+            link_state = shown.first().state if shown else None
+            return link_state is not None and link_state.state == "reconnecting"
         return True
 
     def action_latest(self) -> None:

@@ -74,7 +74,7 @@ class Composer(TextArea):
         Binding("shift+tab", "complete(True)", "complete back", show=False),
         Binding("ctrl+x", "chord", "cut", show=False),
         # handled in _on_key, in order with the keys around it; here for the footer
-        Binding("alt+enter", "newline", "new line", key_display="alt+enter/ctrl+j"),
+        Binding("alt+enter", "newline", "newline", key_display="alt+enter/^j"),
     ]
 
     class SelectWanted(Message):
