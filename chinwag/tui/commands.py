@@ -37,7 +37,7 @@ up (empty line) or alt+k select a message, then
   r reply · e edit · d delete · + react · y copy
 enter sends · alt+enter, ctrl+j (or shift+enter) a new line
 tab completes @nick, #room, /command · ctrl+up/down sent lines
-escape composer · ctrl+r reconnect now · ctrl+q quit"""
+escape composer · ctrl+r retry now (reconnecting) · ctrl+q quit"""
 
 # Every command, for tab completion (parse_line knows each of them).
 COMMANDS = (
