@@ -63,6 +63,9 @@ async def test_newline_keys_make_one_message_of_several_lines(server, user, make
         await pilot.pause()
         assert composer.size.height == 5  # a few lines, then it scrolls
         assert composer.max_scroll_y > 0
+        await pilot.press("up")  # within the text, up moves the cursor: no recall, no selection
+        assert composer.cursor_location == (9, 2) and app.focused is composer
+        await pilot.press("end", "down")
         await pilot.press("enter")
         got = await next_from(bob, "alice")
         assert got.text == "one\ntwo\nthree\nfour\n5\n6\n7\n8\n9\n10\n11"
@@ -70,6 +73,17 @@ async def test_newline_keys_make_one_message_of_several_lines(server, user, make
         await wait_for(pilot, lambda: texts(app, "#lobby") == [got.text], what="the message confirmed")
         await pilot.pause()
         assert chat.state.current == "#lobby"
+
+
+async def test_the_newline_hint_leaves_a_narrow_footer_to_the_other_keys(server, user, make_app) -> None:
+    await (await user("alice")).close()
+    app = make_app(server, username="alice")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await log_in(pilot)
+        await pilot.pause()
+        assert "alt+enter" not in footer_keys(app) and "ctrl+q" in footer_keys(app)
+        await pilot.press(*"a", "alt+enter", *"b")  # the keys work all the same
+        assert composer_of(app).value == "a\nb"
 
 
 async def test_a_paste_keeps_every_line(server, user, make_app) -> None:

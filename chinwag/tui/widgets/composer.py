@@ -36,6 +36,7 @@ from ...protocol import limits
 from ..completion import Completion, Sources, begin
 
 RECALL_MAX = 200
+FOOTER_HINT_WIDTH = 100  # columns from which the footer says how to start a new line
 NEWLINE_KEYS = ("shift+enter", "alt+enter", "ctrl+j", "newline")
 
 
@@ -118,6 +119,9 @@ class Composer(TextArea):
 
     def on_mount(self) -> None:
         read_alt_enter()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.refresh_bindings()  # the newline hint comes and goes with the width
 
     # --- the text as one string, the cursor as an offset into it -----------------------
 
@@ -204,6 +208,14 @@ class Composer(TextArea):
         self.focus()
         if len(self.text) > self.max_text:
             self.post_message(self.TooLong(len(self.text), self.max_text))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer's newline hint only where there is room for it (under
+        FOOTER_HINT_WIDTH columns it would push ctrl+q off the footer); the
+        keys work at any width (`_on_key`)."""
+        if action == "newline":
+            return self.app.size.width >= FOOTER_HINT_WIDTH
+        return super().check_action(action, parameters)
 
     def action_newline(self) -> None:
         self.insert("\n")
