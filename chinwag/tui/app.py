@@ -56,7 +56,8 @@ def unsent_words(link: ReconnectingClient) -> str:
     if link.journal is None:
         return f"{lines} could not be sent and {'are' if count != 1 else 'is'} lost"
     who = f" as {link.user.username}" if link.user else ""
-    return f"{lines} not sent yet: they will be sent the next time you log in to {link.host}:{link.port}{who}"
+    they = "they" if count != 1 else "it"
+    return f"{lines} not sent yet: {they} will be sent the next time you log in to {link.host}:{link.port}{who}"
 
 
 class ChinwagApp(App[None]):

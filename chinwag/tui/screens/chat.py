@@ -93,6 +93,7 @@ BATCH_MAX = 512  # events in one ServerEvents message
 READ_DELAY_S = 0.3  # a read marker goes to the server this long after it last moved
 PROBE_CONCURRENCY = 16
 VIEW_FRAME_S = 0.05
+WIDE_FOOTER = 120  # columns from which the footer has room for both the newline hint and the retry key
 FREEZE_EVERY = 2_000  # lines received between gc.freeze() calls
 
 
@@ -173,6 +174,8 @@ class ChatScreen(RoomsAndPeople):
         if view and self.focused is view.first() and view.first().selected is not None:
             keep = self.app.COMMAND_PALETTE_BINDING
             return {k: b for k, b in bindings.items() if b.node is view.first() or k == keep}
+        if "ctrl+r" in bindings and bindings["ctrl+r"].enabled and self.app.size.width < WIDE_FOOTER:
+            bindings.pop("alt+enter", None)  # while reconnecting, the retry key takes the newline hint's room
         return bindings
 
     def on_mount(self) -> None:
