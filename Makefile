@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run start stop server client check test bench chaos screenshots clean
+.PHONY: run start stop server client web check test bench chaos screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,12 @@ bench: $(STAMP)
 client: $(STAMP)
 	$(BIN)/chinwag --server 127.0.0.1:$(PORT)
 
+# The client in a browser, for the local server (see README, "In a browser").
+web: start
+	$(BIN)/chinwag web --server 127.0.0.1:$(PORT)
+
+# The TUI's screens, and web.png from a headless Chromium (Debian's chromium,
+# installed on first use when run as root with apt-get).
 screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py screenshots
 

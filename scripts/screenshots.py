@@ -1,5 +1,6 @@
 """`make screenshots`: render the TUI's main screens from a real server (with
-its embedded Redis, in a temporary directory) into screenshots/ as SVG and PNG.
+its embedded Redis, in a temporary directory) into screenshots/ as SVG and PNG,
+and the web client (`chinwag web`) in a headless Chromium as web.png.
 
     python scripts/screenshots.py [OUTPUT_DIR]
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -205,6 +207,7 @@ async def shoot_all(out: Path) -> None:
         try:
             online = await seed(port)
             await shoot_screens(shoot, port, home, online, server, restarted)
+            await shoot_web(out, port)
         finally:
             await server.stop()
             await restarted.stop()
@@ -289,6 +292,45 @@ async def shoot_screens(
         await log_in(pilot)
         await shoot(pilot, "chat-80x24")
         await pilot.press("ctrl+q")
+
+
+async def shoot_web(out: Path, port: int) -> None:
+    """web.png: the same client in a headless Chromium, served by `chinwag web`
+    (Debian's chromium: installed on first use where that can be done)."""
+    from tests.support.browser import ChromiumUnavailable, Screen, chromium, chromium_path
+    from tests.support.web import start_web, stop_web
+
+    try:
+        chromium_path()
+    except ChromiumUnavailable as exc:
+        print(f"  web.png skipped: {exc}")
+        return
+    served = await start_web("--server", f"127.0.0.1:{port}")
+    try:
+        async with chromium() as browser:
+            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+            screen = await Screen.tap(page)
+            await page.goto(served.url + "/?fontsize=20")  # the size of the other screenshots' cells
+            await screen.wait_for("registers")
+            await page.focus("#terminal textarea")  # typing goes to the terminal; a click would reach the app
+            blurred = await screen.background("your password", first=True)
+            assert blurred is not None, "the login screen has no password field"
+            await screen.wait_for_focus("your username", blurred)
+            await page.keyboard.type("alice")
+            await page.keyboard.press("Tab")
+            await screen.wait_for_focus("your password", blurred)
+            await page.keyboard.type(PASSWORD)
+            await page.keyboard.press("Enter")
+            await screen.wait_for_focus("Message #lobby", blurred)
+            await page.keyboard.type("and this one is from a browser tab")
+            await page.keyboard.press("Enter")
+            # Stored: its time replaces the "···" of a line not yet acknowledged.
+            await screen.wait_for(re.compile(r"\d\d:\d\d +alice +and this one is from a browser tab"))
+            await screen.painted()
+            await page.screenshot(path=str(out / "web.png"))
+        print("  web.png")
+    finally:
+        await stop_web(served.proc)
 
 
 def main(argv: list[str]) -> int:

@@ -347,13 +347,19 @@ class Join(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class Leave(Request):
-    TYPE: ClassVar[str] = "leave"
+class RoomRequest(Request):
+    """A request that names a room and nothing else."""
+
     room: str = ""
 
     @classmethod
-    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> Leave:
+    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> RoomRequest:
         return cls(req_id, room_name(frame))
+
+
+@dataclass(frozen=True, slots=True)
+class Leave(RoomRequest):
+    TYPE: ClassVar[str] = "leave"
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,13 +495,8 @@ class Search(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class RoomInfoRequest(Request):
+class RoomInfoRequest(RoomRequest):
     TYPE: ClassVar[str] = "room_info"
-    room: str = ""
-
-    @classmethod
-    def parse(cls, frame: Frame, req_id: int | None, max_text: int) -> RoomInfoRequest:
-        return cls(req_id, room_name(frame))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from .connection import Connection
 from .context import Counters, HandlerContext
 from .fdlimit import raise_open_files_limit
 from .hub import Hub
+from .metrics import NO_METRICS, Metrics, MetricsServer, Readings, parse_address, registry_for
 from .presence import NodePresence
 from .ratelimit import Clock, IntervalGate
 from .search.service import SearchService
@@ -67,6 +68,11 @@ class ChatServer:
         self.passwords = PasswordService(settings)
         self.throttle = LoginThrottle(self.store, settings)
         self.counters = Counters()
+        # --metrics: counted only when served (NO_METRICS observes nothing)
+        self.metrics = Metrics(self.node_id, self._readings) if settings.metrics else NO_METRICS
+        self.store.engine.on_batch = self.metrics.redis_batch
+        self.store.engine.on_call = self.metrics.redis_call
+        self._metrics_server: MetricsServer | None = None
         # This node's search index, a process of its own started with the node
         # (start() raises SearchSetupError for a directory it cannot use).
         self.search: SearchService | None = None
@@ -83,7 +89,8 @@ class ChatServer:
             passwords=self.passwords,
             counters=self.counters,
             typing_gate=IntervalGate(limits.TYPING_INTERVAL_S, self._now),
-            searcher=self.search.answer if self.search is not None else None,
+            searcher=self.metrics.timed_search(self.search.answer) if self.search is not None else None,
+            metrics=self.metrics,
         )
         if self.search is not None:
             self.context.features.add(limits.FEATURE_SEARCH)
@@ -107,6 +114,32 @@ class ChatServer:
     @property
     def known_dms(self) -> set[str]:
         return self.context.known_dms
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of the metrics endpoint (None: metrics off)."""
+        return self._metrics_server.port if self._metrics_server is not None else None
+
+    @property
+    def metrics_url(self) -> str | None:
+        if self._metrics_server is None or not self.settings.metrics:
+            return None
+        host = parse_address(self.settings.metrics)[0]
+        return f"http://{f'[{host}]' if ':' in host else host}:{self._metrics_server.port}/metrics"
+
+    def _readings(self) -> Readings:
+        """What the metrics read at scrape time, from what the node keeps anyway."""
+        beat = self.presence.last_beat
+        by_user = self.hub.by_user
+        return Readings(
+            connections=len(self.connections),
+            users=len(by_user),
+            logged_in=sum(map(len, by_user.values())),
+            accepted=self.counters.accepted,
+            delivered=self.hub.delivered,
+            heartbeat_age=None if beat is None else self.loop.time() - beat,
+            index_queue=None if self.search is None else self.search.queued,
+        )
 
     @property
     def port(self) -> int:
@@ -136,6 +169,8 @@ class ChatServer:
         if self.search is not None:
             await self.search.start()
         raise_open_files_limit()
+        if self.settings.metrics:  # before the clients' port: a bad address fails the start
+            self._metrics_server = await MetricsServer.start(registry_for(self.metrics), self.settings.metrics)
         context = self._ssl = server_ssl_context(self.settings)
         if context is None:
             self._server = await self.loop.create_server(
@@ -286,6 +321,8 @@ class ChatServer:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.store.close(), 2)
         self.passwords.close()
+        if self._metrics_server is not None:
+            await self._metrics_server.stop()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)

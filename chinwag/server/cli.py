@@ -33,6 +33,7 @@ from .embedded_redis import (
     running_url,
 )
 from .engine import ping
+from .metrics import MetricsUnavailable, parse_address
 from .search.index import IndexLocked, SearchIndex
 from .search.service import SearchService, SearchSetupError, remove_index
 from .search.worker import ChildIndex, IndexGone
@@ -53,6 +54,7 @@ _FLAGS: dict[str, str] = {
     "tls_cert": "PEM certificate chain: serve TLS",
     "tls_key": "PEM private key for --tls-cert",
     "node_id": "this node's id in a multi-node deployment (default: random)",
+    "metrics": "serve Prometheus metrics on HOST:PORT at /metrics, e.g. 127.0.0.1:9464 (default: none)",
     "max_frame": "largest frame in bytes",
     "max_text": "longest message text in characters",
     "outgoing_limit": "bytes queued to one client before it is dropped as too slow",
@@ -219,6 +221,11 @@ def settings_problem(settings: Settings) -> str | None:
         return f"--log-level: '{settings.log_level}' is not one of DEBUG, INFO, WARNING, ERROR"
     if settings.registration not in REGISTRATION_MODES:
         return f"--registration: '{settings.registration}' is not one of {', '.join(REGISTRATION_MODES)}"
+    if settings.metrics:
+        try:
+            parse_address(settings.metrics)
+        except ValueError as exc:
+            return f"--metrics: {exc}"
     if (settings.tls_cert is None) != (settings.tls_key is None):
         return "--tls-cert and --tls-key go together"
     for f in dataclasses.fields(Settings):
@@ -288,7 +295,7 @@ async def serve(
             raise Fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
         except StorageUnavailable as exc:
             raise Fatal(f"Redis failed at start: {exc}") from None
-        except SearchSetupError as exc:
+        except (SearchSetupError, MetricsUnavailable) as exc:
             raise Fatal(str(exc)) from None
         # signal handlers first: whoever reads "listening" may SIGTERM at once
         stop = asyncio.Event()
@@ -299,6 +306,9 @@ async def serve(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, _hangup, server, log_file)
         where = f"embedded Redis in {settings.data_dir}" if embedded else settings.redis_url
+        if server.metrics_url is not None:  # before "listening": whoever waits for that line may scrape at once
+            print(f"chinwag-server metrics on {server.metrics_url}", flush=True)
+            log.info("metrics on %s", server.metrics_url)
         print(f"chinwag-server listening on {settings.host}:{server.port} ({where})", flush=True)
         log.info("listening on %s:%d (%s)", settings.host, server.port, where)
         sd_notify("READY=1")

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import logging
 import termios
+import time
 from collections import deque
 from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol, cast
@@ -30,6 +31,7 @@ from ..protocol.writer import FrameWriter
 from .context import HandlerContext, Reply
 from .conv import mid_key
 from .handlers import HANDLERS, AckBatch, send_begin, send_finish
+from .metrics import NO_REQUEST
 from .ratelimit import Clock, TokenBucket
 from .session import Closed, Outcome, Session, SessionClosed, State
 from .settings import Settings
@@ -89,6 +91,7 @@ class Connection(asyncio.Protocol):
         # at accept, before its handshake; admit() takes it over
         self.reserved_address: str | None = None
         self._inbox: deque[Request] = deque()
+        self.frames_since = 0.0  # perf_counter() when the oldest request in the inbox came (metrics)
         self._worker: asyncio.Task[None] | None = None
         # what arrives during a login replay: (conv, mid or change id, frame),
         # or ("", "", frame) for an event outside a conversation's order
@@ -160,6 +163,8 @@ class Connection(asyncio.Protocol):
             return
         self.last_heard = self.clock()
         self.pinged = False
+        if not self._inbox:
+            self.frames_since = time.perf_counter()
         decoder = self.decoder
         decoder.receive_data(data)
         try:
@@ -198,7 +203,7 @@ class Connection(asyncio.Protocol):
         try:
             request = parse_request(frame, self.settings.max_text)
         except RequestError as exc:
-            self._send_error(request_id(frame), exc)
+            self._send_error(request_id(frame), exc, frame.get("type"))
             return
         if type(request) is Pong:
             return
@@ -229,7 +234,7 @@ class Connection(asyncio.Protocol):
         """Consecutive sends: all checked and queued first (one Redis round
         trip for the lot, stored in order), then answered in order."""
         begun: list[tuple[Send, Any]] = []
-        context = self.context
+        context, since = self.context, self.frames_since
         for request in run:
             try:
                 begun.append((request, await send_begin(context, self, request)))
@@ -245,6 +250,7 @@ class Connection(asyncio.Protocol):
                     await self._reply(request, error=exc)
                 else:
                     await self._reply(request, result)
+        context.metrics.sent(len(run), since)
 
     async def cursor_written(self) -> None:
         """Wait for the last ack's cursor write (if any is still in flight)."""
@@ -282,6 +288,7 @@ class Connection(asyncio.Protocol):
 
     async def _handle(self, request: Request | AckBatch) -> None:
         kind = request.TYPE
+        self.context.metrics.request(kind)
         try:
             self.session.check(kind)
             reply = await HANDLERS[kind](self.context, self, request)
@@ -306,7 +313,7 @@ class Connection(asyncio.Protocol):
             if isinstance(error, SessionClosed):
                 return  # the client left while this was being handled: no one to tell
             if isinstance(error, ProtocolError):
-                self._send_error(req_id, error)
+                self._send_error(req_id, error, request.TYPE)
                 if error.code == ErrorCode.UNSUPPORTED_VERSION:
                     self.close()
             elif isinstance(error, StorageUnavailable):
@@ -318,10 +325,11 @@ class Connection(asyncio.Protocol):
                         ErrorCode.INTERNAL,
                         retry_after=self.settings.storage_retry_after,
                     ),
+                    request.TYPE,
                 )
             else:
                 log.error("internal error handling %s from %s", request.TYPE, self.peer_ip, exc_info=error)
-                self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL))
+                self._send_error(req_id, RequestError("internal server error", ErrorCode.INTERNAL), request.TYPE)
             return
         if reply is None:
             return
@@ -345,7 +353,9 @@ class Connection(asyncio.Protocol):
     def send(self, frame: dict[str, Any]) -> None:
         self.send_bytes(encode_frame(frame))
 
-    def _send_error(self, req_id: int | None, exc: ProtocolError) -> None:
+    def _send_error(self, req_id: int | None, exc: ProtocolError, kind: object = NO_REQUEST) -> None:
+        """`kind`: the type of the request it answers, as the client wrote it (for the metrics)."""
+        self.context.metrics.error(kind, exc.code)
         frame: dict[str, Any] = {"type": "error"}
         if req_id is not None:
             frame["re"] = req_id
@@ -456,6 +466,7 @@ class Connection(asyncio.Protocol):
         if self.state is State.CLOSED:
             return
         log.info("client %s (%s) cannot keep up; dropping it", self.username or "-", self.peer_ip)
+        self.context.metrics.overflow()
         if self._replay_buffer is not None:
             self._replay_buffer.clear()
             self._replay_bytes = 0

@@ -20,6 +20,7 @@ from ..protocol.errors import ErrorCode, RequestError
 from ..protocol.messages import Search
 from .auth import LoginThrottle, PasswordService
 from .hub import Hub, Peer
+from .metrics import NO_METRICS, Metrics
 from .presence import NodePresence
 from .ratelimit import IntervalGate, TokenBucket
 from .session import Outcome
@@ -61,6 +62,7 @@ class HandlerContext:
         }
     )
     searcher: Searcher | None = None
+    metrics: Metrics = NO_METRICS  # --metrics: what the connections observe (NO_METRICS: nothing)
 
     def typing_allowed(self, name: str, cid: str) -> bool:
         """At most one typing relay every `limits.TYPING_INTERVAL_S` per

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -200,6 +201,10 @@ class Subscription:
         await self._pubsub.aclose()
 
 
+def _unobserved(*_: object) -> None:
+    """The round-trip observers' default (the node's metrics replace it)."""
+
+
 class Engine:
     """Redis for one process: `redis` (a redis-py client, answers decoded)
     for the store's own reads and pipelines, always awaited under `guard`;
@@ -222,6 +227,11 @@ class Engine:
         self._queue: list[Op] = []
         self._flushing = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._batch_failed = False  # the batch being run lost (some of) its replies
+        # Told of each round trip (metrics.py): a batch's size, seconds and
+        # failure; another call's seconds and failure.
+        self.on_batch: Callable[[int, float, bool], None] = _unobserved
+        self.on_call: Callable[[float, bool], None] = _unobserved
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -248,7 +258,14 @@ class Engine:
     async def guard(self, awaitable: Awaitable[Any]) -> Any:
         """Await a redis-py call within the engine's bound (see `_bounded`).
         (Any: with decoded answers redis-py's `bytes | str` types are `str`.)"""
-        return await _bounded(awaitable, self.timeout)
+        started = time.perf_counter()
+        try:
+            result = await _bounded(awaitable, self.timeout)
+        except StorageUnavailable:
+            self.on_call(time.perf_counter() - started, True)
+            raise
+        self.on_call(time.perf_counter() - started, False)
+        return result
 
     async def _with_scripts(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """The one "script missing -> load and retry" path, for single and
@@ -333,11 +350,14 @@ class Engine:
                 # wake-ups at low load); a big one goes at once.
                 await asyncio.sleep(BATCH_WAIT_S if len(self._queue) < BATCH_SMALL else 0)
                 batch, self._queue = self._queue, []
+                started, self._batch_failed = time.perf_counter(), False
                 try:
                     await self._run(batch)
                 except Exception as exc:  # never leave a caller waiting on a dead batch
                     log.exception("batch to Redis failed")
                     _fail(batch, StorageUnavailable(str(exc) or type(exc).__name__))
+                    self._batch_failed = True
+                self.on_batch(len(batch), time.perf_counter() - started, self._batch_failed)
         finally:
             self._flushing = False
 
@@ -359,6 +379,7 @@ class Engine:
             await self._with_scripts(attempt)
         except StorageUnavailable as exc:
             _fail(pending, exc)
+            self._batch_failed = True
 
     async def _run_cluster(self, batch: list[Op]) -> list[Op]:
         """A cluster: one script call per operation, routed by its keys.
@@ -368,9 +389,10 @@ class Engine:
         for op in batch:
             pipe.execute_command("EVALSHA", self._sha[op.script], len(op.keys), *op.keys, *op.args)
         try:
-            results = await self.guard(pipe.execute(raise_on_error=False))
+            results = await _bounded(pipe.execute(raise_on_error=False), self.timeout)  # observed as the batch
         except StorageUnavailable as exc:
             _fail(batch, exc)
+            self._batch_failed = True
             return []
         if len(results) != len(batch):  # redis-py promises one per command; never pair by guesswork
             log.warning("Redis answered %d of %d commands; failing the batch", len(results), len(batch))
@@ -420,6 +442,7 @@ class Engine:
             for ops, each, result in zip(groups[: len(results)], reply_each[: len(results)], results, strict=True)
         ]
         if failure is not None or len(results) < len(commands):
+            self._batch_failed = True
             error = StorageUnavailable(str(failure or "Redis sent too few replies"))
             for ops in groups[len(answered) :]:
                 _fail(ops, error)

@@ -85,6 +85,12 @@ class NodePresence:
         self._open.set()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def last_beat(self) -> float | None:
+        """The loop time of the last heartbeat that went through (None before
+        the first): its age grows while Redis does not take them."""
+        return self._last_beat
+
     # --- counting connections in and out ---------------------------------------------
 
     @contextlib.asynccontextmanager

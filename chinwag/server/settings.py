@@ -31,6 +31,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     node_id: str | None = None  # None: a random id per process
+    metrics: str | None = None  # HOST:PORT of the Prometheus endpoint; None (or ""): none
 
     # wire limits
     max_frame: int = DEFAULT_MAX_FRAME

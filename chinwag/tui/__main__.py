@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chinwag",
         description="The chinwag terminal chat client. The last server and username are "
         "remembered in ~/.config/chinwag/config.toml (never the password).",
+        epilog="Subcommands: `chinwag web` serves this client to a browser; `chinwag send|tail|wait|login` "
+        "are the chat from scripts (each with --help).",
     )
     parser.add_argument("--version", action="version", version=f"chinwag {__version__}")
     parser.add_argument(
@@ -28,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--user", metavar="NAME", help="log in as NAME (the login screen then asks only for the password)"
+    )
+    parser.add_argument(
+        "--lock-server",
+        action="store_true",
+        help="keep to --server: the login and register screens cannot change it (chinwag web passes this)",
     )
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument("--ca", metavar="FILE", help="PEM file of the certificate authority to trust (implies --tls)")
@@ -55,11 +62,17 @@ def run(app: ChinwagApp, *, headless: bool = False, log_path: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     from .app import ChinwagApp  # imported late so --help stays fast
 
     app = ChinwagApp(
-        server=args.server, username=args.user, tls=args.tls or bool(args.ca), ca=args.ca, config_path=args.config
+        server=args.server,
+        username=args.user,
+        tls=args.tls or bool(args.ca),
+        ca=args.ca,
+        config_path=args.config,
+        lock_server=args.lock_server,
     )
     return run(app)
 

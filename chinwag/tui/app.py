@@ -89,6 +89,7 @@ class ChinwagApp(App[None]):
         clock: Callable[[], float] = time.time,
         tz: tzinfo | None = None,
         link_options: dict[str, Any] | None = None,
+        lock_server: bool = False,
         outbox_dir: Path | None = None,
     ) -> None:
         super().__init__()
@@ -96,7 +97,9 @@ class ChinwagApp(App[None]):
         self.config: Config = load_config(self.config_path)
         self.server = server or self.config.server
         self.username = username if username is not None else self.config.username
-        self.link_settings = LinkSettings(tls, ca, link_options or {}, outbox_dir or default_data_dir() / "outbox")
+        self.link_settings = LinkSettings(
+            tls, ca, link_options or {}, lock_server, outbox_dir or default_data_dir() / "outbox"
+        )
         self.clock = clock
         self.tz = tz
         self.link: ReconnectingClient | None = None

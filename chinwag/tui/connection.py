@@ -84,6 +84,10 @@ class LinkSettings:
     tls: bool = False
     ca: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The server is fixed (`chinwag --lock-server`, which `chinwag web` passes):
+    # the login and register screens show it and cannot change it, so a
+    # visitor of a web page cannot point its host at another address.
+    lock_server: bool = False
     outbox: Path | None = None
 
     def open(self, address: ServerAddress, username: str | None = None) -> ReconnectingClient:

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from chinwag.protocol.client import ChatClient
-from chinwag.protocol.errors import ConnectionClosed
-from chinwag.protocol.messages import ByeEvent
 
-from ..support.events import error_of, next_of
+from ..support.events import closed_after_bye, error_of
 from ..support.processes import run_admin
 from ..support.settings import PASSWORD
 from .test_cli import assert_one_line_failure
@@ -28,13 +24,6 @@ async def _logged_in(port: int, name: str, password: str = PASSWORD, **kwargs) -
     client = await _client(port, **kwargs)
     await client.login(name, password)
     return client
-
-
-async def _closed_after_bye(client: ChatClient, reason: str) -> None:
-    assert (await next_of(client, ByeEvent, timeout=10)).reason == reason
-    with pytest.raises(ConnectionClosed):
-        while True:
-            await client.next_event(timeout=5)
 
 
 async def admin(data_dir, *args: str, stdin: str | None = None) -> str:
@@ -55,7 +44,7 @@ async def test_disable_closes_the_users_connection_at_once_and_enable_lets_it_ba
     try:
         out = await admin(data, "users", "disable", "alice")
         assert "disabled alice" in out
-        await _closed_after_bye(alice, "disabled")
+        await closed_after_bye(alice, "disabled", timeout=10)
         again = await _client(server.port)
         err = await error_of(again.login("alice", PASSWORD), "forbidden")
         assert err.message == "this account is disabled"
@@ -78,7 +67,7 @@ async def test_reset_password_from_stdin_and_generated(spawn, tmp_path) -> None:
     try:
         out = await admin(data, "users", "reset-password", "alice", "--stdin", stdin="a new secret phrase\n")
         assert "a new secret phrase" not in out  # a password from stdin is never echoed
-        await _closed_after_bye(alice, "revoked")
+        await closed_after_bye(alice, "revoked")
         check = await _client(server.port)
         await error_of(check.login("alice", PASSWORD), "bad_credentials")
         assert (await check.login("alice", "a new secret phrase")).user.username == "alice"
@@ -106,13 +95,13 @@ async def test_sessions_list_and_revoke_one_then_all(spawn, tmp_path) -> None:
         table = await admin(data, "sessions", "list", "alice")
         assert table.splitlines()[0].split()[:2] == ["ID", "CLIENT"] and by_client["phone"] in table
         await admin(data, "sessions", "revoke", "alice", "--session", by_client["laptop"])
-        await _closed_after_bye(laptop, "revoked")
+        await closed_after_bye(laptop, "revoked")
         await phone.ping()
         status, out, err = await run_admin("--data-dir", str(data), "sessions", "revoke", "alice", "--session", "nope")
         assert_one_line_failure(status, out, err, "no session 'nope'")
         out = await admin(data, "sessions", "revoke", "alice")
         assert "revoked 1 session" in out
-        await _closed_after_bye(phone, "revoked")
+        await closed_after_bye(phone, "revoked")
     finally:
         for c in (reg, phone, laptop):
             await c.close()

@@ -11,13 +11,10 @@ import time
 import pytest
 
 from chinwag.admin import cli
-from chinwag.protocol.client import ChatClient
-from chinwag.protocol.errors import ConnectionClosed
-from chinwag.protocol.messages import ByeEvent
 from chinwag.server.hub import bus_payload, disabled_event, revoked_event
 from chinwag.server.store import Store, session_id
 
-from ..support.events import error_of, next_of
+from ..support.events import closed_after_bye, error_of
 from ..support.settings import PASSWORD
 
 
@@ -29,13 +26,6 @@ async def store(clean_redis: str):
     await s.close()
 
 
-async def _closed_after_bye(client: ChatClient, reason: str) -> None:
-    assert (await next_of(client, ByeEvent)).reason == reason
-    with pytest.raises(ConnectionClosed):
-        while True:
-            await client.next_event(timeout=2)
-
-
 async def test_a_disabled_account_is_closed_on_every_node(make_server, user, connect, store) -> None:
     a, b = await make_server(), await make_server()
     on_a = await user("alice", to=a)
@@ -43,8 +33,8 @@ async def test_a_disabled_account_is_closed_on_every_node(make_server, user, con
     bob = await user("bob", to=b)
     await store.set_disabled("alice", True)
     a.hub.disabled("alice")
-    await _closed_after_bye(on_a, "disabled")
-    await _closed_after_bye(on_b, "disabled")
+    await closed_after_bye(on_a, "disabled")
+    await closed_after_bye(on_b, "disabled")
     await bob.ping()
     await error_of((await connect(b)).login("alice", PASSWORD), "forbidden")
 
@@ -56,12 +46,12 @@ async def test_what_an_operator_publishes_closes_connections_on_every_node(make_
     carol_a, carol_b = await user("carol", to=a), await user("carol", to=b)
     await store.set_disabled("alice", True)
     await store.publish(bus_payload(b"admin-test", [disabled_event("alice")]))
-    await _closed_after_bye(alice_a, "disabled")
-    await _closed_after_bye(alice_b, "disabled")
+    await closed_after_bye(alice_a, "disabled")
+    await closed_after_bye(alice_b, "disabled")
     ended = await store.revoke_sessions("carol")
     await store.publish(bus_payload(b"admin-test", [revoked_event(r.token_hash) for r in ended]))
-    await _closed_after_bye(carol_a, "revoked")
-    await _closed_after_bye(carol_b, "revoked")
+    await closed_after_bye(carol_a, "revoked")
+    await closed_after_bye(carol_b, "revoked")
 
 
 async def test_revoke_across_nodes(make_server, user, connect) -> None:
@@ -72,7 +62,7 @@ async def test_revoke_across_nodes(make_server, user, connect) -> None:
     assert set(listed) == {"phone", "laptop"}
     assert listed["phone"].current and not listed["laptop"].current
     await phone.revoke(listed["laptop"].id)
-    await _closed_after_bye(laptop, "revoked")
+    await closed_after_bye(laptop, "revoked")
     await error_of((await connect(b)).resume(laptop.session.token), "bad_credentials")
     assert [s.client for s in await phone.sessions()] == ["phone"]
 
@@ -83,8 +73,8 @@ async def test_password_change_revokes_other_nodes_sessions_live(make_server, us
     laptop = await user("alice", to=b)
     tablet = await user("alice", to=b)
     await phone.change_password(PASSWORD, "the new one, long enough")
-    await _closed_after_bye(laptop, "revoked")
-    await _closed_after_bye(tablet, "revoked")
+    await closed_after_bye(laptop, "revoked")
+    await closed_after_bye(tablet, "revoked")
     await phone.ping()
     assert [s.id for s in await phone.sessions()] == [session_id(phone.session.token)]
     await error_of((await connect(b)).login("alice", PASSWORD), "bad_credentials")
@@ -119,12 +109,12 @@ async def test_chinwag_admin_on_every_layout(make_server, connect, clean_redis, 
     await admin("users", "make-admin", "alice")
     assert (await admin("users", "show", "alice"))["admin"] is True
     await admin("users", "disable", "alice")
-    await _closed_after_bye(alice, "disabled")
+    await closed_after_bye(alice, "disabled")
     await admin("users", "enable", "alice")
     again = await connect(server)
     await again.login("alice", PASSWORD)
     reset = await admin("users", "reset-password", "alice")
-    await _closed_after_bye(again, "revoked")
+    await closed_after_bye(again, "revoked")
     assert (await (await connect(server)).login("alice", reset["password"])).user.username == "alice"
     await admin("invites", "revoke", made["id"])
     assert await admin("invites", "list") == []

@@ -11,15 +11,12 @@ import time
 import pytest
 import redis.asyncio as async_redis
 
-from chinwag.protocol.client import ChatClient
-from chinwag.protocol.errors import ConnectionClosed
-from chinwag.protocol.messages import ByeEvent
 from chinwag.server import accounts, keys
 from chinwag.server import hub as hub_module
 from chinwag.server import store as store_module
 from chinwag.server.store import Store, hash_token, invite_hash, session_id
 
-from ..support.events import error_of, next_of
+from ..support.events import closed_after_bye, error_of
 from ..support.settings import PASSWORD
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -38,13 +35,6 @@ async def rds(clean_redis: str):
     client = async_redis.Redis.from_url(clean_redis, decode_responses=True)
     yield client
     await client.aclose()
-
-
-async def _closed_after_bye(client: ChatClient, reason: str) -> None:
-    assert (await next_of(client, ByeEvent)).reason == reason
-    with pytest.raises(ConnectionClosed):
-        while True:
-            await client.next_event(timeout=2)
 
 
 # --- registration policy ----------------------------------------------------------------
@@ -179,8 +169,8 @@ async def test_disabling_ends_the_live_connections_on_this_node(make_server, use
     bob = await user("bob", to=server)
     await store.set_disabled("alice", True)
     server.hub.disabled("alice")
-    await _closed_after_bye(phone, "disabled")
-    await _closed_after_bye(laptop, "disabled")
+    await closed_after_bye(phone, "disabled")
+    await closed_after_bye(laptop, "disabled")
     await bob.ping()
 
 
@@ -244,7 +234,7 @@ async def test_revoke_ends_another_session_and_unknown_ids_are_bad_requests(user
     laptop = await user("alice")
     token = laptop.session.token
     await phone.revoke(session_id(token))
-    await _closed_after_bye(laptop, "revoked")
+    await closed_after_bye(laptop, "revoked")
     await error_of((await connect()).resume(token), "bad_credentials")
     err = await error_of(phone.revoke(session_id(token)), "bad_request")
     assert "sessions" in err.message
@@ -258,7 +248,7 @@ async def test_revoking_the_current_session_answers_then_says_bye(user, connect)
     alice = await user("alice")
     token = alice.session.token
     await alice.revoke(session_id(token))
-    await _closed_after_bye(alice, "revoked")
+    await closed_after_bye(alice, "revoked")
     await error_of((await connect()).resume(token), "bad_credentials")
 
 
@@ -272,7 +262,7 @@ async def test_a_token_from_before_the_index_is_listed_at_resume_until_a_revocat
     other = "another-old-token-never-resumed-987654"
     await store.store_token(other, "alice", 3600)
     await alice.change_password(PASSWORD, NEW_PASSWORD)  # revokes the others
-    await _closed_after_bye(old, "revoked")
+    await closed_after_bye(old, "revoked")
     await error_of((await connect()).resume(other), "bad_credentials")
     assert await rds.get(keys.token(hash_token(other))) is None
 
@@ -282,7 +272,7 @@ async def test_the_least_recently_used_sessions_end_past_the_most_kept(user, mon
     monkeypatch.setattr(store_module, "SESSIONS_MAX", 3)
     first = await user("alice")
     others = [await user("alice") for _ in range(3)]
-    await _closed_after_bye(first, "revoked")
+    await closed_after_bye(first, "revoked")
     assert len(await others[-1].sessions()) == 3
 
 
@@ -294,7 +284,7 @@ async def test_password_change_revokes_the_other_sessions_and_keeps_this_one(use
     laptop = await user("alice")
     laptop_token = laptop.session.token
     await phone.change_password(PASSWORD, NEW_PASSWORD)
-    await _closed_after_bye(laptop, "revoked")
+    await closed_after_bye(laptop, "revoked")
     await phone.ping()
     assert [s.current for s in await phone.sessions()] == [True]
     later = await connect()

@@ -9,8 +9,8 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from chinwag.protocol.client import ChatClient
-from chinwag.protocol.errors import ServerError
-from chinwag.protocol.messages import Event, Message
+from chinwag.protocol.errors import ConnectionClosed, ServerError
+from chinwag.protocol.messages import ByeEvent, Event, Message
 
 TIMEOUT = 5.0
 E = TypeVar("E")
@@ -118,3 +118,13 @@ async def error_of(awaitable: Awaitable[Any], code: str, timeout: float = TIMEOU
         assert isinstance(exc.message, str) and exc.message, "an error without a human message"
         return exc
     raise AssertionError(f"expected error {code}, got ok: {result!r}")
+
+
+async def closed_after_bye(client: ChatClient, reason: str, timeout: float = TIMEOUT) -> None:
+    """The server says `bye` with `reason`, then closes the connection."""
+    assert (await next_of(client, ByeEvent, timeout=timeout)).reason == reason
+    try:
+        while True:
+            await client.next_event(timeout=timeout)
+    except ConnectionClosed:
+        return

@@ -426,3 +426,25 @@ async def test_a_moderator_may_delete_anyones_message_in_the_room(server, user, 
         await pilot.press("y")
         conv = chat.state.conversations["#ops"]
         await wait_for(pilot, lambda: any(getattr(m, "deleted", False) for m in conv.lines), what="deleted")
+
+
+async def test_typing_while_the_member_panel_has_focus_goes_to_the_composer(server, user, make_app) -> None:
+    """Found trying it: after ctrl+g, Escape and a typed `/kick …` vanished
+    into the panel (and `p` in it opened a profile)."""
+    app = make_app(server, username="alice")
+    await (await user("alice")).close()
+    async with app.run_test(size=SIZE) as pilot:
+        chat = await log_in(pilot)
+        await type_line(pilot, "/create ops")
+        await wait_for(pilot, lambda: chat.state.current == "#ops", what="#ops")
+        await pilot.press("ctrl+g")
+        panel = app.screen.query_one(MemberList)
+        await wait_for(pilot, lambda: app.focused is panel, what="the panel takes the keys")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.focused, Composer), what="escape: back to typing")
+        assert panel.has_class("-shown"), "the panel stays open"
+        panel.focus()
+        await pilot.press("slash", "t", "o", "p", "i", "c")
+        composer = app.screen.query_one(Composer)
+        await wait_for(pilot, lambda: composer.value == "/topic", what="the keys typed into the composer")
+        assert isinstance(app.focused, Composer) and not isinstance(app.screen, ProfileScreen)

@@ -113,6 +113,7 @@ class SearchService:
     ) -> None:
         self.store = store
         self.index = index
+        self._stopping = False
         self.where = "in RAM" if index.path is None else f"in {index.path}"
         self.settle_s = settle_s
         self.full_pass_s = full_pass_s
@@ -219,6 +220,12 @@ class SearchService:
     async def stop(self) -> None:
         """Stop feeding, commit what was applied (with its marks), end the
         index process (which frees the directory)."""
+        # The flag as well as the cancel: on Python 3.11 `asyncio.wait_for`
+        # loses a cancellation that lands as its wait ends (the wake event
+        # set at that moment), and the indexer would go on for ever, with
+        # the server's shutdown waiting here.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -236,7 +243,7 @@ class SearchService:
         next_settle = loop.time() + self.settle_s
         next_full = loop.time() + self.full_pass_s
         retry = RETRY_MIN_S
-        while True:
+        while not self._stopping:
             self.rounds += 1
             try:
                 await self._flush_live()

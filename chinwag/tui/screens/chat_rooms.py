@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import tzinfo
 
-from textual import on, work
+from textual import events, on, work
 from textual.screen import Screen
 
 from ...protocol import limits
@@ -25,6 +25,7 @@ from ..commands import Command
 from ..room_commands import IN_A_ROOM, Result, carry_out, done_line, role_words
 from ..state import LOBBY, ChatState, NoticeLevel
 from ..text import shown
+from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
 from ..widgets.members import MemberList
 from .account import AccountScreen
@@ -273,6 +274,15 @@ class RoomsAndPeople(Screen[None]):
         self.state.set_room_info(message.info)
         self._refresh_header()
         self._refresh_members()
+
+    @on(MemberList.Done)
+    def _members_done(self, message: MemberList.Done) -> None:
+        self.action_focus_composer()
+
+    @on(MemberList.TypedAway)
+    def _typed_at_members(self, message: MemberList.TypedAway) -> None:
+        self.action_focus_composer()
+        self.query_one(Composer).post_message(events.Key(message.key, message.character))
 
     @on(MemberList.Chosen)
     def _member_chosen(self, message: MemberList.Chosen) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import events, on
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
@@ -66,6 +67,13 @@ class FormScreen(Screen[None]):
         self._wait_until = 0.0
         self._wait_words = ""
         self._retry = False
+
+    @on(events.Mount)
+    def _lock_server(self) -> None:
+        if self.settings.lock_server:
+            for server in self.query("#server").results(Input):
+                server.disabled = True
+                server.tooltip = "this client is set to one server"
 
     def field(self, label: str, input_widget: Input) -> Horizontal:
         return Horizontal(Label(label, classes="field-label"), input_widget, classes="field")

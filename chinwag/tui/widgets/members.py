@@ -1,7 +1,9 @@
 """The member panel (ctrl+g): who is in the room in view, grouped by role
 (owner, moderators, members), each with an online/away dot and their status.
 Enter on a member asks for a direct conversation, `p` for their profile; the
-screen decides what that means (messages up). Names and statuses are other
+screen decides what that means (messages up). Escape, or any other key that
+types, goes back to the composer (with that key), so typing never gets lost
+in the panel. Names and statuses are other
 people's strings: drawn with `literal`."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import ClassVar, Literal
 
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import OptionList
@@ -59,6 +61,7 @@ class MemberList(OptionList):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "profile", "profile"),
         Binding("m", "message", "message", show=False),
+        Binding("escape", "done", "back to typing", show=False),
     ]
 
     @dataclass
@@ -67,6 +70,26 @@ class MemberList(OptionList):
 
         username: str
         what: Literal["message", "profile"]
+
+    @dataclass
+    class TypedAway(Message):
+        """A key meant for the composer reached the panel (a letter, `/`):
+        the screen gives the composer focus and the key."""
+
+        key: str
+        character: str | None
+
+    class Done(Message):
+        """Escape: back to the composer, the panel staying open."""
+
+    def on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character and event.key not in ("p", "m", "space"):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.TypedAway(event.key, event.character))
+
+    def action_done(self) -> None:
+        self.post_message(self.Done())
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
