@@ -271,7 +271,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await setup.close()
 
         with tempfile.TemporaryDirectory(prefix="cw-tui-bench-") as home:
-            app = ChinwagApp(server=f"127.0.0.1:{port}", username="alice", config_path=Path(home) / "config.toml")
+            app = ChinwagApp(
+                server=f"127.0.0.1:{port}",
+                username="alice",
+                config_path=Path(home) / "config.toml",
+                outbox_dir=Path(home) / "outbox",
+            )
             async with app.run_test(size=SIZE) as pilot:
                 app.screen.query_one("#password", Input).value = PASSWORD
                 await pilot.press("enter")

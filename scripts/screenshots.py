@@ -168,6 +168,7 @@ def make_app(port: int, home: Path, size_note: str = "") -> ChinwagApp:
         server=f"127.0.0.1:{port}",
         username="alice",
         config_path=home / f"config{size_note}.toml",
+        outbox_dir=home / "outbox",
         link_options={"backoff_base": 3.0, "backoff_cap": 6.0, "rand": lambda: 1.0},
     )
 

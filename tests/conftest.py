@@ -41,6 +41,13 @@ def _hang_guard() -> Any:
     signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app a test makes keeps its outbox (lines not yet sent) under a
+    throwaway `$XDG_DATA_HOME`, never in the home directory of whoever runs the tests."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
     embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -25,10 +26,11 @@ from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.screen import Screen
 
+from ..protocol import limits
 from ..protocol.messages import Message
 from ..protocol.reconnect import ReconnectingClient
 from . import desktop_notify, hangup
-from .config import Config, default_config_path, load_config, save_config
+from .config import Config, default_config_path, default_data_dir, load_config, save_config
 from .connection import LinkSettings
 from .screens.chat import ChatScreen
 from .screens.chat_messages import Alerts
@@ -39,6 +41,26 @@ from .state import ChatState
 from .switcher import ConversationProvider
 from .text import shown
 from .timeline import is_action
+
+NOTIFY_CHOICES = (
+    (limits.NOTIFY_ALL, "every message"),
+    (limits.NOTIFY_MENTIONS, "mentions and keywords"),
+    (limits.NOTIFY_NONE, "nothing"),
+)
+
+
+def unsent_words(link: ReconnectingClient) -> str:
+    """What to say at exit about lines the server has not answered: kept in
+    the outbox, they go at the next start; without one they are lost."""
+    count = link.pending_sends()
+    if not count:
+        return ""
+    lines = f"{count} message{'s' if count != 1 else ''}"
+    if link.journal is None:
+        return f"{lines} could not be sent and {'are' if count != 1 else 'is'} lost"
+    who = f" as {link.user.username}" if link.user else ""
+    they = "they" if count != 1 else "it"
+    return f"{lines} not sent yet: {they} will be sent the next time you log in to {link.host}:{link.port}{who}"
 
 
 class ChinwagApp(App[None]):
@@ -72,13 +94,16 @@ class ChinwagApp(App[None]):
         link_options: dict[str, Any] | None = None,
         lock_server: bool = False,
         env: Mapping[str, str] | None = None,
+        outbox_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.config_path = config_path or default_config_path()
         self.config: Config = load_config(self.config_path)
         self.server = server or self.config.server
         self.username = username if username is not None else self.config.username
-        self.link_settings = LinkSettings(tls, ca, link_options or {}, lock_server)
+        self.link_settings = LinkSettings(
+            tls, ca, link_options or {}, lock_server, outbox_dir or default_data_dir() / "outbox"
+        )
         self.clock = clock
         self.tz = tz
         self.link: ReconnectingClient | None = None
@@ -87,6 +112,7 @@ class ChinwagApp(App[None]):
         self.bells = 0  # alerts given so far, bell or desktop notification (tests read it; headless rings nothing)
         self.notifications: list[str] = []  # the notification sequences written to the terminal
         self.crash: BaseException | None = None  # the first error nothing caught
+        self.farewell = ""  # said after the app has left the screen (lines still to send)
         self._alerts = -1
         self._hung_up = False
         if self.config.theme and self.config.theme in self.available_themes:
@@ -164,15 +190,25 @@ class ChinwagApp(App[None]):
             yield SystemCommand(
                 "Account", "Change your password or display name, see and revoke your sessions", screen.action_account
             )
+            for level, words in NOTIFY_CHOICES:
+                yield SystemCommand(
+                    f"Notify: {words} here",
+                    "Desktop notifications for this conversation",
+                    partial(screen.set_notify, level),
+                )
+            yield SystemCommand(
+                "Notify: highlight keywords…", "Words that notify you wherever they are said", screen.edit_highlights
+            )
 
     async def action_quit(self) -> None:
         self._flush_reads()
         link, self.link = self.link, None
         if link is not None:
+            self.farewell = unsent_words(link)
             with contextlib.suppress(Exception):  # quitting must not fail
                 await link.close()
         self._write_terminal("\x1b[23;0t")
-        self.exit()
+        self.exit(message=self.farewell or None)
 
     # --- the terminal going away (hangup.py says why both signs) -------------------------
 

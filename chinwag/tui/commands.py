@@ -25,6 +25,9 @@ HELP = """\
 /away [TEXT] · /back   your status
 /block USER · /unblock USER   hide (or show again) all they send
 /nick NAME      change your display name
+/notify all|mentions|none|default   desktop notifications for this conversation
+/highlight [WORD…]   notify on these words too (/highlight - clears)
+/edit           write this message in $EDITOR (also ctrl+x ctrl+e)
 /logout         sign out of this device
 /help           this help · //text sends "/text"
 ctrl+k switch (and "account") · ctrl+n/ctrl+p next/previous
@@ -32,13 +35,45 @@ ctrl+g members of this room
 alt+u next unread · pageup/pagedown scroll
 up (empty line) or alt+k select a message, then
   r reply · e edit · d delete · + react · y copy
-ctrl+up/down sent lines · escape composer · ctrl+q quit"""
+enter sends · alt+enter, ctrl+j (or shift+enter) a new line
+tab completes @nick, #room, /command · ctrl+up/down sent lines
+escape composer · ctrl+r retry now (reconnecting) · ctrl+q quit"""
+
+# Every command, for tab completion (parse_line knows each of them).
+COMMANDS = (
+    "join",
+    "create",
+    "leave",
+    "msg",
+    "me",
+    "who",
+    "search",
+    "topic",
+    "invite",
+    "kick",
+    "ban",
+    "unban",
+    "role",
+    "away",
+    "back",
+    "block",
+    "unblock",
+    "nick",
+    "notify",
+    "highlight",
+    "edit",
+    "logout",
+    "help",
+)
+NOTIFY_DEFAULT = "default"  # `/notify default`: back to the conversation kind's default
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     # "say", "join", "create", "leave", "msg", "who", "search", "help", "topic", "invite",
-    # "kick", "ban", "unban", "role", "away", "back", "block", "unblock", "nick", "logout"
+    # "kick", "ban", "unban", "role", "away", "back", "block", "unblock", "nick", "logout",
+    # "notify" (text: a level, "default", or "" to show it), "highlight" (target "set" with
+    # the words in text one a line, or "" to show them), "edit"
     name: str
     target: str = ""
     text: str = ""
@@ -108,9 +143,30 @@ def _rooms_and_people(word: str, rest: str) -> Command | None:
         if problem:
             raise CommandError(problem)
         return Command("nick", text=rest)
-    if word in ("back", "logout"):
+    if word in ("back", "logout", "edit"):
         _no_args(word, rest)
         return Command(word)
+    return _notifications(word, rest)
+
+
+def _notifications(word: str, rest: str) -> Command | None:
+    """/notify LEVEL and /highlight WORD…: the `notify` extension's settings."""
+    if word == "notify":
+        level = rest.lower()
+        if level not in (*limits.NOTIFY_LEVELS, NOTIFY_DEFAULT, ""):
+            raise CommandError("usage: /notify " + "|".join((*limits.NOTIFY_LEVELS, NOTIFY_DEFAULT)))
+        return Command("notify", text=level)
+    if word == "highlight":
+        if not rest:
+            return Command("highlight")
+        words = [] if rest == "-" else list(dict.fromkeys(rest.split()))
+        if len(words) > limits.HIGHLIGHTS_MAX:
+            raise CommandError(f"at most {limits.HIGHLIGHTS_MAX} highlight keywords; that is {len(words)}")
+        for highlight in words:
+            problem = limits.highlight_problem(highlight)
+            if problem:
+                raise CommandError(problem)
+        return Command("highlight", target="set", text="\n".join(words))
     return None
 
 

@@ -16,8 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from ..protocol.address import ROOM_SIGIL, USER_SIGIL
+from ..protocol.address import ROOM_SIGIL, USER_SIGIL, Address
+from ..protocol.messages import Message
+
+if TYPE_CHECKING:
+    from .state import ChatState
+
+SPEAKERS_LOOKBACK = 500  # lines of the conversation read back for recent speakers
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +92,24 @@ def begin(line: str, cursor: int, sources: Sources, back: bool = False) -> Compl
     if tail.startswith(" "):  # completing inside a line: the space is there already
         found = [f.rstrip(" ") for f in found]
     return Completion(before, tail, tuple(found), len(found) - 1 if back else 0)
+
+
+def sources_of(state: ChatState, commands: Sequence[str]) -> Sources:
+    """What tab offers in the conversation in view: the room's members
+    first (by name), then whoever spoke here lately (newest first), then
+    everyone else known; the rooms joined, then the others; and `commands`."""
+    address = Address.of(state.current)
+    me = state.me.username
+    members: list[str] = []
+    if address.is_room:
+        detail = state.details.get(address.name)
+        if detail is not None:
+            members = sorted(detail.members)
+    else:
+        members = [address.name]
+    conv = state.conversations.get(address)
+    recent = conv.lines[-SPEAKERS_LOOKBACK:] if conv is not None else []
+    speakers = [line.sender for line in reversed(recent) if type(line) is Message]
+    nicks = [n for n in (*members, *speakers, *sorted(state.people)) if n != me]
+    rooms = (*state.rooms, *sorted(state.other_rooms))
+    return Sources(nicks=_once(nicks), rooms=rooms, commands=commands)

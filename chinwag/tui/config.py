@@ -32,6 +32,13 @@ def default_state_dir() -> Path:
     return Path(base) / "chinwag"
 
 
+def default_data_dir() -> Path:
+    """Where the client keeps what it must not lose (the outbox of lines not
+    yet sent): `$XDG_DATA_HOME/chinwag`, by default `~/.local/share/chinwag`."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "chinwag"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     server: str = DEFAULT_SERVER

@@ -9,11 +9,14 @@ becomes one Textual message, not thousands.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..protocol import DEFAULT_PORT, limits
+from ..protocol.journal import SendJournal
 from ..protocol.reconnect import ReconnectingClient
 
 CLIENT_NAME = "chinwag-tui/0.1"
@@ -60,10 +63,23 @@ class ServerAddress:
         return cls(host, int(port_text))
 
 
+def outbox_path(root: Path, address: ServerAddress, username: str) -> Path | None:
+    """The durable outbox of `username` on `address` (journal.py):
+    `root/<host>_<port>/<user>.jsonl`; None for a name that is not a
+    username (the login is refused anyway). The host is a file name here:
+    anything but letters, digits, dots and dashes becomes `_`."""
+    user = limits.normalize_username(username)
+    if user is None:
+        return None
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", address.host)
+    return root / f"{host}_{address.port}" / f"{user}.jsonl"
+
+
 @dataclass(frozen=True, slots=True)
 class LinkSettings:
     """How the app connects, handed down to the screens that log in:
-    TLS, a CA file, and `ReconnectingClient` options (tests make backoff fast)."""
+    TLS, a CA file, `ReconnectingClient` options (tests make backoff fast),
+    and where the outboxes are kept (None: sends are not kept on disk)."""
 
     tls: bool = False
     ca: str | None = None
@@ -72,10 +88,13 @@ class LinkSettings:
     # the login and register screens show it and cannot change it, so a
     # visitor of a web page cannot point its host at another address.
     lock_server: bool = False
+    outbox: Path | None = None
 
-    def open(self, address: ServerAddress) -> ReconnectingClient:
+    def open(self, address: ServerAddress, username: str | None = None) -> ReconnectingClient:
         """A link to `address`, not yet connected: `register` and `start` are
-        the screens' to call."""
+        the screens' to call. With `username`, lines not yet answered are
+        kept in that user's outbox and the ones left from before go first."""
+        path = outbox_path(self.outbox, address, username) if self.outbox and username else None
         return ReconnectingClient(
             address.host,
             address.port,
@@ -83,5 +102,6 @@ class LinkSettings:
             ca=self.ca,
             client_name=CLIENT_NAME,
             features=FEATURES,
+            journal=SendJournal(path) if path is not None else None,
             **self.options,
         )

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 from ..protocol import limits
 from ..protocol.address import Address
-from ..protocol.messages import Room, User
+from ..protocol.messages import NotifySettings, Room, User
 from ..protocol.reconnect import ReconnectingClient
-from .commands import Command
+from .commands import NOTIFY_DEFAULT, Command
 
 # The commands that act on the room in view (and need one).
 IN_A_ROOM = frozenset({"topic", "invite", "kick", "ban", "unban", "role"})
 # The commands `carry_out` knows; the screen runs the others itself.
-SERVER_COMMANDS = IN_A_ROOM | {"create", "away", "back", "block", "unblock", "nick", "logout"}
+SERVER_COMMANDS = IN_A_ROOM | {"create", "away", "back", "block", "unblock", "nick", "logout", "notify", "highlight"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,7 @@ class Result:
 
     room: Room | None = None
     user: User | None = None
+    settings: NotifySettings | None = None  # notify, highlight: the settings as they are now
 
 
 async def carry_out(link: ReconnectingClient, command: Command, room: str) -> Result:
@@ -53,6 +54,14 @@ async def carry_out(link: ReconnectingClient, command: Command, room: str) -> Re
         return Result(user=await link.set_display_name(text))
     elif name == "logout":
         await link.logout()
+    elif name == "notify":  # target: the conversation in view
+        if not text:
+            return Result(settings=await link.notify_settings())
+        return Result(settings=await link.set_notify(target, None if text == NOTIFY_DEFAULT else text))
+    elif name == "highlight":
+        if not target:
+            return Result(settings=await link.notify_settings())
+        return Result(settings=await link.set_highlights(text.split("\n") if text else []))
     else:
         raise ValueError(f"not a server command: {name}")
     return Result()
@@ -90,7 +99,31 @@ def done_line(command: Command, room: str, result: Result) -> str:
         return f"you unblocked {target}"
     if name == "nick":
         return f"you are now shown as {result.user.display_name if result.user else text}"
+    if name == "notify":
+        return notify_line(target, result.settings)
+    if name == "highlight":
+        words = result.settings.words if result.settings else ()
+        listed = ", ".join(words) if words else "none"
+        return f"highlight keywords: {listed} · /highlight WORD… sets them, /highlight - clears them"
     return ""
+
+
+def default_level(address: str) -> str:
+    """The level a conversation has until the user sets one (docs/protocol.md, "notify")."""
+    return limits.NOTIFY_MENTIONS if Address.of(address).is_room else limits.NOTIFY_ALL
+
+
+def notify_line(address: str, settings: NotifySettings | None) -> str:
+    """What `/notify` says about a conversation's level."""
+    level = settings.levels.get(address) if settings is not None else None
+    words = {
+        limits.NOTIFY_ALL: "every message",
+        limits.NOTIFY_MENTIONS: "mentions and highlight keywords",
+        limits.NOTIFY_NONE: "nothing",
+    }
+    chosen = level or default_level(address)
+    how = "" if level else " (the default)"
+    return f"notifications for {Address.of(address)}: {words[chosen]}{how} · /notify all|mentions|none|default"
 
 
 def role_words(role: str) -> str:

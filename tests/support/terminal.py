@@ -17,6 +17,7 @@ def terminal_env(home: Path) -> dict[str, str]:
         **os.environ,
         "XDG_STATE_HOME": str(home / "state"),
         "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
         "TERM": "xterm-256color",
         "COLUMNS": "80",
         "LINES": "24",

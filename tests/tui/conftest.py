@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
@@ -34,6 +34,7 @@ def make_app(tmp_path: Path) -> Callable[..., ChinwagApp]:
             username=username,
             config_path=tmp_path / "config.toml",
             link_options=FAST_RECONNECT,
+            outbox_dir=kwargs.pop("outbox_dir", tmp_path / "outbox"),
             **kwargs,
         )
 
@@ -175,3 +176,4 @@ def still_cursors(monkeypatch: pytest.MonkeyPatch) -> None:
     """Input cursors that stay shown instead of blinking: a snapshot taken
     at any moment sees the same cursor (a blink caught it off, now and then)."""
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)  # the composer

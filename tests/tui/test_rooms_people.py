@@ -247,7 +247,9 @@ async def test_a_revoked_session_goes_back_to_login_and_says_why(server, user, m
         [tui] = [s for s in sessions if not s.current]
         await other.revoke(tui.id)
         await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
-        message = await wait_for(pilot, lambda: str(app.screen.query_one("#message").render()), what="why")
+        message = await wait_for(  # the login screen may not be composed yet when it is current
+            pilot, lambda: app.screen.query("#message") and str(app.screen.query_one("#message").render()), what="why"
+        )
         assert "revoked" in message and "log in again" in message
 
 
@@ -346,7 +348,9 @@ async def test_a_disabled_account_is_told_and_goes_back_to_login(server, user, m
         assert await server.store.set_disabled("alice", True)  # as chinwag-admin does, then the bus tells the node
         server.hub.disabled("alice")
         await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen), what="the login screen")
-        message = await wait_for(pilot, lambda: str(app.screen.query_one("#message").render()), what="why")
+        message = await wait_for(  # the login screen may not be composed yet when it is current
+            pilot, lambda: app.screen.query("#message") and str(app.screen.query_one("#message").render()), what="why"
+        )
         assert "disabled" in message
         await pilot.pause(0.5)
         assert isinstance(app.screen, LoginScreen) and app.link is None  # no reconnecting behind it

@@ -20,21 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 import webbrowser
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import ClassVar
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message as TextualMessage
 from textual.signal import Signal
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Footer, TextArea
 
 from ...protocol import limits
 from ...protocol.address import Address
@@ -58,11 +59,13 @@ from ...protocol.messages import (
 )
 from ...protocol.reconnect import FINAL_BYES, ConnectionStateEvent, ReconnectingClient
 from .. import history
-from ..commands import HELP, CommandError, parse_line
+from ..commands import COMMANDS, HELP, Command, CommandError, parse_line
+from ..completion import sources_of
+from ..editor import EditorFailed, edit_text, editor_command
 from ..links import first_link
 from ..room_commands import SERVER_COMMANDS
 from ..state import LOBBY, MODERATORS, ChatState, Conversation, NoticeLevel
-from ..text import shown
+from ..text import literal_content, shown
 from ..timeline import Gap, is_action, mid_key
 from ..widgets.composer import Composer
 from ..widgets.conversation import ConversationView
@@ -92,6 +95,7 @@ BATCH_MAX = 512  # events in one ServerEvents message
 READ_DELAY_S = 0.3  # a read marker goes to the server this long after it last moved
 PROBE_CONCURRENCY = 16
 VIEW_FRAME_S = 0.05
+WIDE_FOOTER = 120  # columns from which the footer has room for both the newline hint and the retry key
 FREEZE_EVERY = 2_000  # lines received between gc.freeze() calls
 
 
@@ -109,6 +113,8 @@ class ChatScreen(RoomsAndPeople):
         Binding("pageup", "page(-1)", "scroll up", show=False, priority=True),
         Binding("pagedown", "page(1)", "scroll down", show=False, priority=True),
         Binding("ctrl+end", "latest", "latest", show=False),
+        # shown in the footer only while waiting to reconnect (check_action)
+        Binding("ctrl+r", "retry", "retry now", priority=True),
     ]
 
     @dataclass
@@ -170,10 +176,14 @@ class ChatScreen(RoomsAndPeople):
         if view and self.focused is view.first() and view.first().selected is not None:
             keep = self.app.COMMAND_PALETTE_BINDING
             return {k: b for k, b in bindings.items() if b.node is view.first() or k == keep}
+        if "ctrl+r" in bindings and bindings["ctrl+r"].enabled and self.app.size.width < WIDE_FOOTER:
+            bindings.pop("alt+enter", None)  # while reconnecting, the retry key takes the newline hint's room
         return bindings
 
     def on_mount(self) -> None:
-        self.query_one(Composer).max_length = self.link.max_text if self.link else limits.DEFAULT_MAX_TEXT
+        composer = self.query_one(Composer)
+        composer.max_text = self.link.max_text if self.link else limits.DEFAULT_MAX_TEXT
+        composer.sources = lambda: sources_of(self.state, COMMANDS)
         view = self.query_one(ConversationView)
         view.changes = self.state.changes
         view.may_edit = self.state.may_edit
@@ -183,6 +193,7 @@ class ChatScreen(RoomsAndPeople):
         self.query_one(Composer).focus()
         self.set_interval(1.0, self._expire_typing)
         if self.link is not None:
+            self._show_restored()
             self._pump()
             self._load_directory()
             self._load_notify_settings()
@@ -477,6 +488,7 @@ class ChatScreen(RoomsAndPeople):
 
     def _connection(self, event: ConnectionStateEvent) -> None:
         self.query_one(ConnectionStatus).state = event
+        self.refresh_bindings()  # the retry key shows while waiting to reconnect
         if event.state in ("connecting", "reconnecting", "catching_up"):
             self.state.reconnecting()
         if event.state == "connected":
@@ -763,6 +775,12 @@ class ChatScreen(RoomsAndPeople):
         if draft is not None and draft.kind == "edit":
             self._finish_edit(draft, command.text if command.name == "say" else None, line)
             return
+        if command.name == "edit":
+            self.action_edit_draft()
+            return
+        if command.name == "say" and self._too_long(self.state.current, command.text):
+            composer.give_back(line)  # to be cut down
+            return
         composer.remember(line)
         if command.name == "say":
             reply_to = draft.message.mid if draft is not None and draft.address == self.state.current else None
@@ -787,12 +805,77 @@ class ChatScreen(RoomsAndPeople):
             self._request("who")
         elif command.name == "help":
             self._notice(self.state.current, HELP, "info")
+        elif command.name == "notify":
+            self._server_command(replace(command, target=str(self.state.current)))
         elif command.name in SERVER_COMMANDS:
             self._server_command(command)
 
-    @on(Input.Changed, "#composer")
-    def _typed(self, event: Input.Changed) -> None:
-        if self.link is None or not event.value or event.value.startswith("/"):
+    def _too_long(self, address: str, text: str) -> bool:
+        """Over the server's limit: say so (the caller keeps the text to be cut down)."""
+        limit = self.link.max_text if self.link is not None else limits.DEFAULT_MAX_TEXT
+        if len(text) <= limit:
+            return False
+        self._notice(address, f"that line has {len(text)} characters; the limit is {limit}", "error")
+        return True
+
+    @on(Composer.TooLong)
+    def _pasted_too_much(self, event: Composer.TooLong) -> None:
+        self._notice(
+            self.state.current,
+            f"that line has {event.length} characters; the limit is {event.limit} — cut it down to send it",
+            "error",
+        )
+
+    @on(Composer.EditorWanted)
+    def _editor_wanted(self, event: Composer.EditorWanted) -> None:
+        self.action_edit_draft()
+
+    def action_edit_draft(self) -> None:
+        """ctrl+x ctrl+e or /edit: the draft in $EDITOR, the app suspended
+        meanwhile. A headless app has no terminal to lend; it runs the
+        editor as it is (tests give it one that needs none)."""
+        composer = self.query_one(Composer)
+        command = editor_command(os.environ)
+        try:
+            with self.app.suspend():
+                edited = edit_text(composer.value, command)
+        except SuspendNotSupported:
+            if not self.app.is_headless:
+                self._notice(self.state.current, "an editor cannot run here (no terminal to lend it)", "error")
+                return
+            try:
+                edited = edit_text(composer.value, command)
+            except EditorFailed as exc:
+                self._notice(self.state.current, str(exc), "error")
+                return
+        except EditorFailed as exc:
+            self._notice(self.state.current, str(exc), "error")
+            return
+        composer.set_line(edited)
+        composer.focus()
+        if len(edited) > composer.max_text:
+            self._too_long(self.state.current, edited)
+
+    def set_notify(self, level: str) -> None:
+        """From the palette: this conversation's notification level."""
+        self._server_command(Command("notify", target=str(self.state.current), text=level))
+
+    def edit_highlights(self) -> None:
+        """From the palette: `/highlight` and the keywords as they are, to be changed."""
+        words = self.state.notify_settings.words
+        composer = self.query_one(Composer)
+        composer.set_line(" ".join(("/highlight", *words, "")))
+        composer.focus()
+
+    def notify_settings_changed(self, settings: NotifySettings) -> None:
+        """The user's notification settings as the server now has them (in
+        the model, where arrivals are judged by them)."""
+        self.state.notify_settings = settings
+
+    @on(TextArea.Changed, "#composer")
+    def _typed(self, event: TextArea.Changed) -> None:
+        text = event.text_area.text
+        if self.link is None or not text or text.startswith("/"):
             return
         address = self.state.current
         now = self.clock()
@@ -823,13 +906,32 @@ class ChatScreen(RoomsAndPeople):
         if self.link is None:
             self._notice(address, "not connected", "error")
             return
-        if len(text) > self.link.max_text:
-            self._notice(address, f"that line has {len(text)} characters; the limit is {self.link.max_text}", "error")
+        if self._too_long(address, text):
             return
         cmid, future = self.link.send_nowait(address, text, reply_to=reply_to)
         conv.add_pending(cmid, text, int(self.clock() * 1000), reply_to)
         self.state.talked_in(address)
         self._typing_sent.pop(address, None)
+        self._track(address, cmid, future)
+        if address == self.state.current:
+            self.query_one(ConversationView).sync()
+
+    def _show_restored(self) -> None:
+        """Lines from the outbox of an earlier run, being sent again: shown
+        as pending in their conversations until the server answers."""
+        assert self.link is not None
+        restored = self.link.restored
+        for entry, future in restored:
+            conv = self.state.conversation(entry.to)
+            conv.add_pending(entry.cmid, entry.text, int(entry.ts * 1000), entry.reply_to)
+            self._track(entry.to, entry.cmid, future)
+        if restored:
+            count = len(restored)
+            words = f"{count} message{'s' if count != 1 else ''} from last time"
+            self._notice(self.state.current, f"sending {words}, not sent before you left", "info")
+
+    def _track(self, address: str, cmid: str, future: asyncio.Future[Sent]) -> None:
+        """The server's answer to a send comes back as `SendDone`."""
 
         def done(f: asyncio.Future[Sent]) -> None:
             if f.cancelled():
@@ -840,8 +942,6 @@ class ChatScreen(RoomsAndPeople):
                 self.post_message(SendDone(address, cmid, f.result(), None))
 
         future.add_done_callback(done)
-        if address == self.state.current:
-            self.query_one(ConversationView).sync()
 
     def end_session(self, why: str) -> None:
         self.post_message(self.SessionEnded(why))
@@ -868,7 +968,7 @@ class ChatScreen(RoomsAndPeople):
         conv = self.state.open(address)
         self.query_one(ConversationView).show(conv)
         composer = self.query_one(Composer)
-        composer.placeholder = f"Message {shown(address)}   (/help for commands)"
+        composer.placeholder = literal_content(f"Message {shown(address)}   (/help for commands)")
         self._refresh_header()
         self._refresh_sidebar()
         self._refresh_members()
@@ -996,6 +1096,18 @@ class ChatScreen(RoomsAndPeople):
             view.scroll_page_up(animate=False)
         else:
             view.scroll_page_down(animate=False)
+
+    def action_retry(self) -> None:
+        """ctrl+r while waiting to reconnect: try now."""
+        if self.link is not None and self.link.retry_now():
+            self.notify("reconnecting now", timeout=2)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":  # as the status at the footer's right says
+            shown = self.query(ConnectionStatus)
+            link_state = shown.first().state if shown else None
+            return link_state is not None and link_state.state == "reconnecting"
+        return True
 
     def action_latest(self) -> None:
         self.query_one(ConversationView).jump_to_newest()

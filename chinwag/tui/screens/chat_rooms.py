@@ -19,7 +19,7 @@ from textual.screen import Screen
 from ...protocol import limits
 from ...protocol.address import Address
 from ...protocol.errors import ConnectionClosed, ServerError
-from ...protocol.messages import InvitedEvent, MemberEvent, Room, User
+from ...protocol.messages import InvitedEvent, MemberEvent, NotifySettings, Room, User
 from ...protocol.reconnect import ReconnectingClient
 from ..commands import Command
 from ..room_commands import IN_A_ROOM, Result, carry_out, done_line, role_words
@@ -66,6 +66,9 @@ class RoomsAndPeople(Screen[None]):
         raise NotImplementedError
 
     def action_focus_composer(self) -> None:
+        raise NotImplementedError
+
+    def notify_settings_changed(self, settings: NotifySettings) -> None:
         raise NotImplementedError
 
     # --- events of rooms and people ---------------------------------------------------
@@ -205,6 +208,8 @@ class RoomsAndPeople(Screen[None]):
             detail = state.details.get(message.room)
             if detail is not None:
                 detail.members.pop(command.target, None)
+        elif name in ("notify", "highlight") and result.settings is not None:
+            self.notify_settings_changed(result.settings)
         self._notice(origin, done_line(command, message.room, result), "event")
         self._refresh_header()
         self._refresh_members()

@@ -113,7 +113,7 @@ class LoginScreen(FormScreen):
 
     @work(group="login", exclusive=True)
     async def _login(self, address: ServerAddress, username: str, password: str) -> None:
-        link = self.settings.open(address)
+        link = self.settings.open(address, username)
         try:
             session = await link.start(username=username, password=password)
         except ServerError as exc:

@@ -207,7 +207,7 @@ class RegisterScreen(FormScreen):
     async def _register(
         self, address: ServerAddress, username: str, display: str, password: str, invite: str = ""
     ) -> None:
-        link = self.settings.open(address)
+        link = self.settings.open(address, username)
         try:
             if self._registered != (str(address), username.lower()):
                 await link.register(username, password, display or None, invite or None)
