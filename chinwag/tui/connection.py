@@ -16,19 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import DEFAULT_PORT, limits
+from ..protocol.client import KNOWN_FEATURES
 from ..protocol.journal import SendJournal
 from ..protocol.reconnect import ReconnectingClient
 
 CLIENT_NAME = "chinwag-tui/0.1"
-# The extensions the TUI asks for; it works with any subset the server grants.
-FEATURES = (
-    limits.FEATURE_MESSAGES,
-    limits.FEATURE_READ,
-    limits.FEATURE_SEARCH,
-    limits.FEATURE_ROOMS,
-    limits.FEATURE_PEOPLE,
-    limits.FEATURE_NOTIFY,
-)
+# The extensions the TUI asks for: all the client knows; it works with any
+# subset the server grants.
+FEATURES = KNOWN_FEATURES
 
 
 @dataclass(frozen=True, slots=True)
