@@ -21,6 +21,7 @@ from ..protocol import limits
 from ..protocol.client import ChatClient
 from ..protocol.errors import ConnectionClosed, ServerError
 from ..protocol.messages import ByeEvent, Message
+from ..tui.text import shown
 
 OK, REFUSED, USAGE, UNREACHABLE = 0, 1, 2, 3
 CLIENT_NAME = "chinwag-cli/0.1"
@@ -58,10 +59,10 @@ def message_json(msg: Message) -> str:
 
 
 def message_line(msg: Message) -> str:
-    """A message as a human reads it, with control characters made visible
-    (someone else's text must not drive the terminal)."""
-    shown = "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in msg.text)
-    return f"{msg.conv} <{msg.sender}> {shown}"
+    """A message as a human reads it, on one line, through the one rule for
+    other people's strings (tui/text.py): a control character is shown, never
+    obeyed, so someone else's text cannot drive the terminal."""
+    return f"{msg.conv} <{msg.sender}> {shown(msg.text)}"
 
 
 async def login(link: Link, username: str, password: str) -> str:

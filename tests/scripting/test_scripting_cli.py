@@ -143,6 +143,11 @@ async def test_tail_prints_json_acks_as_it_goes_and_goes_on_where_it_stopped(ser
     assert again.stdout is not None
     line = await asyncio.wait_for(again.stdout.readline(), 20)
     assert line.decode().strip() == "#ops <alice> while the tail was down", "after its cursor: nothing twice"
+    await alice.send("#ops", "evil\x1b]52;c;cm0=\x07\x1b[2J\u202eexe.txt\nsecond line")
+    line = await asyncio.wait_for(again.stdout.readline(), 20)
+    text = line.decode()
+    assert text.count("\n") == 1 and "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert text.strip() == "#ops <alice> evil␛]52;c;cm0=␇␛[2J\ufffdexe.txt␊second line", "shown, never obeyed"
     again.terminate()
     await again.wait()
 
