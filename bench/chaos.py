@@ -32,12 +32,16 @@ from pathlib import Path
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.protocol.reconnect import ReconnectingClient
-from chinwag.server.embedded_redis import recorded_pid
+from chinwag.server import keys
+from chinwag.server.conv import mid_key
+from chinwag.server.embedded_redis import recorded_pid, running_url
 from chinwag.server.process import ServerProcess
+from chinwag.server.store import connect_redis
 
 from .servers import FAULT_RUN_ARGS
 
 PASSWORD = "chaos-password-1"
+DRAIN_S = 120.0  # after the last ok, how long recipients get to catch up
 SERVER_ARGS = [
     *FAULT_RUN_ARGS,
     "--login-failures-per-address",
@@ -62,6 +66,15 @@ class Tally:
     duplicates: int = 0
     rejected: int = 0
     ack_latency_max: float = 0.0  # seconds from send_nowait to its ok, resends included
+    resent: set[tuple[str, str]] = field(default_factory=set)  # (conv, mid) whose ok came on a later connection
+    order: dict[str, list[tuple[float, str, str]]] = field(default_factory=dict)  # user -> (t, conv, mid) as received
+    sent_at: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # key -> (send t, ok t)
+    kills_at: list[float] = field(default_factory=list)
+
+    def missing(self) -> list[tuple[str, str, str]]:
+        """(conv, mid, recipient) of every acknowledged delivery not received."""
+        got = self.received
+        return [(*key, u) for key, recipients in self.acked.items() for u in recipients if key not in got.get(u, ())]
 
 
 async def _sender(
@@ -86,13 +99,21 @@ async def _sender(
         _, future = client.send_nowait(to, f"{name} {seq}")
 
         def done(
-            f: asyncio.Future[object], to: str = to, recipients: set[str] = recipients, began: float = time.monotonic()
+            f: asyncio.Future[object],
+            to: str = to,
+            recipients: set[str] = recipients,
+            began: float = time.monotonic(),
+            link: object = client.client,
         ) -> None:
             if f.cancelled() or f.exception() is not None:
                 tally.rejected += 1
                 return
             tally.ack_latency_max = max(tally.ack_latency_max, time.monotonic() - began)
-            tally.acked[(canonical(name, to), f.result().mid)] = recipients  # type: ignore[attr-defined]
+            key = (canonical(name, to), f.result().mid)  # type: ignore[attr-defined]
+            tally.acked[key] = recipients
+            tally.sent_at[key] = (began, time.monotonic())
+            if client.client is not link:
+                tally.resent.add(key)
 
         future.add_done_callback(done)
         pending.append(future)  # type: ignore[arg-type]
@@ -110,6 +131,51 @@ async def _receiver(name: str, client: ReconnectingClient, tally: Tally, last_ev
                 if key in got:
                     tally.duplicates += 1
                 got.add(key)
+                tally.order.setdefault(name, []).append((time.monotonic(), *key))
+
+
+async def _explain(data_dir: Path, tally: Tally) -> dict[str, object]:
+    """For the deliveries still missing: is the message stored, is the
+    recipient's cursor past it, and was its ok the answer to a resend."""
+    missing = tally.missing()
+    if not missing:
+        return {}
+    redis = connect_redis(running_url(data_dir))
+    try:
+        out: dict[str, object] = {"resent": 0, "stored": 0, "cursor_past": 0, "convs": {}, "users": {}, "first": []}
+        for conv, mid, user in missing:
+            stored = bool(await redis.xrange(keys.stream(conv), mid, mid))
+            cursor = await redis.hget(keys.cursors(user), conv)
+            past = cursor is not None and mid_key(cursor) >= mid_key(mid)
+            out["resent"] += (conv, mid) in tally.resent  # type: ignore[operator]
+            out["stored"] += stored  # type: ignore[operator]
+            out["cursor_past"] += past  # type: ignore[operator]
+            for name, value in (("convs", conv), ("users", user)):
+                bucket: dict[str, int] = out[name]  # type: ignore[assignment]
+                bucket[value] = bucket.get(value, 0) + 1
+            first: list[object] = out["first"]  # type: ignore[assignment]
+            if len(first) < 12:
+                got = tally.order.get(user, [])
+                after = [(t, m) for t, c, m in got if c == conv and mid_key(m) > mid_key(mid)]
+                t_next, m_next = min(after, key=lambda x: mid_key(x[1])) if after else (0.0, "")
+                began, okd = tally.sent_at.get((conv, mid), (0.0, 0.0))
+                kill = min(tally.kills_at, key=lambda k: abs(k - began)) if tally.kills_at else 0.0
+                first.append(
+                    {
+                        "conv": conv,
+                        "mid": mid,
+                        "user": user,
+                        "cursor": cursor,
+                        "resent": (conv, mid) in tally.resent,
+                        "sent_vs_kill": round(began - kill, 3),
+                        "ok_vs_kill": round(okd - kill, 3),
+                        "next_mid": m_next,
+                        "next_got_vs_kill": round(t_next - kill, 3),
+                    }
+                )
+        return out
+    finally:
+        await redis.aclose()
 
 
 def _schedule(kills: int, stalls: int) -> list[str]:
@@ -176,6 +242,7 @@ async def run_chaos(
             if event == "stall":
                 stalled += await _stall_redis(data, stall_seconds)
                 continue
+            tally.kills_at.append(time.monotonic())
             server.kill()
             killed += 1
             await asyncio.sleep(0.3)
@@ -183,11 +250,13 @@ async def run_chaos(
         await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
         # every queued send either gets its ok (perhaps after a resend) or a definitive error
         await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 60)
-        deadline = time.monotonic() + 60
+        # then every recipient catches up (or the deadline says it never will)
+        deadline = time.monotonic() + DRAIN_S
         while time.monotonic() < deadline:
-            if all(c.state == "connected" for c in sessions) and time.monotonic() - last_event[0] > 2.0:
+            if all(c.state == "connected" for c in sessions) and not tally.missing():
                 break
             await asyncio.sleep(0.2)
+        detail = await _explain(data, tally)
     finally:
         for task in tasks:
             task.cancel()
@@ -198,9 +267,7 @@ async def run_chaos(
         if tmp is not None:
             tmp.cleanup()
     deliveries_expected = sum(len(r) for r in tally.acked.values())
-    lost = sum(
-        1 for key, recipients in tally.acked.items() for u in recipients if key not in tally.received.get(u, set())
-    )
+    lost = len(tally.missing())
     unexpected = sum(1 for got in tally.received.values() for key in got if key not in tally.acked)
     delivered = sum(len(g) for g in tally.received.values())
     return {
@@ -220,6 +287,7 @@ async def run_chaos(
         "unexpected": unexpected,
         "duplicated_after_dedupe": tally.duplicates,
         "server_exit_status": status,
+        "lost_detail": detail,
     }
 
 

@@ -81,7 +81,9 @@ async def edit(ctx: HandlerContext, conn: SessionView, req: Edit) -> Reply:
     me = conn.username
     result = await ctx.store.edit(cid, req.mid, me, req.text)
     _refused(result, req.conv, req.mid, "edit")
-    ctx.hub.change(StoredChange(result.id, cid, ChangeKind.EDITED, req.mid, me, req.text, result.edited))
+    ctx.hub.change(
+        StoredChange(result.id, cid, ChangeKind.EDITED, req.mid, me, req.text, result.edited, prev=result.prev)
+    )
     return Reply({"edited": result.edited})
 
 
@@ -96,7 +98,7 @@ async def delete(ctx: HandlerContext, conn: SessionView, req: Delete) -> Reply:
         result = await ctx.store.delete(cid, req.mid, me, moderator=True)
     _refused(result, req.conv, req.mid, "delete")
     if result.status is ChangeStatus.DONE:
-        ctx.hub.change(StoredChange(result.id, cid, ChangeKind.DELETED, req.mid, me))
+        ctx.hub.change(StoredChange(result.id, cid, ChangeKind.DELETED, req.mid, me, prev=result.prev))
     return NO_FIELDS
 
 
@@ -107,7 +109,9 @@ async def react(ctx: HandlerContext, conn: SessionView, req: React) -> Reply:
     result = await ctx.store.react(cid, req.mid, me, req.emoji, req.on)
     _refused(result, req.conv, req.mid, "react to")
     if result.status is ChangeStatus.DONE:
-        ctx.hub.change(StoredChange(result.id, cid, ChangeKind.REACTION, req.mid, me, emoji=req.emoji, on=req.on))
+        ctx.hub.change(
+            StoredChange(result.id, cid, ChangeKind.REACTION, req.mid, me, emoji=req.emoji, on=req.on, prev=result.prev)
+        )
     return NO_FIELDS
 
 

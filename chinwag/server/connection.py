@@ -468,11 +468,13 @@ class Connection(asyncio.Protocol):
         finally:
             self._replay_buffer = None
             self._replay_bytes = 0
+            hub = self.context.hub
             for conv, covered in replayed_upto.items():
                 named = sent.get(conv, covered)
                 self.delivered_upto[conv] = named
                 if named != covered:
                     self.covered_upto[conv] = covered
+                hub.covered(conv, covered)
 
     # --- closing -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -40,7 +41,7 @@ from .auth import ServerBusy, new_token
 from .context import NO_FIELDS, Handler, HandlerContext, Reply, SessionView
 from .conv import address_for, conv_id, dm_parties, is_room, mid_key, mid_ts, room_id
 from .fitting import fit
-from .hub import change_frame, hide_reactions, invited_frame, message_frame, message_wire, user_wire
+from .hub import Hub, change_frame, hide_reactions, invited_frame, message_frame, message_wire, user_wire
 from .notify import HANDLERS as NOTIFY_HANDLERS
 from .people import HANDLERS as PEOPLE_HANDLERS
 from .rooms import HANDLERS as ROOM_HANDLERS
@@ -308,7 +309,7 @@ async def _check_dm_peer(ctx: HandlerContext, conn: SessionView, address: Addres
     return cid
 
 
-async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple[str, Awaitable[SendResult]]:
+async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple[str, asyncio.Future[SendResult]]:
     """Check a send and queue its write; the caller awaits the result with
     `send_finish`. Consecutive sends of a connection are all begun before
     any is finished, so they share one Redis round trip, in order."""
@@ -318,7 +319,24 @@ async def send_begin(ctx: HandlerContext, conn: SessionView, req: Send) -> tuple
         raise RequestError(f"sending too fast; wait {wait:.2f} s", ErrorCode.RATE_LIMITED, retry_after=round(wait, 3))
     me = conn.username
     cid = conv_id(me, req.to) if req.to.is_room else await _check_dm_peer(ctx, conn, req.to)
-    return cid, ctx.store.send(cid, me, req.text, req.cmid, req.reply_to)
+    stored = ctx.store.send(cid, me, req.text, req.cmid, req.reply_to)
+    stored.add_done_callback(functools.partial(_deliver_stored, ctx.hub, cid, me, req))
+    return cid, stored
+
+
+def _deliver_stored(hub: Hub, cid: str, sender: str, req: Send, stored: asyncio.Future[SendResult]) -> None:
+    """Hand a stored message to the hub the moment its write is answered.
+    The futures of one batch are answered in the order Redis stored them,
+    and their callbacks run in that order, so every conversation's messages
+    reach the hub in mid order. Delivering from the sender's worker instead
+    let one sender's message overtake an older one whose worker was still
+    awaiting something else (a DM peer check): a member acked the newer,
+    and a crash before the older was delivered left it behind the cursor."""
+    if stored.cancelled() or stored.exception() is not None:
+        return  # send_finish reports it
+    result = stored.result()
+    if result.status is SendStatus.NEW:
+        hub.message(StoredMessage(result.mid, cid, sender, req.text, req.cmid, req.reply_to, prev=result.prev))
 
 
 async def send_finish(
@@ -336,8 +354,7 @@ async def send_finish(
     if result.status is SendStatus.DUPLICATE:  # the original, wherever it was sent
         return Reply({"mid": mid, "ts": mid_ts(mid), "conv": address_for(result.conv, me)})
     ctx.counters.accepted += 1
-    conn.convs.add(cid)
-    ctx.hub.message(StoredMessage(mid, cid, me, req.text, req.cmid, req.reply_to))
+    conn.convs.add(cid)  # delivered already, by _deliver_stored
     return Reply({"mid": mid, "ts": mid_ts(mid), "conv": str(req.to)})
 
 

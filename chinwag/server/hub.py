@@ -37,6 +37,7 @@ import msgpack
 from ..protocol.frames import encode_frame
 from ..protocol.limits import FEATURE_MESSAGES, FEATURE_PEOPLE, FEATURE_READ, FEATURE_ROOMS, ROLE_MEMBER
 from .conv import address_for, dm_parties, is_room, mid_ts, room_id
+from .ordering import InOrder
 from .statuses import ChangeKind
 from .store import Profile, Reactions, StorageUnavailable, Store, Stored, StoredChange, StoredMessage, hash_token
 
@@ -249,6 +250,8 @@ class Hub:
         self.block_epoch = 0  # bumped by every block change heard (see add)
         self._rereading: dict[str, bool] = {}  # user -> another read is wanted after the one in flight
         self._tasks: set[asyncio.Task[None]] = set()
+        # every conversation's entries to the local connections in stream order, gaps read from Redis
+        self.order = InOrder(self._let_through, self._read_gap)
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener` with every message (StoredMessage) and change
@@ -317,8 +320,45 @@ class Hub:
             members.discard(peer.username)
             if not members:
                 del self.room_local[cid]
+                self.order.forget(cid)
+        for cid in peer.convs:
+            if not is_room(cid) and not any(party in self.by_user for party in dm_parties(cid)):
+                self.order.forget(cid)
 
     # --- local delivery -------------------------------------------------------------
+
+    def _arrive(self, entry: Stored) -> None:
+        """A new entry, from this node or another: to the local members in
+        its conversation's order (ordering.py), if there are any here."""
+        cid = entry.conv_id
+        if is_room(cid):
+            if cid not in self.room_local:
+                return
+        elif not any(party in self.by_user for party in dm_parties(cid)):
+            return
+        self.order.arrive(entry)
+
+    def _let_through(self, entry: Stored) -> None:
+        if isinstance(entry, StoredMessage):
+            self.deliver_local(entry)
+        else:
+            self._change_local(entry)
+
+    async def _read_gap(self, cid: str, after: str, most: int) -> list[Stored]:
+        """The entries of `cid` after `after`, read from Redis to fill a gap."""
+        out: list[Stored] = []
+        while len(out) < most:
+            page = await self.store.entries_after(cid, after, most - len(out))
+            out += page.items
+            if not page.more or page.last is None or not page.items:
+                break
+            after = page.last
+        return out
+
+    def covered(self, cid: str, upto: str) -> None:
+        """A local connection has everything of `cid` up to `upto` (its login
+        replay): where the conversation's order starts here, if it had none."""
+        self.order.covered(cid, upto)
 
     def deliver_local(self, msg: StoredMessage) -> None:
         cid = msg.conv_id
@@ -591,18 +631,17 @@ class Hub:
     # --- cluster-wide events (local now, published for other nodes) -------------------
 
     def message(self, msg: StoredMessage) -> None:
-        self.deliver_local(msg)
-        if msg.reply_to is None:  # the version 1 event's shape, as nodes before replies read it
-            self._publish(["m", msg.conv_id, msg.mid, msg.sender, msg.text, msg.cmid])
-        else:
-            self._publish(["m", msg.conv_id, msg.mid, msg.sender, msg.text, msg.cmid, msg.reply_to])
+        self._arrive(msg)
+        # the version 1 event's shape, then reply_to and prev, as nodes before them read it
+        self._publish(["m", msg.conv_id, msg.mid, msg.sender, msg.text, msg.cmid, msg.reply_to, msg.prev])
         if self._listeners:
             self._tell(msg)
 
     def change(self, change: StoredChange) -> None:
         """A stored change: its event to the members' `messages` connections, everywhere."""
-        self._change_local(change)
-        self._publish(["c", *_change_fields(change)])
+        self._arrive(change)
+        # "C": "c" with prev; a node before prev ignores it (it would drop a whole batch with "c" and 11 fields)
+        self._publish(["C", *_change_fields(change), change.prev])
         if self._listeners:
             self._tell(change)
 
@@ -760,13 +799,15 @@ class Hub:
             kind = event[0]
             if kind == "m":
                 _, cid, mid, sender, text, cmid, *rest = event
-                msg = StoredMessage(mid, cid, sender, text, cmid, rest[0] if rest else None)
-                self.deliver_local(msg)
+                msg = StoredMessage(
+                    mid, cid, sender, text, cmid, rest[0] if rest else None, prev=rest[1] if len(rest) > 1 else None
+                )
+                self._arrive(msg)
                 if self._listeners:
                     self._tell(msg)
-            elif kind == "c":
-                change = _change_of(event[1:])
-                self._change_local(change)
+            elif kind == "c" or kind == "C":
+                change = _change_of(event[1:11], event[11] if kind == "C" else None)
+                self._arrive(change)
                 if self._listeners:
                     self._tell(change)
             elif kind == "r":
@@ -811,6 +852,7 @@ class Hub:
             await asyncio.wait_for(self._subscribed.wait(), 5)
 
     async def stop(self) -> None:
+        self.order.close()
         for task in tuple(self._tasks):
             task.cancel()
         if self._reader is not None:
@@ -875,6 +917,6 @@ def _change_fields(change: StoredChange) -> list[Any]:
 _KINDS = {kind.code: kind for kind in ChangeKind}
 
 
-def _change_of(fields: list[Any]) -> StoredChange:
+def _change_of(fields: list[Any], prev: str | None = None) -> StoredChange:
     cid, change_id, code, mid, actor, text, edited, emoji, on, author = fields
-    return StoredChange(change_id, cid, _KINDS[code], mid, actor, text, edited, emoji, on, author)
+    return StoredChange(change_id, cid, _KINDS[code], mid, actor, text, edited, emoji, on, author, prev)

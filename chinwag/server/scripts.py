@@ -54,6 +54,14 @@ local function field(f, name)
   for j = 1, #f, 2 do if f[j] == name then return f[j + 1] end end
   return nil
 end
+-- The id of the stream's newest entry ('' for none): read just before an
+-- XADD, it is the new entry's predecessor, which the hub uses to deliver a
+-- conversation in order and to notice an entry it never heard of.
+local function newest(stream)
+  local e = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+  if e then return e[1] end
+  return ''
+end
 """
 
 _SEND_ONE = (
@@ -89,6 +97,9 @@ local function send_one(stream, texts, states, cmkey, members, from, text, keep,
   if reply ~= '' then
     local parent = redis.call('XRANGE', stream, reply, reply)
     if #parent == 0 or not is_message(parent[1][2]) then return {'', ${SEND_NO_SUCH_MESSAGE}, conv} end
+  end
+  local prev = newest(stream)
+  if reply ~= '' then
     if cmkey then
       id = redis.call('XADD', stream, '*', 'f', from, 'c', cmid, 'r', reply)
     else
@@ -102,7 +113,7 @@ local function send_one(stream, texts, states, cmkey, members, from, text, keep,
   if cmkey then redis.call('SET', cmkey, conv .. ' ' .. id, 'EX', ttl) end
   redis.call('HSET', texts, id, text)
   if trim_at ~= '' then trim(stream, texts, states, tonumber(keep), tonumber(trim_at)) end
-  return {id, ${SEND_NEW}, conv}
+  return {id, ${SEND_NEW}, conv, prev}
 end
 """
 )
@@ -110,7 +121,8 @@ end
 # KEYS: stream, texts, states, [cmid record], [members]; ARGV: from, text,
 # keep, trim at ('': this send does not check the length), cmid ttl,
 # has_cmid, is_room, cmid, conv id, reply_to ('' for none).  Returns {mid,
-# status, conv id}, status a SendStatus: stored, the cmid was already used
+# status, conv id[, prev]}, status a SendStatus; a new message's reply also
+# has the id of the entry before it ('' for none): stored, the cmid was already used
 # (mid and conv id are the original's), the sender is not a member of the
 # room, or reply_to is no message of this conversation.
 # A cmid record holds "conv mid". The stream entry holds no text: the text
@@ -351,8 +363,10 @@ end
 """
 )
 
+# Each change script's DONE reply ends with the id of the entry before the
+# change entry ('' for none), as a send's does.
 # KEYS: stream, texts, states; ARGV: mid, editor, text.  Returns
-# {ChangeStatus, change id, edited ms}: the author replaces the text (the
+# {ChangeStatus, change id, edited ms, prev}: the author replaces the text (the
 # old one is gone: the texts hash holds only the current one); a change
 # entry {k e, m mid, f editor} records it. A deleted message is no message.
 EDIT = render(
@@ -362,15 +376,16 @@ local f, state = target(KEYS[1], KEYS[3], ARGV[1])
 if not f or state.d then return {${CHANGE_NO_SUCH_MESSAGE}} end
 if field(f, 'f') ~= ARGV[2] then return {${CHANGE_FORBIDDEN}} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local prev = newest(KEYS[1])
 local id = redis.call('XADD', KEYS[1], '*', 'k', 'e', 'm', ARGV[1], 'f', ARGV[2])
 state.e = string.match(id, '^(%d+)-')
 save(KEYS[3], ARGV[1], state)
-return {${CHANGE_DONE}, id, state.e}
+return {${CHANGE_DONE}, id, state.e, prev}
 """
 )
 
 # KEYS: stream, texts, states; ARGV: mid, actor, may moderate ('1'/'0').
-# Returns {ChangeStatus, change id}: the author (or a moderator) erases the
+# Returns {ChangeStatus, change id, '', prev}: the author (or a moderator) erases the
 # text and the state becomes exactly {"d": actor}, a tombstone; a change
 # entry {k d, m mid, f actor, a author} records it. Deleting a deleted
 # message changes nothing (a retry is safe). A message whose text is still
@@ -386,14 +401,15 @@ if author ~= ARGV[2] and ARGV[3] ~= '1' then return {${CHANGE_FORBIDDEN}} end
 if state.d then return {${CHANGE_UNCHANGED}} end
 if field(f, 't') then return {${CHANGE_LEGACY}} end
 redis.call('HDEL', KEYS[2], ARGV[1])
+local prev = newest(KEYS[1])
 local id = redis.call('XADD', KEYS[1], '*', 'k', 'd', 'm', ARGV[1], 'f', ARGV[2], 'a', author)
 redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({d = ARGV[2]}))
-return {${CHANGE_DONE}, id}
+return {${CHANGE_DONE}, id, '', prev}
 """
 )
 
 # KEYS: stream, texts, states; ARGV: mid, user, emoji, on ('1'/'0'), most
-# distinct emoji.  Returns {ChangeStatus, change id}. The state's "r" is a
+# distinct emoji.  Returns {ChangeStatus, change id, '', prev}. The state's "r" is a
 # list of [emoji, [user, ...]] in the order of first reaction, users in the
 # order they reacted; an emoji nobody holds any more leaves the list. A
 # change entry {k r, m mid, f user, e emoji, o on} records a real change;
@@ -426,8 +442,9 @@ else
 end
 if #r == 0 then state.r = nil else state.r = r end
 save(KEYS[3], ARGV[1], state)
+local prev = newest(KEYS[1])
 local id = redis.call('XADD', KEYS[1], '*', 'k', 'r', 'm', ARGV[1], 'f', user, 'e', emoji, 'o', ARGV[4])
-return {${CHANGE_DONE}, id}
+return {${CHANGE_DONE}, id, '', prev}
 """
 )
 

@@ -31,6 +31,7 @@ class SendResult(NamedTuple):
     mid: str
     status: SendStatus
     conv: str
+    prev: str | None = None  # a new message's predecessor in its stream ('' for none; None: not known)
 
 
 class ChangeStatus(IntEnum):
@@ -64,6 +65,7 @@ class ChangeResult(NamedTuple):
     status: ChangeStatus
     id: str = ""
     edited: int = 0
+    prev: str | None = None  # the entry before the change entry ('' for none; None: not known)
 
 
 class RoomCreation(IntEnum):

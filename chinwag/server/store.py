@@ -15,7 +15,7 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,6 +64,8 @@ class StoredMessage:
     edited: int | None = None
     deleted_by: str | None = None
     reactions: Reactions = ()
+    # live only: the entry before it in its stream ('' for none, None: not known)
+    prev: str | None = field(default=None, compare=False)
 
     @property
     def deleted(self) -> bool:
@@ -88,6 +90,7 @@ class StoredChange:
     emoji: str = ""
     on: bool = False
     author: str = ""
+    prev: str | None = field(default=None, compare=False)  # live only, as StoredMessage's
 
 
 Stored = StoredMessage | StoredChange
@@ -426,9 +429,10 @@ def _send_result(op: Op, reply: Any) -> SendResult:
     """A send's reply has the script's shape, and a new message is in the
     conversation the op wrote to: a cheap last check that a reply is this
     operation's own."""
-    if not (isinstance(reply, list) and len(reply) == 3):
+    if not (isinstance(reply, list) and 3 <= len(reply) <= 4):
         raise MalformedReply
-    mid, code, conv = reply
+    mid, code, conv = reply[:3]
+    prev = reply[3] if len(reply) == 4 else None
     if code == SendStatus.FAILED:
         raise StorageUnavailable(str(conv))  # SEND_MANY: this one failed, alone
     status = _SEND_RESULTS.get(code) if isinstance(code, int) else None
@@ -436,7 +440,7 @@ def _send_result(op: Op, reply: Any) -> SendResult:
         raise MalformedReply
     if status is SendStatus.NEW and (not mid or conv != op.args[_SEND_CONV]):
         raise MalformedReply
-    return SendResult(mid, status, conv)
+    return SendResult(mid, status, conv, prev if isinstance(prev, str) else None)
 
 
 def _pack_sends(ops: Sequence[Op]) -> tuple[list[str], list[Any]]:
@@ -511,7 +515,7 @@ class Store:
 
     def send(
         self, conv_id: str, sender: str, text: str, cmid: str | None, reply_to: str | None = None
-    ) -> Awaitable[SendResult]:
+    ) -> asyncio.Future[SendResult]:
         """Append a message, batched with the other writes of this loop turn;
         the write is queued before this returns, so messages are stored in
         the order `send` was called. For a cmid the user already used, in any
@@ -598,7 +602,8 @@ class Store:
         if status is not ChangeStatus.DONE:
             return ChangeResult(status)
         change_id = str(reply[1])
-        return ChangeResult(status, change_id, int(reply[2]) if len(reply) > 2 else mid_ts(change_id))
+        edited = int(reply[2]) if len(reply) > 2 and reply[2] else mid_ts(change_id)
+        return ChangeResult(status, change_id, edited, str(reply[3]) if len(reply) > 3 else None)
 
     async def edit(self, conv_id: str, mid: str, editor: str, text: str) -> ChangeResult:
         """Replace the text of the editor's own message (FORBIDDEN for someone
