@@ -307,29 +307,19 @@ class Engine:
         return await self._with_scripts(attempt)
 
     async def call_each(self, script: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Several calls of one script (keys, args) in one round trip, a
-        pipeline (routed by each call's keys on a cluster): the read side's
-        pages of several conversations at once. One reply per call, in order;
-        any failure fails the lot."""
+        """Several calls of one script (keys, args), queued for the next
+        batch (`batched`): the read side's pages of several conversations at
+        once, sharing the round trip with whatever else this loop turn sends
+        (the other resumes' reads, the sends). One reply per call, in order;
+        any failure fails the lot (once every call has answered)."""
         if not calls:
             return []
-        sha = self._sha
-
-        async def attempt() -> list[Any]:
-            pipe = self.redis.pipeline(transaction=False)
-            for keys, args in calls:
-                pipe.execute_command("EVALSHA", sha[script], len(keys), *keys, *args)
-            results: list[Any] = await self.guard(pipe.execute(raise_on_error=False))
-            if len(results) != len(calls):
-                raise StorageUnavailable(f"Redis answered {len(results)} of {len(calls)} commands")
-            for result in results:
-                if isinstance(result, Exception):
-                    if _script_missing(result):
-                        raise _ScriptMissing(str(result))
-                    raise StorageUnavailable(str(result) or type(result).__name__)
-            return results
-
-        return await self._with_scripts(attempt)
+        futures = [self.batched(script, keys, args) for keys, args in calls]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
 
     # --- batched script calls ---------------------------------------------------------
 
