@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import heapq
 import ipaddress
@@ -56,6 +57,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(_TOKEN_BYTES)
 
 
+@functools.lru_cache(maxsize=4096)  # a resume asks twice; connections from one address ask again
 def throttle_address(address: str) -> str:
     """The unit an address is limited by: an IPv4 address (also when mapped
     into IPv6), or an IPv6 /64, which one subscriber usually holds whole."""
@@ -70,6 +72,7 @@ def throttle_address(address: str) -> str:
     return str(ip)
 
 
+@functools.lru_cache(maxsize=4096)
 def address_tag(address: str) -> str:
     """How a user's known addresses are stored: hashed, so Redis does not
     keep a month of where each user logs in from in the clear."""

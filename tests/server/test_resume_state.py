@@ -15,11 +15,12 @@ import redis as sync_redis
 from chinwag.protocol.client import ChatClient
 from chinwag.server import keys
 from chinwag.server.app import ChatServer
+from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.engine import Op
 
 from ..support.events import error_of, settled
 from ..support.raw import RawClient
-from ..support.settings import PASSWORD
+from ..support.settings import PASSWORD, fast_settings
 from ..support.waits import eventually
 
 ALL = ["messages", "read", "rooms", "people", "notify"]
@@ -187,3 +188,33 @@ async def test_a_disable_while_a_resume_reads_the_account_refuses_it(server: Cha
     finally:
         await client.close()
     assert err.message == "this account is disabled"
+
+
+async def test_a_resume_while_redis_is_away_answers_internal_and_works_after(tmp_path) -> None:
+    """Each of the resume's batched steps fails with `internal` (never a
+    traceback, never a session) while Redis is stopped, and the same token
+    resumes once it is back; the connection stays usable meanwhile."""
+    redis = EmbeddedRedis(tmp_path / "redis")
+    url = await redis.start()
+    server = ChatServer(fast_settings(), url)
+    await server.start()
+    try:
+        alice = await _client(server, "alice", [])
+        token = alice.session.token
+        await alice.close()
+        await redis.stop()
+        conn = await RawClient.open(server.port)
+        try:
+            await conn.hello()
+            reply = await conn.request("resume", token=token)
+            assert (reply["type"], reply["code"]) == ("error", "internal"), reply
+            assert "Traceback" not in reply["message"]
+            await conn.barrier()  # still served
+            assert await redis.start() == url
+            resumed = await conn.ok("resume", token=token)
+            assert resumed["user"]["username"] == "alice"
+        finally:
+            conn.close()
+    finally:
+        await server.stop()
+        await redis.stop()
