@@ -4,7 +4,8 @@ data; store.py says what to call, this module says how.
 
 One redis-py client and connection pool per process, plus, on a single
 Redis, the lean RESP connection (resp.py) for the batched path. Batched
-calls (the store's `send` and `ack`) queue during one turn of the event loop
+calls (the store's `send` and `ack`, a resume's scripts and the presence
+count, the read side's script pages) queue during one turn of the event loop
 and go to Redis together, one batch in flight at a time, so a busy server
 makes one round trip per batch rather than per call, and results come back
 in the order Redis applied them. On a single Redis the calls of one script
