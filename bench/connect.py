@@ -32,7 +32,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from chinwag.protocol.errors import ServerError
+from chinwag.server.embedded_redis import running_url
 
 from .clients import (
     HOST,
@@ -42,6 +45,7 @@ from .clients import (
     register_users,
     user_names,
 )
+from .redis_ops import redis_ops_report
 from .servers import CHEAP_ARGON2, BenchServer, stop_recording
 from .stats import percentile, rounded
 from .window import Window
@@ -194,6 +198,20 @@ def _merge(results: list[Done]) -> Merged:
     return Merged(ok, span, ok / span if span > 0 else 0.0, dict(errors), results)
 
 
+def _commandstats(url: str) -> dict[str, tuple[int, int]]:
+    """(calls, microseconds) per command of the server's embedded Redis (`INFO commandstats`)."""
+    client = redis.Redis.from_url(url, protocol=2, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        info = client.info("commandstats")
+    finally:
+        client.close()
+    return {
+        name.removeprefix("cmdstat_"): (int(v["calls"]), int(v.get("usec", 0)))
+        for name, v in info.items()
+        if isinstance(v, dict) and "calls" in v
+    }
+
+
 def _command(
     pool: WorkerPool, commands: list[Command], timeout: float = 600, profile: tuple[BenchServer, str] | None = None
 ) -> Merged:
@@ -277,6 +295,8 @@ def run(
         )
         time.sleep(0.2)
         rss_open = server.rss()
+        redis_url = running_url(data_dir)
+        stats_before = _commandstats(redis_url)
         window = Window(server, pool)
         window.open()
         resumed = _command(
@@ -285,6 +305,7 @@ def run(
             profile=(server, "connect-resume"),
         )
         window.close()
+        ops = redis_ops_report(stats_before, _commandstats(redis_url), resumed.ok or 1)
         time.sleep(0.5)
         rss_in = server.rss()
         stamps.append(("connections", time.monotonic()))
@@ -304,6 +325,17 @@ def run(
             "resume_concurrency": resume_concurrency,
             "server_cpu_us_per_resume": round(window.delta("server") / n * 1e6),
             "redis_cpu_us_per_resume": round(window.delta("redis") / n * 1e6),
+            # Redis commands per resume (INFO commandstats over the window), the
+            # ones scripts ran included: commandstats cannot tell a GET the server
+            # sent from one a script ran, so only EVALSHA is surely top-level
+            "redis_commands_per_resume": ops["redis_ops_per_delivered"],
+            "redis_evalsha_per_resume": ops["redis_ops_by_command"]["top_level"].get("evalsha", 0.0),
+            "redis_commands_by_name_per_resume": dict(
+                sorted(
+                    {**ops["redis_ops_by_command"]["in_script"], **ops["redis_ops_by_command"]["top_level"]}.items(),
+                    key=lambda item: -item[1],
+                )
+            ),
             "resume_cpu_cores": window.report()["cpu_cores"],
             "tokens": len(tokens),
             "connections_per_token": round(connections / len(tokens), 2),

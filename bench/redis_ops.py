@@ -16,6 +16,8 @@ def _script_commands() -> frozenset[str]:
     for value in vars(server_scripts).values():
         if isinstance(value, str):
             found.update(m.lower() for m in re.findall(r"redis\.call\('(\w+)'", value))
+            # and those a script picks by name (SCAN: `cmd = 'XREVRANGE'`, then redis.call(cmd, ...))
+            found.update(m.lower() for m in re.findall(r"\bcmd = '(\w+)'", value))
     return frozenset(found)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import heapq
 import ipaddress
@@ -34,7 +35,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from ..protocol.errors import ErrorCode, RequestError
 from .settings import Settings
-from .store import LoginStatus, Store
+from .store import LoginStatus, ResumeState, Store
 
 _TOKEN_BYTES = 32  # 256 bits
 BUSY_RETRY_S = 1.0
@@ -56,6 +57,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(_TOKEN_BYTES)
 
 
+@functools.lru_cache(maxsize=4096)  # a resume asks twice; connections from one address ask again
 def throttle_address(address: str) -> str:
     """The unit an address is limited by: an IPv4 address (also when mapped
     into IPv6), or an IPv6 /64, which one subscriber usually holds whole."""
@@ -70,6 +72,7 @@ def throttle_address(address: str) -> str:
     return str(ip)
 
 
+@functools.lru_cache(maxsize=4096)
 def address_tag(address: str) -> str:
     """How a user's known addresses are stored: hashed, so Redis does not
     keep a month of where each user logs in from in the clear."""
@@ -274,25 +277,34 @@ class LoginThrottle:
 
     # --- resume ------------------------------------------------------------------
 
-    async def resume_address(self, address: str) -> None:
+    async def resume_token(self, address: str, token: str) -> str | None:
+        """Count a resume against the address's rate (throttled past it)
+        and, within it, the token's user (None: unknown or expired)."""
         s = self.settings
-        wait = await self.store.resume_take_address(throttle_address(address), s.resumes_per_address, s.attempt_window)
+        wait, name = await self.store.resume_begin(
+            throttle_address(address), s.resumes_per_address, s.attempt_window, token, s.token_ttl
+        )
         if wait:
             raise _throttled("too many resumes from your address", wait)
+        return name
 
-    async def resume_user(self, name: str, address: str) -> None:
-        """Count a resume with a valid token; the address becomes known."""
+    async def resume_session(self, name: str, address: str, token: str) -> ResumeState:
+        """Count a resume with a valid token against the user's rate
+        (throttled past it; the address becomes known), and then the
+        session's status and the user's login state (Store.resume_state)."""
         s = self.settings
-        wait = await self.store.resume_take_user(
+        found = await self.store.resume_state(
             name,
+            token,
             address_tag(throttle_address(address)),
             s.resumes_per_user,
             s.attempt_window,
             s.known_address_ttl,
             s.known_addresses_per_user,
         )
-        if wait:
-            raise _throttled("too many resumes for this user", wait)
+        if found.wait:
+            raise _throttled("too many resumes for this user", found.wait)
+        return found
 
     # --- registration and rooms ----------------------------------------------------
 

@@ -4,7 +4,8 @@ data; store.py says what to call, this module says how.
 
 One redis-py client and connection pool per process, plus, on a single
 Redis, the lean RESP connection (resp.py) for the batched path. Batched
-calls (the store's `send` and `ack`) queue during one turn of the event loop
+calls (the store's `send` and `ack`, a resume's scripts and the presence
+count, the read side's script pages) queue during one turn of the event loop
 and go to Redis together, one batch in flight at a time, so a busy server
 makes one round trip per batch rather than per call, and results come back
 in the order Redis applied them. On a single Redis the calls of one script
@@ -307,29 +308,19 @@ class Engine:
         return await self._with_scripts(attempt)
 
     async def call_each(self, script: str, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
-        """Several calls of one script (keys, args) in one round trip, a
-        pipeline (routed by each call's keys on a cluster): the read side's
-        pages of several conversations at once. One reply per call, in order;
-        any failure fails the lot."""
+        """Several calls of one script (keys, args), queued for the next
+        batch (`batched`): the read side's pages of several conversations at
+        once, sharing the round trip with whatever else this loop turn sends
+        (the other resumes' reads, the sends). One reply per call, in order;
+        any failure fails the lot (once every call has answered)."""
         if not calls:
             return []
-        sha = self._sha
-
-        async def attempt() -> list[Any]:
-            pipe = self.redis.pipeline(transaction=False)
-            for keys, args in calls:
-                pipe.execute_command("EVALSHA", sha[script], len(keys), *keys, *args)
-            results: list[Any] = await self.guard(pipe.execute(raise_on_error=False))
-            if len(results) != len(calls):
-                raise StorageUnavailable(f"Redis answered {len(results)} of {len(calls)} commands")
-            for result in results:
-                if isinstance(result, Exception):
-                    if _script_missing(result):
-                        raise _ScriptMissing(str(result))
-                    raise StorageUnavailable(str(result) or type(result).__name__)
-            return results
-
-        return await self._with_scripts(attempt)
+        futures = [self.batched(script, keys, args) for keys, args in calls]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
 
     # --- batched script calls ---------------------------------------------------------
 

@@ -46,7 +46,7 @@ from .notify import HANDLERS as NOTIFY_HANDLERS
 from .people import HANDLERS as PEOPLE_HANDLERS
 from .rooms import HANDLERS as ROOM_HANDLERS
 from .session import Authenticated, Greeted
-from .store import Profile, SendResult, SendStatus, SessionStatus, StoredMessage
+from .store import LoginState, Profile, SendResult, SendStatus, SessionStatus, StorageUnavailable, StoredMessage
 
 BAD_CREDENTIALS = "unknown user or wrong password; register first if you are new"
 BUSY = "the server is busy checking passwords; try again in 1 s"
@@ -152,28 +152,39 @@ async def login(ctx: HandlerContext, conn: SessionView, req: Login) -> Reply:
 
 
 async def resume(ctx: HandlerContext, conn: SessionView, req: Resume) -> Reply:
+    """Two batched round trips before the session starts (each shared with
+    the other resumes of the loop turn): the address's rate and the token;
+    then, in the user's slot, the user's rate, the session and the login
+    state. A throttle refuses before anything else is read."""
     started = time.monotonic()  # before the token is read (see Hub.ended_since)
-    await ctx.throttle.resume_address(conn.peer_ip)
-    name = await ctx.store.token_user(req.token, ctx.settings.token_ttl)
+    name = await ctx.throttle.resume_token(conn.peer_ip, req.token)
     if name is None:
         raise RequestError(BAD_TOKEN, ErrorCode.BAD_CREDENTIALS)
-    # the session's last use is noted while the resume is counted (one round trip)
-    _, status = await asyncio.gather(
-        ctx.throttle.resume_user(name, conn.peer_ip), ctx.store.touch_session(name, req.token)
-    )
-    if status is SessionStatus.DISABLED:
+    epoch = ctx.hub.block_epoch  # before the state read (see _start_session)
+    found = await ctx.throttle.resume_session(name, conn.peer_ip, req.token)
+    if found.status is SessionStatus.DISABLED:
         raise RequestError(accounts.DISABLED, ErrorCode.FORBIDDEN)
-    if status is SessionStatus.REVOKED:
+    if found.status is SessionStatus.REVOKED:
         await ctx.store.revoke_token(req.token)
         raise RequestError(BAD_TOKEN, ErrorCode.BAD_CREDENTIALS)
-    display = (await ctx.store.display_names([name]))[name]
-    return await _start_session(ctx, conn, Authenticated(name, display, req.token), started)
+    if found.state is None or found.profile is None:  # (RESUME_STATE gives both with OK)
+        raise StorageUnavailable("Redis sent a malformed reply")
+    who = Authenticated(name, found.profile.display_name, req.token)
+    return await _start_session(ctx, conn, who, started, (found.state, epoch))
 
 
-async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authenticated, started: float) -> Reply:
+async def _start_session(
+    ctx: HandlerContext,
+    conn: SessionView,
+    who: Authenticated,
+    started: float,
+    state_read: tuple[LoginState, int] | None = None,
+) -> Reply:
     """Subscribe to live delivery first, then read what is after the cursors,
     then release live messages past what the replay sent. So the session is
     authenticated here, before the replay is read, not when the reply goes.
+    `state_read`: the login state a resume read already, with the hub's
+    `block_epoch` from before that read; else it is read here.
 
     With `messages` the replay carries each message's current state and,
     after a conversation's messages, the changes since the cursor to older
@@ -181,8 +192,11 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
     left out, changes skipped). With `read`, `unread` counts from the read
     marker, and the reply lists the markers."""
     name = who.username
-    epoch = ctx.hub.block_epoch  # a block change heard after this may be missing from the state read
-    state = await ctx.store.login_state(name)
+    if state_read is None:
+        epoch = ctx.hub.block_epoch  # a block change heard after this may be missing from the state read
+        state = await ctx.store.login_state(name)
+    else:
+        state, epoch = state_read
     convs, cursors = state.convs, state.cursors
     lobby = room_id(limits.LOBBY)
     if lobby not in convs:
@@ -202,15 +216,24 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
     ctx.hub.add(conn, state.blocks, epoch)
     hidden = ctx.hub.blocks_of(name)
     rich = limits.FEATURE_MESSAGES in conn.features
-    read = limits.FEATURE_READ in conn.features
-    try:
-        replay = await ctx.store.replay(
-            name, convs, cursors, markers=state.markers if read else None, changes=rich, hidden=hidden
+    read_markers = limits.FEATURE_READ in conn.features
+    # The replay's reads and the presence count go in the same batch (one
+    # round trip when nothing is backlogged); both must answer.
+    replaying = asyncio.ensure_future(
+        ctx.store.replay(
+            name, convs, cursors, markers=state.markers if read_markers else None, changes=rich, hidden=hidden
         )
-        await ctx.presence.count_in(conn)
+    )
+    counting = asyncio.ensure_future(ctx.presence.count_in(conn))
+    try:
+        outcome = await asyncio.gather(replaying, counting, return_exceptions=True)
+        for result in outcome:
+            if isinstance(result, BaseException):
+                raise result
     except BaseException:
         await conn.end_replay([], {})
         raise
+    replay = replaying.result()
 
     unread: dict[str, int] = {}
     replayed_upto: dict[str, str] = {}
@@ -233,7 +256,7 @@ async def _start_session(ctx: HandlerContext, conn: SessionView, who: Authentica
         frames += [invited_frame(room, by) for room, by in await rooms.pending_invitations(ctx, name)]
     me = (await ctx.store.profiles([name]))[name] if _people(conn) else Profile(who.display_name)
     fields: dict[str, Any] = {"user": _user(name, me, people=_people(conn)), "token": who.token, "unread": unread}
-    if read:
+    if read_markers:
         fields["read"] = {address_for(cid, name): mid for cid, mid in state.markers.items() if cid in conn.convs}
     return Reply(fields, after=lambda: conn.end_replay(frames, replayed_upto, sent_upto))
 

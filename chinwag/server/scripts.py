@@ -514,15 +514,18 @@ return 1
 # read markers.  Each conversation without a marker gets the cursor's place
 # (what was delivered counts as read, as it did before), then the user hash
 # says it is done ('rm'). Returns 1 if it ran.
-MIGRATE_MARKERS = render("""
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], 'rm') == 1 then return 0 end
-local cur = redis.call('HGETALL', KEYS[2])
-for i = 1, #cur, 2 do
-  if cur[i + 1] ~= '0-0' then redis.call('HSETNX', KEYS[3], cur[i], cur[i + 1]) end
+_MIGRATE = """
+local function migrate_markers(user, cursors, markers)
+  if redis.call('EXISTS', user) == 0 or redis.call('HEXISTS', user, 'rm') == 1 then return 0 end
+  local cur = redis.call('HGETALL', cursors)
+  for i = 1, #cur, 2 do
+    if cur[i + 1] ~= '0-0' then redis.call('HSETNX', markers, cur[i], cur[i + 1]) end
+  end
+  redis.call('HSET', user, 'rm', '1')
+  return 1
 end
-redis.call('HSET', KEYS[1], 'rm', '1')
-return 1
-""")
+"""
+MIGRATE_MARKERS = render(_MIGRATE + "return migrate_markers(KEYS[1], KEYS[2], KEYS[3])\n")
 
 # KEYS: online, node hash; ARGV: user, delta.  Returns the user's global count.
 PRESENCE = render("""
@@ -558,23 +561,26 @@ return gone
 # {index of the full counter, ms until its window ends}.  Checking and
 # counting in one step is what keeps a burst of concurrent attempts within
 # the limit.
-TAKE = render("""
-for i = 1, #KEYS do
-  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if c >= tonumber(ARGV[2 * i - 1]) then
-    local t = redis.call('PTTL', KEYS[i])
-    if t < 0 then
-      redis.call('EXPIRE', KEYS[i], ARGV[2 * i])
-      t = tonumber(ARGV[2 * i]) * 1000
+_TAKE = """
+local function take(keys, args)
+  for i = 1, #keys do
+    local c = tonumber(redis.call('GET', keys[i]) or '0')
+    if c >= tonumber(args[2 * i - 1]) then
+      local t = redis.call('PTTL', keys[i])
+      if t < 0 then
+        redis.call('EXPIRE', keys[i], args[2 * i])
+        t = tonumber(args[2 * i]) * 1000
+      end
+      return i, math.max(t, 1)
     end
-    return {i, math.max(t, 1)}
   end
+  for i = 1, #keys do
+    if redis.call('INCR', keys[i]) == 1 then redis.call('EXPIRE', keys[i], args[2 * i]) end
+  end
+  return 0, 0
 end
-for i = 1, #KEYS do
-  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
-end
-return {0, 0}
-""")
+"""
+TAKE = render(_TAKE + "local which, wait = take(KEYS, ARGV)\nreturn {which, wait}\n")
 
 # KEYS: counters taken with TAKE; gives one back to each (never below zero,
 # never to a window that already ended).
@@ -665,20 +671,21 @@ return 0
 """
 )
 
-# KEYS: resumes counter, known addresses (the user's slot); ARGV: limit,
-# window s, address tag, now ms, known ttl s, most known addresses.  A
-# resume with a valid token is counted against the user's resume rate and,
-# when allowed, marks the address as known (a device there holds a token).
-# Returns ms to wait, 0 when allowed.
-RESUME_USER = render("""
-local c = tonumber(redis.call('GET', KEYS[1]) or '0')
-if c >= tonumber(ARGV[1]) then return math.max(redis.call('PTTL', KEYS[1]), 1) end
-if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 0
-""")
+# A resume with a valid token is counted against the user's resume rate
+# (counter, limit, window s) and, when allowed, marks the address (its tag)
+# as known (a device there holds a token) in the user's known addresses,
+# kept `ttl` s, the newest `most`.  Returns ms to wait, 0 when allowed.
+_RESUME_COUNT = """
+local function resume_count(counter, known, limit, window, tag, now, ttl, most)
+  local c = tonumber(redis.call('GET', counter) or '0')
+  if c >= tonumber(limit) then return math.max(redis.call('PTTL', counter), 1) end
+  if redis.call('INCR', counter) == 1 then redis.call('EXPIRE', counter, window) end
+  redis.call('ZADD', known, now, tag)
+  redis.call('ZREMRANGEBYRANK', known, 0, -tonumber(most) - 1)
+  redis.call('EXPIRE', known, ttl)
+  return 0
+end
+"""
 
 # KEYS: room set, room index, [private rooms] (one slot); ARGV: room, most
 # rooms, [private '1'].  Returns a RoomCreation: the room exists, it was
@@ -986,28 +993,82 @@ end
 return evicted
 """)
 
-# KEYS: user hash, the user's session index; ARGV: session id, now ms,
-# token hash.  A resume with a valid token: refused for a disabled account;
-# otherwise the session's last use is now. A token the index does not list
-# (one issued before there was an index) is added to it, unless the user's
-# sessions were revoked since ('sg' exists, see SESSION_ADD): then it is no
-# longer honoured.
-SESSION_TOUCH = render("""
-if redis.call('HGET', KEYS[1], 'disabled') == '1' then return ${SESSION_DISABLED} end
-local raw = redis.call('HGET', KEYS[2], ARGV[1])
-if raw then
-  local ok, s = pcall(cjson.decode, raw)
-  if ok then
-    s.lu = ARGV[2]
-    redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(s))
-    return ${SESSION_OK}
+# A resume with a valid token (user hash, the user's session index, session
+# id, now ms, token hash): refused for a disabled account; otherwise the
+# session's last use is now. A token the index does not list (one issued
+# before there was an index) is added to it, unless the user's sessions were
+# revoked since ('sg' exists, see SESSION_ADD): then it is no longer honoured.
+_SESSION_TOUCH = """
+local function touch_session(user, index, sid, now, token_hash)
+  if redis.call('HGET', user, 'disabled') == '1' then return ${SESSION_DISABLED} end
+  local raw = redis.call('HGET', index, sid)
+  if raw then
+    local ok, s = pcall(cjson.decode, raw)
+    if ok then
+      s.lu = now
+      redis.call('HSET', index, sid, cjson.encode(s))
+      return ${SESSION_OK}
+    end
+  elseif redis.call('HEXISTS', user, 'sg') == 1 then
+    return ${SESSION_REVOKED}
   end
-elseif redis.call('HEXISTS', KEYS[1], 'sg') == 1 then
-  return ${SESSION_REVOKED}
+  redis.call('HSET', index, sid, cjson.encode({t = token_hash, c = '', cr = now, lu = now}))
+  return ${SESSION_OK}
 end
-redis.call('HSET', KEYS[2], ARGV[1], cjson.encode({t = ARGV[3], c = '', cr = ARGV[2], lu = ARGV[2]}))
-return ${SESSION_OK}
-""")
+"""
+
+# The first step of a resume, on one Redis (the keys span slots): KEYS: the
+# address's resume counter, the token's key; ARGV: limit, window s (TAKE's),
+# token ttl s.  The resume is counted against the address (TAKE) and, if it
+# has room, the token's user read and its expiry refreshed (a sliding
+# window), as TAKE then TOKEN_USE would on a cluster.  Returns {ms to wait (0
+# when counted), the token's user or nil}.
+_TOKEN_USE = """
+local function use_token(key, ttl)
+  local name = redis.call('GET', key)
+  redis.call('EXPIRE', key, ttl)
+  return name
+end
+"""
+RESUME_BEGIN = render(
+    _TAKE
+    + _TOKEN_USE
+    + """
+local which, wait = take({KEYS[1]}, {ARGV[1], ARGV[2]})
+if which ~= 0 then return {wait, false} end
+return {0, use_token(KEYS[2], ARGV[3])}
+"""
+)
+
+# KEYS: a token's key; ARGV: ttl s.  The token's user (nil if none), its
+# expiry refreshed: RESUME_BEGIN's second half, on a cluster.
+TOKEN_USE = render(_TOKEN_USE + "return use_token(KEYS[1], ARGV[1])\n")
+
+# The rest of a resume's checks and the login state, in the user's slot (one
+# call on one Redis and on a cluster alike).  KEYS: resumes counter, known
+# addresses, user hash, session index, conversations, cursors, read markers,
+# blocks; ARGV: limit, window s, address tag, now ms, known ttl s, most known
+# (resume_count's), session id, token hash.  In this order, each stopping the
+# rest: the user's resume rate (returns {ms to wait}); the session
+# (touch_session; returns {0, status} unless OK); the read markers' one-time
+# migration (MIGRATE_MARKERS).  Then returns {0, OK, conversations, cursors
+# and markers (flat field/value lists), blocked users, display name, away,
+# status text} (nil where the profile has no such field).
+RESUME_STATE = render(
+    _RESUME_COUNT
+    + _SESSION_TOUCH
+    + _MIGRATE
+    + """
+local wait = resume_count(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+if wait ~= 0 then return {wait} end
+local status = touch_session(KEYS[3], KEYS[4], ARGV[7], ARGV[4], ARGV[8])
+if status ~= ${SESSION_OK} then return {0, status} end
+migrate_markers(KEYS[3], KEYS[6], KEYS[7])
+local profile = redis.call('HMGET', KEYS[3], 'dn', 'away', 'status')
+return {0, status, redis.call('SMEMBERS', KEYS[5]), redis.call('HGETALL', KEYS[6]), redis.call('HGETALL', KEYS[7]),
+        redis.call('SMEMBERS', KEYS[8]), profile[1], profile[2], profile[3]}
+"""
+)
 
 # KEYS: one invitation code's hash; ARGV: now ms.  Takes one use of the
 # code if it is known, unexpired and not used up: check and take in one
@@ -1055,7 +1116,9 @@ SCRIPTS: dict[str, str] = {
     "REFUND": REFUND,
     "LOGIN_USER": LOGIN_USER,
     "LOGIN_SETTLE": LOGIN_SETTLE,
-    "RESUME_USER": RESUME_USER,
+    "RESUME_BEGIN": RESUME_BEGIN,
+    "TOKEN_USE": TOKEN_USE,
+    "RESUME_STATE": RESUME_STATE,
     "CREATE_ROOM": CREATE_ROOM,
     "HEARTBEAT": HEARTBEAT,
     "PRESENCE_SYNC": PRESENCE_SYNC,
@@ -1069,7 +1132,6 @@ SCRIPTS: dict[str, str] = {
     # accounts
     "USER_FLAG": USER_FLAG,
     "SESSION_ADD": SESSION_ADD,
-    "SESSION_TOUCH": SESSION_TOUCH,
     "INVITE_TAKE": INVITE_TAKE,
     "INVITE_REFUND": INVITE_REFUND,
 }

@@ -107,7 +107,7 @@ class RoomStatus(IntEnum):
 
 
 class SessionStatus(IntEnum):
-    """SESSION_TOUCH's answer for a resume with a valid token."""
+    """RESUME_STATE's answer for a resume with a valid token (its session part)."""
 
     OK = 0
     REVOKED = 1  # a token the session index does not list, of a user whose sessions were revoked since

@@ -334,6 +334,19 @@ class LoginState:
 
 
 @dataclass(frozen=True, slots=True)
+class ResumeState:
+    """What a resume's checks in the user's slot found (Store.resume_state):
+    `wait`, seconds until the user's resume rate has room (0 when the resume
+    was counted); else the session's `status`; and when that is OK, the
+    user's login state and profile."""
+
+    wait: float
+    status: SessionStatus = SessionStatus.OK
+    state: LoginState | None = None
+    profile: Profile | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RoomState:
     """A room object as one user sees it: `role` is theirs (None if not a member)."""
 
@@ -453,6 +466,48 @@ def _pack_acks(ops: Sequence[Op]) -> tuple[list[str], list[Any]]:
         args.append(len(op.args) // 2)
         args.extend(op.args)
     return [op.keys[0] for op in ops], args
+
+
+def _resume_begin(op: Op, reply: Any) -> tuple[float, str | None]:
+    """RESUME_BEGIN's {ms to wait, the token's user or nil}."""
+    if not (isinstance(reply, list) and len(reply) == 2 and isinstance(reply[0], int)):
+        raise MalformedReply
+    wait_ms, name = reply
+    if not (name is None or isinstance(name, str)):
+        raise MalformedReply
+    return wait_ms / 1000, name
+
+
+def _pairs(flat: Any) -> dict[str, str]:
+    """A Redis HGETALL reply (field, value, field, value...) as a dict."""
+    if not isinstance(flat, list) or len(flat) % 2:
+        raise MalformedReply
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+_ProfileFields = tuple[str | None, str | None, str | None]  # dn, away, status as the user hash has them
+
+
+def _resume_state(op: Op, reply: Any) -> tuple[ResumeState, _ProfileFields | None]:
+    """RESUME_STATE's reply (see scripts.py), and the profile's fields read
+    (Store.resume_state builds the profile: it knows the node's cache)."""
+    if not (isinstance(reply, list) and reply and isinstance(reply[0], int)):
+        raise MalformedReply
+    if reply[0]:
+        return ResumeState(reply[0] / 1000), None
+    if len(reply) < 2 or not isinstance(reply[1], int):
+        raise MalformedReply
+    try:
+        status = SessionStatus(reply[1])
+    except ValueError:
+        raise MalformedReply from None
+    if status is not SessionStatus.OK:
+        return ResumeState(0.0, status), None
+    if len(reply) != 9 or not (isinstance(reply[2], list) and isinstance(reply[5], list)):
+        raise MalformedReply
+    _, _, convs, cursors, markers, blocked, dn, away, text = reply
+    state = LoginState(sorted(convs), _pairs(cursors), _pairs(markers), frozenset(blocked))
+    return ResumeState(0.0, status, state), (dn, away, text)
 
 
 # On one Redis, a batch's sends are SEND_MANY calls and its acks ACK_MANY calls.
@@ -991,16 +1046,6 @@ class Store:
     async def store_token(self, token: str, name: str, ttl: int) -> None:
         await self._guard(self.redis.set(keys.token(hash_token(token)), name, ex=ttl))
 
-    async def token_user(self, token: str, ttl: int) -> str | None:
-        """The token's user, refreshing its expiry (a sliding window)."""
-        key = keys.token(hash_token(token))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(key)
-        pipe.expire(key, ttl)
-        name: str | None
-        name, _ = await self._guard(pipe.execute())
-        return name
-
     async def revoke_token(self, token: str) -> None:
         await self._guard(self.redis.delete(keys.token(hash_token(token))))
 
@@ -1444,7 +1489,11 @@ class Store:
 
     async def presence_change(self, node_id: str, name: str, delta: int) -> int:
         """Count a connection in or out; returns the user's connections on all nodes."""
-        return int(await self._call("PRESENCE", [keys.PRESENCE_ONLINE, keys.presence_node(node_id)], [name, delta]))
+        # batched: a resume's count rides with its replay's reads
+        counted = await self.engine.batched(
+            "PRESENCE", [keys.PRESENCE_ONLINE, keys.presence_node(node_id)], [name, delta]
+        )
+        return int(counted)
 
     async def online_counts(self, names: Sequence[str] | None = None) -> dict[str, int]:
         if names is None:
@@ -1541,20 +1590,65 @@ class Store:
             [address_tag, outcome, 1 if known else 0, int(time.time() * 1000), known_ttl, known_max],
         )
 
-    async def resume_take_address(self, address: str, limit: int, window: int) -> float:
-        """Seconds to wait, 0 when the resume is counted."""
-        which, wait = await self._take([(keys.resumes_address(address), limit, window)])
-        return wait if which else 0.0
+    async def resume_begin(
+        self, address: str, limit: int, window: int, token: str, ttl: int
+    ) -> tuple[float, str | None]:
+        """A resume's first step: count it against the address's resume
+        rate (seconds to wait, else 0) and, only when it had room, read the
+        token's user (None if the token is unknown), refreshing the token's
+        expiry (a sliding window). Batched with the other resumes of this
+        loop turn: one RESUME_BEGIN on one Redis; on a cluster, where the two
+        keys are in different slots, TAKE and then TOKEN_USE."""
+        counter, token_key = keys.resumes_address(address), keys.token(hash_token(token))
+        if not self.cluster:
+            begun: tuple[float, str | None] = await self.engine.batched(
+                "RESUME_BEGIN", [counter, token_key], [limit, window, ttl], decode=_resume_begin
+            )
+            return begun
+        which, pttl = await self.engine.batched("TAKE", [counter], [limit, window])
+        if int(which):
+            return int(pttl) / 1000, None
+        name = await self.engine.batched("TOKEN_USE", [token_key], [ttl])
+        return 0.0, None if name is None else str(name)
 
-    async def resume_take_user(
-        self, name: str, address_tag: str, limit: int, window: int, known_ttl: int, known_max: int
-    ) -> float:
-        wait_ms = await self._call(
-            "RESUME_USER",
-            [keys.resumes_user(name), keys.known_addresses(name)],
-            [limit, window, address_tag, int(time.time() * 1000), known_ttl, known_max],
-        )
-        return int(wait_ms) / 1000
+    async def resume_state(
+        self, name: str, token: str, address_tag: str, limit: int, window: int, known_ttl: int, known_max: int
+    ) -> ResumeState:
+        """The rest of a resume's checks and the user's login state, in one
+        RESUME_STATE call in the user's slot (batched with the other resumes
+        of this loop turn): the user's resume rate (`limit` per `window` s;
+        the address becomes known), then the session (disabled account,
+        revoked token; its last use is now), then what `login_state` reads,
+        and the profile. The profile is the node's cached one where it has
+        it (kept fresh by the bus), else the one just read, which the cache
+        keeps."""
+        user_keys = [
+            keys.resumes_user(name),
+            keys.known_addresses(name),
+            keys.user(name),
+            keys.sessions(name),
+            keys.user_convs(name),
+            keys.cursors(name),
+            keys.markers(name),
+            keys.blocks(name),
+        ]
+        now = _now_ms()
+        args = [limit, window, address_tag, now, known_ttl, known_max, session_id(token), hash_token(token)]
+        found: ResumeState
+        fields: _ProfileFields | None
+        found, fields = await self.engine.batched("RESUME_STATE", user_keys, args, decode=_resume_state)
+        if found.state is None or fields is None:
+            return found
+        self._migrated.add(name)
+        profile = self._profiles.get(name)
+        if profile is None:
+            dn, away, text = fields
+            if dn is None:
+                profile = Profile(name)  # as `profiles` gives an unknown user
+            else:
+                profile = self._profiles[name] = _profile(name, dn, away, text)
+                self._known_users.add(name)
+        return replace(found, profile=profile)
 
     async def take_registration(self, address: str, limit: int, window: int) -> float:
         which, wait = await self._take([(keys.registrations_address(address), limit, window)])
@@ -1619,13 +1713,6 @@ class Store:
             await self._guard(pipe.execute())
         return dropped
 
-    async def touch_session(self, name: str, token: str) -> SessionStatus:
-        """A resume with a valid token: may it go on, and its last use is now."""
-        status = await self._call(
-            "SESSION_TOUCH", [keys.user(name), keys.sessions(name)], [session_id(token), _now_ms(), hash_token(token)]
-        )
-        return SessionStatus(int(status))
-
     async def sessions(self, name: str) -> list[SessionRecord]:
         """The user's sessions whose tokens still work, oldest first; entries of
         expired or lost tokens are dropped from the index here."""
@@ -1656,7 +1743,7 @@ class Store:
     async def revoke_session(self, name: str, sid: str) -> SessionRecord | None:
         """End one session of the user by its id; None if it has no such
         session. From the first revocation on, only listed tokens work (a
-        token issued before there was an index is refused, see SESSION_TOUCH),
+        token issued before there was an index is refused, see RESUME_STATE),
         so a resume racing this one cannot list the session again."""
         for r in await self.sessions(name):
             if r.id == sid:
@@ -1669,7 +1756,7 @@ class Store:
         """End every session of the user but `keep` (an id); the ended ones.
         The session generation moves first, so a login that checked the old
         password meanwhile adds no session (SESSION_ADD), and only listed
-        tokens work from now on (SESSION_TOUCH). The caller makes sure the
+        tokens work from now on (RESUME_STATE). The caller makes sure the
         user exists (HINCRBY would make a profile)."""
         await self._guard(self.redis.hincrby(keys.user(name), "sg", 1))
         ended = [r for r in await self.sessions(name) if r.id != keep]

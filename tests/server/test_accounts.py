@@ -344,15 +344,16 @@ async def test_a_revoke_while_a_resume_reads_the_account_refuses_it(make_server,
     alice = await user("alice", to=server)
     token = alice.session.token
     await alice.close()
-    original = server.store.login_state
+    original = server.store.resume_state
 
-    async def revoked_meanwhile(name: str):
+    async def revoked_meanwhile(name: str, *args):
+        found = await original(name, *args)  # the session was still good when read
         record = await server.store.revoke_session(name, session_id(token))
         assert record is not None
-        server.hub.revoked(record.token_hash)
-        return await original(name)
+        server.hub.revoked(record.token_hash)  # its event comes before the connection is in the hub
+        return found
 
-    monkeypatch.setattr(server.store, "login_state", revoked_meanwhile)
+    monkeypatch.setattr(server.store, "resume_state", revoked_meanwhile)
     await error_of((await connect(server)).resume(token), "bad_credentials")
 
 

@@ -225,12 +225,14 @@ async def test_redis_failures_are_counted(tmp_path: Path) -> None:
         await client.send("@alice", "before")
         await redis.stop()
         await error_of(client.send("@alice", "during"), "internal")
-        await error_of(client.history("@alice"), "internal")
+        await error_of(client.history("@alice"), "internal")  # (its pages go in the batch)
+        await error_of(client.who(), "internal")  # a redis-py call
         samples = await scrape(port_of(server))
         assert value(samples, "chinwag_redis_failures_total", path="batch") >= 1
         assert value(samples, "chinwag_redis_failures_total", path="call") >= 1
         assert value(samples, "chinwag_errors_total", type="send", code="internal") == 1
         assert value(samples, "chinwag_errors_total", type="history", code="internal") == 1
+        assert value(samples, "chinwag_errors_total", type="who", code="internal") == 1
     finally:
         await client.close()
         await server.stop()
