@@ -380,3 +380,41 @@ async def test_typing_to_nonmember_room_or_unknown_user_relays_nothing(user, raw
     assert all(f.get("re") is None for f in frames)
     assert typing_events(await settled(bob)) == []
     assert (await alice.request("ping"))["type"] == "ok"
+
+
+async def test_an_ack_before_login_gets_the_same_error_as_before(raw) -> None:
+    """Acks on an idle connection are handled without a worker task; one the
+    session does not serve yet still gets its error, from the worker."""
+    conn = await raw()
+    await conn.send({"type": "ack", "conv": "#lobby", "upto": "1-0"})
+    error = await conn.recv()
+    assert error["type"] == "error" and error["code"] == "not_authenticated"
+    assert "re" not in error
+
+
+async def test_an_ack_on_an_idle_connection_starts_no_worker(server, user) -> None:
+    alice = await user("alice")
+    bob = await user("bob", auto_ack=False)
+    sent = await alice.send("@bob", "hi")
+    await collect(bob, 1)
+    (conn,) = server.hub.by_user["bob"]
+    started: list[object] = []
+    create_task = conn.loop.create_task
+
+    def counting(coro, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(coro)
+        return create_task(coro, **kwargs)
+
+    conn.loop.create_task = counting  # type: ignore[method-assign]
+    try:
+        bob.ack("@alice", sent.mid)
+        for _ in range(200):  # the server has taken the ack (its cursor write is queued)
+            if conn._cursor_write is not None:
+                break
+            await asyncio.sleep(0.005)
+        await bob.ping()
+    finally:
+        del conn.loop.create_task
+    assert [getattr(c, "__qualname__", "") for c in started].count("Connection._work") == 1  # the ping's, not the ack's
+    other = await user("bob", auto_ack=False)
+    assert other.session.unread == {}
