@@ -331,10 +331,11 @@ class Hub:
         """A new entry, from this node or another: to the local members in
         its conversation's order (ordering.py), if there are any here."""
         cid = entry.conv_id
-        if is_room(cid):
-            if cid not in self.room_local:
-                return
-        elif not any(party in self.by_user for party in dm_parties(cid)):
+        if not (self.room_local.get(cid) if is_room(cid) else any(p in self.by_user for p in dm_parties(cid))):
+            # nobody here: the order starts again from whoever comes next (their
+            # login replay), never from a stale tip that would fill a "gap" of
+            # old messages into a new member's screen
+            self.order.forget(cid)
             return
         self.order.arrive(entry)
 
@@ -508,6 +509,8 @@ class Hub:
                 members.add(name)
             else:
                 members.discard(name)
+                if not members:
+                    self.order.forget(cid)
             for peer in self.by_user[name]:
                 (peer.convs.add if joined else peer.convs.discard)(cid)
         recipients = set(self.room_local.get(cid, ())) | {name}
@@ -543,6 +546,7 @@ class Hub:
                     members.discard(name)
                     if not members:
                         del self.room_local[cid]
+                        self.order.forget(cid)
             for peer in self.by_user[name]:
                 (peer.convs.add if joined else peer.convs.discard)(cid)
         recipients = set(self.room_local.get(cid, ())) | {name}
@@ -581,6 +585,7 @@ class Hub:
         `member` joined false (with `reason` on `rooms` ones) and stop
         receiving it."""
         cid = room_id(room)
+        self.order.forget(cid)
         for name in self.room_local.pop(cid, set()):
             for peer in tuple(self.by_user.get(name, ())):
                 peer.convs.discard(cid)

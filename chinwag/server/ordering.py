@@ -111,6 +111,8 @@ class InOrder:
 
     def forget(self, cid: str) -> None:
         """No connection here is in `cid` any more."""
+        if cid not in self._tips and cid not in self._held:
+            return  # the usual case, for every entry of a conversation nobody here is in
         self._tips.pop(cid, None)
         self._held.pop(cid, None)
         timer = self._timers.pop(cid, None)
@@ -179,15 +181,17 @@ class InOrder:
                 entries = [e for e in entries if cid in self._tips and mid_key(entry_id(e)) > mid_key(self._tips[cid])]
             held = self._held.get(cid, {})
             newest = max(held, key=mid_key) if held else None
+            passed = 0
             for entry in entries:
                 eid = entry_id(entry)
                 if newest is not None and mid_key(eid) > mid_key(newest):
                     break  # past what is held: those come live
                 if mid_key(eid) > mid_key(self._tips[cid]):
-                    self.repaired += 1
+                    passed += 1
                     self._pass(cid, entry, eid)
-            if cid in self._held and not entries:
-                # nothing more to read (trimmed, or Redis stays away): go on from the oldest held
+            self.repaired += passed
+            if cid in self._held and not passed:
+                # nothing to fill it with (trimmed, deleted, or Redis stays away): go on from the oldest held
                 oldest = min(self._held[cid], key=mid_key)
                 self._tips[cid] = max(self._tips[cid], self._held[cid][oldest].prev or oldest, key=mid_key)
             self._drain(cid)

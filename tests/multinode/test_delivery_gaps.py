@@ -13,7 +13,7 @@ from chinwag.protocol.messages import Message
 from chinwag.server import keys
 from chinwag.server.store import Store
 
-from ..support.events import collect, settled
+from ..support.events import collect, drain, settled
 
 
 async def _on_each_master(url: str, *command: str) -> list[object]:
@@ -119,3 +119,33 @@ async def test_a_message_stored_but_never_announced_reaches_the_members_before_t
         (after.mid, "the next one", "alice"),
     ]
     assert all(isinstance(m, Message) for m in got)
+
+
+async def test_a_new_member_gets_no_old_messages_as_a_gap(make_server, user, clean_redis) -> None:
+    """Everyone on a node left a room, messages went on elsewhere (one of them
+    never announced), then someone on that node joined: the node's order for
+    the room starts again with the new member, so no "gap" of older messages
+    is filled into their screen (joining does not flood you with history)."""
+    a, b = await make_server(), await make_server()
+    bob = await user("bob", to=a)
+    carol = await user("carol", to=b)
+    await bob.join("dev")
+    await carol.join("dev")
+    await carol.send("#dev", "bob is still here")
+    await collect(bob, 1, conv="#dev")
+    await bob.leave("dev")
+    older = [await carol.send("#dev", f"while nobody on a is in #dev {k}") for k in range(3)]
+    silent = Store(clean_redis)
+    await silent.start()
+    try:
+        await silent.send("#dev", "carol", "stored, never announced", None)
+    finally:
+        await silent.close()
+    dave = await user("dave", to=a)
+    await dave.join("dev")
+    after = await carol.send("#dev", "welcome, dave")
+    got = await collect(dave, 1, conv="#dev")
+    assert [m.mid for m in got] == [after.mid]
+    await settled(dave)
+    assert [m for m in await drain(dave, 0.2) if isinstance(m, Message)] == []
+    assert all(o.mid != after.mid for o in older)
