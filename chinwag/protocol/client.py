@@ -89,6 +89,8 @@ def make_ssl_context(tls: bool | ssl_module.SSLContext | None, ca: str | None) -
 class Requests:
     """The requests of a logged-in session, typed, over one `request()`."""
 
+    session: Session | None = None  # what login or resume returned
+
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -104,6 +106,39 @@ class Requests:
     ) -> tuple[list[Message], bool]:
         reply = await self.request("history", conv=conv, before=before, limit=limit)
         return [Message.from_wire(m) for m in reply["messages"]], bool(reply.get("more"))
+
+    async def catch_up(
+        self, conv: str, unread: int, before: str | None, held: int = 0, *, me: str | None = None
+    ) -> list[Message]:
+        """The offline messages of `conv` the login replay did not carry: it
+        carries at most the newest REPLAY_MAX while `unread` counts them all.
+        Pages `history` back from `before` (the oldest message held: the
+        first one replayed; None: from the newest) until the messages from
+        others, `held` of them held already, reach `unread`, or the server
+        has no older ones. Oldest first.
+
+        Counted as `unread` counts: not `me`'s own messages (default: the
+        logged-in user) and not tombstones (`messages`); both still come
+        back, as history has them. Each page needs the previous one's oldest
+        mid, so the pages go one round trip after another."""
+        if me is None:
+            me = self.logged_in_as
+        pages: list[list[Message]] = []
+        counted, more = held, True
+        while counted < unread and more:
+            messages, more = await self.history(conv, before, limits.HISTORY_MAX)
+            if not messages:
+                break
+            pages.append(messages)
+            counted += sum(1 for m in messages if m.sender != me and not m.deleted)
+            before = messages[0].mid
+        pages.reverse()
+        return [m for page in pages for m in page]
+
+    @property
+    def logged_in_as(self) -> str | None:
+        """The username of the session, if any."""
+        return self.session.user.username if self.session is not None else None
 
     async def join(self, room: str, *, private: bool | None = None, topic: str | None = None) -> dict[str, Any]:
         """The room object; `private` and `topic` (`rooms`) count only if this join creates the room."""
