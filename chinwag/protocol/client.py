@@ -120,18 +120,32 @@ class Requests:
         Counted as `unread` counts: not `me`'s own messages (default: the
         logged-in user) and not tombstones (`messages`); both still come
         back, as history has them. Each page needs the previous one's oldest
-        mid, so the pages go one round trip after another."""
+        mid, so the pages go one round trip after another; a page is decoded
+        while the server reads the next."""
         if me is None:
             me = self.logged_in_as
         pages: list[list[Message]] = []
-        counted, more = held, True
-        while counted < unread and more:
-            messages, more = await self.history(conv, before, limits.HISTORY_MAX)
-            if not messages:
-                break
-            pages.append(messages)
-            counted += sum(1 for m in messages if m.sender != me and not m.deleted)
-            before = messages[0].mid
+        counted = held
+        ask: asyncio.Future[dict[str, Any]] | None = None
+        if counted < unread:
+            ask = asyncio.ensure_future(self.request("history", conv=conv, before=before, limit=limits.HISTORY_MAX))
+        try:
+            while ask is not None:
+                reply = await ask
+                ask = None
+                raw = reply["messages"]
+                if not raw:
+                    break
+                counted += sum(1 for m in raw if m.get("from") != me and m.get("deleted") is not True)
+                oldest = raw[0].get("mid")
+                if counted < unread and reply.get("more") and type(oldest) is str:
+                    ask = asyncio.ensure_future(
+                        self.request("history", conv=conv, before=oldest, limit=limits.HISTORY_MAX)
+                    )
+                pages.append([Message.from_wire(m) for m in raw])
+        finally:
+            if ask is not None and not ask.done():  # a page this caller will not wait for (it failed or left)
+                ask.cancel()
         pages.reverse()
         return [m for page in pages for m in page]
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from chinwag.protocol import limits
 from chinwag.protocol.client import ChatClient
+from chinwag.protocol.errors import ServerError
 from chinwag.protocol.messages import Message
 
 from ..support.events import settled
@@ -26,9 +29,9 @@ class CountingClient(ChatClient):
         super().__init__(*args, **kwargs)
         self.pages = 0
 
-    async def history(self, conv, before=None, limit=None):
-        self.pages += 1
-        return await super().history(conv, before, limit)
+    def request_nowait(self, kind, **fields):
+        self.pages += kind == "history"
+        return super().request_nowait(kind, **fields)
 
 
 async def send_many(client: ChatClient, to: str, n: int, start: int = 0) -> list[str]:
@@ -117,4 +120,14 @@ async def test_the_callers_own_messages_do_not_count(make_server, user) -> None:
     older = await bob.catch_up("@alice", 150, None)  # alice's 150, under bob's 150
     assert [m.mid for m in older] == theirs + mine
     assert bob.pages == 2
+    await bob.close()
+
+
+async def test_a_refused_page_is_the_callers_error(make_server, user) -> None:
+    server = await make_server(**FAST)
+    bob = await user("bob", to=server)
+    with pytest.raises(ServerError) as refused:
+        await bob.catch_up("#nowhere", 10, None)
+    assert refused.value.code in ("no_such_room", "forbidden")
+    await bob.ping()  # the connection goes on
     await bob.close()
