@@ -128,7 +128,7 @@ class Requests:
         counted = held
         ask: asyncio.Future[dict[str, Any]] | None = None
         if counted < unread:
-            ask = asyncio.ensure_future(self.request("history", conv=conv, before=before, limit=limits.HISTORY_MAX))
+            ask = self._sent_now("history", conv=conv, before=before, limit=limits.HISTORY_MAX)
         try:
             while ask is not None:
                 reply = await ask
@@ -139,15 +139,18 @@ class Requests:
                 counted += sum(1 for m in raw if m.get("from") != me and m.get("deleted") is not True)
                 oldest = raw[0].get("mid")
                 if counted < unread and reply.get("more") and type(oldest) is str:
-                    ask = asyncio.ensure_future(
-                        self.request("history", conv=conv, before=oldest, limit=limits.HISTORY_MAX)
-                    )
+                    ask = self._sent_now("history", conv=conv, before=oldest, limit=limits.HISTORY_MAX)
                 pages.append([Message.from_wire(m) for m in raw])
         finally:
             if ask is not None and not ask.done():  # a page this caller will not wait for (it failed or left)
                 ask.cancel()
         pages.reverse()
         return [m for page in pages for m in page]
+
+    def _sent_now(self, kind: str, **fields: Any) -> asyncio.Future[dict[str, Any]]:
+        """A request started now, its reply to come: here as a task (which
+        sends it at the loop's next turn); ChatClient writes it at once."""
+        return asyncio.ensure_future(self.request(kind, **fields))
 
     @property
     def logged_in_as(self) -> str | None:
@@ -465,6 +468,14 @@ class ChatClient(Requests):
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Send one request; return the `ok` frame or raise `ServerError`."""
         return await self.request_nowait(kind, **fields)
+
+    def _sent_now(self, kind: str, **fields: Any) -> asyncio.Future[dict[str, Any]]:
+        """The request on the wire before this returns (not at the end of the
+        loop's turn): the server works on it while the caller decodes."""
+        future = self.request_nowait(kind, **fields)
+        if self._writer is not None:
+            self._writer.flush()
+        return future
 
     async def register(
         self, username: str, password: str, display_name: str | None = None, invite: str | None = None

@@ -131,3 +131,28 @@ async def test_a_refused_page_is_the_callers_error(make_server, user) -> None:
     assert refused.value.code in ("no_such_room", "forbidden")
     await bob.ping()  # the connection goes on
     await bob.close()
+
+
+async def test_the_next_page_is_on_the_wire_while_one_is_decoded(make_server, user, monkeypatch) -> None:
+    # The next page's request goes before the page in hand is decoded, so
+    # the server reads it meanwhile: at every decode but the last, one
+    # history request is pending and nothing waits in the client's writer.
+    server = await make_server(**FAST)
+    await user("bob", to=server)
+    alice = await user("alice", to=server)
+    mids = await send_many(alice, "@bob", 3 * limits.HISTORY_MAX)
+    bob, _, _ = await come_back(server, "bob", "@alice")
+    seen: list[tuple[int, int]] = []
+    decode = Message.from_wire.__func__
+
+    def watching(cls, data):
+        if data["mid"] in (mids[0], mids[limits.HISTORY_MAX], mids[2 * limits.HISTORY_MAX]):  # a page's first
+            seen.append((len(bob._pending), len(bob._writer._pending)))
+        return decode(cls, data)
+
+    monkeypatch.setattr(Message, "from_wire", classmethod(watching))
+    older = await bob.catch_up("@alice", 10**6, None)
+    assert [m.mid for m in older] == mids
+    # pages come newest first: 400.., 200.., 0.. (the last says `more` false: nothing after it)
+    assert seen == [(1, 0), (1, 0), (0, 0)]
+    await bob.close()
