@@ -25,6 +25,11 @@ _SIGIL: dict[str, str] = {"room": ROOM_SIGIL, "user": USER_SIGIL}
 # hostile text can neither grow it nor stay in it.
 _PARSED: dict[str, Address] = {}
 _PARSED_MAX = 4096
+# Addresses `Address.of` made, by their text: a client reads the same few on
+# every message (thousands of them in a history catch-up). Bounded as
+# _PARSED is; text longer than any valid address is made afresh every time.
+_OF: dict[str, Address] = {}
+_OF_LONGEST = 64
 
 
 class Address(str):
@@ -70,11 +75,20 @@ class Address(str):
         when `text` has no sigil at all."""
         if type(text) is cls:
             return text
+        known = _OF.get(text)
+        if known is not None:
+            return known
         if text.startswith(ROOM_SIGIL):
-            return cls("room", text[1:])
-        if text.startswith(USER_SIGIL):
-            return cls("user", text[1:])
-        raise ValueError(f"'{text}' is not a conversation address")
+            address = cls("room", text[1:])
+        elif text.startswith(USER_SIGIL):
+            address = cls("user", text[1:])
+        else:
+            raise ValueError(f"'{text}' is not a conversation address")
+        if cls is Address and len(text) <= _OF_LONGEST:
+            if len(_OF) >= _PARSED_MAX:
+                _OF.clear()
+            _OF[text] = address
+        return address
 
     @classmethod
     def parse(cls, text: str) -> Address:

@@ -89,6 +89,8 @@ def make_ssl_context(tls: bool | ssl_module.SSLContext | None, ca: str | None) -
 class Requests:
     """The requests of a logged-in session, typed, over one `request()`."""
 
+    session: Session | None = None  # what login or resume returned
+
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -104,6 +106,56 @@ class Requests:
     ) -> tuple[list[Message], bool]:
         reply = await self.request("history", conv=conv, before=before, limit=limit)
         return [Message.from_wire(m) for m in reply["messages"]], bool(reply.get("more"))
+
+    async def catch_up(
+        self, conv: str, unread: int, before: str | None, held: int = 0, *, me: str | None = None
+    ) -> list[Message]:
+        """The offline messages of `conv` the login replay did not carry: it
+        carries at most the newest REPLAY_MAX while `unread` counts them all.
+        Pages `history` back from `before` (the oldest message held: the
+        first one replayed; None: from the newest) until the messages from
+        others, `held` of them held already, reach `unread`, or the server
+        has no older ones. Oldest first.
+
+        Counted as `unread` counts: not `me`'s own messages (default: the
+        logged-in user) and not tombstones (`messages`); both still come
+        back, as history has them. Each page needs the previous one's oldest
+        mid, so the pages go one round trip after another; a page is decoded
+        while the server reads the next."""
+        if me is None:
+            me = self.logged_in_as
+        pages: list[list[Message]] = []
+        counted = held
+        ask: asyncio.Future[dict[str, Any]] | None = None
+        if counted < unread:
+            ask = self._sent_now("history", conv=conv, before=before, limit=limits.HISTORY_MAX)
+        try:
+            while ask is not None:
+                reply = await ask
+                ask = None
+                raw = reply["messages"]
+                if not raw:
+                    break
+                counted += sum(1 for m in raw if m.get("from") != me and m.get("deleted") is not True)
+                oldest = raw[0].get("mid")
+                if counted < unread and reply.get("more") and type(oldest) is str:
+                    ask = self._sent_now("history", conv=conv, before=oldest, limit=limits.HISTORY_MAX)
+                pages.append([Message.from_wire(m) for m in raw])
+        finally:
+            if ask is not None and not ask.done():  # a page this caller will not wait for (it failed or left)
+                ask.cancel()
+        pages.reverse()
+        return [m for page in pages for m in page]
+
+    def _sent_now(self, kind: str, **fields: Any) -> asyncio.Future[dict[str, Any]]:
+        """A request started now, its reply to come: here as a task (which
+        sends it at the loop's next turn); ChatClient writes it at once."""
+        return asyncio.ensure_future(self.request(kind, **fields))
+
+    @property
+    def logged_in_as(self) -> str | None:
+        """The username of the session, if any."""
+        return self.session.user.username if self.session is not None else None
 
     async def join(self, room: str, *, private: bool | None = None, topic: str | None = None) -> dict[str, Any]:
         """The room object; `private` and `topic` (`rooms`) count only if this join creates the room."""
@@ -416,6 +468,14 @@ class ChatClient(Requests):
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Send one request; return the `ok` frame or raise `ServerError`."""
         return await self.request_nowait(kind, **fields)
+
+    def _sent_now(self, kind: str, **fields: Any) -> asyncio.Future[dict[str, Any]]:
+        """The request on the wire before this returns (not at the end of the
+        loop's turn): the server works on it while the caller decodes."""
+        future = self.request_nowait(kind, **fields)
+        if self._writer is not None:
+            self._writer.flush()
+        return future
 
     async def register(
         self, username: str, password: str, display_name: str | None = None, invite: str | None = None

@@ -383,19 +383,20 @@ async def send_finish(
 
 async def history(ctx: HandlerContext, conn: SessionView, req: History) -> Reply:
     me = conn.username
-    if req.conv.is_room:
-        cid = conv_id(me, req.conv)
-        if not await ctx.store.is_member(cid, me):
-            if await rooms.hidden(ctx, req.conv.name, me):
-                raise rooms.no_such_room(req.conv.name)
-            raise RequestError(f"you are not in {req.conv}; join it to read it", ErrorCode.FORBIDDEN)
-    else:
-        if not await ctx.store.user_exists(req.conv.name):
-            raise RequestError(f"there is no user '{req.conv.name}'", ErrorCode.NO_SUCH_USER)
-        cid = conv_id(me, req.conv)
+    cid = conv_id(me, req.conv)
+    if not req.conv.is_room and not await ctx.store.user_exists(req.conv.name):
+        raise RequestError(f"there is no user '{req.conv.name}'", ErrorCode.NO_SUCH_USER)
     rich = limits.FEATURE_MESSAGES in conn.features
     hidden = ctx.hub.blocks_of(me)  # the messages of users the caller blocks are not in their history
-    messages, more = await ctx.store.history(cid, req.before, req.limit, deleted=rich, hidden=hidden)
+    # a room's page is read only for a member (checked by the same script call)
+    page = await ctx.store.history(
+        cid, req.before, req.limit, deleted=rich, hidden=hidden, member=me if req.conv.is_room else ""
+    )
+    if page is None:
+        if await rooms.hidden(ctx, req.conv.name, me):
+            raise rooms.no_such_room(req.conv.name)
+        raise RequestError(f"you are not in {req.conv}; join it to read it", ErrorCode.FORBIDDEN)
+    messages, more = page
     wire = [message_wire(hide_reactions(m, hidden), me, rich) for m in messages]
     fitted = fit(
         wire,

@@ -258,9 +258,11 @@ return {others, #batch, last, changes}
 
 # The read side of a conversation: entries in order (backward with '<',
 # forward with '>'), messages with their current text and state, changes as
-# they are. KEYS: stream, texts, states; ARGV: direction, from, to (as
-# XREVRANGE/XRANGE take them), messages wanted (0: no limit), entries to
-# scan at most, skip deleted messages ('1'/'0'), then any senders whose
+# they are. KEYS: stream, texts, states, and (a room's history) its members;
+# ARGV: direction, from, to (as XREVRANGE/XRANGE take them), messages wanted
+# (0: no limit), entries to scan at most, skip deleted messages ('1'/'0'),
+# the reader (with the members key: nil, and nothing read, unless the
+# reader is a member; else ''), then any senders whose
 # messages are skipped (the reader blocks them; they count as scanned, not
 # as wanted).  Returns {messages,
 # changes, last id scanned or '', 1 if the range was scanned to its end,
@@ -276,10 +278,11 @@ local cmd = 'XRANGE'
 if ARGV[1] == '<' then cmd = 'XREVRANGE' end
 local from, to = ARGV[2], ARGV[3]
 local want, budget, skipdel = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6] == '1'
+if KEYS[4] and redis.call('SISMEMBER', KEYS[4], ARGV[7]) == 0 then return false end
 local hidden = nil
-if #ARGV > 6 then
+if #ARGV > 7 then
   hidden = {}
-  for i = 7, #ARGV do hidden[ARGV[i]] = true end
+  for i = 8, #ARGV do hidden[ARGV[i]] = true end
 end
 local hasstate = redis.call('EXISTS', KEYS[3]) == 1
 local msgs, changes = {}, {}

@@ -246,6 +246,8 @@ class _Scan:
     reached: bool = False
     budget: int = SCAN_BUDGET  # entries one call reads at most
     hidden: Sequence[str] = ()  # senders whose messages are read past, not returned (the reader blocks them)
+    member: str = ""  # a room reader whose membership the script checks first ("": no check)
+    denied: bool = False  # the reader was not a member: nothing was read
 
     @property
     def done(self) -> bool:
@@ -262,11 +264,18 @@ class _Scan:
             want,
             self.budget,
             "1" if self.skip_deleted else "0",
+            self.member,
             *self.hidden,
         ]
-        return [keys.stream(cid), keys.texts(cid), keys.states(cid)], args
+        names = [keys.stream(cid), keys.texts(cid), keys.states(cid)]
+        if self.member:
+            names.append(keys.members(cid))
+        return names, args
 
     def take(self, reply: Any) -> None:
+        if reply is None and self.member:  # SCAN's answer to a reader who is not a member
+            self.denied = self.reached = True
+            return
         if not (isinstance(reply, list) and len(reply) == 6):
             raise StorageUnavailable("Redis sent a malformed reply")
         msgs, changes, last, reached, first, top = reply
@@ -712,18 +721,35 @@ class Store:
             pending = [s for s in pending if not s.done]
 
     async def history(
-        self, conv_id: str, before: str | None, limit: int, *, deleted: bool = False, hidden: Collection[str] = ()
-    ) -> tuple[list[StoredMessage], bool]:
+        self,
+        conv_id: str,
+        before: str | None,
+        limit: int,
+        *,
+        deleted: bool = False,
+        hidden: Collection[str] = (),
+        member: str = "",
+    ) -> tuple[list[StoredMessage], bool] | None:
         """A page of messages (oldest first, current state) before `before`,
         and whether older ones exist. Change entries are skipped (the page
         still has `limit` messages when there are that many), and deleted
         messages too unless `deleted` (their tombstones), and the messages of
-        the `hidden` senders (the users the reader blocks)."""
+        the `hidden` senders (the users the reader blocks).
+
+        With `member` (a room's reader), None if that user is not a member
+        of the room: checked in the same script call that reads the page,
+        so a page costs one round trip."""
         upper = "+" if before is None else mid_before(before)
         if upper is None:
+            if member and not await self.is_member(conv_id, member):
+                return None
             return [], False
-        scan = _Scan(conv_id, "<", upper, "-", limit + 1, skip_deleted=not deleted, hidden=tuple(sorted(hidden)))
+        scan = _Scan(
+            conv_id, "<", upper, "-", limit + 1, skip_deleted=not deleted, hidden=tuple(sorted(hidden)), member=member
+        )
         await self._scan([scan])
+        if scan.denied:
+            return None
         messages = scan.messages
         more = len(messages) > limit
         messages = messages[:limit]

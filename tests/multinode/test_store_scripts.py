@@ -56,3 +56,22 @@ async def test_batched_and_single_calls_survive_redis_losing_its_scripts(
         assert sorted(m.text for m in messages) == ["after", "before", "no cmid"]
     finally:
         await store.close()
+
+
+async def test_a_room_page_and_its_membership_check_are_one_call_on_one_redis_or_a_cluster(clean_redis: str) -> None:
+    # SCAN with the room's members key (its slot is the stream's): a
+    # member's page, a non-member's None, and nothing before the first id.
+    store = Store(clean_redis, timeout=2.0)
+    await asyncio.wait_for(store.start(), 10)
+    try:
+        assert await store.create_room("dev", 10) is RoomCreation.CREATED
+        await store.join("dev", "a")
+        sent = await store.send("#dev", "a", "hello", None)
+        assert sent.status is SendStatus.NEW
+        page = await store.history("#dev", None, 10, member="a")
+        assert page is not None and [m.text for m in page[0]] == ["hello"] and page[1] is False
+        assert await store.history("#dev", None, 10, member="b") is None
+        assert await store.history("#dev", "0-0", 10, member="b") is None
+        assert await store.history("#dev", "0-0", 10, member="a") == ([], False)
+    finally:
+        await store.close()

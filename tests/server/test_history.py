@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import redis as sync_redis
+
 from chinwag.protocol.frames import encode_frame
+from chinwag.server import keys
 
 from ..support.events import error_of, full_history
 
@@ -105,6 +108,7 @@ async def test_room_history_needs_membership(user) -> None:
     error = await error_of(bob.history("#private"), "forbidden")
     assert "private" in error.message
     await error_of(bob.history("#private", limit=5, before="1-0"), "forbidden")
+    await error_of(bob.history("#private", before="0-0"), "forbidden")  # nothing can be before it: no read at all
     await error_of(bob.history("#nosuchroom"), "no_such_room")
     await error_of(bob.history("@nosuchuser"), "no_such_user")
     await bob.join("private")
@@ -132,3 +136,38 @@ async def test_page_of_long_messages_is_cut_to_fit_a_frame_and_paging_still_comp
     walked = await full_history(alice, "#lobby")
     assert [m.mid for m in walked] == mids
     assert [m.text for m in walked] == texts
+
+
+async def test_a_room_page_is_one_call_to_redis_membership_included(clean_redis: str, user) -> None:
+    # The membership check rides in the script that reads the page: a page
+    # of a room is one command from the server, for a member and for someone
+    # who is refused alike. (The slow log lists a script's own commands too,
+    # from a client without an address: those are left out.)
+    alice = await user("alice")
+    bob = await user("bob")
+    await alice.join("club")
+    await alice.send("#club", "hello")
+    admin = sync_redis.Redis.from_url(clean_redis)
+    previous = admin.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    previous_len = admin.config_get("slowlog-max-len")["slowlog-max-len"]
+    admin.config_set("slowlog-max-len", 100_000)
+    admin.config_set("slowlog-log-slower-than", 0)
+    try:
+        for reader, outcome in ((alice, "page"), (bob, "forbidden")):
+            admin.slowlog_reset()
+            if outcome == "page":
+                page, _ = await reader.history("#club")
+                assert [m.text for m in page] == ["hello"]
+            else:
+                await error_of(reader.history("#club"), "forbidden")
+            commands = [
+                [a.decode(errors="replace") for a in entry[3]]
+                for entry in admin.execute_command("SLOWLOG", "GET", 100_000)
+                if entry[4] != b"?:0"  # not run by a script
+            ]
+            on_room = [c for c in commands if any(k in c for k in (keys.stream("#club"), keys.members("#club")))]
+            assert [c[0].upper() for c in on_room] == ["EVALSHA"], on_room
+    finally:
+        admin.config_set("slowlog-log-slower-than", previous)
+        admin.config_set("slowlog-max-len", previous_len)
+        admin.close()
