@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import tantivy
 
 from chinwag.protocol.limits import SEARCH_QUERY_MAX
 from chinwag.server.search import IndexedMessage, QueryError, parse_query
@@ -135,6 +136,26 @@ def test_only_the_callers_conversations(corpus: Corpus) -> None:
     assert corpus.find("deploy", convs={"#ops", "@alice:bob"}) == ["deploy dm", "deploy ops"]
     assert corpus.find("deploy", convs=set()) == []
     assert corpus.find("deploy", convs={"#op"}) == []  # whole ids, not prefixes
+
+
+def test_a_caller_in_most_conversations_finds_only_theirs(corpus: Corpus) -> None:
+    """A scope holding most of the index's documents is filtered by naming
+    the conversations outside it; what it finds must not change."""
+    big = [corpus.add(f"deploy big {i}", conv="#big") for i in range(5)]
+    corpus.add("deploy secret", conv="#secret")
+    corpus.add("deploy dm", conv="@alice:bob")
+    assert corpus.index._scope_filter({"#big", "@alice:bob"})[0][0] == tantivy.Occur.MustNot
+    newest_first = [f"deploy big {i}" for i in range(4, -1, -1)]
+    assert corpus.find("deploy", convs={"#big", "@alice:bob"}) == ["deploy dm", *newest_first]
+    assert corpus.find("deploy", convs={"#big", "#nope"}) == newest_first
+    assert corpus.find("deploy secret", convs={"#big", "@alice:bob", "#secret"}) == ["deploy secret"]
+    assert corpus.index._scope_filter({"#big", "@alice:bob", "#secret"}) == []  # every conversation: no filter
+    assert corpus.hits("deploy", {"#big", "#nope"}, limit=2) == [("#big", m) for m in reversed(big)]  # pages
+    # a conversation first seen after the scope was filtered by its complement
+    corpus.add("deploy late", conv="#late")
+    assert corpus.find("deploy", convs={"#big", "@alice:bob"})[0] == "deploy dm"
+    assert corpus.find("deploy late", convs={"#big", "@alice:bob", "#secret"}) == []
+    assert corpus.find("deploy late", convs={"#late"}) == ["deploy late"]
 
 
 def test_blocked_senders_are_not_found(corpus: Corpus) -> None:
