@@ -19,6 +19,16 @@ answered `[id, "ok", ...]` or `[id, "error", kind, message]`:
   ts, text] lists, deletes as [conv, mid]; committed with the marks if
   `commit`; answers the committed message count. Writes run in order on a
   writer thread, so searches go on meanwhile.
+
+Searches go first (`Turns`): the writer makes documents in slices and,
+between two, waits for a search in progress, so a search has the process's
+CPU and GIL; and tantivy's merge threads, whose work no message waits for
+to become findable, run MERGE_NICE lower than the server (Linux sets a
+nice value per thread), so on a full machine the server, Redis and a
+search get a core before a merge does. The threads that make and commit
+documents keep the server's priority: a lower one measured a
+send-to-findable lag of 1.6 s (p99) at 5,000 DMs/s and 2.7 s in the
+closed loop, against the 1 s bound.
 - `search query convs exclude conv sender before after limit page`:
   answers [[conv, mid], ...] and the next page (error kind "query" for a
   bad page).
@@ -34,11 +44,12 @@ import contextlib
 import ctypes
 import itertools
 import logging
+import os
 import queue
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -53,6 +64,10 @@ log = logging.getLogger(__name__)
 
 HEADER = 4
 SWITCH_INTERVAL_S = 0.0005  # the child's GIL hand-over: its search thread must not wait on the writer for 5 ms
+MERGE_NICE = 10  # how much lower than the server (and its search thread) the index process merges segments
+MERGE_THREADS = "merge_thread"  # the start of the names tantivy gives its merge threads
+WRITE_SLICE = 100  # documents the writer makes between two looks for a waiting search
+YIELD_MAX_S = 0.05  # the longest the writer waits for one search (a stuck search must not stop indexing)
 START_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 30.0
 
@@ -95,6 +110,59 @@ def _read_frame(inp: IO[bytes]) -> Any | None:
     return msgpack.unpackb(body, raw=False)
 
 
+class Turns:
+    """Searches go first. The search thread marks each search; the writer,
+    between slices of documents, waits for the search in progress, but not
+    for those that start after it began to wait: a stream of searches slows
+    indexing (one slice between two searches), it never stops it."""
+
+    def __init__(self) -> None:
+        self._done = threading.Condition()
+        self._started = 0
+        self._finished = 0
+        self.waits = 0  # times the writer waited (tests, the bench)
+
+    @contextlib.contextmanager
+    def search(self) -> Iterator[None]:
+        with self._done:
+            self._started += 1
+        try:
+            yield
+        finally:
+            with self._done:
+                self._finished += 1
+                self._done.notify_all()
+
+    def writer_turn(self, timeout: float = YIELD_MAX_S) -> None:
+        with self._done:
+            started = self._started
+            if self._finished < started:
+                self.waits += 1
+                self._done.wait_for(lambda: self._finished >= started, timeout)
+
+
+def demote_threads(prefix: str, by: int) -> int:
+    """Lower the scheduling priority (raise the nice value; Linux keeps one
+    per thread) of this process's threads whose names start with `prefix`
+    to `by` above the process's own. The threads changed; one that cannot
+    be changed (gone, or no /proc) stays as it was."""
+    if by <= 0:
+        return 0
+    target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + by)
+    changed = 0
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError, ValueError):
+                with open(f"/proc/self/task/{name}/comm") as comm:
+                    if not comm.read().startswith(prefix):
+                        continue
+                tid = int(name)
+                if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                    os.setpriority(os.PRIO_PROCESS, tid, target)
+                    changed += 1
+    return changed
+
+
 def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
     """The child's main loop: one index, requests from `inp`, answers to `out`."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -109,6 +177,8 @@ def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
         return 1
     _write_frame(out, lock, ["ready", where, index.progress(), index.num_messages])
     writes: queue.Queue[list[Any] | None] = queue.Queue()
+    turns = Turns()
+    demote_threads(MERGE_THREADS, MERGE_NICE)
 
     def writer() -> None:
         tokenize("")  # the tokenizer's tables, before the first message
@@ -117,10 +187,13 @@ def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
             try:
                 if deletes:
                     index.delete_many((conv, mid) for conv, mid in deletes)
-                if upserts:
-                    index.upsert(IndexedMessage(*u) for u in upserts)
+                for start in range(0, len(upserts), WRITE_SLICE):
+                    turns.writer_turn()
+                    index.upsert(IndexedMessage(*u) for u in upserts[start : start + WRITE_SLICE])
                 if commit:
+                    turns.writer_turn()
                     index.commit(marks)
+                    demote_threads(MERGE_THREADS, MERGE_NICE)  # tantivy may have started merge threads
                 _write_frame(out, lock, [rid, "ok", index.num_messages])
             except Exception as exc:
                 _write_frame(out, lock, [rid, "error", "write", f"{type(exc).__name__}: {exc}"])
@@ -133,7 +206,9 @@ def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
         if kind == "write":
             writes.put([rid, *args])
         elif kind == "search":
-            _write_frame(out, lock, [rid, *_search(index, args)])
+            with turns.search():
+                answer = _search(index, args)
+            _write_frame(out, lock, [rid, *answer])
         elif kind == "close":
             closing = rid
             break
