@@ -82,6 +82,18 @@ def test_the_writer_does_not_wait_for_searches_that_start_after_it() -> None:
             assert done.wait(WAIT_S)
 
 
+def test_the_writer_gives_way_no_longer_than_its_budget() -> None:
+    """A search that does not end (or a flood of them) holds a write back
+    by YIELD_MAX_S at most: what it adds to the send-to-findable lag."""
+    turns = Turns()
+    with searching(turns):
+        turns.writer_turn(0)
+        turns.writer_turn(-1)
+        assert turns.waits == 0
+        turns.writer_turn(0.01)  # returns: the search is still going
+        assert turns.waits == 1
+
+
 def _nice(tid: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, tid)
 

@@ -21,14 +21,14 @@ answered `[id, "ok", ...]` or `[id, "error", kind, message]`:
   writer thread, so searches go on meanwhile.
 
 Searches go first (`Turns`): the writer makes documents in slices and,
-between two, waits for a search in progress, so a search has the process's
-CPU and GIL; and tantivy's merge threads, whose work no message waits for
-to become findable, run MERGE_NICE lower than the server (Linux sets a
-nice value per thread), so on a full machine the server, Redis and a
-search get a core before a merge does. The threads that make and commit
-documents keep the server's priority: a lower one measured a
-send-to-findable lag of 1.6 s (p99) at 5,000 DMs/s and 2.7 s in the
-closed loop, against the 1 s bound.
+between two, waits for a search in progress (at most YIELD_MAX_S per
+write), so a search has the process's CPU and GIL; and tantivy's merge
+threads, whose work no message waits for to become findable, run
+MERGE_NICE lower than the server (Linux sets a nice value per thread), so
+on a full machine the server, Redis and a search get a core before a merge
+does. The threads that make and commit documents keep the server's
+priority: at a lower one, indexing fell behind on a full machine and the
+send-to-findable lag passed its 1 s bound (docs/performance.md).
 - `search query convs exclude conv sender before after limit page`:
   answers [[conv, mid], ...] and the next page (error kind "query" for a
   bad page).
@@ -49,6 +49,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,7 @@ SWITCH_INTERVAL_S = 0.0005  # the child's GIL hand-over: its search thread must 
 MERGE_NICE = 10  # how much lower than the server (and its search thread) the index process merges segments
 MERGE_THREADS = "merge_thread"  # the start of the names tantivy gives its merge threads
 WRITE_SLICE = 100  # documents the writer makes between two looks for a waiting search
-YIELD_MAX_S = 0.05  # the longest the writer waits for one search (a stuck search must not stop indexing)
+YIELD_MAX_S = 0.05  # the longest the writer gives way to searches per write: what it may add to the lag
 START_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 30.0
 
@@ -113,8 +114,9 @@ def _read_frame(inp: IO[bytes]) -> Any | None:
 class Turns:
     """Searches go first. The search thread marks each search; the writer,
     between slices of documents, waits for the search in progress, but not
-    for those that start after it began to wait: a stream of searches slows
-    indexing (one slice between two searches), it never stops it."""
+    for those that start after it began to wait, and for YIELD_MAX_S at
+    most per write: a stream of searches slows indexing by that much at
+    most, it never stops it."""
 
     def __init__(self) -> None:
         self._done = threading.Condition()
@@ -133,7 +135,10 @@ class Turns:
                 self._finished += 1
                 self._done.notify_all()
 
-    def writer_turn(self, timeout: float = YIELD_MAX_S) -> None:
+    def writer_turn(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) for the search in progress, if any."""
+        if timeout <= 0:
+            return
         with self._done:
             started = self._started
             if self._finished < started:
@@ -184,14 +189,15 @@ def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
         tokenize("")  # the tokenizer's tables, before the first message
         while (item := writes.get()) is not None:
             rid, upserts, deletes, commit, marks = item
+            give_way_until = time.monotonic() + YIELD_MAX_S
             try:
                 if deletes:
                     index.delete_many((conv, mid) for conv, mid in deletes)
                 for start in range(0, len(upserts), WRITE_SLICE):
-                    turns.writer_turn()
+                    turns.writer_turn(give_way_until - time.monotonic())
                     index.upsert(IndexedMessage(*u) for u in upserts[start : start + WRITE_SLICE])
                 if commit:
-                    turns.writer_turn()
+                    turns.writer_turn(give_way_until - time.monotonic())
                     index.commit(marks)
                     demote_threads(MERGE_THREADS, MERGE_NICE)  # tantivy may have started merge threads
                 _write_frame(out, lock, [rid, "ok", index.num_messages])
