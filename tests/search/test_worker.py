@@ -1,18 +1,15 @@
 """The index process puts searches first: its writer waits between slices
-for the search in progress (never for later ones), and it merges segments
-at a lower priority than the rest."""
+for the search in progress (never for later ones, and for a bounded time)."""
 
 from __future__ import annotations
 
-import ctypes
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from chinwag.server.search import worker
-from chinwag.server.search.worker import ChildIndex, Turns, demote_threads
+from chinwag.server.search.worker import ChildIndex, Turns
 
 WAIT_S = 10.0  # a deadline for what must happen, never how fast
 
@@ -94,48 +91,7 @@ def test_the_writer_gives_way_no_longer_than_its_budget() -> None:
         assert turns.waits == 1
 
 
-def _nice(tid: int) -> int:
-    return os.getpriority(os.PRIO_PROCESS, tid)
-
-
-def test_demote_threads_lowers_the_named_threads_only() -> None:
-    started, stop = threading.Event(), threading.Event()
-    ids: list[int] = []
-
-    def named() -> None:
-        ctypes.CDLL(None).prctl(15, b"merge_thread_t")  # PR_SET_NAME, as tantivy names its threads
-        ids.append(threading.get_native_id())
-        started.set()
-        stop.wait(WAIT_S)
-
-    thread = threading.Thread(target=named)
-    thread.start()
-    try:
-        assert started.wait(WAIT_S)
-        base = _nice(os.getpid())
-        assert demote_threads("merge_thread", 3) == 1
-        assert _nice(ids[0]) == min(19, base + 3)
-        assert _nice(threading.get_native_id()) == base
-        assert demote_threads("merge_thread", 3) == 0  # already there
-        assert demote_threads("merge_thread", 0) == 0  # nothing asked
-    finally:
-        stop.set()
-        thread.join(WAIT_S)
-
-
-def _threads(pid: int) -> dict[int, tuple[str, int]]:
-    out = {}
-    for name in os.listdir(f"/proc/{pid}/task"):
-        tid = int(name)
-        out[tid] = (Path(f"/proc/{pid}/task/{name}/comm").read_text().strip(), _nice(tid))
-    return out
-
-
-async def test_the_index_process_merges_at_a_lower_priority(tmp_path: Path) -> None:
-    """tantivy's merge threads run `MERGE_NICE` lower than the server; the
-    threads that search, write and commit keep its priority (a message is
-    findable within a second of its `ok` however busy the machine is). A
-    write of several slices is applied whole."""
+async def test_a_write_of_several_slices_is_applied_whole(tmp_path: Path) -> None:
     index = ChildIndex(tmp_path / "search")
     await index.start()
     try:
@@ -147,13 +103,5 @@ async def test_the_index_process_merges_at_a_lower_priority(tmp_path: Path) -> N
             "deploy", ["#ops"], [], conv=None, sender=None, before=None, after=None, limit=50, page=None
         )
         assert len(page.hits) == 50 and page.next is not None
-        pid = index.pid
-        assert pid is not None
-        threads = _threads(pid)
-        base = _nice(os.getpid())
-        merges = [nice for name, nice in threads.values() if name.startswith(worker.MERGE_THREADS)]
-        assert merges and all(nice == min(19, base + worker.MERGE_NICE) for nice in merges), threads
-        others = [nice for name, nice in threads.values() if not name.startswith(worker.MERGE_THREADS)]
-        assert others and all(nice == base for nice in others), threads
     finally:
         await index.close()

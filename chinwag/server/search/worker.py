@@ -22,13 +22,13 @@ answered `[id, "ok", ...]` or `[id, "error", kind, message]`:
 
 Searches go first (`Turns`): the writer makes documents in slices and,
 between two, waits for a search in progress (at most YIELD_MAX_S per
-write), so a search has the process's CPU and GIL; and tantivy's merge
-threads, whose work no message waits for to become findable, run
-MERGE_NICE lower than the server (Linux sets a nice value per thread), so
-on a full machine the server, Redis and a search get a core before a merge
-does. The threads that make and commit documents keep the server's
-priority: at a lower one, indexing fell behind on a full machine and the
-send-to-findable lag passed its 1 s bound (docs/performance.md).
+write), so a search has the process's CPU and GIL. The process's threads
+all keep the server's scheduling priority: with tantivy's threads at a
+lower one (Linux sets a nice value per thread), indexing fell behind on a
+full machine and the send-to-findable lag passed its 1 s bound, and with
+only its merge threads lower, segments piled up (17 against 10 at the end
+of a 300,000-message build) and every search paid for them
+(docs/performance.md).
 - `search query convs exclude conv sender before after limit page`:
   answers [[conv, mid], ...] and the next page (error kind "query" for a
   bad page).
@@ -44,7 +44,6 @@ import contextlib
 import ctypes
 import itertools
 import logging
-import os
 import queue
 import signal
 import sys
@@ -65,8 +64,6 @@ log = logging.getLogger(__name__)
 
 HEADER = 4
 SWITCH_INTERVAL_S = 0.0005  # the child's GIL hand-over: its search thread must not wait on the writer for 5 ms
-MERGE_NICE = 10  # how much lower than the server (and its search thread) the index process merges segments
-MERGE_THREADS = "merge_thread"  # the start of the names tantivy gives its merge threads
 WRITE_SLICE = 100  # documents the writer makes between two looks for a waiting search
 YIELD_MAX_S = 0.05  # the longest the writer gives way to searches per write: what it may add to the lag
 START_TIMEOUT_S = 30.0
@@ -146,28 +143,6 @@ class Turns:
                 self._done.wait_for(lambda: self._finished >= started, timeout)
 
 
-def demote_threads(prefix: str, by: int) -> int:
-    """Lower the scheduling priority (raise the nice value; Linux keeps one
-    per thread) of this process's threads whose names start with `prefix`
-    to `by` above the process's own. The threads changed; one that cannot
-    be changed (gone, or no /proc) stays as it was."""
-    if by <= 0:
-        return 0
-    target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + by)
-    changed = 0
-    with contextlib.suppress(OSError):
-        for name in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError, ValueError):
-                with open(f"/proc/self/task/{name}/comm") as comm:
-                    if not comm.read().startswith(prefix):
-                        continue
-                tid = int(name)
-                if os.getpriority(os.PRIO_PROCESS, tid) < target:
-                    os.setpriority(os.PRIO_PROCESS, tid, target)
-                    changed += 1
-    return changed
-
-
 def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
     """The child's main loop: one index, requests from `inp`, answers to `out`."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -183,7 +158,6 @@ def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
     _write_frame(out, lock, ["ready", where, index.progress(), index.num_messages])
     writes: queue.Queue[list[Any] | None] = queue.Queue()
     turns = Turns()
-    demote_threads(MERGE_THREADS, MERGE_NICE)
 
     def writer() -> None:
         tokenize("")  # the tokenizer's tables, before the first message
@@ -199,7 +173,6 @@ def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
                 if commit:
                     turns.writer_turn(give_way_until - time.monotonic())
                     index.commit(marks)
-                    demote_threads(MERGE_THREADS, MERGE_NICE)  # tantivy may have started merge threads
                 _write_frame(out, lock, [rid, "ok", index.num_messages])
             except Exception as exc:
                 _write_frame(out, lock, [rid, "error", "write", f"{type(exc).__name__}: {exc}"])
