@@ -7,6 +7,7 @@ import tantivy
 
 from chinwag.protocol.limits import SEARCH_QUERY_MAX
 from chinwag.server.search import IndexedMessage, QueryError, parse_query
+from chinwag.server.search.index import EXPANSION_UNION_MAX
 
 from .conftest import Corpus
 
@@ -74,6 +75,23 @@ def test_mixed_scripts(corpus: Corpus) -> None:
     assert corpus.find('"deploy 失败"') == ["我们deploy失败了"]
     assert corpus.find("们de") == ["我们deploy失败了"]  # a query splits between scripts as a message does
     assert corpus.find("们de 部署") == []
+
+
+@pytest.mark.parametrize("words", [0, 1, 2, EXPANSION_UNION_MAX, EXPANSION_UNION_MAX + 1, 300])
+def test_a_prefix_finds_every_word_it_starts(corpus: Corpus, words: int) -> None:
+    """A prefix of 4+ letters is searched as the words of the index that
+    start with it: one, a union of a few, or a set of many."""
+    texts = [f"zeta{n:03d} in {n % 2}" for n in range(words)]
+    for text in texts:
+        corpus.add(text)
+    corpus.add("zet alone")  # shorter than the prefix: not found
+    corpus.add("azeta0 inside a word")  # not at the start: not found
+    newest_first = texts[::-1]
+    assert corpus.find("zeta") == newest_first
+    assert corpus.find("zeta in") == newest_first
+    assert corpus.find("zeta 1") == [t for t in newest_first if t.endswith(" 1")]
+    assert corpus.find("zeta0") == [t for t in newest_first if t.startswith("zeta0")]
+    assert corpus.find('"in 0" zeta') == [t for t in newest_first if t.endswith(" 0")]
 
 
 def test_metacharacters_are_not_patterns(corpus: Corpus) -> None:
