@@ -137,3 +137,12 @@ def test_index_fields_are_the_tokens_spaced() -> None:
         terms, grams = index_fields(text)
         assert terms == tokens.spaced_terms(), text
         assert sorted(grams.split()) == sorted(tokens.grams), text
+
+
+def test_words_are_the_terms_outside_the_no_space_scripts() -> None:
+    """What a prefix can match (`ParsedQuery.matches` asks it of every hit):
+    Thai, the lowest no-space range, gives run terms; Tibetan above it and
+    Latin below it give words."""
+    tokens = tokenize("ไทย ab ཀཁ 部署")
+    assert tokens.words == frozenset({"ab", "ཀཁ"})
+    assert {term for _, term in tokens.terms} == {"ไท", "ทย", "ab", "ཀཁ", "部署"}

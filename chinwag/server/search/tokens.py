@@ -230,8 +230,12 @@ class Tokens:
         return " ".join(sorted(self.grams))
 
 
+_NO_SPACE_FIRST = min(a for a, _ in _NO_SPACE_RANGES)  # below it, no character is of a no-space script
+
+
 def _is_word_term(term: str) -> bool:
-    return not _in_ranges(_NO_SPACE_RANGES, ord(term[0]))
+    code = ord(term[0])
+    return code < _NO_SPACE_FIRST or not _in_ranges(_NO_SPACE_RANGES, code)
 
 
 _ASCII_WORD = re.compile("[a-z0-9]+")
