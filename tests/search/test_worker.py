@@ -4,7 +4,7 @@ for the search in progress (never for later ones, and for a bounded time)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,13 +14,14 @@ from chinwag.server.search.worker import ChildIndex, Turns
 WAIT_S = 10.0  # a deadline for what must happen, never how fast
 
 
-def _until(predicate: object, timeout: float = WAIT_S) -> bool:
-    done = threading.Event()
+def _until(predicate: Callable[[], bool], timeout: float = WAIT_S) -> bool:
+    """Poll `predicate` from this thread (the others block on events)."""
+    pause = threading.Event()
     for _ in range(int(timeout / 0.01)):
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
-        done.wait(0.01)
-    return bool(predicate())  # type: ignore[operator]
+        pause.wait(0.01)
+    return predicate()
 
 
 @contextmanager
