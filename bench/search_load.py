@@ -178,8 +178,11 @@ def _summary(samples: list[float]) -> dict[str, Any]:
     }
 
 
-async def idle_latency(port: int, searchers: dict[str, list[str]], queries: Queries, runs: int) -> dict[str, Any]:
-    """Each kind `runs` times per scope, one search at a time; page 2 too."""
+async def idle_latency(
+    port: int, searchers: dict[str, list[str]], queries: Queries, runs: int, pids: dict[str, list[int]]
+) -> dict[str, Any]:
+    """Each kind `runs` times per scope, one search at a time; page 2 too;
+    and the CPU each of `pids`' processes used per search meanwhile."""
     rng = random.Random(11)
     out: dict[str, Any] = {}
     every: dict[str, list[float]] = {"50_rooms": [], "all_rooms": []}
@@ -192,6 +195,8 @@ async def idle_latency(port: int, searchers: dict[str, list[str]], queries: Quer
                     if "conv" in fields:
                         fields["conv"] = rng.choice(searchers[name])
                     await client.search(**fields)
+        searches = 0
+        cpu = {who: sum(cpu_seconds(pid) for pid in group) for who, group in pids.items()}
         for kind, make in queries.kinds.items():
             for scope, names in (("50_rooms", list(searchers)[:-1]), ("all_rooms", list(searchers)[-1:])):
                 first: list[float] = []
@@ -212,16 +217,23 @@ async def idle_latency(port: int, searchers: dict[str, list[str]], queries: Quer
                         await client.search(**fields, page=page.next)
                         second.append(time.perf_counter() - t)
                 every[scope] += first
+                searches += len(first) + len(second)
                 out[f"{kind}/{scope}"] = {
                     **_summary(first),
                     "page2_p50_ms": _summary(second)["p50_ms"] if second else None,
                     "mean_results": round(hits / runs, 1),
                 }
                 log(kind, scope, out[f"{kind}/{scope}"])
+        used = {who: sum(cpu_seconds(pid) for pid in group) - cpu[who] for who, group in pids.items()}
     finally:
         for client in clients.values():
             await client.close()
-    return {"by_kind": out, "all_kinds": {scope: _summary(v) for scope, v in every.items()}}
+    return {
+        "by_kind": out,
+        "all_kinds": {scope: _summary(v) for scope, v in every.items()},
+        "searches": searches,  # first and second pages, one at a time
+        **{f"{who}_cpu_us_per_search": round(used[who] / max(1, searches) * 1e6, 1) for who in pids},
+    }
 
 
 class Background:
@@ -454,7 +466,8 @@ def main() -> None:
             result["server_rss_mib_with_index"] = round(node.rss()["server"] / 1024, 1)
             queries = Queries(corpus, convs, start_ms)
             log("idle searches")
-            result["idle"] = asyncio.run(idle_latency(port, searchers, queries, args.runs))
+            pids = {"server": [node.pid], "index_process": children(node.pid), "redis": [deployment.redis_pid]}
+            result["idle"] = asyncio.run(idle_latency(port, searchers, queries, args.runs, pids))
 
             parts = split(dm_users, args.procs)
             configs = [TrafficConfig("dm", port, [port] * len(p), p, dm_users, peers=16) for p in parts]

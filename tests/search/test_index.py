@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import tantivy
 
 from chinwag.protocol.limits import SEARCH_QUERY_MAX
 from chinwag.server.search import IndexedMessage, QueryError, parse_query
+from chinwag.server.search.index import EXPANSION_UNION_MAX
 
 from .conftest import Corpus
 
@@ -75,6 +77,23 @@ def test_mixed_scripts(corpus: Corpus) -> None:
     assert corpus.find("们de 部署") == []
 
 
+@pytest.mark.parametrize("words", [0, 1, 2, EXPANSION_UNION_MAX, EXPANSION_UNION_MAX + 1, 300])
+def test_a_prefix_finds_every_word_it_starts(corpus: Corpus, words: int) -> None:
+    """A prefix of 4+ letters is searched as the words of the index that
+    start with it: one, a union of a few, or a set of many."""
+    texts = [f"zeta{n:03d} in {n % 2}" for n in range(words)]
+    for text in texts:
+        corpus.add(text)
+    corpus.add("zet alone")  # shorter than the prefix: not found
+    corpus.add("azeta0 inside a word")  # not at the start: not found
+    newest_first = texts[::-1]
+    assert corpus.find("zeta") == newest_first
+    assert corpus.find("zeta in") == newest_first
+    assert corpus.find("zeta 1") == [t for t in newest_first if t.endswith(" 1")]
+    assert corpus.find("zeta0") == [t for t in newest_first if t.startswith("zeta0")]
+    assert corpus.find('"in 0" zeta') == [t for t in newest_first if t.endswith(" 0")]
+
+
 def test_metacharacters_are_not_patterns(corpus: Corpus) -> None:
     corpus.add("a b")
     corpus.add("axxxb")
@@ -135,6 +154,26 @@ def test_only_the_callers_conversations(corpus: Corpus) -> None:
     assert corpus.find("deploy", convs={"#ops", "@alice:bob"}) == ["deploy dm", "deploy ops"]
     assert corpus.find("deploy", convs=set()) == []
     assert corpus.find("deploy", convs={"#op"}) == []  # whole ids, not prefixes
+
+
+def test_a_caller_in_most_conversations_finds_only_theirs(corpus: Corpus) -> None:
+    """A scope holding most of the index's documents is filtered by naming
+    the conversations outside it; what it finds must not change."""
+    big = [corpus.add(f"deploy big {i}", conv="#big") for i in range(5)]
+    corpus.add("deploy secret", conv="#secret")
+    corpus.add("deploy dm", conv="@alice:bob")
+    assert corpus.index._scope_filter({"#big", "@alice:bob"})[0][0] == tantivy.Occur.MustNot
+    newest_first = [f"deploy big {i}" for i in range(4, -1, -1)]
+    assert corpus.find("deploy", convs={"#big", "@alice:bob"}) == ["deploy dm", *newest_first]
+    assert corpus.find("deploy", convs={"#big", "#nope"}) == newest_first
+    assert corpus.find("deploy secret", convs={"#big", "@alice:bob", "#secret"}) == ["deploy secret"]
+    assert corpus.index._scope_filter({"#big", "@alice:bob", "#secret"}) == []  # every conversation: no filter
+    assert corpus.hits("deploy", {"#big", "#nope"}, limit=2) == [("#big", m) for m in reversed(big)]  # pages
+    # a conversation first seen after the scope was filtered by its complement
+    corpus.add("deploy late", conv="#late")
+    assert corpus.find("deploy", convs={"#big", "@alice:bob"})[0] == "deploy dm"
+    assert corpus.find("deploy late", convs={"#big", "@alice:bob", "#secret"}) == []
+    assert corpus.find("deploy late", convs={"#late"}) == ["deploy late"]
 
 
 def test_blocked_senders_are_not_found(corpus: Corpus) -> None:

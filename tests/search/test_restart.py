@@ -39,6 +39,21 @@ def test_documents_and_progress_survive_a_restart(tmp_path: Path) -> None:
         assert index.num_messages == 3
 
 
+def test_the_conversations_of_a_reopened_index_are_known(tmp_path: Path) -> None:
+    """A caller in most conversations is filtered by the ones outside
+    their scope: after a restart those must include every conversation
+    the directory holds, marked or not."""
+    with SearchIndex(tmp_path, heap_bytes=HEAP) as index:
+        index.upsert([message(f"{n}-0", f"deploy {n}") for n in range(1, 6)])
+        index.upsert([message("9-0", "deploy secret", conv="#secret")])
+        index.commit({"#ops": "5-0"})  # no mark for #secret
+    with SearchIndex(tmp_path, heap_bytes=HEAP) as index:
+        assert index._scope_filter({"#ops"})[0][0] == tantivy.Occur.MustNot  # names #secret
+        found = index.search(parse_query("deploy"), {"#ops"}).hits
+        assert [h.mid for h in found] == [f"{n}-0" for n in range(5, 0, -1)]
+        assert index.search(parse_query("deploy"), {"#ops", "#secret"}).hits[0] == ("#secret", "9-0")
+
+
 def test_a_second_index_on_the_directory_is_refused(tmp_path: Path) -> None:
     with SearchIndex(tmp_path, heap_bytes=HEAP) as index:
         index.upsert([message("1-0", "deploy")])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +15,7 @@ from chinwag.server.search.tokens import (
     PREFIX_GRAMS,
     Tokens,
     grams,
+    index_fields,
     normalize,
     pieces,
     positioned,
@@ -111,3 +115,34 @@ def test_the_ascii_path_gives_the_general_paths_tokens(text: str) -> None:
 def test_the_ascii_path_on_edges(text: str) -> None:
     parts = pieces(text)
     assert tokenize(text) == Tokens(tuple(positioned(parts)), frozenset(grams(parts)))
+
+
+def test_index_fields_are_the_tokens_spaced() -> None:
+    """The index's fast way to its two fields gives what `tokenize` does."""
+    rng = random.Random(4)
+    alphabet = string.ascii_letters + string.digits + " .,_-!'\t\n" + "éß長"
+    texts = [
+        "",
+        "...!",
+        "Deploy FAILED on prod-2, again_and again",
+        "a b c ab abc abcd",
+        "x" * MAX_WORD + " " + "y" * (MAX_WORD + 1) + " Z" * 3,
+        "short " + "q" * (MAX_WORD + 5),
+        "Café 今天部署 ok",
+    ]
+    texts += ["".join(rng.choices(alphabet, k=rng.randrange(1, 120))) for _ in range(500)]
+    texts += ["".join(rng.choices(string.ascii_letters + " ", k=rng.randrange(60, 200))) for _ in range(200)]
+    for text in texts:
+        tokens = tokenize(text)
+        terms, grams = index_fields(text)
+        assert terms == tokens.spaced_terms(), text
+        assert sorted(grams.split()) == sorted(tokens.grams), text
+
+
+def test_words_are_the_terms_outside_the_no_space_scripts() -> None:
+    """What a prefix can match (`ParsedQuery.matches` asks it of every hit):
+    Thai, the lowest no-space range, gives run terms; Tibetan above it and
+    Latin below it give words."""
+    tokens = tokenize("ไทย ab ཀཁ 部署")
+    assert tokens.words == frozenset({"ab", "ཀཁ"})
+    assert {term for _, term in tokens.terms} == {"ไท", "ทย", "ab", "ཀཁ", "部署"}

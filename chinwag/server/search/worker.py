@@ -19,6 +19,16 @@ answered `[id, "ok", ...]` or `[id, "error", kind, message]`:
   ts, text] lists, deletes as [conv, mid]; committed with the marks if
   `commit`; answers the committed message count. Writes run in order on a
   writer thread, so searches go on meanwhile.
+
+Searches go first (`Turns`): the writer makes documents in slices and,
+between two, waits for a search in progress (at most YIELD_MAX_S per
+write), so a search has the process's CPU and GIL. The process's threads
+all keep the server's scheduling priority: with tantivy's threads at a
+lower one (Linux sets a nice value per thread), indexing fell behind on a
+full machine and the send-to-findable lag passed its 1 s bound, and with
+only its merge threads lower, segments piled up (17 against 10 at the end
+of a 300,000-message build) and every search paid for them
+(docs/performance.md).
 - `search query convs exclude conv sender before after limit page`:
   answers [[conv, mid], ...] and the next page (error kind "query" for a
   bad page).
@@ -38,7 +48,8 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -53,6 +64,8 @@ log = logging.getLogger(__name__)
 
 HEADER = 4
 SWITCH_INTERVAL_S = 0.0005  # the child's GIL hand-over: its search thread must not wait on the writer for 5 ms
+WRITE_SLICE = 100  # documents the writer makes between two looks for a waiting search
+YIELD_MAX_S = 0.05  # the longest the writer gives way to searches per write: what it may add to the lag
 START_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 30.0
 
@@ -95,6 +108,41 @@ def _read_frame(inp: IO[bytes]) -> Any | None:
     return msgpack.unpackb(body, raw=False)
 
 
+class Turns:
+    """Searches go first. The search thread marks each search; the writer,
+    between slices of documents, waits for the search in progress, but not
+    for those that start after it began to wait, and for YIELD_MAX_S at
+    most per write: a stream of searches slows indexing by that much at
+    most, it never stops it."""
+
+    def __init__(self) -> None:
+        self._done = threading.Condition()
+        self._started = 0
+        self._finished = 0
+        self.waits = 0  # times the writer waited (tests, the bench)
+
+    @contextlib.contextmanager
+    def search(self) -> Iterator[None]:
+        with self._done:
+            self._started += 1
+        try:
+            yield
+        finally:
+            with self._done:
+                self._finished += 1
+                self._done.notify_all()
+
+    def writer_turn(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) for the search in progress, if any."""
+        if timeout <= 0:
+            return
+        with self._done:
+            started = self._started
+            if self._finished < started:
+                self.waits += 1
+                self._done.wait_for(lambda: self._finished >= started, timeout)
+
+
 def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
     """The child's main loop: one index, requests from `inp`, answers to `out`."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -109,17 +157,21 @@ def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
         return 1
     _write_frame(out, lock, ["ready", where, index.progress(), index.num_messages])
     writes: queue.Queue[list[Any] | None] = queue.Queue()
+    turns = Turns()
 
     def writer() -> None:
         tokenize("")  # the tokenizer's tables, before the first message
         while (item := writes.get()) is not None:
             rid, upserts, deletes, commit, marks = item
+            give_way_until = time.monotonic() + YIELD_MAX_S
             try:
                 if deletes:
                     index.delete_many((conv, mid) for conv, mid in deletes)
-                if upserts:
-                    index.upsert(IndexedMessage(*u) for u in upserts)
+                for start in range(0, len(upserts), WRITE_SLICE):
+                    turns.writer_turn(give_way_until - time.monotonic())
+                    index.upsert(IndexedMessage(*u) for u in upserts[start : start + WRITE_SLICE])
                 if commit:
+                    turns.writer_turn(give_way_until - time.monotonic())
                     index.commit(marks)
                 _write_frame(out, lock, [rid, "ok", index.num_messages])
             except Exception as exc:
@@ -133,7 +185,9 @@ def serve(path: Path | None, inp: IO[bytes], out: IO[bytes]) -> int:
         if kind == "write":
             writes.put([rid, *args])
         elif kind == "search":
-            _write_frame(out, lock, [rid, *_search(index, args)])
+            with turns.search():
+                answer = _search(index, args)
+            _write_frame(out, lock, [rid, *answer])
         elif kind == "close":
             closing = rid
             break
