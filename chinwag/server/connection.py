@@ -218,8 +218,6 @@ class Connection(asyncio.Protocol):
             return
         if type(request) is Pong:
             return
-        if type(request) is Ack and self._worker is None and request.id is None and self._ack_now(request):
-            return
         inbox = self._inbox
         if inbox is None:
             inbox = self._inbox = deque()
@@ -248,22 +246,6 @@ class Connection(asyncio.Protocol):
                 self._inbox = None
             if self.state is State.CLOSED:
                 self._settle_cursor_write_alone()
-
-    def _ack_now(self, ack: Ack) -> bool:
-        """An ack with nothing before it to wait for: the cursor write is
-        queued here and now, without a worker task (a recipient acks every
-        message it gets, so this is half the requests a busy node sees). It
-        takes effect before any later reply, as the protocol asks: the next
-        reply waits for it (`cursor_written`). False when the session does
-        not serve acks now: the worker answers with the error."""
-        if self.session.refusal(Ack.TYPE) is not None:
-            return False
-        self.context.metrics.request(Ack.TYPE)
-        batch = AckBatch()
-        batch.add(self, ack)
-        if batch.upto:
-            self._cursor_write = self.context.store.ack(self.username, batch.upto)
-        return True
 
     async def _handle_sends(self, run: list[Send]) -> None:
         """Consecutive sends: all checked and queued first (one Redis round
