@@ -10,7 +10,7 @@ from pathlib import Path
 from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
 
-from ..search.helpers import CONTRACT_S, found, search_client, texts_of
+from ..search.helpers import CONTRACT_S, found, next_millisecond, search_client, texts_of
 
 
 async def _login(server: ChatServer, name: str, *, register: bool = False) -> ChatClient:
@@ -52,6 +52,7 @@ async def test_a_node_that_was_down_catches_up_and_a_new_node_builds(make_server
     await a.stop()
 
     await alice.send("#lobby", "during the outage")
+    await next_millisecond()
     await alice.send("@alice", "outage notes to self")
     a = await make_server(search_dir=a_dir)
     reader = await _login(a, "alice")

@@ -81,3 +81,10 @@ async def apart(sent: Sent) -> Sent:
     if wait > 0:
         await asyncio.sleep(wait + 0.0005)
     return sent
+
+
+async def next_millisecond() -> None:
+    """Let Redis's clock pass a millisecond: two messages in different
+    conversations sent in one millisecond can get the same mid, and results
+    that tie go by conversation id, not by which was sent first."""
+    await asyncio.sleep(0.002)

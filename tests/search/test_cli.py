@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from chinwag.protocol.client import ChatClient
+from chinwag.server.conv import mid_key
 from chinwag.server.process import ServerProcess
 
 from ..support.processes import console_server, pid_alive, run_cli
 from ..support.waits import eventually
-from .helpers import SEARCH, found, search_client
+from .helpers import SEARCH, found, next_millisecond, search_client
 
 
 @pytest.fixture
@@ -52,8 +53,10 @@ async def test_the_index_lives_in_the_data_dir_and_is_rebuilt(started: list[Serv
     server = await _start(started, data)
     alice = await _client(server, "alice", register=True)
     assert alice.features == frozenset(SEARCH)
-    await alice.send("#lobby", "the harbour opens at six")
-    await alice.send("@alice", "buy harbour tickets")
+    first = await alice.send("#lobby", "the harbour opens at six")
+    await next_millisecond()
+    second = await alice.send("@alice", "buy harbour tickets")
+    assert mid_key(second.mid)[0] > mid_key(first.mid)[0]
     await found(alice, "harbour", "buy harbour tickets", "the harbour opens at six")
     await _stop(server, alice)
     assert (data / "search" / "v1" / "meta.json").is_file()
@@ -138,6 +141,7 @@ async def test_a_node_restarted_while_another_served_catches_up(
     await _stop(a, alice)
     bob = await _client(b, "bob", register=True)
     await bob.send("#lobby", "sent while node a was down")
+    await next_millisecond()
     await bob.send("@alice", "a direct one, also while a was down")
     await a.start_async()
     alice = await _client(a, "alice")
