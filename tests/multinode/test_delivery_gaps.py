@@ -81,10 +81,15 @@ async def test_a_room_message_the_bus_dropped_reaches_the_other_node_before_the_
     listening = await _listening(clean_redis)
     assert listening >= 2  # both nodes (and whatever else of theirs listens)
 
-    cut = await _on_each_master(clean_redis, "CLIENT", "KILL", "TYPE", "pubsub")
-    assert sum(int(n) for n in cut) == listening  # type: ignore[call-overload]
-    # published at once: a node waits a moment before it subscribes again
-    lost = await alice.send("#lobby", "published while node b was not listening")
+    # No node may subscribe until the message is out, whatever the timing:
+    # SUBSCRIBE is refused (NOPERM) while the subscriptions are cut.
+    await _on_each_master(clean_redis, "ACL", "SETUSER", "default", "-subscribe", "-psubscribe")
+    try:
+        cut = await _on_each_master(clean_redis, "CLIENT", "KILL", "TYPE", "pubsub")
+        assert sum(int(n) for n in cut) == listening  # type: ignore[call-overload]
+        lost = await alice.send("#lobby", "published while node b was not listening")
+    finally:
+        await _on_each_master(clean_redis, "ACL", "SETUSER", "default", "+subscribe", "+psubscribe")
     early = await _until_heard(alice, bob)  # node b listens again
     after = await alice.send("#lobby", "the next one")
 
