@@ -32,6 +32,13 @@ _OF: dict[str, Address] = {}
 _OF_LONGEST = 64
 
 
+def _remember(cache: dict[str, Address], text: str, address: Address) -> None:
+    """Keep `address` under `text`, dropping the whole cache when it is full."""
+    if len(cache) >= _PARSED_MAX:
+        cache.clear()
+    cache[text] = address
+
+
 class Address(str):
     """`Address("room", "lobby")` is `"#lobby"`; `.kind`, `.name`, `.is_room`
     read it back."""
@@ -85,9 +92,7 @@ class Address(str):
         else:
             raise ValueError(f"'{text}' is not a conversation address")
         if cls is Address and len(text) <= _OF_LONGEST:
-            if len(_OF) >= _PARSED_MAX:
-                _OF.clear()
-            _OF[text] = address
+            _remember(_OF, text, address)
         return address
 
     @classmethod
@@ -98,9 +103,7 @@ class Address(str):
         if known is not None:
             return known
         address = cls._parse(text)
-        if len(_PARSED) >= _PARSED_MAX:
-            _PARSED.clear()
-        _PARSED[text] = address
+        _remember(_PARSED, text, address)
         return address
 
     @classmethod
