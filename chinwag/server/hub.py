@@ -322,7 +322,7 @@ class Hub:
                 del self.room_local[cid]
                 self.order.forget(cid)
         for cid in peer.convs:
-            if not is_room(cid) and not any(party in self.by_user for party in dm_parties(cid)):
+            if not is_room(cid) and not self._here(cid):
                 self.order.forget(cid)
 
     # --- local delivery -------------------------------------------------------------
@@ -331,13 +331,19 @@ class Hub:
         """A new entry, from this node or another: to the local members in
         its conversation's order (ordering.py), if there are any here."""
         cid = entry.conv_id
-        if not (self.room_local.get(cid) if is_room(cid) else any(p in self.by_user for p in dm_parties(cid))):
+        if not self._here(cid):
             # nobody here: the order starts again from whoever comes next (their
             # login replay), never from a stale tip that would fill a "gap" of
             # old messages into a new member's screen
             self.order.forget(cid)
             return
         self.order.arrive(entry)
+
+    def _here(self, cid: str) -> bool:
+        """Someone on this node is in the conversation."""
+        if is_room(cid):
+            return bool(self.room_local.get(cid))
+        return any(party in self.by_user for party in dm_parties(cid))
 
     def _let_through(self, entry: Stored) -> None:
         if isinstance(entry, StoredMessage):

@@ -177,8 +177,6 @@ class InOrder:
                     return
                 log.warning("reading a gap in %s failed (%s); its live members miss it", cid, exc)
                 entries = ()
-            if self._tips.get(cid) != tip:  # the missing ones came live meanwhile, or it was forgotten
-                entries = [e for e in entries if cid in self._tips and mid_key(entry_id(e)) > mid_key(self._tips[cid])]
             held = self._held.get(cid, {})
             newest = max(held, key=mid_key) if held else None
             passed = 0
