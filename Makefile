@@ -61,10 +61,11 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 
-# The checkers, then the suite: the one command, and what CI runs.
+# The checkers, then the suite: the one command, and what CI runs. The suite
+# runs on two worker processes (pytest-xdist), each with its own Redis.
 test: $(STAMP)
 	$(MAKE) --no-print-directory check
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # Options pass through: make bench BENCH_ARGS="--peer ngircd --pin --full"
 bench: $(STAMP)

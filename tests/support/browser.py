@@ -9,10 +9,12 @@ anyone (root, with apt-get); elsewhere the caller is told how to install it.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -53,6 +55,16 @@ def chromium_path() -> str:
         return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise ChromiumUnavailable(f"no chromium binary, and not root with apt-get to install it: {HOW_TO_INSTALL}")
+    # the suite's worker processes (pytest-xdist) install one at a time: a
+    # second apt-get would fail on dpkg's lock rather than wait for it
+    with open(os.path.join(tempfile.gettempdir(), "chinwag-chromium-install.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _install()
+
+
+def _install() -> str:
+    if found := _installed():
+        return found  # another worker installed it while this one waited
     result = _apt("install", "-y", "--no-install-recommends", "chromium")
     if result.returncode != 0:  # most often a stale or missing package list
         _apt("update")
