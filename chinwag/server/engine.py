@@ -33,7 +33,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from .resp import RespConnection, RespError
+from .resp import RespConnection, RespError, RespSubscription
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +177,18 @@ def _fail(ops: Iterable[Op], error: Exception) -> None:
 
 
 class Subscription:
-    """A pub/sub subscription on a connection of its own. Redis errors come
-    out of `get_message` as StorageUnavailable. redis-py reconnects a broken
-    subscription by itself inside `get_message` (and subscribes again); what
-    was published in between is lost, so `on_reconnect` is told."""
+    """A pub/sub subscription on a connection of its own, through redis-py
+    (a cluster's). `run` hands each message's payload to `on_message` until
+    the subscription breaks, and then raises StorageUnavailable. redis-py
+    reconnects a broken subscription by itself inside `get_message` (and
+    subscribes again); what was published in between is lost, so
+    `on_reconnect` is told."""
 
-    def __init__(self, pubsub: Any, on_reconnect: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, pubsub: Any, on_message: Callable[[bytes], None], on_reconnect: Callable[[], None] | None = None
+    ) -> None:
         self._pubsub = pubsub
+        self._on_message = on_message
         self._on_reconnect = on_reconnect
         connection = getattr(pubsub, "connection", None)
         if on_reconnect is not None and connection is not None:
@@ -193,17 +198,36 @@ class Subscription:
         if self._on_reconnect is not None:
             self._on_reconnect()
 
-    async def get_message(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """The next message; with `timeout=None` it waits as long as the
-        subscription lives (a quiet bus is not a fault)."""
-        try:
-            message: dict[str, Any] | None = await self._pubsub.get_message(timeout=timeout)
-        except (RedisError, OSError) as exc:
-            raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
-        return message
+    async def run(self) -> None:
+        """Deliver messages for as long as the subscription lives (a quiet
+        bus is not a fault)."""
+        while True:
+            try:
+                message: dict[str, Any] | None = await self._pubsub.get_message(timeout=None)
+            except (RedisError, OSError) as exc:
+                raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
+            if message is not None and isinstance(data := message.get("data"), bytes):
+                self._on_message(data)
 
     async def aclose(self) -> None:
         await self._pubsub.aclose()
+
+
+class LeanSubscription:
+    """The same on a single Redis, over resp.py's RespSubscription: a bus
+    message reaches `on_message` from the socket's callback, with no task
+    woken and no redis-py parse (every node reads its own events back, so
+    this is paid for every event). It does not reconnect by itself."""
+
+    def __init__(self, subscription: RespSubscription) -> None:
+        self._subscription = subscription
+
+    async def run(self) -> None:
+        error = await self._subscription.wait()
+        raise StorageUnavailable(str(error))
+
+    async def aclose(self) -> None:
+        self._subscription.close()
 
 
 def _unobserved(*_: object) -> None:
@@ -527,9 +551,18 @@ class Engine:
             return self.batched(COMMAND, [], ["PUBLISH", channel, payload])
         return asyncio.ensure_future(self.guard(self.bus_client.publish(channel, payload)))
 
-    async def subscribe(self, channel: str, on_reconnect: Callable[[], None] | None = None) -> Subscription:
-        """A subscription to `channel` on a connection of its own; the caller
-        closes it with `aclose()`. `on_reconnect`: see Subscription."""
+    async def subscribe(
+        self, channel: str, on_message: Callable[[bytes], None], on_reconnect: Callable[[], None] | None = None
+    ) -> Subscription | LeanSubscription:
+        """A subscription to `channel` on a connection of its own, lean on a
+        single Redis; the caller runs it (`run`) and closes it (`aclose()`).
+        `on_reconnect`: see Subscription."""
+        if not self.cluster:
+            try:
+                lean = await RespSubscription.open(self.url, channel, on_message, self.timeout)
+            except RespError as exc:
+                raise StorageUnavailable(str(exc)) from exc
+            return LeanSubscription(lean)
         initialize = getattr(self.bus_client, "initialize", None)
         if initialize is not None:  # a cluster client learns the slot map first
             await self.guard(initialize())
@@ -541,7 +574,7 @@ class Engine:
             if isinstance(exc, RedisError):
                 raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
             raise
-        return Subscription(pubsub, on_reconnect)
+        return Subscription(pubsub, on_message, on_reconnect)
 
 
 __all__ = [
@@ -549,6 +582,7 @@ __all__ = [
     "Coalesced",
     "Decoder",
     "Engine",
+    "LeanSubscription",
     "MalformedReply",
     "Op",
     "StorageUnavailable",

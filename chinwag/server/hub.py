@@ -882,6 +882,17 @@ class Hub:
             except Exception:
                 log.exception("a resubscription hook failed")
 
+    def _heard(self, data: bytes) -> None:
+        """One bus message (called from the subscription's socket callback):
+        another node's events; this node's own come back too, and are skipped."""
+        if data.startswith(self._prefix):
+            return
+        try:
+            _, _, body = data.partition(b"|")
+            self._apply_remote(msgpack.unpackb(body, raw=False))
+        except Exception:
+            log.exception("bad event on the bus; skipped")
+
     async def _read_bus(self) -> None:
         """One reader task; resubscribes after Redis goes away and comes back."""
         delay = 0.1
@@ -889,24 +900,13 @@ class Hub:
         while True:
             pubsub = None
             try:
-                pubsub = await self.store.subscribe_bus(on_reconnect=self._regained)
+                pubsub = await self.store.subscribe_bus(self._heard, on_reconnect=self._regained)
                 self._subscribed.set()
                 delay = 0.1
                 if lost:
                     lost = False
                     self._regained()
-                while True:
-                    item = await pubsub.get_message(timeout=None)
-                    if item is None:
-                        continue
-                    data = item.get("data")
-                    if not isinstance(data, bytes) or data.startswith(self._prefix):
-                        continue
-                    try:
-                        _, _, body = data.partition(b"|")
-                        self._apply_remote(msgpack.unpackb(body, raw=False))
-                    except Exception:
-                        log.exception("bad event on the bus; skipped")
+                await pubsub.run()
             except asyncio.CancelledError:
                 raise
             except (OSError, StorageUnavailable) as exc:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlparse
 
 import hiredis
@@ -42,6 +42,36 @@ def pack(command: Sequence[Any]) -> bytes:
     """One command in RESP, an array of bulk strings (hiredis does it in C)."""
     packed: bytes = hiredis.pack_command(tuple(command))
     return packed
+
+
+P = TypeVar("P", bound=asyncio.Protocol)
+
+
+async def _open(factory: Callable[[], P], url: str, timeout: float) -> P:
+    """A socket to the Redis at `url` (redis:// or unix://), within `timeout`."""
+    loop = asyncio.get_running_loop()
+    parsed = urlparse(url)
+    try:
+        if parsed.scheme == "unix":
+            opening = loop.create_unix_connection(factory, parsed.path)
+        else:
+            opening = loop.create_connection(factory, parsed.hostname or "127.0.0.1", parsed.port or 6379)
+        _, protocol = await asyncio.wait_for(opening, timeout)
+    except (OSError, TimeoutError) as exc:
+        raise RespError(f"cannot reach Redis ({exc or 'timed out'})") from None
+    return protocol
+
+
+def _setup(url: str) -> list[list[Any]]:
+    """The commands a new connection sends first: AUTH and SELECT, as the URL says."""
+    parsed = urlparse(url)
+    setup: list[list[Any]] = []
+    if parsed.password:
+        setup.append(["AUTH", *([unquote(parsed.username)] if parsed.username else []), unquote(parsed.password)])
+    db = parsed.path.strip("/") if parsed.scheme != "unix" else ""
+    if db and db != "0":
+        setup.append(["SELECT", db])
+    return setup
 
 
 class _Batch:
@@ -187,23 +217,9 @@ class RespConnection:
 
     async def _connect(self) -> _Wire:
         loop = asyncio.get_running_loop()
-        parsed = urlparse(self.url)
         deadline = loop.time() + self.timeout
-        try:
-            if parsed.scheme == "unix":
-                opening = loop.create_unix_connection(_Wire, parsed.path)
-            else:
-                opening = loop.create_connection(_Wire, parsed.hostname or "127.0.0.1", parsed.port or 6379)
-            _, wire = await asyncio.wait_for(opening, self.timeout)
-        except (OSError, TimeoutError) as exc:
-            raise RespError(f"cannot reach Redis ({exc or 'timed out'})") from None
-        setup: list[list[Any]] = []
-        if parsed.password:
-            setup.append(["AUTH", *([unquote(parsed.username)] if parsed.username else []), unquote(parsed.password)])
-        db = parsed.path.strip("/") if parsed.scheme != "unix" else ""
-        if db and db != "0":
-            setup.append(["SELECT", db])
-        setup.append(["PING"])  # no command is written to a Redis that has not just answered
+        wire = await _open(_Wire, self.url, self.timeout)
+        setup = [*_setup(self.url), ["PING"]]  # no command is written to a Redis that has not just answered
         try:
             replies = await wire.send(setup, deadline - loop.time())
         except BaseException:
@@ -223,3 +239,98 @@ class RespConnection:
         wire, self._wire = self._wire, None
         if wire is not None:
             wire.fail(RespError("the connection to Redis is closed"))
+
+
+class _Subscribed(asyncio.Protocol):
+    """A socket subscribed to one channel. Each message's payload goes to
+    `on_message` from `data_received` itself: no task is woken and no reply
+    object built per message. `ended` gets the RespError that ended it."""
+
+    def __init__(self, on_message: Callable[[bytes], None]) -> None:
+        self.reader = hiredis.Reader()  # payloads stay bytes
+        self.on_message = on_message
+        self.transport: asyncio.Transport | None = None
+        loop = asyncio.get_running_loop()
+        self.subscribed: asyncio.Future[None] = loop.create_future()
+        self.ended: asyncio.Future[RespError] = loop.create_future()
+        self.setup_left = 0  # replies to AUTH/SELECT still to come, before the subscription's
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.ended.done():
+            return
+        reader = self.reader
+        try:
+            reader.feed(data)
+            while (reply := reader.gets()) is not False:
+                if isinstance(reply, hiredis.ReplyError):
+                    self.end(RespError(f"Redis refused the subscription: {reply}"))
+                    return
+                if self.setup_left:
+                    self.setup_left -= 1
+                elif isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
+                    self.on_message(reply[2])
+                elif isinstance(reply, list) and reply and reply[0] == b"subscribe":
+                    if not self.subscribed.done():
+                        self.subscribed.set_result(None)
+                else:
+                    self.end(RespError(f"Redis sent a reply a subscription does not expect: {reply!r:.100}"))
+                    return
+        except hiredis.ProtocolError as exc:
+            self.end(RespError(f"Redis sent bytes that are not RESP ({exc})"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.end(RespError(f"subscription to Redis lost ({exc or 'closed'})"))
+
+    def end(self, error: RespError) -> None:
+        if self.ended.done():
+            return
+        self.ended.set_result(error)
+        if not self.subscribed.done():
+            self.subscribed.set_exception(error)
+            self.subscribed.exception()  # retrieved: the opener awaits it, or has given up
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.abort()
+
+
+class RespSubscription:
+    """A subscription to one channel on a connection of its own, for the
+    node bus on a single Redis. redis-py's `get_message` cost a task wake-up
+    and a reply parse in Python per bus message, and every node reads its
+    own events back; here a message reaches `on_message` straight from the
+    socket's callback. It does not reconnect by itself: `wait` ends when the
+    subscription does, and the caller subscribes again (and knows that what
+    was published meanwhile was missed)."""
+
+    def __init__(self, subscribed: _Subscribed) -> None:
+        self._subscribed = subscribed
+
+    @classmethod
+    async def open(
+        cls, url: str, channel: str, on_message: Callable[[bytes], None], timeout: float = 5.0
+    ) -> RespSubscription:
+        """Subscribed once Redis confirms it, within `timeout`; else RespError."""
+        protocol = await _open(lambda: _Subscribed(on_message), url, timeout)
+        setup = _setup(url)
+        protocol.setup_left = len(setup)
+        assert protocol.transport is not None  # (connection_made ran inside the open)
+        protocol.transport.write(b"".join(pack(c) for c in [*setup, ["SUBSCRIBE", channel]]))
+        try:
+            await asyncio.wait_for(asyncio.shield(protocol.subscribed), timeout)
+        except TimeoutError:
+            protocol.end(RespError(f"Redis did not confirm the subscription within {timeout:g} s"))
+            raise protocol.ended.result() from None
+        except BaseException:
+            protocol.end(RespError("subscription set-up did not finish"))
+            raise
+        return cls(protocol)
+
+    async def wait(self) -> RespError:
+        """Until the subscription ends: the reason."""
+        return await asyncio.shield(self._subscribed.ended)
+
+    def close(self) -> None:
+        self._subscribed.end(RespError("the subscription is closed"))

@@ -26,6 +26,7 @@ from .engine import (
     CLUSTER_SCHEME,
     Coalesced,
     Engine,
+    LeanSubscription,
     MalformedReply,
     Op,
     StorageUnavailable,
@@ -1908,12 +1909,15 @@ class Store:
         """Publish on the node bus with the next batch (see Engine.publish_soon)."""
         return self.engine.publish_soon(keys.BUS_CHANNEL, payload)
 
-    async def subscribe_bus(self, on_reconnect: Callable[[], None] | None = None) -> Subscription:
+    async def subscribe_bus(
+        self, on_message: Callable[[bytes], None], on_reconnect: Callable[[], None] | None = None
+    ) -> Subscription | LeanSubscription:
         """A pub/sub subscription to the node bus on a connection of its own;
-        the caller closes it with `aclose()`. Its `get_message` raises
-        StorageUnavailable when the subscription breaks; `on_reconnect` is
-        called when the client made it again by itself (events were lost)."""
-        return await self.engine.subscribe(keys.BUS_CHANNEL, on_reconnect)
+        the caller runs it (`run`, which hands each payload to `on_message`
+        and raises StorageUnavailable when the subscription breaks) and
+        closes it with `aclose()`. `on_reconnect` is called when the client
+        made it again by itself (events were lost)."""
+        return await self.engine.subscribe(keys.BUS_CHANNEL, on_message, on_reconnect)
 
 
 __all__ = [

@@ -54,6 +54,19 @@ async def test_what_an_operator_publishes_closes_connections_on_every_node(make_
     await closed_after_bye(carol_b, "revoked")
 
 
+async def test_garbage_on_the_bus_is_skipped_and_the_subscription_lives_on(make_server, user, store, caplog) -> None:
+    """Whatever lands on the bus channel (anyone with access to Redis can
+    publish there) costs a node one logged line, not its subscription."""
+    a = await make_server()
+    alice = await user("alice", to=a)
+    for junk in (b"no separator", b"admin-test|\xc1\xff", bus_payload(b"admin-test", [["m", 1]]), b"|", b""):
+        await store.publish(junk)
+    await store.set_disabled("alice", True)
+    await store.publish(bus_payload(b"admin-test", [disabled_event("alice")]))
+    await closed_after_bye(alice, "disabled")
+    assert sum("bad event on the bus" in r.getMessage() for r in caplog.records) >= 3
+
+
 async def test_revoke_across_nodes(make_server, user, connect) -> None:
     a, b = await make_server(), await make_server()
     phone = await user("alice", to=a, client_name="phone")

@@ -19,7 +19,7 @@ import pytest
 
 from chinwag.server import scripts
 from chinwag.server.embedded_redis import EmbeddedRedis
-from chinwag.server.resp import RespConnection, RespError
+from chinwag.server.resp import RespConnection, RespError, RespSubscription
 from chinwag.server.statuses import SendResult, SendStatus
 from chinwag.server.store import StorageUnavailable, Store
 
@@ -369,3 +369,139 @@ async def test_stalled_redis_fails_store_calls_within_the_bound(stoppable) -> No
     assert [(m.text, m.cmid) for m in messages] == [("before", "c1"), ("during", "c2")]
     assert messages[1].mid == mid
     await store.close()
+
+
+# --- RespSubscription: the node bus on a single Redis ----------------------------------------
+
+
+class Heard:
+    """What a subscription handed over, and a way to wait for a count."""
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self._changed = asyncio.Event()
+
+    def __call__(self, payload: bytes) -> None:
+        self.payloads.append(payload)
+        self._changed.set()
+
+    async def count(self, n: int) -> list[bytes]:
+        async with asyncio.timeout(BOUND):
+            while len(self.payloads) < n:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.payloads
+
+
+async def test_a_subscription_hands_over_every_payload_as_published(redis_url: str) -> None:
+    """Bytes as they were (not text: a bus payload is msgpack), in order,
+    also when many arrive in one read."""
+    heard = Heard()
+    sub = await RespSubscription.open(redis_url, "cw-test:bus", heard, timeout=BOUND)
+    publisher = RespConnection(redis_url, BOUND)
+    try:
+        payloads = [b"node|\xff\x00\xc1", b"", b"x" * 100_000, *(b"%d" % i for i in range(500))]
+        replies = await publisher.execute([("PUBLISH", "cw-test:bus", p) for p in payloads])
+        assert replies == [1] * len(payloads)
+        assert await heard.count(len(payloads)) == payloads
+    finally:
+        sub.close()
+        publisher.close()
+    assert "closed" in str(await asyncio.wait_for(sub.wait(), BOUND))
+
+
+async def test_a_killed_subscription_ends_and_says_why(redis_url: str) -> None:
+    heard = Heard()
+    sub = await RespSubscription.open(redis_url, "cw-test:killed", heard, timeout=BOUND)
+    killer = RespConnection(redis_url, BOUND)
+    try:
+        await killer.execute([("CLIENT", "KILL", "TYPE", "pubsub")])
+        error = await asyncio.wait_for(sub.wait(), BOUND)
+        assert "lost" in str(error)
+        assert heard.payloads == []
+    finally:
+        sub.close()
+        killer.close()
+
+
+def subscribing(confirm: bytes | None) -> Behaviour:
+    async def behaviour(index: int, words: list[str]) -> bytes | None:
+        if words[0] == "SUBSCRIBE":
+            return confirm
+        return polite(words)
+
+    return behaviour
+
+
+CONFIRMED = array(bulk("subscribe"), bulk("bus"), integer(1))
+
+
+async def test_a_refused_subscription_fails_to_open_with_redis_words(fake) -> None:
+    _, url = await fake(subscribing(b"-NOPERM this user has no permissions to access the 'bus' channel\r\n"))
+    error = await fails(RespSubscription.open(url, "bus", Heard(), timeout=0.5))
+    assert "NOPERM" in str(error)
+
+
+async def test_a_redis_that_never_confirms_fails_to_open_within_the_bound(fake) -> None:
+    server, url = await fake(subscribing(None))
+    error = await fails(RespSubscription.open(url, "bus", Heard(), timeout=0.5))
+    assert "did not confirm" in str(error)
+    assert server.commands[0] == [["SUBSCRIBE", "bus"]]
+
+
+async def test_auth_and_select_come_first_and_their_replies_are_not_messages(fake) -> None:
+    server, url = await fake(subscribing(CONFIRMED + array(bulk("message"), bulk("bus"), bulk("hi"))))
+    heard = Heard()
+    sub = await RespSubscription.open(url.replace("//", "//me:secret@").replace("/0", "/3"), "bus", heard, timeout=0.5)
+    try:
+        assert await heard.count(1) == [b"hi"]
+        assert server.commands[0] == [["AUTH", "me", "secret"], ["SELECT", "3"], ["SUBSCRIBE", "bus"]]
+    finally:
+        sub.close()
+
+
+@pytest.mark.parametrize(
+    ("after", "says"),
+    [
+        (b"\x00garbage\r\n", "not RESP"),
+        (b"+OK\r\n", "does not expect"),
+        (b"-ERR out of the blue\r\n", "refused"),
+    ],
+)
+async def test_anything_but_a_message_ends_the_subscription(fake, after: bytes, says: str) -> None:
+    """Without a traceback, and without handing anything over: what follows on
+    that socket is nobody's."""
+    message = array(bulk("message"), bulk("bus"), bulk("late"))
+    _, url = await fake(subscribing(CONFIRMED + after + message))
+    heard = Heard()
+    sub = await RespSubscription.open(url, "bus", heard, timeout=0.5)
+    error = await asyncio.wait_for(sub.wait(), BOUND)
+    assert says in str(error)
+    assert heard.payloads == []
+
+
+async def test_a_message_split_over_many_reads_arrives_once_whole(fake) -> None:
+    payload = "é" * 3000  # multi-byte characters cut mid-way too
+    message = array(bulk("message"), bulk("bus"), bulk(payload))
+    done = asyncio.Event()
+
+    async def trickle(index: int, words: list[str]) -> bytes | None:
+        if words[0] != "SUBSCRIBE":
+            return polite(words)
+        writer = server.writers[index]
+        writer.write(CONFIRMED)
+        for i in range(0, len(message), 7):
+            writer.write(message[i : i + 7])
+            await writer.drain()
+            await asyncio.sleep(0)
+        done.set()
+        return None
+
+    server, url = await fake(trickle)
+    heard = Heard()
+    sub = await RespSubscription.open(url, "bus", heard, timeout=BOUND)
+    try:
+        await asyncio.wait_for(done.wait(), BOUND)
+        assert await heard.count(1) == [payload.encode()]
+    finally:
+        sub.close()
