@@ -139,6 +139,8 @@ class ChatServer:
             delivered=self.hub.delivered,
             heartbeat_age=None if beat is None else self.loop.time() - beat,
             index_queue=None if self.search is None else self.search.queued,
+            delivery_gaps=self.hub.order.gaps,
+            gap_entries_read=self.hub.order.repaired,
         )
 
     @property
@@ -266,12 +268,14 @@ class ChatServer:
         """One line an operator can graph: totals since start; rates are deltas."""
         search = self.search
         log.info(
-            "stats: node=%s connections=%d users=%d accepted=%d delivered=%d%s",
+            "stats: node=%s connections=%d users=%d accepted=%d delivered=%d gaps=%d gap_read=%d%s",
             self.node_id,
             len(self.connections),
             len(self.hub.by_user),
             self.accepted,
             self.hub.delivered,
+            self.hub.order.gaps,
+            self.hub.order.repaired,
             ""
             if search is None
             else f" indexed_live={search.indexed_live} index_read={search.read_back} index_queue={search.queued}",

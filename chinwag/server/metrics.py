@@ -136,6 +136,8 @@ class Readings:
     delivered: int  # message events handed to local connections
     heartbeat_age: float | None  # seconds since this node's last heartbeat went through (None: none yet)
     index_queue: int | None  # entries waiting for the search index (None: no index)
+    delivery_gaps: int = 0  # conversations' entries that arrived before their predecessor (InOrder.gaps)
+    gap_entries_read: int = 0  # entries those gaps' repairs read from Redis and delivered (InOrder.repaired)
 
 
 class Metrics:
@@ -240,6 +242,16 @@ class Metrics:
                 "chinwag_messages_delivered",
                 "Message events handed to this node's connections (a room message counts once per recipient).",
                 readings.delivered,
+            )
+            yield counter(
+                "chinwag_delivery_gaps",
+                "Entries that reached this node before the entry before them in their conversation.",
+                readings.delivery_gaps,
+            )
+            yield counter(
+                "chinwag_delivery_gap_entries_read",
+                "Entries the node read from Redis to fill those gaps, and delivered.",
+                readings.gap_entries_read,
             )
             if readings.heartbeat_age is not None:
                 yield gauge(

@@ -5,6 +5,7 @@ user-supplied string ever reaches a label or the page."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import socket
@@ -19,6 +20,7 @@ from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.metrics import NO_METRICS, MetricsServer, MetricsUnavailable, parse_address, registry_for
 from chinwag.server.settings import Settings
+from chinwag.server.store import Store
 
 from ..support.events import collect, error_of
 from ..support.metrics import http_get, parse, scrape, scrape_text, value
@@ -73,6 +75,31 @@ async def test_a_send_moves_accepted_delivered_requests_and_the_latency_histogra
     assert value(after, "chinwag_errors_total", type="send", code="internal") == 0
     # the logins read Redis outside the batch
     assert value(after, "chinwag_redis_round_trip_seconds_count", path="call") > 0
+
+
+async def test_a_gap_filled_from_redis_is_counted_and_logged(server, user, clean_redis, caplog) -> None:
+    """A message stored without being announced (a node that died between the
+    two): the next one shows the gap, the node reads it from Redis, and an
+    operator can see that it happened, on the page and in the log."""
+    caplog.set_level(logging.INFO, logger="chinwag.server.ordering")
+    alice = await user("alice")
+    bob = await user("bob")
+    port = port_of(server)
+    before = await scrape(port)
+    assert value(before, "chinwag_delivery_gaps_total") == 0
+    crashed = Store(clean_redis)
+    await crashed.start()
+    try:
+        await crashed.send("#lobby", "alice", "stored, never announced", None)
+    finally:
+        await crashed.close()
+    await alice.send("#lobby", "the next one")
+    assert [m.text for m in await collect(bob, 2, conv="#lobby")] == ["stored, never announced", "the next one"]
+    after = await scrape(port)
+    assert value(after, "chinwag_delivery_gaps_total") == 1
+    # the missing entry, and the held one after it when the same read covered it
+    assert value(after, "chinwag_delivery_gap_entries_read_total") in (1, 2)
+    assert any("filled a gap in" in r.getMessage() for r in caplog.records)
 
 
 async def test_scrapes_during_traffic_see_counters_only_grow(server, user) -> None:
