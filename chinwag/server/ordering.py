@@ -188,8 +188,8 @@ class InOrder:
                     passed += 1
                     self._pass(cid, entry, eid)
             self.repaired += passed
-            if passed:  # a path stored an entry this node was never told of: say so, it is worth finding
-                log.info("filled a gap in %s: %d entries read from Redis after %s", cid, passed, tip)
+            if passed:  # stored, but not heard of here within the wait (a bus event lost, a node died): worth knowing
+                log.warning("filled a gap in %s: %d entries read from Redis after %s", cid, passed, tip)
             if cid in self._held and not passed:
                 # nothing to fill it with (trimmed, deleted, or Redis stays away): go on from the oldest held
                 oldest = min(self._held[cid], key=mid_key)

@@ -5,7 +5,6 @@ user-supplied string ever reaches a label or the page."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import socket
@@ -81,7 +80,6 @@ async def test_a_gap_filled_from_redis_is_counted_and_logged(server, user, clean
     """A message stored without being announced (a node that died between the
     two): the next one shows the gap, the node reads it from Redis, and an
     operator can see that it happened, on the page and in the log."""
-    caplog.set_level(logging.INFO, logger="chinwag.server.ordering")
     alice = await user("alice")
     bob = await user("bob")
     port = port_of(server)
