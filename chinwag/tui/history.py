@@ -17,6 +17,12 @@ from .timeline import Conversation, Gap, next_mid, order_key
 PAGE = 100  # messages of one history page
 AROUND = PAGE // 2  # messages up to a message jumped to (the gap after it fills next)
 PROBE_ATTEMPTS = 5  # pages tried to fill a gap from its lower end
+# Messages from others a catch-up fetches at most, past what the replay brought
+# (`unread` is the server's number, and could be anything): 15 pages of 200,
+# a fraction of a second of the server's time and a few MB here, and every line
+# held costs the timeline's layout on each rebuild. Past it the "new messages"
+# line sits at the oldest message held, as with no catch-up, older ones on scroll.
+CATCH_UP_MAX = 3_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,13 @@ class Page:
 async def page(link: Requests, address: str, before: str | None) -> Page:
     messages, more = await link.history(address, before, PAGE)
     return Page(before, messages, more)
+
+
+async def backlog(link: Requests, address: str, before: str | None, held: int, target: int, me: str) -> list[Message]:
+    """A backlog the login/resume replay left out (`ChatClient.catch_up`):
+    history back from `before` until the messages from others reach
+    `target`, `held` of them held already; oldest first."""
+    return await link.catch_up(address, target, before, held, me=me)
 
 
 async def around(link: Requests, address: str, mid: str) -> Page:

@@ -15,11 +15,14 @@ from ..protocol import limits
 from ..protocol.address import Address
 from ..protocol.messages import ChangeEvent, MemberEvent, Message, NotifySettings, Room, RoomInfo, User
 from .desktop_notify import highlight_hit, should_notify
+from .history import CATCH_UP_MAX
 from .timeline import Conversation, Key, Line, Notice, NoticeLevel, Pending, is_action, mid_key, order_key
 
 __all__ = [
     "LOBBY",
     "Arrival",
+    "Backlog",
+    "CatchUp",
     "ChatState",
     "Conversation",
     "Key",
@@ -112,6 +115,38 @@ class Arrival:
     notify: bool = False  # worth a desktop notification or the bell (see ChatState.notifies)
 
 
+@dataclass(slots=True)
+class Backlog:
+    """A conversation's offline messages from others as the login/resume
+    reply counted them (`unread`), and what its replay brought of them: the
+    replay carries only the newest REPLAY_MAX, so the rest is fetched
+    (`catch_up`) once the conversation is opened."""
+
+    unread: int
+    after: str | None = None  # `read`: the read marker the count starts after (None: from the first message)
+    first: str | None = None  # the oldest message the replay brought (None: it brought none)
+    held: int = 0  # messages from others, not deleted, the replay brought: counted as `unread` counts
+    loading: bool = False
+
+    @property
+    def missing(self) -> int:
+        return self.unread - self.held
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """What to ask `catch_up` for a backlog: history back from `before`
+    until the messages from others, `held` of them held already, reach
+    `target` (the backlog's count, or fewer: CATCH_UP_MAX)."""
+
+    address: Address
+    before: str | None
+    held: int
+    target: int
+    capped: bool  # `target` is below the count: older unread messages are left for scrolling
+    backlog: Backlog
+
+
 @dataclass
 class ChatState:
     me: User
@@ -133,6 +168,10 @@ class ChatState:
     status: str = ""
     # `notify`: levels per conversation and highlight keywords (the defaults until the server says)
     notify_settings: NotifySettings = field(default_factory=lambda: NotifySettings({}, ()))
+    backlogs: dict[str, Backlog] = field(default_factory=dict)  # what login/resume counted and may not have brought
+    recording: bool = False  # a replay is arriving: `_replayed` notes what it brings
+    _replayed: dict[str, Backlog] = field(default_factory=dict)  # per conversation: first mid, messages from others
+    _read_before: dict[str, str] = field(default_factory=dict)  # read markers when the replay began
 
     def __post_init__(self) -> None:
         self._mention = mention_pattern(self.me.username)
@@ -217,6 +256,8 @@ class ChatState:
             for address, mid in (read or {}).items():
                 if _is_address(address):
                     self.conversation(address).read_upto = mid
+        self._record_replay()
+        if self.read_markers:
             for address, count in unread.items():
                 self.conversation(address).unread = count
             return
@@ -228,8 +269,40 @@ class ChatState:
     def reconnecting(self) -> None:
         """The link is being made again: with `read`, what the resume
         replays is counted by its reply, not one by one."""
+        self._record_replay()
         if self.read_markers:
             self.replaying = True
+
+    def _record_replay(self) -> None:
+        """What arrives until the link is up again is the replay: note, per
+        conversation, its oldest message and how many of `unread` it brought,
+        and the read markers as they were before it (the view may move them
+        while the replay comes)."""
+        self.recording = True
+        self._replayed = {}
+        self._read_before = {a: c.read_upto for a, c in self.conversations.items() if c.read_upto is not None}
+
+    def _take_backlogs(self, unread: Mapping[str, int], read: Mapping[str, str]) -> None:
+        """The replay is over: where the reply counted more messages from
+        others than the replay brought, the conversation has a backlog to
+        fetch when it is opened. A count of `read` is exact and replaces
+        what was known; one without it (after the delivery cursor) counts
+        only what came since, so an older backlog not yet fetched stays
+        unless the new one has a hole of its own."""
+        self.recording = False
+        replayed, self._replayed = self._replayed, {}
+        if self.read_markers:
+            self.backlogs = {}
+        for address, count in unread.items():
+            if not _is_address(address) or type(count) is not int or count <= 0:
+                continue
+            address = Address.of(address)
+            seen = replayed.get(address)
+            backlog = Backlog(count, self._read_upto(address, read.get(address)) if self.read_markers else None)
+            if seen is not None:
+                backlog.first, backlog.held = seen.first, seen.held
+            if backlog.missing > 0:
+                self.backlogs[address] = backlog
 
     def resumed(self, unread: Mapping[str, int], read: Mapping[str, str]) -> list[tuple[Address, str]]:
         """The link is up and its catch-up done: with `read`, take the
@@ -237,6 +310,7 @@ class ChatState:
         Returns the markers this client moved that the server has not heard
         of (sent while the link was down), to send again."""
         self.replaying = False
+        self._take_backlogs(unread, read)
         if not self.read_markers:
             return []
         again: list[tuple[Address, str]] = []
@@ -270,6 +344,8 @@ class ChatState:
         conv = self.conversation(message.conv)
         if not conv.add(message):
             return Arrival(conv, False)
+        if self.recording:
+            self._note_replayed(conv, message)
         self.talked_in(conv.address)
         arrival = Arrival(conv, True)
         if message.sender == self.me.username:
@@ -294,6 +370,21 @@ class ChatState:
         live = not replayed and not (in_view and self.catching_up)
         arrival.notify = live and self.notifies(conv, message, mention, in_view)
         return arrival
+
+    def _read_upto(self, address: str, server: str | None) -> str | None:
+        """The later of the server's read marker and this client's before
+        the replay (moved while the link was down, not heard of there yet)."""
+        local = self._read_before.get(address)
+        if local is None or server is None:
+            return local or server
+        return local if (mid_key(local) or (0, 0, 0)) > (mid_key(server) or (0, 0, 0)) else server
+
+    def _note_replayed(self, conv: Conversation, message: Message) -> None:
+        seen = self._replayed.get(conv.address)
+        if seen is None:
+            seen = self._replayed[conv.address] = Backlog(0, first=message.mid)
+        if message.sender != self.me.username and not message.deleted:
+            seen.held += 1
 
     def _receive_unread(self, conv: Conversation, message: Message, arrival: Arrival) -> Arrival:
         """`receive` with read markers: a message at or before the marker
@@ -367,12 +458,76 @@ class ChatState:
 
     def first_unread(self, conv: Conversation) -> str | None:
         """The first loaded message from someone else after the read marker."""
-        key = mid_key(conv.read_upto) if conv.read_upto is not None else None
+        return self._first_after(conv, conv.read_upto)
+
+    def _first_after(self, conv: Conversation, mid: str | None) -> str | None:
+        key = mid_key(mid) if mid is not None else None
         start = bisect.bisect_right(conv.keys, key) if key is not None else 0
         for line in conv.lines[start:]:
             if type(line) is Message and line.sender != self.me.username:
                 return line.mid
         return None
+
+    # --- backlogs: what a replay left out ---------------------------------------------------
+
+    def catch_up_for(self, address: str) -> CatchUp | None:
+        """The catch-up conversation `address` wants, if its replay is over
+        and it holds fewer of its backlog than the reply counted; marked as
+        loading (one at a time)."""
+        backlog = self.backlogs.get(address)
+        conv = self.conversations.get(address)
+        if backlog is None or backlog.loading or self.recording or conv is None:
+            return None
+        want = min(backlog.missing, CATCH_UP_MAX)
+        if want <= 0:
+            del self.backlogs[address]
+            return None
+        backlog.loading = True
+        return CatchUp(conv.address, backlog.first, backlog.held, backlog.held + want, want < backlog.missing, backlog)
+
+    def catch_up_failed(self, plan: CatchUp) -> None:
+        """Kept to be tried again: at the next opening, or when the link is back."""
+        plan.backlog.loading = False
+
+    def caught_up(self, plan: CatchUp, messages: list[Message]) -> None:
+        """Merge what a catch-up brought (oldest first, all older than
+        `plan.before`) and, in the conversation in view, put the "new
+        messages" line at the first unread message. With `read`, that is the
+        first from others after the read marker the count started from,
+        exact: the line goes there (from where opening the conversation put
+        it, before the read marker moved). Without, the count is of the
+        newest messages from others after the delivery cursor, so the first
+        is that many back, and the line moves there only if it is earlier:
+        a version 1 line marks what arrived unseen, which a resume does not
+        change."""
+        if self.backlogs.get(plan.address) is plan.backlog:
+            del self.backlogs[plan.address]
+        conv = self.conversations.get(plan.address)
+        if conv is None:
+            return
+        me = self.me.username
+        counted = plan.held + sum(1 for m in messages if m.sender != me and not m.deleted)
+        reached = counted >= plan.target  # if not, the server had no older messages
+        conv.add_below(messages, reached, plan.before, hole=plan.capped and reached)
+        if messages:
+            self.talked_in(conv.address)
+        if conv.address != self.current:
+            return  # the line is the opened conversation's; this one was left meanwhile
+        if self.read_markers:
+            first = self._first_after(conv, plan.backlog.after)
+        else:
+            first, need = None, plan.backlog.missing
+            for message in reversed(messages):
+                if message.sender != me and not message.deleted:
+                    first, need = message.mid, need - 1
+                    if need <= 0:
+                        break
+        if first is None:
+            return
+        at, now = conv.index_of(first), conv.index_of(conv.marker) if conv.marker is not None else None
+        if at is not None and at != now and (self.read_markers or now is None or at < now):
+            conv.marker = first
+            conv.version += 1
 
     def history_loaded(self, conv: Conversation) -> None:
         """With `read`: a page loaded into the conversation in view may hold
@@ -421,6 +576,7 @@ class ChatState:
         address = Address.room(room)
         self.rooms.pop(room, None)
         self.details.pop(room, None)
+        self.backlogs.pop(address, None)
         self.conversations.pop(address, None)
         self.typing.pop(address, None)
         if self.current == address:

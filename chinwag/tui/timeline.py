@@ -304,6 +304,23 @@ class Conversation:
         self.version += 1
         return len(fresh)
 
+    def add_below(self, page: list[Message], more: bool, before: str | None, hole: bool) -> int:
+        """Merge a catch-up, the history right below `before` (oldest first),
+        as `add_page`. With `hole`, it may not reach back to the messages
+        held from before a replay that was cut to its newest (a resume's,
+        after more than REPLAY_MAX were missed): what lies between is a gap."""
+        lo: Key | None = None
+        if hole and page:
+            top = order_key(page[0])
+            at = bisect.bisect_left(self.keys, top)
+            lo = next((self.keys[i] for i in range(at - 1, -1, -1) if type(self.lines[i]) is Message), None)
+        fresh = self.add_page(page, more, before)
+        if lo is not None:
+            hi = order_key(page[0])
+            if not any(gap.lo <= lo and hi <= gap.hi for gap in self.gaps):
+                self.gaps = sorted([*self.gaps, Gap(lo, hi)], key=lambda g: g.hi)
+        return fresh
+
     @staticmethod
     def _subtract(gaps: list[Gap], known_lo: Key | None, known_hi: Key | None) -> list[Gap]:
         """The gaps once every key in [known_lo, known_hi] is known (None: unbounded)."""

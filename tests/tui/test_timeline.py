@@ -147,3 +147,18 @@ def test_a_page_reaches_a_gaps_start_when_it_holds_less_than_asked_or_goes_back_
 def test_the_smallest_id_after_a_mid() -> None:
     assert next_mid("1700000000000-4") == "1700000000000-5"
     assert next_mid(f"12-{2**64 - 1}") == "13-0"
+
+
+def test_a_catch_up_cut_short_of_a_resume_hole_leaves_a_gap_and_one_that_reaches_it_none() -> None:
+    # held: 1-3 from before the link went down, then 20-30 replayed by the resume
+    for reached_it in (False, True):
+        conv = loaded(1, 2, 3)
+        for n in range(20, 31):
+            conv.add(m(n))
+        page = [m(n) for n in range(12 if not reached_it else 4, 20)]
+        conv.add_below(page, True, m(20).mid, hole=not reached_it)
+        assert mids(conv) == [1, 2, 3, *range(12 if not reached_it else 4, 31)]
+        if reached_it:
+            assert conv.gaps == []
+        else:
+            assert [(g.lo, g.hi) for g in conv.gaps] == [(key(3), key(12))]  # 4-11 may exist, not loaded

@@ -64,7 +64,7 @@ from ..completion import sources_of
 from ..editor import EditorFailed, edit_text, editor_command
 from ..links import first_link
 from ..room_commands import SERVER_COMMANDS
-from ..state import LOBBY, MODERATORS, ChatState, Conversation, NoticeLevel
+from ..state import LOBBY, MODERATORS, CatchUp, ChatState, Conversation, NoticeLevel
 from ..text import literal_content, shown
 from ..timeline import Gap, is_action, mid_key
 from ..widgets.composer import Composer
@@ -77,6 +77,7 @@ from ..widgets.sidebar import Sidebar
 from ..widgets.status import ConnectionStatus
 from .chat_messages import (
     Alerts,
+    CaughtUp,
     ChangeDone,
     DirectoryLoaded,
     Draft,
@@ -300,6 +301,28 @@ class ChatScreen(RoomsAndPeople):
         self.post_message(HistoryLoaded(address, found.messages, found.more, before=before))
 
     @work(group="history")
+    async def _catch_up(self, plan: CatchUp) -> None:
+        """The backlog of the conversation opened that its replay left out."""
+        assert self.link is not None
+        try:
+            found = await history.backlog(
+                self.link, plan.address, plan.before, plan.held, plan.target, self.state.me.username
+            )
+        except (ServerError, ConnectionClosed) as exc:
+            self.post_message(CaughtUp(plan, [], exc))
+            return
+        self.post_message(CaughtUp(plan, found))
+
+    def _want_catch_up(self, address: str) -> None:
+        """Only the conversation in view is caught up; the others keep the
+        badge the reply's count gave them until they are opened."""
+        if self.link is None:
+            return
+        plan = self.state.catch_up_for(address)
+        if plan is not None:
+            self._catch_up(plan)
+
+    @work(group="history")
     async def _fetch_around(self, address: str, mid: str) -> None:
         """The page that ends with `mid`; the gap after it fills next, as it is on screen."""
         assert self.link is not None
@@ -512,6 +535,7 @@ class ChatScreen(RoomsAndPeople):
                 conv = self.state.conversations.get(self.state.current)
                 if conv is not None and conv.more is None:
                     self._want_history(conv, older=False)
+            self._want_catch_up(self.state.current)
             self._connected_once = True
         elif event.state == "closed" and event.detail:
             self.post_message(self.SessionEnded(event.detail))
@@ -527,16 +551,7 @@ class ChatScreen(RoomsAndPeople):
             conv.loading = False
         self._refresh_sidebar()
         if message.error is not None:
-            error = message.error
-            if isinstance(error, ServerError) and error.code in (
-                ErrorCode.NO_SUCH_USER,
-                ErrorCode.NO_SUCH_ROOM,
-                ErrorCode.FORBIDDEN,
-            ):
-                conv.missing = error.message
-                conv.version += 1
-            elif isinstance(error, ServerError):
-                self._notice(conv.address, f"could not load history: {error.message}", "error", sync=False)
+            self._history_failed(conv, message.error)
         else:
             self._freeze_gc(conv.add_page(message.messages, message.more, message.before))
             if message.messages:
@@ -564,6 +579,44 @@ class ChatScreen(RoomsAndPeople):
             self._jump_wanted = None
             if address == conv.address:
                 self.jump_to(address, mid)
+
+    def _history_failed(self, conv: Conversation, error: Exception) -> None:
+        """A conversation that cannot be read says why in its header; a
+        server's refusal is a notice; a link that went down says so itself."""
+        if isinstance(error, ServerError) and error.code in (
+            ErrorCode.NO_SUCH_USER,
+            ErrorCode.NO_SUCH_ROOM,
+            ErrorCode.FORBIDDEN,
+        ):
+            conv.missing = error.message
+            conv.version += 1
+        elif isinstance(error, ServerError):
+            self._notice(conv.address, f"could not load history: {error.message}", "error", sync=False)
+
+    def on_caught_up(self, message: CaughtUp) -> None:
+        """A backlog merged: the line moves to the first unread message and,
+        unless the user has scrolled meanwhile, the view goes to it. On
+        failure the line stays where it was."""
+        plan = message.plan
+        conv = self.state.conversations.get(plan.address)
+        if message.error is not None:
+            self.state.catch_up_failed(plan)
+            if conv is not None:
+                self._history_failed(conv, message.error)
+        else:
+            self.state.caught_up(plan, message.messages)
+            self._freeze_gc(len(message.messages))
+        if conv is None or conv.address != self.state.current:
+            return
+        view = self.query_one(ConversationView)
+        follow = view.following
+        view.sync()
+        view.refresh_top()
+        view.refresh_gaps()
+        self._refresh_header()
+        self._refresh_sidebar()
+        if follow and message.error is None:
+            view.reveal_marker()
 
     def on_send_done(self, message: SendDone) -> None:
         conv = self.state.conversations.get(message.address)
@@ -975,6 +1028,7 @@ class ChatScreen(RoomsAndPeople):
         self.alerts.publish(Alerts(self.state.alerts(), False))
         if conv.more is None:
             self._want_history(conv, older=False)
+        self._want_catch_up(conv.address)
 
     def _refresh_sidebar(self) -> None:
         self.query_one(Sidebar).update(self.state.sidebar(), self.state.current)

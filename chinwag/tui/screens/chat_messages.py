@@ -16,6 +16,7 @@ from ...protocol.messages import DeletedEvent, EditedEvent, Message, ReactionEve
 from ...protocol.reconnect import LinkEvent
 from ..commands import Command
 from ..room_commands import Result
+from ..state import CatchUp
 from ..timeline import Key
 
 
@@ -51,6 +52,16 @@ class HistoryLoaded(TextualMessage):
     gap: Key | None = None
     downward: bool = False
     jump: str | None = None
+
+
+@dataclass
+class CaughtUp(TextualMessage):
+    """What a catch-up brought of a backlog the replay left out (oldest
+    first), or why it brought nothing."""
+
+    plan: CatchUp
+    messages: list[Message]
+    error: Exception | None = None
 
 
 @dataclass

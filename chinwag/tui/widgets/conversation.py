@@ -211,6 +211,19 @@ class ConversationView(ScrollView, can_focus=True):
                 row.strips = None
         self.refresh()
 
+    def reveal_marker(self) -> bool:
+        """Scroll so that the "new messages" line is near the top, the last
+        line read just above it (a backlog loaded above the screen): where
+        reading goes on. False if there is no line or it is on screen."""
+        index = next((i for i, row in enumerate(self.rows) if row.kind == "new"), None)
+        if index is None:
+            return False
+        top, height = int(self.scroll_y), self.scrollable_content_region.height or self.size.height
+        if top <= self._starts[index] < top + height:
+            return False
+        self.scroll_to(y=max(0, self._starts[index] - 1), animate=False, immediate=True, force=True)
+        return True
+
     def plain_lines(self) -> list[str]:
         """Every line as plain text (for tests and copying)."""
         width = self._width()
