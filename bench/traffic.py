@@ -145,6 +145,7 @@ class PhaseResult:
     received: list[Delivery] = field(default_factory=list)  # dm: from others
     room_counts: dict[str, int] = field(default_factory=dict)  # room: mid -> local members that got it
     latencies: array = field(default_factory=lambda: array("d"))
+    issue_lags: array = field(default_factory=lambda: array("d"))  # open loop: ms from scheduled time to write
     skipped: int = 0
     sent_in_window: int = 0
     in_window: int = 0
@@ -227,6 +228,7 @@ class Phase:
         self.rng = random.Random(spec.seed)
         self.random = self.rng.random
         self.latencies = array("d")
+        self.issue_lags = array("d")
         self.room_counts: Counter[str] = Counter()  # room: mid -> local members that got it
         self.skipped = 0
         self.sent_in_window = 0
@@ -307,6 +309,9 @@ class Phase:
                     self.skipped += 1
                 else:
                     self.issue(st, stamp)
+                    if self.t_warm <= stamp:
+                        # the generator's own lateness, inside every latency figure of the phase
+                        self.issue_lags.append((time.monotonic_ns() - stamp) / 1e6)
                 k += 1
             await asyncio.sleep(0.001)  # uvloop timers have 1 ms resolution; shorter spins
 
@@ -495,6 +500,7 @@ def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
     errors: Counter[str] = Counter()
     out = PhaseResult(
         latencies=phase.latencies,
+        issue_lags=phase.issue_lags,
         skipped=phase.skipped,
         sent_in_window=phase.sent_in_window,
         closed=sum(st.closed or st.conn.closed for st in states),
@@ -544,6 +550,20 @@ def drive_phase(
     pool.send_all(Expect(dict(per_recipient), sum(report.acked for report in sent)))
     results = pool.recv_all(PhaseResult, timeout=DRAIN_TIMEOUT + 60)
     return window, results
+
+
+def issue_lag_summary(parts: list[array]) -> dict[str, Any]:
+    """How late the generator wrote its scheduled sends (open loop): its
+    timer wakes every 1 ms at best, so at a low rate a send leaves up to a
+    millisecond after the time its latency is measured from. Empty for a
+    closed loop."""
+    merged = sorted(lag for part in parts for lag in part)
+    if not merged:
+        return {}
+    return {
+        "loadgen_issue_lag_p50_ms": rounded(percentile(merged, 50), 3),
+        "loadgen_issue_lag_p99_ms": rounded(percentile(merged, 99), 3),
+    }
 
 
 def latency_summary(parts: list[array]) -> dict[str, Any]:

@@ -97,3 +97,7 @@ def test_tiny_dm_through_the_raw_driver_loses_nothing() -> None:
         assert phase["disconnected"] == 0
         assert phase["drain_timeouts"] == 0
         assert phase["acks_per_msg"] > 0
+    # the open loop says how late the generator itself wrote its sends (never negative: a send leaves after its time)
+    fixed = result["fixed_rate"][0]
+    assert 0 <= fixed["loadgen_issue_lag_p50_ms"] <= fixed["loadgen_issue_lag_p99_ms"]
+    assert "loadgen_issue_lag_p50_ms" not in result  # a closed loop schedules nothing
