@@ -68,7 +68,7 @@ def _phase_report(
         "delivered_per_s": round(delivered / duration),
         "sent_per_s": round(sum(r.sent_in_window for r in results) / duration),
         **latency_summary([r.latencies for r in results]),
-        **issue_lag_summary([r.issue_lags for r in results]),
+        **issue_lag_summary([r.issue_lags for r in results], [r.from_write for r in results]),
         "acked": len(acked),
         "lost": len(acked - received),
         "duplicated": sum(r.dups for r in results),

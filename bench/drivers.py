@@ -38,16 +38,25 @@ TEXT_LEN = 64
 _PAD = "x" * TEXT_LEN
 
 
-def make_text(ns: int, cmid: str = "") -> str:
+def make_text(ns: int, cmid: str = "", written: int | None = None) -> str:
     """A message text: the send (or scheduled) time in CLOCK_MONOTONIC
-    nanoseconds first, for the receiver's latency, padded to TEXT_LEN.
-    `cmid` goes in the text only where the wire has no field for it (IRC)."""
-    head = f"{ns} {cmid} " if cmid else f"{ns} "
+    nanoseconds first, for the receiver's latency, padded to TEXT_LEN; after
+    a scheduled time, `/` and the time the send was written (open loop), for
+    the latency without the generator's own lateness. `cmid` goes in the text
+    only where the wire has no field for it (IRC)."""
+    when = f"{ns}/{written}" if written is not None else str(ns)
+    head = f"{when} {cmid} " if cmid else f"{when} "
     return head + _PAD[len(head) :]
 
 
 def stamp_of(text: str) -> int:
-    return int(text[: text.index(" ")])
+    return int(text[: text.index(" ")].partition("/")[0])
+
+
+def written_of(text: str) -> int | None:
+    """The time the send was written, where the text has one."""
+    written = text[: text.index(" ")].partition("/")[2]
+    return int(written) if written else None
 
 
 class Conn:
@@ -76,9 +85,10 @@ class Conn:
     def reset_acks(self) -> None:
         self._acks = 0
 
-    def send(self, to: str, stamp: int, cmid: str, done: Reply) -> bool:
+    def send(self, to: str, stamp: int, cmid: str, done: Reply, written: int | None = None) -> bool:
         """Send one message; `done` is called once with the outcome. False,
-        and `done` never called, if the connection is closed."""
+        and `done` never called, if the connection is closed. `written`: see
+        make_text."""
         raise NotImplementedError
 
     async def send_wait(self, to: str, stamp: int, cmid: str, timeout: float = 30.0) -> str:
@@ -133,9 +143,9 @@ class ClientConn(Conn):
             if sink is not None and type(event) is Message:
                 sink(event.conv, event.mid, event.sender, event.text, event.cmid or "")
 
-    def send(self, to: str, stamp: int, cmid: str, done: Reply) -> bool:
+    def send(self, to: str, stamp: int, cmid: str, done: Reply, written: int | None = None) -> bool:
         try:
-            future = self.client.request_nowait("send", to=to, text=make_text(stamp), cmid=cmid)
+            future = self.client.request_nowait("send", to=to, text=make_text(stamp, written=written), cmid=cmid)
         except ConnectionClosed:
             self.closed = True
             return False

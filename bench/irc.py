@@ -99,8 +99,8 @@ def format_line(command: str, *params: str) -> str:
     return line
 
 
-def irc_text(stamp: int, cmid: str) -> str:
-    return make_text(stamp, cmid)
+def irc_text(stamp: int, cmid: str, written: int | None = None) -> str:
+    return make_text(stamp, cmid, written)
 
 
 @dataclass
@@ -140,13 +140,13 @@ class IrcSession:
     def join(self, channel: str) -> None:
         self._out.append(format_line("JOIN", channel))
 
-    def privmsg(self, target: str, stamp: int, cmid: str, done: Reply) -> None:
+    def privmsg(self, target: str, stamp: int, cmid: str, done: Reply, written: int | None = None) -> None:
         """Send `PRIVMSG target` and the PING whose PONG completes it."""
         self._tokens += 1
         token = str(self._tokens)
         # format_line(...) for both, without its checks: the bench makes the
         # target and the text, of the safe characters (tests hold them equal)
-        self._out.append(f"PRIVMSG {target} :{irc_text(stamp, cmid)}\r\nPING {token}\r\n")
+        self._out.append(f"PRIVMSG {target} :{irc_text(stamp, cmid, written)}\r\nPING {token}\r\n")
         self._pending.append(Pending(token, f"{self.nick}/{cmid}", done))
 
     def quit(self, reason: str) -> None:
@@ -306,10 +306,10 @@ class IrcConn(Conn, asyncio.Protocol):
         if transport is not None and not transport.is_closing():
             transport.write(self.session.take_output())
 
-    def send(self, to: str, stamp: int, cmid: str, done: Reply) -> bool:
+    def send(self, to: str, stamp: int, cmid: str, done: Reply, written: int | None = None) -> bool:
         if self.closed:
             return False
-        self.session.privmsg(to[1:] if to.startswith("@") else to, stamp, cmid, done)
+        self.session.privmsg(to[1:] if to.startswith("@") else to, stamp, cmid, done, written)
         self._schedule()
         return True
 

@@ -83,6 +83,8 @@ def rows(workload: str, ours: dict[str, Any], theirs: dict[str, Any]) -> list[Ro
             row(f"{label} p99", "ms", fixed(i, "p99_ms"))
             # the part of p50 the generator adds itself: a send leaves this late after the time it is measured from
             row(f"{label} generator lateness p50", "ms", fixed(i, "loadgen_issue_lag_p50_ms"), compare=False)
+            row(f"{label} p50 from the write", "ms", fixed(i, "p50_from_write_ms"))
+            row(f"{label} p99 from the write", "ms", fixed(i, "p99_from_write_ms"))
             row(f"{label} server CPU", "µs/DM", fixed(i, "server_tree_cpu_us_per_msg"))
             row(f"{label} not offered", "sends", fixed(i, "not_offered", 0), compare=False)
         row(

@@ -157,12 +157,13 @@ class RawConn(Conn, asyncio.Protocol):
         assert self.writer is not None
         self.writer.write(len(body).to_bytes(4, "big") + body)
 
-    def send(self, to: str, stamp: int, cmid: str, done: Reply) -> bool:
+    def send(self, to: str, stamp: int, cmid: str, done: Reply, written: int | None = None) -> bool:
         if self.closed:
             return False
         req_id = next(self.ids)
         self.replies[req_id] = done
-        self._write(_packb({"type": "send", "id": req_id, "to": to, "text": make_text(stamp), "cmid": cmid}))
+        text = make_text(stamp, written=written)
+        self._write(_packb({"type": "send", "id": req_id, "to": to, "text": text, "cmid": cmid}))
         return True
 
     async def request(self, kind: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any, Literal, NamedTuple
 
 from .clients import bounded_gather
-from .drivers import Conn, DriverName, open_conn, stamp_of
+from .drivers import Conn, DriverName, open_conn, stamp_of, written_of
 from .machine import sleep_until
 from .stats import percentile, rounded
 from .window import Window, WindowServer
@@ -146,6 +146,7 @@ class PhaseResult:
     room_counts: dict[str, int] = field(default_factory=dict)  # room: mid -> local members that got it
     latencies: array = field(default_factory=lambda: array("d"))
     issue_lags: array = field(default_factory=lambda: array("d"))  # open loop: ms from scheduled time to write
+    from_write: array = field(default_factory=lambda: array("d"))  # open loop: latencies from the write
     skipped: int = 0
     sent_in_window: int = 0
     in_window: int = 0
@@ -229,6 +230,7 @@ class Phase:
         self.random = self.rng.random
         self.latencies = array("d")
         self.issue_lags = array("d")
+        self.from_write = array("d")
         self.room_counts: Counter[str] = Counter()  # room: mid -> local members that got it
         self.skipped = 0
         self.sent_in_window = 0
@@ -236,7 +238,7 @@ class Phase:
 
     # --- sending ---------------------------------------------------------------
 
-    def issue(self, st: ClientState, stamp: int) -> None:
+    def issue(self, st: ClientState, stamp: int, written: int | None = None) -> None:
         if self.kind == "dm":
             peers = st.peers
             peer = peers[int(self.random() * len(peers))]
@@ -245,7 +247,7 @@ class Phase:
             peer, to = self.conv, self.conv
         st.seq += 1
         # tag: phase + worker
-        if not st.conn.send(to, stamp, f"{self.tag}.{st.seq}", partial(self.replied, st, peer)):
+        if not st.conn.send(to, stamp, f"{self.tag}.{st.seq}", partial(self.replied, st, peer), written):
             st.closed = True
             st.errors["closed"] += 1
             return
@@ -308,10 +310,11 @@ class Phase:
                 if st.inflight >= MAX_IN_FLIGHT or st.closed:
                     self.skipped += 1
                 else:
-                    self.issue(st, stamp)
+                    written = time.monotonic_ns()
+                    self.issue(st, stamp, written)
                     if self.t_warm <= stamp:
                         # the generator's own lateness, inside every latency figure of the phase
-                        self.issue_lags.append((time.monotonic_ns() - stamp) / 1e6)
+                        self.issue_lags.append((written - stamp) / 1e6)
                 k += 1
             await asyncio.sleep(0.001)  # uvloop timers have 1 ms resolution; shorter spins
 
@@ -325,6 +328,7 @@ class Phase:
         dm = self.kind == "dm"
         t_warm, t_end = self.t_warm, self.t_end
         latencies = self.latencies
+        from_write = self.from_write
         prefix = self.spec.phase + "w"
         room_conv = self.conv
         room_counts = self.room_counts
@@ -366,6 +370,9 @@ class Phase:
             stamp = stamp_of(text)
             if t_warm <= stamp < t_end:
                 latencies.append((now - stamp) / 1e6)
+                written = written_of(text)
+                if written is not None:
+                    from_write.append((now - written) / 1e6)
 
         return on_message
 
@@ -501,6 +508,7 @@ def collect(phase: Phase, states: list[ClientState], kind: str) -> PhaseResult:
     out = PhaseResult(
         latencies=phase.latencies,
         issue_lags=phase.issue_lags,
+        from_write=phase.from_write,
         skipped=phase.skipped,
         sent_in_window=phase.sent_in_window,
         closed=sum(st.closed or st.conn.closed for st in states),
@@ -552,17 +560,20 @@ def drive_phase(
     return window, results
 
 
-def issue_lag_summary(parts: list[array]) -> dict[str, Any]:
-    """How late the generator wrote its scheduled sends (open loop): its
-    timer wakes every 1 ms at best, so at a low rate a send leaves up to a
-    millisecond after the time its latency is measured from. Empty for a
-    closed loop."""
-    merged = sorted(lag for part in parts for lag in part)
-    if not merged:
+def issue_lag_summary(lags: list[array], from_write: list[array]) -> dict[str, Any]:
+    """How late the generator wrote its scheduled sends (open loop), and the
+    latencies counted from the write instead: its timer wakes every 1 ms at
+    best, so at a low rate a send leaves up to a millisecond after the time
+    its latency is measured from. Empty for a closed loop."""
+    lag = sorted(x for part in lags for x in part)
+    written = sorted(x for part in from_write for x in part)
+    if not lag:
         return {}
     return {
-        "loadgen_issue_lag_p50_ms": rounded(percentile(merged, 50), 3),
-        "loadgen_issue_lag_p99_ms": rounded(percentile(merged, 99), 3),
+        "loadgen_issue_lag_p50_ms": rounded(percentile(lag, 50), 3),
+        "loadgen_issue_lag_p99_ms": rounded(percentile(lag, 99), 3),
+        "p50_from_write_ms": rounded(percentile(written, 50)),
+        "p99_from_write_ms": rounded(percentile(written, 99)),
     }
 
 

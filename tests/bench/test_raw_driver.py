@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bench import dm
+from bench.drivers import TEXT_LEN, make_text, stamp_of, written_of
 from bench.raw import RawConn, open_raw
 from chinwag.protocol.client import ChatClient
 from chinwag.server.app import ChatServer
@@ -101,3 +102,13 @@ def test_tiny_dm_through_the_raw_driver_loses_nothing() -> None:
     fixed = result["fixed_rate"][0]
     assert 0 <= fixed["loadgen_issue_lag_p50_ms"] <= fixed["loadgen_issue_lag_p99_ms"]
     assert "loadgen_issue_lag_p50_ms" not in result  # a closed loop schedules nothing
+    # every latency from the write is the one from the schedule less that lateness
+    assert fixed["p50_from_write_ms"] <= fixed["p50_ms"] and fixed["p99_from_write_ms"] <= fixed["p99_ms"]
+
+
+def test_a_text_carries_its_scheduled_and_written_times() -> None:
+    text = make_text(12_345_678_901_234, written=12_345_678_999_999)
+    assert (stamp_of(text), written_of(text)) == (12_345_678_901_234, 12_345_678_999_999)
+    plain = make_text(42, "cw0.1")
+    assert (stamp_of(plain), written_of(plain)) == (42, None)
+    assert len(text) == len(plain) == TEXT_LEN
