@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.server import keys
-from chinwag.server.store import Store
 
 from ..support.events import collect, drain, settled
+from ..support.redis import store_unannounced
 
 
 async def _on_each_master(url: str, *command: str) -> list[object]:
@@ -110,12 +110,7 @@ async def test_a_message_stored_but_never_announced_reaches_the_members_before_t
     alice = await user("alice", to=node)
     bob = await user("bob", to=node)
     await settled(bob, alice)
-    crashed = Store(clean_redis)  # what the dead node did: the write, and nothing after it
-    await crashed.start()
-    try:
-        silent = await crashed.send("#lobby", "alice", "stored, never announced", None)
-    finally:
-        await crashed.close()
+    silent = await store_unannounced(clean_redis, "#lobby", "alice", "stored, never announced")
     after = await alice.send("#lobby", "the next one")
 
     got = await collect(bob, 2, conv="#lobby")
@@ -140,12 +135,7 @@ async def test_a_new_member_gets_no_old_messages_as_a_gap(make_server, user, cle
     await collect(bob, 1, conv="#dev")
     await bob.leave("dev")
     older = [await carol.send("#dev", f"while nobody on a is in #dev {k}") for k in range(3)]
-    silent = Store(clean_redis)
-    await silent.start()
-    try:
-        await silent.send("#dev", "carol", "stored, never announced", None)
-    finally:
-        await silent.close()
+    await store_unannounced(clean_redis, "#dev", "carol", "stored, never announced")
     dave = await user("dave", to=a)
     await dave.join("dev")
     after = await carol.send("#dev", "welcome, dave")

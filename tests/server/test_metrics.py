@@ -19,11 +19,11 @@ from chinwag.server.app import ChatServer
 from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.metrics import NO_METRICS, MetricsServer, MetricsUnavailable, parse_address, registry_for
 from chinwag.server.settings import Settings
-from chinwag.server.store import Store
 
 from ..support.events import collect, error_of
 from ..support.metrics import http_get, parse, scrape, scrape_text, value
 from ..support.raw import RawClient
+from ..support.redis import store_unannounced
 from ..support.settings import PASSWORD, fast_settings
 
 METRICS = {"metrics": "127.0.0.1:0"}
@@ -85,12 +85,7 @@ async def test_a_gap_filled_from_redis_is_counted_and_logged(server, user, clean
     port = port_of(server)
     before = await scrape(port)
     assert value(before, "chinwag_delivery_gaps_total") == 0
-    crashed = Store(clean_redis)
-    await crashed.start()
-    try:
-        await crashed.send("#lobby", "alice", "stored, never announced", None)
-    finally:
-        await crashed.close()
+    await store_unannounced(clean_redis, "#lobby", "alice", "stored, never announced")
     await alice.send("#lobby", "the next one")
     assert [m.text for m in await collect(bob, 2, conv="#lobby")] == ["stored, never announced", "the next one"]
     after = await scrape(port)

@@ -1,5 +1,6 @@
 """A Redis of the test's own, for tests that stop (SIGSTOP) or kill it, so
-the session-wide Redis the rest of the suite shares is never touched."""
+the session-wide Redis the rest of the suite shares is never touched; and a
+message stored the way a node that died before announcing it left it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from chinwag.server.embedded_redis import EmbeddedRedis
+from chinwag.server.statuses import SendResult
+from chinwag.server.store import Store
 
 
 @contextlib.asynccontextmanager
@@ -27,3 +30,14 @@ async def own_redis(prefix: str) -> AsyncIterator[EmbeddedRedis]:
             redis.process.send_signal(signal.SIGCONT)
         await redis.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def store_unannounced(url: str, to: str, sender: str, text: str) -> SendResult:
+    """What a node that died between its write and its announcement did: the
+    message stored in Redis, and nothing published or delivered."""
+    store = Store(url)
+    await store.start()
+    try:
+        return await store.send(to, sender, text, None)
+    finally:
+        await store.close()

@@ -13,6 +13,7 @@ import pytest
 from chinwag.protocol import limits
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
+from chinwag.server.app import ChatServer
 from chinwag.tui import connection, state
 from chinwag.tui.app import ChinwagApp
 from chinwag.tui.screens.chat import ChatScreen
@@ -30,6 +31,15 @@ async def burst(client: ChatClient, to: str, n: int, tag: str) -> list[str]:
     """`n` sends pipelined, in order; their mids."""
     futures = [client.send_nowait(to, f"{tag} {i}") for i in range(n)]
     return [reply["mid"] for reply in await asyncio.gather(*futures)]
+
+
+async def offline_backlog(make_server, user, to: str, n: int, tag: str) -> tuple[ChatServer, list[str]]:
+    """alice registered and away, then `n` messages from bob to `to`: a
+    server and the backlog's mids, for alice's app to log in to."""
+    server = await make_server(**FAST)
+    await (await user("alice", to=server)).close()
+    bob = await user("bob", to=server)
+    return server, await burst(bob, to, n, tag)
 
 
 def held(chat: ChatScreen, address: str) -> list[str]:
@@ -67,10 +77,7 @@ async def caught_up(pilot, chat: ChatScreen, address: str, mids: list[str], firs
 
 
 async def test_a_dm_backlog_past_the_replay_is_caught_up_when_opened(make_server, user, make_app) -> None:
-    server = await make_server(**FAST)
-    await (await user("alice", to=server)).close()
-    bob = await user("bob", to=server)
-    mids = await burst(bob, "@alice", BACKLOG, "dm")
+    server, mids = await offline_backlog(make_server, user, "@alice", BACKLOG, "dm")
     app = make_app(server, username="alice")
     async with app.run_test(size=(110, 32)) as pilot:
         chat = await log_in(pilot)
@@ -85,10 +92,7 @@ async def test_a_dm_backlog_past_the_replay_is_caught_up_when_opened(make_server
 
 
 async def test_a_room_backlog_in_view_at_login_is_caught_up(make_server, user, make_app) -> None:
-    server = await make_server(**FAST)
-    await (await user("alice", to=server)).close()
-    bob = await user("bob", to=server)
-    mids = await burst(bob, "#lobby", BACKLOG, "room")
+    server, mids = await offline_backlog(make_server, user, "#lobby", BACKLOG, "room")
     app = make_app(server, username="alice")
     async with app.run_test(size=(110, 32)) as pilot:
         chat = await log_in(pilot)
@@ -126,10 +130,7 @@ async def test_without_the_extensions_the_line_goes_as_many_back_as_the_count_sa
     make_server, user, make_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(connection, "FEATURES", ())  # a version 1 session: counts after the delivery cursor
-    server = await make_server(**FAST)
-    await (await user("alice", to=server)).close()
-    bob = await user("bob", to=server)
-    mids = await burst(bob, "@alice", BACKLOG, "dm")
+    server, mids = await offline_backlog(make_server, user, "@alice", BACKLOG, "dm")
     app = make_app(server, username="alice")
     async with app.run_test(size=(110, 32)) as pilot:
         chat = await log_in(pilot)
@@ -144,10 +145,7 @@ async def test_past_the_cap_the_line_stays_at_the_oldest_message_held(
     make_server, user, make_app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(state, "CATCH_UP_MAX", 100)
-    server = await make_server(**FAST)
-    await (await user("alice", to=server)).close()
-    bob = await user("bob", to=server)
-    mids = await burst(bob, "@alice", limits.REPLAY_MAX + 450, "dm")
+    server, mids = await offline_backlog(make_server, user, "@alice", limits.REPLAY_MAX + 450, "dm")
     app = make_app(server, username="alice")
     async with app.run_test(size=(110, 32)) as pilot:
         chat = await log_in(pilot)
