@@ -108,14 +108,23 @@ class Requests:
         return [Message.from_wire(m) for m in reply["messages"]], bool(reply.get("more"))
 
     async def catch_up(
-        self, conv: str, unread: int, before: str | None, held: int = 0, *, me: str | None = None
+        self,
+        conv: str,
+        unread: int,
+        before: str | None,
+        held: int = 0,
+        *,
+        me: str | None = None,
+        most: int | None = None,
     ) -> list[Message]:
         """The offline messages of `conv` the login replay did not carry: it
         carries at most the newest REPLAY_MAX while `unread` counts them all.
         Pages `history` back from `before` (the oldest message held: the
         first one replayed; None: from the newest) until the messages from
         others, `held` of them held already, reach `unread`, or the server
-        has no older ones. Oldest first.
+        has no older ones, or `most` messages came (all of them counted: the
+        caller's own do not count toward `unread`, so a history of mostly
+        those would otherwise be read to its start). Oldest first.
 
         Counted as `unread` counts: not `me`'s own messages (default: the
         logged-in user) and not tombstones (`messages`); both still come
@@ -126,6 +135,7 @@ class Requests:
             me = self.logged_in_as
         pages: list[list[Message]] = []
         counted = held
+        fetched = 0
         ask: asyncio.Future[dict[str, Any]] | None = None
         if counted < unread:
             ask = self._sent_now("history", conv=conv, before=before, limit=limits.HISTORY_MAX)
@@ -137,8 +147,10 @@ class Requests:
                 if not raw:
                     break
                 counted += sum(1 for m in raw if m.get("from") != me and m.get("deleted") is not True)
+                fetched += len(raw)
                 oldest = raw[0].get("mid")
-                if counted < unread and reply.get("more") and type(oldest) is str:
+                enough = most is not None and fetched >= most
+                if counted < unread and not enough and reply.get("more") and type(oldest) is str:
                     ask = self._sent_now("history", conv=conv, before=oldest, limit=limits.HISTORY_MAX)
                 pages.append([Message.from_wire(m) for m in raw])
         finally:

@@ -23,6 +23,10 @@ PROBE_ATTEMPTS = 5  # pages tried to fill a gap from its lower end
 # held costs the timeline's layout on each rebuild. Past it the "new messages"
 # line sits at the oldest message held, as with no catch-up, older ones on scroll.
 CATCH_UP_MAX = 3_000
+# Messages a catch-up reads at most, the user's own included (they do not
+# count toward `unread`, so a backlog of mostly those would be read to the
+# start of the conversation): past it, as past CATCH_UP_MAX.
+CATCH_UP_MOST = 2 * CATCH_UP_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,7 @@ async def backlog(link: Requests, address: str, before: str | None, held: int, t
     """A backlog the login/resume replay left out (`ChatClient.catch_up`):
     history back from `before` until the messages from others reach
     `target`, `held` of them held already; oldest first."""
-    return await link.catch_up(address, target, before, held, me=me)
+    return await link.catch_up(address, target, before, held, me=me, most=CATCH_UP_MOST)
 
 
 async def around(link: Requests, address: str, mid: str) -> Page:

@@ -15,7 +15,7 @@ from ..protocol import limits
 from ..protocol.address import Address
 from ..protocol.messages import ChangeEvent, MemberEvent, Message, NotifySettings, Room, RoomInfo, User
 from .desktop_notify import highlight_hit, should_notify
-from .history import CATCH_UP_MAX
+from .history import CATCH_UP_MAX, CATCH_UP_MOST
 from .timeline import Conversation, Key, Line, Notice, NoticeLevel, Pending, is_action, mid_key, order_key
 
 __all__ = [
@@ -507,8 +507,10 @@ class ChatState:
             return
         me = self.me.username
         counted = plan.held + sum(1 for m in messages if m.sender != me and not m.deleted)
-        reached = counted >= plan.target  # if not, the server had no older messages
-        conv.add_below(messages, reached, plan.before, hole=plan.capped and reached)
+        reached = counted >= plan.target
+        bounded = not reached and len(messages) >= CATCH_UP_MOST  # stopped reading, older ones left for scrolling
+        more = reached or bounded  # if neither, the server had no older messages
+        conv.add_below(messages, more, plan.before, hole=(plan.capped or bounded) and more)
         if messages:
             self.talked_in(conv.address)
         if conv.address != self.current:

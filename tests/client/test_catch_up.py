@@ -123,6 +123,25 @@ async def test_the_callers_own_messages_do_not_count(make_server, user) -> None:
     await bob.close()
 
 
+async def test_most_bounds_the_messages_read_when_the_callers_own_fill_the_history(make_server, user) -> None:
+    """The caller's own messages do not count toward `unread`: under 700 of
+    them, 10 unread ones would be reached only at the start of the
+    conversation. `most` stops the reading, the caller's own included."""
+    server = await make_server(**FAST)
+    bob = await user("bob", to=server)
+    alice = await user("alice", to=server)
+    await send_many(alice, "@bob", 10)
+    mine = await send_many(bob, "@alice", 700, start=10)
+    await bob.close()
+    bob, _, _ = await come_back(server, "bob", "@alice")
+    older = await bob.catch_up("@alice", 10, None, most=300)
+    assert [m.mid for m in older] == mine[-400:]  # two pages: 200 < 300, then 400 >= 300
+    assert bob.pages == 2
+    unbounded = await bob.catch_up("@alice", 10, None)
+    assert len(unbounded) == 710 and bob.pages == 2 + 4  # without it, to the start
+    await bob.close()
+
+
 async def test_a_refused_page_is_the_callers_error(make_server, user) -> None:
     server = await make_server(**FAST)
     bob = await user("bob", to=server)

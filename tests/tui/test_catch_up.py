@@ -14,7 +14,7 @@ from chinwag.protocol import limits
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import Message
 from chinwag.server.app import ChatServer
-from chinwag.tui import connection, state
+from chinwag.tui import connection, history, state
 from chinwag.tui.app import ChinwagApp
 from chinwag.tui.screens.chat import ChatScreen
 from chinwag.tui.widgets.conversation import ConversationView
@@ -155,6 +155,36 @@ async def test_past_the_cap_the_line_stays_at_the_oldest_message_held(
         await caught_up(pilot, chat, "@bob", newest, "dm 250")
         conv = chat.state.conversations["@bob"]
         assert conv.more and not chat.state.backlogs  # older ones on scroll, none fetched now
+
+
+async def test_a_history_of_mostly_ones_own_messages_is_read_only_so_far(
+    make_server, user, make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under 1,500 of alice's own messages (from her phone, which read none
+    of bob's), bob's 10 unread ones are at the start: past the replay's 500,
+    the catch-up stops at CATCH_UP_MOST messages read, and the rest stays
+    for scrolling."""
+    monkeypatch.setattr(state, "CATCH_UP_MOST", 300)
+    monkeypatch.setattr(history, "CATCH_UP_MOST", 300)
+    server = await make_server(**FAST)
+    await (await user("alice", to=server)).close()
+    bob = await user("bob", to=server)
+    theirs = await burst(bob, "@alice", 10, "theirs")
+    phone = await user("alice", to=server)
+    mine = await burst(phone, "@bob", 1500, "mine")
+    await phone.close()
+    app = make_app(server, username="alice")
+    async with app.run_test(size=(110, 32)) as pilot:
+        chat = await log_in(pilot)
+        await wait_for(pilot, lambda: shown_state(chat) == "connected", what="the replay's end")
+        assert chat.state.conversations["@bob"].unread == 10
+        await pilot.press("alt+u")
+        read = limits.REPLAY_MAX + 2 * limits.HISTORY_MAX  # the replay, then 200 < 300 and 400 >= 300
+        await wait_for(pilot, lambda: len(held(chat, "@bob")) >= read, what="the catch-up")
+        await wait_for(pilot, lambda: "@bob" not in chat.state.backlogs, what="the catch-up merged")
+        assert held(chat, "@bob") == mine[-read:]  # not read to the start
+        assert chat.state.conversations["@bob"].more  # the rest, bob's 10 with it, on scroll
+        assert not set(theirs) & set(held(chat, "@bob"))
 
 
 async def test_a_catch_up_that_fails_leaves_the_line_and_is_tried_again_when_the_link_is_back(
