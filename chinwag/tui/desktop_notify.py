@@ -27,11 +27,13 @@ import re
 from collections.abc import Mapping
 
 from ..protocol import limits
+from .text import UNSAFE_CLASS
 
 METHODS = ("auto", "osc9", "osc777", "osc99", "bell", "off")
 ESC, BEL, ST = "\x1b", "\x07", "\x1b\\"
 TITLE_MAX, BODY_MAX = 60, 200
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+# the text's unsafe characters, and the bidi marks too: an escape sequence's text has no direction to keep
+_UNSAFE = re.compile(f"[\t\n\u200e\u200f{UNSAFE_CLASS}]+")
 
 
 def method_for(env: Mapping[str, str]) -> str:

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from rich.style import Style
 from rich.text import Text
 
+from .text import UNSAFE_CLASS
+
 SCHEMES = ("http://", "https://", "mailto:")
-_URL = re.compile(
-    r"(?:https?://|mailto:)[^\s<>\"'`\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+",
-    re.IGNORECASE,
-)
+# the text's unsafe characters (text.py), the bidi marks, whitespace, quotes and angle brackets end a URL
+_URL = re.compile(rf"(?:https?://|mailto:)[^\s<>\"'`\u200e\u200f{UNSAFE_CLASS}]+", re.IGNORECASE)
 _TRAILING = ".,;:!?*_~"
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 

@@ -31,8 +31,13 @@ from textual.content import Content
 from textual.fuzzy import Matcher
 
 REPLACEMENT = "\ufffd"
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# What never reaches the terminal as itself, in one place (a regex class body):
+# the C0 controls but tab and newline, DEL and the C1 controls, the Unicode line
+# and paragraph separators, and the bidi embeddings, overrides and isolates.
+# Tab and newline are unsafe too except inside a message's lines.
+UNSAFE_CLASS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\t\n{UNSAFE_CLASS}]")
+_UNSAFE_IN_LINES = re.compile(f"[{UNSAFE_CLASS}]")
 
 
 def placeholder(ch: str) -> str:
