@@ -226,7 +226,8 @@ class Hub:
         self.node_id = node_id
         self._prefix = node_id.encode() + b"|"
         self.by_user: dict[str, set[Peer]] = defaultdict(set)
-        self.room_local: dict[str, set[str]] = defaultdict(set)  # room conv id -> local usernames
+        # room conv id -> local usernames, never empty (changed only by _room_member, and a deleted room)
+        self.room_local: dict[str, set[str]] = {}
         # token hash -> the local connections that authenticated with it, so
         # a logout can end them all
         self.by_token: dict[str, set[Peer]] = defaultdict(set)
@@ -296,7 +297,23 @@ class Hub:
             self._token_of[peer] = digest
         for cid in peer.convs:
             if is_room(cid):
-                self.room_local[cid].add(peer.username)
+                self._room_member(cid, peer.username, True)
+
+    def _room_member(self, cid: str, name: str, joined: bool) -> None:
+        """The one place a local user enters or leaves a room's local set. A
+        set that empties goes, and the room's place in the order with it: a
+        member who comes later starts from their own login replay, never
+        from a stale tip that would fill a "gap" of old messages."""
+        if joined:
+            self.room_local.setdefault(cid, set()).add(name)
+            return
+        members = self.room_local.get(cid)
+        if members is None:
+            return
+        members.discard(name)
+        if not members:
+            del self.room_local[cid]
+            self.order.forget(cid)
 
     def remove(self, peer: Peer) -> None:
         """Unregister a connection (a no-op for one that was never added)."""
@@ -316,11 +333,7 @@ class Hub:
         del self.by_user[peer.username]
         self._set_blocks(peer.username, frozenset())
         for cid in list(self.room_local):
-            members = self.room_local[cid]
-            members.discard(peer.username)
-            if not members:
-                del self.room_local[cid]
-                self.order.forget(cid)
+            self._room_member(cid, peer.username, False)
         for cid in peer.convs:
             if not is_room(cid) and not self._here(cid):
                 self.order.forget(cid)
@@ -510,13 +523,7 @@ class Hub:
         cid = room_id(room)
         name = user["username"]
         if name in self.by_user:
-            members = self.room_local[cid]
-            if joined:
-                members.add(name)
-            else:
-                members.discard(name)
-                if not members:
-                    self.order.forget(cid)
+            self._room_member(cid, name, joined)
             for peer in self.by_user[name]:
                 (peer.convs.add if joined else peer.convs.discard)(cid)
         recipients = set(self.room_local.get(cid, ())) | {name}
@@ -544,15 +551,7 @@ class Hub:
         cid = room_id(room)
         name = user["username"]
         if name in self.by_user:
-            if joined:
-                self.room_local[cid].add(name)
-            else:
-                members = self.room_local.get(cid)
-                if members is not None:
-                    members.discard(name)
-                    if not members:
-                        del self.room_local[cid]
-                        self.order.forget(cid)
+            self._room_member(cid, name, joined)
             for peer in self.by_user[name]:
                 (peer.convs.add if joined else peer.convs.discard)(cid)
         recipients = set(self.room_local.get(cid, ())) | {name}
