@@ -1066,6 +1066,7 @@ class MemberEvent:
     role: str | None = None
     by: str | None = None
     reason: str | None = None
+    banned: bool = False  # chinwag's: the removal was a ban (the user cannot join again until it is lifted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1172,6 +1173,7 @@ def parse_event(frame: Frame) -> Event | None:
             role if role in limits.ROLES else None,
             _opt_text(frame, "by"),
             _opt_text(frame, "reason"),
+            frame.get("banned") is True,
         )
     if kind == "notify_settings":
         return NotifySettings.from_wire(frame)

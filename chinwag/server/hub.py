@@ -207,10 +207,12 @@ def membership_event(
     by: str | None = None,
     reason: str | None = None,
     v1: bool = True,
+    banned: bool = False,
 ) -> list[Any]:
     """The bus event for a membership change (see Hub.membership): every node
-    updates whom it delivers the room to and tells the room's members."""
-    return ["k", room, user, joined, role, by, reason, v1]
+    updates whom it delivers the room to and tells the room's members.
+    `banned` comes last: a node from before it reads the first eight fields."""
+    return ["k", room, user, joined, role, by, reason, v1, banned]
 
 
 def room_deleted_event(room: str, reason: str) -> list[Any]:
@@ -543,11 +545,13 @@ class Hub:
         by: str | None,
         reason: str | None,
         v1: bool,
+        banned: bool = False,
     ) -> None:
         """A membership change: this node's registry follows it at once (a
         kicked user's connections stop getting the room here and now), then
-        the `member` event: with role/by/reason on `rooms` connections, the
-        version 1 event on the others (none for a role change, `v1` False)."""
+        the `member` event: with role/by/reason (and `banned: true` for a
+        ban) on `rooms` connections, the version 1 event on the others (none
+        for a role change, `v1` False)."""
         cid = room_id(room)
         name = user["username"]
         if name in self.by_user:
@@ -556,9 +560,18 @@ class Hub:
                 (peer.convs.add if joined else peer.convs.discard)(cid)
         recipients = set(self.room_local.get(cid, ())) | {name}
         plain = encode_frame({"type": "member", "room": room, "user": user, "joined": joined}) if v1 else None
-        rich = encode_frame(
-            {"type": "member", "room": room, "user": user, "joined": joined, "role": role, "by": by, "reason": reason}
-        )
+        event = {
+            "type": "member",
+            "room": room,
+            "user": user,
+            "joined": joined,
+            "role": role,
+            "by": by,
+            "reason": reason,
+        }
+        if banned:
+            event["banned"] = True
+        rich = encode_frame(event)
         for member in recipients:
             for peer in tuple(self.by_user.get(member, ())):
                 if FEATURE_ROOMS in peer.features:
@@ -621,11 +634,13 @@ class Hub:
         reason: str | None = None,
         *,
         v1: bool = True,
+        banned: bool = False,
     ) -> None:
-        """Someone joined or left `room`, was kicked or banned (`by`, `reason`),
-        or (`v1` False) got a new role: every node's registry and members hear it."""
-        self._membership_local(room, user, joined, role, by, reason, v1)
-        self._publish(membership_event(room, user, joined, role, by, reason, v1))
+        """Someone joined or left `room`, was kicked or banned (`by`, `reason`,
+        `banned`), or (`v1` False) got a new role: every node's registry and
+        members hear it."""
+        self._membership_local(room, user, joined, role, by, reason, v1, banned)
+        self._publish(membership_event(room, user, joined, role, by, reason, v1, banned))
 
     def room_changed(self, room: dict[str, Any], roles: dict[str, str]) -> None:
         """`room` (name, members, topic, private) changed; `roles` are its
@@ -844,7 +859,8 @@ class Hub:
             elif kind == "u":
                 self._to_user_local(event[1], event[2], event[3], None)
             elif kind == "k":
-                self._membership_local(*event[1:8])
+                room, user, joined, role, by, reason, v1 = event[1:8]
+                self._membership_local(room, user, joined, role, by, reason, v1, len(event) > 8 and event[8] is True)
             elif kind == "o":
                 self._room_local(event[1], event[2])
             elif kind == "i":

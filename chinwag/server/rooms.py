@@ -293,7 +293,7 @@ async def _remove(ctx: HandlerContext, conn: SessionView, room: str, user: str, 
     _refused(result.status, room, user, "kick or ban")
     if result.status is RoomStatus.DONE and result.role is not None:
         display = (await store.display_names([user]))[user]
-        ctx.hub.membership(room, _member_user(user, display), False, None, me, reason)
+        ctx.hub.membership(room, _member_user(user, display), False, None, me, reason, banned=mode == "ban")
         await _crown(ctx, room, result.heir)
 
 

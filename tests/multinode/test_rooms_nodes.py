@@ -12,6 +12,7 @@ from redis.crc import key_slot
 
 from chinwag.protocol.client import ChatClient
 from chinwag.protocol.messages import InvitedEvent, MemberEvent, Message, RoomEvent
+from chinwag.server.hub import bus_payload
 from chinwag.server.statuses import RoomCreation, RoomStatus
 from chinwag.server.store import Store
 
@@ -58,11 +59,12 @@ async def test_a_removed_user_stops_receiving_the_room_on_every_node(make_server
         await alice.kick("dev", "bob", reason="off topic")
     else:
         await alice.ban("dev", "bob", reason="off topic")
-    event = await gone_event(bob, "bob")
-    assert (event.room, event.by, event.reason) == ("dev", "alice", "off topic")
+    event = await gone_event(bob, "bob")  # on the other node: through the bus
+    assert (event.room, event.by, event.reason, event.banned) == ("dev", "alice", "off topic", how == "ban")
     old = await gone_event(bob_v1, "bob")
-    assert (old.by, old.reason) == (None, None)  # the version 1 event
-    assert (await gone_event(carol, "bob")).by == "alice"
+    assert (old.by, old.reason, old.banned) == (None, None, False)  # the version 1 event
+    seen = await gone_event(carol, "bob")
+    assert (seen.by, seen.banned) == ("alice", how == "ban")
 
     await alice.send("#dev", "after")
     await alice.send("@bob", "marker")
@@ -74,6 +76,23 @@ async def test_a_removed_user_stops_receiving_the_room_on_every_node(make_server
     await error_of(bob.history("#dev"), "forbidden")
     if how == "ban":
         await error_of(bob.join("dev"), "forbidden")
+
+
+async def test_a_removal_from_a_node_before_banned_reads_as_not_banned(make_server, user, clean_redis) -> None:
+    """An older node publishes the membership event with eight fields, no
+    `banned`: the others read it as they did."""
+    a = await make_server()
+    carol = await user("carol", to=a, features=ROOMS)
+    await carol.join("dev")
+    old = Store(clean_redis)
+    await old.start()
+    try:
+        bob = {"username": "bob", "display_name": "bob"}
+        await old.publish(bus_payload(b"older-node", [["k", "dev", bob, False, None, "alice", "off topic", True]]))
+    finally:
+        await old.close()
+    event = await gone_event(carol, "bob")
+    assert (event.by, event.reason, event.banned) == ("alice", "off topic", False)
 
 
 async def test_invitations_and_room_events_cross_nodes(make_server, user) -> None:

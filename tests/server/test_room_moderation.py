@@ -240,8 +240,9 @@ async def test_kick_who_may_kick_whom(people, user) -> None:
     await mod.kick("dev", "carol", reason="spam")
     gone = await member_event(carol, "carol", False)
     assert (gone.room, gone.user.username, gone.joined, gone.by, gone.reason) == ("dev", "carol", False, "mod", "spam")
+    assert not gone.banned  # a kick: carol may join again
     seen = await member_event(bob, "carol", False)
-    assert seen.by == "mod"
+    assert seen.by == "mod" and not seen.banned
     await error_of(carol.send("#dev", "still here?"), "not_member")
     sent = await alice.send("#dev", "after the kick")
     assert sent.mid in {m.mid for m in [await next_of(bob, Message)]}
@@ -282,7 +283,7 @@ async def test_ban_removes_keeps_out_and_is_lifted(people, server: ChatServer) -
     alice, mod, bob, eve, root = people
     await mod.ban("dev", "bob", reason="trolling")
     gone = await member_event(bob, "bob", False)
-    assert (gone.by, gone.reason) == ("mod", "trolling")
+    assert (gone.by, gone.reason, gone.banned) == ("mod", "trolling", True)  # chinwag's `banned` (docs/protocol.md)
     err = await error_of(bob.join("dev"), "forbidden")
     assert "banned" in err.message
     await mod.ban("dev", "eve")  # a non-member, banned ahead

@@ -207,7 +207,7 @@ async def test_kicked_says_who_and_why_and_the_room_leaves_the_sidebar(server, u
         await wait_for(pilot, lambda: chat.state.current == "#ops", what="back in #ops")
         await bob.ban("ops", "alice")
         await wait_for(pilot, lambda: "ops" not in chat.state.rooms, what="banned")
-        await notice(pilot, "removed you from #ops (no reason given)")
+        await notice(pilot, "bob banned you from #ops (no reason given)")  # a ban says so: no way back in
         await type_line(pilot, "/join ops")
         await notice(pilot, "you are banned from #ops")
         assert "ops" not in chat.state.rooms

@@ -96,7 +96,8 @@ class RoomsAndPeople(Screen[None]):
                 state.left(event.room)
                 if by is not None:
                     why = f": {shown(event.reason)}" if event.reason else " (no reason given)"  # one line
-                    self._notice(LOBBY, f"{by} removed you from {address}{why}", "error", sync=False)
+                    done = "banned you from" if event.banned else "removed you from"
+                    self._notice(LOBBY, f"{by} {done} {address}{why}", "error", sync=False)
                 if self.query_one(ConversationView).conversation is not state.conversations.get(state.current):
                     self.open(state.current)
                 return state.current == LOBBY
@@ -110,7 +111,8 @@ class RoomsAndPeople(Screen[None]):
         elif event.joined:
             line = f"{name} joined {address}"
         elif by is not None:
-            line = f"{by} removed {name} from {address}" + (f": {shown(event.reason)}" if event.reason else "")
+            done = "banned" if event.banned else "removed"
+            line = f"{by} {done} {name} from {address}" + (f": {shown(event.reason)}" if event.reason else "")
         else:
             line = f"{name} left {address}"
         self._notice(address, line, "event", sync=False)
