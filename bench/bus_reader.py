@@ -31,6 +31,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chinwag.server.embedded_redis import EmbeddedRedis
+from chinwag.server.engine import LeanSubscription, Subscription
 from chinwag.server.resp import RespSubscription
 
 CHANNEL = "bench:bus"
@@ -49,32 +50,16 @@ asyncio.run(main())
 """
 
 
-async def _redis_py(url: str, on_message: Callable[[bytes], None]) -> tuple[asyncio.Task[None], Any]:
-    """The reader nodes had: redis-py's PubSub, `get_message` in a task."""
+async def _subscribe(url: str, reader: str, on_message: Callable[[bytes], None]) -> tuple[Any, Any]:
+    """The node's own subscription classes (engine.py): the lean one, or
+    redis-py's PubSub read by `get_message` in a task, as nodes had it
+    (and a cluster's still do). Returns it and the client to close after."""
+    if reader == "lean":
+        return LeanSubscription(await RespSubscription.open(url, CHANNEL, on_message)), None
     client = aioredis.Redis.from_url(url, protocol=2, decode_responses=False)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(CHANNEL)
-
-    async def read() -> None:
-        while True:
-            message = await pubsub.get_message(timeout=None)
-            if message is not None and isinstance(data := message.get("data"), bytes):
-                on_message(data)
-
-    async def close() -> None:
-        await pubsub.aclose()
-        await client.aclose()
-
-    return asyncio.ensure_future(read()), close
-
-
-async def _lean(url: str, on_message: Callable[[bytes], None]) -> tuple[asyncio.Task[None], Any]:
-    subscription = await RespSubscription.open(url, CHANNEL, on_message)
-
-    async def close() -> None:
-        subscription.close()
-
-    return asyncio.ensure_future(subscription.wait()), close  # type: ignore[arg-type]
+    return Subscription(pubsub, on_message), client
 
 
 async def _measure(url: str, reader: str, count: int, gap: float) -> float:
@@ -88,7 +73,8 @@ async def _measure(url: str, reader: str, count: int, gap: float) -> float:
         if got == count:
             done.set()
 
-    task, close = await (_lean if reader == "lean" else _redis_py)(url, on_message)
+    subscription, client = await _subscribe(url, reader, on_message)
+    task = asyncio.ensure_future(subscription.run())
     try:
         started = time.process_time()
         publisher = await asyncio.create_subprocess_exec(
@@ -100,7 +86,9 @@ async def _measure(url: str, reader: str, count: int, gap: float) -> float:
         return 1e6 * spent / count
     finally:
         task.cancel()
-        await close()
+        await subscription.aclose()
+        if client is not None:
+            await client.aclose()
 
 
 async def main(argv: list[str] | None = None) -> None:
