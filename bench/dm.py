@@ -107,7 +107,7 @@ def run(
     ngircd: str | None = None,
 ) -> dict[str, Any]:
     names = user_names("dm", clients)
-    if target == "ngircd":
+    if targets.speaks_irc(target):
         nodes = 1
     server = targets.start(target, names, nodes, ngircd)
     wire = targets.driver_for(target, driver)

@@ -57,7 +57,7 @@ def run(
 ) -> dict[str, Any]:
     names = user_names("rm", members)
     sending = names[:senders]
-    if target == "ngircd":
+    if targets.speaks_irc(target):
         nodes = 1
     server = targets.start(target, names, nodes, ngircd)
     wire = targets.driver_for(target, driver)

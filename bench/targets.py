@@ -1,6 +1,7 @@
 """The server a dm or room run measures: chinwag (`Deployment`: its Redis and
-N server nodes, driven by the `raw` or `client` driver) or ngIRCd (the IRC
-driver), and what `--pin` puts on the server's cores."""
+N server nodes, driven by the `raw` or `client` driver), ngIRCd (the IRC
+driver), or the floor relay with or without its Redis (the IRC driver,
+bench/floor_relay.py), and what `--pin` puts on the server's cores."""
 
 from __future__ import annotations
 
@@ -10,18 +11,28 @@ from typing import Literal
 
 from .clients import register_users
 from .drivers import DriverName
+from .floor_relay import RelayServer
 from .ngircd import NgircdServer
 from .pinning import Pinning
 from .servers import CHEAP_ARGON2, Deployment
 from .window import WindowServer
 
-Target = Literal["chinwag", "ngircd"]
-TARGET_NAMES: tuple[Target, ...] = ("chinwag", "ngircd")
+Target = Literal["chinwag", "ngircd", "relay", "relay+redis"]
+TARGET_NAMES: tuple[Target, ...] = ("chinwag", "ngircd")  # what --peer compares
+FLOOR_TARGETS: tuple[Target, ...] = ("relay", "relay+redis")
 
 
-def start(target: Target, names: Sequence[str], nodes: int = 1, ngircd: str | None = None) -> Deployment | NgircdServer:
+def speaks_irc(target: Target) -> bool:
+    return target != "chinwag"
+
+
+def start(
+    target: Target, names: Sequence[str], nodes: int = 1, ngircd: str | None = None
+) -> Deployment | NgircdServer | RelayServer:
     """The server, started, with an account for each of `names` where it
     needs accounts (chinwag; IRC nicks need none)."""
+    if target in FLOOR_TARGETS:
+        return RelayServer(store=target == "relay+redis").start()
     if target == "ngircd":
         if ngircd is None:
             raise ValueError("target ngircd needs the path of the ngircd binary")
@@ -36,7 +47,7 @@ def start(target: Target, names: Sequence[str], nodes: int = 1, ngircd: str | No
 
 
 def driver_for(target: Target, driver: DriverName) -> DriverName:
-    return "irc" if target == "ngircd" else driver
+    return "irc" if speaks_irc(target) else driver
 
 
 def tree_pids(server: WindowServer) -> list[int]:
@@ -45,6 +56,8 @@ def tree_pids(server: WindowServer) -> list[int]:
         return [server.redis_pid, *server.pids]
     if isinstance(server, NgircdServer):
         return [server.pid]
+    if isinstance(server, RelayServer):
+        return [server.pid, server.redis_pid] if server.redis_pid else [server.pid]
     pids = [server.pid]
     redis_pid = server.redis_pid()
     return [*pids, redis_pid] if redis_pid else pids

@@ -10,15 +10,16 @@ from typing import Any
 
 import redis
 
+from .floor_relay import RelayServer
 from .machine import machine_cpu
 from .ngircd import NgircdServer
 from .redis_ops import redis_ops_report
 from .servers import BenchServer, Deployment
 from .workers import WorkerPool
 
-# What a window measures: a chinwag server (one, or nodes sharing a Redis), or
-# the peer IRC server (no Redis).
-WindowServer = BenchServer | Deployment | NgircdServer
+# What a window measures: a chinwag server (one, or nodes sharing a Redis),
+# the peer IRC server (no Redis), or the floor relay (with or without one).
+WindowServer = BenchServer | Deployment | NgircdServer | RelayServer
 
 
 class Window:
