@@ -12,7 +12,7 @@ the entry) is bench/floor_relay.py's store. Variants run interleaved,
 A variant whose call is no longer in the script stops the bench (the
 script changed: the variant must follow it).
 
-    python -m bench.send_cost [--batch 1,8,64] [--messages 30000] [--convs 800]
+    python -m bench.send_cost [--batch 1,8,64] [--messages 30000] [--convs 800] [--redis-server PATH]
 """
 
 from __future__ import annotations
@@ -118,19 +118,34 @@ async def measure(url: str, pid: int, batch: int, messages: int, convs: int, rep
     return {name: round(statistics.median(v), 2) for name, v in spent.items()}
 
 
-async def run(batches: list[int], messages: int, convs: int, reps: int) -> list[dict[str, Any]]:
+async def _version(url: str) -> str:
+    redis = RespConnection(url)
+    try:
+        (info,) = await redis.execute([["INFO", "all"]])
+    finally:
+        redis.close()
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return f"{fields.get('redis_version', '?')} ({fields.get('mem_allocator', '?')})"
+
+
+async def run(
+    batches: list[int], messages: int, convs: int, reps: int, binary: str | None = None
+) -> list[dict[str, Any]]:
     out = []
     with tempfile.TemporaryDirectory(prefix="cw-send-cost-") as tmp:
-        embedded = EmbeddedRedis(Path(tmp))
+        embedded = EmbeddedRedis(Path(tmp), binary=binary)
         url = await embedded.start()
         try:
             assert embedded.process is not None
+            version = await _version(url)
             for batch in batches:
                 cost = await measure(url, embedded.process.pid, batch, messages, convs, reps)
                 real = cost["real"]
                 out.append(
                     {
                         "workload": "send_cost",
+                        "redis_version": version,
                         "batch": batch,
                         "convs": convs,
                         "messages": messages,
@@ -149,12 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=30_000, help="measured messages per variant and rep")
     parser.add_argument("--convs", type=int, default=800, help="conversations the messages go to")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--redis-server", metavar="PATH", help="this redis-server binary instead of the embedded one")
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.batch.split(",") if b.strip()]
     if not batches or min(batches) < 1 or args.messages < 1 or args.convs < 1 or args.reps < 1:
         parser.error("--batch, --messages, --convs and --reps must be positive")
     install_uvloop()
-    for line in asyncio.run(run(batches, args.messages, args.convs, args.reps)):
+    for line in asyncio.run(run(batches, args.messages, args.convs, args.reps, args.redis_server)):
         print(json.dumps(line), flush=True)
     return 0
 
