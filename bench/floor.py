@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from . import dm, machine
 from .ngircd import find_ngircd
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     machine.raise_fd_limit()
     results: dict[str, dict[str, Any]] = {}
     for name in wanted:
-        target: Target = name  # type: ignore[assignment]  # checked against LADDER above
+        target = cast(Target, name)  # checked against LADDER above
         busy = machine.wait_for_quiet(args.wait_quiet) if args.wait_quiet > 0 else machine.busy_cores(0.5)
         print(f"[floor {time.strftime('%H:%M:%S')}] dm on {name} (machine busy before: {busy:.2f})", file=sys.stderr)
         unpinned = os.sched_getaffinity(0)

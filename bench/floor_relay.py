@@ -32,13 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import deque
 from pathlib import Path
@@ -48,7 +45,7 @@ from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.process import free_port
 from chinwag.server.resp import RespConnection, RespError
 
-from .machine import cpu_seconds, rss_kib, run_delay_seconds
+from .peer_process import PeerProcess
 from .servers import Recorder, record, stop_recording
 
 NAME = "floor"
@@ -252,38 +249,18 @@ async def serve(port: int, redis_url: str | None) -> None:
         store.redis.close()
 
 
-class RelayServer:
+class RelayServer(PeerProcess):
     """The relay as the bench's target: its process on a free loopback
     port and, with `store`, an `EmbeddedRedis` of chinwag's own
-    configuration (AOF, `appendfsync everysec`, unix socket) for it. It
-    offers what a measured window reads (`cpu`, `rss`, `run_delay`,
-    `errors_logged`, `ports`, `pids`), as `NgircdServer` does."""
+    configuration (AOF, `appendfsync everysec`, unix socket) for it."""
+
+    LOG_NAME = "relay.log"
 
     def __init__(self, store: bool) -> None:
+        super().__init__("cw-bench-floor-")
         self.store = store
-        self.dir = Path(tempfile.mkdtemp(prefix="cw-bench-floor-"))
         self.redis = EmbeddedRedis(self.dir / "redis") if store else None
-        self.redis_pid = 0
         self.url = ""
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    @property
-    def ports(self) -> list[int]:
-        return [self.port]
-
-    @property
-    def pids(self) -> list[int]:
-        return [self.pid]
-
-    @property
-    def log_path(self) -> Path:
-        return self.dir / "relay.log"
 
     def start(self, timeout: float = 15.0) -> RelayServer:
         try:
@@ -305,30 +282,17 @@ class RelayServer:
                 )
             deadline = time.monotonic() + timeout
             while self.process.poll() is None and time.monotonic() < deadline:
-                if "ready on" in self.log_path.read_text(errors="replace"):
+                if "ready on" in self.log_text():
                     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
                         return self
                 time.sleep(0.02)
-            raise RuntimeError(f"the floor relay did not start; its log:\n{self.log_path.read_text(errors='replace')}")
+            raise RuntimeError(f"the floor relay did not start; its log:\n{self.log_text()}")
         except BaseException:
             self.stop()
             raise
 
     def errors_logged(self) -> list[str]:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return []
-        return [line for line in text.splitlines() if line.startswith(("ERROR", "Traceback"))]
-
-    def cpu(self) -> dict[str, float]:
-        return {"server": cpu_seconds(self.pid), "redis": cpu_seconds(self.redis_pid) if self.redis_pid else 0.0}
-
-    def rss(self) -> dict[str, int]:
-        return {"server": rss_kib(self.pid), "redis": rss_kib(self.redis_pid) if self.redis_pid else 0}
-
-    def run_delay(self) -> float:
-        return run_delay_seconds(self.pid)
+        return [line for line in self.log_text().splitlines() if line.startswith(("ERROR", "Traceback"))]
 
     def profile_start(self, label: str) -> Recorder:
         return record(self.pid, label)
@@ -338,18 +302,11 @@ class RelayServer:
         stop_recording(recorder)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        self._kill()
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 asyncio.run(self.redis.stop())
-        if not os.environ.get("CHINWAG_BENCH_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        self._remove_dir()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,16 +23,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from chinwag.server.process import free_port
 
-from .machine import cpu_seconds, rss_kib, run_delay_seconds
+from .peer_process import PeerProcess
 from .servers import Recorder
 
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/sbin"])
@@ -81,36 +79,16 @@ IncludeDir = {include_dir}
 """
 
 
-class NgircdServer:
-    """One ngIRCd process (`ngircd -n -p -f CONF`), stopped by `stop()`.
+class NgircdServer(PeerProcess):
+    """One ngIRCd process (`ngircd -n -p -f CONF`), stopped by `stop()`,
+    with no Redis: its `redis` figures are 0."""
 
-    It offers what the bench's measured window reads of a chinwag server
-    (`cpu`, `rss`, `run_delay`, `errors_logged`, `ports`, `pids`), with no
-    Redis: its `redis` figures are 0."""
+    LOG_NAME = "ngircd.log"
 
     def __init__(self, binary: str) -> None:
+        super().__init__("cw-bench-ngircd-")
         self.binary = binary
-        self.dir = Path(tempfile.mkdtemp(prefix="cw-bench-ngircd-"))
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
         self.version = ""
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    @property
-    def ports(self) -> list[int]:
-        return [self.port]
-
-    @property
-    def pids(self) -> list[int]:
-        return [self.pid]
-
-    @property
-    def log_path(self) -> Path:
-        return self.dir / "ngircd.log"
 
     def start(self, timeout: float = 15.0, attempts: int = 3) -> NgircdServer:
         """Start on a free loopback port; another port if that one was taken
@@ -159,34 +137,18 @@ class NgircdServer:
         return False
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     def errors_logged(self) -> list[str]:
         """Log lines at syslog priority error or worse (ngIRCd writes
         `[pid:priority time]` with -n; 0-3 are emerg..err)."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return []
         out = []
-        for line in text.splitlines():
+        for line in self.log_text().splitlines():
             head = line[1:].partition("]")[0]  # "pid:prio   time"
             prio = head.partition(":")[2].split()[:1]
             if prio and prio[0].isdigit() and int(prio[0]) <= 3:
                 out.append(line)
         return out
-
-    def cpu(self) -> dict[str, float]:
-        return {"server": cpu_seconds(self.pid), "redis": 0.0}
-
-    def rss(self) -> dict[str, int]:
-        return {"server": rss_kib(self.pid), "redis": 0}
-
-    def run_delay(self) -> float:
-        return run_delay_seconds(self.pid)
 
     def profile_start(self, label: str) -> Recorder:
         return None  # py-spy records Python; ngIRCd is C
@@ -195,20 +157,9 @@ class NgircdServer:
     def profile_stop(recorder: Recorder) -> None:
         return None
 
-    def _kill(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
     def stop(self) -> None:
         self._kill()
-        if not os.environ.get("CHINWAG_BENCH_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        self._remove_dir()
 
     def __enter__(self) -> NgircdServer:
         return self.start()
