@@ -42,6 +42,14 @@ def _cpu(phase: dict[str, Any]) -> Any:
     return phase.get("server_tree_cpu_us_per_msg")
 
 
+def _syscalls(phase: dict[str, Any]) -> str:
+    """`reads+writes` per DM of the server, then of its Redis."""
+    calls = phase.get("syscalls_per_msg") or {}
+    return " / ".join(
+        f"{(calls.get(side) or {}).get('read')}+{(calls.get(side) or {}).get('write')}" for side in ("server", "redis")
+    )
+
+
 def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, list[Any]]]:
     """Rows of (what, one figure per server in `results`' order)."""
     runs = list(results.values())
@@ -49,12 +57,14 @@ def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, list[Any]]]:
         ("closed loop, DMs/s", [r.get("delivered_per_s") for r in runs]),
         ("closed loop, server tree CPU µs/DM", [_cpu(r) for r in runs]),
         ("closed loop, of it Redis µs/DM", [r.get("redis_cpu_us_per_msg") for r in runs]),
+        ("closed loop, reads+writes per DM (server / Redis)", [_syscalls(r) for r in runs]),
     ]
     rates = [f.get("offered_per_s") for f in (runs[0].get("fixed_rate") or [])] if runs else []
     for i, rate in enumerate(rates):
         phases = [(r.get("fixed_rate") or [{}] * (i + 1))[i] for r in runs]
         rows.append((f"at {rate:,.0f}/s, server tree CPU µs/DM", [_cpu(p) for p in phases]))
         rows.append((f"at {rate:,.0f}/s, p50 / p99 ms", [f"{p.get('p50_ms')} / {p.get('p99_ms')}" for p in phases]))
+        rows.append((f"at {rate:,.0f}/s, reads+writes per DM (server / Redis)", [_syscalls(p) for p in phases]))
     rows.append(("lost / duplicated (every phase)", [_loss(r) for r in runs]))
     return rows
 

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 
 from .floor_relay import RelayServer
-from .machine import machine_cpu
+from .machine import io_syscalls, machine_cpu
 from .ngircd import NgircdServer
 from .redis_ops import redis_ops_report
 from .servers import BenchServer, Deployment
@@ -42,12 +42,31 @@ class Window:
     def node_count(self) -> int:
         return len(self.server.nodes) if isinstance(self.server, Deployment) else 1
 
+    def _pids(self) -> tuple[list[int], int]:
+        """The server's processes, and its Redis's (0 for none)."""
+        server = self.server
+        if isinstance(server, Deployment):
+            return server.pids, server.redis_pid
+        if isinstance(server, BenchServer):
+            return [server.pid], server.redis_pid() or 0
+        return [server.pid], server.redis_pid
+
     def _sample(self) -> dict[str, float]:
         busy, total, irq = machine_cpu()
         cpu = self.server.cpu()
+        pids, redis_pid = self._pids()
+        reads = writes = 0
+        for pid in pids:
+            r, w = io_syscalls(pid)
+            reads, writes = reads + r, writes + w
+        redis_reads, redis_writes = io_syscalls(redis_pid) if redis_pid else (0, 0)
         out = {
             "server": cpu["server"],
             "redis": cpu["redis"],
+            "server_reads": reads,
+            "server_writes": writes,
+            "redis_reads": redis_reads,
+            "redis_writes": redis_writes,
             "loadgen": self.pool.cpu() if self.pool else 0.0,
             "busy": busy,
             "total": total,
@@ -128,6 +147,12 @@ class Window:
             # Redis, or the peer IRC server (which has no Redis)
             out["server_tree_cpu_us_per_msg"] = round((server + redis_cpu) / delivered * 1e6, 2)
             out["loadgen_cpu_us_per_msg"] = round(loadgen / delivered * 1e6, 2)
+            # read(2)- and write(2)-like calls per delivery, kernel-counted:
+            # how many times each process went to its sockets per message
+            out["syscalls_per_msg"] = {
+                side: {kind: round(self.delta(f"{side}_{kind}s") / delivered, 2) for kind in ("read", "write")}
+                for side in ("server", "redis")
+            }
             # server + Redis + load generator + kernel network work: what one
             # message costs this machine, others' work left out
             out["total_cpu_us_per_msg"] = round((server + redis_cpu + loadgen + irq) / delivered * 1e6, 2)

@@ -27,6 +27,11 @@ def test_tiny_dm_workload_loses_nothing(target: str) -> None:
         assert phase["send_errors"] == {}
     assert result["server_warnings"] == 0
     assert (result["redis_cpu_us_per_msg"] > 0) == (target == "relay+redis")
+    calls = result["syscalls_per_msg"]
+    assert (
+        calls["server"]["read"] > 0 and calls["server"]["write"] > 0
+    )  # the kernel's counts of the relay's socket calls
+    assert (calls["redis"]["write"] > 0) == (target == "relay+redis")
 
 
 def test_pong_comes_after_the_message_is_in_redis() -> None:
@@ -71,6 +76,7 @@ def test_ladder_table_lines_up_each_server() -> None:
         "relay": {
             "delivered_per_s": 100,
             "server_tree_cpu_us_per_msg": 5.0,
+            "syscalls_per_msg": {"server": {"read": 1.5, "write": 2.0}, "redis": {"read": 0.5, "write": 0.5}},
             "fixed_rate": [{"offered_per_s": 10.0, "p50_ms": 1, "p99_ms": 2, "lost": 0}],
         },
         "chinwag": {
@@ -84,3 +90,4 @@ def test_ladder_table_lines_up_each_server() -> None:
     assert rows["closed loop, DMs/s"] == [100, 50]
     assert rows["at 10/s, p50 / p99 ms"] == ["1 / 2", "None / None"]
     assert rows["lost / duplicated (every phase)"] == ["0 / 0", "4 / 0"]
+    assert rows["closed loop, reads+writes per DM (server / Redis)"] == ["1.5+2.0 / 0.5+0.5", "None+None / None+None"]

@@ -85,6 +85,8 @@ async def test_acks_move_the_cursor_and_without_them_it_stays(
 def test_tiny_dm_through_the_raw_driver_loses_nothing() -> None:
     result = dm.run(clients=4, window=2, rates=[200], duration=0.5, warmup=0.2, procs=1, peers=0, driver="raw")
     assert (result["target"], result["driver"]) == ("chinwag", "raw")
+    calls = result["syscalls_per_msg"]  # the kernel's counts, for the server and for its Redis
+    assert min(calls["server"]["read"], calls["server"]["write"], calls["redis"]["read"], calls["redis"]["write"]) > 0
     for phase in (result, result["fixed_rate"][0]):
         assert phase["acked"] > 20
         assert phase["latency_samples"] > 0
