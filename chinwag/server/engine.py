@@ -158,12 +158,23 @@ Decoder = Callable[[Op, Any], Any]
 class Coalesced:
     """How the batched calls of one script run, on a single Redis, as calls
     of its *_MANY form: `pack` gives one call's keys and arguments for a
-    chunk of operations; the reply is one entry per operation if
-    `reply_each`, else one status for the whole chunk."""
+    chunk of operations; the reply is one status for the whole chunk when
+    `width` is 0, else `width` values per operation, flat (each operation's
+    reply is that slice; a list when `width` > 1)."""
 
     many: str
     pack: Callable[[Sequence[Op]], tuple[list[str], list[Any]]]
-    reply_each: bool
+    width: int
+
+
+def _per_op(result: Any, width: int) -> Any:
+    """A *_MANY reply as one reply per operation. A flat reply that does not
+    divide into `width`s is passed on as it is: malformed for every one."""
+    if width <= 1 or not isinstance(result, list):
+        return result
+    if len(result) % width:
+        return None
+    return [result[i : i + width] for i in range(0, len(result), width)]
 
 
 def _chunks(items: list[Op], size: int) -> list[list[Op]]:
@@ -454,20 +465,20 @@ class Engine:
         by_script: dict[str, list[Op]] = {name: [] for name in self._coalesced}
         for op in batch:
             by_script.setdefault(op.script, []).append(op)
-        reply_each: list[bool] = []
+        widths: list[int] = []  # per command: 0, one reply for its group; else per operation
         for script, ops in by_script.items():
             if script == COMMAND:  # plain commands (PUBLISH), in the order queued
                 for op in ops:
                     commands.append(tuple(op.args))
                     groups.append([op])
-                    reply_each.append(False)
+                    widths.append(0)
                 continue
             form = self._coalesced.get(script)
             if form is None:  # no *_MANY form: one call each
                 for op in ops:
                     commands.append(("EVALSHA", self._sha[op.script], len(op.keys), *op.keys, *op.args))
                     groups.append([op])
-                    reply_each.append(False)
+                    widths.append(0)
                 continue
             # Script calls stay short (SCRIPT_CHUNK operations each): Redis runs a
             # script to its end, and every other client of it waits meanwhile.
@@ -475,7 +486,7 @@ class Engine:
                 keys, args = form.pack(chunk)
                 commands.append(("EVALSHA", self._sha[form.many], len(keys), *keys, *args))
                 groups.append(chunk)
-                reply_each.append(form.reply_each)
+                widths.append(form.width)
         failure: RespError | None = None
         try:
             results = await resp.execute(commands)
@@ -487,8 +498,8 @@ class Engine:
         if len(results) > len(commands):
             failure, results = RespError(f"Redis sent {len(results)} replies to {len(commands)} commands"), []
         answered: list[tuple[list[Op], Exception | list[Any]]] = [  # the groups whose replies arrived
-            (ops, result if isinstance(result, Exception) or each else [result] * len(ops))
-            for ops, each, result in zip(groups[: len(results)], reply_each[: len(results)], results, strict=True)
+            (ops, result if isinstance(result, Exception) else _per_op(result, width) if width else [result] * len(ops))
+            for ops, width, result in zip(groups[: len(results)], widths[: len(results)], results, strict=True)
         ]
         if failure is not None or len(results) < len(commands):
             self._batch_failed = True

@@ -142,13 +142,17 @@ return send_one(KEYS[1], KEYS[2], KEYS[3], cmkey, members, ARGV[1], ARGV[2], ARG
 
 # A whole batch of sends in one call, on a single Redis (the keys span
 # slots). KEYS: per message stream, texts, states, cmid record or '',
-# members or ''; ARGV: per message the 10 arguments of SEND. Returns one SEND
-# result per message, or {'', SEND_FAILED, error} for a message whose write
-# failed, alone.
+# members or ''; ARGV: per message the 10 arguments of SEND. Returns, flat,
+# SEND_WIDTH values per message: SEND's result with its prev (nil when it has
+# none), or '', SEND_FAILED, error, nil for a message whose write failed,
+# alone. Flat because Redis 6.2 writes each nested reply array of a script
+# with a write(2) of its own: one per message (bench.send_cost's sibling
+# measurement is in docs/performance.md, "A flat reply").
+SEND_WIDTH = 4
 SEND_MANY = render(
     _SEND_ONE
     + """
-local out = {}
+local out, n = {}, 0
 for m = 0, #KEYS / 5 - 1 do
   local k, a = 5 * m, 10 * m
   local cmkey, members = KEYS[k + 4], KEYS[k + 5]
@@ -156,7 +160,9 @@ for m = 0, #KEYS / 5 - 1 do
   if members == '' then members = nil end
   local ok, res = pcall(send_one, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], cmkey, members, ARGV[a + 1],
                         ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10])
-  if ok then out[m + 1] = res else out[m + 1] = {'', ${SEND_FAILED}, tostring(res)} end
+  if not ok then res = {'', ${SEND_FAILED}, tostring(res)} end
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = res[1], res[2], res[3], res[4] or false
+  n = n + 4
 end
 return out
 """

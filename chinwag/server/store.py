@@ -522,8 +522,8 @@ def _resume_state(op: Op, reply: Any) -> tuple[ResumeState, _ProfileFields | Non
 
 # On one Redis, a batch's sends are SEND_MANY calls and its acks ACK_MANY calls.
 COALESCED = {
-    "SEND": Coalesced("SEND_MANY", _pack_sends, reply_each=True),
-    "ACK": Coalesced("ACK_MANY", _pack_acks, reply_each=False),
+    "SEND": Coalesced("SEND_MANY", _pack_sends, width=scripts.SEND_WIDTH),
+    "ACK": Coalesced("ACK_MANY", _pack_acks, width=0),
 }
 
 

@@ -47,6 +47,9 @@ def integer(value: int) -> bytes:
     return b":%d\r\n" % value
 
 
+NIL = b"$-1\r\n"
+
+
 class FakeRedis:
     """A TCP server on 127.0.0.1 that reads RESP commands and answers each
     with what `behaviour(connection number, command)` returns (None: no
@@ -278,7 +281,8 @@ async def test_stopped_redis_times_out_and_its_late_replies_are_never_read(stopp
 
 def fake_store_redis(send_many: Callable[[int], bytes]) -> Behaviour:
     """Just enough Redis for Store: SCRIPT LOAD answers a sha, EVALSHA of
-    SEND_MANY answers `send_many(number of messages)`."""
+    SEND_MANY answers `send_many(number of messages)`: flat, four values a
+    message (mid, status, conv, prev)."""
 
     async def behaviour(index: int, words: list[str]) -> bytes | None:
         if words[0] == "SCRIPT":
@@ -298,7 +302,11 @@ async def _sends(store: Store, count: int) -> list[Any]:
 async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> None:
     def send_many(n: int) -> bytes:  # one result fewer than messages
         return array(
-            *(array(bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b")) for i in range(n - 1))
+            *(
+                v
+                for i in range(n - 1)
+                for v in (bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b"), NIL)
+            )
         )
 
     _, url = await fake(fake_store_redis(send_many))
@@ -313,7 +321,22 @@ async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> 
 
 async def test_a_reply_for_another_conversation_is_not_accepted(fake) -> None:
     def send_many(n: int) -> bytes:  # every message claims it went to @a:z
-        return array(*(array(bulk(f"{i + 1}-0"), integer(0), bulk("@a:z")) for i in range(n)))
+        return array(*(v for i in range(n) for v in (bulk(f"{i + 1}-0"), integer(0), bulk("@a:z"), NIL)))
+
+
+async def test_a_flat_reply_that_does_not_divide_into_messages_fails_them_all(fake) -> None:
+    def send_many(n: int) -> bytes:  # one value short of n messages
+        values = [
+            v for i in range(n) for v in (bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b"), NIL)
+        ]
+        return array(*values[:-1])
+
+    _, url = await fake(fake_store_redis(send_many))
+    store = Store(url)
+    await asyncio.wait_for(store.start(), BOUND)
+    results = await _sends(store, 2)
+    assert all(isinstance(r, StorageUnavailable) for r in results), results
+    await store.close()
 
     _, url = await fake(fake_store_redis(send_many))
     store = Store(url)

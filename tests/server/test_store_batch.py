@@ -93,3 +93,30 @@ async def test_a_cursor_move_waits_for_a_batch_to_ride_in(clean_redis: str) -> N
         await store.close()
     assert admin.hget(keys.cursors("alice"), "@a:b") == "8-0"  # written before the store closed
     admin.close()
+
+
+async def test_a_batch_of_sends_is_answered_in_one_write_of_redis(clean_redis: str) -> None:
+    # SEND_MANY answers flat: Redis 6.2 writes each nested array of a script's
+    # reply with a write(2) of its own, one per message, and the server reads
+    # them in as many pieces. Counted by the kernel (/proc/<pid>/io syscw),
+    # with the AOF's own write once per loop turn of Redis around it.
+    admin = sync_redis.Redis.from_url(clean_redis)
+    redis_pid = int(admin.info("server")["process_id"])
+    admin.close()
+    store = Store(clean_redis)
+    await store.start()
+
+    def writes() -> int:
+        with open(f"/proc/{redis_pid}/io") as io:
+            return next(int(line.split()[1]) for line in io if line.startswith("syscw:"))
+
+    try:
+        await store.send("@a:b", "a", "warm", None)
+        before = writes()
+        results = await asyncio.gather(*(store.send("@a:b", "a", f"m{i}", f"cm-{i}") for i in range(48)))
+        spent = writes() - before
+        assert [r.status for r in results] == [SendStatus.NEW] * 48
+        assert all(r.prev for r in results), "each new message knows the entry before it"
+        assert spent <= 6, f"Redis made {spent} writes for one batch of 48 sends"
+    finally:
+        await store.close()
