@@ -12,6 +12,10 @@ the entry) is bench/floor_relay.py's store. Variants run interleaved,
 A variant whose call is no longer in the script stops the bench (the
 script changed: the variant must follow it).
 
+Then the shape of a script's reply: the same values per message as one
+nested array each, or flat in one array (what SEND_MANY answers), with the
+write(2) calls Redis makes per call, counted by the kernel.
+
     python -m bench.send_cost [--batch 1,8,64] [--messages 30000] [--convs 800] [--redis-server PATH]
 """
 
@@ -33,7 +37,7 @@ from chinwag.server.embedded_redis import EmbeddedRedis
 from chinwag.server.resp import RespConnection
 
 from .clients import install_uvloop
-from .machine import cpu_seconds_fine
+from .machine import cpu_seconds_fine, io_syscalls
 
 TEXT = "1234567890123 " + "x" * 50  # the bench's 64-character texts
 KEEP = 100_000  # the server's default history per conversation
@@ -118,6 +122,36 @@ async def measure(url: str, pid: int, batch: int, messages: int, convs: int, rep
     return {name: round(statistics.median(v), 2) for name, v in spent.items()}
 
 
+# The same four values per message, as SEND_MANY's reply holds them.
+NESTED = (
+    "local out = {} for i = 1, tonumber(ARGV[1]) do"
+    " out[i] = {'1700000000000-0', 1, 'd:alice:bob', '1699999999999-0'} end return out"
+)
+FLAT = (
+    "local out = {} for i = 1, tonumber(ARGV[1]) do local k = 4 * i"
+    " out[k - 3], out[k - 2], out[k - 1], out[k] = '1700000000000-0', 1, 'd:alice:bob', '1699999999999-0'"
+    " end return out"
+)
+
+
+async def reply_shapes(url: str, pid: int, batch: int, calls: int = 2000) -> dict[str, Any]:
+    redis = RespConnection(url, timeout=30)
+    out: dict[str, Any] = {"workload": "send_cost_reply", "batch": batch}
+    try:
+        for name, source in (("nested", NESTED), ("flat", FLAT)):
+            (sha,) = await redis.execute([["SCRIPT", "LOAD", source]])
+            writes, cpu = io_syscalls(pid)[1], cpu_seconds_fine(pid)
+            for _ in range(calls):
+                await redis.execute([["EVALSHA", sha, 0, batch]])
+            out[name] = {
+                "redis_writes_per_call": round((io_syscalls(pid)[1] - writes) / calls, 2),
+                "redis_cpu_us_per_call": round((cpu_seconds_fine(pid) - cpu) / calls * 1e6, 1),
+            }
+    finally:
+        redis.close()
+    return out
+
+
 async def _version(url: str) -> str:
     redis = RespConnection(url)
     try:
@@ -153,6 +187,8 @@ async def run(
                         "saved_us_per_msg": {n: round(real - v, 2) for n, v in cost.items() if n != "real"},
                     }
                 )
+            for batch in batches:
+                out.append({"redis_version": version, **await reply_shapes(url, embedded.process.pid, batch)})
         finally:
             await embedded.stop()
     return out

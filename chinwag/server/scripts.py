@@ -145,9 +145,9 @@ return send_one(KEYS[1], KEYS[2], KEYS[3], cmkey, members, ARGV[1], ARGV[2], ARG
 # members or ''; ARGV: per message the 10 arguments of SEND. Returns, flat,
 # SEND_WIDTH values per message: SEND's result with its prev (nil when it has
 # none), or '', SEND_FAILED, error, nil for a message whose write failed,
-# alone. Flat because Redis 6.2 writes each nested reply array of a script
-# with a write(2) of its own: one per message (bench.send_cost's sibling
-# measurement is in docs/performance.md, "A flat reply").
+# alone. Flat because Redis 6.2 writes each nested array of a script's reply
+# with a write(2) of its own, one per message (measured by bench.send_cost;
+# docs/performance.md, "SEND_MANY answers flat").
 SEND_WIDTH = 4
 SEND_MANY = render(
     _SEND_ONE
