@@ -299,15 +299,23 @@ async def _sends(store: Store, count: int) -> list[Any]:
     return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), BOUND)
 
 
+def flat_replies(n: int, conv: Callable[[int], str] = lambda i: "@a:c" if i % 2 == 0 else "@a:b") -> list[bytes]:
+    """SEND_MANY's reply values for n new messages, as `_sends` sends them."""
+    return [v for i in range(n) for v in (bulk(f"{i + 1}-0"), integer(0), bulk(conv(i)), NIL)]
+
+
+async def _sends_all_refused(fake, send_many: Callable[[int], bytes]) -> None:
+    _, url = await fake(fake_store_redis(send_many))
+    store = Store(url)
+    await asyncio.wait_for(store.start(), BOUND)
+    results = await _sends(store, 2)
+    assert all(isinstance(r, StorageUnavailable) for r in results), results
+    await store.close()
+
+
 async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> None:
     def send_many(n: int) -> bytes:  # one result fewer than messages
-        return array(
-            *(
-                v
-                for i in range(n - 1)
-                for v in (bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b"), NIL)
-            )
-        )
+        return array(*flat_replies(n - 1))
 
     _, url = await fake(fake_store_redis(send_many))
     store = Store(url)
@@ -320,30 +328,13 @@ async def test_a_short_script_reply_fails_exactly_the_unanswered_sends(fake) -> 
 
 
 async def test_a_reply_for_another_conversation_is_not_accepted(fake) -> None:
-    def send_many(n: int) -> bytes:  # every message claims it went to @a:z
-        return array(*(v for i in range(n) for v in (bulk(f"{i + 1}-0"), integer(0), bulk("@a:z"), NIL)))
+    # every message claims it went to @a:z
+    await _sends_all_refused(fake, lambda n: array(*flat_replies(n, lambda i: "@a:z")))
 
 
 async def test_a_flat_reply_that_does_not_divide_into_messages_fails_them_all(fake) -> None:
-    def send_many(n: int) -> bytes:  # one value short of n messages
-        values = [
-            v for i in range(n) for v in (bulk(f"{i + 1}-0"), integer(0), bulk("@a:c" if i % 2 == 0 else "@a:b"), NIL)
-        ]
-        return array(*values[:-1])
-
-    _, url = await fake(fake_store_redis(send_many))
-    store = Store(url)
-    await asyncio.wait_for(store.start(), BOUND)
-    results = await _sends(store, 2)
-    assert all(isinstance(r, StorageUnavailable) for r in results), results
-    await store.close()
-
-    _, url = await fake(fake_store_redis(send_many))
-    store = Store(url)
-    await asyncio.wait_for(store.start(), BOUND)
-    results = await _sends(store, 2)
-    assert all(isinstance(r, StorageUnavailable) for r in results), results
-    await store.close()
+    # one value short of n messages
+    await _sends_all_refused(fake, lambda n: array(*flat_replies(n)[:-1]))
 
 
 async def test_a_script_redis_keeps_forgetting_is_loaded_again_once_then_the_calls_fail(fake) -> None:
