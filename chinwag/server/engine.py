@@ -160,17 +160,24 @@ class Coalesced:
     of its *_MANY form: `pack` gives one call's keys and arguments for a
     chunk of operations; the reply is one status for the whole chunk when
     `width` is 0, else `width` values per operation, flat (each operation's
-    reply is that slice; a list when `width` > 1)."""
+    reply is its slice)."""
 
     many: str
     pack: Callable[[Sequence[Op]], tuple[list[str], list[Any]]]
     width: int
 
 
-def _per_op(result: Any, width: int) -> Any:
-    """A *_MANY reply as one reply per operation. A flat reply that does not
-    divide into `width`s is passed on as it is: malformed for every one."""
-    if width <= 1 or not isinstance(result, list):
+def _per_op(result: Any, width: int, count: int) -> Any:
+    """One command's reply as the replies of its group's `count` operations:
+    an error stays one error for them all; width 0 gives every operation the
+    one reply; else the flat reply is cut into slices of `width`. A reply
+    that does not divide into them is passed on as None: malformed for every
+    one."""
+    if isinstance(result, Exception):
+        return result
+    if width == 0:
+        return [result] * count
+    if not isinstance(result, list):
         return result
     if len(result) % width:
         return None
@@ -498,7 +505,7 @@ class Engine:
         if len(results) > len(commands):
             failure, results = RespError(f"Redis sent {len(results)} replies to {len(commands)} commands"), []
         answered: list[tuple[list[Op], Exception | list[Any]]] = [  # the groups whose replies arrived
-            (ops, result if isinstance(result, Exception) else _per_op(result, width) if width else [result] * len(ops))
+            (ops, _per_op(result, width, len(ops)))
             for ops, width, result in zip(groups[: len(results)], widths[: len(results)], results, strict=True)
         ]
         if failure is not None or len(results) < len(commands):
