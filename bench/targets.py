@@ -15,7 +15,7 @@ from .floor_relay import RelayServer
 from .ngircd import NgircdServer
 from .pinning import Pinning
 from .servers import CHEAP_ARGON2, Deployment
-from .window import WindowServer
+from .window import WindowServer, server_pids
 
 Target = Literal["chinwag", "ngircd", "relay", "relay+redis"]
 TARGET_NAMES: tuple[Target, ...] = ("chinwag", "ngircd")  # what --peer compares
@@ -51,15 +51,8 @@ def driver_for(target: Target, driver: DriverName) -> DriverName:
 
 
 def tree_pids(server: WindowServer) -> list[int]:
-    """The processes of the server side: every node and the Redis, or ngIRCd."""
-    if isinstance(server, Deployment):
-        return [server.redis_pid, *server.pids]
-    if isinstance(server, NgircdServer):
-        return [server.pid]
-    if isinstance(server, RelayServer):
-        return [server.pid, server.redis_pid] if server.redis_pid else [server.pid]
-    pids = [server.pid]
-    redis_pid = server.redis_pid()
+    """The processes of the server side: every node and the Redis, or ngIRCd, or the relay and its Redis."""
+    pids, redis_pid = server_pids(server)
     return [*pids, redis_pid] if redis_pid else pids
 
 

@@ -22,6 +22,15 @@ from .workers import WorkerPool
 WindowServer = BenchServer | Deployment | NgircdServer | RelayServer
 
 
+def server_pids(server: WindowServer) -> tuple[list[int], int]:
+    """The server's processes (every node), and its Redis's (0 for none: ngIRCd, the relay alone)."""
+    if isinstance(server, Deployment):
+        return server.pids, server.redis_pid
+    if isinstance(server, BenchServer):
+        return [server.pid], server.redis_pid() or 0
+    return [server.pid], server.redis_pid
+
+
 class Window:
     """CPU and memory of the server (every node of a `Deployment`), its Redis,
     the load generator and the whole machine between `open()` and `close()`,
@@ -42,19 +51,10 @@ class Window:
     def node_count(self) -> int:
         return len(self.server.nodes) if isinstance(self.server, Deployment) else 1
 
-    def _pids(self) -> tuple[list[int], int]:
-        """The server's processes, and its Redis's (0 for none)."""
-        server = self.server
-        if isinstance(server, Deployment):
-            return server.pids, server.redis_pid
-        if isinstance(server, BenchServer):
-            return [server.pid], server.redis_pid() or 0
-        return [server.pid], server.redis_pid
-
     def _sample(self) -> dict[str, float]:
         busy, total, irq = machine_cpu()
         cpu = self.server.cpu()
-        pids, redis_pid = self._pids()
+        pids, redis_pid = server_pids(self.server)
         reads = writes = 0
         for pid in pids:
             r, w = io_syscalls(pid)
