@@ -42,7 +42,7 @@ def ratio(ours: Any, theirs: Any) -> float | None:
     return round(ours / theirs, 2)
 
 
-def _loss(result: dict[str, Any], phases: list[dict[str, Any]]) -> str:
+def loss(result: dict[str, Any], phases: list[dict[str, Any]]) -> str:
     """`lost/duplicated` over every phase of a run, and what else went
     wrong: `ok` when nothing did."""
     lost = sum(p.get("lost", 0) + p.get("echo_lost", 0) for p in phases)
@@ -90,7 +90,7 @@ def rows(workload: str, ours: dict[str, Any], theirs: dict[str, Any]) -> list[Ro
         row(
             "dm loss check",
             "",
-            lambda r: _loss(r, [r, *(r.get("fixed_rate") or [])]),
+            lambda r: loss(r, [r, *(r.get("fixed_rate") or [])]),
             compare=False,
         )
     else:
@@ -101,7 +101,7 @@ def rows(workload: str, ours: dict[str, Any], theirs: dict[str, Any]) -> list[Ro
         row("room server CPU", "µs/delivery", lambda r: _get(r, "server_tree_cpu_us_per_msg"))
         row("room generator CPU", "µs/delivery", lambda r: _get(r, "loadgen_cpu_us_per_msg"))
         row("room receivers per message", "", lambda r: _get(r, "receivers_per_msg"), compare=False)
-        row("room loss check", "", lambda r: _loss(r, [r]), compare=False)
+        row("room loss check", "", lambda r: loss(r, [r]), compare=False)
     return out
 
 

@@ -89,5 +89,5 @@ def test_ladder_table_lines_up_each_server() -> None:
     rows = dict(floor.table(runs))
     assert rows["closed loop, DMs/s"] == [100, 50]
     assert rows["at 10/s, p50 / p99 ms"] == ["1 / 2", "None / None"]
-    assert rows["lost / duplicated (every phase)"] == ["0 / 0", "4 / 0"]
+    assert rows["loss check (every phase)"] == ["ok", "lost 4, dup 0, unacked 0, errors 0, timeouts 0"]
     assert rows["closed loop, reads+writes per DM (server / Redis)"] == ["1.5+2.0 / 0.5+0.5", "None+None / None+None"]
