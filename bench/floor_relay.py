@@ -57,13 +57,17 @@ return #KEYS
 """
 
 
+# A message waiting for its batch: sender, target, the line to relay, its stream, its text.
+Queued = tuple["Client", str, bytes, str, str]
+
+
 class Store:
     """Each loop turn's messages in one script call; one call in flight."""
 
     def __init__(self, url: str) -> None:
         self.redis = RespConnection(url)
         self.sha = ""
-        self.queued: list[tuple[Client, str, bytes, str, str]] = []  # (sender, target, line, key, text)
+        self.queued: list[Queued] = []
         self.busy = False
         self.scheduled = False
         self.stored = 0
@@ -92,7 +96,7 @@ class Store:
             args += (sender.nick, text)
         self.writing = asyncio.ensure_future(self._write(batch, ["EVALSHA", self.sha, len(keys), *keys, *args]))
 
-    async def _write(self, batch: list[tuple[Client, str, bytes, str, str]], command: list[Any]) -> None:
+    async def _write(self, batch: list[Queued], command: list[Any]) -> None:
         try:
             (reply,) = await self.redis.execute([command])
             if isinstance(reply, Exception):
