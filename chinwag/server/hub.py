@@ -317,6 +317,16 @@ class Hub:
             del self.room_local[cid]
             self.order.forget(cid)
 
+    def _follow_membership(self, cid: str, name: str, joined: bool) -> set[str]:
+        """This node's registry follows `name` joining or leaving room `cid`
+        (its connections' conversations and the room's local set); returns
+        the local users who hear of it: the room's, and `name`."""
+        if name in self.by_user:
+            self._room_member(cid, name, joined)
+            for peer in self.by_user[name]:
+                (peer.convs.add if joined else peer.convs.discard)(cid)
+        return set(self.room_local.get(cid, ())) | {name}
+
     def remove(self, peer: Peer) -> None:
         """Unregister a connection (a no-op for one that was never added)."""
         digest = self._token_of.pop(peer, None)
@@ -522,13 +532,7 @@ class Hub:
                     peer.send_bytes(frame)
 
     def _member_local(self, room: str, user: dict[str, Any], joined: bool) -> None:
-        cid = room_id(room)
-        name = user["username"]
-        if name in self.by_user:
-            self._room_member(cid, name, joined)
-            for peer in self.by_user[name]:
-                (peer.convs.add if joined else peer.convs.discard)(cid)
-        recipients = set(self.room_local.get(cid, ())) | {name}
+        recipients = self._follow_membership(room_id(room), user["username"], joined)
         frame = encode_frame({"type": "member", "room": room, "user": user, "joined": joined})
         for member in recipients:
             for peer in tuple(self.by_user.get(member, ())):
@@ -552,13 +556,7 @@ class Hub:
         the `member` event: with role/by/reason (and `banned: true` for a
         ban) on `rooms` connections, the version 1 event on the others (none
         for a role change, `v1` False)."""
-        cid = room_id(room)
-        name = user["username"]
-        if name in self.by_user:
-            self._room_member(cid, name, joined)
-            for peer in self.by_user[name]:
-                (peer.convs.add if joined else peer.convs.discard)(cid)
-        recipients = set(self.room_local.get(cid, ())) | {name}
+        recipients = self._follow_membership(room_id(room), user["username"], joined)
         plain = encode_frame({"type": "member", "room": room, "user": user, "joined": joined}) if v1 else None
         event = {
             "type": "member",
