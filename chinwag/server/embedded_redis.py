@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Collection
 from pathlib import Path
 
 from .engine import StorageUnavailable, command, ping
@@ -357,11 +358,16 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def _free_cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
-    rng = random.Random()
+def _free_cluster_port(taken: Collection[int] = (), rng: random.Random | None = None) -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid
+    too, and neither of them one of the ports in `taken`: the nodes chosen
+    before it, which may not have bound their ports yet (a second pick of
+    the same port made the cluster's start fail on its node directory)."""
+    rng = rng or random.Random()
     for _ in range(1000):
         port = rng.randint(20_000, 55_000)
+        if {port, port + 10_000} & set(taken):
+            continue
         if _bindable(port) and _bindable(port + 10_000):
             return port
     raise EmbeddedRedisError("no free port pair for a cluster node")
@@ -385,7 +391,7 @@ class LocalCluster:
         binary = self.binary or find_redis_server()
         self.data_dir = prepare_data_dir(self.data_dir)
         for _ in range(self.masters):
-            port = _free_cluster_port()
+            port = _free_cluster_port([p + bus for p in self.ports for bus in (0, 10_000)])
             node_dir = self.data_dir / str(port)
             node_dir.mkdir()
             self.ports.append(port)
